@@ -1,0 +1,166 @@
+//! The backend boundary: one trait per level (backend, device, prepared benchmark).
+//!
+//! Core never imports a backend; backends implement these traits and the CLI wires them up.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+use crate::dtype::DType;
+use crate::error::Result;
+use crate::inputs::Inputs;
+use crate::op::{OpKind, OpSpec, Work};
+use crate::tensor::HostTensor;
+use crate::units::Seconds;
+
+/// Whether consecutive samples may find their inputs in the last-level cache.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CacheMode {
+    /// Inputs are rotated so no sample reads data another sample left in the LLC (default).
+    Cold,
+    /// The same buffers every iteration: measures the cache-resident case on purpose.
+    Hot,
+}
+
+impl CacheMode {
+    /// Name as on the command line.
+    pub fn name(self) -> &'static str {
+        match self {
+            CacheMode::Cold => "cold",
+            CacheMode::Hot => "hot",
+        }
+    }
+}
+
+/// How a backend times its kernels.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum TimingMethod {
+    /// Host monotonic clock around the kernel (CPU backend).
+    WallClock,
+    /// Device events recorded on the stream (CUDA/HIP events with timing enabled).
+    DeviceEvents,
+}
+
+/// What a backend knows about one device. Serialized into the results file's `device`.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct DeviceInfo {
+    /// Backend name: `cuda`, `rocm` or `cpu`.
+    pub backend: String,
+    /// Index among this backend's devices.
+    pub index: usize,
+    /// Name as the runtime reports it (matched against hardware/*.toml).
+    pub name: String,
+    /// Architecture (`sm_90`, `gfx942`, `x86_64+avx512f`).
+    pub arch: String,
+    /// Driver or runtime version, when there is one.
+    pub driver: Option<String>,
+    /// Total device memory in bytes.
+    pub memory_bytes: u64,
+    /// Memory free for benchmarks right now, in bytes.
+    pub memory_available_bytes: u64,
+    /// SMs, CUs or CPU threads used.
+    pub compute_units: u32,
+    /// Last-level cache in bytes (L2, Infinity Cache, CPU L3).
+    pub llc_bytes: u64,
+    /// Spec memory bandwidth the device itself reports (memory clock × bus width), B/s.
+    pub reported_mem_bytes_per_s: Option<f64>,
+    /// Anything else the backend reports (clocks, ECC, PCIe, CPU flags).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// One reading of the device clock, taken around each sample batch.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ClockSample {
+    /// Current SM (core) clock in MHz.
+    pub sm_mhz: f64,
+    /// Maximum SM clock in MHz.
+    pub sm_max_mhz: f64,
+    /// Active throttle reasons, empty when none.
+    pub throttle_reasons: Vec<String>,
+}
+
+/// State of one health check.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum HealthState {
+    /// Fine.
+    Ok,
+    /// Worth a look, not a failure.
+    Warn,
+    /// The device should not be trusted.
+    Fail,
+    /// The backend cannot read this on this device.
+    Unknown,
+}
+
+/// One health reading (clocks, throttle reasons, ECC, power, temperature, PCIe).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HealthCheck {
+    /// Short name (`sm_clock`, `ecc_volatile`, ...).
+    pub name: String,
+    /// Verdict.
+    pub state: HealthState,
+    /// The value read, with its unit.
+    pub value: String,
+}
+
+/// A health snapshot of a device.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+pub struct Health {
+    /// Every reading the backend could take.
+    pub checks: Vec<HealthCheck>,
+}
+
+/// What `prepare` needs to build one benchmark.
+pub struct Workload<'a> {
+    /// The problem.
+    pub spec: &'a OpSpec,
+    /// Which implementation (`hotpath`, `candle`, `cublaslt`, ...).
+    pub imp: &'a str,
+    /// Inputs from [`crate::inputs::generate`]; the reference uses the same ones.
+    pub inputs: &'a Inputs,
+    /// Number of input/output sets to rotate through (1 = hot); see [`crate::cache`].
+    pub rotation_sets: usize,
+}
+
+/// A family of devices reachable through one runtime (CUDA, ROCm, CPU).
+pub trait Backend: Send + Sync {
+    /// `cuda`, `rocm` or `cpu`.
+    fn name(&self) -> &'static str;
+    /// The devices present; `Err(NotAvailable)` with the reason when the runtime is missing.
+    fn devices(&self) -> Result<Vec<DeviceInfo>>;
+    /// Opens device `index` for benchmarking.
+    fn open(&self, index: usize) -> Result<Box<dyn Device>>;
+}
+
+/// An opened device.
+pub trait Device {
+    /// Static facts about the device.
+    fn info(&self) -> &DeviceInfo;
+    /// Implementations this device offers for `op` at `dtype`, ours (`hotpath`) first.
+    /// Empty when the combination is not supported.
+    fn impls(&self, op: OpKind, dtype: DType) -> Vec<&'static str>;
+    /// Allocates, initialises and compiles everything the benchmark needs. Nothing here is timed.
+    fn prepare(&mut self, work: &Workload) -> Result<Box<dyn Prepared>>;
+    /// A health snapshot.
+    fn health(&self) -> Result<Health>;
+    /// The current clock, read around each sample batch; `None` when the backend cannot tell.
+    fn clock(&self) -> Result<Option<ClockSample>>;
+    /// How `Prepared::run` is timed.
+    fn timing_method(&self) -> TimingMethod;
+}
+
+/// A benchmark ready to run: buffers allocated, kernel compiled, inputs uploaded.
+pub trait Prepared {
+    /// Runs the kernel `iters` times back to back (each on the next rotation set) and
+    /// returns the elapsed time on the device's own clock.
+    fn run(&mut self, iters: u32) -> Result<Seconds>;
+    /// Runs once on rotation set 0 and returns the output for the correctness check.
+    fn output(&mut self) -> Result<HostTensor>;
+    /// Work per iteration when the kernel counts it itself (`peak_mma`); `None` = cost model.
+    fn counted_work(&self) -> Option<Work> {
+        None
+    }
+}

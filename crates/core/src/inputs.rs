@@ -1,0 +1,337 @@
+//! Deterministic inputs for every op, and the layout contract backends and references share.
+//!
+//! Layouts (row-major, outermost first; `P` = pages, `ps` = page_size):
+//!
+//! | op | inputs | output |
+//! |---|---|---|
+//! | gemm, gemv | `a[m,k]`, `w[n,k]` | `c[m,n]` |
+//! | attn_prefill | `q[b,S,hq,d]`, `k[b,S,hkv,d]`, `v[b,S,hkv,d]` | `o[b,S,hq,d]` |
+//! | attn_decode | `q[b,hq,d]`, `k_cache[P,ps,hkv,d]`, `v_cache`, `block_table[b,⌈L/ps⌉]` (i32) | `o[b,hq,d]` |
+//! | kv_write | `k[T,hkv,d]`, `v[T,hkv,d]`, `slot_mapping[T]` (i32, slot = page·ps + offset) | `kv_cache[2,P·ps,hkv,d]`, zero before the write |
+//! | kv_read | `k_cache[P,ps,hkv,d]`, `v_cache`, `block_table[P]` (i32) | `kv[2,T,hkv,d]` |
+//! | copy | `a[N]` | `b[N]` |
+//! | read | `a[N]`, values in [0,1) | `sum[1]` (f32) |
+//! | write | none | `a[N]`, every element [`WRITE_VALUE`] |
+//! | triad | `b[N]`, `c[N]` | `a[N] = b + TRIAD_SCALAR·c` |
+//! | peak_mma | none | one f32 per lane, each `x ← x·PEAK_ALPHA + PEAK_BETA` run `iters` times from 0 |
+//!
+//! Attention uses scale 1/√d. Pages are assigned by a random permutation so a paged kernel
+//! cannot get away with reading contiguous memory; tokens past the context in the last page
+//! hold random values that must be ignored.
+
+use rand::{RngExt, SeedableRng};
+use rand_chacha::ChaCha8Rng;
+use rayon::prelude::*;
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::op::{OpKind, OpSpec};
+use crate::tensor::HostTensor;
+
+/// Value every element of the `write` ceiling's output holds (exact in every dtype).
+pub const WRITE_VALUE: f32 = 1.25;
+/// Scalar `q` of the triad `a = b + q·c` (exact in every dtype).
+pub const TRIAD_SCALAR: f32 = 0.5;
+/// Multiplier of the `peak_mma` chain, 1 - 2⁻¹⁰ (exact in f32).
+pub const PEAK_ALPHA: f32 = 1.0 - 1.0 / 1024.0;
+/// Addend of the `peak_mma` chain, 2⁻¹⁰, so the chain converges to 1.
+pub const PEAK_BETA: f32 = 1.0 / 1024.0;
+
+const CHUNK: usize = 1 << 16;
+
+/// The inputs of one benchmark, in the order of the layout table.
+#[derive(Clone, Debug)]
+pub struct Inputs {
+    /// The tensors, each named as in the layout table.
+    pub tensors: Vec<HostTensor>,
+}
+
+impl Inputs {
+    /// The tensor called `name`.
+    pub fn get(&self, name: &str) -> Result<&HostTensor> {
+        self.tensors
+            .iter()
+            .find(|t| t.name == name)
+            .ok_or_else(|| Error::backend(format!("input tensor '{name}' is missing")))
+    }
+
+    /// Bytes held by all input tensors.
+    pub fn size_bytes(&self) -> u64 {
+        self.tensors.iter().map(HostTensor::size_bytes).sum()
+    }
+}
+
+/// Number of pages needed for `tokens` tokens at `page_size` tokens per page.
+pub fn pages_for(tokens: u64, page_size: u64) -> u64 {
+    tokens.div_ceil(page_size)
+}
+
+/// Shape of the output tensor, or `None` for `peak_mma` (one value per lane, backend-defined).
+pub fn output_shape(spec: &OpSpec) -> Option<Vec<usize>> {
+    let d = |k: &str| spec.dim(k) as usize;
+    Some(match spec.op {
+        OpKind::Gemm | OpKind::Gemv => vec![d("m"), d("n")],
+        OpKind::AttnPrefill => vec![d("batch"), d("seq"), d("heads_q"), d("head_dim")],
+        OpKind::AttnDecode => vec![d("batch"), d("heads_q"), d("head_dim")],
+        OpKind::KvWrite => {
+            let slots =
+                pages_for(spec.dim("tokens"), spec.dim("page_size")) * spec.dim("page_size");
+            vec![2, slots as usize, d("heads_kv"), d("head_dim")]
+        }
+        OpKind::KvRead => vec![2, d("tokens"), d("heads_kv"), d("head_dim")],
+        OpKind::Copy | OpKind::Write | OpKind::Triad => vec![d("elements")],
+        OpKind::Read => vec![1],
+        OpKind::PeakMma => return None,
+    })
+}
+
+/// Bytes of one output set in the op's dtype (`read` returns one f32).
+pub fn output_bytes(spec: &OpSpec) -> u64 {
+    match (spec.op, output_shape(spec)) {
+        (OpKind::Read, _) => 4,
+        (_, Some(shape)) => {
+            shape.iter().map(|&x| x as u64).product::<u64>() * spec.dtype.size_bytes()
+        }
+        (_, None) => 0,
+    }
+}
+
+/// Bytes one rotation set of inputs and outputs occupies, computed without allocating.
+pub fn footprint_bytes(spec: &OpSpec) -> u64 {
+    let d = |k: &str| spec.dim(k);
+    let s = spec.dtype.size_bytes();
+    let inputs = match spec.op {
+        OpKind::Gemm | OpKind::Gemv => (d("m") + d("n")) * d("k") * s,
+        OpKind::AttnPrefill => {
+            d("batch") * d("seq") * d("head_dim") * (d("heads_q") + 2 * d("heads_kv")) * s
+        }
+        OpKind::AttnDecode => {
+            let pages = d("batch") * pages_for(d("context"), d("page_size"));
+            d("batch") * d("heads_q") * d("head_dim") * s
+                + 2 * pages * d("page_size") * d("heads_kv") * d("head_dim") * s
+                + pages * 4
+        }
+        OpKind::KvWrite => 2 * d("tokens") * d("heads_kv") * d("head_dim") * s + d("tokens") * 4,
+        OpKind::KvRead => {
+            let pages = pages_for(d("tokens"), d("page_size"));
+            2 * pages * d("page_size") * d("heads_kv") * d("head_dim") * s + pages * 4
+        }
+        OpKind::Copy | OpKind::Read => d("elements") * s,
+        OpKind::Triad => 2 * d("elements") * s,
+        OpKind::Write | OpKind::PeakMma => 0,
+    };
+    inputs + output_bytes(spec)
+}
+
+/// Generates the inputs of `spec` from `seed`. The same seed always gives the same values,
+/// so a backend and the reference see identical inputs.
+pub fn generate(spec: &OpSpec, seed: u64) -> Inputs {
+    let d = |k: &str| spec.dim(k) as usize;
+    let dt = spec.dtype;
+    let mut gen = Gen { seed, next: 0 };
+    let tensors = match spec.op {
+        OpKind::Gemm | OpKind::Gemv => vec![
+            gen.uniform("a", vec![d("m"), d("k")], dt, -1.0, 1.0),
+            gen.uniform("w", vec![d("n"), d("k")], dt, -1.0, 1.0),
+        ],
+        OpKind::AttnPrefill => {
+            let (b, s, hq, hkv, hd) = (
+                d("batch"),
+                d("seq"),
+                d("heads_q"),
+                d("heads_kv"),
+                d("head_dim"),
+            );
+            vec![
+                gen.uniform("q", vec![b, s, hq, hd], dt, -1.0, 1.0),
+                gen.uniform("k", vec![b, s, hkv, hd], dt, -1.0, 1.0),
+                gen.uniform("v", vec![b, s, hkv, hd], dt, -1.0, 1.0),
+            ]
+        }
+        OpKind::AttnDecode => {
+            let (b, hq, hkv, hd, ps) = (
+                d("batch"),
+                d("heads_q"),
+                d("heads_kv"),
+                d("head_dim"),
+                d("page_size"),
+            );
+            let per_seq = pages_for(spec.dim("context"), spec.dim("page_size")) as usize;
+            let pages = b * per_seq;
+            vec![
+                gen.uniform("q", vec![b, hq, hd], dt, -1.0, 1.0),
+                gen.uniform("k_cache", vec![pages, ps, hkv, hd], dt, -1.0, 1.0),
+                gen.uniform("v_cache", vec![pages, ps, hkv, hd], dt, -1.0, 1.0),
+                gen.permutation("block_table", vec![b, per_seq], pages),
+            ]
+        }
+        OpKind::KvWrite => {
+            let (t, hkv, hd, ps) = (d("tokens"), d("heads_kv"), d("head_dim"), d("page_size"));
+            let slots = pages_for(t as u64, ps as u64) as usize * ps;
+            let mut mapping = gen.permutation("slot_mapping", vec![slots], slots);
+            if let crate::tensor::HostData::I32(v) = &mut mapping.data {
+                v.truncate(t);
+            }
+            mapping.shape = vec![t];
+            vec![
+                gen.uniform("k", vec![t, hkv, hd], dt, -1.0, 1.0),
+                gen.uniform("v", vec![t, hkv, hd], dt, -1.0, 1.0),
+                mapping,
+            ]
+        }
+        OpKind::KvRead => {
+            let (hkv, hd, ps) = (d("heads_kv"), d("head_dim"), d("page_size"));
+            let pages = pages_for(spec.dim("tokens"), spec.dim("page_size")) as usize;
+            vec![
+                gen.uniform("k_cache", vec![pages, ps, hkv, hd], dt, -1.0, 1.0),
+                gen.uniform("v_cache", vec![pages, ps, hkv, hd], dt, -1.0, 1.0),
+                gen.permutation("block_table", vec![pages], pages),
+            ]
+        }
+        OpKind::Copy => vec![gen.uniform("a", vec![d("elements")], dt, -1.0, 1.0)],
+        OpKind::Read => vec![gen.uniform("a", vec![d("elements")], dt, 0.0, 1.0)],
+        OpKind::Triad => vec![
+            gen.uniform("b", vec![d("elements")], dt, -1.0, 1.0),
+            gen.uniform("c", vec![d("elements")], dt, -1.0, 1.0),
+        ],
+        OpKind::Write | OpKind::PeakMma => vec![],
+    };
+    Inputs { tensors }
+}
+
+/// A seed derived from the spec, so every run of the same benchmark uses the same inputs.
+pub fn seed_for(spec: &OpSpec) -> u64 {
+    // FNV-1a over the spec text: stable across runs and platforms.
+    spec.to_string()
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+        })
+}
+
+struct Gen {
+    seed: u64,
+    next: u64,
+}
+
+impl Gen {
+    fn stream(&mut self) -> u64 {
+        self.next += 1;
+        self.seed ^ self.next.wrapping_mul(0x9e37_79b9_7f4a_7c15)
+    }
+
+    fn uniform(
+        &mut self,
+        name: &'static str,
+        shape: Vec<usize>,
+        dtype: DType,
+        lo: f32,
+        hi: f32,
+    ) -> HostTensor {
+        let n: usize = shape.iter().product();
+        let stream = self.stream();
+        let mut values = vec![0f32; n];
+        values
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(i, chunk)| {
+                let mut rng = ChaCha8Rng::seed_from_u64(
+                    stream ^ (i as u64).wrapping_mul(0xd1b5_4a32_d192_ed03),
+                );
+                for v in chunk {
+                    *v = rng.random_range(lo..hi);
+                }
+            });
+        HostTensor::from_f32(name, shape, dtype, &values)
+    }
+
+    fn permutation(&mut self, name: &'static str, shape: Vec<usize>, n: usize) -> HostTensor {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.stream());
+        let mut v: Vec<i32> = (0..n as i32).collect();
+        for i in (1..n).rev() {
+            let j = rng.random_range(0..=i);
+            v.swap(i, j);
+        }
+        let keep: usize = shape.iter().product();
+        v.truncate(keep);
+        HostTensor::from_i32(name, shape, v)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn deterministic_and_shaped() {
+        let spec = OpSpec::parse(
+            OpKind::AttnDecode,
+            "batch=2,context=33,page_size=16",
+            DType::Bf16,
+        )
+        .unwrap();
+        let a = generate(&spec, 7);
+        let b = generate(&spec, 7);
+        assert_eq!(a.tensors, b.tensors);
+        let bt = a.get("block_table").unwrap();
+        assert_eq!(bt.shape, vec![2, 3]);
+        let mut pages: Vec<i32> = bt.as_i32().unwrap().to_vec();
+        pages.sort();
+        assert_eq!(pages, (0..6).collect::<Vec<_>>(), "every page used once");
+        assert_eq!(a.get("k_cache").unwrap().shape, vec![6, 16, 8, 128]);
+        assert_ne!(generate(&spec, 8).tensors, a.tensors);
+    }
+
+    #[test]
+    fn slot_mapping_is_distinct_and_in_range() {
+        let spec = OpSpec::parse(
+            OpKind::KvWrite,
+            "tokens=37,heads_kv=2,head_dim=4,page_size=16",
+            DType::F32,
+        )
+        .unwrap();
+        let inputs = generate(&spec, 1);
+        let slots = inputs
+            .get("slot_mapping")
+            .unwrap()
+            .as_i32()
+            .unwrap()
+            .to_vec();
+        assert_eq!(slots.len(), 37);
+        let mut sorted = slots.clone();
+        sorted.sort();
+        sorted.dedup();
+        assert_eq!(sorted.len(), 37);
+        assert!(sorted.iter().all(|&s| (0..48).contains(&s)));
+        assert_eq!(output_shape(&spec), Some(vec![2, 48, 2, 4]));
+    }
+
+    #[test]
+    fn footprint_matches_generated_bytes() {
+        for (op, shape) in [
+            (OpKind::Gemv, "m=3,n=5,k=7"),
+            (
+                OpKind::AttnPrefill,
+                "batch=2,seq=5,heads_q=4,heads_kv=2,head_dim=8",
+            ),
+            (
+                OpKind::AttnDecode,
+                "batch=2,context=17,heads_q=4,heads_kv=2,head_dim=8,page_size=4",
+            ),
+            (
+                OpKind::KvWrite,
+                "tokens=9,heads_kv=2,head_dim=4,page_size=4",
+            ),
+            (OpKind::KvRead, "tokens=9,heads_kv=2,head_dim=4,page_size=4"),
+            (OpKind::Triad, "elements=100"),
+        ] {
+            let spec = OpSpec::parse(op, shape, DType::Bf16).unwrap();
+            let inputs = generate(&spec, 3);
+            assert_eq!(
+                footprint_bytes(&spec),
+                inputs.size_bytes() + output_bytes(&spec),
+                "{op}"
+            );
+        }
+    }
+}

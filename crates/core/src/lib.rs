@@ -1,0 +1,28 @@
+//! hotpath-core: everything that does not depend on a backend.
+//!
+//! Ops and their cost model ([`op`]), deterministic inputs ([`inputs`]), plain reference
+//! implementations ([`reference`]) and the correctness check ([`check`]), the measurement
+//! loop ([`measure`]) apart from its statistics ([`stats`]), the results schema
+//! ([`results`]), hardware specs ([`hardware`]) and the roofline ([`roofline`]).
+
+pub mod backend;
+pub mod check;
+pub mod dtype;
+pub mod error;
+pub mod hardware;
+pub mod inputs;
+pub mod op;
+pub mod reference;
+pub mod tensor;
+pub mod units;
+
+pub use backend::{
+    Backend, CacheMode, ClockSample, Device, DeviceInfo, Health, HealthCheck, HealthState,
+    Prepared, TimingMethod, Workload,
+};
+pub use dtype::DType;
+pub use error::{Error, Result};
+pub use inputs::Inputs;
+pub use op::{OpKind, OpSpec, Shape, Work};
+pub use tensor::{HostData, HostTensor};
+pub use units::{BytesPerSec, FlopsPerSec, Seconds};

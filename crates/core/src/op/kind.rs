@@ -1,0 +1,187 @@
+//! The benchmarked operations and the shape keys each one takes.
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use crate::error::{Error, Result};
+
+/// One shape key of an op: its name, what it means, and its default (None = required).
+#[derive(Clone, Copy, Debug)]
+pub struct ShapeKey {
+    /// Key as written on the command line (`m`, `context`, ...).
+    pub name: &'static str,
+    /// What the key means, for `hotpath list`.
+    pub meaning: &'static str,
+    /// Value used when the key is omitted; `None` means the key is required.
+    pub default: Option<u64>,
+}
+
+const fn req(name: &'static str, meaning: &'static str) -> ShapeKey {
+    ShapeKey {
+        name,
+        meaning,
+        default: None,
+    }
+}
+
+const fn opt(name: &'static str, meaning: &'static str, default: u64) -> ShapeKey {
+    ShapeKey {
+        name,
+        meaning,
+        default: Some(default),
+    }
+}
+
+const LINEAR_KEYS: &[ShapeKey] = &[
+    req("m", "rows of activations A[m,k] (tokens)"),
+    req("n", "rows of weights W[n,k] (output features)"),
+    req("k", "reduction length (input features)"),
+];
+const PREFILL_KEYS: &[ShapeKey] = &[
+    opt("batch", "sequences", 1),
+    req("seq", "tokens per sequence"),
+    opt("heads_q", "query heads", 32),
+    opt("heads_kv", "key/value heads (GQA groups)", 8),
+    opt("head_dim", "elements per head", 128),
+    opt("causal", "1 = causal mask, 0 = full", 1),
+];
+const DECODE_KEYS: &[ShapeKey] = &[
+    opt("batch", "sequences decoded together", 1),
+    req("context", "cached tokens per sequence"),
+    opt("heads_q", "query heads", 32),
+    opt("heads_kv", "key/value heads (GQA groups)", 8),
+    opt("head_dim", "elements per head", 128),
+    opt("page_size", "tokens per KV page", 16),
+];
+const KV_KEYS: &[ShapeKey] = &[
+    req("tokens", "tokens written or read"),
+    opt("heads_kv", "key/value heads", 8),
+    opt("head_dim", "elements per head", 128),
+    opt("page_size", "tokens per KV page", 16),
+];
+const STREAM_KEYS: &[ShapeKey] = &[req("elements", "elements per array")];
+const PEAK_KEYS: &[ShapeKey] = &[opt(
+    "iters",
+    "dependent multiply-add steps per lane in the timed loop",
+    65536,
+)];
+
+/// An operation hotpath benchmarks (the rows of the cost-model table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKind {
+    /// Prefill GEMM: C[m,n] = A[m,k]·W[n,k]ᵀ.
+    Gemm,
+    /// Decode GEMV: the same product with m ≤ 16.
+    Gemv,
+    /// Prefill attention (flash style, optional causal mask, GQA).
+    AttnPrefill,
+    /// Decode attention over a paged KV cache.
+    AttnDecode,
+    /// Scatter new K/V rows into cache pages by slot mapping.
+    KvWrite,
+    /// Gather cache pages into contiguous K/V.
+    KvRead,
+    /// b = a (STREAM copy).
+    Copy,
+    /// Sum of a (read-only bandwidth).
+    Read,
+    /// a = constant (write-only bandwidth).
+    Write,
+    /// a = b + q·c (STREAM triad).
+    Triad,
+    /// Peak multiply-add throughput (the compute roof).
+    PeakMma,
+}
+
+impl OpKind {
+    /// Every op, in the order of the cost-model table.
+    pub const ALL: [OpKind; 11] = [
+        OpKind::Gemm,
+        OpKind::Gemv,
+        OpKind::AttnPrefill,
+        OpKind::AttnDecode,
+        OpKind::KvWrite,
+        OpKind::KvRead,
+        OpKind::Copy,
+        OpKind::Read,
+        OpKind::Write,
+        OpKind::Triad,
+        OpKind::PeakMma,
+    ];
+
+    /// Name on the command line and in results files.
+    pub fn name(self) -> &'static str {
+        match self {
+            OpKind::Gemm => "gemm",
+            OpKind::Gemv => "gemv",
+            OpKind::AttnPrefill => "attn_prefill",
+            OpKind::AttnDecode => "attn_decode",
+            OpKind::KvWrite => "kv_write",
+            OpKind::KvRead => "kv_read",
+            OpKind::Copy => "copy",
+            OpKind::Read => "read",
+            OpKind::Write => "write",
+            OpKind::Triad => "triad",
+            OpKind::PeakMma => "peak_mma",
+        }
+    }
+
+    /// One line on what the op measures, for `hotpath list`.
+    pub fn summary(self) -> &'static str {
+        match self {
+            OpKind::Gemm => "prefill GEMM C[m,n] = A[m,k]·W[n,k]^T",
+            OpKind::Gemv => "decode GEMV (m <= 16), memory-bound on the weights",
+            OpKind::AttnPrefill => "prefill attention, online softmax, GQA",
+            OpKind::AttnDecode => "decode attention over a paged KV cache, GQA",
+            OpKind::KvWrite => "scatter new K/V rows into cache pages",
+            OpKind::KvRead => "gather cache pages into contiguous K/V",
+            OpKind::Copy => "STREAM copy b = a (bandwidth ceiling)",
+            OpKind::Read => "read-only sum of a (read bandwidth ceiling)",
+            OpKind::Write => "write-only fill of a (write bandwidth ceiling)",
+            OpKind::Triad => "STREAM triad a = b + q*c",
+            OpKind::PeakMma => "dependent multiply-add chains (compute ceiling)",
+        }
+    }
+
+    /// Shape keys this op accepts, in canonical order.
+    pub fn shape_keys(self) -> &'static [ShapeKey] {
+        match self {
+            OpKind::Gemm | OpKind::Gemv => LINEAR_KEYS,
+            OpKind::AttnPrefill => PREFILL_KEYS,
+            OpKind::AttnDecode => DECODE_KEYS,
+            OpKind::KvWrite | OpKind::KvRead => KV_KEYS,
+            OpKind::Copy | OpKind::Read | OpKind::Write | OpKind::Triad => STREAM_KEYS,
+            OpKind::PeakMma => PEAK_KEYS,
+        }
+    }
+
+    /// True for the ceiling ops (bandwidth and compute roofs).
+    pub fn is_ceiling(self) -> bool {
+        matches!(
+            self,
+            OpKind::Copy | OpKind::Read | OpKind::Write | OpKind::Triad | OpKind::PeakMma
+        )
+    }
+
+    /// Parses an op name.
+    pub fn parse(text: &str) -> Result<OpKind> {
+        let t = text.trim().to_ascii_lowercase();
+        OpKind::ALL
+            .into_iter()
+            .find(|k| k.name() == t)
+            .ok_or_else(|| {
+                let names: Vec<_> = OpKind::ALL.iter().map(|k| k.name()).collect();
+                Error::bad_input(format!(
+                    "unknown op '{text}'; accepted: {}",
+                    names.join(", ")
+                ))
+            })
+    }
+}
+
+impl fmt::Display for OpKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}

@@ -1,0 +1,188 @@
+//! Host-side tensors: the inputs every backend uploads and the outputs it returns for checking.
+
+use half::{bf16, f16};
+
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+
+/// Element storage of a host tensor.
+#[derive(Clone, Debug, PartialEq)]
+pub enum HostData {
+    /// f32 elements.
+    F32(Vec<f32>),
+    /// f16 elements.
+    F16(Vec<f16>),
+    /// bf16 elements.
+    Bf16(Vec<bf16>),
+    /// fp8 e4m3 elements as raw bytes.
+    Fp8E4m3(Vec<u8>),
+    /// 32-bit indices (block tables, slot mappings).
+    I32(Vec<i32>),
+}
+
+/// A named, row-major host tensor.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HostTensor {
+    /// Name of the tensor within its op (`a`, `w`, `q`, `k_cache`, `block_table`, ...).
+    pub name: &'static str,
+    /// Dimensions, outermost first.
+    pub shape: Vec<usize>,
+    /// Elements; their count equals the product of `shape`.
+    pub data: HostData,
+}
+
+impl HostTensor {
+    /// Builds a tensor of `dtype` from f32 values, rounding to nearest even.
+    pub fn from_f32(name: &'static str, shape: Vec<usize>, dtype: DType, values: &[f32]) -> Self {
+        let data = match dtype {
+            DType::F32 => HostData::F32(values.to_vec()),
+            DType::F16 => HostData::F16(values.iter().map(|&v| f16::from_f32(v)).collect()),
+            DType::Bf16 => HostData::Bf16(values.iter().map(|&v| bf16::from_f32(v)).collect()),
+            DType::Fp8E4m3 => {
+                HostData::Fp8E4m3(values.iter().map(|&v| fp8_e4m3_from_f32(v)).collect())
+            }
+        };
+        HostTensor { name, shape, data }
+    }
+
+    /// Builds an index tensor.
+    pub fn from_i32(name: &'static str, shape: Vec<usize>, values: Vec<i32>) -> Self {
+        HostTensor {
+            name,
+            shape,
+            data: HostData::I32(values),
+        }
+    }
+
+    /// Number of elements.
+    pub fn len(&self) -> usize {
+        match &self.data {
+            HostData::F32(v) => v.len(),
+            HostData::F16(v) => v.len(),
+            HostData::Bf16(v) => v.len(),
+            HostData::Fp8E4m3(v) => v.len(),
+            HostData::I32(v) => v.len(),
+        }
+    }
+
+    /// True when the tensor holds no elements.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The floating-point dtype, or `None` for index tensors.
+    pub fn dtype(&self) -> Option<DType> {
+        match &self.data {
+            HostData::F32(_) => Some(DType::F32),
+            HostData::F16(_) => Some(DType::F16),
+            HostData::Bf16(_) => Some(DType::Bf16),
+            HostData::Fp8E4m3(_) => Some(DType::Fp8E4m3),
+            HostData::I32(_) => None,
+        }
+    }
+
+    /// Size of the element storage in bytes.
+    pub fn size_bytes(&self) -> u64 {
+        let elem = self.dtype().map(DType::size_bytes).unwrap_or(4);
+        self.len() as u64 * elem
+    }
+
+    /// Element `i` widened to f64 (indices included). Panics only on an index out of range,
+    /// which is a programming error, never an input error.
+    pub fn get_f64(&self, i: usize) -> f64 {
+        match &self.data {
+            HostData::F32(v) => v[i] as f64,
+            HostData::F16(v) => v[i].to_f64(),
+            HostData::Bf16(v) => v[i].to_f64(),
+            HostData::Fp8E4m3(v) => fp8_e4m3_to_f32(v[i]) as f64,
+            HostData::I32(v) => v[i] as f64,
+        }
+    }
+
+    /// All elements widened to f32.
+    pub fn to_f32_vec(&self) -> Vec<f32> {
+        match &self.data {
+            HostData::F32(v) => v.clone(),
+            HostData::F16(v) => v.iter().map(|x| x.to_f32()).collect(),
+            HostData::Bf16(v) => v.iter().map(|x| x.to_f32()).collect(),
+            HostData::Fp8E4m3(v) => v.iter().map(|&x| fp8_e4m3_to_f32(x)).collect(),
+            HostData::I32(v) => v.iter().map(|&x| x as f32).collect(),
+        }
+    }
+
+    /// The indices of an index tensor.
+    pub fn as_i32(&self) -> Result<&[i32]> {
+        match &self.data {
+            HostData::I32(v) => Ok(v),
+            _ => Err(Error::backend(format!(
+                "tensor '{}' is not an index tensor",
+                self.name
+            ))),
+        }
+    }
+}
+
+/// Decodes one OCP fp8 E4M3 byte (bias 7, no infinities, S.1111.111 is NaN).
+pub fn fp8_e4m3_to_f32(byte: u8) -> f32 {
+    let sign = if byte & 0x80 != 0 { -1.0 } else { 1.0 };
+    let exp = ((byte >> 3) & 0x0f) as i32;
+    let man = (byte & 0x07) as f32;
+    if exp == 0x0f && byte & 0x07 == 0x07 {
+        return f32::NAN;
+    }
+    if exp == 0 {
+        sign * man / 8.0 * 2f32.powi(-6)
+    } else {
+        sign * (1.0 + man / 8.0) * 2f32.powi(exp - 7)
+    }
+}
+
+/// Encodes an f32 as OCP fp8 E4M3, rounding to nearest even and saturating at ±448.
+pub fn fp8_e4m3_from_f32(value: f32) -> u8 {
+    if value.is_nan() {
+        return 0x7f;
+    }
+    let sign = if value.is_sign_negative() { 0x80u8 } else { 0 };
+    // Exhaustive search over the 127 non-negative finite codes is exact and simple; this
+    // runs on host inputs only.
+    let target = value.abs().min(448.0);
+    let mut best = 0u8;
+    let mut best_err = f32::INFINITY;
+    for code in 0u8..0x7f {
+        let err = (fp8_e4m3_to_f32(code) - target).abs();
+        if err < best_err || (err == best_err && code & 1 == 0) {
+            best = code;
+            best_err = err;
+        }
+    }
+    sign | best
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fp8_e4m3_known_codes() {
+        // Values from the OCP 8-bit floating point spec.
+        assert_eq!(fp8_e4m3_to_f32(0x7e), 448.0);
+        assert_eq!(fp8_e4m3_to_f32(0x38), 1.0);
+        assert_eq!(fp8_e4m3_to_f32(0x01), 2f32.powi(-9));
+        assert_eq!(fp8_e4m3_to_f32(0xb8), -1.0);
+        assert!(fp8_e4m3_to_f32(0x7f).is_nan());
+        assert_eq!(fp8_e4m3_from_f32(1.0), 0x38);
+        assert_eq!(fp8_e4m3_from_f32(1000.0), 0x7e);
+        assert_eq!(fp8_e4m3_from_f32(-1.0), 0xb8);
+        // 1.0625 is halfway between 1.0 (0x38) and 1.125 (0x39): ties go to even.
+        assert_eq!(fp8_e4m3_from_f32(1.0625), 0x38);
+    }
+
+    #[test]
+    fn rounding_into_half_types() {
+        let t = HostTensor::from_f32("x", vec![2], DType::Bf16, &[1.0, 1.0 + 1.0 / 512.0]);
+        // 1 + 2^-9 is halfway between bf16 neighbours 1 and 1 + 2^-7... rounds to 1.
+        assert_eq!(t.get_f64(1), 1.0);
+        assert_eq!(t.size_bytes(), 4);
+        assert_eq!(t.dtype(), Some(DType::Bf16));
+    }
+}
