@@ -150,6 +150,11 @@ pub trait Device {
     fn clock(&self) -> Result<Option<ClockSample>>;
     /// How `Prepared::run` is timed.
     fn timing_method(&self) -> TimingMethod;
+    /// The dtype whose `peak_mma` roof governs compute at `dtype` (a CPU computes f16/bf16
+    /// in f32; a GPU has a tensor-core peak per dtype).
+    fn peak_dtype(&self, dtype: DType) -> DType {
+        dtype
+    }
 }
 
 /// A benchmark ready to run: buffers allocated, kernel compiled, inputs uploaded.

@@ -6,13 +6,22 @@
 //! ([`results`]), hardware specs ([`hardware`]) and the roofline ([`roofline`]).
 
 pub mod backend;
+pub mod cache;
 pub mod check;
 pub mod dtype;
 pub mod error;
 pub mod hardware;
+pub mod host;
 pub mod inputs;
+pub mod measure;
 pub mod op;
 pub mod reference;
+pub mod results;
+pub mod roofline;
+pub mod runner;
+pub mod stats;
+pub mod stopping;
+pub mod suite;
 pub mod tensor;
 pub mod units;
 

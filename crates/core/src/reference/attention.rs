@@ -1,0 +1,309 @@
+//! Attention references: softmax(q·kᵀ/√d)·v per query row, in f64, one row of `head_dim`
+//! outputs per block. GQA: query head `h` reads KV head `h / (heads_q / heads_kv)`.
+
+use super::{expect_len, indices, load, OpReference};
+use crate::error::{Error, Result};
+use crate::inputs::{pages_for, Inputs};
+use crate::op::OpSpec;
+use crate::tensor::HostTensor;
+
+/// Softmax-weighted sum of `values(j)` over keys `0..keys`, scores `q·key(j)·scale`.
+fn attend(
+    q: &[f64],
+    keys: usize,
+    scale: f64,
+    mut key_at: impl FnMut(usize, &mut [f64]),
+    mut value_at: impl FnMut(usize, &mut [f64]),
+    out: &mut [f64],
+) {
+    let d = q.len();
+    let mut buf = vec![0.0; d];
+    let mut scores = Vec::with_capacity(keys);
+    for j in 0..keys {
+        key_at(j, &mut buf);
+        scores.push(q.iter().zip(&buf).map(|(a, b)| a * b).sum::<f64>() * scale);
+    }
+    let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
+    let mut denom = 0.0;
+    out.fill(0.0);
+    for (j, s) in scores.iter().enumerate() {
+        let p = (s - max).exp();
+        denom += p;
+        value_at(j, &mut buf);
+        for (o, v) in out.iter_mut().zip(&buf) {
+            *o += p * v;
+        }
+    }
+    for o in out.iter_mut() {
+        *o /= denom;
+    }
+}
+
+fn group_size(hq: usize, hkv: usize) -> Result<usize> {
+    if hkv == 0 || hq % hkv != 0 {
+        return Err(Error::bad_input(format!(
+            "heads_q={hq} is not a multiple of heads_kv={hkv}"
+        )));
+    }
+    Ok(hq / hkv)
+}
+
+/// Reference of `attn_prefill` (`q[b,S,hq,d]`, `k,v[b,S,hkv,d]` → `o[b,S,hq,d]`).
+pub struct Prefill<'a> {
+    q: &'a HostTensor,
+    k: &'a HostTensor,
+    v: &'a HostTensor,
+    seq: usize,
+    hq: usize,
+    hkv: usize,
+    d: usize,
+    batch: usize,
+    causal: bool,
+}
+
+impl<'a> Prefill<'a> {
+    /// Binds the inputs and checks their sizes.
+    pub fn new(spec: &OpSpec, inputs: &'a Inputs) -> Result<Self> {
+        let dim = |k: &str| spec.dim(k) as usize;
+        let r = Prefill {
+            q: inputs.get("q")?,
+            k: inputs.get("k")?,
+            v: inputs.get("v")?,
+            seq: dim("seq"),
+            hq: dim("heads_q"),
+            hkv: dim("heads_kv"),
+            d: dim("head_dim"),
+            batch: dim("batch"),
+            causal: spec.dim("causal") == 1,
+        };
+        group_size(r.hq, r.hkv)?;
+        expect_len(r.q, r.batch * r.seq * r.hq * r.d)?;
+        expect_len(r.k, r.batch * r.seq * r.hkv * r.d)?;
+        expect_len(r.v, r.batch * r.seq * r.hkv * r.d)?;
+        Ok(r)
+    }
+}
+
+impl OpReference for Prefill<'_> {
+    fn blocks(&self) -> usize {
+        self.batch * self.seq * self.hq
+    }
+
+    fn block_len(&self) -> usize {
+        self.d
+    }
+
+    fn block_cost(&self) -> f64 {
+        (2 * self.seq * self.d) as f64
+    }
+
+    fn compute(&self, block: usize, out: &mut [f64]) {
+        let h = block % self.hq;
+        let s = (block / self.hq) % self.seq;
+        let b = block / (self.hq * self.seq);
+        let g = h / (self.hq / self.hkv);
+        let mut q = vec![0.0; self.d];
+        load(self.q, block * self.d, &mut q);
+        let keys = if self.causal { s + 1 } else { self.seq };
+        let kv_at = |j: usize| ((b * self.seq + j) * self.hkv + g) * self.d;
+        let scale = 1.0 / (self.d as f64).sqrt();
+        attend(
+            &q,
+            keys,
+            scale,
+            |j, buf| load(self.k, kv_at(j), buf),
+            |j, buf| load(self.v, kv_at(j), buf),
+            out,
+        );
+    }
+}
+
+/// Reference of `attn_decode` over a paged cache (`q[b,hq,d]`, `k_cache,v_cache[P,ps,hkv,d]`,
+/// `block_table[b,⌈L/ps⌉]` → `o[b,hq,d]`).
+pub struct Decode<'a> {
+    q: &'a HostTensor,
+    k: &'a HostTensor,
+    v: &'a HostTensor,
+    table: Vec<usize>,
+    per_seq: usize,
+    context: usize,
+    page_size: usize,
+    hq: usize,
+    hkv: usize,
+    d: usize,
+    batch: usize,
+}
+
+impl<'a> Decode<'a> {
+    /// Binds the inputs and checks sizes and page indices.
+    pub fn new(spec: &OpSpec, inputs: &'a Inputs) -> Result<Self> {
+        let dim = |k: &str| spec.dim(k) as usize;
+        let (batch, ps, hkv, d) = (
+            dim("batch"),
+            dim("page_size"),
+            dim("heads_kv"),
+            dim("head_dim"),
+        );
+        let per_seq = pages_for(spec.dim("context"), spec.dim("page_size")) as usize;
+        let pages = batch * per_seq;
+        let table_t = inputs.get("block_table")?;
+        expect_len(table_t, batch * per_seq)?;
+        let r = Decode {
+            q: inputs.get("q")?,
+            k: inputs.get("k_cache")?,
+            v: inputs.get("v_cache")?,
+            table: indices(table_t, pages)?,
+            per_seq,
+            context: dim("context"),
+            page_size: ps,
+            hq: dim("heads_q"),
+            hkv,
+            d,
+            batch,
+        };
+        group_size(r.hq, r.hkv)?;
+        expect_len(r.q, batch * r.hq * d)?;
+        expect_len(r.k, pages * ps * hkv * d)?;
+        expect_len(r.v, pages * ps * hkv * d)?;
+        Ok(r)
+    }
+}
+
+impl OpReference for Decode<'_> {
+    fn blocks(&self) -> usize {
+        self.batch * self.hq
+    }
+
+    fn block_len(&self) -> usize {
+        self.d
+    }
+
+    fn block_cost(&self) -> f64 {
+        (2 * self.context * self.d) as f64
+    }
+
+    fn compute(&self, block: usize, out: &mut [f64]) {
+        let (b, h) = (block / self.hq, block % self.hq);
+        let g = h / (self.hq / self.hkv);
+        let mut q = vec![0.0; self.d];
+        load(self.q, block * self.d, &mut q);
+        let at = |t: usize| {
+            let page = self.table[b * self.per_seq + t / self.page_size];
+            ((page * self.page_size + t % self.page_size) * self.hkv + g) * self.d
+        };
+        let scale = 1.0 / (self.d as f64).sqrt();
+        attend(
+            &q,
+            self.context,
+            scale,
+            |t, buf| load(self.k, at(t), buf),
+            |t, buf| load(self.v, at(t), buf),
+            out,
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtype::DType;
+    use crate::op::OpKind;
+
+    fn row(r: &dyn OpReference, block: usize) -> Vec<f64> {
+        let mut o = vec![0.0; r.block_len()];
+        r.compute(block, &mut o);
+        o
+    }
+
+    #[test]
+    fn prefill_by_hand_with_two_tokens() {
+        // d = 1, one head: q = [1, 2], k = [0, ln 3 · 1] (scale 1/√1), v = [10, 20].
+        // Token 0 (causal) sees only itself: o = 10.
+        // Token 1: scores 2·0 = 0 and 2·ln3 → weights 1 : 9 → o = (10 + 9·20)/10 = 19.
+        let spec = OpSpec::parse(
+            OpKind::AttnPrefill,
+            "seq=2,heads_q=1,heads_kv=1,head_dim=1",
+            DType::F32,
+        )
+        .unwrap();
+        let ln3 = 3f32.ln();
+        let inputs = Inputs {
+            tensors: vec![
+                HostTensor::from_f32("q", vec![1, 2, 1, 1], DType::F32, &[1.0, 2.0]),
+                HostTensor::from_f32("k", vec![1, 2, 1, 1], DType::F32, &[0.0, ln3]),
+                HostTensor::from_f32("v", vec![1, 2, 1, 1], DType::F32, &[10.0, 20.0]),
+            ],
+        };
+        let r = Prefill::new(&spec, &inputs).unwrap();
+        assert!((row(&r, 0)[0] - 10.0).abs() < 1e-12);
+        assert!((row(&r, 1)[0] - 19.0).abs() < 1e-5);
+    }
+
+    #[test]
+    fn decode_follows_the_block_table_and_ignores_tokens_past_the_context() {
+        // page_size 2, context 3: pages [1, 0] → tokens live at page1[0], page1[1], page0[0];
+        // page0[1] is past the context and holds a huge value that must not count.
+        // All keys zero → uniform weights over 3 tokens: o = (1 + 2 + 3) / 3 = 2.
+        let spec = OpSpec::parse(
+            OpKind::AttnDecode,
+            "context=3,heads_q=1,heads_kv=1,head_dim=1,page_size=2",
+            DType::F32,
+        )
+        .unwrap();
+        let inputs = Inputs {
+            tensors: vec![
+                HostTensor::from_f32("q", vec![1, 1, 1], DType::F32, &[0.7]),
+                HostTensor::from_f32("k_cache", vec![2, 2, 1, 1], DType::F32, &[0.0; 4]),
+                HostTensor::from_f32(
+                    "v_cache",
+                    vec![2, 2, 1, 1],
+                    DType::F32,
+                    &[3.0, 1e6, 1.0, 2.0],
+                ),
+                HostTensor::from_i32("block_table", vec![1, 2], vec![1, 0]),
+            ],
+        };
+        let r = Decode::new(&spec, &inputs).unwrap();
+        assert!((row(&r, 0)[0] - 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn gqa_maps_query_heads_to_their_kv_group() {
+        // 4 query heads over 2 KV heads, one token: o = v of the group (softmax of one key = 1).
+        let spec = OpSpec::parse(
+            OpKind::AttnPrefill,
+            "seq=1,heads_q=4,heads_kv=2,head_dim=1",
+            DType::F32,
+        )
+        .unwrap();
+        let inputs = Inputs {
+            tensors: vec![
+                HostTensor::from_f32("q", vec![1, 1, 4, 1], DType::F32, &[1.0; 4]),
+                HostTensor::from_f32("k", vec![1, 1, 2, 1], DType::F32, &[1.0; 2]),
+                HostTensor::from_f32("v", vec![1, 1, 2, 1], DType::F32, &[5.0, 7.0]),
+            ],
+        };
+        let r = Prefill::new(&spec, &inputs).unwrap();
+        let got: Vec<f64> = (0..4).map(|h| row(&r, h)[0]).collect();
+        assert_eq!(got, vec![5.0, 5.0, 7.0, 7.0]);
+    }
+
+    #[test]
+    fn out_of_range_page_is_an_error() {
+        let spec = OpSpec::parse(
+            OpKind::AttnDecode,
+            "context=2,heads_q=1,heads_kv=1,head_dim=1,page_size=2",
+            DType::F32,
+        )
+        .unwrap();
+        let inputs = Inputs {
+            tensors: vec![
+                HostTensor::from_f32("q", vec![1, 1, 1], DType::F32, &[0.0]),
+                HostTensor::from_f32("k_cache", vec![1, 2, 1, 1], DType::F32, &[0.0; 2]),
+                HostTensor::from_f32("v_cache", vec![1, 2, 1, 1], DType::F32, &[0.0; 2]),
+                HostTensor::from_i32("block_table", vec![1, 1], vec![5]),
+            ],
+        };
+        assert!(Decode::new(&spec, &inputs).is_err());
+    }
+}

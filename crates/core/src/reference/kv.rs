@@ -1,0 +1,207 @@
+//! KV-cache references: the paged scatter (`kv_write`) and gather (`kv_read`), one cache slot
+//! or token row (`heads_kv·head_dim` values) of K or V per block.
+
+use super::{expect_len, indices, load, OpReference};
+use crate::error::{Error, Result};
+use crate::inputs::{pages_for, Inputs};
+use crate::op::OpSpec;
+use crate::tensor::HostTensor;
+
+/// Reference of `kv_write`: `k,v[T,hkv,d]` scattered by `slot_mapping[T]` into
+/// `kv_cache[2,P·ps,hkv,d]`, which is zero everywhere nothing was written.
+pub struct Write<'a> {
+    k: &'a HostTensor,
+    v: &'a HostTensor,
+    token_of_slot: Vec<Option<usize>>,
+    row: usize,
+}
+
+impl<'a> Write<'a> {
+    /// Binds the inputs and inverts the slot mapping (two tokens may not share a slot).
+    pub fn new(spec: &OpSpec, inputs: &'a Inputs) -> Result<Self> {
+        let t = spec.dim("tokens") as usize;
+        let row = (spec.dim("heads_kv") * spec.dim("head_dim")) as usize;
+        let slots =
+            (pages_for(spec.dim("tokens"), spec.dim("page_size")) * spec.dim("page_size")) as usize;
+        let (k, v) = (inputs.get("k")?, inputs.get("v")?);
+        expect_len(k, t * row)?;
+        expect_len(v, t * row)?;
+        let mapping_t = inputs.get("slot_mapping")?;
+        expect_len(mapping_t, t)?;
+        let mut token_of_slot = vec![None; slots];
+        for (token, slot) in indices(mapping_t, slots)?.into_iter().enumerate() {
+            if token_of_slot[slot].replace(token).is_some() {
+                return Err(Error::backend(format!(
+                    "slot_mapping sends two tokens to slot {slot}"
+                )));
+            }
+        }
+        Ok(Write {
+            k,
+            v,
+            token_of_slot,
+            row,
+        })
+    }
+}
+
+impl OpReference for Write<'_> {
+    fn blocks(&self) -> usize {
+        2 * self.token_of_slot.len()
+    }
+
+    fn block_len(&self) -> usize {
+        self.row
+    }
+
+    fn block_cost(&self) -> f64 {
+        self.row as f64
+    }
+
+    fn compute(&self, block: usize, out: &mut [f64]) {
+        let slots = self.token_of_slot.len();
+        let source = if block < slots { self.k } else { self.v };
+        match self.token_of_slot[block % slots] {
+            Some(token) => load(source, token * self.row, out),
+            None => out.fill(0.0),
+        }
+    }
+}
+
+/// Reference of `kv_read`: token `t` of `kv[2,T,hkv,d]` comes from page `block_table[t/ps]`,
+/// offset `t % ps`, of `k_cache` / `v_cache`.
+pub struct Read<'a> {
+    k: &'a HostTensor,
+    v: &'a HostTensor,
+    table: Vec<usize>,
+    tokens: usize,
+    page_size: usize,
+    row: usize,
+}
+
+impl<'a> Read<'a> {
+    /// Binds the inputs and checks sizes and page indices.
+    pub fn new(spec: &OpSpec, inputs: &'a Inputs) -> Result<Self> {
+        let ps = spec.dim("page_size") as usize;
+        let row = (spec.dim("heads_kv") * spec.dim("head_dim")) as usize;
+        let pages = pages_for(spec.dim("tokens"), spec.dim("page_size")) as usize;
+        let (k, v) = (inputs.get("k_cache")?, inputs.get("v_cache")?);
+        expect_len(k, pages * ps * row)?;
+        expect_len(v, pages * ps * row)?;
+        let table_t = inputs.get("block_table")?;
+        expect_len(table_t, pages)?;
+        Ok(Read {
+            k,
+            v,
+            table: indices(table_t, pages)?,
+            tokens: spec.dim("tokens") as usize,
+            page_size: ps,
+            row,
+        })
+    }
+}
+
+impl OpReference for Read<'_> {
+    fn blocks(&self) -> usize {
+        2 * self.tokens
+    }
+
+    fn block_len(&self) -> usize {
+        self.row
+    }
+
+    fn block_cost(&self) -> f64 {
+        self.row as f64
+    }
+
+    fn compute(&self, block: usize, out: &mut [f64]) {
+        let source = if block < self.tokens { self.k } else { self.v };
+        let t = block % self.tokens;
+        let slot = self.table[t / self.page_size] * self.page_size + t % self.page_size;
+        load(source, slot * self.row, out);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtype::DType;
+    use crate::op::OpKind;
+
+    fn all(r: &dyn OpReference) -> Vec<f64> {
+        let mut v = vec![0.0; r.blocks() * r.block_len()];
+        for (b, chunk) in v.chunks_mut(r.block_len()).enumerate() {
+            r.compute(b, chunk);
+        }
+        v
+    }
+
+    #[test]
+    fn write_scatters_by_slot_and_zeroes_the_rest() {
+        // 3 tokens, page_size 2 → 2 pages, 4 slots; row = 1. Mapping [3, 0, 2]:
+        // K slots = [k1, 0, k2, k0], V slots likewise.
+        let spec = OpSpec::parse(
+            OpKind::KvWrite,
+            "tokens=3,heads_kv=1,head_dim=1,page_size=2",
+            DType::F32,
+        )
+        .unwrap();
+        let inputs = Inputs {
+            tensors: vec![
+                HostTensor::from_f32("k", vec![3, 1, 1], DType::F32, &[1.0, 2.0, 3.0]),
+                HostTensor::from_f32("v", vec![3, 1, 1], DType::F32, &[4.0, 5.0, 6.0]),
+                HostTensor::from_i32("slot_mapping", vec![3], vec![3, 0, 2]),
+            ],
+        };
+        let r = Write::new(&spec, &inputs).unwrap();
+        assert_eq!(all(&r), vec![2.0, 0.0, 3.0, 1.0, 5.0, 0.0, 6.0, 4.0]);
+    }
+
+    #[test]
+    fn write_rejects_two_tokens_in_one_slot() {
+        let spec = OpSpec::parse(
+            OpKind::KvWrite,
+            "tokens=2,heads_kv=1,head_dim=1,page_size=2",
+            DType::F32,
+        )
+        .unwrap();
+        let inputs = Inputs {
+            tensors: vec![
+                HostTensor::from_f32("k", vec![2, 1, 1], DType::F32, &[1.0, 2.0]),
+                HostTensor::from_f32("v", vec![2, 1, 1], DType::F32, &[1.0, 2.0]),
+                HostTensor::from_i32("slot_mapping", vec![2], vec![1, 1]),
+            ],
+        };
+        assert!(Write::new(&spec, &inputs).is_err());
+    }
+
+    #[test]
+    fn read_gathers_pages_in_table_order() {
+        // 3 tokens, page_size 2, table [1, 0]: tokens come from slots 2, 3, 0.
+        let spec = OpSpec::parse(
+            OpKind::KvRead,
+            "tokens=3,heads_kv=1,head_dim=1,page_size=2",
+            DType::F32,
+        )
+        .unwrap();
+        let inputs = Inputs {
+            tensors: vec![
+                HostTensor::from_f32(
+                    "k_cache",
+                    vec![2, 2, 1, 1],
+                    DType::F32,
+                    &[10.0, 11.0, 12.0, 13.0],
+                ),
+                HostTensor::from_f32(
+                    "v_cache",
+                    vec![2, 2, 1, 1],
+                    DType::F32,
+                    &[20.0, 21.0, 22.0, 23.0],
+                ),
+                HostTensor::from_i32("block_table", vec![2], vec![1, 0]),
+            ],
+        };
+        let r = Read::new(&spec, &inputs).unwrap();
+        assert_eq!(all(&r), vec![12.0, 13.0, 10.0, 22.0, 23.0, 20.0]);
+    }
+}

@@ -1,0 +1,162 @@
+//! References of the STREAM-style ceilings (copy, read, write, triad) and of the
+//! `peak_mma` multiply-add chain.
+
+use rayon::prelude::*;
+
+use super::{expect_len, OpReference};
+use crate::error::Result;
+use crate::inputs::{Inputs, PEAK_ALPHA, PEAK_BETA, TRIAD_SCALAR, WRITE_VALUE};
+use crate::op::{OpKind, OpSpec};
+use crate::tensor::HostTensor;
+
+/// Reference of `copy`, `read`, `write` and `triad`, one element per block.
+pub struct Stream<'a> {
+    op: OpKind,
+    elements: usize,
+    a: Option<&'a HostTensor>,
+    b: Option<&'a HostTensor>,
+    c: Option<&'a HostTensor>,
+}
+
+impl<'a> Stream<'a> {
+    /// Binds the inputs the op reads.
+    pub fn new(spec: &OpSpec, inputs: &'a Inputs) -> Result<Self> {
+        let n = spec.dim("elements") as usize;
+        let bind = |name: &str| -> Result<&'a HostTensor> {
+            let t = inputs.get(name)?;
+            expect_len(t, n)?;
+            Ok(t)
+        };
+        let (a, b, c) = match spec.op {
+            OpKind::Copy | OpKind::Read => (Some(bind("a")?), None, None),
+            OpKind::Triad => (None, Some(bind("b")?), Some(bind("c")?)),
+            _ => (None, None, None),
+        };
+        Ok(Stream {
+            op: spec.op,
+            elements: n,
+            a,
+            b,
+            c,
+        })
+    }
+}
+
+impl OpReference for Stream<'_> {
+    fn blocks(&self) -> usize {
+        if self.op == OpKind::Read {
+            1
+        } else {
+            self.elements
+        }
+    }
+
+    fn block_len(&self) -> usize {
+        1
+    }
+
+    fn block_cost(&self) -> f64 {
+        if self.op == OpKind::Read {
+            self.elements as f64
+        } else {
+            1.0
+        }
+    }
+
+    fn compute(&self, block: usize, out: &mut [f64]) {
+        out[0] = match (self.op, self.a, self.b, self.c) {
+            (OpKind::Copy, Some(a), _, _) => a.get_f64(block),
+            (OpKind::Read, Some(a), _, _) => (0..self.elements)
+                .into_par_iter()
+                .map(|i| a.get_f64(i))
+                .sum(),
+            (OpKind::Triad, _, Some(b), Some(c)) => {
+                b.get_f64(block) + TRIAD_SCALAR as f64 * c.get_f64(block)
+            }
+            _ => WRITE_VALUE as f64,
+        };
+    }
+}
+
+/// Reference of `peak_mma`: every lane runs `x ← x·α + β` `iters` times from 0, which in
+/// exact arithmetic ends at `1 − αⁱᵗᵉʳˢ` (β = 1 − α).
+pub struct PeakChain {
+    value: f64,
+    lanes: usize,
+}
+
+impl PeakChain {
+    /// The closed form for `iters` steps, for an output of `lanes` values.
+    pub fn new(iters: u64, lanes: usize) -> PeakChain {
+        let alpha = PEAK_ALPHA as f64;
+        debug_assert_eq!(PEAK_BETA as f64, 1.0 - alpha);
+        let value = 1.0 - alpha.powf(iters as f64);
+        PeakChain { value, lanes }
+    }
+}
+
+impl OpReference for PeakChain {
+    fn blocks(&self) -> usize {
+        self.lanes
+    }
+
+    fn block_len(&self) -> usize {
+        1
+    }
+
+    fn block_cost(&self) -> f64 {
+        1.0
+    }
+
+    fn compute(&self, _: usize, out: &mut [f64]) {
+        out[0] = self.value;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dtype::DType;
+
+    #[test]
+    fn peak_chain_closed_form_matches_iterating() {
+        // Iterate the recurrence in f64 and compare to 1 − αⁿ.
+        for iters in [0u64, 1, 2, 10, 1000] {
+            let mut x = 0.0f64;
+            for _ in 0..iters {
+                x = x * PEAK_ALPHA as f64 + PEAK_BETA as f64;
+            }
+            let mut out = [0.0];
+            PeakChain::new(iters, 1).compute(0, &mut out);
+            assert!(
+                (out[0] - x).abs() < 1e-12,
+                "iters {iters}: {} vs {x}",
+                out[0]
+            );
+        }
+    }
+
+    #[test]
+    fn triad_read_and_write_by_hand() {
+        let inputs = Inputs {
+            tensors: vec![
+                HostTensor::from_f32("a", vec![3], DType::F32, &[0.25, 0.5, 0.125]),
+                HostTensor::from_f32("b", vec![3], DType::F32, &[1.0, 2.0, 3.0]),
+                HostTensor::from_f32("c", vec![3], DType::F32, &[4.0, -2.0, 0.0]),
+            ],
+        };
+        let one = |op: OpKind, block: usize| {
+            let spec = OpSpec::parse(op, "elements=3", DType::F32).unwrap();
+            let r = Stream::new(&spec, &inputs).unwrap();
+            let mut o = [0.0];
+            r.compute(block, &mut o);
+            o[0]
+        };
+        // a = b + 0.5·c
+        assert_eq!(one(OpKind::Triad, 0), 3.0);
+        assert_eq!(one(OpKind::Triad, 1), 1.0);
+        assert_eq!(one(OpKind::Read, 0), 0.875);
+        assert_eq!(one(OpKind::Write, 2), 1.25);
+        assert_eq!(one(OpKind::Copy, 1), 0.5);
+    }
+}

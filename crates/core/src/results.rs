@@ -1,0 +1,374 @@
+//! Results schema v1 (`hotpath.results/1`): the file every run writes, atomically, after
+//! every benchmark. Field names are a contract (compare, report and other tools read them).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use crate::backend::{CacheMode, DeviceInfo, TimingMethod};
+use crate::cache::CachePlan;
+use crate::check::Correctness;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::op::{OpKind, Shape};
+use crate::roofline::{Bound, Roofs};
+use crate::stopping::StopReason;
+
+/// The schema identifier written into every file.
+pub const SCHEMA: &str = "hotpath.results/1";
+
+/// One results file: one device, one run.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ResultsFile {
+    /// Always [`SCHEMA`].
+    pub schema: String,
+    /// The hotpath build that wrote the file.
+    pub tool: ToolInfo,
+    /// Creation time, RFC 3339 UTC.
+    pub created: String,
+    /// The machine the run happened on.
+    pub host: HostInfo,
+    /// The device measured.
+    pub device: DeviceInfo,
+    /// Spec roofs (hardware/*.toml, or measured where the spec has none, e.g. a CPU).
+    pub hardware: HardwareRoofs,
+    /// Roofs measured by the ceilings benchmarks in this same file.
+    #[serde(default)]
+    pub measured: Roofs,
+    /// How the run measured.
+    pub config: RunConfig,
+    /// Every benchmark, in the order run.
+    pub benchmarks: Vec<BenchmarkResult>,
+}
+
+/// Tool version and git commit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ToolInfo {
+    /// Crate version.
+    pub version: String,
+    /// Short git commit of the build, when known.
+    pub git: Option<String>,
+}
+
+/// Host facts.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HostInfo {
+    /// Host name.
+    pub hostname: String,
+    /// Operating system and kernel.
+    pub os: String,
+    /// CPU model.
+    pub cpu: String,
+}
+
+/// The spec roofs used for `efficiency_spec`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct HardwareRoofs {
+    /// hardware/*.toml id (`h100-sxm`, `cpu-generic`).
+    pub id: String,
+    /// Spec DRAM bandwidth, bytes/s.
+    pub mem_bytes_per_s: Option<f64>,
+    /// Spec peak FLOP/s per dtype.
+    pub peak_flops: BTreeMap<String, f64>,
+    /// Where each roof came from (TOML sources, the device's own report, or a measurement).
+    #[serde(default)]
+    pub sources: BTreeMap<String, String>,
+}
+
+impl HardwareRoofs {
+    /// These roofs as a [`Roofs`].
+    pub fn roofs(&self) -> Roofs {
+        Roofs {
+            mem_bytes_per_s: self.mem_bytes_per_s,
+            peak_flops: self.peak_flops.clone(),
+        }
+    }
+}
+
+/// How the run measured (applies to every benchmark in the file).
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RunConfig {
+    /// `cold` (default) or `hot`.
+    pub cache: CacheMode,
+    /// Fewest samples per benchmark.
+    pub min_samples: usize,
+    /// Least kernel time sampled per benchmark, seconds.
+    pub min_time_s: f64,
+    /// Target relative standard error of the mean.
+    pub max_rel_stderr: f64,
+    /// Least warm-up wall time, seconds.
+    pub warmup_s: f64,
+    /// Wall-time limit per benchmark, seconds.
+    pub time_limit_s: f64,
+    /// Least duration of one sample batch, seconds.
+    pub min_sample_s: f64,
+    /// Clock fraction below which samples are discarded.
+    pub throttle_fraction: f64,
+    /// How kernels were timed.
+    pub timing: TimingMethod,
+    /// Suite name, when a suite was run.
+    pub suite: Option<String>,
+    /// How inputs are generated.
+    pub inputs: String,
+}
+
+/// Outcome of one benchmark.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Checked correct and measured.
+    Ok,
+    /// The output did not match the reference; not timed.
+    Failed,
+    /// Could not be prepared or run (the error says why).
+    Error,
+}
+
+/// Time statistics of the kept samples, seconds per iteration.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct TimeStats {
+    /// Median.
+    pub median_s: f64,
+    /// Fastest.
+    pub min_s: f64,
+    /// Mean.
+    pub mean_s: f64,
+    /// Sample standard deviation.
+    pub stdev_s: f64,
+    /// 10th percentile.
+    pub p10_s: f64,
+    /// 90th percentile.
+    pub p90_s: f64,
+    /// Median absolute deviation.
+    pub mad_s: f64,
+}
+
+/// Achieved rates at the median time.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Rates {
+    /// FLOP per second.
+    pub flops_per_s: f64,
+    /// Compulsory bytes per second.
+    pub bytes_per_s: f64,
+}
+
+/// Position under the roofline.
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Roofline {
+    /// FLOP per compulsory byte (None when no bytes move).
+    pub intensity: Option<f64>,
+    /// Which roof limits it (spec roofs, else measured).
+    pub bound: Bound,
+    /// Floor time at the spec roofs ÷ median time.
+    pub efficiency_spec: Option<f64>,
+    /// Floor time at the measured roofs ÷ median time.
+    pub efficiency_measured: Option<f64>,
+    /// Floor time at the measured roofs, seconds (median − this = distance to the roof).
+    pub floor_measured_s: Option<f64>,
+}
+
+/// How one benchmark was measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MeasurementInfo {
+    /// Iterations per sample batch.
+    pub iters_per_sample: u32,
+    /// Warm-up iterations.
+    pub warmup_iters: u64,
+    /// Why sampling stopped.
+    pub stop_reason: StopReason,
+    /// Relative standard error of the mean reached.
+    pub rel_stderr: f64,
+    /// Coefficient of variation (stdev / mean) of the samples.
+    pub cv: f64,
+    /// Wall time spent, seconds.
+    pub wall_s: f64,
+    /// Lowest and highest SM clock read around kept batches, MHz.
+    pub sm_clock_mhz: Option<(f64, f64)>,
+    /// Cache control.
+    pub cache: CachePlan,
+}
+
+/// One benchmark's result.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct BenchmarkResult {
+    /// `op/shape/dtype/impl`.
+    pub id: String,
+    /// The op.
+    pub op: OpKind,
+    /// Its shape.
+    pub shape: Shape,
+    /// Element type.
+    pub dtype: DType,
+    /// Implementation (`hotpath`, `candle`, `cublaslt`, ...).
+    #[serde(rename = "impl")]
+    pub imp: String,
+    /// ok, failed or error.
+    pub status: Status,
+    /// Why it failed or errored.
+    pub error: Option<String>,
+    /// FLOPs per iteration.
+    pub flops: u64,
+    /// Compulsory bytes per iteration.
+    pub bytes: u64,
+    /// Time statistics (None unless measured).
+    pub time: Option<TimeStats>,
+    /// Every kept sample, seconds per iteration.
+    pub samples_s: Vec<f64>,
+    /// Achieved rates at the median.
+    pub rates: Option<Rates>,
+    /// Position under the roofline.
+    pub roofline: Option<Roofline>,
+    /// Correctness against the reference.
+    pub correctness: Option<Correctness>,
+    /// Batches discarded for low clocks.
+    pub discarded_samples: u64,
+    /// How it was measured.
+    pub measurement: Option<MeasurementInfo>,
+}
+
+impl ResultsFile {
+    /// Reads and validates a results file.
+    pub fn read(path: &Path) -> Result<ResultsFile> {
+        let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
+        let file: ResultsFile = serde_json::from_str(&text).map_err(|e| {
+            Error::bad_input(format!(
+                "{} is not a hotpath results file: {e}",
+                path.display()
+            ))
+        })?;
+        if file.schema != SCHEMA {
+            return Err(Error::bad_input(format!(
+                "{} has schema '{}'; this hotpath reads '{SCHEMA}'",
+                path.display(),
+                file.schema
+            )));
+        }
+        Ok(file)
+    }
+
+    /// Writes the file atomically: a temporary file in the same directory, then a rename,
+    /// so a reader (or a killed run) never sees a half-written file.
+    pub fn write_atomic(&self, path: &Path) -> Result<()> {
+        let json = serde_json::to_vec_pretty(self)
+            .map_err(|e| Error::backend(format!("cannot serialize results: {e}")))?;
+        let tmp = temp_path(path);
+        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(&json).map_err(|e| Error::io(&tmp, e))?;
+        f.write_all(b"\n").map_err(|e| Error::io(&tmp, e))?;
+        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+        drop(f);
+        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+    }
+}
+
+/// Checks up front that `path` can be written (before anything is measured): its directory
+/// exists and accepts a new file, and it is not a directory.
+pub fn check_writable(path: &Path) -> Result<()> {
+    if path.is_dir() {
+        return Err(Error::bad_input(format!(
+            "--out {} is a directory; give a file path such as {}/results.json",
+            path.display(),
+            path.display()
+        )));
+    }
+    let tmp = temp_path(path);
+    std::fs::File::create(&tmp).map_err(|e| {
+        Error::bad_input(format!(
+            "--out {} cannot be written ({e}); choose a path in a writable directory",
+            path.display()
+        ))
+    })?;
+    std::fs::remove_file(&tmp).map_err(|e| Error::io(&tmp, e))
+}
+
+fn temp_path(path: &Path) -> PathBuf {
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "results.json".to_string());
+    path.with_file_name(format!(".{name}.tmp-{}", std::process::id()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn sample_file() -> ResultsFile {
+        ResultsFile {
+            schema: SCHEMA.to_string(),
+            tool: ToolInfo {
+                version: "0.1.0".into(),
+                git: Some("abc1234".into()),
+            },
+            created: "2026-11-24T00:00:00Z".into(),
+            host: HostInfo {
+                hostname: "h".into(),
+                os: "linux".into(),
+                cpu: "x".into(),
+            },
+            device: DeviceInfo {
+                backend: "cpu".into(),
+                ..DeviceInfo::default()
+            },
+            hardware: HardwareRoofs {
+                id: "cpu-generic".into(),
+                mem_bytes_per_s: Some(1e10),
+                peak_flops: BTreeMap::new(),
+                sources: BTreeMap::new(),
+            },
+            measured: Roofs::default(),
+            config: RunConfig {
+                cache: CacheMode::Cold,
+                min_samples: 10,
+                min_time_s: 0.5,
+                max_rel_stderr: 0.005,
+                warmup_s: 0.1,
+                time_limit_s: 15.0,
+                min_sample_s: 5e-5,
+                throttle_fraction: 0.75,
+                timing: TimingMethod::WallClock,
+                suite: None,
+                inputs: "uniform".into(),
+            },
+            benchmarks: vec![],
+        }
+    }
+
+    #[test]
+    fn writes_atomically_and_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        check_writable(&path).unwrap();
+        let f = sample_file();
+        f.write_atomic(&path).unwrap();
+        assert_eq!(ResultsFile::read(&path).unwrap(), f);
+        // No temporary file is left behind.
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        let v: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+        assert_eq!(v["schema"], "hotpath.results/1");
+        assert!(v["benchmarks"].is_array());
+    }
+
+    #[test]
+    fn unwritable_paths_are_bad_input() {
+        let dir = tempfile::tempdir().unwrap();
+        let err = check_writable(dir.path()).unwrap_err().to_string();
+        assert!(err.contains("is a directory"), "{err}");
+        let missing = dir.path().join("no/such/dir/r.json");
+        let err = check_writable(&missing).unwrap_err().to_string();
+        assert!(err.contains("cannot be written"), "{err}");
+    }
+
+    #[test]
+    fn rejects_other_schemas() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.json");
+        let mut f = sample_file();
+        f.schema = "hotpath.results/2".into();
+        f.write_atomic(&path).unwrap();
+        let err = ResultsFile::read(&path).unwrap_err().to_string();
+        assert!(err.contains("hotpath.results/2"), "{err}");
+    }
+}

@@ -1,0 +1,212 @@
+//! One benchmark end to end: fit check, inputs, prepare, correctness, measurement, result.
+//! Also derives the measured roofs from ceilings and places every result under the roofline.
+
+use std::collections::BTreeMap;
+
+use crate::backend::{CacheMode, Device, DeviceInfo, Workload};
+use crate::cache::CachePlan;
+use crate::check;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::inputs;
+use crate::measure::{measure, MeasureConfig};
+use crate::op::{OpKind, OpSpec};
+use crate::results::{
+    BenchmarkResult, MeasurementInfo, Rates, ResultsFile, Roofline, Status, TimeStats,
+};
+use crate::roofline::{self, Bound, Roofs};
+use crate::stats::Summary;
+use crate::units::bytes_decimal;
+
+/// Checks that one set of `spec`'s buffers, plus the host copy of its inputs, fits in the
+/// device's available memory. Fails with a sentence naming the sizes.
+pub fn check_fits(spec: &OpSpec, info: &DeviceInfo) -> Result<()> {
+    let need = 2 * inputs::footprint_bytes(spec);
+    if info.memory_available_bytes > 0 && need > info.memory_available_bytes {
+        return Err(Error::bad_input(format!(
+            "{spec} needs {} (inputs, outputs and a host copy) but {} device {} has {} available; use a smaller shape",
+            bytes_decimal(need as f64),
+            info.backend,
+            info.index,
+            bytes_decimal(info.memory_available_bytes as f64)
+        )));
+    }
+    Ok(())
+}
+
+/// Plans cache rotation for `spec` on `info`, spending at most a quarter of the free memory.
+pub fn cache_plan(spec: &OpSpec, info: &DeviceInfo, mode: CacheMode) -> CachePlan {
+    let set = inputs::footprint_bytes(spec);
+    let budget = (info.memory_available_bytes / 4).max(set);
+    CachePlan::new(mode, set, info.llc_bytes, budget)
+}
+
+/// Runs one benchmark and returns its result; failures become results with a status, never
+/// panics. `on_progress` receives the fraction of the time limit used.
+pub fn run_one(
+    device: &mut dyn Device,
+    spec: &OpSpec,
+    imp: &str,
+    cache: CacheMode,
+    cfg: &MeasureConfig,
+    on_progress: &mut dyn FnMut(f64),
+) -> BenchmarkResult {
+    let work = spec.work();
+    let mut result = BenchmarkResult {
+        id: spec.id(imp),
+        op: spec.op,
+        shape: spec.shape.clone(),
+        dtype: spec.dtype,
+        imp: imp.to_string(),
+        status: Status::Error,
+        error: None,
+        flops: work.flops,
+        bytes: work.bytes,
+        time: None,
+        samples_s: vec![],
+        rates: None,
+        roofline: None,
+        correctness: None,
+        discarded_samples: 0,
+        measurement: None,
+    };
+    if let Err(e) = measure_into(device, spec, imp, cache, cfg, on_progress, &mut result) {
+        result.status = Status::Error;
+        result.error = Some(e.to_string());
+    }
+    result
+}
+
+fn measure_into(
+    device: &mut dyn Device,
+    spec: &OpSpec,
+    imp: &str,
+    cache: CacheMode,
+    cfg: &MeasureConfig,
+    on_progress: &mut dyn FnMut(f64),
+    result: &mut BenchmarkResult,
+) -> Result<()> {
+    check_fits(spec, device.info())?;
+    let plan = cache_plan(spec, device.info(), cache);
+    let host_inputs = inputs::generate(spec, inputs::seed_for(spec));
+    let mut prepared = device.prepare(&Workload {
+        spec,
+        imp,
+        inputs: &host_inputs,
+        rotation_sets: plan.sets,
+    })?;
+    if let Some(w) = prepared.counted_work() {
+        result.flops = w.flops;
+        result.bytes = w.bytes;
+    }
+    let output = prepared.output()?;
+    let correctness = check::check(spec, &host_inputs, &output)?;
+    drop(output);
+    drop(host_inputs);
+    let pass = correctness.pass;
+    result.correctness = Some(correctness);
+    if !pass {
+        result.status = Status::Failed;
+        result.error = Some("output does not match the reference; not timed".to_string());
+        return Ok(());
+    }
+    let m = measure(prepared.as_mut(), &mut || device.clock(), cfg, on_progress)?;
+    result.discarded_samples = m.discarded_samples;
+    let Some(s) = Summary::of(&m.samples_s) else {
+        return Err(Error::backend(format!(
+            "all {} sample batches were discarded because the SM clock fell below {:.0} % of its maximum",
+            m.discarded_samples,
+            cfg.throttle_fraction * 100.0
+        )));
+    };
+    result.time = Some(TimeStats {
+        median_s: s.median,
+        min_s: s.min,
+        mean_s: s.mean,
+        stdev_s: s.stdev,
+        p10_s: s.p10,
+        p90_s: s.p90,
+        mad_s: s.mad,
+    });
+    result.rates = Some(Rates {
+        flops_per_s: result.flops as f64 / s.median,
+        bytes_per_s: result.bytes as f64 / s.median,
+    });
+    result.measurement = Some(MeasurementInfo {
+        iters_per_sample: m.iters_per_sample,
+        warmup_iters: m.warmup_iters,
+        stop_reason: m.stop_reason,
+        rel_stderr: s.rel_stderr,
+        cv: s.cv(),
+        wall_s: m.wall_s,
+        sm_clock_mhz: m.sm_clock_mhz,
+        cache: plan,
+    });
+    result.samples_s = m.samples_s;
+    result.status = Status::Ok;
+    Ok(())
+}
+
+/// Roofs measured by the ceilings in `benchmarks`: bandwidth from the largest `copy`
+/// (median), peak FLOP/s per dtype from the best `peak_mma` (median). `compute_dtype` maps
+/// a dtype to the dtype whose peak governs it (a CPU computes f16/bf16 in f32).
+pub fn measured_roofs(
+    benchmarks: &[BenchmarkResult],
+    compute_dtype: &dyn Fn(DType) -> DType,
+) -> Roofs {
+    let ok = |b: &&BenchmarkResult| b.status == Status::Ok && b.rates.is_some();
+    let mem = benchmarks
+        .iter()
+        .filter(ok)
+        .filter(|b| b.op == OpKind::Copy)
+        .max_by_key(|b| b.bytes)
+        .and_then(|b| b.rates.map(|r| r.bytes_per_s));
+    let mut peaks: BTreeMap<String, f64> = BTreeMap::new();
+    for b in benchmarks
+        .iter()
+        .filter(ok)
+        .filter(|b| b.op == OpKind::PeakMma)
+    {
+        if let Some(r) = b.rates {
+            let e = peaks.entry(b.dtype.name().to_string()).or_insert(0.0);
+            *e = e.max(r.flops_per_s);
+        }
+    }
+    for d in DType::ALL {
+        let governing = compute_dtype(d);
+        if governing != d {
+            if let Some(&p) = peaks.get(governing.name()) {
+                peaks.entry(d.name().to_string()).or_insert(p);
+            }
+        }
+    }
+    Roofs {
+        mem_bytes_per_s: mem,
+        peak_flops: peaks,
+    }
+}
+
+/// Fills `roofline` for every measured benchmark from the file's spec and measured roofs.
+pub fn place_on_roofline(file: &mut ResultsFile) {
+    let spec = file.hardware.roofs();
+    let measured = file.measured.clone();
+    for b in &mut file.benchmarks {
+        let Some(t) = b.time else { continue };
+        let work = crate::op::Work {
+            flops: b.flops,
+            bytes: b.bytes,
+        };
+        let on_spec = roofline::efficiency(b.op, b.dtype, work, &spec, t.median_s);
+        let floor_measured = roofline::floor_s(b.op, b.dtype, work, &measured);
+        b.roofline = Some(Roofline {
+            intensity: work.intensity(),
+            bound: on_spec
+                .map(|(_, bd)| bd)
+                .or(floor_measured.map(|(_, bd)| bd))
+                .unwrap_or(Bound::Unknown),
+            efficiency_spec: on_spec.map(|(e, _)| e),
+            efficiency_measured: floor_measured.map(|(f, _)| f / t.median_s),
+            floor_measured_s: floor_measured.map(|(f, _)| f),
+        });
+    }
+}

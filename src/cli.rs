@@ -1,0 +1,186 @@
+//! Command-line definition (clap) and the mapping from outcomes to exit codes:
+//! 0 ok, 1 a check failed, 2 bad input or error.
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use crate::commands;
+use hotpath_core::Error;
+
+/// GPU micro-benchmarks for the LLM inference hot path, measured against the roofline.
+#[derive(Parser, Debug)]
+#[command(name = "hotpath", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Backends found, their devices, and why a backend is missing.
+    Devices(DevicesArgs),
+    /// Ops (with shape keys), dtypes, suites and hardware ids.
+    List(ListArgs),
+    /// Run benchmarks and write a results file.
+    Run(RunArgs),
+}
+
+/// Output format of a command's report on stdout.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Format {
+    /// Aligned text table.
+    Table,
+    /// JSON (for run: the whole results file).
+    Json,
+    /// Comma-separated values, one row per benchmark.
+    Csv,
+    /// Markdown table.
+    Md,
+}
+
+/// Which backend to use.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum BackendChoice {
+    /// CUDA, then ROCm, then CPU: the first with a device.
+    Auto,
+    /// NVIDIA GPUs.
+    Cuda,
+    /// AMD GPUs.
+    Rocm,
+    /// The host CPU.
+    Cpu,
+}
+
+/// Cache state between samples.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CacheChoice {
+    /// Rotate inputs so no sample finds data in the last-level cache (default).
+    Cold,
+    /// Reuse the same buffers: the cache-resident case.
+    Hot,
+}
+
+#[derive(Args, Debug)]
+pub struct DevicesArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct ListArgs {
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+}
+
+#[derive(Args, Debug)]
+pub struct RunArgs {
+    /// Backend to run on.
+    #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
+    pub backend: BackendChoice,
+    /// Device index, or `all`.
+    #[arg(long, default_value = "0")]
+    pub device: String,
+    /// Suite to run (quick, decode, prefill, ceilings, full); default quick.
+    #[arg(long, conflicts_with = "op")]
+    pub suite: Option<String>,
+    /// A single op (see `hotpath list`); needs --shape.
+    #[arg(long)]
+    pub op: Option<String>,
+    /// Shape of --op as key=value pairs, e.g. m=1,n=14336,k=4096.
+    #[arg(long, requires = "op")]
+    pub shape: Option<String>,
+    /// Element type of --op: f32, f16, bf16, fp8_e4m3.
+    #[arg(long, default_value = "bf16")]
+    pub dtype: String,
+    /// Only this implementation (hotpath, candle, cublaslt, ...); default all the device has.
+    #[arg(long = "impl")]
+    pub imp: Option<String>,
+    /// Cache state between samples.
+    #[arg(long, value_enum, default_value_t = CacheChoice::Cold)]
+    pub cache: CacheChoice,
+    /// Results file (JSON, schema hotpath.results/1), rewritten after every benchmark.
+    /// Default: hotpath-<backend>-<suite or op>-<time>.json in the current directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Format of the report on stdout.
+    #[arg(long, value_enum, default_value_t = Format::Table)]
+    pub format: Format,
+    /// Hardware id whose spec roofs to use instead of the one matched by device name.
+    #[arg(long)]
+    pub hardware: Option<String>,
+    /// Fewest samples per benchmark.
+    #[arg(long, default_value_t = 10)]
+    pub min_samples: usize,
+    /// Least kernel time sampled per benchmark, seconds.
+    #[arg(long, default_value_t = 0.5)]
+    pub min_time: f64,
+    /// Stop once the relative standard error of the mean is below this, in percent.
+    #[arg(long, default_value_t = 0.5)]
+    pub max_rse_pct: f64,
+    /// Wall-time limit per benchmark in seconds (default: the suite's, 3 s for quick, else 15 s).
+    #[arg(long)]
+    pub time_limit: Option<f64>,
+    /// Least warm-up time per benchmark, seconds.
+    #[arg(long, default_value_t = 0.1)]
+    pub warmup: f64,
+}
+
+/// What a command concluded, mapped to the exit code.
+pub enum Outcome {
+    /// Everything ran and every check passed.
+    Ok,
+    /// A correctness check failed (exit 1).
+    CheckFailed,
+}
+
+/// Parses arguments, runs the command, prints errors as one sentence, returns the exit code.
+pub fn main() -> ExitCode {
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return clap_error(e),
+    };
+    let result = match cli.command {
+        Command::Devices(a) => commands::devices::run(&a),
+        Command::List(a) => commands::list::run(&a),
+        Command::Run(a) => commands::run::run(&a),
+    };
+    match result {
+        Ok(Outcome::Ok) => ExitCode::SUCCESS,
+        Ok(Outcome::CheckFailed) => ExitCode::from(1),
+        Err(e) => {
+            eprintln!("error: {}", sentence(&e));
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn sentence(e: &Error) -> String {
+    e.to_string().replace('\n', " ")
+}
+
+/// Help and version go to stdout with exit 0; usage errors become one line on stderr, exit 2.
+fn clap_error(e: clap::Error) -> ExitCode {
+    use clap::error::ErrorKind;
+    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+        let _ = e.print();
+        return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
+            ExitCode::from(2)
+        } else {
+            ExitCode::SUCCESS
+        };
+    }
+    let text = e.render().to_string();
+    let mut parts: Vec<&str> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .collect();
+    if let Some(first) = parts.first_mut() {
+        *first = first.trim_start_matches("error: ");
+    }
+    eprintln!("error: {}; see hotpath --help", parts.join(" "));
+    ExitCode::from(2)
+}

@@ -1,0 +1,146 @@
+//! `hotpath run`: plan, then measure each benchmark, rewriting the results file after each.
+
+use std::path::PathBuf;
+
+use hotpath_core::backend::{CacheMode, Device};
+use hotpath_core::results::{ResultsFile, RunConfig, Status, ToolInfo, SCHEMA};
+use hotpath_core::runner::{measured_roofs, place_on_roofline, run_one};
+use hotpath_core::{hardware, host, Result};
+
+use super::run_plan::{self, Request};
+use crate::backends;
+use crate::cli::{CacheChoice, Outcome, RunArgs};
+use crate::export;
+use crate::progress::RunProgress;
+
+/// Runs the requested benchmarks on every selected device.
+pub fn run(args: &RunArgs) -> Result<Outcome> {
+    let request = Request::from_args(args)?;
+    run_plan::measure_config(args, 15.0)?;
+    let hw_override = args.hardware.as_deref().map(hardware::by_id).transpose()?;
+    let (backend, devices) = backends::select(args.backend)?;
+    let indices = run_plan::device_indices(&args.device, devices.len())?;
+    let cache = match args.cache {
+        CacheChoice::Cold => CacheMode::Cold,
+        CacheChoice::Hot => CacheMode::Hot,
+    };
+    let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string();
+
+    // Plan every device before measuring anything: bad input fails here, with nothing lost.
+    let mut jobs = Vec::new();
+    for &index in &indices {
+        let device = backend.open(index)?;
+        let roofs = run_plan::hardware_roofs(device.info(), hw_override.as_ref())?;
+        let (plan, notes, limit) = run_plan::benchmarks(&request, device.as_ref(), args.imp.as_deref(), &roofs)?;
+        let cfg = run_plan::measure_config(args, limit)?;
+        let path = run_plan::out_path(args.out.as_deref(), backend.name(), &request.label(), index, indices.len() > 1, &stamp);
+        hotpath_core::results::check_writable(&path)?;
+        if roofs.id == "unknown" {
+            eprintln!(
+                "warning: no hardware entry matches '{}'; spec efficiency is not computed (pass --hardware ID, see hotpath list)",
+                device.info().name
+            );
+        }
+        for n in notes {
+            eprintln!("{n}");
+        }
+        let file = ResultsFile {
+            schema: SCHEMA.to_string(),
+            tool: ToolInfo {
+                version: env!("CARGO_PKG_VERSION").to_string(),
+                git: Some(env!("HOTPATH_GIT").to_string()).filter(|g| !g.is_empty()),
+            },
+            created: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true),
+            host: host::detect(),
+            device: device.info().clone(),
+            hardware: roofs,
+            measured: Default::default(),
+            config: RunConfig {
+                cache,
+                min_samples: cfg.criterion.min_samples,
+                min_time_s: cfg.criterion.min_time_s,
+                max_rel_stderr: cfg.criterion.max_rel_stderr,
+                warmup_s: cfg.warmup_s,
+                time_limit_s: cfg.time_limit_s,
+                min_sample_s: cfg.min_sample_s,
+                throttle_fraction: cfg.throttle_fraction,
+                timing: device.timing_method(),
+                suite: match &request {
+                    Request::Suite(s) => Some(s.clone()),
+                    Request::Single(_) => None,
+                },
+                inputs: "uniform random, seeded by FNV-1a of the spec (identical every run)".to_string(),
+            },
+            benchmarks: Vec::new(),
+        };
+        jobs.push((device, plan, cfg, path, file));
+    }
+
+    let mut outcome = Outcome::Ok;
+    let mut any_error = false;
+    for (mut device, plan, cfg, path, mut file) in jobs {
+        let spec_roofs = file.hardware.clone();
+        let progress = RunProgress::new(plan.len());
+        for (i, (spec, imp)) in plan.iter().enumerate() {
+            progress.start(i, plan.len(), &spec.id(imp));
+            let result = run_one(device.as_mut(), spec, imp, cache, &cfg, &mut |f| progress.advance(i, f));
+            match result.status {
+                Status::Ok => {}
+                Status::Failed => {
+                    outcome = Outcome::CheckFailed;
+                    progress.println(&format!("check FAILED: {}", result.id));
+                }
+                Status::Error => {
+                    any_error = true;
+                    progress.println(&format!(
+                        "error: {}: {}",
+                        result.id,
+                        result.error.as_deref().unwrap_or("unknown error")
+                    ));
+                }
+            }
+            file.benchmarks.push(result);
+            update_roofs(&mut file, &spec_roofs, device.as_ref());
+            file.write_atomic(&path)?;
+        }
+        progress.finish();
+        print!("{}", export::exporter(args.format).export(&file)?);
+        eprintln!("results: {}", display(&path));
+    }
+    if any_error {
+        return Err(hotpath_core::Error::backend(
+            "some benchmarks could not run (see the errors above); everything else is in the results file",
+        ));
+    }
+    Ok(outcome)
+}
+
+/// Recomputes measured roofs; where the hardware file has no spec value (a CPU), the
+/// measured ceiling stands in as the spec roof and the file says so.
+fn update_roofs(file: &mut ResultsFile, spec: &hotpath_core::results::HardwareRoofs, device: &dyn Device) {
+    file.measured = measured_roofs(&file.benchmarks, &|d| device.peak_dtype(d));
+    file.hardware = spec.clone();
+    if file.hardware.mem_bytes_per_s.is_none() {
+        if let Some(bw) = file.measured.mem_bytes_per_s {
+            file.hardware.mem_bytes_per_s = Some(bw);
+            file.hardware.sources.insert(
+                "mem_bytes_per_s".into(),
+                "measured: STREAM copy in this run (the hardware file has no spec bandwidth)".into(),
+            );
+        }
+    }
+    for (dtype, peak) in &file.measured.peak_flops {
+        if !file.hardware.peak_flops.contains_key(dtype) {
+            file.hardware.peak_flops.insert(dtype.clone(), *peak);
+            file.hardware.sources.insert(
+                format!("peak_flops.{dtype}"),
+                "measured: peak_mma in this run (the hardware file has no spec peak)".into(),
+            );
+        }
+    }
+    place_on_roofline(file);
+}
+
+fn display(path: &std::path::Path) -> String {
+    std::fs::canonicalize(path).unwrap_or_else(|_| PathBuf::from(path)).display().to_string()
+}

@@ -1,0 +1,141 @@
+//! Exporters of a results file: one per output format behind one trait (hyperfine's layout).
+
+mod csv;
+mod json;
+mod markdown;
+mod table;
+
+use hotpath_core::results::{ResultsFile, Status};
+use hotpath_core::units::{sig3, Seconds};
+use hotpath_core::Result;
+
+use crate::cli::Format;
+
+/// Turns a results file into text for stdout.
+pub trait Exporter {
+    /// Renders `file`.
+    fn export(&self, file: &ResultsFile) -> Result<String>;
+}
+
+/// The exporter for `format`.
+pub fn exporter(format: Format) -> Box<dyn Exporter> {
+    match format {
+        Format::Table => Box::new(table::TableExporter),
+        Format::Json => Box::new(json::JsonExporter),
+        Format::Csv => Box::new(csv::CsvExporter),
+        Format::Md => Box::new(markdown::MarkdownExporter),
+    }
+}
+
+/// One benchmark as the human-facing formats show it (already formatted, decimal units).
+pub struct Row {
+    pub op: String,
+    pub shape: String,
+    pub dtype: String,
+    pub imp: String,
+    pub median: String,
+    pub rse: String,
+    pub gb_s: String,
+    pub tflop_s: String,
+    pub bound: String,
+    pub pct_spec: String,
+    pub pct_measured: String,
+    pub check: String,
+}
+
+/// Column headers matching [`Row`]'s fields.
+pub const HEADERS: [&str; 12] = [
+    "op", "shape", "dtype", "impl", "median", "rse", "GB/s", "TFLOP/s", "bound", "%spec", "%meas", "check",
+];
+
+impl Row {
+    /// The row's cells in [`HEADERS`] order.
+    pub fn cells(&self) -> [&str; 12] {
+        [
+            &self.op,
+            &self.shape,
+            &self.dtype,
+            &self.imp,
+            &self.median,
+            &self.rse,
+            &self.gb_s,
+            &self.tflop_s,
+            &self.bound,
+            &self.pct_spec,
+            &self.pct_measured,
+            &self.check,
+        ]
+    }
+}
+
+fn pct(v: Option<f64>) -> String {
+    v.map(|e| format!("{:.1}", e * 100.0)).unwrap_or_else(|| "-".into())
+}
+
+/// Rows for every benchmark in `file`.
+pub fn rows(file: &ResultsFile) -> Vec<Row> {
+    file.benchmarks
+        .iter()
+        .map(|b| {
+            let check = match (b.status, &b.correctness) {
+                (Status::Ok, Some(c)) => format!("pass ({:.0e})", c.nmse),
+                (Status::Failed, Some(c)) => format!("FAIL ({:.1e})", c.nmse),
+                (Status::Error, _) => "ERROR".into(),
+                _ => "-".into(),
+            };
+            let roof = b.roofline.as_ref();
+            Row {
+                op: b.op.to_string(),
+                shape: b.shape.to_string(),
+                dtype: b.dtype.to_string(),
+                imp: b.imp.clone(),
+                median: b.time.map(|t| Seconds(t.median_s).to_string()).unwrap_or_else(|| "-".into()),
+                rse: b
+                    .measurement
+                    .as_ref()
+                    .map(|m| format!("{:.2}%", m.rel_stderr * 100.0))
+                    .unwrap_or_else(|| "-".into()),
+                gb_s: b
+                    .rates
+                    .filter(|_| b.bytes > 0)
+                    .map(|r| sig3(r.bytes_per_s / 1e9))
+                    .unwrap_or_else(|| "-".into()),
+                tflop_s: b
+                    .rates
+                    .filter(|_| b.flops > 0)
+                    .map(|r| sig3(r.flops_per_s / 1e12))
+                    .unwrap_or_else(|| "-".into()),
+                bound: roof
+                    .map(|r| format!("{:?}", r.bound).to_lowercase())
+                    .unwrap_or_else(|| "-".into()),
+                pct_spec: pct(roof.and_then(|r| r.efficiency_spec)),
+                pct_measured: pct(roof.and_then(|r| r.efficiency_measured)),
+                check,
+            }
+        })
+        .collect()
+}
+
+/// One-line summary of the device, roofs and measurement settings.
+pub fn header_line(file: &ResultsFile) -> String {
+    let d = &file.device;
+    let mut roofs = Vec::new();
+    if let Some(bw) = file.hardware.mem_bytes_per_s {
+        roofs.push(format!("spec {} GB/s", sig3(bw / 1e9)));
+    }
+    if let Some(bw) = file.measured.mem_bytes_per_s {
+        roofs.push(format!("measured copy {} GB/s", sig3(bw / 1e9)));
+    }
+    for (dt, p) in &file.measured.peak_flops {
+        roofs.push(format!("measured {dt} {} TFLOP/s", sig3(p / 1e12)));
+    }
+    format!(
+        "{} {} ({}) | hardware {} | cache {} | roofs: {}",
+        d.backend,
+        d.index,
+        d.name,
+        file.hardware.id,
+        file.config.cache.name(),
+        if roofs.is_empty() { "none known".to_string() } else { roofs.join(", ") }
+    )
+}

@@ -1,0 +1,157 @@
+//! End-to-end tests of the `hotpath` binary: exit codes, one-sentence errors, results files.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn hotpath(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hotpath"))
+        .args(args)
+        .output()
+        .expect("the hotpath binary runs")
+}
+
+/// Fast measurement settings so debug-build tests finish quickly.
+const FAST: [&str; 8] = ["--min-time", "0.02", "--time-limit", "1", "--warmup", "0", "--min-samples", "3"];
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts exit code 2 and a single `error:` line on stderr that contains `needle`.
+fn assert_bad_input(args: &[&str], needle: &str) {
+    let o = hotpath(args);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{args:?} exit code; stderr: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{args:?}: one line expected, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{args:?}: {err}");
+    assert!(err.contains(needle), "{args:?}: '{needle}' not in: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+}
+
+fn run_cpu(extra: &[&str]) -> Vec<String> {
+    let mut v: Vec<String> = ["run", "--backend", "cpu"].iter().map(|s| s.to_string()).collect();
+    v.extend(extra.iter().map(|s| s.to_string()));
+    v
+}
+
+fn bad(extra: &[&str], needle: &str) {
+    let args = run_cpu(extra);
+    let refs: Vec<&str> = args.iter().map(String::as_str).collect();
+    assert_bad_input(&refs, needle);
+}
+
+#[test]
+fn bad_shapes_are_rejected_with_one_sentence() {
+    bad(&["--op", "gemm", "--shape", "m=0,n=256,k=256"], "m=0");
+    bad(&["--op", "gemm", "--shape", "m=-4,n=256,k=256"], "negative");
+    bad(&["--op", "gemm", "--shape", "m=1,n=1,k=99999999999999"], "absurd");
+    bad(&["--op", "gemm", "--shape", "m=1,n=1"], "'k'");
+    bad(&["--op", "gemm", "--shape", "m=1,n=1,k=1,z=2"], "'z'");
+    bad(&["--op", "gemv", "--shape", "m=17,n=4096,k=4096"], "m <= 16");
+    bad(&["--op", "attn_decode", "--shape", "context=64,heads_q=6,heads_kv=4"], "multiple");
+    bad(&["--op", "gemm"], "needs --shape");
+}
+
+#[test]
+fn unknown_names_are_rejected_with_what_is_accepted() {
+    bad(&["--op", "conv2d", "--shape", "m=1"], "'conv2d'");
+    bad(&["--op", "gemm", "--shape", "m=1,n=1,k=1", "--dtype", "int4"], "'int4'");
+    bad(&["--suite", "nightly"], "'nightly'");
+    bad(&["--hardware", "h900", "--op", "copy", "--shape", "elements=1K"], "h900");
+    assert_bad_input(&["run", "--backend", "metal"], "metal");
+    assert_bad_input(&["frobnicate"], "frobnicate");
+    bad(&["--device", "5", "--op", "copy", "--shape", "elements=1K"], "--device 5");
+}
+
+#[test]
+fn unsupported_and_unavailable_are_exit_2() {
+    bad(&["--op", "gemm", "--shape", "m=8,n=8,k=8", "--dtype", "fp8"], "fp8_e4m3");
+    bad(&["--op", "gemv", "--shape", "m=1,n=8,k=8", "--impl", "cublaslt"], "cublaslt");
+    assert_bad_input(&["run", "--backend", "cuda", "--op", "copy", "--shape", "elements=1K"], "cuda");
+}
+
+#[test]
+fn shapes_that_cannot_fit_in_memory_are_rejected_before_running() {
+    // 3 · 2^40 elements of bf16 = 6.6 TB of operands.
+    bad(&["--op", "gemm", "--shape", "m=1M,n=1M,k=1M"], "available");
+}
+
+#[test]
+fn bad_measurement_settings_and_out_paths() {
+    bad(&["--op", "copy", "--shape", "elements=1K", "--max-rse-pct", "0"], "--max-rse-pct");
+    bad(&["--op", "copy", "--shape", "elements=1K", "--time-limit", "-1"], "--time-limit");
+    bad(&["--op", "copy", "--shape", "elements=1K", "--min-samples", "0"], "--min-samples");
+    bad(&["--op", "copy", "--shape", "elements=1K", "--out", "/nonexistent-dir/x/r.json"], "cannot be written");
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path().to_string_lossy().into_owned();
+    bad(&["--op", "copy", "--shape", "elements=1K", "--out", &d], "is a directory");
+}
+
+#[test]
+fn gemm_run_writes_schema_v1_with_exact_flops() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("x.json");
+    let out_s = out.to_string_lossy().into_owned();
+    let mut args = run_cpu(&["--op", "gemm", "--shape", "m=256,n=256,k=256", "--dtype", "f32", "--out", &out_s]);
+    args.extend(FAST.iter().map(|s| s.to_string()));
+    let o = hotpath(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("gemm") && stdout.contains("m=256,n=256,k=256"), "{stdout}");
+
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(v["schema"], "hotpath.results/1");
+    assert_eq!(v["device"]["backend"], "cpu");
+    let gemm = v["benchmarks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["op"] == "gemm")
+        .expect("a gemm benchmark");
+    assert_eq!(gemm["id"], "gemm/m=256,n=256,k=256/f32/candle");
+    assert_eq!(gemm["flops"], 2 * 256 * 256 * 256);
+    assert_eq!(gemm["bytes"], 3 * 256 * 256 * 4);
+    assert_eq!(gemm["status"], "ok");
+    assert_eq!(gemm["correctness"]["pass"], true);
+    let samples = gemm["samples_s"].as_array().unwrap();
+    assert!(samples.len() >= 3);
+    let median = gemm["time"]["median_s"].as_f64().unwrap();
+    assert!(median > 0.0);
+    // Rates are derived from the median exactly.
+    let fps = gemm["rates"]["flops_per_s"].as_f64().unwrap();
+    assert!((fps * median - 33_554_432.0).abs() < 1.0);
+    // The CPU measured its own roofs first (copy and peak_mma calibration).
+    assert!(v["measured"]["mem_bytes_per_s"].as_f64().unwrap() > 0.0);
+    assert!(v["measured"]["peak_flops"]["f32"].as_f64().unwrap() > 0.0);
+    assert!(gemm["roofline"]["efficiency_measured"].as_f64().unwrap() > 0.0);
+    assert_eq!(gemm["measurement"]["cache"]["mode"], "cold");
+}
+
+#[test]
+fn formats_and_listing_commands() {
+    let o = hotpath(&["devices"]);
+    assert_eq!(o.status.code(), Some(0));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("cpu: 1 device"), "{text}");
+    assert!(text.contains("cuda: unavailable"), "{text}");
+
+    let o = hotpath(&["list", "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(v["ops"].as_array().unwrap().len(), 11);
+    assert!(v["hardware"].as_array().unwrap().iter().any(|h| h["id"] == "h100-sxm"));
+
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("c.json");
+    let out_s = out.to_string_lossy().into_owned();
+    let mut args = run_cpu(&["--op", "copy", "--shape", "elements=1M", "--dtype", "f32", "--format", "csv", "--out", &out_s]);
+    args.extend(FAST.iter().map(|s| s.to_string()));
+    let o = hotpath(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let csv = String::from_utf8_lossy(&o.stdout);
+    let mut lines = csv.lines();
+    assert!(lines.next().unwrap().starts_with("id,op,shape,dtype,impl,status,median_s"));
+    assert!(csv.contains("copy/elements=1048576/f32/hotpath"), "{csv}");
+    assert!(Path::new(&out).exists());
+}
