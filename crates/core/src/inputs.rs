@@ -13,7 +13,7 @@
 //! | read | `a[N]`, values in [0,1) | `sum[1]` (f32) |
 //! | write | none | `a[N]`, every element [`WRITE_VALUE`] |
 //! | triad | `b[N]`, `c[N]` | `a[N] = b + TRIAD_SCALAR·c` |
-//! | peak_mma | none | one f32 per lane, each `x ← x·PEAK_ALPHA + PEAK_BETA` run `iters` times from 0 |
+//! | peak_mma | none | one f32 per lane. f32: each lane runs `x ← x·PEAK_ALPHA + PEAK_BETA` `iters` times from 0 (FMA units). f16/bf16/fp8: matrix units run `C ← A·B + C` `iters` times from 0 with every A entry [`PEAK_MMA_STEP`] and B an identity, so every lane ends at `iters·PEAK_MMA_STEP` |
 //!
 //! Attention uses scale 1/√d. Pages are assigned by a random permutation so a paged kernel
 //! cannot get away with reading contiguous memory; tokens past the context in the last page
@@ -36,6 +36,9 @@ pub const TRIAD_SCALAR: f32 = 0.5;
 pub const PEAK_ALPHA: f32 = 1.0 - 1.0 / 1024.0;
 /// Addend of the `peak_mma` chain, 2⁻¹⁰, so the chain converges to 1.
 pub const PEAK_BETA: f32 = 1.0 / 1024.0;
+/// What one matrix-unit `peak_mma` step adds to every accumulator lane, 2⁻⁶ (exact in every
+/// dtype; `iters·2⁻⁶` stays exact in f32 up to 2²⁴ steps).
+pub const PEAK_MMA_STEP: f32 = 1.0 / 64.0;
 
 const CHUNK: usize = 1 << 16;
 

@@ -59,7 +59,11 @@ pub fn for_spec<'a>(
         OpKind::Copy | OpKind::Read | OpKind::Write | OpKind::Triad => {
             Box::new(stream::Stream::new(spec, inputs)?)
         }
-        OpKind::PeakMma => Box::new(stream::PeakChain::new(spec.dim("iters"), output_len)),
+        OpKind::PeakMma => Box::new(stream::PeakChain::new(
+            spec.dtype,
+            spec.dim("iters"),
+            output_len,
+        )),
     })
 }
 

@@ -4,8 +4,9 @@
 use rayon::prelude::*;
 
 use super::{expect_len, OpReference};
+use crate::dtype::DType;
 use crate::error::Result;
-use crate::inputs::{Inputs, PEAK_ALPHA, PEAK_BETA, TRIAD_SCALAR, WRITE_VALUE};
+use crate::inputs::{Inputs, PEAK_ALPHA, PEAK_BETA, PEAK_MMA_STEP, TRIAD_SCALAR, WRITE_VALUE};
 use crate::op::{OpKind, OpSpec};
 use crate::tensor::HostTensor;
 
@@ -78,19 +79,24 @@ impl OpReference for Stream<'_> {
     }
 }
 
-/// Reference of `peak_mma`: every lane runs `x ← x·α + β` `iters` times from 0, which in
-/// exact arithmetic ends at `1 − αⁱᵗᵉʳˢ` (β = 1 − α).
+/// Reference of `peak_mma`. In f32 every lane runs `x ← x·α + β` `iters` times from 0,
+/// which in exact arithmetic ends at `1 − αⁱᵗᵉʳˢ` (β = 1 − α). In f16/bf16/fp8 the matrix
+/// units add `A·I` with every A entry 2⁻⁶ per step, so every lane ends at `iters·2⁻⁶`.
 pub struct PeakChain {
     value: f64,
     lanes: usize,
 }
 
 impl PeakChain {
-    /// The closed form for `iters` steps, for an output of `lanes` values.
-    pub fn new(iters: u64, lanes: usize) -> PeakChain {
-        let alpha = PEAK_ALPHA as f64;
-        debug_assert_eq!(PEAK_BETA as f64, 1.0 - alpha);
-        let value = 1.0 - alpha.powf(iters as f64);
+    /// The closed form for `iters` steps at `dtype`, for an output of `lanes` values.
+    pub fn new(dtype: DType, iters: u64, lanes: usize) -> PeakChain {
+        let value = if dtype == DType::F32 {
+            let alpha = PEAK_ALPHA as f64;
+            debug_assert_eq!(PEAK_BETA as f64, 1.0 - alpha);
+            1.0 - alpha.powf(iters as f64)
+        } else {
+            iters as f64 * PEAK_MMA_STEP as f64
+        };
         PeakChain { value, lanes }
     }
 }
@@ -127,7 +133,7 @@ mod tests {
                 x = x * PEAK_ALPHA as f64 + PEAK_BETA as f64;
             }
             let mut out = [0.0];
-            PeakChain::new(iters, 1).compute(0, &mut out);
+            PeakChain::new(DType::F32, iters, 1).compute(0, &mut out);
             assert!(
                 (out[0] - x).abs() < 1e-12,
                 "iters {iters}: {} vs {x}",
