@@ -1,0 +1,211 @@
+//! The CPU as a benchmark device: what it is (from /proc and sysfs) and which kernels it runs.
+
+use hotpath_core::{
+    DType, Device, DeviceInfo, Error, Health, OpKind, Prepared, Result, TimingMethod, Workload,
+};
+
+use crate::simd::level;
+use crate::timer::Timed;
+use crate::{blas, by_dtype, kernels};
+
+/// The host CPU, all rayon threads.
+pub struct CpuDevice {
+    info: DeviceInfo,
+}
+
+/// A `/proc/meminfo` value in bytes.
+pub fn meminfo_bytes(text: &str, key: &str) -> Option<u64> {
+    let line = text
+        .lines()
+        .find(|l| l.starts_with(key) && l[key.len()..].starts_with(':'))?;
+    let kib: u64 = line[key.len() + 1..]
+        .split_whitespace()
+        .next()?
+        .parse()
+        .ok()?;
+    Some(kib * 1024)
+}
+
+/// A sysfs cache size (`32768K`, `1M`) in bytes.
+pub fn cache_size_bytes(text: &str) -> Option<u64> {
+    let t = text.trim();
+    let (digits, mult) = match t.chars().last()? {
+        'K' => (&t[..t.len() - 1], 1024),
+        'M' => (&t[..t.len() - 1], 1024 * 1024),
+        'G' => (&t[..t.len() - 1], 1024 * 1024 * 1024),
+        _ => (t, 1),
+    };
+    Some(digits.parse::<u64>().ok()? * mult)
+}
+
+fn llc_bytes() -> u64 {
+    let mut best = (0u32, 0u64);
+    for i in 0..8 {
+        let dir = format!("/sys/devices/system/cpu/cpu0/cache/index{i}");
+        let level = std::fs::read_to_string(format!("{dir}/level"))
+            .ok()
+            .and_then(|t| t.trim().parse().ok());
+        let size = std::fs::read_to_string(format!("{dir}/size"))
+            .ok()
+            .and_then(|t| cache_size_bytes(&t));
+        if let (Some(l), Some(s)) = (level, size) {
+            if l > best.0 || (l == best.0 && s > best.1) {
+                best = (l, s);
+            }
+        }
+    }
+    // Unknown: assume a generous 64 MB so cold rotation errs on the side of more sets.
+    if best.1 == 0 {
+        64 << 20
+    } else {
+        best.1
+    }
+}
+
+impl CpuDevice {
+    /// Reads the CPU's facts.
+    pub fn detect() -> CpuDevice {
+        let meminfo = std::fs::read_to_string("/proc/meminfo").unwrap_or_default();
+        let threads = rayon::current_num_threads();
+        let mut extra = std::collections::BTreeMap::new();
+        extra.insert("threads".to_string(), serde_json::Value::from(threads));
+        extra.insert("simd".to_string(), serde_json::Value::from(level().name()));
+        CpuDevice {
+            info: DeviceInfo {
+                backend: "cpu".into(),
+                index: 0,
+                name: hotpath_core::host::cpu_model().unwrap_or_else(|| "unknown CPU".to_string()),
+                arch: format!("{}+{}", std::env::consts::ARCH, level().name()),
+                driver: None,
+                memory_bytes: meminfo_bytes(&meminfo, "MemTotal").unwrap_or(0),
+                memory_available_bytes: meminfo_bytes(&meminfo, "MemAvailable").unwrap_or(0),
+                compute_units: threads as u32,
+                llc_bytes: llc_bytes(),
+                reported_mem_bytes_per_s: None,
+                extra,
+            },
+        }
+    }
+}
+
+/// Implementations the CPU offers for `op` at `dtype`.
+pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
+    if !matches!(dtype, DType::F32 | DType::F16 | DType::Bf16) {
+        return vec![];
+    }
+    match op {
+        OpKind::Gemm => vec!["candle"],
+        OpKind::Gemv => vec!["hotpath", "candle"],
+        OpKind::PeakMma if dtype != DType::F32 => vec![],
+        _ => vec!["hotpath"],
+    }
+}
+
+impl Device for CpuDevice {
+    fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    fn impls(&self, op: OpKind, dtype: DType) -> Vec<&'static str> {
+        impls(op, dtype)
+    }
+
+    fn prepare(&mut self, work: &Workload) -> Result<Box<dyn Prepared>> {
+        let spec = work.spec;
+        let offered = impls(spec.op, spec.dtype);
+        if !offered.contains(&work.imp) {
+            let list = if offered.is_empty() {
+                "none".to_string()
+            } else {
+                offered.join(", ")
+            };
+            return Err(Error::unsupported(format!(
+                "the cpu backend has no {} implementation of {} for {}; it offers: {list}",
+                work.imp, spec.op, spec.dtype
+            )));
+        }
+        let (inputs, sets) = (work.inputs, work.rotation_sets.max(1));
+        use kernels::peak;
+        let kernel = match (spec.op, work.imp) {
+            (OpKind::Gemm | OpKind::Gemv, "candle") => blas::build(spec, inputs, sets)?,
+            (OpKind::Gemv, _) => by_dtype!(spec.dtype, linear_build(spec, inputs, sets))?,
+            (OpKind::AttnPrefill, _) => by_dtype!(spec.dtype, prefill_build(spec, inputs, sets))?,
+            (OpKind::AttnDecode, _) => by_dtype!(spec.dtype, decode_build(spec, inputs, sets))?,
+            (OpKind::KvWrite, _) => by_dtype!(spec.dtype, kv_write_build(spec, inputs, sets))?,
+            (OpKind::KvRead, _) => by_dtype!(spec.dtype, kv_read_build(spec, inputs, sets))?,
+            (OpKind::PeakMma, _) => peak::build(spec)?,
+            (_, _) => by_dtype!(spec.dtype, stream_build(spec, inputs, sets))?,
+        };
+        Ok(Box::new(Timed::new(kernel, sets)))
+    }
+
+    fn health(&self) -> Result<Health> {
+        Ok(crate::health::snapshot(
+            self.info.compute_units as usize,
+            self.info.memory_bytes,
+            self.info.memory_available_bytes,
+        ))
+    }
+
+    fn clock(&self) -> Result<Option<hotpath_core::ClockSample>> {
+        Ok(None)
+    }
+
+    fn timing_method(&self) -> TimingMethod {
+        TimingMethod::WallClock
+    }
+
+    fn peak_dtype(&self, dtype: DType) -> DType {
+        // f16/bf16 are widened and computed in f32; fp8 is not run at all.
+        match dtype {
+            DType::Fp8E4m3 => DType::Fp8E4m3,
+            _ => DType::F32,
+        }
+    }
+}
+
+use hotpath_core::{Inputs, OpSpec};
+use kernels::Kernel;
+type Built = Result<Box<dyn Kernel>>;
+fn linear_build<E: kernels::HostElem>(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    kernels::linear::build::<E>(s, i, n)
+}
+fn prefill_build<E: kernels::HostElem>(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    kernels::attention::build_prefill::<E>(s, i, n)
+}
+fn decode_build<E: kernels::HostElem>(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    kernels::attention::build_decode::<E>(s, i, n)
+}
+fn kv_write_build<E: kernels::HostElem>(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    kernels::kv::build_write::<E>(s, i, n)
+}
+fn kv_read_build<E: kernels::HostElem>(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    kernels::kv::build_read::<E>(s, i, n)
+}
+fn stream_build<E: kernels::HostElem>(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    kernels::stream::build::<E>(s, i, n)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn proc_and_sysfs_parsing() {
+        let m = "MemTotal:       24000000 kB\nMemFree: 1 kB\nMemAvailable:   20000000 kB\n";
+        assert_eq!(meminfo_bytes(m, "MemTotal"), Some(24_000_000 * 1024));
+        assert_eq!(meminfo_bytes(m, "MemAvailable"), Some(20_000_000 * 1024));
+        assert_eq!(meminfo_bytes(m, "Mem"), None);
+        assert_eq!(cache_size_bytes("32768K\n"), Some(32 << 20));
+        assert_eq!(cache_size_bytes("1M"), Some(1 << 20));
+        assert_eq!(cache_size_bytes("x"), None);
+    }
+
+    #[test]
+    fn impl_table() {
+        assert_eq!(impls(OpKind::Gemv, DType::Bf16), vec!["hotpath", "candle"]);
+        assert_eq!(impls(OpKind::Gemm, DType::F32), vec!["candle"]);
+        assert!(impls(OpKind::PeakMma, DType::Bf16).is_empty());
+        assert!(impls(OpKind::Copy, DType::Fp8E4m3).is_empty());
+    }
+}

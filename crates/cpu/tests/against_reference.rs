@@ -1,0 +1,171 @@
+//! Every CPU kernel, every dtype, on small and ragged shapes, checked against core's f64
+//! reference — the same check `hotpath run` does before timing.
+
+use hotpath_core::check::check;
+use hotpath_core::inputs::{generate, seed_for};
+use hotpath_core::{Backend, DType, OpKind, OpSpec, Workload};
+use hotpath_cpu::CpuBackend;
+
+fn run(
+    op: OpKind,
+    shape: &str,
+    dtype: DType,
+    imp: &str,
+    sets: usize,
+) -> hotpath_core::check::Correctness {
+    let spec = OpSpec::parse(op, shape, dtype).unwrap();
+    let inputs = generate(&spec, seed_for(&spec));
+    let mut dev = CpuBackend::new().open(0).unwrap();
+    let mut p = dev
+        .prepare(&Workload {
+            spec: &spec,
+            imp,
+            inputs: &inputs,
+            rotation_sets: sets,
+        })
+        .unwrap();
+    // Time a few iterations first so rotation goes round, then check set 0.
+    p.run(sets as u32 + 1).unwrap();
+    let out = p.output().unwrap();
+    let c = check(&spec, &inputs, &out).unwrap();
+    assert!(c.pass, "{op} {shape} {dtype} {imp}: {c:?}");
+    c
+}
+
+const DTYPES: [DType; 3] = [DType::F32, DType::F16, DType::Bf16];
+
+#[test]
+fn gemv_and_gemm_both_impls() {
+    for d in DTYPES {
+        for shape in ["m=1,n=37,k=100", "m=5,n=64,k=33", "m=16,n=9,k=256"] {
+            run(OpKind::Gemv, shape, d, "hotpath", 2);
+            run(OpKind::Gemv, shape, d, "candle", 1);
+        }
+        run(OpKind::Gemm, "m=33,n=17,k=65", d, "candle", 2);
+    }
+}
+
+#[test]
+fn prefill_attention_causal_full_gqa_ragged() {
+    for d in DTYPES {
+        run(
+            OpKind::AttnPrefill,
+            "seq=70,heads_q=4,heads_kv=2,head_dim=16",
+            d,
+            "hotpath",
+            1,
+        );
+        run(
+            OpKind::AttnPrefill,
+            "batch=2,seq=65,heads_q=2,heads_kv=2,head_dim=8,causal=0",
+            d,
+            "hotpath",
+            2,
+        );
+        run(
+            OpKind::AttnPrefill,
+            "seq=1,heads_q=3,heads_kv=1,head_dim=4",
+            d,
+            "hotpath",
+            1,
+        );
+    }
+}
+
+#[test]
+fn paged_decode_attention() {
+    for d in DTYPES {
+        // Context not a multiple of the page size: the last page's tail must be ignored.
+        run(
+            OpKind::AttnDecode,
+            "batch=3,context=45,heads_q=8,heads_kv=2,head_dim=32,page_size=16",
+            d,
+            "hotpath",
+            2,
+        );
+        run(
+            OpKind::AttnDecode,
+            "context=1,heads_q=2,heads_kv=2,head_dim=8,page_size=4",
+            d,
+            "hotpath",
+            1,
+        );
+    }
+}
+
+#[test]
+fn kv_cache_scatter_and_gather() {
+    for d in DTYPES {
+        run(
+            OpKind::KvWrite,
+            "tokens=37,heads_kv=2,head_dim=8,page_size=16",
+            d,
+            "hotpath",
+            3,
+        );
+        run(
+            OpKind::KvRead,
+            "tokens=37,heads_kv=2,head_dim=8,page_size=16",
+            d,
+            "hotpath",
+            3,
+        );
+    }
+}
+
+#[test]
+fn stream_ceilings_and_peak() {
+    for d in DTYPES {
+        for op in [OpKind::Copy, OpKind::Read, OpKind::Write, OpKind::Triad] {
+            run(op, "elements=200003", d, "hotpath", 2);
+        }
+    }
+    let c = run(OpKind::PeakMma, "iters=3000", DType::F32, "hotpath", 1);
+    assert!(c.checked_elements >= 192);
+}
+
+#[test]
+fn unsupported_combinations_say_what_is_offered() {
+    let spec = OpSpec::parse(OpKind::Gemm, "m=4,n=4,k=4", DType::Bf16).unwrap();
+    let inputs = generate(&spec, 1);
+    let mut dev = CpuBackend::new().open(0).unwrap();
+    let err = dev
+        .prepare(&Workload {
+            spec: &spec,
+            imp: "hotpath",
+            inputs: &inputs,
+            rotation_sets: 1,
+        })
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        err,
+        "the cpu backend has no hotpath implementation of gemm for bf16; it offers: candle"
+    );
+    assert!(dev.impls(OpKind::Gemv, DType::Fp8E4m3).is_empty());
+    assert!(CpuBackend::new()
+        .open(1)
+        .err()
+        .unwrap()
+        .to_string()
+        .contains("accepted: 0"));
+}
+
+#[test]
+fn peak_counts_its_own_flops() {
+    let spec = OpSpec::parse(OpKind::PeakMma, "iters=10", DType::F32).unwrap();
+    let inputs = generate(&spec, 1);
+    let mut dev = CpuBackend::new().open(0).unwrap();
+    let p = dev
+        .prepare(&Workload {
+            spec: &spec,
+            imp: "hotpath",
+            inputs: &inputs,
+            rotation_sets: 1,
+        })
+        .unwrap();
+    let threads = rayon::current_num_threads() as u64;
+    // 192 chains per thread, one FMA (2 FLOPs) per chain per step, 10 steps.
+    assert_eq!(p.counted_work().unwrap().flops, threads * 192 * 2 * 10);
+}
