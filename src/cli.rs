@@ -23,7 +23,7 @@ enum Command {
     /// Ops (with shape keys), dtypes, suites and hardware ids.
     List(ListArgs),
     /// Run benchmarks and write a results file.
-    Run(RunArgs),
+    Run(Box<RunArgs>),
 }
 
 /// Output format of a command's report on stdout.
@@ -76,6 +76,7 @@ pub struct ListArgs {
 }
 
 #[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
 pub struct RunArgs {
     /// Backend to run on.
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
@@ -164,7 +165,12 @@ fn sentence(e: &Error) -> String {
 /// Help and version go to stdout with exit 0; usage errors become one line on stderr, exit 2.
 fn clap_error(e: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
-    if matches!(e.kind(), ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand) {
+    if matches!(
+        e.kind(),
+        ErrorKind::DisplayHelp
+            | ErrorKind::DisplayVersion
+            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+    ) {
         let _ = e.print();
         return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {
             ExitCode::from(2)
@@ -176,7 +182,9 @@ fn clap_error(e: clap::Error) -> ExitCode {
     let mut parts: Vec<&str> = text
         .lines()
         .map(str::trim)
-        .filter(|l| !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information"))
+        .filter(|l| {
+            !l.is_empty() && !l.starts_with("Usage:") && !l.starts_with("For more information")
+        })
         .collect();
     if let Some(first) = parts.first_mut() {
         *first = first.trim_start_matches("error: ");

@@ -21,8 +21,18 @@ pub fn run(args: &DevicesArgs) -> Result<Outcome> {
     let reports: Vec<BackendReport> = backends::all()
         .iter()
         .map(|slot| match backends::probe(slot) {
-            Ok(devices) => BackendReport { backend: slot.name, available: true, reason: None, devices },
-            Err(reason) => BackendReport { backend: slot.name, available: false, reason: Some(reason), devices: vec![] },
+            Ok(devices) => BackendReport {
+                backend: slot.name,
+                available: true,
+                reason: None,
+                devices,
+            },
+            Err(reason) => BackendReport {
+                backend: slot.name,
+                available: false,
+                reason: Some(reason),
+                devices: vec![],
+            },
         })
         .collect();
     match args.format {

@@ -57,7 +57,11 @@ pub fn run(args: &ListArgs) -> Result<Outcome> {
                 keys: op
                     .shape_keys()
                     .iter()
-                    .map(|k| KeyEntry { name: k.name, meaning: k.meaning, default: k.default })
+                    .map(|k| KeyEntry {
+                        name: k.name,
+                        meaning: k.meaning,
+                        default: k.default,
+                    })
                     .collect(),
                 example: shape_example(*op),
             })
@@ -67,12 +71,21 @@ pub fn run(args: &ListArgs) -> Result<Outcome> {
             .iter()
             .map(|(name, summary)| {
                 let count = |c| suite(name, c).map(|s| s.specs.len()).unwrap_or(0);
-                SuiteEntry { name, summary, benchmarks_cpu: count(DeviceClass::Cpu), benchmarks_gpu: count(DeviceClass::Gpu) }
+                SuiteEntry {
+                    name,
+                    summary,
+                    benchmarks_cpu: count(DeviceClass::Cpu),
+                    benchmarks_gpu: count(DeviceClass::Gpu),
+                }
             })
             .collect(),
         hardware: hardware::builtin()?
             .into_iter()
-            .map(|h| HardwareEntry { id: h.id, name: h.name, mem_bytes_per_s: h.mem_bytes_per_s })
+            .map(|h| HardwareEntry {
+                id: h.id,
+                name: h.name,
+                mem_bytes_per_s: h.mem_bytes_per_s,
+            })
             .collect(),
     };
     if args.format == Format::Json {
@@ -100,11 +113,17 @@ pub fn run(args: &ListArgs) -> Result<Outcome> {
     println!("dtypes (--dtype): {}", listing.dtypes.join(", "));
     println!("suites (--suite):");
     for s in &listing.suites {
-        println!("  {:<9} {} [{} on a CPU, {} on a GPU]", s.name, s.summary, s.benchmarks_cpu, s.benchmarks_gpu);
+        println!(
+            "  {:<9} {} [{} on a CPU, {} on a GPU]",
+            s.name, s.summary, s.benchmarks_cpu, s.benchmarks_gpu
+        );
     }
     println!("hardware ids (--hardware):");
     for h in &listing.hardware {
-        let bw = h.mem_bytes_per_s.map(|b| format!("{} GB/s", b / 1e9)).unwrap_or_else(|| "measured".into());
+        let bw = h
+            .mem_bytes_per_s
+            .map(|b| format!("{} GB/s", b / 1e9))
+            .unwrap_or_else(|| "measured".into());
         println!("  {:<12} {} ({bw})", h.id, h.name);
     }
     Ok(Outcome::Ok)

@@ -31,9 +31,17 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
     for &index in &indices {
         let device = backend.open(index)?;
         let roofs = run_plan::hardware_roofs(device.info(), hw_override.as_ref())?;
-        let (plan, notes, limit) = run_plan::benchmarks(&request, device.as_ref(), args.imp.as_deref(), &roofs)?;
+        let (plan, notes, limit) =
+            run_plan::benchmarks(&request, device.as_ref(), args.imp.as_deref(), &roofs)?;
         let cfg = run_plan::measure_config(args, limit)?;
-        let path = run_plan::out_path(args.out.as_deref(), backend.name(), &request.label(), index, indices.len() > 1, &stamp);
+        let path = run_plan::out_path(
+            args.out.as_deref(),
+            backend.name(),
+            &request.label(),
+            index,
+            indices.len() > 1,
+            &stamp,
+        );
         hotpath_core::results::check_writable(&path)?;
         if roofs.id == "unknown" {
             eprintln!(
@@ -69,7 +77,8 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
                     Request::Suite(s) => Some(s.clone()),
                     Request::Single(_) => None,
                 },
-                inputs: "uniform random, seeded by FNV-1a of the spec (identical every run)".to_string(),
+                inputs: "uniform random, seeded by FNV-1a of the spec (identical every run)"
+                    .to_string(),
             },
             benchmarks: Vec::new(),
         };
@@ -83,7 +92,9 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
         let progress = RunProgress::new(plan.len());
         for (i, (spec, imp)) in plan.iter().enumerate() {
             progress.start(i, plan.len(), &spec.id(imp));
-            let result = run_one(device.as_mut(), spec, imp, cache, &cfg, &mut |f| progress.advance(i, f));
+            let result = run_one(device.as_mut(), spec, imp, cache, &cfg, &mut |f| {
+                progress.advance(i, f)
+            });
             match result.status {
                 Status::Ok => {}
                 Status::Failed => {
@@ -117,7 +128,11 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
 
 /// Recomputes measured roofs; where the hardware file has no spec value (a CPU), the
 /// measured ceiling stands in as the spec roof and the file says so.
-fn update_roofs(file: &mut ResultsFile, spec: &hotpath_core::results::HardwareRoofs, device: &dyn Device) {
+fn update_roofs(
+    file: &mut ResultsFile,
+    spec: &hotpath_core::results::HardwareRoofs,
+    device: &dyn Device,
+) {
     file.measured = measured_roofs(&file.benchmarks, &|d| device.peak_dtype(d));
     file.hardware = spec.clone();
     if file.hardware.mem_bytes_per_s.is_none() {
@@ -125,7 +140,8 @@ fn update_roofs(file: &mut ResultsFile, spec: &hotpath_core::results::HardwareRo
             file.hardware.mem_bytes_per_s = Some(bw);
             file.hardware.sources.insert(
                 "mem_bytes_per_s".into(),
-                "measured: STREAM copy in this run (the hardware file has no spec bandwidth)".into(),
+                "measured: STREAM copy in this run (the hardware file has no spec bandwidth)"
+                    .into(),
             );
         }
     }
@@ -142,5 +158,8 @@ fn update_roofs(file: &mut ResultsFile, spec: &hotpath_core::results::HardwareRo
 }
 
 fn display(path: &std::path::Path) -> String {
-    std::fs::canonicalize(path).unwrap_or_else(|_| PathBuf::from(path)).display().to_string()
+    std::fs::canonicalize(path)
+        .unwrap_or_else(|_| PathBuf::from(path))
+        .display()
+        .to_string()
 }

@@ -70,11 +70,14 @@ pub fn measure_config(args: &RunArgs, suite_limit_s: f64) -> Result<MeasureConfi
         if v.is_finite() && ok {
             Ok(v)
         } else {
-            Err(Error::bad_input(format!("{name} {v} is out of range; {}", match name {
-                "--max-rse-pct" => "give a percentage above 0 and at most 100",
-                "--warmup" => "give seconds, 0 or more",
-                _ => "give a number of seconds above 0",
-            })))
+            Err(Error::bad_input(format!(
+                "{name} {v} is out of range; {}",
+                match name {
+                    "--max-rse-pct" => "give a percentage above 0 and at most 100",
+                    "--warmup" => "give seconds, 0 or more",
+                    _ => "give a number of seconds above 0",
+                }
+            )))
         }
     };
     if args.min_samples == 0 || args.min_samples > 1_000_000 {
@@ -88,7 +91,11 @@ pub fn measure_config(args: &RunArgs, suite_limit_s: f64) -> Result<MeasureConfi
         criterion: StdRelCriterion {
             min_samples: args.min_samples,
             min_time_s: positive("--min-time", args.min_time, args.min_time >= 0.0)?,
-            max_rel_stderr: positive("--max-rse-pct", args.max_rse_pct, args.max_rse_pct > 0.0 && args.max_rse_pct <= 100.0)? / 100.0,
+            max_rel_stderr: positive(
+                "--max-rse-pct",
+                args.max_rse_pct,
+                args.max_rse_pct > 0.0 && args.max_rse_pct <= 100.0,
+            )? / 100.0,
         },
         warmup_s: positive("--warmup", args.warmup, args.warmup >= 0.0)?,
         time_limit_s: positive("--time-limit", time_limit, time_limit > 0.0)?,
@@ -105,10 +112,18 @@ pub fn device_indices(text: &str, count: usize) -> Result<Vec<usize>> {
         Ok(i) if i < count => Ok(vec![i]),
         _ => Err(Error::bad_input(format!(
             "--device {text} does not exist; accepted: {} or all",
-            if count == 1 { "0".to_string() } else { format!("0 to {}", count - 1) }
+            if count == 1 {
+                "0".to_string()
+            } else {
+                format!("0 to {}", count - 1)
+            }
         ))),
     }
 }
+
+/// A device's plan: (spec, impl) pairs in order, stderr notes on what was skipped, and the
+/// per-benchmark time limit in seconds.
+pub type Plan = (Vec<(OpSpec, &'static str)>, Vec<String>, f64);
 
 /// The benchmarks to run on one device: (spec, impl) pairs, plus stderr notes on what was
 /// skipped. Ceilings the roofs still need are prepended (a CPU has no spec bandwidth).
@@ -117,7 +132,7 @@ pub fn benchmarks(
     device: &dyn Device,
     imp_filter: Option<&str>,
     roofs: &HardwareRoofs,
-) -> Result<(Vec<(OpSpec, &'static str)>, Vec<String>, f64)> {
+) -> Result<Plan> {
     let class = DeviceClass::of_backend(&device.info().backend);
     let backend = device.info().backend.clone();
     let (mut specs, limit) = match request {
@@ -130,14 +145,23 @@ pub fn benchmarks(
     // Calibration: ceilings the spec roofs lack, so efficiency can be stated.
     let mut calibration = Vec::new();
     if roofs.mem_bytes_per_s.is_none() && !specs.iter().any(|s| s.op == OpKind::Copy) {
-        calibration.extend(suite("ceilings", class)?.specs.into_iter().filter(|s| s.op == OpKind::Copy));
+        calibration.extend(
+            suite("ceilings", class)?
+                .specs
+                .into_iter()
+                .filter(|s| s.op == OpKind::Copy),
+        );
     }
     let mut peak_dtypes: Vec<DType> = specs
         .iter()
         .filter(|s| s.work().flops > 0 && !s.op.is_ceiling())
         .map(|s| device.peak_dtype(s.dtype))
         .filter(|d| !roofs.peak_flops.contains_key(d.name()))
-        .filter(|d| !specs.iter().any(|s| s.op == OpKind::PeakMma && s.dtype == *d))
+        .filter(|d| {
+            !specs
+                .iter()
+                .any(|s| s.op == OpKind::PeakMma && s.dtype == *d)
+        })
         .collect();
     peak_dtypes.sort();
     peak_dtypes.dedup();
@@ -146,7 +170,7 @@ pub fn benchmarks(
             calibration.push(OpSpec::parse(OpKind::PeakMma, "", d)?);
         }
     }
-    calibration.extend(specs.drain(..));
+    calibration.append(&mut specs);
     let specs = calibration;
 
     let mut plan = Vec::new();
@@ -166,7 +190,10 @@ pub fn benchmarks(
                     spec.dtype,
                     offered.join(", ")
                 ),
-                _ => format!("the {backend} backend does not run {} in {}", spec.op, spec.dtype),
+                _ => format!(
+                    "the {backend} backend does not run {} in {}",
+                    spec.op, spec.dtype
+                ),
             };
             if let Request::Single(_) = request {
                 return Err(Error::Unsupported(why));
@@ -184,7 +211,10 @@ pub fn benchmarks(
 
 /// Spec roofs for a device: `--hardware ID` if given, else the TOML matched by name; the
 /// bandwidth the device reports itself (memory clock × bus width) is preferred to the table.
-pub fn hardware_roofs(info: &DeviceInfo, override_id: Option<&HardwareSpec>) -> Result<HardwareRoofs> {
+pub fn hardware_roofs(
+    info: &DeviceInfo,
+    override_id: Option<&HardwareSpec>,
+) -> Result<HardwareRoofs> {
     let spec = match override_id {
         Some(s) => Some(s.clone()),
         None => hardware::match_device(&info.backend, &info.name)?,
@@ -202,14 +232,29 @@ pub fn hardware_roofs(info: &DeviceInfo, override_id: Option<&HardwareSpec>) -> 
     };
     if let Some(reported) = info.reported_mem_bytes_per_s {
         mem = Some(reported);
-        sources.insert("mem_bytes_per_s".into(), "reported by the device: memory clock x bus width".into());
+        sources.insert(
+            "mem_bytes_per_s".into(),
+            "reported by the device: memory clock x bus width".into(),
+        );
     }
-    Ok(HardwareRoofs { id, mem_bytes_per_s: mem, peak_flops: peaks, sources })
+    Ok(HardwareRoofs {
+        id,
+        mem_bytes_per_s: mem,
+        peak_flops: peaks,
+        sources,
+    })
 }
 
 /// Output path for device `index`: --out as given (with `-devN` before the extension when
 /// several devices run), or a time-stamped name in the current directory.
-pub fn out_path(out: Option<&Path>, backend: &str, label: &str, index: usize, several: bool, stamp: &str) -> PathBuf {
+pub fn out_path(
+    out: Option<&Path>,
+    backend: &str,
+    label: &str,
+    index: usize,
+    several: bool,
+    stamp: &str,
+) -> PathBuf {
     let base = match out {
         Some(p) => p.to_path_buf(),
         None => PathBuf::from(format!("hotpath-{backend}-{label}-{stamp}.json")),
@@ -217,8 +262,14 @@ pub fn out_path(out: Option<&Path>, backend: &str, label: &str, index: usize, se
     if !several {
         return base;
     }
-    let stem = base.file_stem().map(|s| s.to_string_lossy().into_owned()).unwrap_or_default();
-    let ext = base.extension().map(|e| format!(".{}", e.to_string_lossy())).unwrap_or_default();
+    let stem = base
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let ext = base
+        .extension()
+        .map(|e| format!(".{}", e.to_string_lossy()))
+        .unwrap_or_default();
     base.with_file_name(format!("{stem}-dev{index}{ext}"))
 }
 
@@ -231,13 +282,26 @@ mod tests {
         assert_eq!(device_indices("all", 3).unwrap(), vec![0, 1, 2]);
         assert_eq!(device_indices("1", 3).unwrap(), vec![1]);
         let err = device_indices("3", 3).unwrap_err().to_string();
-        assert!(err.contains("--device 3") && err.contains("0 to 2"), "{err}");
-        assert!(device_indices("x", 1).unwrap_err().to_string().contains("accepted: 0 or all"));
+        assert!(
+            err.contains("--device 3") && err.contains("0 to 2"),
+            "{err}"
+        );
+        assert!(device_indices("x", 1)
+            .unwrap_err()
+            .to_string()
+            .contains("accepted: 0 or all"));
     }
 
     #[test]
     fn out_paths() {
-        let p = out_path(Some(Path::new("/tmp/r.json")), "cuda", "quick", 1, true, "s");
+        let p = out_path(
+            Some(Path::new("/tmp/r.json")),
+            "cuda",
+            "quick",
+            1,
+            true,
+            "s",
+        );
         assert_eq!(p, PathBuf::from("/tmp/r-dev1.json"));
         let p = out_path(None, "cpu", "gemm", 0, false, "20261124-000000");
         assert_eq!(p, PathBuf::from("hotpath-cpu-gemm-20261124-000000.json"));

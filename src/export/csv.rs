@@ -9,9 +9,27 @@ use super::Exporter;
 pub struct CsvExporter;
 
 const COLUMNS: [&str; 21] = [
-    "id", "op", "shape", "dtype", "impl", "status", "median_s", "min_s", "mean_s", "stdev_s", "p10_s",
-    "p90_s", "samples", "flops", "bytes", "flops_per_s", "bytes_per_s", "efficiency_spec",
-    "efficiency_measured", "nmse", "error",
+    "id",
+    "op",
+    "shape",
+    "dtype",
+    "impl",
+    "status",
+    "median_s",
+    "min_s",
+    "mean_s",
+    "stdev_s",
+    "p10_s",
+    "p90_s",
+    "samples",
+    "flops",
+    "bytes",
+    "flops_per_s",
+    "bytes_per_s",
+    "efficiency_spec",
+    "efficiency_measured",
+    "nmse",
+    "error",
 ];
 
 fn opt(v: Option<f64>) -> String {

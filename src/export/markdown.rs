@@ -13,7 +13,13 @@ impl Exporter for MarkdownExporter {
         let mut out = format!("{}\n\n", header_line(file));
         out.push_str(&format!("| {} |\n", HEADERS.join(" | ")));
         let align: Vec<&str> = (0..HEADERS.len())
-            .map(|i| if i < 4 || i == 8 || i == 11 { "---" } else { "---:" })
+            .map(|i| {
+                if i < 4 || i == 8 || i == 11 {
+                    "---"
+                } else {
+                    "---:"
+                }
+            })
             .collect();
         out.push_str(&format!("|{}|\n", align.join("|")));
         for r in rows(file) {

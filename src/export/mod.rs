@@ -45,7 +45,8 @@ pub struct Row {
 
 /// Column headers matching [`Row`]'s fields.
 pub const HEADERS: [&str; 12] = [
-    "op", "shape", "dtype", "impl", "median", "rse", "GB/s", "TFLOP/s", "bound", "%spec", "%meas", "check",
+    "op", "shape", "dtype", "impl", "median", "rse", "GB/s", "TFLOP/s", "bound", "%spec", "%meas",
+    "check",
 ];
 
 impl Row {
@@ -69,7 +70,8 @@ impl Row {
 }
 
 fn pct(v: Option<f64>) -> String {
-    v.map(|e| format!("{:.1}", e * 100.0)).unwrap_or_else(|| "-".into())
+    v.map(|e| format!("{:.1}", e * 100.0))
+        .unwrap_or_else(|| "-".into())
 }
 
 /// Rows for every benchmark in `file`.
@@ -89,7 +91,10 @@ pub fn rows(file: &ResultsFile) -> Vec<Row> {
                 shape: b.shape.to_string(),
                 dtype: b.dtype.to_string(),
                 imp: b.imp.clone(),
-                median: b.time.map(|t| Seconds(t.median_s).to_string()).unwrap_or_else(|| "-".into()),
+                median: b
+                    .time
+                    .map(|t| Seconds(t.median_s).to_string())
+                    .unwrap_or_else(|| "-".into()),
                 rse: b
                     .measurement
                     .as_ref()
@@ -136,6 +141,10 @@ pub fn header_line(file: &ResultsFile) -> String {
         d.name,
         file.hardware.id,
         file.config.cache.name(),
-        if roofs.is_empty() { "none known".to_string() } else { roofs.join(", ") }
+        if roofs.is_empty() {
+            "none known".to_string()
+        } else {
+            roofs.join(", ")
+        }
     )
 }

@@ -58,6 +58,13 @@ pub trait Elem: Copy + Default + Send + Sync + 'static {
     fn from_f32(v: f32) -> Self;
     /// Widens a slice into `dst` (same length).
     fn widen(src: &[Self], dst: &mut [f32]);
+    /// Σ w[i]·x[i]; `scratch` (at least `w.len()` long) is used when the type must be
+    /// widened through memory.
+    fn dot_f32(w: &[Self], x: &[f32], scratch: &mut [f32]) -> f32 {
+        let s = &mut scratch[..w.len()];
+        Self::widen(w, s);
+        dot(s, x)
+    }
 }
 
 impl Elem for f32 {
@@ -69,6 +76,9 @@ impl Elem for f32 {
     }
     fn widen(src: &[Self], dst: &mut [f32]) {
         dst.copy_from_slice(src);
+    }
+    fn dot_f32(w: &[Self], x: &[f32], _: &mut [f32]) -> f32 {
+        dot(w, x)
     }
 }
 
@@ -97,6 +107,11 @@ impl Elem for bf16 {
         let bits: &[u16] =
             unsafe { std::slice::from_raw_parts(src.as_ptr() as *const u16, src.len()) };
         widen_bf16(bits, dst);
+    }
+    fn dot_f32(w: &[Self], x: &[f32], _: &mut [f32]) -> f32 {
+        // SAFETY: bf16 is a transparent u16.
+        let bits: &[u16] = unsafe { std::slice::from_raw_parts(w.as_ptr() as *const u16, w.len()) };
+        dot_bf16(bits, x)
     }
 }
 
@@ -172,6 +187,41 @@ pub fn dot(a: &[f32], b: &[f32]) -> f32 {
         #[cfg(target_arch = "x86_64")]
         Level::Avx2 => unsafe { dot_avx2(a, b) },
         _ => dot_body::<false>(a, b),
+    }
+}
+
+#[inline(always)]
+fn dot_bf16_body<const FUSED: bool>(w: &[u16], x: &[f32]) -> f32 {
+    let n = w.len().min(x.len());
+    let mut acc = [0f32; LANES];
+    let chunks = n / LANES;
+    for c in 0..chunks {
+        let (a, b) = (
+            &w[c * LANES..c * LANES + LANES],
+            &x[c * LANES..c * LANES + LANES],
+        );
+        for j in 0..LANES {
+            acc[j] = fma::<FUSED>(f32::from_bits((a[j] as u32) << 16), b[j], acc[j]);
+        }
+    }
+    let mut s = 0f32;
+    for i in chunks * LANES..n {
+        s = fma::<FUSED>(f32::from_bits((w[i] as u32) << 16), x[i], s);
+    }
+    reduce(acc) + s
+}
+dispatch!(dot_bf16_body, dot_bf16_avx512, dot_bf16_avx2, (w: &[u16], x: &[f32]) -> f32);
+
+/// Σ w[i]·x[i] with `w` bf16 bit patterns widened in registers (no trip through memory).
+pub fn dot_bf16(w: &[u16], x: &[f32]) -> f32 {
+    match level() {
+        // SAFETY: the level was detected on this CPU.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { dot_bf16_avx512(w, x) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { dot_bf16_avx2(w, x) },
+        _ => dot_bf16_body::<false>(w, x),
     }
 }
 

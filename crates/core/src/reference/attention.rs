@@ -40,7 +40,7 @@ fn attend(
 }
 
 fn group_size(hq: usize, hkv: usize) -> Result<usize> {
-    if hkv == 0 || hq % hkv != 0 {
+    if hkv == 0 || !hq.is_multiple_of(hkv) {
         return Err(Error::bad_input(format!(
             "heads_q={hq} is not a multiple of heads_kv={hkv}"
         )));

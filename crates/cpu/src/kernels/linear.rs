@@ -72,10 +72,20 @@ impl<E: HostElem> Kernel for Gemv<E> {
             .par_chunks_mut(ROWS_PER_TASK * m)
             .enumerate()
             .for_each_init(
-                || vec![0f32; STREAMS * PIECE],
+                || vec![0f32; (STREAMS * PIECE).max(k)],
                 |buf, (task, ct)| {
                     let first = task * ROWS_PER_TASK;
                     let rows = ct.len() / m;
+                    if m <= 2 {
+                        // Few activation rows: widen in registers, no trip through L1.
+                        for (r, out) in ct.chunks_mut(m).enumerate() {
+                            let row = &w[(first + r) * k..][..k];
+                            for (i, o) in out.iter_mut().enumerate() {
+                                *o = E::dot_f32(row, &a32[i * k..(i + 1) * k], buf);
+                            }
+                        }
+                        return;
+                    }
                     ct.fill(0.0);
                     for r0 in (0..rows).step_by(STREAMS) {
                         let r1 = (r0 + STREAMS).min(rows);
