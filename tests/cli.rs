@@ -11,7 +11,16 @@ fn hotpath(args: &[&str]) -> Output {
 }
 
 /// Fast measurement settings so debug-build tests finish quickly.
-const FAST: [&str; 8] = ["--min-time", "0.02", "--time-limit", "1", "--warmup", "0", "--min-samples", "3"];
+const FAST: [&str; 8] = [
+    "--min-time",
+    "0.02",
+    "--time-limit",
+    "1",
+    "--warmup",
+    "0",
+    "--min-samples",
+    "3",
+];
 
 fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
@@ -21,7 +30,11 @@ fn stderr(o: &Output) -> String {
 fn assert_bad_input(args: &[&str], needle: &str) {
     let o = hotpath(args);
     let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{args:?} exit code; stderr: {err}");
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{args:?} exit code; stderr: {err}"
+    );
     let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
     assert_eq!(lines.len(), 1, "{args:?}: one line expected, got: {err}");
     assert!(lines[0].starts_with("error: "), "{args:?}: {err}");
@@ -30,7 +43,10 @@ fn assert_bad_input(args: &[&str], needle: &str) {
 }
 
 fn run_cpu(extra: &[&str]) -> Vec<String> {
-    let mut v: Vec<String> = ["run", "--backend", "cpu"].iter().map(|s| s.to_string()).collect();
+    let mut v: Vec<String> = ["run", "--backend", "cpu"]
+        .iter()
+        .map(|s| s.to_string())
+        .collect();
     v.extend(extra.iter().map(|s| s.to_string()));
     v
 }
@@ -45,30 +61,84 @@ fn bad(extra: &[&str], needle: &str) {
 fn bad_shapes_are_rejected_with_one_sentence() {
     bad(&["--op", "gemm", "--shape", "m=0,n=256,k=256"], "m=0");
     bad(&["--op", "gemm", "--shape", "m=-4,n=256,k=256"], "negative");
-    bad(&["--op", "gemm", "--shape", "m=1,n=1,k=99999999999999"], "absurd");
+    bad(
+        &["--op", "gemm", "--shape", "m=1,n=1,k=99999999999999"],
+        "absurd",
+    );
     bad(&["--op", "gemm", "--shape", "m=1,n=1"], "'k'");
     bad(&["--op", "gemm", "--shape", "m=1,n=1,k=1,z=2"], "'z'");
-    bad(&["--op", "gemv", "--shape", "m=17,n=4096,k=4096"], "m <= 16");
-    bad(&["--op", "attn_decode", "--shape", "context=64,heads_q=6,heads_kv=4"], "multiple");
+    bad(
+        &["--op", "gemv", "--shape", "m=17,n=4096,k=4096"],
+        "m <= 16",
+    );
+    bad(
+        &[
+            "--op",
+            "attn_decode",
+            "--shape",
+            "context=64,heads_q=6,heads_kv=4",
+        ],
+        "multiple",
+    );
     bad(&["--op", "gemm"], "needs --shape");
 }
 
 #[test]
 fn unknown_names_are_rejected_with_what_is_accepted() {
     bad(&["--op", "conv2d", "--shape", "m=1"], "'conv2d'");
-    bad(&["--op", "gemm", "--shape", "m=1,n=1,k=1", "--dtype", "int4"], "'int4'");
+    bad(
+        &["--op", "gemm", "--shape", "m=1,n=1,k=1", "--dtype", "int4"],
+        "'int4'",
+    );
     bad(&["--suite", "nightly"], "'nightly'");
-    bad(&["--hardware", "h900", "--op", "copy", "--shape", "elements=1K"], "h900");
+    bad(
+        &[
+            "--hardware",
+            "h900",
+            "--op",
+            "copy",
+            "--shape",
+            "elements=1K",
+        ],
+        "h900",
+    );
     assert_bad_input(&["run", "--backend", "metal"], "metal");
     assert_bad_input(&["frobnicate"], "frobnicate");
-    bad(&["--device", "5", "--op", "copy", "--shape", "elements=1K"], "--device 5");
+    bad(
+        &["--device", "5", "--op", "copy", "--shape", "elements=1K"],
+        "--device 5",
+    );
 }
 
 #[test]
 fn unsupported_and_unavailable_are_exit_2() {
-    bad(&["--op", "gemm", "--shape", "m=8,n=8,k=8", "--dtype", "fp8"], "fp8_e4m3");
-    bad(&["--op", "gemv", "--shape", "m=1,n=8,k=8", "--impl", "cublaslt"], "cublaslt");
-    assert_bad_input(&["run", "--backend", "cuda", "--op", "copy", "--shape", "elements=1K"], "cuda");
+    bad(
+        &["--op", "gemm", "--shape", "m=8,n=8,k=8", "--dtype", "fp8"],
+        "fp8_e4m3",
+    );
+    bad(
+        &[
+            "--op",
+            "gemv",
+            "--shape",
+            "m=1,n=8,k=8",
+            "--impl",
+            "cublaslt",
+        ],
+        "cublaslt",
+    );
+    assert_bad_input(
+        &[
+            "run",
+            "--backend",
+            "cuda",
+            "--op",
+            "copy",
+            "--shape",
+            "elements=1K",
+        ],
+        "cuda",
+    );
 }
 
 #[test]
@@ -79,13 +149,56 @@ fn shapes_that_cannot_fit_in_memory_are_rejected_before_running() {
 
 #[test]
 fn bad_measurement_settings_and_out_paths() {
-    bad(&["--op", "copy", "--shape", "elements=1K", "--max-rse-pct", "0"], "--max-rse-pct");
-    bad(&["--op", "copy", "--shape", "elements=1K", "--time-limit", "-1"], "--time-limit");
-    bad(&["--op", "copy", "--shape", "elements=1K", "--min-samples", "0"], "--min-samples");
-    bad(&["--op", "copy", "--shape", "elements=1K", "--out", "/nonexistent-dir/x/r.json"], "cannot be written");
+    bad(
+        &[
+            "--op",
+            "copy",
+            "--shape",
+            "elements=1K",
+            "--max-rse-pct",
+            "0",
+        ],
+        "--max-rse-pct",
+    );
+    bad(
+        &[
+            "--op",
+            "copy",
+            "--shape",
+            "elements=1K",
+            "--time-limit",
+            "-1",
+        ],
+        "--time-limit",
+    );
+    bad(
+        &[
+            "--op",
+            "copy",
+            "--shape",
+            "elements=1K",
+            "--min-samples",
+            "0",
+        ],
+        "--min-samples",
+    );
+    bad(
+        &[
+            "--op",
+            "copy",
+            "--shape",
+            "elements=1K",
+            "--out",
+            "/nonexistent-dir/x/r.json",
+        ],
+        "cannot be written",
+    );
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path().to_string_lossy().into_owned();
-    bad(&["--op", "copy", "--shape", "elements=1K", "--out", &d], "is a directory");
+    bad(
+        &["--op", "copy", "--shape", "elements=1K", "--out", &d],
+        "is a directory",
+    );
 }
 
 #[test]
@@ -93,14 +206,27 @@ fn gemm_run_writes_schema_v1_with_exact_flops() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("x.json");
     let out_s = out.to_string_lossy().into_owned();
-    let mut args = run_cpu(&["--op", "gemm", "--shape", "m=256,n=256,k=256", "--dtype", "f32", "--out", &out_s]);
+    let mut args = run_cpu(&[
+        "--op",
+        "gemm",
+        "--shape",
+        "m=256,n=256,k=256",
+        "--dtype",
+        "f32",
+        "--out",
+        &out_s,
+    ]);
     args.extend(FAST.iter().map(|s| s.to_string()));
     let o = hotpath(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
     let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(stdout.contains("gemm") && stdout.contains("m=256,n=256,k=256"), "{stdout}");
+    assert!(
+        stdout.contains("gemm") && stdout.contains("m=256,n=256,k=256"),
+        "{stdout}"
+    );
 
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
     assert_eq!(v["schema"], "hotpath.results/1");
     assert_eq!(v["device"]["backend"], "cpu");
     let gemm = v["benchmarks"]
@@ -140,18 +266,36 @@ fn formats_and_listing_commands() {
     assert_eq!(o.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v["ops"].as_array().unwrap().len(), 11);
-    assert!(v["hardware"].as_array().unwrap().iter().any(|h| h["id"] == "h100-sxm"));
+    assert!(v["hardware"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .any(|h| h["id"] == "h100-sxm"));
 
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("c.json");
     let out_s = out.to_string_lossy().into_owned();
-    let mut args = run_cpu(&["--op", "copy", "--shape", "elements=1M", "--dtype", "f32", "--format", "csv", "--out", &out_s]);
+    let mut args = run_cpu(&[
+        "--op",
+        "copy",
+        "--shape",
+        "elements=1M",
+        "--dtype",
+        "f32",
+        "--format",
+        "csv",
+        "--out",
+        &out_s,
+    ]);
     args.extend(FAST.iter().map(|s| s.to_string()));
     let o = hotpath(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let csv = String::from_utf8_lossy(&o.stdout);
     let mut lines = csv.lines();
-    assert!(lines.next().unwrap().starts_with("id,op,shape,dtype,impl,status,median_s"));
+    assert!(lines
+        .next()
+        .unwrap()
+        .starts_with("id,op,shape,dtype,impl,status,median_s"));
     assert!(csv.contains("copy/elements=1048576/f32/hotpath"), "{csv}");
     assert!(Path::new(&out).exists());
 }
