@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
 # Installs what CI needs on a fresh Debian 12 machine with the Rust toolchain present.
-# Idempotent: safe to run again. Later issues add the NVRTC wheels and Debian's ROCm hipRTC here.
+# Idempotent: safe to run again.
+#   - pkg-config and a C compiler for crates with build scripts;
+#   - NVRTC and the CUDA headers from NVIDIA's PyPI wheels (no toolkit, no GPU), so every
+#     kernel can be compiled for every target: `hotpath kernels compile --target all`.
+# Prints the CUDA_HOME to export on its last line.
 set -euo pipefail
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   apt-get update -qq
-  # pkg-config and a C compiler for crates with build scripts; present on most images.
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pkg-config gcc >/dev/null
 fi
 
@@ -14,3 +17,10 @@ if command -v rustup >/dev/null 2>&1; then
 fi
 cargo fmt --version >/dev/null
 cargo clippy --version >/dev/null
+
+WHEELS="${HOTPATH_WHEELS:-$HOME/.cache/hotpath/nvidia-wheels}"
+if [ ! -f "$WHEELS/nvidia/cu13/lib/libnvrtc.so.13" ] || [ ! -f "$WHEELS/nvidia/cu13/include/cuda_bf16.h" ]; then
+  python3 -m pip install --quiet --disable-pip-version-check --target "$WHEELS" \
+    "nvidia-cuda-nvrtc>=13,<14" "nvidia-cuda-runtime>=13,<14" >&2
+fi
+echo "$WHEELS/nvidia/cu13"

@@ -18,7 +18,7 @@ pub fn all() -> Vec<Slot> {
     vec![
         Slot {
             name: "cuda",
-            backend: Err("the CUDA backend is not part of this hotpath build yet".to_string()),
+            backend: Ok(Box::new(hotpath_cuda::CudaBackend::new())),
         },
         Slot {
             name: "rocm",

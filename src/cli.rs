@@ -24,6 +24,24 @@ enum Command {
     List(ListArgs),
     /// Run benchmarks and write a results file.
     Run(Box<RunArgs>),
+    /// Kernel tools: `kernels compile` builds every kernel with NVRTC, no GPU needed.
+    Kernels(KernelsArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct KernelsArgs {
+    #[command(subcommand)]
+    pub action: KernelsAction,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum KernelsAction {
+    /// Compile every kernel for a target and print registers and spills per kernel.
+    Compile {
+        /// sm_80, sm_89, sm_90a, sm_100a (any sm_XY[a]) or all.
+        #[arg(long, default_value = "all")]
+        target: String,
+    },
 }
 
 /// Output format of a command's report on stdout.
@@ -147,6 +165,7 @@ pub fn main() -> ExitCode {
         Command::Devices(a) => commands::devices::run(&a),
         Command::List(a) => commands::list::run(&a),
         Command::Run(a) => commands::run::run(&a),
+        Command::Kernels(a) => commands::kernels::run(&a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

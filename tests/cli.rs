@@ -265,7 +265,11 @@ fn formats_and_listing_commands() {
     let o = hotpath(&["list", "--format", "json"]);
     assert_eq!(o.status.code(), Some(0));
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
-    assert_eq!(v["ops"].as_array().unwrap().len(), 11);
+    assert_eq!(
+        v["ops"].as_array().unwrap().len(),
+        15,
+        "11 cost-table ops + l2_read, launch, h2d, d2h"
+    );
     assert!(v["hardware"]
         .as_array()
         .unwrap()

@@ -1,6 +1,7 @@
 //! One module per subcommand.
 
 pub mod devices;
+pub mod kernels;
 pub mod list;
 pub mod run;
 mod run_plan;

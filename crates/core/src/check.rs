@@ -44,7 +44,7 @@ pub struct Correctness {
 /// The dtype the output is stored in (`read` sums into one f32).
 fn output_dtype(spec: &OpSpec) -> DType {
     match spec.op {
-        OpKind::Read | OpKind::PeakMma => DType::F32,
+        OpKind::Read | OpKind::L2Read | OpKind::PeakMma => DType::F32,
         _ => spec.dtype,
     }
 }

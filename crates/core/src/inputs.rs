@@ -10,7 +10,9 @@
 //! | kv_write | `k[T,hkv,d]`, `v[T,hkv,d]`, `slot_mapping[T]` (i32, slot = page·ps + offset) | `kv_cache[2,P·ps,hkv,d]`, zero before the write |
 //! | kv_read | `k_cache[P,ps,hkv,d]`, `v_cache`, `block_table[P]` (i32) | `kv[2,T,hkv,d]` |
 //! | copy | `a[N]` | `b[N]` |
-//! | read | `a[N]`, values in [0,1) | `sum[1]` (f32) |
+//! | read, l2_read | `a[N]`, values in [0,1) | `sum[1]` (f32) |
+//! | h2d, d2h | `a[N]` (host / device) | `b[N]` (device / host) |
+//! | launch | none | none (time only) |
 //! | write | none | `a[N]`, every element [`WRITE_VALUE`] |
 //! | triad | `b[N]`, `c[N]` | `a[N] = b + TRIAD_SCALAR·c` |
 //! | peak_mma | none | one f32 per lane. f32: each lane runs `x ← x·PEAK_ALPHA + PEAK_BETA` `iters` times from 0 (FMA units). f16/bf16/fp8: matrix units run `C ← A·B + C` `iters` times from 0 with every A entry [`PEAK_MMA_STEP`] and B an identity, so every lane ends at `iters·PEAK_MMA_STEP` |
@@ -83,7 +85,9 @@ pub fn output_shape(spec: &OpSpec) -> Option<Vec<usize>> {
         }
         OpKind::KvRead => vec![2, d("tokens"), d("heads_kv"), d("head_dim")],
         OpKind::Copy | OpKind::Write | OpKind::Triad => vec![d("elements")],
-        OpKind::Read => vec![1],
+        OpKind::Read | OpKind::L2Read => vec![1],
+        OpKind::H2d | OpKind::D2h => vec![d("elements")],
+        OpKind::Launch => vec![0],
         OpKind::PeakMma => return None,
     })
 }
@@ -91,7 +95,7 @@ pub fn output_shape(spec: &OpSpec) -> Option<Vec<usize>> {
 /// Bytes of one output set in the op's dtype (`read` returns one f32).
 pub fn output_bytes(spec: &OpSpec) -> u64 {
     match (spec.op, output_shape(spec)) {
-        (OpKind::Read, _) => 4,
+        (OpKind::Read | OpKind::L2Read, _) => 4,
         (_, Some(shape)) => {
             shape.iter().map(|&x| x as u64).product::<u64>() * spec.dtype.size_bytes()
         }
@@ -119,9 +123,11 @@ pub fn footprint_bytes(spec: &OpSpec) -> u64 {
             let pages = pages_for(d("tokens"), d("page_size"));
             2 * pages * d("page_size") * d("heads_kv") * d("head_dim") * s + pages * 4
         }
-        OpKind::Copy | OpKind::Read => d("elements") * s,
+        OpKind::Copy | OpKind::Read | OpKind::L2Read | OpKind::H2d | OpKind::D2h => {
+            d("elements") * s
+        }
         OpKind::Triad => 2 * d("elements") * s,
-        OpKind::Write | OpKind::PeakMma => 0,
+        OpKind::Write | OpKind::PeakMma | OpKind::Launch => 0,
     };
     inputs + output_bytes(spec)
 }
@@ -191,13 +197,17 @@ pub fn generate(spec: &OpSpec, seed: u64) -> Inputs {
                 gen.permutation("block_table", vec![pages], pages),
             ]
         }
-        OpKind::Copy => vec![gen.uniform("a", vec![d("elements")], dt, -1.0, 1.0)],
-        OpKind::Read => vec![gen.uniform("a", vec![d("elements")], dt, 0.0, 1.0)],
+        OpKind::Copy | OpKind::H2d | OpKind::D2h => {
+            vec![gen.uniform("a", vec![d("elements")], dt, -1.0, 1.0)]
+        }
+        OpKind::Read | OpKind::L2Read => {
+            vec![gen.uniform("a", vec![d("elements")], dt, 0.0, 1.0)]
+        }
         OpKind::Triad => vec![
             gen.uniform("b", vec![d("elements")], dt, -1.0, 1.0),
             gen.uniform("c", vec![d("elements")], dt, -1.0, 1.0),
         ],
-        OpKind::Write | OpKind::PeakMma => vec![],
+        OpKind::Write | OpKind::PeakMma | OpKind::Launch => vec![],
     };
     Inputs { tensors }
 }

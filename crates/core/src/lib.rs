@@ -13,6 +13,7 @@ pub mod error;
 pub mod hardware;
 pub mod host;
 pub mod inputs;
+pub mod kernels;
 pub mod measure;
 pub mod op;
 pub mod reference;

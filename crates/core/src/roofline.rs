@@ -32,6 +32,13 @@ pub enum Bound {
 /// roof it needs is unknown. Stream ceilings (copy/read/write/triad) only need bandwidth:
 /// triad's two FLOPs per element are never the limit.
 pub fn floor_s(op: OpKind, dtype: DType, work: Work, roofs: &Roofs) -> Option<(f64, Bound)> {
+    // Cache, launch and PCIe ceilings are not under the DRAM/compute roofs: they are roofs.
+    if matches!(
+        op,
+        OpKind::L2Read | OpKind::Launch | OpKind::H2d | OpKind::D2h
+    ) {
+        return None;
+    }
     let mem = if work.bytes > 0 {
         Some(work.bytes as f64 / roofs.mem_bytes_per_s?)
     } else {

@@ -38,6 +38,12 @@ pub fn check_fits(spec: &OpSpec, info: &DeviceInfo) -> Result<()> {
 pub fn cache_plan(spec: &OpSpec, info: &DeviceInfo, mode: CacheMode) -> CachePlan {
     let set = inputs::footprint_bytes(spec);
     let budget = (info.memory_available_bytes / 4).max(set);
+    // The cache ceiling is hot by definition; launch and host copies do not touch the LLC's
+    // cold/hot question (their data crosses PCIe or does not exist).
+    let mode = match spec.op {
+        OpKind::L2Read | OpKind::Launch | OpKind::H2d | OpKind::D2h => CacheMode::Hot,
+        _ => mode,
+    };
     CachePlan::new(mode, set, info.llc_bytes, budget)
 }
 

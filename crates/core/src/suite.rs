@@ -87,6 +87,14 @@ fn ceilings(class: DeviceClass) -> Result<Vec<OpSpec>> {
     for &d in peaks {
         v.push(spec(OpKind::PeakMma, "", d)?);
     }
+    if class == DeviceClass::Gpu {
+        // 2 Mi f32 = 8 MB: inside every supported GPU's L2 (MI250X's is 8 MB per GCD).
+        v.push(spec(OpKind::L2Read, "elements=2M", DType::F32)?);
+        v.push(spec(OpKind::Launch, "blocks=1", DType::F32)?);
+        // 256 Mi f32 = 1 GiB each way over PCIe / C2C.
+        v.push(spec(OpKind::H2d, "elements=256M", DType::F32)?);
+        v.push(spec(OpKind::D2h, "elements=256M", DType::F32)?);
+    }
     Ok(v)
 }
 

@@ -97,6 +97,8 @@ pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
         OpKind::Gemm => vec!["candle"],
         OpKind::Gemv => vec!["hotpath", "candle"],
         OpKind::PeakMma if dtype != DType::F32 => vec![],
+        // GPU-only ceilings: a CPU has no separate cache-only path, launches or PCIe copies.
+        OpKind::L2Read | OpKind::Launch | OpKind::H2d | OpKind::D2h => vec![],
         _ => vec!["hotpath"],
     }
 }

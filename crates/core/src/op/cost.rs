@@ -74,7 +74,11 @@ pub(super) fn work(spec: &OpSpec) -> Work {
             flops: 2 * d("elements"),
             bytes: 3 * d("elements") * s,
         },
-        OpKind::PeakMma => Work { flops: 0, bytes: 0 },
+        OpKind::PeakMma | OpKind::Launch => Work { flops: 0, bytes: 0 },
+        OpKind::L2Read | OpKind::H2d | OpKind::D2h => Work {
+            flops: 0,
+            bytes: d("elements") * s,
+        },
     }
 }
 

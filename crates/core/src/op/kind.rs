@@ -60,6 +60,7 @@ const KV_KEYS: &[ShapeKey] = &[
     opt("page_size", "tokens per KV page", 16),
 ];
 const STREAM_KEYS: &[ShapeKey] = &[req("elements", "elements per array")];
+const LAUNCH_KEYS: &[ShapeKey] = &[opt("blocks", "blocks of the empty kernel", 1)];
 const PEAK_KEYS: &[ShapeKey] = &[opt(
     "iters",
     "dependent multiply-add steps per lane in the timed loop",
@@ -92,11 +93,19 @@ pub enum OpKind {
     Triad,
     /// Peak multiply-add throughput (the compute roof).
     PeakMma,
+    /// Sum of an array that fits in the last-level cache, always hot (LLC bandwidth).
+    L2Read,
+    /// An empty kernel (launch overhead; time only).
+    Launch,
+    /// Host-to-device copy from pinned memory (PCIe / C2C bandwidth).
+    H2d,
+    /// Device-to-host copy into pinned memory.
+    D2h,
 }
 
 impl OpKind {
     /// Every op, in the order of the cost-model table.
-    pub const ALL: [OpKind; 11] = [
+    pub const ALL: [OpKind; 15] = [
         OpKind::Gemm,
         OpKind::Gemv,
         OpKind::AttnPrefill,
@@ -108,6 +117,10 @@ impl OpKind {
         OpKind::Write,
         OpKind::Triad,
         OpKind::PeakMma,
+        OpKind::L2Read,
+        OpKind::Launch,
+        OpKind::H2d,
+        OpKind::D2h,
     ];
 
     /// Name on the command line and in results files.
@@ -124,6 +137,10 @@ impl OpKind {
             OpKind::Write => "write",
             OpKind::Triad => "triad",
             OpKind::PeakMma => "peak_mma",
+            OpKind::L2Read => "l2_read",
+            OpKind::Launch => "launch",
+            OpKind::H2d => "h2d",
+            OpKind::D2h => "d2h",
         }
     }
 
@@ -141,6 +158,10 @@ impl OpKind {
             OpKind::Write => "write-only fill of a (write bandwidth ceiling)",
             OpKind::Triad => "STREAM triad a = b + q*c",
             OpKind::PeakMma => "dependent multiply-add chains (compute ceiling)",
+            OpKind::L2Read => "read-only sum of a cache-resident array (LLC bandwidth, always hot)",
+            OpKind::Launch => "empty kernel (launch overhead)",
+            OpKind::H2d => "host-to-device copy from pinned memory (PCIe bandwidth)",
+            OpKind::D2h => "device-to-host copy into pinned memory (PCIe bandwidth)",
         }
     }
 
@@ -153,6 +174,8 @@ impl OpKind {
             OpKind::KvWrite | OpKind::KvRead => KV_KEYS,
             OpKind::Copy | OpKind::Read | OpKind::Write | OpKind::Triad => STREAM_KEYS,
             OpKind::PeakMma => PEAK_KEYS,
+            OpKind::L2Read | OpKind::H2d | OpKind::D2h => STREAM_KEYS,
+            OpKind::Launch => LAUNCH_KEYS,
         }
     }
 
@@ -160,7 +183,15 @@ impl OpKind {
     pub fn is_ceiling(self) -> bool {
         matches!(
             self,
-            OpKind::Copy | OpKind::Read | OpKind::Write | OpKind::Triad | OpKind::PeakMma
+            OpKind::Copy
+                | OpKind::Read
+                | OpKind::Write
+                | OpKind::Triad
+                | OpKind::PeakMma
+                | OpKind::L2Read
+                | OpKind::Launch
+                | OpKind::H2d
+                | OpKind::D2h
         )
     }
 

@@ -181,6 +181,9 @@ pub fn example(op: OpKind) -> &'static str {
         OpKind::KvWrite | OpKind::KvRead => "tokens=4096,heads_kv=8,head_dim=128,page_size=16",
         OpKind::Copy | OpKind::Read | OpKind::Write | OpKind::Triad => "elements=256M",
         OpKind::PeakMma => "iters=65536",
+        OpKind::L2Read => "elements=2M",
+        OpKind::Launch => "blocks=1",
+        OpKind::H2d | OpKind::D2h => "elements=256M",
     }
 }
 

@@ -56,9 +56,14 @@ pub fn for_spec<'a>(
         OpKind::AttnDecode => Box::new(attention::Decode::new(spec, inputs)?),
         OpKind::KvWrite => Box::new(kv::Write::new(spec, inputs)?),
         OpKind::KvRead => Box::new(kv::Read::new(spec, inputs)?),
-        OpKind::Copy | OpKind::Read | OpKind::Write | OpKind::Triad => {
-            Box::new(stream::Stream::new(spec, inputs)?)
-        }
+        OpKind::Copy
+        | OpKind::Read
+        | OpKind::Write
+        | OpKind::Triad
+        | OpKind::L2Read
+        | OpKind::H2d
+        | OpKind::D2h => Box::new(stream::Stream::new(spec, inputs)?),
+        OpKind::Launch => Box::new(stream::Nothing),
         OpKind::PeakMma => Box::new(stream::PeakChain::new(
             spec.dtype,
             spec.dim("iters"),

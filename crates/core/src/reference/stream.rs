@@ -28,7 +28,13 @@ impl<'a> Stream<'a> {
             expect_len(t, n)?;
             Ok(t)
         };
-        let (a, b, c) = match spec.op {
+        // l2_read is a read, h2d/d2h are copies: same values, another path.
+        let op = match spec.op {
+            OpKind::L2Read => OpKind::Read,
+            OpKind::H2d | OpKind::D2h => OpKind::Copy,
+            op => op,
+        };
+        let (a, b, c) = match op {
             OpKind::Copy | OpKind::Read => (Some(bind("a")?), None, None),
             OpKind::Triad => (None, Some(bind("b")?), Some(bind("c")?)),
             _ => (None, None, None),
@@ -77,6 +83,25 @@ impl OpReference for Stream<'_> {
             _ => WRITE_VALUE as f64,
         };
     }
+}
+
+/// Reference of `launch`: the empty kernel has no output, so there is nothing to compare.
+pub struct Nothing;
+
+impl OpReference for Nothing {
+    fn blocks(&self) -> usize {
+        0
+    }
+
+    fn block_len(&self) -> usize {
+        1
+    }
+
+    fn block_cost(&self) -> f64 {
+        0.0
+    }
+
+    fn compute(&self, _: usize, _: &mut [f64]) {}
 }
 
 /// Reference of `peak_mma`. In f32 every lane runs `x ← x·α + β` `iters` times from 0,

@@ -1,0 +1,135 @@
+//! Device buffers: host tensors uploaded as bytes (sizes rounded up to 256 B so kernels may
+//! move whole 16-byte vectors past the last element) and outputs read back into host tensors.
+
+use std::sync::Arc;
+
+use cudarc::driver::{CudaSlice, CudaStream};
+use half::{bf16, f16};
+use hotpath_core::{DType, Error, HostData, HostTensor, Result};
+
+/// Allocation granule: every buffer's byte size is rounded up to this.
+pub const GRANULE: usize = 256;
+
+/// `bytes` rounded up to [`GRANULE`] (at least one granule).
+pub fn padded(bytes: usize) -> usize {
+    bytes.div_ceil(GRANULE).max(1) * GRANULE
+}
+
+/// The bytes of a host tensor, as stored.
+pub fn host_bytes(t: &HostTensor) -> &[u8] {
+    fn cast<T>(v: &[T]) -> &[u8] {
+        // SAFETY: plain-old-data elements (f32, f16, bf16, u8, i32) viewed as their bytes.
+        unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
+    }
+    match &t.data {
+        HostData::F32(v) => cast(v),
+        HostData::F16(v) => cast(v),
+        HostData::Bf16(v) => cast(v),
+        HostData::Fp8E4m3(v) => cast(v),
+        HostData::I32(v) => cast(v),
+    }
+}
+
+/// Host data of `dtype` rebuilt from little-endian bytes (`len` elements).
+pub fn host_data(dtype: DType, bytes: &[u8], len: usize) -> HostData {
+    let take = |size: usize| bytes.chunks_exact(size).take(len);
+    match dtype {
+        DType::F32 => HostData::F32(
+            take(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        ),
+        DType::F16 => HostData::F16(
+            take(2)
+                .map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])))
+                .collect(),
+        ),
+        DType::Bf16 => HostData::Bf16(
+            take(2)
+                .map(|b| bf16::from_bits(u16::from_le_bytes([b[0], b[1]])))
+                .collect(),
+        ),
+        DType::Fp8E4m3 => HostData::Fp8E4m3(bytes.iter().take(len).copied().collect()),
+    }
+}
+
+/// `value` in `dtype`, repeated to fill 16 bytes, as four u32 (the `hp_write` pattern).
+pub fn vector_pattern(dtype: DType, value: f32) -> [u32; 4] {
+    let t = HostTensor::from_f32("pattern", vec![16], dtype, &[value; 16]);
+    let b = host_bytes(&t);
+    let mut out = [0u32; 4];
+    for (i, o) in out.iter_mut().enumerate() {
+        *o = u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
+    }
+    out
+}
+
+fn driver(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::backend(format!("CUDA {what} failed: {e}"))
+}
+
+/// A zeroed device buffer of at least `bytes` bytes.
+pub fn zeros(stream: &Arc<CudaStream>, bytes: usize) -> Result<CudaSlice<u8>> {
+    stream
+        .alloc_zeros::<u8>(padded(bytes))
+        .map_err(|e| driver(&format!("allocating {bytes} bytes"), e))
+}
+
+/// Uploads `t` into a fresh padded buffer.
+pub fn upload(stream: &Arc<CudaStream>, t: &HostTensor) -> Result<CudaSlice<u8>> {
+    let bytes = host_bytes(t);
+    let mut buf = zeros(stream, bytes.len())?;
+    let mut view = buf.slice_mut(0..bytes.len());
+    stream
+        .memcpy_htod(bytes, &mut view)
+        .map_err(|e| driver(&format!("uploading '{}'", t.name), e))?;
+    Ok(buf)
+}
+
+/// Reads `len` elements of `dtype` back from `buf` (waits for the stream).
+pub fn download(
+    stream: &Arc<CudaStream>,
+    buf: &CudaSlice<u8>,
+    name: &'static str,
+    dtype: DType,
+    shape: Vec<usize>,
+) -> Result<HostTensor> {
+    let len: usize = shape.iter().product();
+    let bytes = len * dtype.size_bytes() as usize;
+    let mut host = vec![0u8; bytes];
+    stream
+        .memcpy_dtoh(&buf.slice(0..bytes), &mut host)
+        .map_err(|e| driver("reading the output back", e))?;
+    stream
+        .synchronize()
+        .map_err(|e| driver("synchronising", e))?;
+    Ok(HostTensor {
+        name,
+        shape,
+        data: host_data(dtype, &host, len),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padding_and_round_trips() {
+        assert_eq!(padded(0), 256);
+        assert_eq!(padded(1), 256);
+        assert_eq!(padded(257), 512);
+        let t = HostTensor::from_f32("x", vec![3], DType::Bf16, &[1.0, -2.5, 0.375]);
+        let b = host_bytes(&t).to_vec();
+        assert_eq!(b.len(), 6);
+        // bf16 1.0 = 0x3F80, little-endian.
+        assert_eq!(&b[..2], &[0x80, 0x3f]);
+        assert_eq!(host_data(DType::Bf16, &b, 3), t.data);
+        let f = HostTensor::from_f32("y", vec![2], DType::F32, &[1.5, -7.0]);
+        assert_eq!(host_data(DType::F32, host_bytes(&f), 2), f.data);
+        // 1.25 = 0x3FA00000 in f32, 0x3FA0 in bf16, 0x3D00 in f16.
+        assert_eq!(vector_pattern(DType::F32, 1.25), [0x3FA0_0000; 4]);
+        assert_eq!(vector_pattern(DType::Bf16, 1.25), [0x3FA0_3FA0; 4]);
+        assert_eq!(vector_pattern(DType::F16, 1.25), [0x3D00_3D00; 4]);
+    }
+}

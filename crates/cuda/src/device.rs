@@ -1,0 +1,363 @@
+//! The CUDA backend and its devices: driver discovery (a missing driver is a reason, never a
+//! panic), device facts from the driver and NVML, kernels compiled per device and cached.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use cudarc::driver::sys::CUdevice_attribute;
+use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream};
+use cudarc::nvrtc::Ptx;
+use hotpath_core::{
+    Backend, ClockSample, DType, Device, DeviceInfo, Error, Health, OpKind, Prepared, Result,
+    TimingMethod, Workload,
+};
+
+use crate::health::Monitor;
+use crate::ops::{self, Launcher};
+use crate::timer::GpuBench;
+use crate::{blas, nvrtc, toolkit};
+
+/// Why the driver cannot be used, or `Ok` once `cuInit` succeeded.
+pub fn driver_ready() -> Result<()> {
+    // SAFETY: probing for libcuda by name; nothing is called.
+    if !unsafe { cudarc::driver::sys::is_culib_present() } {
+        return Err(Error::NotAvailable(
+            "no NVIDIA driver: libcuda.so was not found (install the NVIDIA driver or run on a GPU node)".into(),
+        ));
+    }
+    cudarc::driver::result::init()
+        .map_err(|e| Error::NotAvailable(format!("the CUDA driver did not initialise: {e}")))
+}
+
+fn driver(what: &str, e: impl std::fmt::Display) -> Error {
+    Error::backend(format!("CUDA {what} failed: {e}"))
+}
+
+/// The CUDA backend.
+#[derive(Default)]
+pub struct CudaBackend;
+
+impl CudaBackend {
+    /// The backend (the driver is looked for when it is first used).
+    pub fn new() -> CudaBackend {
+        CudaBackend
+    }
+}
+
+fn describe(index: usize) -> Result<(DeviceInfo, Arc<CudaContext>)> {
+    let ctx = CudaContext::new(index).map_err(|e| driver(&format!("opening device {index}"), e))?;
+    let attr = |a| {
+        ctx.attribute(a)
+            .map_err(|e| driver("reading a device attribute", e))
+    };
+    let (major, minor) = ctx
+        .compute_capability()
+        .map_err(|e| driver("reading the compute capability", e))?;
+    let (free, total) = ctx
+        .mem_get_info()
+        .map_err(|e| driver("reading memory", e))?;
+    let mut version = 0i32;
+    // SAFETY: `version` is valid for writes; the driver is initialised.
+    let _ = unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut version) };
+    let monitor = Monitor::open(index as u32).ok();
+    let mut extra = BTreeMap::new();
+    extra.insert(
+        "compute_capability".to_string(),
+        format!("{major}.{minor}").into(),
+    );
+    if let Some(m) = &monitor {
+        for (k, v) in m.facts() {
+            extra.insert(k, v);
+        }
+    }
+    let info = DeviceInfo {
+        backend: "cuda".into(),
+        index,
+        name: ctx
+            .name()
+            .map_err(|e| driver("reading the device name", e))?,
+        arch: nvrtc::target_for(major, minor),
+        driver: Some(format!("CUDA {}.{}", version / 1000, (version % 1000) / 10)),
+        memory_bytes: total as u64,
+        memory_available_bytes: free as u64,
+        compute_units: attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)? as u32,
+        llc_bytes: attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE)? as u64,
+        reported_mem_bytes_per_s: monitor.as_ref().and_then(Monitor::spec_bandwidth),
+        extra,
+    };
+    Ok((info, ctx))
+}
+
+impl Backend for CudaBackend {
+    fn name(&self) -> &'static str {
+        "cuda"
+    }
+
+    fn devices(&self) -> Result<Vec<DeviceInfo>> {
+        driver_ready()?;
+        let count = CudaContext::device_count().map_err(|e| driver("counting devices", e))?;
+        if count <= 0 {
+            return Err(Error::NotAvailable(
+                "the CUDA driver reports no devices".into(),
+            ));
+        }
+        (0..count as usize)
+            .map(|i| describe(i).map(|(info, _)| info))
+            .collect()
+    }
+
+    fn open(&self, index: usize) -> Result<Box<dyn Device>> {
+        driver_ready()?;
+        let (info, ctx) = describe(index)?;
+        // SAFETY: one stream per benchmark and no cross-stream sharing, so cudarc's
+        // per-launch event bookkeeping is not needed (and would cost host time per launch).
+        unsafe { ctx.disable_event_tracking() };
+        let stream = ctx
+            .new_stream()
+            .map_err(|e| driver("creating a stream", e))?;
+        Ok(Box::new(CudaDevice {
+            cc: cc_of(&info),
+            monitor: Monitor::open(index as u32).ok(),
+            info,
+            ctx,
+            stream,
+            modules: HashMap::new(),
+        }))
+    }
+}
+
+fn cc_of(info: &DeviceInfo) -> (i32, i32) {
+    info.extra
+        .get("compute_capability")
+        .and_then(|v| v.as_str())
+        .and_then(|s| s.split_once('.'))
+        .and_then(|(a, b)| Some((a.parse().ok()?, b.parse().ok()?)))
+        .unwrap_or((0, 0))
+}
+
+/// An opened CUDA device.
+pub struct CudaDevice {
+    info: DeviceInfo,
+    cc: (i32, i32),
+    ctx: Arc<CudaContext>,
+    stream: Arc<CudaStream>,
+    monitor: Option<Monitor>,
+    modules: HashMap<&'static str, Arc<CudaModule>>,
+}
+
+/// Implementations offered at compute capability `cc`.
+pub fn impls(op: OpKind, dtype: DType, cc: (i32, i32)) -> Vec<&'static str> {
+    let fp8 = cc >= (8, 9);
+    let tensor_cores = cc >= (8, 0);
+    match (op, dtype) {
+        (OpKind::Gemm, DType::F16 | DType::Bf16) if tensor_cores => vec!["hotpath", "cublaslt"],
+        (OpKind::Gemm, DType::F32) => vec!["cublaslt"],
+        (OpKind::Gemm, DType::Fp8E4m3) if fp8 => vec!["cublaslt"],
+        (OpKind::Gemv, DType::F32 | DType::F16 | DType::Bf16) => vec!["hotpath", "cublaslt"],
+        (OpKind::AttnPrefill, DType::F16 | DType::Bf16) if tensor_cores => vec!["hotpath"],
+        (
+            OpKind::AttnDecode | OpKind::KvWrite | OpKind::KvRead | OpKind::Read | OpKind::Triad,
+            DType::F32 | DType::F16 | DType::Bf16,
+        ) => {
+            vec!["hotpath"]
+        }
+        (OpKind::Copy | OpKind::Write | OpKind::H2d | OpKind::D2h, _) => vec!["hotpath"],
+        (OpKind::L2Read, DType::F32 | DType::F16 | DType::Bf16) => vec!["hotpath"],
+        (OpKind::Launch, DType::F32) => vec!["hotpath"],
+        (OpKind::PeakMma, DType::F32) => vec!["hotpath"],
+        (OpKind::PeakMma, DType::F16 | DType::Bf16) if tensor_cores => vec!["hotpath"],
+        (OpKind::PeakMma, DType::Fp8E4m3) if fp8 => vec!["hotpath"],
+        _ => vec![],
+    }
+}
+
+/// The kernel file that defines `function`.
+pub fn file_of(function: &str) -> &'static str {
+    match hotpath_core::kernels::op_of_function(function) {
+        "gemv" => "gemv.cu",
+        "gemm" => "gemm.cu",
+        "attn_prefill" => "attn_prefill.cu",
+        "attn_decode" => "attn_decode.cu",
+        "kv_write" | "kv_read" => "kv.cu",
+        "peak_mma" => "peak.cu",
+        _ => "stream.cu",
+    }
+}
+
+impl CudaDevice {
+    fn function(&mut self, name: &str) -> Result<CudaFunction> {
+        let file_name = file_of(name);
+        if !self.modules.contains_key(file_name) {
+            let file = hotpath_core::kernels::file(file_name).ok_or_else(|| {
+                Error::backend(format!("kernel file {file_name} is not embedded"))
+            })?;
+            let tk = toolkit::find()?;
+            let compiled = nvrtc::compile(file, &self.info.arch, &tk)?;
+            let module = self
+                .ctx
+                .load_module(Ptx::from_binary(compiled.cubin))
+                .map_err(|e| driver(&format!("loading {file_name}"), e))?;
+            self.modules.insert(file.file, module);
+        }
+        let module = &self.modules[file_name];
+        module
+            .load_function(name)
+            .map_err(|e| driver(&format!("finding {name} in {file_name}"), e))
+    }
+
+    fn launcher(&mut self, work: &Workload) -> Result<(Box<dyn Launcher>, Vec<usize>)> {
+        let spec = work.spec;
+        let sms = self.info.compute_units;
+        let stream = self.stream.clone();
+        let mut f = |n: &str| self.function(n);
+        Ok(match (spec.op, work.imp) {
+            (OpKind::Gemm | OpKind::Gemv, "cublaslt") => (
+                Box::new(blas::LtMatmul::new(spec, &stream)?),
+                blas::LtMatmul::out_bytes(spec),
+            ),
+            (OpKind::Gemv, _) => (
+                Box::new(ops::linear::Gemv::new(spec, sms, &stream, &mut f)?),
+                ops::linear::out_bytes(spec),
+            ),
+            (OpKind::Gemm, _) => (
+                Box::new(ops::linear::Gemm::new(spec, &mut f)?),
+                ops::linear::out_bytes(spec),
+            ),
+            (OpKind::AttnPrefill, _) => (
+                Box::new(ops::attention::Prefill::new(spec, &mut f)?),
+                ops::attention::Prefill::out_bytes(spec),
+            ),
+            (OpKind::AttnDecode, _) => (
+                Box::new(ops::attention::Decode::new(spec, sms, &stream, &mut f)?),
+                ops::attention::Decode::out_bytes(spec),
+            ),
+            (OpKind::KvWrite | OpKind::KvRead, _) => (
+                Box::new(ops::kv::Kv::new(spec, &mut f)?),
+                ops::kv::Kv::out_bytes(spec),
+            ),
+            (OpKind::H2d | OpKind::D2h, _) => {
+                let input = work.inputs.get("a")?;
+                (
+                    Box::new(ops::host::Transfer::new(spec, &self.ctx, input)?),
+                    ops::host::Transfer::out_bytes(spec),
+                )
+            }
+            (OpKind::Launch, _) => (Box::new(ops::host::Empty::new(spec, &mut f)?), vec![0]),
+            (OpKind::PeakMma, _) => (
+                Box::new(ops::peak::Peak::new(spec, sms, &mut f)?),
+                ops::peak::Peak::out_bytes(sms, spec.dtype),
+            ),
+            (_, _) => (
+                Box::new(ops::stream::Stream::new(spec, sms, &stream, &mut f)?),
+                ops::stream::Stream::out_bytes(spec),
+            ),
+        })
+    }
+}
+
+impl Device for CudaDevice {
+    fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    fn impls(&self, op: OpKind, dtype: DType) -> Vec<&'static str> {
+        impls(op, dtype, self.cc)
+    }
+
+    fn prepare(&mut self, work: &Workload) -> Result<Box<dyn Prepared>> {
+        let spec = work.spec;
+        let offered = impls(spec.op, spec.dtype, self.cc);
+        if !offered.contains(&work.imp) {
+            let list = if offered.is_empty() {
+                "none".to_string()
+            } else {
+                offered.join(", ")
+            };
+            return Err(Error::unsupported(format!(
+                "the cuda backend has no {} implementation of {} for {} on {} ({}); it offers: {list}",
+                work.imp, spec.op, spec.dtype, self.info.name, self.info.arch
+            )));
+        }
+        let (launcher, out_bytes) = self.launcher(work)?;
+        let mut sets = Vec::with_capacity(work.rotation_sets.max(1));
+        for _ in 0..work.rotation_sets.max(1) {
+            sets.push(ops::upload_set(&self.stream, work.inputs, &out_bytes)?);
+        }
+        self.stream
+            .synchronize()
+            .map_err(|e| driver("uploading inputs", e))?;
+        Ok(Box::new(GpuBench::new(
+            &self.ctx,
+            self.stream.clone(),
+            launcher,
+            sets,
+        )?))
+    }
+
+    fn health(&self) -> Result<Health> {
+        Ok(self
+            .monitor
+            .as_ref()
+            .map(Monitor::health)
+            .unwrap_or_default())
+    }
+
+    fn clock(&self) -> Result<Option<ClockSample>> {
+        Ok(self.monitor.as_ref().and_then(Monitor::clock))
+    }
+
+    fn timing_method(&self) -> TimingMethod {
+        TimingMethod::DeviceEvents
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn impls_follow_the_architecture() {
+        assert_eq!(
+            impls(OpKind::Gemm, DType::Bf16, (9, 0)),
+            vec!["hotpath", "cublaslt"]
+        );
+        assert_eq!(
+            impls(OpKind::Gemm, DType::Fp8E4m3, (9, 0)),
+            vec!["cublaslt"]
+        );
+        assert!(
+            impls(OpKind::Gemm, DType::Fp8E4m3, (8, 0)).is_empty(),
+            "A100 has no fp8"
+        );
+        assert!(impls(OpKind::PeakMma, DType::Fp8E4m3, (8, 0)).is_empty());
+        assert_eq!(
+            impls(OpKind::PeakMma, DType::Fp8E4m3, (8, 9)),
+            vec!["hotpath"]
+        );
+        assert_eq!(
+            impls(OpKind::Gemv, DType::Bf16, (8, 0)),
+            vec!["hotpath", "cublaslt"]
+        );
+        assert!(impls(OpKind::AttnDecode, DType::Fp8E4m3, (9, 0)).is_empty());
+    }
+
+    #[test]
+    fn kernel_functions_map_to_their_files() {
+        assert_eq!(file_of("hp_gemv_finish_bf16"), "gemv.cu");
+        assert_eq!(file_of("hp_attn_decode_combine_f16"), "attn_decode.cu");
+        assert_eq!(file_of("hp_kv_read_f32"), "kv.cu");
+        assert_eq!(file_of("hp_reduce_partials"), "stream.cu");
+        assert_eq!(file_of("hp_peak_fma_f32"), "peak.cu");
+        assert_eq!(file_of("hp_copy"), "stream.cu");
+    }
+
+    #[test]
+    fn no_driver_is_a_reason_not_a_panic() {
+        // This machine (and CI) has no NVIDIA driver; on a GPU node the backend opens.
+        match CudaBackend::new().devices() {
+            Err(Error::NotAvailable(why)) => assert!(why.contains("driver"), "{why}"),
+            Err(e) => panic!("expected NotAvailable, got {e}"),
+            Ok(devs) => assert!(!devs.is_empty()),
+        }
+    }
+}

@@ -1,0 +1,242 @@
+//! NVML readings: clocks, throttle reasons, power, temperature, ECC, PCIe, and the memory
+//! bandwidth the device itself implies (memory clock × bus width × 2 for DDR).
+
+use hotpath_core::{ClockSample, Health, HealthCheck, HealthState};
+use nvml_wrapper::enum_wrappers::device::{Clock, EccCounter, MemoryError, TemperatureSensor};
+use nvml_wrapper::Device as NvmlDevice;
+use nvml_wrapper::Nvml;
+
+/// NVML's clock-throttle reason bits (`nvmlClocksThrottleReason*` in nvml.h) and names.
+pub const THROTTLE_REASONS: [(u64, &str); 9] = [
+    (0x1, "gpu_idle"),
+    (0x2, "applications_clocks_setting"),
+    (0x4, "sw_power_cap"),
+    (0x8, "hw_slowdown"),
+    (0x10, "sync_boost"),
+    (0x20, "sw_thermal_slowdown"),
+    (0x40, "hw_thermal_slowdown"),
+    (0x80, "hw_power_brake_slowdown"),
+    (0x100, "display_clock_setting"),
+];
+
+/// Reasons that mean the clock was held down by power, heat or hardware, not by choice.
+pub const SLOWDOWN_REASONS: u64 = 0x4 | 0x8 | 0x20 | 0x40 | 0x80;
+
+/// Names of the reasons set in `bits` (unknown bits as hex).
+pub fn throttle_names(bits: u64) -> Vec<String> {
+    let mut names: Vec<String> = THROTTLE_REASONS
+        .iter()
+        .filter(|(b, _)| bits & b != 0)
+        .map(|(_, n)| n.to_string())
+        .collect();
+    let known: u64 = THROTTLE_REASONS.iter().map(|(b, _)| b).sum();
+    if bits & !known != 0 {
+        names.push(format!("0x{:x}", bits & !known));
+    }
+    names
+}
+
+/// Spec bandwidth in B/s from the maximum memory clock (MHz) and bus width (bits): HBM and
+/// GDDR both move data on both edges, so × 2 (H100 SXM: 2619 MHz × 5120 bit → 3.35 TB/s).
+pub fn bandwidth_from_clock(mem_clock_mhz: u32, bus_width_bits: u32) -> f64 {
+    mem_clock_mhz as f64 * 1e6 * 2.0 * bus_width_bits as f64 / 8.0
+}
+
+/// One NVML-opened device.
+pub struct Monitor {
+    nvml: Nvml,
+    index: u32,
+}
+
+impl Monitor {
+    /// Opens NVML for device `index` (CUDA and NVML order agree unless CUDA_VISIBLE_DEVICES
+    /// or CUDA_DEVICE_ORDER reorder them; the PCI bus id is recorded to tell).
+    pub fn open(index: u32) -> Result<Monitor, String> {
+        let nvml = Nvml::init().map_err(|e| format!("NVML is not available: {e}"))?;
+        nvml.device_by_index(index)
+            .map_err(|e| format!("NVML has no device {index}: {e}"))?;
+        Ok(Monitor { nvml, index })
+    }
+
+    fn device(&self) -> Option<NvmlDevice<'_>> {
+        self.nvml.device_by_index(self.index).ok()
+    }
+
+    /// Spec bandwidth implied by the memory clock and bus width, B/s.
+    pub fn spec_bandwidth(&self) -> Option<f64> {
+        let d = self.device()?;
+        let clock = d.max_clock_info(Clock::Memory).ok()?;
+        let width = d.memory_bus_width().ok()?;
+        (clock > 0 && width > 0).then(|| bandwidth_from_clock(clock, width))
+    }
+
+    /// Extra facts for the results file's `device.extra`.
+    pub fn facts(&self) -> Vec<(String, serde_json::Value)> {
+        let Some(d) = self.device() else {
+            return vec![];
+        };
+        let mut out: Vec<(String, serde_json::Value)> = Vec::new();
+        let mut put = |k: &str, v: serde_json::Value| out.push((k.to_string(), v));
+        if let Ok(v) = d.max_clock_info(Clock::SM) {
+            put("sm_clock_max_mhz", v.into());
+        }
+        if let Ok(v) = d.max_clock_info(Clock::Memory) {
+            put("mem_clock_max_mhz", v.into());
+        }
+        if let Ok(v) = d.memory_bus_width() {
+            put("mem_bus_width_bits", v.into());
+        }
+        if let Ok(v) = d.enforced_power_limit() {
+            put("power_limit_w", (v as f64 / 1000.0).into());
+        }
+        if let Ok(p) = d.pci_info() {
+            put("pci_bus_id", p.bus_id.into());
+        }
+        if let (Ok(g), Ok(w)) = (d.current_pcie_link_gen(), d.current_pcie_link_width()) {
+            put("pcie_link", format!("gen{g} x{w}").into());
+        }
+        if let Ok(u) = d.uuid() {
+            put("uuid", u.into());
+        }
+        out
+    }
+
+    /// Current and maximum SM clock and the active throttle reasons.
+    pub fn clock(&self) -> Option<ClockSample> {
+        let d = self.device()?;
+        let sm = d.clock_info(Clock::SM).ok()?;
+        let max = d.max_clock_info(Clock::SM).ok()?;
+        let bits = d.current_throttle_reasons().map(|r| r.bits()).unwrap_or(0);
+        Some(ClockSample {
+            sm_mhz: sm as f64,
+            sm_max_mhz: max as f64,
+            throttle_reasons: throttle_names(bits & SLOWDOWN_REASONS),
+        })
+    }
+
+    /// Every reading NVML gives, each with a verdict.
+    pub fn health(&self) -> Health {
+        let mut checks = Vec::new();
+        let Some(d) = self.device() else {
+            return Health { checks };
+        };
+        let mut add = |name: &str, state: HealthState, value: String| {
+            checks.push(HealthCheck {
+                name: name.to_string(),
+                state,
+                value,
+            })
+        };
+        match d.temperature(TemperatureSensor::Gpu) {
+            Ok(t) => add("temperature", temperature_state(t), format!("{t} C")),
+            Err(e) => add("temperature", HealthState::Unknown, e.to_string()),
+        }
+        match d.power_usage() {
+            Ok(mw) => add(
+                "power",
+                HealthState::Ok,
+                format!("{:.1} W", mw as f64 / 1000.0),
+            ),
+            Err(e) => add("power", HealthState::Unknown, e.to_string()),
+        }
+        match d.current_throttle_reasons() {
+            Ok(r) => {
+                let bits = r.bits();
+                let state = if bits & SLOWDOWN_REASONS != 0 {
+                    HealthState::Warn
+                } else {
+                    HealthState::Ok
+                };
+                let names = throttle_names(bits);
+                add(
+                    "throttle_reasons",
+                    state,
+                    if names.is_empty() {
+                        "none".into()
+                    } else {
+                        names.join(",")
+                    },
+                );
+            }
+            Err(e) => add("throttle_reasons", HealthState::Unknown, e.to_string()),
+        }
+        match d.total_ecc_errors(MemoryError::Uncorrected, EccCounter::Volatile) {
+            Ok(n) => add(
+                "ecc_uncorrected_volatile",
+                if n == 0 {
+                    HealthState::Ok
+                } else {
+                    HealthState::Fail
+                },
+                n.to_string(),
+            ),
+            Err(e) => add(
+                "ecc_uncorrected_volatile",
+                HealthState::Unknown,
+                e.to_string(),
+            ),
+        }
+        match (
+            d.current_pcie_link_gen(),
+            d.max_pcie_link_gen(),
+            d.current_pcie_link_width(),
+            d.max_pcie_link_width(),
+        ) {
+            (Ok(g), Ok(gm), Ok(w), Ok(wm)) => add(
+                "pcie_link",
+                if w < wm {
+                    HealthState::Warn
+                } else {
+                    HealthState::Ok
+                },
+                format!("gen{g}/{gm} x{w}/{wm}"),
+            ),
+            _ => add("pcie_link", HealthState::Unknown, "not readable".into()),
+        }
+        Health { checks }
+    }
+}
+
+/// Temperature verdict: above 85 °C warn, above 95 °C fail (GPU core, typical slowdown ≈ 87–90).
+pub fn temperature_state(celsius: u32) -> HealthState {
+    match celsius {
+        0..=85 => HealthState::Ok,
+        86..=95 => HealthState::Warn,
+        _ => HealthState::Fail,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn h100_sxm_bandwidth_from_its_memory_clock() {
+        // 2619 MHz × 2 × 5120 bit / 8 = 3.352 TB/s (HARDWARE.md: 3.35 TB/s).
+        let bw = bandwidth_from_clock(2619, 5120);
+        assert!((bw - 3.352_32e12).abs() < 1e6, "{bw}");
+        // L40S: 9001 MHz × 2 × 384 / 8 = 864.1 GB/s.
+        assert!((bandwidth_from_clock(9001, 384) - 864.096e9).abs() < 1e6);
+    }
+
+    #[test]
+    fn throttle_bits_are_named() {
+        assert!(throttle_names(0).is_empty());
+        assert_eq!(
+            throttle_names(0x1 | 0x40),
+            vec!["gpu_idle", "hw_thermal_slowdown"]
+        );
+        assert_eq!(
+            throttle_names(0x4 | 0x1000),
+            vec!["sw_power_cap".to_string(), "0x1000".to_string()]
+        );
+        assert_eq!(SLOWDOWN_REASONS & 0x1, 0, "idle is not a slowdown");
+    }
+
+    #[test]
+    fn temperature_verdicts() {
+        assert_eq!(temperature_state(60), HealthState::Ok);
+        assert_eq!(temperature_state(90), HealthState::Warn);
+        assert_eq!(temperature_state(99), HealthState::Fail);
+    }
+}

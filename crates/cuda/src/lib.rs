@@ -1,0 +1,15 @@
+//! hotpath-cuda: the CUDA backend. The driver, NVRTC, cuBLASLt and NVML are all loaded at
+//! run time (cudarc's dynamic loading, nvml-wrapper), so the crate builds on any machine and a
+//! missing driver is a reason string, not a link error.
+
+pub mod blas;
+pub mod buffers;
+pub mod device;
+pub mod health;
+pub mod launch;
+pub mod nvrtc;
+pub mod ops;
+pub mod timer;
+pub mod toolkit;
+
+pub use device::{CudaBackend, CudaDevice};

@@ -1,0 +1,130 @@
+//! Host-side ceilings: pinned host↔device copies (PCIe or C2C bandwidth) and the empty
+//! kernel (launch overhead).
+
+use std::sync::Arc;
+
+use cudarc::driver::{CudaContext, CudaFunction, CudaStream, PinnedHostSlice};
+use hotpath_core::{HostTensor, OpKind, OpSpec, Result};
+
+use super::{out_spec, FuncLookup, Launcher, OutputSpec, Set};
+use crate::buffers::{host_bytes, host_data};
+use crate::launch::Geometry;
+
+fn driver(what: &str, e: impl std::fmt::Display) -> hotpath_core::Error {
+    hotpath_core::Error::backend(format!("CUDA {what} failed: {e}"))
+}
+
+/// `h2d` (pinned host `a` → device `b`, set = `[a on device (unused), b]`) or `d2h`
+/// (device `a` → pinned host `b`).
+pub struct Transfer {
+    op: OpKind,
+    bytes: usize,
+    host: PinnedHostSlice<u8>,
+    out: OutputSpec,
+}
+
+impl Transfer {
+    /// Allocates page-locked host memory (not write-combined, so the host can read it back)
+    /// holding the input for `h2d`.
+    pub fn new(spec: &OpSpec, ctx: &Arc<CudaContext>, input: &HostTensor) -> Result<Transfer> {
+        let src = host_bytes(input);
+        // SAFETY: flags 0 = ordinary page-locked memory; every byte is written just below.
+        let mut host = unsafe { ctx.alloc_pinned_with_flags::<u8>(src.len().max(1), 0) }
+            .map_err(|e| driver("allocating pinned host memory", e))?;
+        host.as_mut_slice()
+            .map_err(|e| driver("mapping pinned memory", e))?[..src.len()]
+            .copy_from_slice(src);
+        Ok(Transfer {
+            op: spec.op,
+            bytes: src.len(),
+            host,
+            out: out_spec(spec, 1, "b"),
+        })
+    }
+
+    /// Output bytes of one set (the device side of the copy).
+    pub fn out_bytes(spec: &OpSpec) -> Vec<usize> {
+        vec![(spec.dim("elements") * spec.dtype.size_bytes()) as usize]
+    }
+}
+
+impl Launcher for Transfer {
+    fn launch(&mut self, stream: &Arc<CudaStream>, set: &mut Set) -> Result<()> {
+        if self.op == OpKind::H2d {
+            let mut dst = set.bufs[1].slice_mut(0..self.bytes);
+            stream
+                .memcpy_htod(&self.host, &mut dst)
+                .map_err(|e| driver("host-to-device copy", e))
+        } else {
+            let src = set.bufs[0].slice(0..self.bytes);
+            stream
+                .memcpy_dtoh(&src, &mut self.host)
+                .map_err(|e| driver("device-to-host copy", e))
+        }
+    }
+
+    fn output(&self) -> OutputSpec {
+        self.out.clone()
+    }
+
+    fn host_output(&self, stream: &Arc<CudaStream>) -> Option<Result<HostTensor>> {
+        if self.op == OpKind::H2d {
+            return None;
+        }
+        let read = || -> Result<HostTensor> {
+            stream
+                .synchronize()
+                .map_err(|e| driver("synchronising", e))?;
+            let bytes = self
+                .host
+                .as_slice()
+                .map_err(|e| driver("mapping pinned memory", e))?;
+            let len = self.out.shape.iter().product();
+            Ok(HostTensor {
+                name: self.out.name,
+                shape: self.out.shape.clone(),
+                data: host_data(self.out.dtype, bytes, len),
+            })
+        };
+        Some(read())
+    }
+}
+
+/// The empty kernel, `blocks` × 32 threads.
+pub struct Empty {
+    blocks: u32,
+    main: CudaFunction,
+}
+
+impl Empty {
+    /// Resolves `hp_empty`.
+    pub fn new(spec: &OpSpec, func: &mut FuncLookup) -> Result<Empty> {
+        Ok(Empty {
+            blocks: spec.dim("blocks").min(u32::MAX as u64) as u32,
+            main: func("hp_empty")?,
+        })
+    }
+}
+
+impl Launcher for Empty {
+    fn launch(&mut self, stream: &Arc<CudaStream>, _set: &mut Set) -> Result<()> {
+        let g = Geometry {
+            grid: (self.blocks, 1, 1),
+            block: (32, 1, 1),
+        };
+        let mut b = stream.launch_builder(&self.main);
+        // SAFETY: hp_empty takes no arguments.
+        unsafe { b.launch(super::cfg(g)) }
+            .map(|_| ())
+            .map_err(|e| super::launch_err("hp_empty", e))
+    }
+
+    fn output(&self) -> OutputSpec {
+        OutputSpec {
+            buf: 0,
+            name: "none",
+            dtype: hotpath_core::DType::F32,
+            shape: vec![0],
+        }
+    }
+}

@@ -1,0 +1,122 @@
+//! One launcher per op: which buffers a rotation set holds, which kernels run in one
+//! iteration (in order, on the benchmark's stream), and where the output is. Argument lists
+//! follow `kernels/README.md` exactly.
+
+pub mod attention;
+pub mod host;
+pub mod kv;
+pub mod linear;
+pub mod peak;
+pub mod stream;
+
+use std::sync::Arc;
+
+use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, DeviceRepr, LaunchConfig};
+use hotpath_core::inputs::output_shape;
+use hotpath_core::{DType, Error, HostTensor, Inputs, OpSpec, Result, Work};
+
+use crate::buffers::{upload, zeros};
+use crate::launch::Geometry;
+
+/// A 16-byte value passed by value (`uint4` in the kernels).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Uint4(pub [u32; 4]);
+// SAFETY: four u32, laid out as CUDA's uint4.
+unsafe impl DeviceRepr for Uint4 {}
+
+/// Buffers of one rotation set, in the order the op's launcher documents.
+pub struct Set {
+    /// Device buffers.
+    pub bufs: Vec<CudaSlice<u8>>,
+}
+
+/// Where an op's output lives and what it is.
+#[derive(Clone, Debug)]
+pub struct OutputSpec {
+    /// Index into [`Set::bufs`].
+    pub buf: usize,
+    /// Tensor name.
+    pub name: &'static str,
+    /// Element type as stored.
+    pub dtype: DType,
+    /// Shape.
+    pub shape: Vec<usize>,
+}
+
+/// A prepared op: kernels resolved, geometry fixed, scratch allocated.
+pub trait Launcher {
+    /// Enqueues one iteration on `stream` using rotation set `set`.
+    fn launch(&mut self, stream: &Arc<CudaStream>, set: &mut Set) -> Result<()>;
+    /// The output location.
+    fn output(&self) -> OutputSpec;
+    /// Work counted by the kernel itself (`peak_mma`).
+    fn counted_work(&self) -> Option<Work> {
+        None
+    }
+    /// The output when it lives in host memory (`d2h`); `None` = read [`Launcher::output`].
+    fn host_output(&self, _stream: &Arc<CudaStream>) -> Option<Result<HostTensor>> {
+        None
+    }
+}
+
+/// Resolves a kernel function by name (compiling its file on first use).
+pub type FuncLookup<'a> = dyn FnMut(&str) -> Result<CudaFunction> + 'a;
+
+/// Dtype suffix of kernel names.
+pub fn suffix(dtype: DType) -> &'static str {
+    match dtype {
+        DType::F32 => "f32",
+        DType::F16 => "f16",
+        DType::Bf16 => "bf16",
+        DType::Fp8E4m3 => "fp8",
+    }
+}
+
+pub(crate) fn cfg(g: Geometry) -> LaunchConfig {
+    LaunchConfig {
+        grid_dim: g.grid,
+        block_dim: g.block,
+        shared_mem_bytes: 0,
+    }
+}
+
+pub(crate) fn launch_err(name: &str, e: impl std::fmt::Display) -> Error {
+    Error::backend(format!("launching {name} failed: {e}"))
+}
+
+/// Pushes the arguments and launches; `$f` is a `&CudaFunction`, `$g` a [`Geometry`].
+macro_rules! go {
+    ($stream:expr, $f:expr, $g:expr, $($arg:expr),* $(,)?) => {{
+        let mut b = $stream.launch_builder($f);
+        $( b.arg($arg); )*
+        // SAFETY: argument lists match the kernel signatures in kernels/README.md; every
+        // buffer is at least as large as the kernel's index range (padded to 256 B).
+        unsafe { b.launch($crate::ops::cfg($g)) }
+            .map(|_| ())
+            .map_err(|e| $crate::ops::launch_err("kernel", e))
+    }};
+}
+pub(crate) use go;
+
+/// Uploads one set of `inputs` (in layout order) and appends zeroed outputs of `out_bytes`.
+pub fn upload_set(stream: &Arc<CudaStream>, inputs: &Inputs, out_bytes: &[usize]) -> Result<Set> {
+    let mut bufs = Vec::new();
+    for t in &inputs.tensors {
+        bufs.push(upload(stream, t)?);
+    }
+    for &b in out_bytes {
+        bufs.push(zeros(stream, b)?);
+    }
+    Ok(Set { bufs })
+}
+
+/// The op's output in its own dtype at buffer `buf`.
+pub fn out_spec(spec: &OpSpec, buf: usize, name: &'static str) -> OutputSpec {
+    OutputSpec {
+        buf,
+        name,
+        dtype: spec.dtype,
+        shape: output_shape(spec).unwrap_or_default(),
+    }
+}

@@ -1,0 +1,58 @@
+// kv.cu — paged KV-cache scatter (kv_write) and gather (kv_read). Contract: kernels/README.md.
+// One block of 128 threads per token; rows of row = heads_kv*head_dim elements are moved as
+// 16-byte vectors when the row size allows, else element by element.
+#include "hotpath_common.cuh"
+
+#define HP_KV_THREADS 128
+
+template <typename T>
+__device__ __forceinline__ void hp_copy_row(const T* __restrict__ src, T* __restrict__ dst, int row) {
+  if ((row * (int)sizeof(T)) % 16 == 0) {
+    const uint4* s = reinterpret_cast<const uint4*>(src);
+    uint4* d = reinterpret_cast<uint4*>(dst);
+    const int n = row * (int)sizeof(T) / 16;
+    for (int i = threadIdx.x; i < n; i += blockDim.x) d[i] = s[i];
+  } else {
+    for (int i = threadIdx.x; i < row; i += blockDim.x) dst[i] = src[i];
+  }
+}
+
+// kv_cache[0][slot_mapping[t]] = k[t]; kv_cache[1][slot_mapping[t]] = v[t]; kv_cache is [2][slots][row].
+template <typename T>
+__device__ __forceinline__ void hp_kv_write_impl(const T* __restrict__ k, const T* __restrict__ v,
+                                                 const int* __restrict__ slot_mapping, T* __restrict__ kv_cache,
+                                                 int tokens, int row, long long slots) {
+  const int t = blockIdx.x;
+  if (t >= tokens) return;
+  const long long slot = slot_mapping[t];
+  if (slot < 0 || slot >= slots) return;  // padding tokens (slot -1) are skipped, as in vLLM
+  hp_copy_row(k + (long long)t * row, kv_cache + slot * row, row);
+  hp_copy_row(v + (long long)t * row, kv_cache + (slots + slot) * row, row);
+}
+
+// kv[0][t] = k_cache[slot(t)]; kv[1][t] = v_cache[slot(t)]; slot(t) = block_table[t/ps]*ps + t%ps.
+template <typename T>
+__device__ __forceinline__ void hp_kv_read_impl(const T* __restrict__ k_cache, const T* __restrict__ v_cache,
+                                                const int* __restrict__ block_table, T* __restrict__ kv,
+                                                int tokens, int row, int page_size) {
+  const int t = blockIdx.x;
+  if (t >= tokens) return;
+  const long long slot = (long long)block_table[t / page_size] * page_size + t % page_size;
+  hp_copy_row(k_cache + slot * row, kv + (long long)t * row, row);
+  hp_copy_row(v_cache + slot * row, kv + ((long long)tokens + t) * row, row);
+}
+
+#define HP_KV(SUFFIX, T) \
+  extern "C" __global__ void __launch_bounds__(HP_KV_THREADS) \
+  hp_kv_write_##SUFFIX(const T* __restrict__ k, const T* __restrict__ v, const int* __restrict__ slot_mapping, \
+                       T* __restrict__ kv_cache, int tokens, int row, long long slots) { \
+    hp_kv_write_impl<T>(k, v, slot_mapping, kv_cache, tokens, row, slots); \
+  } \
+  extern "C" __global__ void __launch_bounds__(HP_KV_THREADS) \
+  hp_kv_read_##SUFFIX(const T* __restrict__ k_cache, const T* __restrict__ v_cache, \
+                      const int* __restrict__ block_table, T* __restrict__ kv, int tokens, int row, int page_size) { \
+    hp_kv_read_impl<T>(k_cache, v_cache, block_table, kv, tokens, row, page_size); \
+  }
+HP_KV(f32, float)
+HP_KV(f16, f16_t)
+HP_KV(bf16, bf16_t)

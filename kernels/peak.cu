@@ -1,0 +1,97 @@
+// peak.cu — the compute roofs. Contract: kernels/README.md.
+//  - hp_peak_fma_f32: 8 independent chains x <- fmaf(x, 1 - 2^-10, 2^-10) per thread (FMA units).
+//  - hp_peak_mma_{f16,bf16,fp8}: 4 independent tensor-core accumulator chains per warp,
+//    C <- A*B + C with every A entry 2^-6 and B the identity (first 8 rows of a 16x8 or 32x8
+//    slice), so every accumulator ends at iters * 2^-6 exactly.
+#include "hotpath_common.cuh"
+
+#define HP_PEAK_THREADS 256
+
+extern "C" __global__ void __launch_bounds__(HP_PEAK_THREADS) hp_peak_fma_f32(float* __restrict__ out, int iters) {
+  const float alpha = 1.0f - 1.0f / 1024.0f, beta = 1.0f / 1024.0f;
+  float x[8];
+#pragma unroll
+  for (int j = 0; j < 8; ++j) x[j] = 0.0f;
+  for (int i = 0; i < iters; ++i) {
+#pragma unroll
+    for (int j = 0; j < 8; ++j) x[j] = fmaf(x[j], alpha, beta);
+  }
+  const long long t = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+#pragma unroll
+  for (int j = 0; j < 8; ++j) out[t * 8 + j] = x[j];
+}
+
+#if !defined(__HIPCC__) && !defined(__HIP_PLATFORM_AMD__)
+
+// Fragment layouts (PTX ISA, "Matrix Fragments for mma.m16n8k16"): lane = 4*g + t.
+//  A (16x16, row-major), four .b32 registers of two 16-bit values: every entry is 2^-6,
+//    so the layout does not matter.
+//  B (16x8, "col"), two .b32 registers: b0 holds B[2t][g], B[2t+1][g]; b1 holds
+//    B[2t+8][g], B[2t+9][g]. Identity: B[k][n] = 1 iff k == n, so only b0 can hold a 1.
+//  C/D (16x8 f32): c0,c1 = C[g][2t], C[g][2t+1]; c2,c3 = C[g+8][2t], C[g+8][2t+1].
+__device__ __forceinline__ unsigned hp_pack16(unsigned short lo, unsigned short hi) {
+  return (unsigned)lo | ((unsigned)hi << 16);
+}
+
+#define HP_PEAK_MMA16(NAME, PTX_T, STEP_BITS, ONE_BITS) \
+  extern "C" __global__ void __launch_bounds__(HP_PEAK_THREADS) NAME(float* __restrict__ out, int iters) { \
+    const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4; \
+    const unsigned a = hp_pack16(STEP_BITS, STEP_BITS); \
+    const unsigned b0 = hp_pack16(2 * t == g ? ONE_BITS : 0, 2 * t + 1 == g ? ONE_BITS : 0); \
+    const unsigned b1 = 0u; \
+    float c[4][4]; \
+    _Pragma("unroll") for (int k = 0; k < 4; ++k) { c[k][0] = c[k][1] = c[k][2] = c[k][3] = 0.0f; } \
+    for (int i = 0; i < iters; ++i) { \
+      _Pragma("unroll") for (int k = 0; k < 4; ++k) { \
+        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." PTX_T "." PTX_T ".f32 " \
+                     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n" \
+                     : "+f"(c[k][0]), "+f"(c[k][1]), "+f"(c[k][2]), "+f"(c[k][3]) \
+                     : "r"(a), "r"(a), "r"(a), "r"(a), "r"(b0), "r"(b1)); \
+      } \
+    } \
+    const long long warp = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / 32; \
+    _Pragma("unroll") for (int k = 0; k < 4; ++k) { \
+      _Pragma("unroll") for (int r = 0; r < 4; ++r) out[warp * 512 + k * 128 + lane * 4 + r] = c[k][r]; \
+    } \
+  }
+
+// f16: 2^-6 = 0x2400, 1.0 = 0x3C00. bf16: 2^-6 = 0x3C80, 1.0 = 0x3F80.
+HP_PEAK_MMA16(hp_peak_mma_f16, "f16", 0x2400, 0x3C00)
+HP_PEAK_MMA16(hp_peak_mma_bf16, "bf16", 0x3C80, 0x3F80)
+
+// fp8 e4m3 (sm_89+), mma.m16n8k32: A registers hold four e4m3 values each (all 2^-6 = 0x08);
+// B (32x8, "col"): b0 holds B[4t+i][g] (i = 0..3, byte i), b1 holds B[4t+16+i][g].
+// Identity: byte i of b0 is 1.0 (0x38) iff 4t + i == g.
+extern "C" __global__ void __launch_bounds__(HP_PEAK_THREADS) hp_peak_mma_fp8(float* __restrict__ out, int iters) {
+  const int lane = threadIdx.x % 32;
+  float c[4][4];
+#pragma unroll
+  for (int k = 0; k < 4; ++k) c[k][0] = c[k][1] = c[k][2] = c[k][3] = 0.0f;
+#if __CUDA_ARCH__ >= 890
+  const int g = lane / 4, t = lane % 4;
+  const unsigned a = 0x08080808u;
+  unsigned b0 = 0u;
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+    if (4 * t + i == g) b0 |= 0x38u << (8 * i);
+  const unsigned b1 = 0u;
+  for (int i = 0; i < iters; ++i) {
+#pragma unroll
+    for (int k = 0; k < 4; ++k) {
+      asm volatile(
+          "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 "
+          "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+          : "+f"(c[k][0]), "+f"(c[k][1]), "+f"(c[k][2]), "+f"(c[k][3])
+          : "r"(a), "r"(a), "r"(a), "r"(a), "r"(b0), "r"(b1));
+    }
+  }
+#endif
+  const long long warp = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / 32;
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+#pragma unroll
+    for (int r = 0; r < 4; ++r) out[warp * 512 + k * 128 + lane * 4 + r] = c[k][r];
+  }
+}
+
+#endif  // CUDA only: the ROCm backend brings its own MFMA variant
