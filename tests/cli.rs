@@ -303,3 +303,33 @@ fn formats_and_listing_commands() {
     assert!(csv.contains("copy/elements=1048576/f32/hotpath"), "{csv}");
     assert!(Path::new(&out).exists());
 }
+
+#[test]
+fn kernels_compile_rejects_unknown_targets_and_cuda_without_a_driver_says_why() {
+    assert_bad_input(
+        &["kernels", "compile", "--target", "hopper"],
+        "unknown target 'hopper'",
+    );
+    // No NVIDIA driver on CI machines: one sentence, exit 2, the reason named.
+    let o = hotpath(&[
+        "run",
+        "--backend",
+        "cuda",
+        "--op",
+        "copy",
+        "--shape",
+        "elements=1K",
+    ]);
+    let err = stderr(&o);
+    if o.status.code() == Some(2) {
+        assert!(
+            err.contains("backend cuda is unavailable") && err.contains("driver"),
+            "{err}"
+        );
+        assert_eq!(
+            err.lines().filter(|l| !l.trim().is_empty()).count(),
+            1,
+            "{err}"
+        );
+    }
+}
