@@ -33,7 +33,7 @@
 // −∞ without <math.h> (NVRTC has no INFINITY macro).
 #define ATTN_NEG_INF __int_as_float(0xff800000)
 
-#if !defined(__HIPCC__) && !defined(__HIP_PLATFORM_AMD__)
+#if !defined(HP_HIP)
 // ---- PTX wrappers: the only inline assembly in this file ----
 __device__ __forceinline__ unsigned attn_smem_u32(const void* p) {
   return static_cast<unsigned>(__cvta_generic_to_shared(p));
@@ -151,7 +151,7 @@ __device__ __forceinline__ void attn_prefill(const T* __restrict__ q, const T* _
   if (causal && qt + 1 < n_tiles) n_tiles = qt + 1;
   const float sl2 = scale * 1.4426950408889634f;  // scale · log2(e)
 
-#if !defined(__HIPCC__) && !defined(__HIP_PLATFORM_AMD__)
+#if !defined(HP_HIP)
   __shared__ __align__(128) T sK[ATTN_BKV * D];
   __shared__ __align__(128) T sV[ATTN_BKV * D];  // also stages the Q tile at the start
 

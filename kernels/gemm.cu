@@ -25,7 +25,7 @@
 #define GEMM_THREADS 256
 #define GEMM_STAGES 3
 
-#if !defined(__HIPCC__) && !defined(__HIP_PLATFORM_AMD__)
+#if !defined(HP_HIP)
 // ---- PTX wrappers: the only inline assembly in this file ----
 // Shared-space byte address of a generic pointer into shared memory.
 __device__ __forceinline__ unsigned gemm_smem_u32(const void* p) {
@@ -95,7 +95,7 @@ __device__ __forceinline__ void gemm_tn(const T* __restrict__ a, const T* __rest
                                         T* __restrict__ c, int m, int n, int k) {
   const int bm = blockIdx.y * GEMM_BM;
   const int bn = blockIdx.x * GEMM_BN;
-#if !defined(__HIPCC__) && !defined(__HIP_PLATFORM_AMD__)
+#if !defined(HP_HIP)
   __shared__ __align__(128) T sA[GEMM_STAGES][GEMM_BM * GEMM_BK];
   __shared__ __align__(128) T sW[GEMM_STAGES][GEMM_BN * GEMM_BK];
 

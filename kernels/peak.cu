@@ -21,7 +21,7 @@ extern "C" __global__ void __launch_bounds__(HP_PEAK_THREADS) hp_peak_fma_f32(fl
   for (int j = 0; j < 8; ++j) out[t * 8 + j] = x[j];
 }
 
-#if !defined(__HIPCC__) && !defined(__HIP_PLATFORM_AMD__)
+#if !defined(HP_HIP)
 
 // Fragment layouts (PTX ISA, "Matrix Fragments for mma.m16n8k16"): lane = 4*g + t.
 //  A (16x16, row-major), four .b32 registers of two 16-bit values: every entry is 2^-6,
