@@ -3,13 +3,16 @@
 # Idempotent: safe to run again.
 #   - pkg-config and a C compiler for crates with build scripts;
 #   - NVRTC and the CUDA headers from NVIDIA's PyPI wheels (no toolkit, no GPU), so every
-#     kernel can be compiled for every target: `hotpath kernels compile --target all`.
+#     kernel can be compiled for every CUDA target: `hotpath kernels compile --target all`;
+#   - Debian's ROCm 5.2 HIP runtime with hipRTC (no GPU), so every kernel can be compiled
+#     for gfx90a through the same run-time path the ROCm backend uses.
 # Prints the CUDA_HOME to export on its last line.
 set -euo pipefail
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pkg-config gcc >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pkg-config gcc g++ >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libamdhip64-dev rocm-device-libs libhiprtc-builtins5 >/dev/null
 fi
 
 if command -v rustup >/dev/null 2>&1; then

@@ -22,7 +22,7 @@ pub fn all() -> Vec<Slot> {
         },
         Slot {
             name: "rocm",
-            backend: Err("the ROCm backend is not part of this hotpath build yet".to_string()),
+            backend: Ok(Box::new(hotpath_rocm::RocmBackend::new())),
         },
         Slot {
             name: "cpu",

@@ -96,9 +96,87 @@ pub fn op_of_function(function: &str) -> &'static str {
         .unwrap_or("other")
 }
 
+/// The kernel file that defines `function`.
+pub fn file_of_function(function: &str) -> &'static str {
+    match op_of_function(function) {
+        "gemv" => "gemv.cu",
+        "gemm" => "gemm.cu",
+        "attn_prefill" => "attn_prefill.cu",
+        "attn_decode" => "attn_decode.cu",
+        "kv_write" | "kv_read" => "kv.cu",
+        "peak_mma" => "peak.cu",
+        _ => "stream.cu",
+    }
+}
+
+/// The compiled-kernel cache directory: `HOTPATH_CACHE_DIR`, `XDG_CACHE_HOME/hotpath/kernels`,
+/// or `~/.cache/hotpath/kernels`; `None` when none can be named.
+pub fn cache_dir() -> Option<std::path::PathBuf> {
+    use std::path::PathBuf;
+    let env = |k: &str| {
+        std::env::var_os(k)
+            .filter(|v| !v.is_empty())
+            .map(PathBuf::from)
+    };
+    env("HOTPATH_CACHE_DIR")
+        .or_else(|| env("XDG_CACHE_HOME").map(|p| p.join("hotpath/kernels")))
+        .or_else(|| env("HOME").map(|p| p.join(".cache/hotpath/kernels")))
+}
+
+/// FNV-1a over every part (NUL-separated): the cache key of one compiled kernel file.
+pub fn cache_key(parts: &[&str]) -> u64 {
+    parts
+        .join("\0")
+        .bytes()
+        .fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+            (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
+        })
+}
+
+/// The cached binary and compiler log stored under `base` (`.bin` and `.log`), if both exist.
+pub fn cache_load(base: &std::path::Path) -> Option<(Vec<u8>, String)> {
+    let bin = std::fs::read(base.with_extension("bin")).ok()?;
+    let log = std::fs::read_to_string(base.with_extension("log")).ok()?;
+    Some((bin, log))
+}
+
+/// Stores a binary and its log under `base`, each written to a temporary file and renamed.
+pub fn cache_store(base: &std::path::Path, bin: &[u8], log: &str) -> std::io::Result<()> {
+    if let Some(dir) = base.parent() {
+        std::fs::create_dir_all(dir)?;
+    }
+    let pid = std::process::id();
+    for (ext, bytes) in [("log", log.as_bytes()), ("bin", bin)] {
+        let tmp = base.with_extension(format!("{ext}.tmp{pid}"));
+        std::fs::write(&tmp, bytes)?;
+        std::fs::rename(&tmp, base.with_extension(ext))?;
+    }
+    Ok(())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn cache_round_trip_and_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("sub/gemv-sm_90a-00ff");
+        assert!(cache_load(&base).is_none());
+        cache_store(&base, &[1, 2, 3], "log text").unwrap();
+        assert_eq!(
+            cache_load(&base),
+            Some((vec![1, 2, 3], "log text".to_string()))
+        );
+        let k = cache_key(&["src", "sm_90a", "13.0"]);
+        assert_eq!(k, cache_key(&["src", "sm_90a", "13.0"]));
+        assert_ne!(k, cache_key(&["src", "sm_80", "13.0"]));
+        assert_ne!(
+            cache_key(&["ab", "c"]),
+            cache_key(&["a", "bc"]),
+            "parts are separated"
+        );
+    }
 
     #[test]
     fn the_header_is_inlined_once_per_include() {

@@ -173,15 +173,7 @@ pub fn impls(op: OpKind, dtype: DType, cc: (i32, i32)) -> Vec<&'static str> {
 
 /// The kernel file that defines `function`.
 pub fn file_of(function: &str) -> &'static str {
-    match hotpath_core::kernels::op_of_function(function) {
-        "gemv" => "gemv.cu",
-        "gemm" => "gemm.cu",
-        "attn_prefill" => "attn_prefill.cu",
-        "attn_decode" => "attn_decode.cu",
-        "kv_write" | "kv_read" => "kv.cu",
-        "peak_mma" => "peak.cu",
-        _ => "stream.cu",
-    }
+    hotpath_core::kernels::file_of_function(function)
 }
 
 impl CudaDevice {

@@ -6,7 +6,7 @@ pub mod blas;
 pub mod buffers;
 pub mod device;
 pub mod health;
-pub mod launch;
+pub use hotpath_core::launch;
 pub mod nvrtc;
 pub mod ops;
 pub mod timer;

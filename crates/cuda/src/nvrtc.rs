@@ -2,7 +2,7 @@
 //! disk by a hash of the expanded source, the target, the options and the NVRTC version.
 
 use std::ffi::{c_char, CString};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use cudarc::nvrtc::{result, sys};
 use hotpath_core::kernels::{self, KernelFile};
@@ -81,31 +81,17 @@ pub fn version() -> Result<(i32, i32)> {
     Ok((major, minor))
 }
 
-/// FNV-1a over everything that changes the CUBIN.
+/// Cache key of one compile: everything that changes the CUBIN.
 pub fn cache_key(expanded_source: &str, target: &str, nvrtc: (i32, i32), include: &Path) -> u64 {
-    let text = format!(
-        "{expanded_source}\0{target}\0{}.{}\0{}\0{}",
-        nvrtc.0,
-        nvrtc.1,
-        OPTIONS.join(" "),
-        include.display()
-    );
-    text.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ b as u64).wrapping_mul(0x0100_0000_01b3)
-    })
-}
-
-/// The kernel cache directory: `HOTPATH_CACHE_DIR`, `XDG_CACHE_HOME/hotpath/kernels`, or
-/// `~/.cache/hotpath/kernels`; `None` when none can be named.
-pub fn cache_dir() -> Option<PathBuf> {
-    let env = |k: &str| {
-        std::env::var_os(k)
-            .filter(|v| !v.is_empty())
-            .map(PathBuf::from)
-    };
-    env("HOTPATH_CACHE_DIR")
-        .or_else(|| env("XDG_CACHE_HOME").map(|p| p.join("hotpath/kernels")))
-        .or_else(|| env("HOME").map(|p| p.join(".cache/hotpath/kernels")))
+    let version = format!("nvrtc {}.{}", nvrtc.0, nvrtc.1);
+    let include = include.display().to_string();
+    kernels::cache_key(&[
+        expanded_source,
+        target,
+        &version,
+        &OPTIONS.join(" "),
+        &include,
+    ])
 }
 
 /// Parses ptxas `-v` output into per-kernel figures.
@@ -146,12 +132,9 @@ pub fn compile(file: &KernelFile, target: &str, toolkit: &Toolkit) -> Result<Com
     let source = kernels::expand(file.source);
     let key = cache_key(&source, target, version()?, &toolkit.include_dir);
     let stem = file.file.trim_end_matches(".cu");
-    let cached = cache_dir().map(|d| d.join(format!("{stem}-{target}-{key:016x}")));
+    let cached = kernels::cache_dir().map(|d| d.join(format!("{stem}-{target}-{key:016x}")));
     if let Some(base) = &cached {
-        if let (Ok(cubin), Ok(log)) = (
-            std::fs::read(base.with_extension("cubin")),
-            std::fs::read_to_string(base.with_extension("log")),
-        ) {
+        if let Some((cubin, log)) = kernels::cache_load(base) {
             return Ok(Compiled {
                 target: target.to_string(),
                 stats: parse_ptxas_log(&log),
@@ -164,7 +147,7 @@ pub fn compile(file: &KernelFile, target: &str, toolkit: &Toolkit) -> Result<Com
     let (cubin, log) = compile_uncached(file.file, &source, target, toolkit)?;
     if let Some(base) = &cached {
         // A cache that cannot be written only costs the next run a compile.
-        let _ = store(base, &cubin, &log);
+        let _ = kernels::cache_store(base, &cubin, &log);
     }
     Ok(Compiled {
         target: target.to_string(),
@@ -173,19 +156,6 @@ pub fn compile(file: &KernelFile, target: &str, toolkit: &Toolkit) -> Result<Com
         log,
         cached: false,
     })
-}
-
-fn store(base: &Path, cubin: &[u8], log: &str) -> std::io::Result<()> {
-    if let Some(dir) = base.parent() {
-        std::fs::create_dir_all(dir)?;
-    }
-    let pid = std::process::id();
-    for (ext, bytes) in [("log", log.as_bytes()), ("cubin", cubin)] {
-        let tmp = base.with_extension(format!("{ext}.tmp{pid}"));
-        std::fs::write(&tmp, bytes)?;
-        std::fs::rename(&tmp, base.with_extension(ext))?;
-    }
-    Ok(())
 }
 
 fn text(chars: Vec<c_char>) -> String {

@@ -1,5 +1,6 @@
-//! Launch geometry of every kernel, exactly as `kernels/README.md` states it. Pure functions
-//! of the shape and the SM count, so they are tested without a GPU.
+//! Launch geometry of every kernel, exactly as `kernels/README.md` states it, shared by the CUDA
+//! and ROCm backends (the kernels use 32-lane groups on both, so the geometry is the same).
+//! Pure functions of the shape and the SM/CU count, tested without a GPU.
 
 /// Grid and block dimensions of one launch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

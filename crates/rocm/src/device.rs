@@ -1,0 +1,778 @@
+//! The ROCm backend and its devices. Everything is loaded at run time; a missing runtime,
+//! driver or GPU is a reason string. Our kernels run from the backend-independent launch
+//! plans of `hotpath_core::plan`, compiled by hipRTC for the device's gfx target.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ffi::{c_char, c_int, c_void, CString};
+
+impl Drop for RocmDevice {
+    fn drop(&mut self) {
+        // SAFETY: modules and stream were created by this device and are released once.
+        unsafe {
+            for m in self.modules.values() {
+                let _ = (self.h.hipModuleUnload)(*m);
+            }
+            let _ = (self.h.hipStreamDestroy)(self.stream);
+        }
+    }
+}
+use std::path::PathBuf;
+
+use hotpath_core::plan::{self, Arg, Step};
+use hotpath_core::{
+    Backend, ClockSample, DType, Device, DeviceInfo, Error, Health, HostTensor, OpKind, Prepared,
+    Result, Seconds, TimingMethod, Work, Workload,
+};
+
+use crate::hip::{
+    hip, Hip, ATTR_CU_COUNT, ATTR_L2_CACHE, ATTR_MEM_BUS_WIDTH, ATTR_MEM_CLOCK, ATTR_WAVE_SIZE,
+    MEMCPY_D2H, MEMCPY_H2D,
+};
+use crate::hiprtc::{rtc, target_from_version};
+use crate::{blas, health};
+
+fn err(e: String) -> Error {
+    Error::backend(e)
+}
+
+/// The HIP runtime, initialised; or why it cannot be used.
+pub fn runtime() -> Result<&'static Hip> {
+    let h = hip().map_err(Error::NotAvailable)?;
+    // SAFETY: hipInit takes flags 0 and has no other preconditions.
+    h.check("hipInit", unsafe { (h.hipInit)(0) }).map_err(|e| {
+        Error::NotAvailable(format!(
+            "HIP runtime found ({}) but {e}: no usable AMD GPU",
+            h.path
+        ))
+    })?;
+    Ok(h)
+}
+
+/// gfx targets of the GPUs KFD lists, in node order (CPU nodes report 0 and are skipped).
+pub fn kfd_targets() -> Vec<String> {
+    let Ok(nodes) = std::fs::read_dir("/sys/class/kfd/kfd/topology/nodes") else {
+        return vec![];
+    };
+    let mut nodes: Vec<(u32, u32)> = nodes
+        .flatten()
+        .filter_map(|e| {
+            let id: u32 = e.file_name().to_string_lossy().parse().ok()?;
+            let props = std::fs::read_to_string(e.path().join("properties")).ok()?;
+            let v = props
+                .lines()
+                .find_map(|l| l.strip_prefix("gfx_target_version "))?
+                .trim()
+                .parse()
+                .ok()?;
+            Some((id, v))
+        })
+        .filter(|(_, v)| *v > 0)
+        .collect();
+    nodes.sort();
+    nodes
+        .into_iter()
+        .map(|(_, v)| target_from_version(v))
+        .collect()
+}
+
+/// The ROCm backend.
+#[derive(Default)]
+pub struct RocmBackend;
+
+impl RocmBackend {
+    /// The backend (the runtime is looked for when first used).
+    pub fn new() -> RocmBackend {
+        RocmBackend
+    }
+}
+
+fn attr(h: &Hip, a: c_int, dev: c_int) -> Option<i64> {
+    let mut v = 0;
+    // SAFETY: `v` is valid for writes; `dev` was range-checked by the caller.
+    (unsafe { (h.hipDeviceGetAttribute)(&mut v, a, dev) } == 0).then_some(v as i64)
+}
+
+fn describe(h: &Hip, index: usize) -> Result<DeviceInfo> {
+    let dev = index as c_int;
+    // SAFETY: plain calls on an initialised runtime with valid out-pointers.
+    unsafe {
+        h.check("hipSetDevice", (h.hipSetDevice)(dev))
+            .map_err(err)?;
+        let mut name = [0 as c_char; 256];
+        h.check(
+            "hipDeviceGetName",
+            (h.hipDeviceGetName)(name.as_mut_ptr(), 256, dev),
+        )
+        .map_err(err)?;
+        let name = std::ffi::CStr::from_ptr(name.as_ptr())
+            .to_string_lossy()
+            .into_owned();
+        let (mut free, mut total) = (0usize, 0usize);
+        h.check("hipMemGetInfo", (h.hipMemGetInfo)(&mut free, &mut total))
+            .map_err(err)?;
+        let mut version = 0;
+        let _ = (h.hipDriverGetVersion)(&mut version);
+        let wave = attr(h, ATTR_WAVE_SIZE, dev).unwrap_or(64);
+        let bandwidth = match (
+            attr(h, ATTR_MEM_CLOCK, dev),
+            attr(h, ATTR_MEM_BUS_WIDTH, dev),
+        ) {
+            (Some(khz), Some(bits)) if khz > 0 && bits > 0 => {
+                Some(khz as f64 * 1e3 * 2.0 * bits as f64 / 8.0)
+            }
+            _ => None,
+        };
+        let mut extra = BTreeMap::new();
+        extra.insert("wavefront_size".to_string(), serde_json::Value::from(wave));
+        extra.insert(
+            "runtime".to_string(),
+            serde_json::Value::from(h.path.clone()),
+        );
+        Ok(DeviceInfo {
+            backend: "rocm".into(),
+            index,
+            name,
+            arch: kfd_targets()
+                .get(index)
+                .cloned()
+                .unwrap_or_else(|| "gfx-unknown".into()),
+            driver: Some(format!("HIP {version}")),
+            memory_bytes: total as u64,
+            memory_available_bytes: free as u64,
+            compute_units: attr(h, ATTR_CU_COUNT, dev).unwrap_or(0).max(0) as u32,
+            llc_bytes: attr(h, ATTR_L2_CACHE, dev).unwrap_or(0).max(0) as u64,
+            reported_mem_bytes_per_s: bandwidth,
+            extra,
+        })
+    }
+}
+
+impl Backend for RocmBackend {
+    fn name(&self) -> &'static str {
+        "rocm"
+    }
+
+    fn devices(&self) -> Result<Vec<DeviceInfo>> {
+        let h = runtime()?;
+        let mut count = 0;
+        // SAFETY: `count` is valid for writes.
+        h.check("hipGetDeviceCount", unsafe {
+            (h.hipGetDeviceCount)(&mut count)
+        })
+        .map_err(|e| Error::NotAvailable(format!("{e}: no AMD GPU visible")))?;
+        if count <= 0 {
+            return Err(Error::NotAvailable(
+                "the HIP runtime reports no devices".into(),
+            ));
+        }
+        (0..count as usize).map(|i| describe(h, i)).collect()
+    }
+
+    fn open(&self, index: usize) -> Result<Box<dyn Device>> {
+        let h = runtime()?;
+        let info = describe(h, index)?;
+        let mut stream = std::ptr::null_mut();
+        // SAFETY: `stream` is valid for writes; the device was selected by `describe`.
+        h.check("hipStreamCreate", unsafe {
+            (h.hipStreamCreate)(&mut stream)
+        })
+        .map_err(err)?;
+        Ok(Box::new(RocmDevice {
+            card: health::card_dir(index),
+            info,
+            h,
+            stream,
+            modules: HashMap::new(),
+        }))
+    }
+}
+
+/// Implementations offered on AMD: our kernels (scalar fallbacks where a kernel's matrix path
+/// is NVIDIA-only), hipBLASLt when it loads.
+pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
+    let ours = matches!(dtype, DType::F32 | DType::F16 | DType::Bf16);
+    match op {
+        OpKind::Gemm | OpKind::AttnPrefill if matches!(dtype, DType::F16 | DType::Bf16) => {
+            vec!["hotpath"]
+        }
+        OpKind::Gemm | OpKind::AttnPrefill => vec![],
+        OpKind::PeakMma if dtype == DType::F32 => vec!["hotpath"],
+        OpKind::PeakMma => vec![],
+        OpKind::Copy | OpKind::Write | OpKind::H2d | OpKind::D2h => vec!["hotpath"],
+        OpKind::Launch if dtype == DType::F32 => vec!["hotpath"],
+        OpKind::Launch => vec![],
+        _ if ours => vec!["hotpath"],
+        _ => vec![],
+    }
+}
+
+/// An opened AMD GPU.
+pub struct RocmDevice {
+    info: DeviceInfo,
+    h: &'static Hip,
+    stream: *mut c_void,
+    card: Option<PathBuf>,
+    modules: HashMap<&'static str, *mut c_void>,
+}
+
+struct DevBuf {
+    h: &'static Hip,
+    ptr: *mut c_void,
+}
+
+impl Drop for DevBuf {
+    fn drop(&mut self) {
+        // SAFETY: allocated by hipMalloc in `alloc`, freed once.
+        let _ = unsafe { (self.h.hipFree)(self.ptr) };
+    }
+}
+
+fn alloc(h: &'static Hip, bytes: usize, stream: *mut c_void) -> Result<DevBuf> {
+    let padded = bytes.div_ceil(256).max(1) * 256;
+    let mut ptr = std::ptr::null_mut();
+    // SAFETY: out-pointer valid; the memset covers exactly the allocation.
+    unsafe {
+        h.check(
+            &format!("hipMalloc of {padded} bytes"),
+            (h.hipMalloc)(&mut ptr, padded),
+        )
+        .map_err(err)?;
+        let buf = DevBuf { h, ptr };
+        h.check("hipMemsetAsync", (h.hipMemsetAsync)(ptr, 0, padded, stream))
+            .map_err(err)?;
+        Ok(buf)
+    }
+}
+
+fn host_bytes(t: &HostTensor) -> Vec<u8> {
+    use hotpath_core::HostData;
+    match &t.data {
+        HostData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        HostData::F16(v) => v.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect(),
+        HostData::Bf16(v) => v.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect(),
+        HostData::Fp8E4m3(v) => v.clone(),
+        HostData::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+    }
+}
+
+impl RocmDevice {
+    fn function(&mut self, name: &str) -> Result<*mut c_void> {
+        let file_name = hotpath_core::kernels::file_of_function(name);
+        if !self.modules.contains_key(file_name) {
+            let file = hotpath_core::kernels::file(file_name).ok_or_else(|| {
+                Error::backend(format!("kernel file {file_name} is not embedded"))
+            })?;
+            let compiled = rtc()?.compile(file, &self.info.arch)?;
+            let mut module = std::ptr::null_mut();
+            // SAFETY: the code object stays alive for the call; HIP copies it.
+            self.h
+                .check(&format!("loading {file_name}"), unsafe {
+                    (self.h.hipModuleLoadData)(&mut module, compiled.code.as_ptr() as *const c_void)
+                })
+                .map_err(err)?;
+            self.modules.insert(file.file, module);
+        }
+        let cname = CString::new(name).map_err(|_| Error::backend("kernel name has a NUL"))?;
+        let mut f = std::ptr::null_mut();
+        // SAFETY: module loaded above; out-pointer valid.
+        self.h
+            .check(&format!("finding {name}"), unsafe {
+                (self.h.hipModuleGetFunction)(&mut f, self.modules[file_name], cname.as_ptr())
+            })
+            .map_err(err)?;
+        Ok(f)
+    }
+}
+
+/// Kernel arguments of one step for one set: each value's bytes, kept alive for the launch.
+struct Launch {
+    function: *mut c_void,
+    grid: (u32, u32, u32),
+    block: (u32, u32, u32),
+    values: Vec<Vec<u8>>,
+}
+
+enum Action {
+    Kernel(Launch),
+    Zero(usize),
+}
+
+/// Where the output lives.
+enum OutputPlace {
+    /// Output buffer `i` of set 0.
+    Device(usize),
+    /// The pinned host buffer (`d2h`).
+    Host,
+}
+
+struct Pinned {
+    h: &'static Hip,
+    ptr: *mut c_void,
+}
+
+impl Drop for Pinned {
+    fn drop(&mut self) {
+        // SAFETY: allocated by hipHostMalloc in `prepare`, freed once.
+        let _ = unsafe { (self.h.hipHostFree)(self.ptr) };
+    }
+}
+
+struct RocmBench {
+    h: &'static Hip,
+    stream: *mut c_void,
+    actions: Vec<Vec<Action>>,
+    sets: Vec<(Vec<DevBuf>, Vec<DevBuf>)>,
+    scratch: Vec<(DevBuf, usize)>,
+    transfer: Option<(OpKind, usize, Pinned)>,
+    output: (OutputPlace, &'static str, DType, Vec<usize>),
+    counted: Option<Work>,
+    next: usize,
+    events: (*mut c_void, *mut c_void),
+}
+
+impl Drop for RocmBench {
+    fn drop(&mut self) {
+        // SAFETY: events created in `prepare`, destroyed once.
+        unsafe {
+            let _ = (self.h.hipEventDestroy)(self.events.0);
+            let _ = (self.h.hipEventDestroy)(self.events.1);
+        }
+    }
+}
+
+impl RocmBench {
+    fn iteration(&mut self, set: usize) -> Result<()> {
+        let h = self.h;
+        if let Some((op, bytes, host)) = &self.transfer {
+            let (ins, outs) = &self.sets[set];
+            // SAFETY: pinned host buffer and device buffers both hold `bytes`.
+            let r = unsafe {
+                if *op == OpKind::H2d {
+                    (h.hipMemcpyAsync)(outs[0].ptr, host.ptr, *bytes, MEMCPY_H2D, self.stream)
+                } else {
+                    (h.hipMemcpyAsync)(host.ptr, ins[0].ptr, *bytes, MEMCPY_D2H, self.stream)
+                }
+            };
+            return h.check("hipMemcpyAsync", r).map_err(err);
+        }
+        for action in &mut self.actions[set] {
+            match action {
+                Action::Zero(i) => {
+                    let (buf, bytes) = &self.scratch[*i];
+                    // SAFETY: the scratch buffer holds at least `bytes`.
+                    h.check("hipMemsetAsync", unsafe {
+                        (h.hipMemsetAsync)(buf.ptr, 0, *bytes, self.stream)
+                    })
+                    .map_err(err)?;
+                }
+                Action::Kernel(l) => {
+                    let mut params: Vec<*mut c_void> = l
+                        .values
+                        .iter_mut()
+                        .map(|v| v.as_mut_ptr() as *mut c_void)
+                        .collect();
+                    // SAFETY: `params` point at values laid out as the kernel's parameters
+                    // (kernels/README.md); buffers outlive the launch.
+                    let r = unsafe {
+                        (h.hipModuleLaunchKernel)(
+                            l.function,
+                            l.grid.0,
+                            l.grid.1,
+                            l.grid.2,
+                            l.block.0,
+                            l.block.1,
+                            l.block.2,
+                            0,
+                            self.stream,
+                            params.as_mut_ptr(),
+                            std::ptr::null_mut(),
+                        )
+                    };
+                    h.check("hipModuleLaunchKernel", r).map_err(err)?;
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Prepared for RocmBench {
+    fn run(&mut self, iters: u32) -> Result<Seconds> {
+        let h = self.h;
+        // SAFETY: events and stream were created in `prepare` and live as long as `self`.
+        unsafe {
+            h.check(
+                "hipEventRecord",
+                (h.hipEventRecord)(self.events.0, self.stream),
+            )
+            .map_err(err)?
+        };
+        for _ in 0..iters {
+            self.iteration(self.next)?;
+            self.next = (self.next + 1) % self.sets.len();
+        }
+        let mut ms = 0f32;
+        // SAFETY: as above; `ms` is valid for writes.
+        unsafe {
+            h.check(
+                "hipEventRecord",
+                (h.hipEventRecord)(self.events.1, self.stream),
+            )
+            .map_err(err)?;
+            h.check(
+                "hipEventSynchronize",
+                (h.hipEventSynchronize)(self.events.1),
+            )
+            .map_err(err)?;
+            h.check(
+                "hipEventElapsedTime",
+                (h.hipEventElapsedTime)(&mut ms, self.events.0, self.events.1),
+            )
+            .map_err(err)?;
+        }
+        Ok(Seconds(ms as f64 / 1000.0))
+    }
+
+    fn output(&mut self) -> Result<HostTensor> {
+        self.iteration(0)?;
+        let h = self.h;
+        // SAFETY: stream created in `prepare`.
+        h.check("hipStreamSynchronize", unsafe {
+            (h.hipStreamSynchronize)(self.stream)
+        })
+        .map_err(err)?;
+        let (place, name, dtype, shape) = &self.output;
+        let len: usize = shape.iter().product();
+        let bytes = len * dtype.size_bytes() as usize;
+        let mut host = vec![0u8; bytes];
+        match place {
+            OutputPlace::Device(i) => {
+                let src = self.sets[0].1[*i].ptr;
+                // SAFETY: the output buffer holds at least `bytes`; `host` is exactly `bytes`.
+                let r = unsafe {
+                    (h.hipMemcpy)(host.as_mut_ptr() as *mut c_void, src, bytes, MEMCPY_D2H)
+                };
+                h.check("reading the output back", r).map_err(err)?;
+            }
+            OutputPlace::Host => {
+                let Some((_, _, pinned)) = &self.transfer else {
+                    return Err(Error::backend("d2h output without its pinned buffer"));
+                };
+                // SAFETY: the pinned buffer holds `bytes` (the copy's size); the stream is idle.
+                host.copy_from_slice(unsafe {
+                    std::slice::from_raw_parts(pinned.ptr as *const u8, bytes)
+                });
+            }
+        }
+        Ok(HostTensor {
+            name,
+            shape: shape.clone(),
+            data: host_data(*dtype, &host, len),
+        })
+    }
+
+    fn counted_work(&self) -> Option<Work> {
+        self.counted
+    }
+}
+
+/// Host data of `dtype` from little-endian bytes (`len` elements).
+pub fn host_data(dtype: DType, bytes: &[u8], len: usize) -> hotpath_core::HostData {
+    use half::{bf16, f16};
+    use hotpath_core::HostData;
+    let take = |size: usize| bytes.chunks_exact(size).take(len);
+    match dtype {
+        DType::F32 => HostData::F32(
+            take(4)
+                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                .collect(),
+        ),
+        DType::F16 => HostData::F16(
+            take(2)
+                .map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])))
+                .collect(),
+        ),
+        DType::Bf16 => HostData::Bf16(
+            take(2)
+                .map(|b| bf16::from_bits(u16::from_le_bytes([b[0], b[1]])))
+                .collect(),
+        ),
+        DType::Fp8E4m3 => HostData::Fp8E4m3(bytes.iter().take(len).copied().collect()),
+    }
+}
+
+/// The bytes of one kernel argument as the kernel receives it.
+pub fn arg_bytes(arg: &Arg, ins: &[u64], outs: &[u64], scratch: &[u64]) -> Result<Vec<u8>> {
+    let ptr = |list: &[u64], i: usize, what: &str| {
+        list.get(i)
+            .map(|p| p.to_le_bytes().to_vec())
+            .ok_or_else(|| {
+                Error::backend(format!(
+                    "plan names {what} buffer {i}, which does not exist"
+                ))
+            })
+    };
+    Ok(match arg {
+        Arg::Input(i) => ptr(ins, *i, "input")?,
+        Arg::Output(i) => ptr(outs, *i, "output")?,
+        Arg::Scratch(i) => ptr(scratch, *i, "scratch")?,
+        Arg::I32(v) => v.to_le_bytes().to_vec(),
+        Arg::I64(v) => v.to_le_bytes().to_vec(),
+        Arg::F32(v) => v.to_le_bytes().to_vec(),
+        Arg::U32x4(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+    })
+}
+
+fn upload(h: &'static Hip, t: &HostTensor, stream: *mut c_void) -> Result<DevBuf> {
+    let bytes = host_bytes(t);
+    let buf = alloc(h, bytes.len(), stream)?;
+    // SAFETY: the memset above is stream-ordered; synchronise before the blocking copy.
+    unsafe {
+        h.check("hipStreamSynchronize", (h.hipStreamSynchronize)(stream))
+            .map_err(err)?;
+        h.check(
+            &format!("uploading '{}'", t.name),
+            (h.hipMemcpy)(
+                buf.ptr,
+                bytes.as_ptr() as *const c_void,
+                bytes.len(),
+                MEMCPY_H2D,
+            ),
+        )
+        .map_err(err)?;
+    }
+    Ok(buf)
+}
+
+impl Device for RocmDevice {
+    fn info(&self) -> &DeviceInfo {
+        &self.info
+    }
+
+    fn impls(&self, op: OpKind, dtype: DType) -> Vec<&'static str> {
+        impls(op, dtype)
+    }
+
+    fn prepare(&mut self, work: &Workload) -> Result<Box<dyn Prepared>> {
+        let spec = work.spec;
+        let offered = impls(spec.op, spec.dtype);
+        if !offered.contains(&work.imp) {
+            let list = if offered.is_empty() {
+                "none".to_string()
+            } else {
+                offered.join(", ")
+            };
+            let blas = match blas::available() {
+                Ok(p) => format!("hipBLASLt is at {p} but hotpath does not drive it yet"),
+                Err(e) => e,
+            };
+            return Err(Error::unsupported(format!(
+                "the rocm backend has no {} implementation of {} for {}; it offers: {list} ({blas})",
+                work.imp, spec.op, spec.dtype
+            )));
+        }
+        let (h, stream) = (self.h, self.stream);
+        let n_sets = work.rotation_sets.max(1);
+        let mut sets = Vec::with_capacity(n_sets);
+        let mut actions = Vec::with_capacity(n_sets);
+        let mut scratch = Vec::new();
+        let (transfer, output, counted) = if matches!(spec.op, OpKind::H2d | OpKind::D2h) {
+            let input = work.inputs.get("a")?;
+            let bytes = host_bytes(input);
+            let mut ptr = std::ptr::null_mut();
+            // SAFETY: out-pointer valid; flags 0 = ordinary pinned memory.
+            h.check("hipHostMalloc", unsafe {
+                (h.hipHostMalloc)(&mut ptr, bytes.len().max(1), 0)
+            })
+            .map_err(err)?;
+            let pinned = Pinned { h, ptr };
+            // SAFETY: the pinned buffer holds `bytes.len()` bytes.
+            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr as *mut u8, bytes.len()) };
+            for _ in 0..n_sets {
+                let ins = vec![upload(h, input, stream)?];
+                let outs = vec![alloc(h, bytes.len(), stream)?];
+                sets.push((ins, outs));
+                actions.push(vec![]);
+            }
+            let place = if spec.op == OpKind::H2d {
+                OutputPlace::Device(0)
+            } else {
+                OutputPlace::Host
+            };
+            (
+                Some((spec.op, bytes.len(), pinned)),
+                (place, "b", spec.dtype, input.shape.clone()),
+                None,
+            )
+        } else {
+            let plan = plan::plan(spec, self.info.compute_units)?;
+            for &b in &plan.scratch_bytes {
+                scratch.push((alloc(h, b, stream)?, b));
+            }
+            let scratch_ptrs: Vec<u64> = scratch.iter().map(|(b, _)| b.ptr as u64).collect();
+            let mut functions = HashMap::new();
+            for step in &plan.steps {
+                if let Step::Kernel { function, .. } = step {
+                    if !functions.contains_key(function) {
+                        functions.insert(function.clone(), self.function(function)?);
+                    }
+                }
+            }
+            for _ in 0..n_sets {
+                let ins: Vec<DevBuf> = work
+                    .inputs
+                    .tensors
+                    .iter()
+                    .map(|t| upload(h, t, stream))
+                    .collect::<Result<_>>()?;
+                let outs: Vec<DevBuf> = plan
+                    .output_bytes
+                    .iter()
+                    .map(|&b| alloc(h, b, stream))
+                    .collect::<Result<_>>()?;
+                let (ip, op): (Vec<u64>, Vec<u64>) = (
+                    ins.iter().map(|b| b.ptr as u64).collect(),
+                    outs.iter().map(|b| b.ptr as u64).collect(),
+                );
+                let mut steps = Vec::new();
+                for step in &plan.steps {
+                    steps.push(match step {
+                        Step::ZeroScratch(i) => Action::Zero(*i),
+                        Step::Kernel {
+                            function,
+                            geometry,
+                            args,
+                        } => Action::Kernel(Launch {
+                            function: functions[function],
+                            grid: geometry.grid,
+                            block: geometry.block,
+                            values: args
+                                .iter()
+                                .map(|a| arg_bytes(a, &ip, &op, &scratch_ptrs))
+                                .collect::<Result<_>>()?,
+                        }),
+                    });
+                }
+                sets.push((ins, outs));
+                actions.push(steps);
+            }
+            let o = &plan.output;
+            (
+                None,
+                (
+                    OutputPlace::Device(o.index),
+                    o.name,
+                    o.dtype,
+                    o.shape.clone(),
+                ),
+                plan.counted_work,
+            )
+        };
+        let (mut e0, mut e1) = (std::ptr::null_mut(), std::ptr::null_mut());
+        // SAFETY: out-pointers valid; stream created in `open`.
+        unsafe {
+            h.check("hipEventCreate", (h.hipEventCreate)(&mut e0))
+                .map_err(err)?;
+            h.check("hipEventCreate", (h.hipEventCreate)(&mut e1))
+                .map_err(err)?;
+            h.check("hipStreamSynchronize", (h.hipStreamSynchronize)(stream))
+                .map_err(err)?;
+        }
+        Ok(Box::new(RocmBench {
+            h,
+            stream,
+            actions,
+            sets,
+            scratch,
+            transfer,
+            output,
+            counted,
+            next: 0,
+            events: (e0, e1),
+        }))
+    }
+
+    fn health(&self) -> Result<Health> {
+        Ok(health::snapshot(self.card.as_deref()))
+    }
+
+    fn clock(&self) -> Result<Option<ClockSample>> {
+        Ok(self.card.as_deref().and_then(health::clock))
+    }
+
+    fn timing_method(&self) -> TimingMethod {
+        TimingMethod::DeviceEvents
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn arguments_are_laid_out_as_the_kernel_reads_them() {
+        let (ins, outs, scratch) = ([0x1000u64, 0x2000], [0x3000u64], [0x4000u64]);
+        assert_eq!(
+            arg_bytes(&Arg::Input(1), &ins, &outs, &scratch).unwrap(),
+            0x2000u64.to_le_bytes()
+        );
+        assert_eq!(
+            arg_bytes(&Arg::Scratch(0), &ins, &outs, &scratch).unwrap(),
+            0x4000u64.to_le_bytes()
+        );
+        assert_eq!(
+            arg_bytes(&Arg::I32(-2), &ins, &outs, &scratch).unwrap(),
+            vec![0xfe, 0xff, 0xff, 0xff]
+        );
+        assert_eq!(
+            arg_bytes(&Arg::F32(1.0), &ins, &outs, &scratch).unwrap(),
+            vec![0, 0, 0x80, 0x3f]
+        );
+        assert_eq!(
+            arg_bytes(&Arg::U32x4([1, 2, 3, 4]), &ins, &outs, &scratch)
+                .unwrap()
+                .len(),
+            16
+        );
+        assert!(arg_bytes(&Arg::Output(3), &ins, &outs, &scratch).is_err());
+    }
+
+    #[test]
+    fn amd_offers_our_kernels_without_nvidia_matrix_paths() {
+        assert_eq!(impls(OpKind::Gemv, DType::Bf16), vec!["hotpath"]);
+        assert_eq!(impls(OpKind::PeakMma, DType::F32), vec!["hotpath"]);
+        assert!(
+            impls(OpKind::PeakMma, DType::Bf16).is_empty(),
+            "MFMA peak not written yet"
+        );
+        assert!(impls(OpKind::AttnDecode, DType::Fp8E4m3).is_empty());
+    }
+
+    #[test]
+    fn no_gpu_is_a_reason_not_a_panic() {
+        match RocmBackend::new().devices() {
+            Err(Error::NotAvailable(why)) => {
+                assert!(
+                    why.contains("HIP runtime not found (looked for")
+                        || why.contains("no usable AMD GPU")
+                        || why.contains("no AMD GPU"),
+                    "{why}"
+                )
+            }
+            Err(e) => panic!("expected NotAvailable, got {e}"),
+            Ok(devs) => assert!(!devs.is_empty()),
+        }
+    }
+
+    #[test]
+    fn bytes_come_back_as_host_data() {
+        let data = host_data(DType::Bf16, &[0x80, 0x3f, 0x00, 0xc0], 2);
+        assert_eq!(
+            data,
+            hotpath_core::HostData::Bf16(vec![
+                half::bf16::from_f32(1.0),
+                half::bf16::from_f32(-2.0)
+            ])
+        );
+    }
+}

@@ -1,0 +1,161 @@
+//! The HIP runtime, loaded at run time with libloading (no ROCm needed to build). The lowest
+//! layer: raw function pointers and a `check` that turns a `hipError_t` into a sentence.
+//! Enum values are ROCm's (`hip_runtime_api.h`, checked against ROCm 5.2's header).
+
+use std::ffi::{c_char, c_int, c_uint, c_void, CStr};
+use std::sync::OnceLock;
+
+use libloading::Library;
+
+/// `hipMemcpyHostToDevice`.
+pub const MEMCPY_H2D: c_int = 1;
+/// `hipMemcpyDeviceToHost`.
+pub const MEMCPY_D2H: c_int = 2;
+/// `hipDeviceAttributeClockRate` (kHz).
+pub const ATTR_CLOCK_RATE: c_int = 5;
+/// `hipDeviceAttributeL2CacheSize` (bytes).
+pub const ATTR_L2_CACHE: c_int = 19;
+/// `hipDeviceAttributeMemoryBusWidth` (bits).
+pub const ATTR_MEM_BUS_WIDTH: c_int = 59;
+/// `hipDeviceAttributeMemoryClockRate` (kHz).
+pub const ATTR_MEM_CLOCK: c_int = 60;
+/// `hipDeviceAttributeMultiprocessorCount` (CUs).
+pub const ATTR_CU_COUNT: c_int = 63;
+/// `hipDeviceAttributeWarpSize` (wavefront size).
+pub const ATTR_WAVE_SIZE: c_int = 87;
+
+/// Library names tried for the HIP runtime, in order.
+pub const RUNTIME_NAMES: [&str; 5] = [
+    "libamdhip64.so",
+    "libamdhip64.so.6",
+    "libamdhip64.so.5",
+    "/opt/rocm/lib/libamdhip64.so",
+    "/opt/rocm/lib/libamdhip64.so.6",
+];
+
+/// Opens the first library of `names` that loads, or says which were tried.
+pub fn open_first(what: &str, names: &[&str]) -> Result<(Library, String), String> {
+    for name in names {
+        // SAFETY: loading a vendor runtime library runs its initialisers, which need nothing from us.
+        if let Ok(lib) = unsafe { Library::new(*name) } {
+            return Ok((lib, name.to_string()));
+        }
+    }
+    Err(format!(
+        "{what} not found (looked for {})",
+        names.join(", ")
+    ))
+}
+
+macro_rules! hip_fns {
+    ($($name:ident : fn($($arg:ty),*) -> $ret:ty;)*) => {
+        /// The HIP runtime functions hotpath uses.
+        #[allow(non_snake_case)]
+        pub struct Hip {
+            _lib: Library,
+            /// Which library file was loaded.
+            pub path: String,
+            $(
+                #[doc = concat!("`", stringify!($name), "`")]
+                pub $name: unsafe extern "C" fn($($arg),*) -> $ret,
+            )*
+        }
+
+        impl Hip {
+            #[allow(non_snake_case)]
+            fn load(lib: Library, path: String) -> Result<Hip, String> {
+                // SAFETY: each symbol is looked up by its exported name and given the signature
+                // of hip_runtime_api.h; the library stays loaded as long as `Hip` lives.
+                unsafe {
+                    $(
+                        let $name = *lib
+                            .get::<unsafe extern "C" fn($($arg),*) -> $ret>(concat!(stringify!($name), "\0").as_bytes())
+                            .map_err(|e| format!("{path} lacks {}: {e}", stringify!($name)))?;
+                    )*
+                    Ok(Hip { _lib: lib, path, $($name,)* })
+                }
+            }
+        }
+    };
+}
+
+hip_fns! {
+    hipInit: fn(c_uint) -> c_int;
+    hipGetDeviceCount: fn(*mut c_int) -> c_int;
+    hipSetDevice: fn(c_int) -> c_int;
+    hipDeviceGetName: fn(*mut c_char, c_int, c_int) -> c_int;
+    hipDeviceGetAttribute: fn(*mut c_int, c_int, c_int) -> c_int;
+    hipDeviceTotalMem: fn(*mut usize, c_int) -> c_int;
+    hipMemGetInfo: fn(*mut usize, *mut usize) -> c_int;
+    hipDriverGetVersion: fn(*mut c_int) -> c_int;
+    hipGetErrorString: fn(c_int) -> *const c_char;
+    hipMalloc: fn(*mut *mut c_void, usize) -> c_int;
+    hipFree: fn(*mut c_void) -> c_int;
+    hipHostMalloc: fn(*mut *mut c_void, usize, c_uint) -> c_int;
+    hipHostFree: fn(*mut c_void) -> c_int;
+    hipMemcpy: fn(*mut c_void, *const c_void, usize, c_int) -> c_int;
+    hipMemcpyAsync: fn(*mut c_void, *const c_void, usize, c_int, *mut c_void) -> c_int;
+    hipMemsetAsync: fn(*mut c_void, c_int, usize, *mut c_void) -> c_int;
+    hipStreamCreate: fn(*mut *mut c_void) -> c_int;
+    hipStreamSynchronize: fn(*mut c_void) -> c_int;
+    hipEventCreate: fn(*mut *mut c_void) -> c_int;
+    hipEventRecord: fn(*mut c_void, *mut c_void) -> c_int;
+    hipEventSynchronize: fn(*mut c_void) -> c_int;
+    hipEventElapsedTime: fn(*mut f32, *mut c_void, *mut c_void) -> c_int;
+    hipEventDestroy: fn(*mut c_void) -> c_int;
+    hipStreamDestroy: fn(*mut c_void) -> c_int;
+    hipModuleUnload: fn(*mut c_void) -> c_int;
+    hipModuleLoadData: fn(*mut *mut c_void, *const c_void) -> c_int;
+    hipModuleGetFunction: fn(*mut *mut c_void, *mut c_void, *const c_char) -> c_int;
+    hipModuleLaunchKernel: fn(*mut c_void, c_uint, c_uint, c_uint, c_uint, c_uint, c_uint, c_uint, *mut c_void, *mut *mut c_void, *mut *mut c_void) -> c_int;
+}
+
+static HIP: OnceLock<Result<Hip, String>> = OnceLock::new();
+
+/// The HIP runtime, loaded once; the error says what was looked for.
+pub fn hip() -> Result<&'static Hip, String> {
+    HIP.get_or_init(|| {
+        let (lib, path) = open_first("HIP runtime", &RUNTIME_NAMES)?;
+        Hip::load(lib, path)
+    })
+    .as_ref()
+    .map_err(Clone::clone)
+}
+
+impl Hip {
+    /// `Ok` for hipSuccess, else a sentence with HIP's own error text.
+    pub fn check(&self, what: &str, code: c_int) -> Result<(), String> {
+        if code == 0 {
+            return Ok(());
+        }
+        // SAFETY: hipGetErrorString returns a static NUL-terminated string for any code.
+        let text = unsafe {
+            let p = (self.hipGetErrorString)(code);
+            if p.is_null() {
+                "unknown error".to_string()
+            } else {
+                CStr::from_ptr(p).to_string_lossy().into_owned()
+            }
+        };
+        Err(format!("{what} failed: {text} (hipError {code})"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_missing_library_names_everything_tried() {
+        let err = open_first(
+            "HIP runtime",
+            &["libdefinitely-not-here.so", "/nope/libamdhip64.so"],
+        )
+        .err()
+        .unwrap();
+        assert_eq!(
+            err,
+            "HIP runtime not found (looked for libdefinitely-not-here.so, /nope/libamdhip64.so)"
+        );
+    }
+}

@@ -1,0 +1,13 @@
+//! hotpath-rocm: the ROCm backend. The HIP runtime, hipRTC, hipBLASLt and AMD SMI are all
+//! loaded at run time with libloading, so the crate builds and its tests pass on a machine
+//! with no ROCm. (`hip-rs` is not used: it needs ROCm at build time.) Our kernels come from
+//! the same `kernels/*.cu` as on CUDA, compiled by hipRTC, launched from the
+//! backend-independent plans of `hotpath_core::plan`.
+
+pub mod blas;
+pub mod device;
+pub mod health;
+pub mod hip;
+pub mod hiprtc;
+
+pub use device::{RocmBackend, RocmDevice};
