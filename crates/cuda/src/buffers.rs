@@ -53,17 +53,6 @@ pub fn host_data(dtype: DType, bytes: &[u8], len: usize) -> HostData {
     }
 }
 
-/// `value` in `dtype`, repeated to fill 16 bytes, as four u32 (the `hp_write` pattern).
-pub fn vector_pattern(dtype: DType, value: f32) -> [u32; 4] {
-    let t = HostTensor::from_f32("pattern", vec![16], dtype, &[value; 16]);
-    let b = host_bytes(&t);
-    let mut out = [0u32; 4];
-    for (i, o) in out.iter_mut().enumerate() {
-        *o = u32::from_le_bytes([b[4 * i], b[4 * i + 1], b[4 * i + 2], b[4 * i + 3]]);
-    }
-    out
-}
-
 fn driver(what: &str, e: impl std::fmt::Display) -> Error {
     Error::backend(format!("CUDA {what} failed: {e}"))
 }
@@ -127,9 +116,5 @@ mod tests {
         assert_eq!(host_data(DType::Bf16, &b, 3), t.data);
         let f = HostTensor::from_f32("y", vec![2], DType::F32, &[1.5, -7.0]);
         assert_eq!(host_data(DType::F32, host_bytes(&f), 2), f.data);
-        // 1.25 = 0x3FA00000 in f32, 0x3FA0 in bf16, 0x3D00 in f16.
-        assert_eq!(vector_pattern(DType::F32, 1.25), [0x3FA0_0000; 4]);
-        assert_eq!(vector_pattern(DType::Bf16, 1.25), [0x3FA0_3FA0; 4]);
-        assert_eq!(vector_pattern(DType::F16, 1.25), [0x3D00_3D00; 4]);
     }
 }

@@ -199,33 +199,11 @@ impl CudaDevice {
 
     fn launcher(&mut self, work: &Workload) -> Result<(Box<dyn Launcher>, Vec<usize>)> {
         let spec = work.spec;
-        let sms = self.info.compute_units;
         let stream = self.stream.clone();
-        let mut f = |n: &str| self.function(n);
         Ok(match (spec.op, work.imp) {
             (OpKind::Gemm | OpKind::Gemv, "cublaslt") => (
                 Box::new(blas::LtMatmul::new(spec, &stream)?),
                 blas::LtMatmul::out_bytes(spec),
-            ),
-            (OpKind::Gemv, _) => (
-                Box::new(ops::linear::Gemv::new(spec, sms, &stream, &mut f)?),
-                ops::linear::out_bytes(spec),
-            ),
-            (OpKind::Gemm, _) => (
-                Box::new(ops::linear::Gemm::new(spec, &mut f)?),
-                ops::linear::out_bytes(spec),
-            ),
-            (OpKind::AttnPrefill, _) => (
-                Box::new(ops::attention::Prefill::new(spec, &mut f)?),
-                ops::attention::Prefill::out_bytes(spec),
-            ),
-            (OpKind::AttnDecode, _) => (
-                Box::new(ops::attention::Decode::new(spec, sms, &stream, &mut f)?),
-                ops::attention::Decode::out_bytes(spec),
-            ),
-            (OpKind::KvWrite | OpKind::KvRead, _) => (
-                Box::new(ops::kv::Kv::new(spec, &mut f)?),
-                ops::kv::Kv::out_bytes(spec),
             ),
             (OpKind::H2d | OpKind::D2h, _) => {
                 let input = work.inputs.get("a")?;
@@ -234,15 +212,16 @@ impl CudaDevice {
                     ops::host::Transfer::out_bytes(spec),
                 )
             }
-            (OpKind::Launch, _) => (Box::new(ops::host::Empty::new(spec, &mut f)?), vec![0]),
-            (OpKind::PeakMma, _) => (
-                Box::new(ops::peak::Peak::new(spec, sms, &mut f)?),
-                ops::peak::Peak::out_bytes(sms, spec.dtype),
-            ),
-            (_, _) => (
-                Box::new(ops::stream::Stream::new(spec, sms, &stream, &mut f)?),
-                ops::stream::Stream::out_bytes(spec),
-            ),
+            _ => {
+                let plan = hotpath_core::plan::plan(spec, self.info.compute_units)?;
+                let out_bytes = plan.output_bytes.clone();
+                let inputs = work.inputs.tensors.len();
+                let mut f = |n: &str| self.function(n);
+                (
+                    Box::new(ops::planned::Planned::new(plan, inputs, &stream, &mut f)?),
+                    out_bytes,
+                )
+            }
         })
     }
 }

@@ -1,14 +1,12 @@
-//! Host-side ceilings: pinned host↔device copies (PCIe or C2C bandwidth) and the empty
-//! kernel (launch overhead).
+//! Host-side ceilings: pinned host↔device copies (PCIe or C2C bandwidth).
 
 use std::sync::Arc;
 
-use cudarc::driver::{CudaContext, CudaFunction, CudaStream, PinnedHostSlice};
+use cudarc::driver::{CudaContext, CudaStream, PinnedHostSlice};
 use hotpath_core::{HostTensor, OpKind, OpSpec, Result};
 
-use super::{out_spec, FuncLookup, Launcher, OutputSpec, Set};
+use super::{out_spec, Launcher, OutputSpec, Set};
 use crate::buffers::{host_bytes, host_data};
-use crate::launch::Geometry;
 
 fn driver(what: &str, e: impl std::fmt::Display) -> hotpath_core::Error {
     hotpath_core::Error::backend(format!("CUDA {what} failed: {e}"))
@@ -87,44 +85,5 @@ impl Launcher for Transfer {
             })
         };
         Some(read())
-    }
-}
-
-/// The empty kernel, `blocks` × 32 threads.
-pub struct Empty {
-    blocks: u32,
-    main: CudaFunction,
-}
-
-impl Empty {
-    /// Resolves `hp_empty`.
-    pub fn new(spec: &OpSpec, func: &mut FuncLookup) -> Result<Empty> {
-        Ok(Empty {
-            blocks: spec.dim("blocks").min(u32::MAX as u64) as u32,
-            main: func("hp_empty")?,
-        })
-    }
-}
-
-impl Launcher for Empty {
-    fn launch(&mut self, stream: &Arc<CudaStream>, _set: &mut Set) -> Result<()> {
-        let g = Geometry {
-            grid: (self.blocks, 1, 1),
-            block: (32, 1, 1),
-        };
-        let mut b = stream.launch_builder(&self.main);
-        // SAFETY: hp_empty takes no arguments.
-        unsafe { b.launch(super::cfg(g)) }
-            .map(|_| ())
-            .map_err(|e| super::launch_err("hp_empty", e))
-    }
-
-    fn output(&self) -> OutputSpec {
-        OutputSpec {
-            buf: 0,
-            name: "none",
-            dtype: hotpath_core::DType::F32,
-            shape: vec![0],
-        }
     }
 }

@@ -2,12 +2,8 @@
 //! iteration (in order, on the benchmark's stream), and where the output is. Argument lists
 //! follow `kernels/README.md` exactly.
 
-pub mod attention;
 pub mod host;
-pub mod kv;
-pub mod linear;
-pub mod peak;
-pub mod stream;
+pub mod planned;
 
 use std::sync::Arc;
 
@@ -63,16 +59,6 @@ pub trait Launcher {
 /// Resolves a kernel function by name (compiling its file on first use).
 pub type FuncLookup<'a> = dyn FnMut(&str) -> Result<CudaFunction> + 'a;
 
-/// Dtype suffix of kernel names.
-pub fn suffix(dtype: DType) -> &'static str {
-    match dtype {
-        DType::F32 => "f32",
-        DType::F16 => "f16",
-        DType::Bf16 => "bf16",
-        DType::Fp8E4m3 => "fp8",
-    }
-}
-
 pub(crate) fn cfg(g: Geometry) -> LaunchConfig {
     LaunchConfig {
         grid_dim: g.grid,
@@ -84,20 +70,6 @@ pub(crate) fn cfg(g: Geometry) -> LaunchConfig {
 pub(crate) fn launch_err(name: &str, e: impl std::fmt::Display) -> Error {
     Error::backend(format!("launching {name} failed: {e}"))
 }
-
-/// Pushes the arguments and launches; `$f` is a `&CudaFunction`, `$g` a [`Geometry`].
-macro_rules! go {
-    ($stream:expr, $f:expr, $g:expr, $($arg:expr),* $(,)?) => {{
-        let mut b = $stream.launch_builder($f);
-        $( b.arg($arg); )*
-        // SAFETY: argument lists match the kernel signatures in kernels/README.md; every
-        // buffer is at least as large as the kernel's index range (padded to 256 B).
-        unsafe { b.launch($crate::ops::cfg($g)) }
-            .map(|_| ())
-            .map_err(|e| $crate::ops::launch_err("kernel", e))
-    }};
-}
-pub(crate) use go;
 
 /// Uploads one set of `inputs` (in layout order) and appends zeroed outputs of `out_bytes`.
 pub fn upload_set(stream: &Arc<CudaStream>, inputs: &Inputs, out_bytes: &[usize]) -> Result<Set> {
