@@ -125,6 +125,25 @@ pub struct Workload<'a> {
     pub rotation_sets: usize,
 }
 
+/// The error for an implementation a backend does not offer, listing what it does offer.
+pub fn unsupported_impl(
+    backend: &str,
+    spec: &OpSpec,
+    imp: &str,
+    offered: &[&str],
+    why: &str,
+) -> crate::Error {
+    let list = if offered.is_empty() {
+        "none".to_string()
+    } else {
+        offered.join(", ")
+    };
+    crate::Error::unsupported(format!(
+        "the {backend} backend has no {imp} implementation of {} for {}{why}; it offers: {list}",
+        spec.op, spec.dtype
+    ))
+}
+
 /// A family of devices reachable through one runtime (CUDA, ROCm, CPU).
 pub trait Backend: Send + Sync {
     /// `cuda`, `rocm` or `cpu`.

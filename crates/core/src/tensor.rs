@@ -110,6 +110,65 @@ impl HostTensor {
         }
     }
 
+    /// The indices of an index tensor as usize, each checked to lie in `0..limit`.
+    pub fn indices(&self, limit: usize) -> Result<Vec<usize>> {
+        self.as_i32()?
+            .iter()
+            .map(|&i| {
+                usize::try_from(i)
+                    .ok()
+                    .filter(|&u| u < limit)
+                    .ok_or_else(|| {
+                        Error::backend(format!(
+                            "index tensor '{}' holds {i}, outside 0..{limit}",
+                            self.name
+                        ))
+                    })
+            })
+            .collect()
+    }
+
+    /// The elements as little-endian bytes, as a device stores them.
+    pub fn to_le_bytes(&self) -> Vec<u8> {
+        match &self.data {
+            HostData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            HostData::F16(v) => v.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect(),
+            HostData::Bf16(v) => v.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect(),
+            HostData::Fp8E4m3(v) => v.clone(),
+            HostData::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+        }
+    }
+
+    /// A tensor of `dtype` and `shape` rebuilt from little-endian bytes (read back from a device).
+    pub fn from_le_bytes(
+        name: &'static str,
+        shape: Vec<usize>,
+        dtype: DType,
+        bytes: &[u8],
+    ) -> HostTensor {
+        let len: usize = shape.iter().product();
+        let take = |size: usize| bytes.chunks_exact(size).take(len);
+        let data = match dtype {
+            DType::F32 => HostData::F32(
+                take(4)
+                    .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
+                    .collect(),
+            ),
+            DType::F16 => HostData::F16(
+                take(2)
+                    .map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])))
+                    .collect(),
+            ),
+            DType::Bf16 => HostData::Bf16(
+                take(2)
+                    .map(|b| bf16::from_bits(u16::from_le_bytes([b[0], b[1]])))
+                    .collect(),
+            ),
+            DType::Fp8E4m3 => HostData::Fp8E4m3(bytes.iter().take(len).copied().collect()),
+        };
+        HostTensor { name, shape, data }
+    }
+
     /// The indices of an index tensor.
     pub fn as_i32(&self) -> Result<&[i32]> {
         match &self.data {

@@ -1,7 +1,7 @@
 //! The CPU as a benchmark device: what it is (from /proc and sysfs) and which kernels it runs.
 
 use hotpath_core::{
-    DType, Device, DeviceInfo, Error, Health, OpKind, Prepared, Result, TimingMethod, Workload,
+    DType, Device, DeviceInfo, Health, OpKind, Prepared, Result, TimingMethod, Workload,
 };
 
 use crate::simd::level;
@@ -116,15 +116,9 @@ impl Device for CpuDevice {
         let spec = work.spec;
         let offered = impls(spec.op, spec.dtype);
         if !offered.contains(&work.imp) {
-            let list = if offered.is_empty() {
-                "none".to_string()
-            } else {
-                offered.join(", ")
-            };
-            return Err(Error::unsupported(format!(
-                "the cpu backend has no {} implementation of {} for {}; it offers: {list}",
-                work.imp, spec.op, spec.dtype
-            )));
+            return Err(hotpath_core::backend::unsupported_impl(
+                "cpu", spec, work.imp, &offered, "",
+            ));
         }
         let (inputs, sets) = (work.inputs, work.rotation_sets.max(1));
         use kernels::peak;

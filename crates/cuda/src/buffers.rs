@@ -4,8 +4,7 @@
 use std::sync::Arc;
 
 use cudarc::driver::{CudaSlice, CudaStream};
-use half::{bf16, f16};
-use hotpath_core::{DType, Error, HostData, HostTensor, Result};
+use hotpath_core::{DType, Error, HostTensor, Result};
 
 /// Allocation granule: every buffer's byte size is rounded up to this.
 pub const GRANULE: usize = 256;
@@ -15,42 +14,9 @@ pub fn padded(bytes: usize) -> usize {
     bytes.div_ceil(GRANULE).max(1) * GRANULE
 }
 
-/// The bytes of a host tensor, as stored.
-pub fn host_bytes(t: &HostTensor) -> &[u8] {
-    fn cast<T>(v: &[T]) -> &[u8] {
-        // SAFETY: plain-old-data elements (f32, f16, bf16, u8, i32) viewed as their bytes.
-        unsafe { std::slice::from_raw_parts(v.as_ptr() as *const u8, std::mem::size_of_val(v)) }
-    }
-    match &t.data {
-        HostData::F32(v) => cast(v),
-        HostData::F16(v) => cast(v),
-        HostData::Bf16(v) => cast(v),
-        HostData::Fp8E4m3(v) => cast(v),
-        HostData::I32(v) => cast(v),
-    }
-}
-
-/// Host data of `dtype` rebuilt from little-endian bytes (`len` elements).
-pub fn host_data(dtype: DType, bytes: &[u8], len: usize) -> HostData {
-    let take = |size: usize| bytes.chunks_exact(size).take(len);
-    match dtype {
-        DType::F32 => HostData::F32(
-            take(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-        ),
-        DType::F16 => HostData::F16(
-            take(2)
-                .map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])))
-                .collect(),
-        ),
-        DType::Bf16 => HostData::Bf16(
-            take(2)
-                .map(|b| bf16::from_bits(u16::from_le_bytes([b[0], b[1]])))
-                .collect(),
-        ),
-        DType::Fp8E4m3 => HostData::Fp8E4m3(bytes.iter().take(len).copied().collect()),
-    }
+/// The bytes of a host tensor, as stored (little-endian on every supported host).
+pub fn host_bytes(t: &HostTensor) -> Vec<u8> {
+    t.to_le_bytes()
 }
 
 fn driver(what: &str, e: impl std::fmt::Display) -> Error {
@@ -70,7 +36,7 @@ pub fn upload(stream: &Arc<CudaStream>, t: &HostTensor) -> Result<CudaSlice<u8>>
     let mut buf = zeros(stream, bytes.len())?;
     let mut view = buf.slice_mut(0..bytes.len());
     stream
-        .memcpy_htod(bytes, &mut view)
+        .memcpy_htod(&bytes, &mut view)
         .map_err(|e| driver(&format!("uploading '{}'", t.name), e))?;
     Ok(buf)
 }
@@ -92,11 +58,8 @@ pub fn download(
     stream
         .synchronize()
         .map_err(|e| driver("synchronising", e))?;
-    Ok(HostTensor {
-        name,
-        shape,
-        data: host_data(dtype, &host, len),
-    })
+    let _ = len;
+    Ok(HostTensor::from_le_bytes(name, shape, dtype, &host))
 }
 
 #[cfg(test)]
@@ -109,12 +72,18 @@ mod tests {
         assert_eq!(padded(1), 256);
         assert_eq!(padded(257), 512);
         let t = HostTensor::from_f32("x", vec![3], DType::Bf16, &[1.0, -2.5, 0.375]);
-        let b = host_bytes(&t).to_vec();
+        let b = host_bytes(&t);
         assert_eq!(b.len(), 6);
         // bf16 1.0 = 0x3F80, little-endian.
         assert_eq!(&b[..2], &[0x80, 0x3f]);
-        assert_eq!(host_data(DType::Bf16, &b, 3), t.data);
+        assert_eq!(
+            HostTensor::from_le_bytes("x", vec![3], DType::Bf16, &b).data,
+            t.data
+        );
         let f = HostTensor::from_f32("y", vec![2], DType::F32, &[1.5, -7.0]);
-        assert_eq!(host_data(DType::F32, host_bytes(&f), 2), f.data);
+        assert_eq!(
+            HostTensor::from_le_bytes("y", vec![2], DType::F32, &host_bytes(&f)).data,
+            f.data
+        );
     }
 }

@@ -239,15 +239,10 @@ impl Device for CudaDevice {
         let spec = work.spec;
         let offered = impls(spec.op, spec.dtype, self.cc);
         if !offered.contains(&work.imp) {
-            let list = if offered.is_empty() {
-                "none".to_string()
-            } else {
-                offered.join(", ")
-            };
-            return Err(Error::unsupported(format!(
-                "the cuda backend has no {} implementation of {} for {} on {} ({}); it offers: {list}",
-                work.imp, spec.op, spec.dtype, self.info.name, self.info.arch
-            )));
+            let on = format!(" on {} ({})", self.info.name, self.info.arch);
+            return Err(hotpath_core::backend::unsupported_impl(
+                "cuda", spec, work.imp, &offered, &on,
+            ));
         }
         let (launcher, out_bytes) = self.launcher(work)?;
         let mut sets = Vec::with_capacity(work.rotation_sets.max(1));

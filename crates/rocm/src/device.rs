@@ -244,17 +244,6 @@ fn alloc(h: &'static Hip, bytes: usize, stream: *mut c_void) -> Result<DevBuf> {
     }
 }
 
-fn host_bytes(t: &HostTensor) -> Vec<u8> {
-    use hotpath_core::HostData;
-    match &t.data {
-        HostData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-        HostData::F16(v) => v.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect(),
-        HostData::Bf16(v) => v.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect(),
-        HostData::Fp8E4m3(v) => v.clone(),
-        HostData::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-    }
-}
-
 impl RocmDevice {
     fn function(&mut self, name: &str) -> Result<*mut c_void> {
         let file_name = hotpath_core::kernels::file_of_function(name);
@@ -464,40 +453,17 @@ impl Prepared for RocmBench {
                 });
             }
         }
-        Ok(HostTensor {
+        let _ = len;
+        Ok(HostTensor::from_le_bytes(
             name,
-            shape: shape.clone(),
-            data: host_data(*dtype, &host, len),
-        })
+            shape.clone(),
+            *dtype,
+            &host,
+        ))
     }
 
     fn counted_work(&self) -> Option<Work> {
         self.counted
-    }
-}
-
-/// Host data of `dtype` from little-endian bytes (`len` elements).
-pub fn host_data(dtype: DType, bytes: &[u8], len: usize) -> hotpath_core::HostData {
-    use half::{bf16, f16};
-    use hotpath_core::HostData;
-    let take = |size: usize| bytes.chunks_exact(size).take(len);
-    match dtype {
-        DType::F32 => HostData::F32(
-            take(4)
-                .map(|b| f32::from_le_bytes([b[0], b[1], b[2], b[3]]))
-                .collect(),
-        ),
-        DType::F16 => HostData::F16(
-            take(2)
-                .map(|b| f16::from_bits(u16::from_le_bytes([b[0], b[1]])))
-                .collect(),
-        ),
-        DType::Bf16 => HostData::Bf16(
-            take(2)
-                .map(|b| bf16::from_bits(u16::from_le_bytes([b[0], b[1]])))
-                .collect(),
-        ),
-        DType::Fp8E4m3 => HostData::Fp8E4m3(bytes.iter().take(len).copied().collect()),
     }
 }
 
@@ -524,7 +490,7 @@ pub fn arg_bytes(arg: &Arg, ins: &[u64], outs: &[u64], scratch: &[u64]) -> Resul
 }
 
 fn upload(h: &'static Hip, t: &HostTensor, stream: *mut c_void) -> Result<DevBuf> {
-    let bytes = host_bytes(t);
+    let bytes = t.to_le_bytes();
     let buf = alloc(h, bytes.len(), stream)?;
     // SAFETY: the memset above is stream-ordered; synchronise before the blocking copy.
     unsafe {
@@ -557,19 +523,13 @@ impl Device for RocmDevice {
         let spec = work.spec;
         let offered = impls(spec.op, spec.dtype);
         if !offered.contains(&work.imp) {
-            let list = if offered.is_empty() {
-                "none".to_string()
-            } else {
-                offered.join(", ")
-            };
             let blas = match blas::available() {
-                Ok(p) => format!("hipBLASLt is at {p} but hotpath does not drive it yet"),
-                Err(e) => e,
+                Ok(p) => format!(" (hipBLASLt is at {p} but hotpath does not drive it yet)"),
+                Err(e) => format!(" ({e})"),
             };
-            return Err(Error::unsupported(format!(
-                "the rocm backend has no {} implementation of {} for {}; it offers: {list} ({blas})",
-                work.imp, spec.op, spec.dtype
-            )));
+            return Err(hotpath_core::backend::unsupported_impl(
+                "rocm", spec, work.imp, &offered, &blas,
+            ));
         }
         let (h, stream) = (self.h, self.stream);
         let n_sets = work.rotation_sets.max(1);
@@ -578,7 +538,7 @@ impl Device for RocmDevice {
         let mut scratch = Vec::new();
         let (transfer, output, counted) = if matches!(spec.op, OpKind::H2d | OpKind::D2h) {
             let input = work.inputs.get("a")?;
-            let bytes = host_bytes(input);
+            let bytes = input.to_le_bytes();
             let mut ptr = std::ptr::null_mut();
             // SAFETY: out-pointer valid; flags 0 = ordinary pinned memory.
             h.check("hipHostMalloc", unsafe {
@@ -766,7 +726,9 @@ mod tests {
 
     #[test]
     fn bytes_come_back_as_host_data() {
-        let data = host_data(DType::Bf16, &[0x80, 0x3f, 0x00, 0xc0], 2);
+        // bf16 1.0 = 0x3F80 and -2.0 = 0xC000, little-endian, as a device stores them.
+        let data =
+            HostTensor::from_le_bytes("o", vec![2], DType::Bf16, &[0x80, 0x3f, 0x00, 0xc0]).data;
         assert_eq!(
             data,
             hotpath_core::HostData::Bf16(vec![

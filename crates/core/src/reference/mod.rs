@@ -142,20 +142,7 @@ pub(crate) fn expect_len(t: &HostTensor, want: usize) -> Result<()> {
 
 /// Checks that every index of `t` lies in `0..limit` and returns them as usize.
 pub(crate) fn indices(t: &HostTensor, limit: usize) -> Result<Vec<usize>> {
-    t.as_i32()?
-        .iter()
-        .map(|&i| {
-            usize::try_from(i)
-                .ok()
-                .filter(|&u| u < limit)
-                .ok_or_else(|| {
-                    Error::backend(format!(
-                        "index tensor '{}' holds {i}, outside 0..{limit}",
-                        t.name
-                    ))
-                })
-        })
-        .collect()
+    t.indices(limit)
 }
 
 #[cfg(test)]

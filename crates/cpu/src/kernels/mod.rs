@@ -92,20 +92,7 @@ pub fn tensor<E: HostElem>(name: &'static str, shape: Vec<usize>, data: Vec<E>) 
 
 /// Indices of an i32 tensor as usize, each checked against `limit`.
 pub fn indices(t: &HostTensor, limit: usize) -> Result<Vec<usize>> {
-    t.as_i32()?
-        .iter()
-        .map(|&i| {
-            usize::try_from(i)
-                .ok()
-                .filter(|&u| u < limit)
-                .ok_or_else(|| {
-                    Error::backend(format!(
-                        "index tensor '{}' holds {i}, outside 0..{limit}",
-                        t.name
-                    ))
-                })
-        })
-        .collect()
+    t.indices(limit)
 }
 
 /// Picks the kernel instantiation for `dtype` (f32, f16, bf16), or says the dtype is not run.

@@ -6,7 +6,7 @@ use cudarc::driver::{CudaContext, CudaStream, PinnedHostSlice};
 use hotpath_core::{HostTensor, OpKind, OpSpec, Result};
 
 use super::{out_spec, Launcher, OutputSpec, Set};
-use crate::buffers::{host_bytes, host_data};
+use crate::buffers::host_bytes;
 
 fn driver(what: &str, e: impl std::fmt::Display) -> hotpath_core::Error {
     hotpath_core::Error::backend(format!("CUDA {what} failed: {e}"))
@@ -31,7 +31,7 @@ impl Transfer {
             .map_err(|e| driver("allocating pinned host memory", e))?;
         host.as_mut_slice()
             .map_err(|e| driver("mapping pinned memory", e))?[..src.len()]
-            .copy_from_slice(src);
+            .copy_from_slice(&src);
         Ok(Transfer {
             op: spec.op,
             bytes: src.len(),
@@ -77,12 +77,12 @@ impl Launcher for Transfer {
                 .host
                 .as_slice()
                 .map_err(|e| driver("mapping pinned memory", e))?;
-            let len = self.out.shape.iter().product();
-            Ok(HostTensor {
-                name: self.out.name,
-                shape: self.out.shape.clone(),
-                data: host_data(self.out.dtype, bytes, len),
-            })
+            Ok(HostTensor::from_le_bytes(
+                self.out.name,
+                self.out.shape.clone(),
+                self.out.dtype,
+                bytes,
+            ))
         };
         Some(read())
     }
