@@ -79,9 +79,27 @@ pub fn clock(dir: &Path) -> Option<ClockSample> {
     })
 }
 
+/// Where AMD SMI was found, or a sentence naming what was looked for. hotpath reads the same
+/// values from sysfs, which every amdgpu node has; AMD SMI's presence is reported.
+pub fn smi() -> Result<String, String> {
+    crate::hip::open_first("AMD SMI", &SMI_NAMES).map(|(_, path)| path)
+}
+
 /// Every reading sysfs offers, each with a verdict.
 pub fn snapshot(dir: Option<&Path>) -> Health {
     let mut checks = Vec::new();
+    checks.push(match smi() {
+        Ok(path) => HealthCheck {
+            name: "amd_smi".into(),
+            state: HealthState::Ok,
+            value: format!("found at {path}; readings below come from sysfs"),
+        },
+        Err(why) => HealthCheck {
+            name: "amd_smi".into(),
+            state: HealthState::Unknown,
+            value: format!("{why}; readings below come from sysfs"),
+        },
+    });
     let Some(dir) = dir else {
         checks.push(HealthCheck {
             name: "sysfs".into(),
@@ -181,6 +199,7 @@ mod tests {
         assert_eq!(get("temperature").value, "51 C");
         assert_eq!(get("pcie_link").state, HealthState::Warn, "x8 of x16");
         assert_eq!(get("ras_umc_uncorrectable").state, HealthState::Unknown);
+        assert!(get("amd_smi").value.contains("sysfs"));
         assert_eq!(clock(d).unwrap().sm_mhz, 2100.0);
     }
 }
