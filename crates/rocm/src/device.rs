@@ -188,7 +188,16 @@ impl Backend for RocmBackend {
 }
 
 /// Implementations offered on AMD: our kernels (scalar fallbacks where a kernel's matrix path
-/// is NVIDIA-only), hipBLASLt when it loads.
+/// is NVIDIA-only), and hipBLASLt for gemm/gemv when `blas` (it loaded) is true.
+pub fn impls_with(op: OpKind, dtype: DType, blas: bool) -> Vec<&'static str> {
+    let mut v = impls(op, dtype);
+    if blas && matches!(op, OpKind::Gemm | OpKind::Gemv) && blas::data_type(dtype).is_some() {
+        v.push("hipblaslt");
+    }
+    v
+}
+
+/// Our kernels on AMD (no vendor library).
 pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
     let ours = matches!(dtype, DType::F32 | DType::F16 | DType::Bf16);
     match op {
@@ -196,7 +205,11 @@ pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
             vec!["hotpath"]
         }
         OpKind::Gemm | OpKind::AttnPrefill => vec![],
-        OpKind::PeakMma if dtype == DType::F32 => vec!["hotpath"],
+        // F32: the FMA chains; F16/Bf16: MFMA chains (v_mfma_f32_16x16x16*). No fp8 MFMA
+        // kernel (CDNA3 only).
+        OpKind::PeakMma if matches!(dtype, DType::F32 | DType::F16 | DType::Bf16) => {
+            vec!["hotpath"]
+        }
         OpKind::PeakMma => vec![],
         OpKind::Copy | OpKind::Write | OpKind::H2d | OpKind::D2h => vec!["hotpath"],
         OpKind::Launch if dtype == DType::F32 => vec!["hotpath"],
@@ -313,6 +326,7 @@ struct RocmBench {
     sets: Vec<(Vec<DevBuf>, Vec<DevBuf>)>,
     scratch: Vec<(DevBuf, usize)>,
     transfer: Option<(OpKind, usize, Pinned)>,
+    blas: Option<blas::LtMatmul>,
     output: (OutputPlace, &'static str, DType, Vec<usize>),
     counted: Option<Work>,
     next: usize,
@@ -332,6 +346,10 @@ impl Drop for RocmBench {
 impl RocmBench {
     fn iteration(&mut self, set: usize) -> Result<()> {
         let h = self.h;
+        if let Some(b) = &self.blas {
+            let (ins, outs) = &self.sets[set];
+            return b.launch(ins[0].ptr, ins[1].ptr, outs[0].ptr, self.stream);
+        }
         if let Some((op, bytes, host)) = &self.transfer {
             let (ins, outs) = &self.sets[set];
             // SAFETY: pinned host buffer and device buffers both hold `bytes`.
@@ -516,12 +534,12 @@ impl Device for RocmDevice {
     }
 
     fn impls(&self, op: OpKind, dtype: DType) -> Vec<&'static str> {
-        impls(op, dtype)
+        impls_with(op, dtype, blas::available().is_ok())
     }
 
     fn prepare(&mut self, work: &Workload) -> Result<Box<dyn Prepared>> {
         let spec = work.spec;
-        let offered = impls(spec.op, spec.dtype);
+        let offered = impls_with(spec.op, spec.dtype, blas::available().is_ok());
         if !offered.contains(&work.imp) {
             let blas = match blas::available() {
                 Ok(p) => format!(" (hipBLASLt is at {p} but hotpath does not drive it yet)"),
@@ -536,7 +554,27 @@ impl Device for RocmDevice {
         let mut sets = Vec::with_capacity(n_sets);
         let mut actions = Vec::with_capacity(n_sets);
         let mut scratch = Vec::new();
-        let (transfer, output, counted) = if matches!(spec.op, OpKind::H2d | OpKind::D2h) {
+        let mut lt = None;
+        let (transfer, output, counted) = if work.imp == "hipblaslt" {
+            lt = Some(blas::LtMatmul::new(spec, h)?);
+            let (m, n) = (spec.dim("m") as usize, spec.dim("n") as usize);
+            for _ in 0..n_sets {
+                let ins: Vec<DevBuf> = work
+                    .inputs
+                    .tensors
+                    .iter()
+                    .map(|t| upload(h, t, stream))
+                    .collect::<Result<_>>()?;
+                let outs = vec![alloc(h, m * n * spec.dtype.size_bytes() as usize, stream)?];
+                sets.push((ins, outs));
+                actions.push(vec![]);
+            }
+            (
+                None,
+                (OutputPlace::Device(0), "c", spec.dtype, vec![m, n]),
+                None,
+            )
+        } else if matches!(spec.op, OpKind::H2d | OpKind::D2h) {
             let input = work.inputs.get("a")?;
             let bytes = input.to_le_bytes();
             let mut ptr = std::ptr::null_mut();
@@ -645,6 +683,7 @@ impl Device for RocmDevice {
             sets,
             scratch,
             transfer,
+            blas: lt,
             output,
             counted,
             next: 0,
@@ -698,13 +737,12 @@ mod tests {
     }
 
     #[test]
-    fn amd_offers_our_kernels_without_nvidia_matrix_paths() {
+    fn amd_offers_our_kernels_and_mfma_peaks() {
         assert_eq!(impls(OpKind::Gemv, DType::Bf16), vec!["hotpath"]);
         assert_eq!(impls(OpKind::PeakMma, DType::F32), vec!["hotpath"]);
-        assert!(
-            impls(OpKind::PeakMma, DType::Bf16).is_empty(),
-            "MFMA peak not written yet"
-        );
+        assert_eq!(impls(OpKind::PeakMma, DType::F16), vec!["hotpath"]);
+        assert_eq!(impls(OpKind::PeakMma, DType::Bf16), vec!["hotpath"]);
+        assert!(impls(OpKind::PeakMma, DType::Fp8E4m3).is_empty());
         assert!(impls(OpKind::AttnDecode, DType::Fp8E4m3).is_empty());
     }
 

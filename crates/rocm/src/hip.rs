@@ -88,6 +88,7 @@ hip_fns! {
     hipDeviceTotalMem: fn(*mut usize, c_int) -> c_int;
     hipMemGetInfo: fn(*mut usize, *mut usize) -> c_int;
     hipDriverGetVersion: fn(*mut c_int) -> c_int;
+    hipRuntimeGetVersion: fn(*mut c_int) -> c_int;
     hipGetErrorString: fn(c_int) -> *const c_char;
     hipMalloc: fn(*mut *mut c_void, usize) -> c_int;
     hipFree: fn(*mut c_void) -> c_int;
