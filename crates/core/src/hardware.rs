@@ -1,6 +1,10 @@
 //! The hardware database: one TOML per GPU/CPU kind under `hardware/`, embedded in the
 //! binary, with spec roofs and where each number comes from. Matched to the detected device
 //! by name; `--hardware ID` overrides the match.
+//!
+//! Numbers are decimal (1 GB/s = 1e9 B/s) and dense (no sparsity). The built-in files take
+//! their numbers from `HARDWARE.md`; a device whose name matches no file gets no spec roof
+//! rather than a wrong one, and `cpu-generic` has none at all: CPU roofs are measured.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -9,13 +13,13 @@ use std::path::Path;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 
-/// Spec facts of one device kind.
+/// Spec facts of one device kind, as written in a `hardware/*.toml` file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct HardwareSpec {
-    /// Identifier, equal to the file stem (`h100-sxm`).
+    /// Identifier; for built-in files equal to the file stem (`h100-sxm`).
     pub id: String,
-    /// Marketing name.
+    /// Marketing name (`NVIDIA H100 SXM5 80GB`).
     pub name: String,
     /// `nvidia`, `amd` or `cpu`.
     pub vendor: String,
@@ -26,20 +30,33 @@ pub struct HardwareSpec {
     pub match_names: Vec<String>,
     /// Spec memory bandwidth, bytes per second (decimal); absent when measured at run time.
     pub mem_bytes_per_s: Option<f64>,
-    /// Last-level cache (L2 / Infinity Cache), bytes.
+    /// Last-level cache (L2 / Infinity Cache), bytes; absent when unknown.
     pub llc_bytes: Option<u64>,
     /// Device memory, bytes.
     pub memory_bytes: Option<u64>,
-    /// SMs or CUs.
+    /// Streaming multiprocessors (NVIDIA) or compute units (AMD).
     pub compute_units: Option<u32>,
-    /// Dense peak FLOP/s per dtype name (`bf16`, `fp8_e4m3`, ...).
+    /// Dense peak FLOP/s per dtype name (`f16`, `bf16`, `fp8_e4m3`, `f32`).
     #[serde(default)]
     pub peak_flops: BTreeMap<String, f64>,
-    /// Where each number comes from, keyed by field name.
+    /// Where each number comes from, keyed by field name (`mem_bytes_per_s`, `peak_flops`).
     #[serde(default)]
     pub sources: BTreeMap<String, String>,
 }
 
+/// The id of the entry every CPU falls back to.
+pub const CPU_GENERIC: &str = "cpu-generic";
+
+/// Field names a `[sources]` key may name.
+const SOURCE_KEYS: [&str; 5] = [
+    "mem_bytes_per_s",
+    "llc_bytes",
+    "memory_bytes",
+    "compute_units",
+    "peak_flops",
+];
+
+/// Every built-in file: its stem and its text.
 const BUILTIN: &[(&str, &str)] = &[
     ("a100-40g", include_str!("../../../hardware/a100-40g.toml")),
     ("a100-80g", include_str!("../../../hardware/a100-80g.toml")),
@@ -63,60 +80,108 @@ const BUILTIN: &[(&str, &str)] = &[
     ("mi325x", include_str!("../../../hardware/mi325x.toml")),
 ];
 
-fn parse(text: &str, origin: &str, stem: &str) -> Result<HardwareSpec> {
+/// Parses and checks one file. `origin` names it in errors; `stem`, when given, is the id
+/// the file must carry.
+fn parse(text: &str, origin: &str, stem: Option<&str>) -> Result<HardwareSpec> {
     let spec: HardwareSpec = toml::from_str(text).map_err(|e| {
+        let at = e
+            .span()
+            .and_then(|span| text.get(..span.start))
+            .map(|before| format!(" (line {})", before.matches('\n').count() + 1))
+            .unwrap_or_default();
         Error::bad_input(format!(
-            "{origin} is not a valid hardware file: {}",
-            e.message()
+            "{origin} is not a valid hardware file{at}: {}",
+            e.message().trim_end()
         ))
     })?;
-    let bad = |what: String| Error::bad_input(format!("{origin}: {what}"));
-    if spec.id != stem {
-        return Err(bad(format!(
-            "id '{}' must equal the file name '{stem}'",
-            spec.id
-        )));
-    }
-    if !matches!(spec.vendor.as_str(), "nvidia" | "amd" | "cpu") {
-        return Err(bad(format!(
-            "vendor '{}' is not one of nvidia, amd, cpu",
-            spec.vendor
-        )));
-    }
-    if !matches!(spec.kind.as_str(), "gpu" | "cpu") {
-        return Err(bad(format!("kind '{}' is not one of gpu, cpu", spec.kind)));
-    }
-    for (dtype, value) in &spec.peak_flops {
-        DType::parse(dtype).map_err(|_| {
-            bad(format!(
-                "peak_flops key '{dtype}' is not a dtype (f32, f16, bf16, fp8_e4m3)"
-            ))
-        })?;
-        if !(value.is_finite() && *value > 0.0) {
-            return Err(bad(format!(
-                "peak_flops.{dtype} = {value} must be a positive number"
-            )));
-        }
-    }
-    if let Some(bw) = spec.mem_bytes_per_s {
-        if !(bw.is_finite() && bw > 0.0) {
-            return Err(bad(format!(
-                "mem_bytes_per_s = {bw} must be a positive number"
-            )));
-        }
-    }
+    validate(&spec, stem).map_err(|what| Error::bad_input(format!("{origin}: {what}")))?;
     Ok(spec)
 }
 
-/// Every built-in hardware file, sorted by id.
-pub fn builtin() -> Result<Vec<HardwareSpec>> {
-    BUILTIN
-        .iter()
-        .map(|(stem, text)| parse(text, &format!("hardware/{stem}.toml"), stem))
-        .collect()
+/// Checks what serde cannot: names from closed sets, positive numbers, the id.
+fn validate(spec: &HardwareSpec, stem: Option<&str>) -> std::result::Result<(), String> {
+    match stem {
+        Some(stem) if spec.id != stem => {
+            return Err(format!(
+                "id '{}' must equal the file name '{stem}'",
+                spec.id
+            ))
+        }
+        _ if spec.id.trim().is_empty() || spec.id.contains(char::is_whitespace) => {
+            return Err(format!("id '{}' must be a non-empty word", spec.id))
+        }
+        _ => {}
+    }
+    match (spec.vendor.as_str(), spec.kind.as_str()) {
+        ("nvidia" | "amd", "gpu") | ("cpu", "cpu") => {}
+        ("nvidia" | "amd" | "cpu", kind) => {
+            return Err(format!(
+                "kind '{kind}' does not fit vendor '{}' (nvidia and amd are gpu, cpu is cpu)",
+                spec.vendor
+            ))
+        }
+        (vendor, _) => return Err(format!("vendor '{vendor}' is not one of nvidia, amd, cpu")),
+    }
+    if spec.match_names.iter().any(|p| p.trim().is_empty()) {
+        return Err("match has an empty pattern, which would match every device".into());
+    }
+    for (key, value) in &spec.peak_flops {
+        if !DType::ALL.iter().any(|d| d.name() == key) {
+            let hint = match DType::parse(key) {
+                Ok(d) => format!("; write '{}'", d.name()),
+                Err(_) => String::new(),
+            };
+            return Err(format!(
+                "peak_flops key '{key}' is not a dtype name (f32, f16, bf16, fp8_e4m3){hint}"
+            ));
+        }
+        positive(&format!("peak_flops.{key}"), *value)?;
+    }
+    if let Some(bw) = spec.mem_bytes_per_s {
+        positive("mem_bytes_per_s", bw)?;
+    }
+    for (field, value) in [
+        ("llc_bytes", spec.llc_bytes),
+        ("memory_bytes", spec.memory_bytes),
+        ("compute_units", spec.compute_units.map(u64::from)),
+    ] {
+        if value == Some(0) {
+            return Err(format!("{field} = 0; leave it out when unknown"));
+        }
+    }
+    if let Some(key) = spec
+        .sources
+        .keys()
+        .find(|k| !SOURCE_KEYS.contains(&k.as_str()))
+    {
+        return Err(format!(
+            "sources key '{key}' names no field; accepted: {}",
+            SOURCE_KEYS.join(", ")
+        ));
+    }
+    Ok(())
 }
 
-/// The built-in entry `id`, or a sentence listing the accepted ids.
+/// `Ok` when `value` is a finite number above zero.
+fn positive(field: &str, value: f64) -> std::result::Result<(), String> {
+    if value.is_finite() && value > 0.0 {
+        Ok(())
+    } else {
+        Err(format!("{field} = {value} must be a positive number"))
+    }
+}
+
+/// Every built-in hardware file, parsed and checked, sorted by id.
+pub fn builtin() -> Result<Vec<HardwareSpec>> {
+    let mut all = BUILTIN
+        .iter()
+        .map(|(stem, text)| parse(text, &format!("hardware/{stem}.toml"), Some(stem)))
+        .collect::<Result<Vec<_>>>()?;
+    all.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(all)
+}
+
+/// The built-in entry `id`, or an error listing the accepted ids.
 pub fn by_id(id: &str) -> Result<HardwareSpec> {
     let all = builtin()?;
     if let Some(s) = all.iter().find(|s| s.id == id.trim()) {
@@ -129,149 +194,239 @@ pub fn by_id(id: &str) -> Result<HardwareSpec> {
     )))
 }
 
-/// The entry for a device `backend` reports as `device_name`: the longest `match` pattern
-/// found in the name among entries of that backend's vendor; every CPU is `cpu-generic`.
+/// The built-in entry for a device that `backend` (`cuda`, `rocm`, `cpu`) reports as
+/// `device_name`: the entry with the longest `match` pattern found in the name
+/// (case-insensitive) among entries of that backend's vendor and kind. Every CPU without an
+/// entry of its own is `cpu-generic`; `None` when no GPU entry matches or the backend is
+/// unknown.
 pub fn match_device(backend: &str, device_name: &str) -> Result<Option<HardwareSpec>> {
     let all = builtin()?;
-    if backend == "cpu" {
-        return Ok(all.into_iter().find(|s| s.id == "cpu-generic"));
-    }
-    let vendor = match backend {
-        "cuda" => "nvidia",
-        "rocm" => "amd",
+    let fits: fn(&HardwareSpec) -> bool = match backend {
+        "cuda" => |s| s.vendor == "nvidia" && s.kind == "gpu",
+        "rocm" => |s| s.vendor == "amd" && s.kind == "gpu",
+        "cpu" => |s| s.kind == "cpu",
         _ => return Ok(None),
     };
-    let name = device_name.to_ascii_lowercase();
-    Ok(all
-        .into_iter()
-        .filter(|s| s.vendor == vendor)
+    let name = device_name.to_lowercase();
+    let best = all
+        .iter()
+        .filter(|s| fits(s))
         .filter_map(|s| {
-            let best = s
+            let longest = s
                 .match_names
                 .iter()
-                .filter(|p| !p.is_empty() && name.contains(&p.to_ascii_lowercase()))
-                .map(|p| p.len())
+                .filter(|p| name.contains(&p.to_lowercase()))
+                .map(|p| p.chars().count())
                 .max()?;
-            Some((best, s))
+            Some((longest, s))
         })
         .max_by_key(|(len, _)| *len)
-        .map(|(_, s)| s))
+        .map(|(_, s)| s.clone());
+    if best.is_none() && backend == "cpu" {
+        return Ok(all.into_iter().find(|s| s.id == CPU_GENERIC));
+    }
+    Ok(best)
 }
 
-/// A user's own hardware file.
+/// A user's own hardware file, checked like the built-in ones except that its id need not
+/// equal its file name. Errors name the path and what is wrong.
 pub fn load_file(path: &Path) -> Result<HardwareSpec> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::bad_input(format!("cannot read hardware file {}: {e}", path.display()))
     })?;
-    let stem = path
-        .file_stem()
-        .map(|s| s.to_string_lossy().into_owned())
-        .unwrap_or_default();
-    parse(&text, &path.display().to_string(), &stem)
+    parse(&text, &path.display().to_string(), None)
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::BTreeSet;
 
     fn id_of(backend: &str, name: &str) -> Option<String> {
         match_device(backend, name).unwrap().map(|s| s.id)
     }
 
+    const IDS: [&str; 11] = [
+        "a100-40g",
+        "a100-80g",
+        "b200",
+        "cpu-generic",
+        "h100-pcie",
+        "h100-sxm",
+        "h200",
+        "l40s",
+        "mi250x-gcd",
+        "mi300x",
+        "mi325x",
+    ];
+
     #[test]
-    fn every_builtin_parses_with_unique_ids_and_sources() {
+    fn every_builtin_parses_sorted_with_unique_ids() {
         let all = builtin().unwrap();
-        assert_eq!(all.len(), 11);
-        let mut ids: Vec<_> = all.iter().map(|s| s.id.clone()).collect();
-        ids.dedup();
-        assert_eq!(ids.len(), 11);
-        for s in &all {
-            assert!(!s.sources.is_empty(), "{} has no sources", s.id);
-            if s.mem_bytes_per_s.is_some() {
-                assert!(s.sources.contains_key("mem_bytes_per_s"), "{}", s.id);
+        let ids: Vec<&str> = all.iter().map(|s| s.id.as_str()).collect();
+        assert_eq!(ids, IDS);
+        assert_eq!(ids.iter().collect::<BTreeSet<_>>().len(), IDS.len());
+    }
+
+    #[test]
+    fn every_number_in_a_builtin_has_a_source() {
+        for s in builtin().unwrap() {
+            let needs = [
+                ("mem_bytes_per_s", s.mem_bytes_per_s.is_some()),
+                ("llc_bytes", s.llc_bytes.is_some()),
+                ("memory_bytes", s.memory_bytes.is_some()),
+                ("compute_units", s.compute_units.is_some()),
+                ("peak_flops", !s.peak_flops.is_empty()),
+            ];
+            for (field, present) in needs {
+                if present {
+                    assert!(s.sources.contains_key(field), "{}: {field}", s.id);
+                }
+            }
+            if s.kind == "gpu" {
+                assert!(s.mem_bytes_per_s.is_some() && !s.match_names.is_empty());
+                assert!(s.peak_flops.contains_key("bf16"), "{}", s.id);
             }
         }
     }
 
     #[test]
-    fn h100_sxm_numbers_are_the_table_s() {
+    fn numbers_are_the_table_s() {
         let h = by_id("h100-sxm").unwrap();
         assert_eq!(h.mem_bytes_per_s, Some(3.35e12));
         assert_eq!(h.peak_flops["bf16"], 989.4e12);
+        assert_eq!(h.peak_flops["f16"], 989.4e12);
         assert_eq!(h.peak_flops["fp8_e4m3"], 1978.9e12);
         assert_eq!(h.llc_bytes, Some(50_000_000));
+        assert_eq!(h.compute_units, Some(132));
+        let a = by_id("a100-40g").unwrap();
+        assert_eq!(a.mem_bytes_per_s, Some(1.555e12));
+        assert!(!a.peak_flops.contains_key("fp8_e4m3"), "A100 has no fp8");
+        let m = by_id("mi250x-gcd").unwrap();
+        assert_eq!(m.mem_bytes_per_s, Some(1.6e12), "one GCD, half the card");
+        assert_eq!(m.peak_flops["bf16"], 191.5e12);
+        assert_eq!(
+            by_id("b200").unwrap().llc_bytes,
+            None,
+            "not in the datasheet"
+        );
+        let c = by_id("cpu-generic").unwrap();
+        assert_eq!(c.mem_bytes_per_s, None);
+        assert!(c.peak_flops.is_empty() && c.match_names.is_empty());
     }
 
     #[test]
     fn runtime_names_match_the_right_entry() {
-        assert_eq!(
-            id_of("cuda", "NVIDIA H100 80GB HBM3").as_deref(),
-            Some("h100-sxm")
-        );
-        assert_eq!(
-            id_of("cuda", "NVIDIA H100 PCIe").as_deref(),
-            Some("h100-pcie")
-        );
-        assert_eq!(id_of("cuda", "NVIDIA H200").as_deref(), Some("h200"));
-        assert_eq!(
-            id_of("cuda", "NVIDIA A100-SXM4-40GB").as_deref(),
-            Some("a100-40g")
-        );
-        assert_eq!(
-            id_of("cuda", "NVIDIA A100-SXM4-80GB").as_deref(),
-            Some("a100-80g")
-        );
-        assert_eq!(id_of("cuda", "NVIDIA L40S").as_deref(), Some("l40s"));
-        assert_eq!(
-            id_of("rocm", "AMD Instinct MI300X").as_deref(),
-            Some("mi300x")
-        );
-        assert_eq!(
-            id_of("rocm", "AMD Instinct MI325X").as_deref(),
-            Some("mi325x")
-        );
-        assert_eq!(
-            id_of("rocm", "AMD Instinct MI250X").as_deref(),
-            Some("mi250x-gcd")
-        );
-        assert_eq!(
-            id_of("cpu", "AMD EPYC 9755").as_deref(),
-            Some("cpu-generic")
-        );
-        assert_eq!(id_of("cuda", "NVIDIA GeForce RTX 4090"), None);
-        assert_eq!(
-            id_of("rocm", "NVIDIA H100 80GB HBM3"),
-            None,
-            "vendor must agree"
-        );
+        let cases = [
+            ("cuda", "NVIDIA H100 80GB HBM3", Some("h100-sxm")),
+            ("cuda", "NVIDIA H100 PCIe", Some("h100-pcie")),
+            ("cuda", "NVIDIA H200", Some("h200")),
+            ("cuda", "NVIDIA A100-SXM4-40GB", Some("a100-40g")),
+            ("cuda", "NVIDIA A100-SXM4-80GB", Some("a100-80g")),
+            ("cuda", "A100-SXM4-80GB", Some("a100-80g")),
+            ("cuda", "NVIDIA L40S", Some("l40s")),
+            ("cuda", "NVIDIA B200", Some("b200")),
+            ("cuda", "nvidia h100 pcie", Some("h100-pcie")),
+            ("rocm", "AMD Instinct MI300X", Some("mi300x")),
+            ("rocm", "AMD Instinct MI325X", Some("mi325x")),
+            ("rocm", "AMD Instinct MI250X", Some("mi250x-gcd")),
+            ("cpu", "AMD EPYC 9xxx", Some("cpu-generic")),
+            ("cpu", "", Some("cpu-generic")),
+            // Parts with other numbers must get no roof rather than a neighbour's.
+            ("cuda", "NVIDIA GeForce RTX 4090", None),
+            ("cuda", "NVIDIA L40", None),
+            ("cuda", "NVIDIA GH200 480GB", None),
+            ("cuda", "NVIDIA GB200", None),
+            ("cuda", "NVIDIA A100 80GB PCIe", None),
+            ("rocm", "AMD Instinct MI300A", None),
+            // The vendor must agree with the backend.
+            ("rocm", "NVIDIA H100 80GB HBM3", None),
+            ("cuda", "AMD Instinct MI300X", None),
+            ("metal", "NVIDIA H100 80GB HBM3", None),
+        ];
+        for (backend, name, want) in cases {
+            assert_eq!(id_of(backend, name).as_deref(), want, "{backend} '{name}'");
+        }
+    }
+
+    #[test]
+    fn every_pattern_finds_its_own_entry() {
+        for s in builtin().unwrap() {
+            let backend = match s.vendor.as_str() {
+                "nvidia" => "cuda",
+                "amd" => "rocm",
+                _ => "cpu",
+            };
+            for p in &s.match_names {
+                assert_eq!(id_of(backend, p).as_deref(), Some(s.id.as_str()), "{p}");
+            }
+        }
     }
 
     #[test]
     fn unknown_id_lists_what_is_accepted() {
-        let err = by_id("h100").unwrap_err().to_string();
-        assert!(
-            err.contains("'h100'") && err.contains("h100-sxm") && err.contains("mi300x"),
-            "{err}"
-        );
+        let err = by_id("nope").unwrap_err().to_string();
+        assert!(err.contains("'nope'"), "{err}");
+        for id in IDS {
+            assert!(err.contains(id), "{err}");
+        }
+    }
+
+    fn load(text: &str) -> Result<HardwareSpec> {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("mine.toml");
+        std::fs::write(&p, text).unwrap();
+        load_file(&p)
+    }
+
+    fn load_err(text: &str) -> String {
+        let err = load(text).unwrap_err().to_string();
+        assert!(err.contains("mine.toml"), "{err}");
+        err
+    }
+
+    const HEAD: &str = "id = \"x\"\nname = \"x\"\nvendor = \"nvidia\"\nkind = \"gpu\"\n";
+
+    #[test]
+    fn a_good_user_file_loads_whatever_its_name() {
+        let text = format!("{HEAD}match = [\"X1\"]\nmem_bytes_per_s = 1e12\n[peak_flops]\nbf16 = 5e14\n[sources]\npeak_flops = \"mine\"\n");
+        let s = load(&text).unwrap();
+        assert_eq!(s.id, "x");
+        assert_eq!(s.mem_bytes_per_s, Some(1e12));
+        assert_eq!(s.peak_flops["bf16"], 5e14);
     }
 
     #[test]
     fn a_bad_user_file_names_its_path_and_problem() {
-        let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("mine.toml");
-        std::fs::write(
-            &p,
-            "id = \"mine\"\nname = \"x\"\nvendor = \"nvidia\"\nkind = \"gpu\"\nbogus = 1\n",
-        )
-        .unwrap();
-        let err = load_file(&p).unwrap_err().to_string();
-        assert!(err.contains("mine.toml") && err.contains("bogus"), "{err}");
-        std::fs::write(&p, "name = \"x\"\nvendor = \"nvidia\"\nkind = \"gpu\"\n").unwrap();
-        let err = load_file(&p).unwrap_err().to_string();
-        assert!(err.contains("mine.toml") && err.contains("id"), "{err}");
-        std::fs::write(&p, "id = \"mine\"\nname = \"x\"\nvendor = \"nvidia\"\nkind = \"gpu\"\n[peak_flops]\nint4 = 1e12\n").unwrap();
-        assert!(load_file(&p).unwrap_err().to_string().contains("int4"));
-        std::fs::write(&p, "id = \"mine\"\nname = \"x\"\nvendor = \"nvidia\"\nkind = \"gpu\"\nmem_bytes_per_s = 1e12\n").unwrap();
-        assert_eq!(load_file(&p).unwrap().mem_bytes_per_s, Some(1e12));
+        let err = load_err(&format!("{HEAD}bogus = 1\n"));
+        assert!(err.contains("bogus") && err.contains("line 5"), "{err}");
+        let err = load_err("name = \"x\"\nvendor = \"nvidia\"\nkind = \"gpu\"\n");
+        assert!(err.contains("`id`"), "{err}");
+        let err = load_err(&format!("{HEAD}[peak_flops]\nint4 = 1e12\n"));
+        assert!(err.contains("'int4'"), "{err}");
+        let err = load_err(&format!("{HEAD}[peak_flops]\nfp16 = 1e12\n"));
+        assert!(err.contains("'fp16'") && err.contains("'f16'"), "{err}");
+        let err = load_err(&format!("{HEAD}[peak_flops]\nbf16 = -1.0\n"));
+        assert!(err.contains("peak_flops.bf16"), "{err}");
+        let err = load_err(&format!("{HEAD}mem_bytes_per_s = 0.0\n"));
+        assert!(err.contains("mem_bytes_per_s"), "{err}");
+        let err = load_err(&format!("{HEAD}llc_bytes = 0\n"));
+        assert!(err.contains("llc_bytes"), "{err}");
+        let err = load_err(&format!("{HEAD}match = [\"\"]\n"));
+        assert!(err.contains("empty pattern"), "{err}");
+        let err = load_err(&format!("{HEAD}[sources]\nbandwidth = \"x\"\n"));
+        assert!(err.contains("'bandwidth'"), "{err}");
+        let err = load_err("id = \"x\"\nname = \"x\"\nvendor = \"intel\"\nkind = \"gpu\"\n");
+        assert!(err.contains("'intel'"), "{err}");
+        let err = load_err("id = \"x\"\nname = \"x\"\nvendor = \"amd\"\nkind = \"cpu\"\n");
+        assert!(err.contains("kind 'cpu'"), "{err}");
+    }
+
+    #[test]
+    fn a_missing_user_file_names_its_path() {
+        let err = load_file(Path::new("/nonexistent/gpu.toml"))
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("/nonexistent/gpu.toml"), "{err}");
     }
 }
