@@ -26,6 +26,18 @@ enum Command {
     Run(Box<RunArgs>),
     /// Kernel tools: `kernels compile` builds every kernel with NVRTC, no GPU needed.
     Kernels(KernelsArgs),
+    /// Roofline report (report.md + self-contained report.html) from results files.
+    Report(ReportArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct ReportArgs {
+    /// Results files (hotpath.results/1), shown side by side.
+    #[arg(required = true)]
+    pub results: Vec<std::path::PathBuf>,
+    /// Directory to write report.md and report.html into (created if missing).
+    #[arg(long, default_value = "report")]
+    pub out: std::path::PathBuf,
 }
 
 #[derive(Args, Debug)]
@@ -166,6 +178,7 @@ pub fn main() -> ExitCode {
         Command::List(a) => commands::list::run(&a),
         Command::Run(a) => commands::run::run(&a),
         Command::Kernels(a) => commands::kernels::run(&a),
+        Command::Report(a) => commands::report::run(&a),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,

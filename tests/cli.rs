@@ -333,3 +333,21 @@ fn kernels_compile_rejects_unknown_targets_and_cuda_without_a_driver_says_why() 
         );
     }
 }
+
+#[test]
+fn report_writes_markdown_and_self_contained_html() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("rep");
+    let o = hotpath(&[
+        "report",
+        "results/cpu-epyc-2core-quick.json",
+        "--out",
+        out.to_str().unwrap(),
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let html = std::fs::read_to_string(out.join("report.html")).unwrap();
+    assert!(html.contains("<svg") && html.contains("roofline") && !html.contains("<script"));
+    let md = std::fs::read_to_string(out.join("report.md")).unwrap();
+    assert!(md.contains("### gemv") && md.contains("% of measured roof"));
+    assert_bad_input(&["report", "/nonexistent/r.json"], "/nonexistent/r.json");
+}

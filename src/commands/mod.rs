@@ -3,5 +3,6 @@
 pub mod devices;
 pub mod kernels;
 pub mod list;
+pub mod report;
 pub mod run;
 mod run_plan;

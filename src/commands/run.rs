@@ -4,7 +4,7 @@ use std::path::PathBuf;
 
 use hotpath_core::backend::{CacheMode, Device};
 use hotpath_core::results::{ResultsFile, RunConfig, Status, ToolInfo, SCHEMA};
-use hotpath_core::runner::{measured_roofs, place_on_roofline, run_one};
+use hotpath_core::runner::run_one;
 use hotpath_core::{hardware, host, Result};
 
 use super::run_plan::{self, Request};
@@ -126,35 +126,13 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
     Ok(outcome)
 }
 
-/// Recomputes measured roofs; where the hardware file has no spec value (a CPU), the
-/// measured ceiling stands in as the spec roof and the file says so.
+/// Recomputes the file's roofs after each benchmark (see `hotpath_core::runner::update_roofs`).
 fn update_roofs(
     file: &mut ResultsFile,
     spec: &hotpath_core::results::HardwareRoofs,
     device: &dyn Device,
 ) {
-    file.measured = measured_roofs(&file.benchmarks, &|d| device.peak_dtype(d));
-    file.hardware = spec.clone();
-    if file.hardware.mem_bytes_per_s.is_none() {
-        if let Some(bw) = file.measured.mem_bytes_per_s {
-            file.hardware.mem_bytes_per_s = Some(bw);
-            file.hardware.sources.insert(
-                "mem_bytes_per_s".into(),
-                "measured: STREAM copy in this run (the hardware file has no spec bandwidth)"
-                    .into(),
-            );
-        }
-    }
-    for (dtype, peak) in &file.measured.peak_flops {
-        if !file.hardware.peak_flops.contains_key(dtype) {
-            file.hardware.peak_flops.insert(dtype.clone(), *peak);
-            file.hardware.sources.insert(
-                format!("peak_flops.{dtype}"),
-                "measured: peak_mma in this run (the hardware file has no spec peak)".into(),
-            );
-        }
-    }
-    place_on_roofline(file);
+    hotpath_core::runner::update_roofs(file, spec, &|d| device.peak_dtype(d));
 }
 
 fn display(path: &std::path::Path) -> String {

@@ -19,6 +19,7 @@ pub mod measure;
 pub mod op;
 pub mod plan;
 pub mod reference;
+pub mod report;
 pub mod results;
 pub mod roofline;
 pub mod runner;

@@ -12,7 +12,8 @@ use crate::inputs;
 use crate::measure::{measure, MeasureConfig};
 use crate::op::{OpKind, OpSpec};
 use crate::results::{
-    BenchmarkResult, MeasurementInfo, Rates, ResultsFile, Roofline, Status, TimeStats,
+    BenchmarkResult, HardwareRoofs, MeasurementInfo, Rates, ResultsFile, Roofline, Status,
+    TimeStats,
 };
 use crate::roofline::{self, Bound, Roofs};
 use crate::stats::Summary;
@@ -153,20 +154,44 @@ fn measure_into(
     Ok(())
 }
 
-/// Roofs measured by the ceilings in `benchmarks`: bandwidth from the largest `copy`
-/// (median), peak FLOP/s per dtype from the best `peak_mma` (median). `compute_dtype` maps
+/// Roofs measured by the ceilings in `benchmarks`: bandwidth is the best median of the
+/// streaming ceilings (copy, read, write, triad) measured with a cold cache (past the
+/// last-level cache), so every streaming point sits at or below it and the best one on it;
+/// without cold ones, the largest `copy`. Peak FLOP/s per dtype from the best `peak_mma`. `compute_dtype` maps
 /// a dtype to the dtype whose peak governs it (a CPU computes f16/bf16 in f32).
 pub fn measured_roofs(
     benchmarks: &[BenchmarkResult],
     compute_dtype: &dyn Fn(DType) -> DType,
 ) -> Roofs {
     let ok = |b: &&BenchmarkResult| b.status == Status::Ok && b.rates.is_some();
-    let mem = benchmarks
+    let streaming = |b: &&BenchmarkResult| {
+        matches!(
+            b.op,
+            OpKind::Copy | OpKind::Read | OpKind::Write | OpKind::Triad
+        )
+    };
+    let cold = |b: &&BenchmarkResult| {
+        b.measurement
+            .as_ref()
+            .is_some_and(|m| m.cache.is_fully_cold() || m.cache.llc_multiple >= 3.0)
+    };
+    let best_cold = benchmarks
         .iter()
         .filter(ok)
-        .filter(|b| b.op == OpKind::Copy)
-        .max_by_key(|b| b.bytes)
-        .and_then(|b| b.rates.map(|r| r.bytes_per_s));
+        .filter(streaming)
+        .filter(cold)
+        .filter_map(|b| b.rates.map(|r| r.bytes_per_s))
+        .fold(None, |best: Option<f64>, v| {
+            Some(best.map_or(v, |b| b.max(v)))
+        });
+    let mem = best_cold.or_else(|| {
+        benchmarks
+            .iter()
+            .filter(ok)
+            .filter(|b| b.op == OpKind::Copy)
+            .max_by_key(|b| b.bytes)
+            .and_then(|b| b.rates.map(|r| r.bytes_per_s))
+    });
     let mut peaks: BTreeMap<String, f64> = BTreeMap::new();
     for b in benchmarks
         .iter()
@@ -190,6 +215,37 @@ pub fn measured_roofs(
         mem_bytes_per_s: mem,
         peak_flops: peaks,
     }
+}
+
+/// Recomputes the measured roofs from the file's ceilings and places every benchmark under
+/// the roofs. Where the hardware entry has no spec value (a CPU), the measured ceiling stands
+/// in as the spec roof and the file's sources say so.
+pub fn update_roofs(
+    file: &mut ResultsFile,
+    spec: &HardwareRoofs,
+    compute_dtype: &dyn Fn(DType) -> DType,
+) {
+    file.measured = measured_roofs(&file.benchmarks, compute_dtype);
+    file.hardware = spec.clone();
+    if file.hardware.mem_bytes_per_s.is_none() {
+        if let Some(bw) = file.measured.mem_bytes_per_s {
+            file.hardware.mem_bytes_per_s = Some(bw);
+            file.hardware.sources.insert(
+                "mem_bytes_per_s".into(),
+                "measured: best cold streaming ceiling in this run (the hardware file has no spec bandwidth)".into(),
+            );
+        }
+    }
+    for (dtype, peak) in &file.measured.peak_flops {
+        if !file.hardware.peak_flops.contains_key(dtype) {
+            file.hardware.peak_flops.insert(dtype.clone(), *peak);
+            file.hardware.sources.insert(
+                format!("peak_flops.{dtype}"),
+                "measured: peak_mma in this run (the hardware file has no spec peak)".into(),
+            );
+        }
+    }
+    place_on_roofline(file);
 }
 
 /// Fills `roofline` for every measured benchmark from the file's spec and measured roofs.

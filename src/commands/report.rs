@@ -1,0 +1,44 @@
+//! `hotpath report`: results files → DIR/report.md and DIR/report.html.
+
+use std::path::Path;
+
+use hotpath_core::report;
+use hotpath_core::results::ResultsFile;
+use hotpath_core::{Error, Result};
+
+use crate::cli::{Outcome, ReportArgs};
+
+fn write(path: &Path, text: &str) -> Result<()> {
+    let tmp = path.with_extension("tmp");
+    std::fs::write(&tmp, text).map_err(|e| Error::io(&tmp, e))?;
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+}
+
+/// Reads every file first (a bad one fails before anything is written), then writes both.
+pub fn run(args: &ReportArgs) -> Result<Outcome> {
+    let files = args
+        .results
+        .iter()
+        .map(|p| ResultsFile::read(p))
+        .collect::<Result<Vec<_>>>()?;
+    if args.out.exists() && !args.out.is_dir() {
+        return Err(Error::bad_input(format!(
+            "--out {} is a file; give a directory",
+            args.out.display()
+        )));
+    }
+    std::fs::create_dir_all(&args.out).map_err(|e| {
+        Error::bad_input(format!("cannot create --out {}: {e}", args.out.display()))
+    })?;
+    let md = args.out.join("report.md");
+    let html = args.out.join("report.html");
+    write(&md, &report::markdown(&files))?;
+    write(&html, &report::html(&files)?)?;
+    for f in &files {
+        for warn in report::above_roof(f, 0.02) {
+            eprintln!("warning: above a roof (suspect the measurement): {warn}");
+        }
+    }
+    println!("{}\n{}", md.display(), html.display());
+    Ok(Outcome::Ok)
+}
