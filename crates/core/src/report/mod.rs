@@ -237,6 +237,7 @@ pub fn html(files: &[ResultsFile]) -> crate::error::Result<String> {
     let mut body = String::new();
     for f in files {
         let (svg, _) = chart::roofline_svg(f)?;
+        let (bw_svg, _) = chart::bandwidth_svg(f)?;
         body.push_str(&format!(
             "<section><h2>{} — {}</h2>\n<table class=\"meta\">",
             esc(&f.device.name),
@@ -257,7 +258,9 @@ pub fn html(files: &[ResultsFile]) -> crate::error::Result<String> {
                 esc(&flagged.join("; "))
             ));
         }
-        body.push_str(&format!("<div class=\"chart\">{svg}</div>\n"));
+        body.push_str(&format!(
+            "<div class=\"chart\">{svg}</div>\n<div class=\"chart\">{bw_svg}</div>\n"
+        ));
         let rows: Vec<Row> = f.benchmarks.iter().map(row).collect();
         let mut ops: Vec<&str> = rows.iter().map(|r| r.op.as_str()).collect();
         ops.dedup();
