@@ -23,8 +23,11 @@ fn device() -> Option<Box<dyn Device>> {
         .find_map(|b| b.devices().ok().and_then(|_| b.open(0).ok()))
 }
 
+/// One benchmark: op, shape, dtype.
+type Case = (OpKind, &'static str, DType);
+
 /// Op families and their shapes: small enough for a CPU, representative of decode/prefill.
-fn families() -> Vec<(&'static str, Vec<(OpKind, &'static str, DType)>)> {
+fn families() -> Vec<(&'static str, Vec<Case>)> {
     vec![
         (
             "stream",
