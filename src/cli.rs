@@ -38,6 +38,9 @@ pub struct ReportArgs {
     /// Directory to write report.md and report.html into (created if missing).
     #[arg(long, default_value = "report")]
     pub out: std::path::PathBuf,
+    /// Also tabulate `cargo bench` estimates from this criterion directory (target/criterion).
+    #[arg(long)]
+    pub criterion: Option<std::path::PathBuf>,
 }
 
 #[derive(Args, Debug)]

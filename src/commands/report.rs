@@ -32,8 +32,16 @@ pub fn run(args: &ReportArgs) -> Result<Outcome> {
     })?;
     let md = args.out.join("report.md");
     let html = args.out.join("report.html");
-    write(&md, &report::markdown(&files))?;
-    write(&html, &report::html(&files)?)?;
+    let estimates = match &args.criterion {
+        Some(dir) => report::criterion::read_dir(dir)?,
+        None => vec![],
+    };
+    let mut text = report::markdown(&files);
+    if !estimates.is_empty() {
+        text.push_str(&report::criterion::markdown(&estimates));
+    }
+    write(&md, &text)?;
+    write(&html, &report::html(&files, &estimates)?)?;
     for f in &files {
         for warn in report::above_roof(f, 0.02) {
             eprintln!("warning: above a roof (suspect the measurement): {warn}");

@@ -2,6 +2,7 @@
 //! (inline SVG rooflines, no scripts, no network), several files side by side.
 
 pub mod chart;
+pub mod criterion;
 
 use crate::results::{BenchmarkResult, ResultsFile, Status};
 use crate::units::{sig3, Seconds};
@@ -213,7 +214,7 @@ pub fn markdown(files: &[ResultsFile]) -> String {
         ops.dedup();
         for op in ops {
             out.push_str(&format!(
-                "\n### {op}\n\n| {} |\n|{}|\n",
+                "\n### {op}\n\n| {} |\n|{}\n",
                 HEADERS.join(" | "),
                 "---|".repeat(HEADERS.len())
             ));
@@ -232,8 +233,12 @@ fn esc(s: &str) -> String {
         .replace('>', "&gt;")
 }
 
-/// report.html for `files`: one self-contained page, files side by side.
-pub fn html(files: &[ResultsFile]) -> crate::error::Result<String> {
+/// report.html for `files`: one self-contained page, files side by side, then criterion
+/// estimates when given.
+pub fn html(
+    files: &[ResultsFile],
+    estimates: &[criterion::Estimate],
+) -> crate::error::Result<String> {
     let mut body = String::new();
     for f in files {
         let (svg, _) = chart::roofline_svg(f)?;
@@ -280,6 +285,21 @@ pub fn html(files: &[ResultsFile]) -> crate::error::Result<String> {
             body.push_str("</table>\n");
         }
         body.push_str("</section>\n");
+    }
+    if !estimates.is_empty() {
+        body.push_str("<section><h2>criterion estimates (cargo bench)</h2><table><tr>");
+        for h in criterion::HEADERS {
+            body.push_str(&format!("<th>{}</th>", esc(h)));
+        }
+        body.push_str("</tr>");
+        for e in estimates {
+            body.push_str("<tr>");
+            for c in criterion::cells(e) {
+                body.push_str(&format!("<td>{}</td>", esc(&c)));
+            }
+            body.push_str("</tr>");
+        }
+        body.push_str("</table></section>\n");
     }
     Ok(format!(
         "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>hotpath report</title>\n<style>\n\
