@@ -23,8 +23,10 @@
 //   (row & 7) (see attn_swz) so ldmatrix phases and cp.async stores are conflict-free.
 // Causal blocks are scheduled longest first (query tile = gridDim.x − 1 − blockIdx.x).
 //
-// HIP: the mma/ldmatrix/cp.async path is CUDA-only inline PTX; HIP compiles a plain scalar
-// body (one thread per query row, correct, slow) until it gets its own MFMA path.
+// HIP (AMD): the mma/ldmatrix/cp.async path is CUDA-only inline PTX. MFMA targets (gfx908,
+// gfx90a, gfx94x, gfx950) get their own FlashAttention-2 path with the same contract, see
+// "MFMA path" below; other HIP targets compile a plain scalar body (one thread per query
+// row, correct, slow).
 #include "hotpath_common.cuh"
 
 #define ATTN_BQ 64
@@ -124,10 +126,145 @@ __device__ __forceinline__ void attn_load_tile(T* s, const T* base, size_t strid
 }
 #endif
 
+#if defined(HP_HIP) && (defined(__gfx908__) || defined(__gfx90a__) || defined(__gfx940__) || \
+                        defined(__gfx941__) || defined(__gfx942__) || defined(__gfx950__))
+#define ATTN_MFMA 1
+#endif
+
+#if defined(ATTN_MFMA)
+// ---- MFMA path (AMD CDNA) ----
+// Same contract: grid (⌈seq/64⌉, hq, batch), block 128 = 2 wavefronts of 64; wave w owns
+// query rows [32w, 32w+32) of the block's 64 (two 16-row tiles), all on
+// v_mfma_f32_16x16x16{f16,bf16_1k} (gfx908 bf16: two 16x16x8bf16).
+//
+// Layouts (AMD Matrix Instruction Calculator, github.com/ROCm/amd_matrix_instruction_calculator,
+// `--architecture cdna2 --instruction v_mfma_f32_16x16x16f16 --detail-instruction`; the same
+// for 16x16x16bf16_1k), wave lane L, fr = L%16, fq = L/16, operand element e = 0..3:
+//   A[i][k]: lane 16·(k/4) + i, element k%4   B[k][j]: lane 16·(k/4) + j, element k%4
+//   D[i][j]: lane 16·(i/4) + j, element i%4
+// S = Q·Kᵀ is computed transposed, Sᵀ = K·Qᵀ (A = K tile [key][d], B = Qᵀ: both K-contiguous
+// 8-byte LDS reads), so lane L holds S[query fr][keys 4fq..4fq+3] of a 16×16 tile. That is
+// exactly the B-operand layout of Pᵀ[key][query] for O ← O + P·V, computed as
+// Oᵀ = Vᵀ·Pᵀ (A = Vᵀ [d][key], read from a transposed V tile): P never leaves registers, and
+// lane L holds O[query fr][d 4fq..4fq+3] → one 8-byte store per 16-column tile. A lane keeps
+// the same query row in S and O, so the row max / sum need only the 4 lanes with equal fr
+// (xor 16 and 32 within the wave64).
+// Pipeline (no cp.async on AMD; loads go through registers): V_j is loaded while S_j and the
+// softmax run, then written transposed to LDS; K_{j+1} is loaded while O += P·V_j runs.
+// LDS: K tile [64][D] (also stages Q before the loop) and Vᵀ tile [D][64], unpadded:
+// 16 + 16 KB at d = 128 (two blocks fit a CU's 64 KB), 8 + 8 KB at d = 64. Rows are whole
+// multiples of 128 B, so the 8-byte unit u of row r is stored at u ^ (r & 15) (attn_swz8):
+// the 16 rows of a fragment read (same logical unit) land on 16 distinct 8-byte bank pairs.
+typedef float attn_f32x4 __attribute__((ext_vector_type(4)));
+typedef _Float16 attn_f16x4 __attribute__((ext_vector_type(4)));
+typedef short attn_s16x4 __attribute__((ext_vector_type(4)));
+typedef short attn_s16x2 __attribute__((ext_vector_type(2)));
+
+template <typename T> struct attn_vec;
+template <> struct attn_vec<f16_t> { typedef attn_f16x4 type; };
+template <> struct attn_vec<bf16_t> { typedef attn_s16x4 type; };
+
+// Four consecutive 16-bit elements at an 8-byte aligned LDS address.
+template <typename V>
+__device__ __forceinline__ V attn_frag(const unsigned short* p) {
+  V v;
+  __builtin_memcpy(&v, __builtin_assume_aligned(p, 8), 8);
+  return v;
+}
+__device__ __forceinline__ attn_f32x4 attn_mfma(attn_f16x4 a, attn_f16x4 b, attn_f32x4 c) {
+  return __builtin_amdgcn_mfma_f32_16x16x16f16(a, b, c, 0, 0, 0);
+}
+__device__ __forceinline__ attn_f32x4 attn_mfma(attn_s16x4 a, attn_s16x4 b, attn_f32x4 c) {
+#if defined(__gfx908__)
+  // 16x16x8bf16 (k = 2·(L/16) + e): elements {0,1} then {2,3} of both operands, the same k
+  // relabelling on both sides, so the same 16 products are summed.
+  const attn_s16x2 alo = {a[0], a[1]}, ahi = {a[2], a[3]};
+  const attn_s16x2 blo = {b[0], b[1]}, bhi = {b[2], b[3]};
+  c = __builtin_amdgcn_mfma_f32_16x16x8bf16(alo, blo, c, 0, 0, 0);
+  return __builtin_amdgcn_mfma_f32_16x16x8bf16(ahi, bhi, c, 0, 0, 0);
+#else
+  return __builtin_amdgcn_mfma_f32_16x16x16bf16_1k(a, b, c, 0, 0, 0);
+#endif
+}
+// Four f32 rounded to T as an MFMA operand vector.
+__device__ __forceinline__ attn_f16x4 attn_round(attn_f32x4 x, f16_t) {
+  attn_f16x4 v;
+#pragma unroll
+  for (int e = 0; e < 4; ++e) v[e] = (_Float16)x[e];
+  return v;
+}
+__device__ __forceinline__ attn_s16x4 attn_round(attn_f32x4 x, bf16_t) {
+  attn_s16x4 v;
+#pragma unroll
+  for (int e = 0; e < 4; ++e) v[e] = (short)hp_from_float<bf16_t>(x[e]).x;
+  return v;
+}
+
+// Element offset of 8-byte unit u (4 elements) of row r in a tile of RU units per row
+// (RU a multiple of 16: the XOR stays inside the row).
+template <int RU>
+__device__ __forceinline__ int attn_swz8(int r, int u) {
+  return r * RU * 4 + ((u ^ (r & 15)) << 2);
+}
+
+// Rows [row0, row0+64) of a [*, stride]-strided tensor → registers, 16-byte chunks
+// (chunk id = tid + 128 i → row id / (D/8), chunk id % (D/8)); rows ≥ seq are zero.
+template <typename T, int D>
+__device__ __forceinline__ void attn_fetch(uint4 (&r)[D / 16], const T* base, size_t stride,
+                                           int row0, int seq, int tid) {
+  constexpr int CH = D / 8;
+#pragma unroll
+  for (int i = 0; i < D / 16; ++i) {
+    const int id = tid + i * ATTN_THREADS;
+    const int row = id / CH;
+    const uint4 zero = {0u, 0u, 0u, 0u};
+    r[i] = row0 + row < seq
+               ? *reinterpret_cast<const uint4*>(base + (size_t)(row0 + row) * stride + (id % CH) * 8)
+               : zero;
+  }
+}
+// Registers → row-major swizzled [64][D] LDS tile (chunk c = units 2c, 2c+1: two 8-byte
+// stores, the swizzle may swap them).
+template <int D>
+__device__ __forceinline__ void attn_stash_rows(unsigned short* s, const uint4 (&r)[D / 16], int tid) {
+  constexpr int CH = D / 8;
+#pragma unroll
+  for (int i = 0; i < D / 16; ++i) {
+    const int id = tid + i * ATTN_THREADS;
+    const int row = id / CH;
+    const int c = id % CH;
+    const unsigned lo[2] = {r[i].x, r[i].y}, hi[2] = {r[i].z, r[i].w};
+    __builtin_memcpy(__builtin_assume_aligned(s + attn_swz8<D / 4>(row, 2 * c), 8), lo, 8);
+    __builtin_memcpy(__builtin_assume_aligned(s + attn_swz8<D / 4>(row, 2 * c + 1), 8), hi, 8);
+  }
+}
+// Registers → transposed swizzled [D][64] LDS tile (eight 2-byte stores per chunk).
+template <int D>
+__device__ __forceinline__ void attn_stash_cols(unsigned short* s, const uint4 (&r)[D / 16], int tid) {
+  constexpr int CH = D / 8;
+#pragma unroll
+  for (int i = 0; i < D / 16; ++i) {
+    const int id = tid + i * ATTN_THREADS;
+    const int key = id / CH;
+    const int d0 = (id % CH) * 8;
+    const unsigned w[4] = {r[i].x, r[i].y, r[i].z, r[i].w};
+#pragma unroll
+    for (int x = 0; x < 8; ++x)
+      s[attn_swz8<ATTN_BKV / 4>(d0 + x, key >> 2) + (key & 3)] = (unsigned short)(w[x / 2] >> (16 * (x % 2)));
+  }
+}
+#endif
+
 // A pair of adjacent output elements, stored with one 32-bit store.
 template <typename T>
 struct alignas(2 * sizeof(T)) attn_pair {
   T x, y;
+};
+
+// Four adjacent output elements, stored with one 64-bit store (MFMA path).
+template <typename T>
+struct alignas(4 * sizeof(T)) attn_quad {
+  T v[4];
 };
 
 template <typename T, int D>
@@ -337,8 +474,151 @@ __device__ __forceinline__ void attn_prefill(const T* __restrict__ q, const T* _
       }
     }
   }
+#elif defined(ATTN_MFMA)
+  typedef typename attn_vec<T>::type V;
+  __shared__ __attribute__((aligned(16))) unsigned short sK[ATTN_BKV * D];  // also stages Q
+  __shared__ __attribute__((aligned(16))) unsigned short sVt[D * ATTN_BKV];
+
+  const int tid = threadIdx.x;
+  const int wl = tid & 63;    // lane in the wavefront
+  const int wave = tid >> 6;  // 0..1: query rows [32·wave, 32·wave + 32) of the tile
+  const int fr = wl & 15;     // query row within a 16-row tile (S, P and O alike)
+  const int fq = wl >> 4;     // key quad (S, P) / d quad (O) within a 16-wide tile
+  uint4 ld[D / 16];           // one 64-row tile's share of this thread, in flight
+
+  // ---- Prologue: Q tile → sK → registers (B operand Qᵀ: query row fr, d 16kk + 4fq..+3).
+  attn_fetch<T, D>(ld, qb, q_stride, q0, seq, tid);
+  attn_stash_rows<D>(sK, ld, tid);
+  __syncthreads();
+  V qf[2][D / 16];
+#pragma unroll
+  for (int qi = 0; qi < 2; ++qi)
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk)
+      qf[qi][kk] = attn_frag<V>(sK + attn_swz8<D / 4>(wave * 32 + qi * 16 + fr, kk * 4 + fq));
+  __syncthreads();  // every wave has its Q before sK is overwritten by K_0
+  attn_fetch<T, D>(ld, kb, kv_stride, 0, seq, tid);
+  attn_stash_rows<D>(sK, ld, tid);
+  __syncthreads();
+
+  // oacc[qi][dt][r] = O[query row_q + 16qi][d 16dt + 4fq + r] (unnormalised, f32).
+  attn_f32x4 oacc[2][D / 16];
+#pragma unroll
+  for (int qi = 0; qi < 2; ++qi)
+#pragma unroll
+    for (int dt = 0; dt < D / 16; ++dt) oacc[qi][dt] = attn_f32x4{0.f, 0.f, 0.f, 0.f};
+  float m_run[2] = {ATTN_NEG_INF, ATTN_NEG_INF};  // running max of the raw scores q·k
+  float l_run[2] = {0.f, 0.f};                    // this lane's part of the running sum
+  const int row_q = q0 + wave * 32 + fr;          // query of tile row fr (tile qi: +16qi)
+
+  for (int j = 0; j < n_tiles; ++j) {
+    const int kv0 = j * ATTN_BKV;
+    attn_fetch<T, D>(ld, vb, kv_stride, kv0, seq, tid);  // V_j in flight under S_j
+
+    // ---- Sᵀ = K_j·Qᵀ: s[qi][kt][r] = S[query row_q + 16qi][key kv0 + 16kt + 4fq + r].
+    attn_f32x4 s[2][4];
+#pragma unroll
+    for (int qi = 0; qi < 2; ++qi)
+#pragma unroll
+      for (int kt = 0; kt < 4; ++kt) s[qi][kt] = attn_f32x4{0.f, 0.f, 0.f, 0.f};
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      V kf[4];
+#pragma unroll
+      for (int kt = 0; kt < 4; ++kt) kf[kt] = attn_frag<V>(sK + attn_swz8<D / 4>(kt * 16 + fr, kk * 4 + fq));
+#pragma unroll
+      for (int qi = 0; qi < 2; ++qi)
+#pragma unroll
+        for (int kt = 0; kt < 4; ++kt) s[qi][kt] = attn_mfma(kf[kt], qf[qi][kk], s[qi][kt]);
+    }
+
+    // ---- Mask: key ≥ seq (ragged last tile), key > query (diagonal tile when causal).
+    const bool need_mask = (kv0 + ATTN_BKV > seq) || (causal && j == qt);
+    if (need_mask) {
+#pragma unroll
+      for (int qi = 0; qi < 2; ++qi)
+#pragma unroll
+        for (int kt = 0; kt < 4; ++kt)
+#pragma unroll
+          for (int r = 0; r < 4; ++r) {
+            const int key = kv0 + kt * 16 + fq * 4 + r;
+            if (key >= seq || (causal && key > row_q + 16 * qi)) s[qi][kt][r] = ATTN_NEG_INF;
+          }
+    }
+
+    // ---- Online softmax. A row's 64 scores are spread over the 4 lanes with equal fr
+    // (16 each): reduce locally, then xor-shuffle over lanes ^16 and ^32 of the wave.
+    V pf[2][4];
+#pragma unroll
+    for (int qi = 0; qi < 2; ++qi) {
+      float mx = m_run[qi];
+#pragma unroll
+      for (int kt = 0; kt < 4; ++kt)
+#pragma unroll
+        for (int r = 0; r < 4; ++r) mx = fmaxf(mx, s[qi][kt][r]);
+      mx = fmaxf(mx, __shfl_xor(mx, 16));
+      mx = fmaxf(mx, __shfl_xor(mx, 32));
+      // A row with no unmasked key so far keeps max −inf: exponent base 0, so nothing is NaN.
+      const float base = (mx == ATTN_NEG_INF) ? 0.f : mx * sl2;
+      const float alpha = exp2f(m_run[qi] * sl2 - base);  // rescale of the old state
+      m_run[qi] = mx;
+      l_run[qi] *= alpha;
+#pragma unroll
+      for (int dt = 0; dt < D / 16; ++dt) oacc[qi][dt] *= alpha;
+#pragma unroll
+      for (int kt = 0; kt < 4; ++kt) {
+#pragma unroll
+        for (int r = 0; r < 4; ++r) {
+          const float p = exp2f(fmaf(s[qi][kt][r], sl2, -base));
+          s[qi][kt][r] = p;
+          l_run[qi] += p;
+        }
+        // Lane L holds P[query fr][key 4fq + e] = Pᵀ[key][query] in the B-operand layout.
+        pf[qi][kt] = attn_round(s[qi][kt], T());
+      }
+    }
+
+    // V_j → transposed LDS (every wave finished O += P·V_{j-1}: barrier at the loop end).
+    attn_stash_cols<D>(sVt, ld, tid);
+    __syncthreads();  // Vᵀ_j visible; every wave is done reading K_j
+    if (j + 1 < n_tiles) attn_fetch<T, D>(ld, kb, kv_stride, kv0 + ATTN_BKV, seq, tid);
+
+    // ---- Oᵀ += Vᵀ_j·Pᵀ: A = Vᵀ (d 16dt + fr, keys 16kt + 4fq..+3), B = pf.
+#pragma unroll
+    for (int kt = 0; kt < 4; ++kt) {
+#pragma unroll
+      for (int dt = 0; dt < D / 16; ++dt) {
+        const V vf = attn_frag<V>(sVt + attn_swz8<ATTN_BKV / 4>(dt * 16 + fr, kt * 4 + fq));
+#pragma unroll
+        for (int qi = 0; qi < 2; ++qi) oacc[qi][dt] = attn_mfma(vf, pf[qi][kt], oacc[qi][dt]);
+      }
+    }
+
+    if (j + 1 < n_tiles) attn_stash_rows<D>(sK, ld, tid);
+    __syncthreads();  // K_{j+1} visible; every wave is done reading Vᵀ_j
+  }
+
+  // ---- Epilogue: full row sums over the 4 lanes of a row, O / l rounded once to T.
+#pragma unroll
+  for (int qi = 0; qi < 2; ++qi) {
+    float l = l_run[qi];
+    l += __shfl_xor(l, 16);
+    l += __shfl_xor(l, 32);
+    const int qrow = row_q + 16 * qi;
+    if (qrow < seq) {
+      const float inv = l > 0.f ? 1.f / l : 0.f;
+      T* orow = ob + (size_t)qrow * q_stride;
+#pragma unroll
+      for (int dt = 0; dt < D / 16; ++dt) {
+        attn_quad<T> p;
+#pragma unroll
+        for (int r = 0; r < 4; ++r) p.v[r] = hp_from_float<T>(oacc[qi][dt][r] * inv);
+        *reinterpret_cast<attn_quad<T>*>(orow + dt * 16 + fq * 4) = p;
+      }
+    }
+  }
 #else
-  // Scalar fallback (HIP until an MFMA path exists): thread r < 64 owns query q0 + r.
+  // Scalar fallback (HIP targets without MFMA): thread r < 64 owns query q0 + r.
   const int r = threadIdx.x;
   const int qi = q0 + r;
   if (r < ATTN_BQ && qi < seq) {

@@ -15,8 +15,9 @@
 //   bank conflicts without padding.
 // Output: each f32 accumulator is rounded once to T and stored with a bounds check.
 //
-// HIP: the mma/ldmatrix/cp.async path is CUDA-only inline PTX; HIP compiles a plain scalar
-// body (correct, slow) until it gets its own MFMA path.
+// HIP (AMD): the mma/ldmatrix/cp.async path is CUDA-only inline PTX. MFMA targets (gfx908,
+// gfx90a, gfx94x, gfx950) get their own path with the same contract, see "MFMA path" below;
+// other HIP targets compile a plain scalar body (correct, slow).
 #include "hotpath_common.cuh"
 
 #define GEMM_BM 128
@@ -84,10 +85,82 @@ __device__ __forceinline__ int gemm_swz(int row, int c) {
 }
 #endif
 
+#if defined(HP_HIP) && (defined(__gfx908__) || defined(__gfx90a__) || defined(__gfx940__) || \
+                        defined(__gfx941__) || defined(__gfx942__) || defined(__gfx950__))
+#define GEMM_MFMA 1
+#endif
+
+#if defined(GEMM_MFMA)
+// ---- MFMA path (AMD CDNA) ----
+// Same contract as above: grid (⌈n/128⌉, ⌈m/128⌉), block 256 = 4 wavefronts of 64, block tile
+// 128×128, BK = 32. Waves 2(m) × 2(n), each 64(m) × 64(n) = 4 × 4 tiles of 16×16, one
+// v_mfma_f32_16x16x16{f16,bf16_1k} per tile and k16 step (gfx908 bf16: two 16x16x8bf16),
+// 16 f32x4 accumulators per lane.
+//
+// Operand/accumulator layouts (AMD Matrix Instruction Calculator,
+// github.com/ROCm/amd_matrix_instruction_calculator, `--architecture cdna2 --instruction
+// v_mfma_f32_16x16x16f16 --detail-instruction`; the same for 16x16x16bf16_1k on CDNA2/3),
+// wave lane L = 0..63, operand vector element e = 0..3:
+//   A[i][k] (16×16): lane 16·(k/4) + i, element k%4
+//   B[k][j] (16×16): lane 16·(k/4) + j, element k%4
+//   D[i][j] (16×16 f32): lane 16·(i/4) + j, element i%4
+// so lane L supplies row/column L%16 and the four consecutive k's 4·(L/16)..+3 of both
+// operands: one 8-byte LDS read of a K-contiguous [row][k] tile gives either fragment.
+// W is passed as the MFMA "A" operand and the activation tile as "B" (D = W·Aᵀ = Cᵀ): lane
+// L then holds C[m = L%16][n = 4·(L/16) + r], r = 0..3, i.e. four consecutive output columns
+// of one row, stored as one 8-byte vector.
+// gfx908 has no bf16_1k: v_mfma_f32_16x16x8bf16 takes two bf16 per lane (k = 2·(L/16) + e);
+// feeding it elements {0,1} and then {2,3} of the same vectors relabels k identically in both
+// operands, so the two instructions sum the same 16 products.
+//
+// Pipeline: no cp.async on AMD. Each thread prefetches its 16-byte chunks of k-tile kt+1
+// into registers (zero where past m / n / k) while the waves compute on tile kt from LDS;
+// after a barrier the registers are written to the single LDS stage.
+// LDS: A and W tiles 128 × GEMM_LDS elements; rows padded from 32 to 36 elements (72 B) so
+// the 16 lanes of a fragment read (16 rows, same k) hit 16 distinct 8-byte bank pairs
+// (9·row mod 16); 2 × 9 KB = 18 KB per block.
+#define GEMM_LDS (GEMM_BK + 4)
+typedef float gemm_f32x4 __attribute__((ext_vector_type(4)));
+typedef _Float16 gemm_f16x4 __attribute__((ext_vector_type(4)));
+typedef short gemm_s16x4 __attribute__((ext_vector_type(4)));
+typedef short gemm_s16x2 __attribute__((ext_vector_type(2)));
+
+template <typename T> struct gemm_vec;
+template <> struct gemm_vec<f16_t> { typedef gemm_f16x4 type; };
+template <> struct gemm_vec<bf16_t> { typedef gemm_s16x4 type; };
+
+// Four consecutive 16-bit elements at an 8-byte aligned LDS address.
+template <typename V>
+__device__ __forceinline__ V gemm_frag(const unsigned short* p) {
+  V v;
+  __builtin_memcpy(&v, __builtin_assume_aligned(p, 8), 8);
+  return v;
+}
+__device__ __forceinline__ gemm_f32x4 gemm_mfma(gemm_f16x4 a, gemm_f16x4 b, gemm_f32x4 c) {
+  return __builtin_amdgcn_mfma_f32_16x16x16f16(a, b, c, 0, 0, 0);
+}
+__device__ __forceinline__ gemm_f32x4 gemm_mfma(gemm_s16x4 a, gemm_s16x4 b, gemm_f32x4 c) {
+#if defined(__gfx908__)
+  const gemm_s16x2 alo = {a[0], a[1]}, ahi = {a[2], a[3]};
+  const gemm_s16x2 blo = {b[0], b[1]}, bhi = {b[2], b[3]};
+  c = __builtin_amdgcn_mfma_f32_16x16x8bf16(alo, blo, c, 0, 0, 0);
+  return __builtin_amdgcn_mfma_f32_16x16x8bf16(ahi, bhi, c, 0, 0, 0);
+#else
+  return __builtin_amdgcn_mfma_f32_16x16x16bf16_1k(a, b, c, 0, 0, 0);
+#endif
+}
+#endif
+
 // A pair of adjacent output elements, stored with one 32-bit store.
 template <typename T>
 struct alignas(2 * sizeof(T)) gemm_pair {
   T x, y;
+};
+
+// Four adjacent output elements, stored with one 64-bit store (MFMA path).
+template <typename T>
+struct alignas(4 * sizeof(T)) gemm_quad {
+  T v[4];
 };
 
 template <typename T>
@@ -232,8 +305,100 @@ __device__ __forceinline__ void gemm_tn(const T* __restrict__ a, const T* __rest
       }
     }
   }
+#elif defined(GEMM_MFMA)
+  typedef typename gemm_vec<T>::type V;
+  __shared__ __attribute__((aligned(16))) unsigned short sA[GEMM_BM * GEMM_LDS];
+  __shared__ __attribute__((aligned(16))) unsigned short sW[GEMM_BN * GEMM_LDS];
+
+  const int tid = threadIdx.x;
+  const int wl = tid & 63;    // lane in the wavefront
+  const int wave = tid >> 6;  // 0..3
+  const int wm = wave >> 1;   // wave rows [wm*64, wm*64+64) of the block tile
+  const int wn = wave & 1;    // wave cols [wn*64, wn*64+64)
+  const int fr = wl & 15;     // fragment row (A, W) = output row within a 16×16 tile
+  const int fq = wl >> 4;     // k quarter of a k16 step = output column quad
+  const int ktiles = (k + GEMM_BK - 1) / GEMM_BK;
+
+  // Global → registers: 128 rows × 4 chunks of 16 B per operand, 2 per thread:
+  // chunk id = tid + 256 i → row id >> 2, chunk id & 3. k % 8 == 0, so a chunk is either
+  // entirely inside k or entirely past it.
+  uint4 ra[2], rw[2];
+  auto fetch = [&](int kt) {
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const int id = tid + i * GEMM_THREADS;
+      const int row = id >> 2;
+      const int gk = kt * GEMM_BK + (id & 3) * 8;
+      const bool kin = gk < k;
+      const uint4 zero = {0u, 0u, 0u, 0u};
+      ra[i] = (kin && bm + row < m) ? *reinterpret_cast<const uint4*>(a + (size_t)(bm + row) * k + gk) : zero;
+      rw[i] = (kin && bn + row < n) ? *reinterpret_cast<const uint4*>(w + (size_t)(bn + row) * k + gk) : zero;
+    }
+  };
+  // Registers → LDS (two 8-byte stores per chunk: padded rows are 8-byte aligned only).
+  auto stash = [&]() {
+#pragma unroll
+    for (int i = 0; i < 2; ++i) {
+      const int id = tid + i * GEMM_THREADS;
+      const int off = (id >> 2) * GEMM_LDS + (id & 3) * 8;
+      __builtin_memcpy(__builtin_assume_aligned(sA + off, 8), &ra[i], 16);
+      __builtin_memcpy(__builtin_assume_aligned(sW + off, 8), &rw[i], 16);
+    }
+  };
+
+  gemm_f32x4 acc[4][4];
+#pragma unroll
+  for (int i = 0; i < 4; ++i)
+#pragma unroll
+    for (int j = 0; j < 4; ++j) acc[i][j] = gemm_f32x4{0.f, 0.f, 0.f, 0.f};
+
+  fetch(0);
+  for (int kt = 0; kt < ktiles; ++kt) {
+    __syncthreads();  // every wave is done reading tile kt-1
+    stash();
+    __syncthreads();  // tile kt is in LDS
+    if (kt + 1 < ktiles) fetch(kt + 1);  // in flight under the MFMAs below
+#pragma unroll
+    for (int ks = 0; ks < GEMM_BK / 16; ++ks) {
+      V af[4], wf[4];
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        af[i] = gemm_frag<V>(sA + (wm * 64 + i * 16 + fr) * GEMM_LDS + ks * 16 + fq * 4);
+        wf[i] = gemm_frag<V>(sW + (wn * 64 + i * 16 + fr) * GEMM_LDS + ks * 16 + fq * 4);
+      }
+#pragma unroll
+      for (int mi = 0; mi < 4; ++mi)
+#pragma unroll
+        for (int ni = 0; ni < 4; ++ni) acc[mi][ni] = gemm_mfma(wf[ni], af[mi], acc[mi][ni]);
+    }
+  }
+
+  // Epilogue: acc[mi][ni][r] = C[bm + wm·64 + mi·16 + fr][bn + wn·64 + ni·16 + 4·fq + r].
+  const bool quad_ok = (n & 3) == 0;  // then row·n + col (col % 4 == 0) is 8-byte aligned
+#pragma unroll
+  for (int mi = 0; mi < 4; ++mi) {
+    const int row = bm + wm * 64 + mi * 16 + fr;
+    if (row >= m) continue;
+    T* crow = c + (size_t)row * n;
+#pragma unroll
+    for (int ni = 0; ni < 4; ++ni) {
+      const int col = bn + wn * 64 + ni * 16 + 4 * fq;
+      if (quad_ok) {
+        if (col < n) {  // n % 4 == 0 and col % 4 == 0 ⇒ col + 3 < n
+          gemm_quad<T> q;
+#pragma unroll
+          for (int r = 0; r < 4; ++r) q.v[r] = hp_from_float<T>(acc[mi][ni][r]);
+          *reinterpret_cast<gemm_quad<T>*>(crow + col) = q;
+        }
+      } else {
+#pragma unroll
+        for (int r = 0; r < 4; ++r)
+          if (col + r < n) crow[col + r] = hp_from_float<T>(acc[mi][ni][r]);
+      }
+    }
+  }
 #else
-  // Scalar fallback (HIP until an MFMA path exists): one output per thread per step.
+  // Scalar fallback (HIP targets without MFMA): one output per thread per step.
   for (int idx = threadIdx.x; idx < GEMM_BM * GEMM_BN; idx += GEMM_THREADS) {
     const int row = bm + idx / GEMM_BN;
     const int col = bn + idx % GEMM_BN;

@@ -3,6 +3,7 @@
 //  - hp_peak_mma_{f16,bf16,fp8}: 4 independent tensor-core accumulator chains per warp,
 //    C <- A*B + C with every A entry 2^-6 and B the identity (first 8 rows of a 16x8 or 32x8
 //    slice), so every accumulator ends at iters * 2^-6 exactly.
+//    HIP: the same contract on MFMA (v_mfma_f32_16x16x16*), see the HP_HIP section below.
 #include "hotpath_common.cuh"
 
 #define HP_PEAK_THREADS 256
@@ -94,4 +95,96 @@ extern "C" __global__ void __launch_bounds__(HP_PEAK_THREADS) hp_peak_mma_fp8(fl
   }
 }
 
-#endif  // CUDA only: the ROCm backend brings its own MFMA variant
+#else  // HP_HIP: AMD matrix cores (MFMA)
+
+// Targets with MFMA (CDNA 1/2/3/4). Anything else (RDNA) has no matrix cores in this sense.
+#if defined(__gfx908__) || defined(__gfx90a__) || defined(__gfx940__) || defined(__gfx941__) || \
+    defined(__gfx942__) || defined(__gfx950__)
+#define PEAK_MFMA 1
+#endif
+
+// One chain step of one wave64 = one v_mfma_f32_16x16x16{f16,bf16_1k}: D(16x16 f32) = A(16x16)
+// · B(16x16) + C. FLOPs per instruction 2·16·16·16 = 8192 per wave = 4096 per 32-lane group,
+// which is exactly what the launcher counts per group and chain step (2·16·8·K, K = 16):
+// hp_peak_mma_* on AMD does the same counted work per "warp" of the contract as mma.sync
+// m16n8k16 does on NVIDIA. (gfx908 has no bf16_1k: two v_mfma_f32_16x16x8bf16 of 4096 FLOPs
+// each form one step, the same 8192 FLOPs.)
+//
+// Operand/accumulator layouts, from AMD's Matrix Instruction Calculator
+// (github.com/ROCm/amd_matrix_instruction_calculator, `--architecture cdna2 --instruction
+// v_mfma_f32_16x16x16f16 --detail-instruction`; identical for 16x16x16bf16_1k), wave lane
+// L = 0..63, vector element e = 0..3 (register e/2, half e%2):
+//   A[i][k]: lane 16·(k/4) + i, element k%4    B[k][j]: lane 16·(k/4) + j, element k%4
+//   D[i][j]: lane 16·(i/4) + j, element i%4
+// A: every entry 2^-6 (layout irrelevant). B = identity: lane L's element e holds
+// B[4·(L/16)+e][L%16], which is 1 iff 4·(L/16) + e == L%16. So every D entry gains exactly
+// 2^-6 per step and ends at iters·2^-6 (exact in f32 for iters <= 2^24).
+// Output: the wave's 64 lanes × 4 floats of chain k = 256 accumulators; lane L stores its
+// four at out[(global_thread/32)·512 + k·128 + (L%32)·4 + r]: each 32-lane half of the wave
+// writes the 128 floats of its "warp" per chain, exactly the NVIDIA index formula.
+typedef float peak_f32x4 __attribute__((ext_vector_type(4)));
+typedef _Float16 peak_f16x4 __attribute__((ext_vector_type(4)));
+typedef short peak_s16x4 __attribute__((ext_vector_type(4)));
+typedef short peak_s16x2 __attribute__((ext_vector_type(2)));
+
+#if defined(PEAK_MFMA)
+__device__ __forceinline__ peak_f32x4 peak_mfma(peak_f16x4 a, peak_f16x4 b, peak_f32x4 c) {
+  return __builtin_amdgcn_mfma_f32_16x16x16f16(a, b, c, 0, 0, 0);
+}
+__device__ __forceinline__ peak_f32x4 peak_mfma(peak_s16x4 a, peak_s16x4 b, peak_f32x4 c) {
+#if defined(__gfx908__)
+  // CDNA1: 16x16x8bf16 takes 2 bf16 per lane (k = 2·(L/16) + e). Elements 0,1 then 2,3 of
+  // the 1k layout: both operands get the same k relabelling, so the sum is the same.
+  const peak_s16x2 alo = {a[0], a[1]}, ahi = {a[2], a[3]};
+  const peak_s16x2 blo = {b[0], b[1]}, bhi = {b[2], b[3]};
+  c = __builtin_amdgcn_mfma_f32_16x16x8bf16(alo, blo, c, 0, 0, 0);
+  return __builtin_amdgcn_mfma_f32_16x16x8bf16(ahi, bhi, c, 0, 0, 0);
+#else
+  return __builtin_amdgcn_mfma_f32_16x16x16bf16_1k(a, b, c, 0, 0, 0);
+#endif
+}
+#endif
+
+template <typename V, typename E>
+__device__ __forceinline__ void peak_mma_body(float* __restrict__ out, int iters, E step, E one,
+                                              E zero) {
+  const long long warp = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / 32;
+  const int lane = threadIdx.x % 32;
+  peak_f32x4 c[4];
+#pragma unroll
+  for (int k = 0; k < 4; ++k) c[k] = peak_f32x4{0.f, 0.f, 0.f, 0.f};
+#if defined(PEAK_MFMA)
+  const int wl = threadIdx.x % 64;  // lane in the wavefront
+  V a, b;
+#pragma unroll
+  for (int e = 0; e < 4; ++e) {
+    a[e] = step;
+    b[e] = (4 * (wl / 16) + e == wl % 16) ? one : zero;
+  }
+  for (int i = 0; i < iters; ++i) {
+#pragma unroll
+    for (int k = 0; k < 4; ++k) c[k] = peak_mfma(a, b, c[k]);
+  }
+#else
+  // No matrix cores on this target: NaN in every lane, so the host's exactness check
+  // rejects the run instead of reporting a matrix peak that was never measured.
+  (void)iters; (void)step; (void)one; (void)zero;
+#pragma unroll
+  for (int k = 0; k < 4; ++k) c[k] = peak_f32x4{1.f, 1.f, 1.f, 1.f} * __int_as_float(0x7fc00000);
+#endif
+#pragma unroll
+  for (int k = 0; k < 4; ++k) {
+#pragma unroll
+    for (int r = 0; r < 4; ++r) out[warp * 512 + k * 128 + lane * 4 + r] = c[k][r];
+  }
+}
+
+// f16: 2^-6 and 1.0 as _Float16. bf16 (raw bits as short): 2^-6 = 0x3C80, 1.0 = 0x3F80.
+extern "C" __global__ void __launch_bounds__(HP_PEAK_THREADS) hp_peak_mma_f16(float* __restrict__ out, int iters) {
+  peak_mma_body<peak_f16x4, _Float16>(out, iters, (_Float16)0.015625f, (_Float16)1.0f, (_Float16)0.0f);
+}
+extern "C" __global__ void __launch_bounds__(HP_PEAK_THREADS) hp_peak_mma_bf16(float* __restrict__ out, int iters) {
+  peak_mma_body<peak_s16x4, short>(out, iters, (short)0x3C80, (short)0x3F80, (short)0);
+}
+
+#endif  // HP_HIP

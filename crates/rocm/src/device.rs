@@ -187,8 +187,8 @@ impl Backend for RocmBackend {
     }
 }
 
-/// Implementations offered on AMD: our kernels (scalar fallbacks where a kernel's matrix path
-/// is NVIDIA-only), and hipBLASLt for gemm/gemv when `blas` (it loaded) is true.
+/// Implementations offered on AMD: our kernels (MFMA paths for gemm, prefill attention and
+/// the f16/bf16 peak on CDNA), and hipBLASLt for gemm/gemv when `blas` (it loaded) is true.
 pub fn impls_with(op: OpKind, dtype: DType, blas: bool) -> Vec<&'static str> {
     let mut v = impls(op, dtype);
     if blas && matches!(op, OpKind::Gemm | OpKind::Gemv) && blas::data_type(dtype).is_some() {
