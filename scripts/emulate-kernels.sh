@@ -1,0 +1,100 @@
+#!/usr/bin/env bash
+# Runs every kernel in kernels/ on the CPU under the host emulator (tools/kernel-emu) and
+# checks it against an f64 reference. No GPU, no CUDA toolkit: g++ (C++20) and python3.
+# Prints one line per kernel and shape group; exits non-zero if any check fails or the
+# emulator stops a kernel (out-of-bounds access, a collective with exited lanes, deadlock...).
+#
+# usage: scripts/emulate-kernels.sh [--no-sanitize] [--kernels DIR] [--build DIR] [-v] [GROUP...]
+#   GROUP ∈ stream kv gemv attn_decode peak gemm attn_prefill (default: all)
+#   --no-sanitize  build without AddressSanitizer/UBSan (faster build, fewer checks)
+#   --kernels DIR  kernel sources to test (default: kernels/); tools/kernel-emu/mutate.sh uses it
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+EMU="$ROOT/tools/kernel-emu"
+KERNELS="$ROOT/kernels"
+BUILD=""
+SAN=1
+ARGS=()
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --no-sanitize) SAN=0 ;;
+    --kernels) KERNELS="$(cd "$2" && pwd)"; shift ;;
+    --build) BUILD="$2"; shift ;;
+    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    *) ARGS+=("$1") ;;
+  esac
+  shift
+done
+CXX="${CXX:-g++}"
+FLAGS=(-std=c++20 -O1 -g -pthread -Wall -Wextra -Wno-unknown-pragmas -Wno-unused-parameter)
+if [ "$SAN" = 1 ]; then
+  FLAGS+=(-fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer)
+  BUILD="${BUILD:-$ROOT/target/kernel-emu/asan}"
+else
+  BUILD="${BUILD:-$ROOT/target/kernel-emu/plain}"
+fi
+mkdir -p "$BUILD/gen"
+start=$(date +%s)
+
+# 1. Kernel sources → emulator translation units (rewritten only when they change, so the
+#    build below recompiles only what is affected).
+for k in stream kv gemv attn_decode peak gemm attn_prefill; do
+  python3 "$EMU/prep.py" "$KERNELS/$k.cu" "$BUILD/gen/$k.cu.new" "emu_$k"
+  if cmp -s "$BUILD/gen/$k.cu.new" "$BUILD/gen/$k.cu"; then rm "$BUILD/gen/$k.cu.new"; else mv "$BUILD/gen/$k.cu.new" "$BUILD/gen/$k.cu"; fi
+done
+
+# 2. Compile (two at a time) what is out of date, link.
+echo "${FLAGS[*]} $($CXX --version | head -1) $KERNELS" > "$BUILD/flags.new"
+if ! cmp -s "$BUILD/flags.new" "$BUILD/flags"; then rm -f "$BUILD"/*.o; mv "$BUILD/flags.new" "$BUILD/flags"; else rm "$BUILD/flags.new"; fi
+common=("$EMU"/include/*.h "$EMU/tests/common.h" "$KERNELS/hotpath_common.cuh")
+jobs=()
+for src in "$EMU"/tests/*.cpp "$EMU"/src/runtime.cpp; do
+  name=$(basename "$src" .cpp)
+  obj="$BUILD/$name.o"
+  deps=("$src" "${common[@]}")
+  case "$name" in t_*) deps+=("$BUILD/gen/${name#t_}.cu") ;; esac
+  stale=0
+  [ -f "$obj" ] || stale=1
+  for d in "${deps[@]}"; do [ "$stale" = 1 ] || [ "$d" -nt "$obj" ] && stale=1; done
+  [ "$stale" = 1 ] && jobs+=("$src")
+done
+if [ ${#jobs[@]} -gt 0 ]; then
+  printf '%s\n' "${jobs[@]}" | xargs -P "$(nproc 2>/dev/null || echo 2)" -I{} sh -c \
+    'exec "$0" "$@" -I"'"$EMU"'/include" -I"'"$BUILD"'" -I"'"$KERNELS"'" -c "{}" -o "'"$BUILD"'/$(basename "{}" .cpp).o"' \
+    "$CXX" "${FLAGS[@]}"
+  $CXX "${FLAGS[@]}" "$BUILD"/*.o -o "$BUILD/kernel-emu"
+fi
+built=$(date +%s)
+echo "kernel-emu: built in $((built - start)) s ($([ "$SAN" = 1 ] && echo "ASan+UBSan" || echo "no sanitizers"), kernels from ${KERNELS#$ROOT/})"
+
+# 3. Run: the groups in two processes (about equal halves), outputs printed in order.
+export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}"
+export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
+if [ ${#ARGS[@]} -eq 0 ] || { [ ${#ARGS[@]} -eq 1 ] && [ "${ARGS[0]}" = -v ]; }; then
+  halves=("attn_prefill gemm peak kv stream gemv" "attn_decode")
+else
+  halves=("${ARGS[*]}")
+fi
+rc=0
+pids=()
+for i in "${!halves[@]}"; do
+  # shellcheck disable=SC2086
+  "$BUILD/kernel-emu" ${halves[$i]} ${ARGS[@]+"${ARGS[@]}"} > "$BUILD/run$i.log" 2>&1 &
+  pids+=($!)
+done
+for i in "${!pids[@]}"; do
+  if ! wait "${pids[$i]}"; then rc=1; fi
+done
+for i in "${!halves[@]}"; do
+  grep -v '^PASSED:\|^FAILED:' "$BUILD/run$i.log" || true
+  if ! grep -q '^PASSED:' "$BUILD/run$i.log"; then
+    grep '^FAILED:' "$BUILD/run$i.log" || echo "kernel-emu stopped: $(grep -m1 -E 'EMU ERROR|ERROR: AddressSanitizer|runtime error' "$BUILD/run$i.log" || tail -1 "$BUILD/run$i.log")"
+  fi
+done
+end=$(date +%s)
+if [ "$rc" = 0 ]; then
+  echo "kernel-emu: all checks passed (build $((built - start)) s, run $((end - built)) s)"
+else
+  echo "kernel-emu: FAILED (logs: $BUILD/run*.log)"
+fi
+exit "$rc"

@@ -1,0 +1,39 @@
+// kernel-emu driver: runs the emulated kernels against f64 references.
+// usage: kernel-emu [-v] [--seed N] [GROUP...]   GROUP ∈ stream kv gemv attn_decode peak gemm attn_prefill
+#include <chrono>
+#include "common.h"
+
+int main(int argc, char** argv) {
+  using namespace emu_test;
+  struct Entry { const char* name; void (*fn)(uint64_t); };
+  const Entry all[] = {{"stream", test_stream}, {"kv", test_kv}, {"gemv", test_gemv}, {"attn_decode", test_attn_decode},
+                       {"peak", test_peak}, {"gemm", test_gemm}, {"attn_prefill", test_attn_prefill}};
+  std::vector<std::string> want;
+  uint64_t seed = 20261124;
+  for (int i = 1; i < argc; ++i) {
+    std::string a = argv[i];
+    if (a == "-v") verbose = true;
+    else if (a == "--seed" && i + 1 < argc) seed = strtoull(argv[++i], nullptr, 0);
+    else want.push_back(a);
+  }
+  emu_seed(seed);
+  int fails = 0;
+  for (const Entry& e : all) {
+    if (!want.empty() && std::find(want.begin(), want.end(), e.name) == want.end()) continue;
+    const size_t first = groups.size();
+    const auto t0 = std::chrono::steady_clock::now();
+    e.fn(seed ^ std::hash<std::string>{}(e.name));
+    const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    for (size_t i = first; i < groups.size(); ++i) {
+      const Group& g = groups[i];
+      printf("%s  %-40s %3d shape(s)  max nmse %.2e\n", g.fails ? "FAIL" : "PASS", g.name.c_str(), g.shapes, g.worst);
+      for (const auto& f : g.failed) printf("        failed: %s\n", f.c_str());
+      fails += g.fails;
+    }
+    printf("      (%s: %.1f s)\n", e.name, s);
+    fflush(stdout);
+  }
+  printf("%s: %d failed shape(s); %ld warp collectives, %ld ldmatrix phases (%ld bank-conflicted)\n",
+         fails ? "FAILED" : "PASSED", fails, (long)emu_collectives, (long)emu_ldsm_phases, (long)emu_bank_conflicts);
+  return fails ? 1 : 0;
+}
