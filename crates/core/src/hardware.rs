@@ -228,6 +228,12 @@ pub fn match_device(backend: &str, device_name: &str) -> Result<Option<HardwareS
     Ok(best)
 }
 
+/// Parses and checks hardware TOML `text` like a user's own file; `origin` names it in
+/// errors (with the line of a syntax error).
+pub fn parse_text(text: &str, origin: &str) -> Result<HardwareSpec> {
+    parse(text, origin, None)
+}
+
 /// A user's own hardware file, checked like the built-in ones except that its id need not
 /// equal its file name. Errors name the path and what is wrong.
 pub fn load_file(path: &Path) -> Result<HardwareSpec> {

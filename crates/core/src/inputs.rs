@@ -27,7 +27,7 @@ use rayon::prelude::*;
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
-use crate::op::{OpKind, OpSpec};
+use crate::op::{OpKind, OpSpec, Sat};
 use crate::tensor::HostTensor;
 
 /// Value every element of the `write` ceiling's output holds (exact in every dtype).
@@ -92,44 +92,53 @@ pub fn output_shape(spec: &OpSpec) -> Option<Vec<usize>> {
     })
 }
 
-/// Bytes of one output set in the op's dtype (`read` returns one f32).
+/// Bytes of one output set in the op's dtype (`read` returns one f32); saturates at
+/// u64::MAX for shapes too large to count.
 pub fn output_bytes(spec: &OpSpec) -> u64 {
     match (spec.op, output_shape(spec)) {
         (OpKind::Read | OpKind::L2Read, _) => 4,
         (_, Some(shape)) => {
-            shape.iter().map(|&x| x as u64).product::<u64>() * spec.dtype.size_bytes()
+            shape
+                .iter()
+                .fold(Sat(spec.dtype.size_bytes()), |acc, &x| acc * Sat(x as u64))
+                .0
         }
         (_, None) => 0,
     }
 }
 
 /// Bytes one rotation set of inputs and outputs occupies, computed without allocating.
+/// Saturates at u64::MAX for shapes too large to count, which no device has room for.
 pub fn footprint_bytes(spec: &OpSpec) -> u64 {
-    let d = |k: &str| spec.dim(k);
-    let s = spec.dtype.size_bytes();
+    let d = |k: &str| Sat(spec.dim(k));
+    let s = Sat(spec.dtype.size_bytes());
+    let c = Sat;
+    let pages = |tokens: Sat, page_size: Sat| Sat(pages_for(tokens.0, page_size.0));
     let inputs = match spec.op {
         OpKind::Gemm | OpKind::Gemv => (d("m") + d("n")) * d("k") * s,
         OpKind::AttnPrefill => {
-            d("batch") * d("seq") * d("head_dim") * (d("heads_q") + 2 * d("heads_kv")) * s
+            d("batch") * d("seq") * d("head_dim") * (d("heads_q") + c(2) * d("heads_kv")) * s
         }
         OpKind::AttnDecode => {
-            let pages = d("batch") * pages_for(d("context"), d("page_size"));
+            let pages = d("batch") * pages(d("context"), d("page_size"));
             d("batch") * d("heads_q") * d("head_dim") * s
-                + 2 * pages * d("page_size") * d("heads_kv") * d("head_dim") * s
-                + pages * 4
+                + c(2) * pages * d("page_size") * d("heads_kv") * d("head_dim") * s
+                + pages * c(4)
         }
-        OpKind::KvWrite => 2 * d("tokens") * d("heads_kv") * d("head_dim") * s + d("tokens") * 4,
+        OpKind::KvWrite => {
+            c(2) * d("tokens") * d("heads_kv") * d("head_dim") * s + d("tokens") * c(4)
+        }
         OpKind::KvRead => {
-            let pages = pages_for(d("tokens"), d("page_size"));
-            2 * pages * d("page_size") * d("heads_kv") * d("head_dim") * s + pages * 4
+            let pages = pages(d("tokens"), d("page_size"));
+            c(2) * pages * d("page_size") * d("heads_kv") * d("head_dim") * s + pages * c(4)
         }
         OpKind::Copy | OpKind::Read | OpKind::L2Read | OpKind::H2d | OpKind::D2h => {
             d("elements") * s
         }
-        OpKind::Triad => 2 * d("elements") * s,
-        OpKind::Write | OpKind::PeakMma | OpKind::Launch => 0,
+        OpKind::Triad => c(2) * d("elements") * s,
+        OpKind::Write | OpKind::PeakMma | OpKind::Launch => c(0),
     };
-    inputs + output_bytes(spec)
+    (inputs + Sat(output_bytes(spec))).0
 }
 
 /// Generates the inputs of `spec` from `seed`. The same seed always gives the same values,

@@ -231,16 +231,18 @@ impl ResultsFile {
     /// Reads and validates a results file.
     pub fn read(path: &Path) -> Result<ResultsFile> {
         let text = std::fs::read_to_string(path).map_err(|e| Error::io(path, e))?;
-        let file: ResultsFile = serde_json::from_str(&text).map_err(|e| {
-            Error::bad_input(format!(
-                "{} is not a hotpath results file: {e}",
-                path.display()
-            ))
+        ResultsFile::parse(&text, &path.display().to_string())
+    }
+
+    /// Parses and validates results JSON `text`; `origin` (a path) names it in errors, which
+    /// give the line and column of the first problem.
+    pub fn parse(text: &str, origin: &str) -> Result<ResultsFile> {
+        let file: ResultsFile = serde_json::from_str(text).map_err(|e| {
+            Error::bad_input(format!("{origin} is not a hotpath results file: {e}"))
         })?;
         if file.schema != SCHEMA {
             return Err(Error::bad_input(format!(
-                "{} has schema '{}'; this hotpath reads '{SCHEMA}'",
-                path.display(),
+                "{origin} has schema '{}'; this hotpath reads '{SCHEMA}'",
                 file.schema
             )));
         }

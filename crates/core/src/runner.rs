@@ -22,7 +22,13 @@ use crate::units::bytes_decimal;
 /// Checks that one set of `spec`'s buffers, plus the host copy of its inputs, fits in the
 /// device's available memory. Fails with a sentence naming the sizes.
 pub fn check_fits(spec: &OpSpec, info: &DeviceInfo) -> Result<()> {
-    let need = 2 * inputs::footprint_bytes(spec);
+    let set = inputs::footprint_bytes(spec);
+    if set == u64::MAX {
+        return Err(Error::bad_input(format!(
+            "{spec} needs more than 18.4 EB (its byte count does not fit in 64 bits); use a smaller shape"
+        )));
+    }
+    let need = set.saturating_mul(2);
     if info.memory_available_bytes > 0 && need > info.memory_available_bytes {
         return Err(Error::bad_input(format!(
             "{spec} needs {} (inputs, outputs and a host copy) but {} device {} has {} available; use a smaller shape",

@@ -20,16 +20,49 @@ impl Work {
     }
 }
 
+/// Saturating u64 arithmetic for the cost formulas: a shape too large to count (a product
+/// past u64::MAX) gives u64::MAX instead of wrapping to a small, plausible-looking number,
+/// and [`crate::runner::check_fits`] then rejects it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub struct Sat(pub u64);
+
+impl std::ops::Mul for Sat {
+    type Output = Sat;
+    fn mul(self, rhs: Sat) -> Sat {
+        Sat(self.0.saturating_mul(rhs.0))
+    }
+}
+
+impl std::ops::Add for Sat {
+    type Output = Sat;
+    fn add(self, rhs: Sat) -> Sat {
+        Sat(self.0.saturating_add(rhs.0))
+    }
+}
+
+impl std::ops::Div for Sat {
+    type Output = Sat;
+    fn div(self, rhs: Sat) -> Sat {
+        Sat(self.0 / rhs.0)
+    }
+}
+
 pub(super) fn work(spec: &OpSpec) -> Work {
-    let d = |k: &str| spec.dim(k);
-    let s = spec.dtype.size_bytes();
+    let w = work_sat(spec);
+    Work {
+        flops: w.0 .0,
+        bytes: w.1 .0,
+    }
+}
+
+fn work_sat(spec: &OpSpec) -> (Sat, Sat) {
+    let d = |k: &str| Sat(spec.dim(k));
+    let s = Sat(spec.dtype.size_bytes());
+    let c = Sat;
     match spec.op {
         OpKind::Gemm | OpKind::Gemv => {
             let (m, n, k) = (d("m"), d("n"), d("k"));
-            Work {
-                flops: 2 * m * n * k,
-                bytes: (m * k + n * k + m * n) * s,
-            }
+            (c(2) * m * n * k, (m * k + n * k + m * n) * s)
         }
         OpKind::AttnPrefill => {
             let (b, seq, hq, hkv, hd) = (
@@ -39,11 +72,15 @@ pub(super) fn work(spec: &OpSpec) -> Work {
                 d("heads_kv"),
                 d("head_dim"),
             );
-            let full = 4 * b * hq * seq * seq * hd;
-            Work {
-                flops: if d("causal") == 1 { full / 2 } else { full },
-                bytes: b * seq * hd * (2 * hq + 2 * hkv) * s,
-            }
+            let full = c(4) * b * hq * seq * seq * hd;
+            (
+                if d("causal") == c(1) {
+                    full / c(2)
+                } else {
+                    full
+                },
+                b * seq * hd * (c(2) * hq + c(2) * hkv) * s,
+            )
         }
         OpKind::AttnDecode => {
             let (b, l, hq, hkv, hd) = (
@@ -53,32 +90,19 @@ pub(super) fn work(spec: &OpSpec) -> Work {
                 d("heads_kv"),
                 d("head_dim"),
             );
-            Work {
-                flops: 4 * b * hq * l * hd,
-                bytes: b * l * hkv * hd * 2 * s + b * hq * hd * 2 * s,
-            }
+            (
+                c(4) * b * hq * l * hd,
+                b * l * hkv * hd * c(2) * s + b * hq * hd * c(2) * s,
+            )
         }
-        OpKind::KvWrite | OpKind::KvRead => Work {
-            flops: 0,
-            bytes: 4 * d("tokens") * d("heads_kv") * d("head_dim") * s,
-        },
-        OpKind::Copy => Work {
-            flops: 0,
-            bytes: 2 * d("elements") * s,
-        },
-        OpKind::Read | OpKind::Write => Work {
-            flops: 0,
-            bytes: d("elements") * s,
-        },
-        OpKind::Triad => Work {
-            flops: 2 * d("elements"),
-            bytes: 3 * d("elements") * s,
-        },
-        OpKind::PeakMma | OpKind::Launch => Work { flops: 0, bytes: 0 },
-        OpKind::L2Read | OpKind::H2d | OpKind::D2h => Work {
-            flops: 0,
-            bytes: d("elements") * s,
-        },
+        OpKind::KvWrite | OpKind::KvRead => {
+            (c(0), c(4) * d("tokens") * d("heads_kv") * d("head_dim") * s)
+        }
+        OpKind::Copy => (c(0), c(2) * d("elements") * s),
+        OpKind::Read | OpKind::Write => (c(0), d("elements") * s),
+        OpKind::Triad => (c(2) * d("elements"), c(3) * d("elements") * s),
+        OpKind::PeakMma | OpKind::Launch => (c(0), c(0)),
+        OpKind::L2Read | OpKind::H2d | OpKind::D2h => (c(0), d("elements") * s),
     }
 }
 

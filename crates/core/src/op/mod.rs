@@ -4,7 +4,7 @@ mod cost;
 mod kind;
 mod shape;
 
-pub use cost::Work;
+pub use cost::{Sat, Work};
 pub use kind::{OpKind, ShapeKey};
 pub use shape::{example as shape_example, Shape, MAX_DIM};
 

@@ -64,7 +64,21 @@ pub fn points(file: &ResultsFile) -> Vec<Point> {
                 dtype: b.dtype.name().to_string(),
             })
         })
+        .filter(|p| plottable(p.intensity) && plottable(p.flops_per_s))
         .collect()
+}
+
+/// A value the log axes show: within 1e-12..1e24, which holds every real intensity
+/// (FLOP/byte), FLOP/s and B/s by many decades. A hand-edited or corrupt file may hold
+/// anything (zero, negative, 1e300); such values are left off the chart, never handed to
+/// the plotter, whose log axis never finishes on a zero or a span of hundreds of decades.
+fn plottable(v: f64) -> bool {
+    v.is_finite() && (1e-12..1e24).contains(&v)
+}
+
+/// A roof's bandwidth, when it is plottable.
+fn roof_bw(roofs: &Roofs) -> Option<f64> {
+    roofs.mem_bytes_per_s.filter(|&b| plottable(b))
 }
 
 /// The roof at `intensity` for `dtype`: min(bandwidth · intensity, peak), when both are known.
@@ -87,20 +101,22 @@ pub fn ranges(points: &[Point], roofs: &[&Roofs]) -> ((f64, f64), (f64, f64)) {
     let mut xs: Vec<f64> = points.iter().map(|p| p.intensity).collect();
     let mut ys: Vec<f64> = points.iter().map(|p| p.flops_per_s).collect();
     for r in roofs {
-        if let Some(bw) = r.mem_bytes_per_s {
-            for peak in r.peak_flops.values() {
+        if let Some(bw) = roof_bw(r) {
+            for &peak in r.peak_flops.values().filter(|&&p| plottable(p)) {
                 xs.push(peak / bw);
-                ys.push(*peak);
+                ys.push(peak);
             }
         }
     }
+    xs.retain(|&x| plottable(x));
+    ys.retain(|&y| plottable(y));
     let (xmin, xmax) = xs
         .iter()
         .fold((f64::INFINITY, 0f64), |(a, b), &x| (a.min(x), b.max(x)));
     let (ymin, ymax) = ys
         .iter()
         .fold((f64::INFINITY, 0f64), |(a, b), &y| (a.min(y), b.max(y)));
-    if !xmin.is_finite() || xmax <= 0.0 {
+    if !xmin.is_finite() || xmax <= 0.0 || !ymin.is_finite() || ymax <= 0.0 {
         return ((0.1, 1000.0), (1e9, 1e15));
     }
     (
@@ -144,11 +160,11 @@ pub fn roofline_svg(file: &ResultsFile) -> Result<(String, Geometry)> {
             (&spec, "spec", RGBColor(200, 30, 30)),
             (&measured, "measured", RGBColor(30, 90, 200)),
         ] {
-            let Some(bw) = roofs.mem_bytes_per_s else {
+            let Some(bw) = roof_bw(roofs) else {
                 continue;
             };
             for (dtype, peak) in &roofs.peak_flops {
-                if !pts.iter().any(|p| &p.dtype == dtype) {
+                if !plottable(*peak) || !pts.iter().any(|p| &p.dtype == dtype) {
                     continue;
                 }
                 let ridge = (peak / bw).clamp(xr.0, xr.1);
@@ -215,11 +231,12 @@ pub fn bandwidth_svg(file: &ResultsFile) -> Result<(String, Vec<(usize, f64)>)> 
         .iter()
         .filter(|b| b.status == Status::Ok && b.bytes > 0)
         .filter_map(|b| b.rates.map(|r| (b.id.clone(), r.bytes_per_s / 1e9)))
+        .filter(|p| plottable(p.1))
         .enumerate()
         .map(|(i, (id, gbs))| (i, id, gbs))
         .collect();
-    let spec = file.hardware.mem_bytes_per_s.map(|b| b / 1e9);
-    let measured = file.measured.mem_bytes_per_s.map(|b| b / 1e9);
+    let spec = roof_bw(&file.hardware.roofs()).map(|b| b / 1e9);
+    let measured = roof_bw(&file.measured).map(|b| b / 1e9);
     let top = pts
         .iter()
         .map(|p| p.2)
