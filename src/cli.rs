@@ -28,6 +28,28 @@ enum Command {
     Kernels(KernelsArgs),
     /// Roofline report (report.md + self-contained report.html) from results files.
     Report(ReportArgs),
+    /// Internal: runs benchmarks for `hotpath run` in an isolated worker process.
+    #[command(name = "__worker", hide = true)]
+    Worker(WorkerArgs),
+}
+
+#[derive(Args, Debug)]
+pub struct WorkerArgs {
+    /// Backend of the device.
+    #[arg(long, value_enum)]
+    pub backend: BackendChoice,
+    /// Device index.
+    #[arg(long)]
+    pub device: usize,
+}
+
+/// Where `hotpath run` executes benchmarks.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum Isolation {
+    /// In a supervised worker process: a crash or hang fails only that benchmark (default).
+    Process,
+    /// In the run's own process: a crashing kernel ends the run.
+    None,
 }
 
 #[derive(Args, Debug)]
@@ -160,6 +182,13 @@ pub struct RunArgs {
     /// Least warm-up time per benchmark, seconds.
     #[arg(long, default_value_t = 0.1)]
     pub warmup: f64,
+    /// Where benchmarks execute: `process` isolates each in a supervised worker.
+    #[arg(long, value_enum, default_value_t = Isolation::Process)]
+    pub isolation: Isolation,
+    /// Seconds a benchmark may take, start-up and correctness check included, before its
+    /// worker is killed and it is recorded as hung (default: 60 + 4 × the time limit).
+    #[arg(long)]
+    pub watchdog: Option<f64>,
 }
 
 /// What a command concluded, mapped to the exit code.
@@ -168,6 +197,8 @@ pub enum Outcome {
     Ok,
     /// A correctness check failed (exit 1).
     CheckFailed,
+    /// SIGINT or SIGTERM stopped the run after saving what was measured (exit 130).
+    Interrupted,
 }
 
 /// Parses arguments, runs the command, prints errors as one sentence, returns the exit code.
@@ -182,10 +213,12 @@ pub fn main() -> ExitCode {
         Command::Run(a) => commands::run::run(&a),
         Command::Kernels(a) => commands::kernels::run(&a),
         Command::Report(a) => commands::report::run(&a),
+        Command::Worker(a) => crate::isolate::worker::run(a.backend, a.device),
     };
     match result {
         Ok(Outcome::Ok) => ExitCode::SUCCESS,
         Ok(Outcome::CheckFailed) => ExitCode::from(1),
+        Ok(Outcome::Interrupted) => ExitCode::from(130),
         Err(e) => {
             eprintln!("error: {}", sentence(&e));
             ExitCode::from(2)

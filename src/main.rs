@@ -5,6 +5,8 @@ mod backends;
 mod cli;
 mod commands;
 mod export;
+mod isolate;
+mod lock;
 mod progress;
 
 use std::process::ExitCode;

@@ -4,18 +4,22 @@ use std::path::PathBuf;
 
 use hotpath_core::backend::{CacheMode, Device};
 use hotpath_core::results::{ResultsFile, RunConfig, Status, ToolInfo, SCHEMA};
-use hotpath_core::runner::run_one;
+use std::time::Duration;
 use hotpath_core::{hardware, host, Result};
 
 use super::run_plan::{self, Request};
 use crate::backends;
-use crate::cli::{CacheChoice, Outcome, RunArgs};
+use crate::cli::{CacheChoice, Isolation, Outcome, RunArgs};
+use crate::isolate::{self, Executor, Step, Supervisor};
+use crate::lock;
 use crate::export;
 use crate::progress::RunProgress;
 
 /// Runs the requested benchmarks on every selected device.
 pub fn run(args: &RunArgs) -> Result<Outcome> {
     let request = Request::from_args(args)?;
+    // A malformed fault-injection setting is bad input before anything runs.
+    hotpath_core::fault::for_benchmark("")?;
     run_plan::measure_config(args, 15.0)?;
     let hw_override = args.hardware.as_deref().map(hardware::by_id).transpose()?;
     let (backend, devices) = backends::select(args.backend)?;
@@ -87,14 +91,41 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
 
     let mut outcome = Outcome::Ok;
     let mut any_error = false;
+    isolate::signals::install()
+        .map_err(|e| hotpath_core::Error::backend(format!("cannot install signal handlers: {e}")))?;
     for (mut device, plan, cfg, path, mut file) in jobs {
         let spec_roofs = file.hardware.clone();
+        let _lock = lock::claim(&mut file.device);
+        let mut executor = match args.isolation {
+            Isolation::None => Executor::InProcess,
+            Isolation::Process => {
+                let watchdog = args.watchdog.unwrap_or(60.0 + 4.0 * cfg.time_limit_s);
+                Executor::Worker(Supervisor::new(
+                    backend.name(),
+                    file.device.index,
+                    Duration::from_secs_f64(watchdog),
+                ))
+            }
+        };
         let progress = RunProgress::new(plan.len());
         for (i, (spec, imp)) in plan.iter().enumerate() {
             progress.start(i, plan.len(), &spec.id(imp));
-            let result = run_one(device.as_mut(), spec, imp, cache, &cfg, &mut |f| {
+            let step = executor.run(device.as_mut(), spec, imp, cache, &cfg, &mut |f| {
                 progress.advance(i, f)
             });
+            let Step::Done(result) = step else {
+                progress.finish();
+                file.write_atomic(&path)?;
+                print!("{}", export::exporter(args.format).export(&file)?);
+                eprintln!(
+                    "interrupted: {} of {} benchmarks measured; results: {}",
+                    file.benchmarks.len(),
+                    plan.len(),
+                    display(&path)
+                );
+                return Ok(Outcome::Interrupted);
+            };
+            let result = *result;
             match result.status {
                 Status::Ok => {}
                 Status::Failed => {

@@ -10,6 +10,7 @@ pub mod cache;
 pub mod check;
 pub mod dtype;
 pub mod error;
+pub mod fault;
 pub mod hardware;
 pub mod host;
 pub mod inputs;

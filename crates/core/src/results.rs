@@ -177,9 +177,12 @@ pub struct MeasurementInfo {
     pub warmup_iters: u64,
     /// Why sampling stopped.
     pub stop_reason: StopReason,
-    /// Relative standard error of the mean reached.
+    /// Relative standard error of the mean reached; infinite with one sample (JSON `null`,
+    /// read back as infinity).
+    #[serde(deserialize_with = "null_as_infinity")]
     pub rel_stderr: f64,
     /// Coefficient of variation (stdev / mean) of the samples.
+    #[serde(deserialize_with = "null_as_infinity")]
     pub cv: f64,
     /// Wall time spent, seconds.
     pub wall_s: f64,
@@ -264,6 +267,12 @@ impl ResultsFile {
     }
 }
 
+/// serde_json writes a non-finite f64 as `null`; this reads such a `null` back as infinity
+/// (the only non-finite value these fields take), so every file hotpath wrote reads back.
+fn null_as_infinity<'de, D: serde::Deserializer<'de>>(d: D) -> std::result::Result<f64, D::Error> {
+    Ok(Option::<f64>::deserialize(d)?.unwrap_or(f64::INFINITY))
+}
+
 /// Checks up front that `path` can be written (before anything is measured): its directory
 /// exists and accepts a new file, and it is not a directory.
 pub fn check_writable(path: &Path) -> Result<()> {
@@ -274,6 +283,20 @@ pub fn check_writable(path: &Path) -> Result<()> {
             path.display()
         )));
     }
+    if let Ok(meta) = std::fs::metadata(path) {
+        if meta.permissions().readonly() {
+            return Err(Error::bad_input(format!(
+                "--out {} is read-only; refusing to replace it (choose another path, or make it writable on purpose)",
+                path.display()
+            )));
+        }
+        if meta.len() > 0 && !is_hotpath_output(path) {
+            return Err(Error::bad_input(format!(
+                "--out {} exists and is not a hotpath output file; refusing to overwrite it (is it one of your inputs?)",
+                path.display()
+            )));
+        }
+    }
     let tmp = temp_path(path);
     std::fs::File::create(&tmp).map_err(|e| {
         Error::bad_input(format!(
@@ -282,6 +305,21 @@ pub fn check_writable(path: &Path) -> Result<()> {
         ))
     })?;
     std::fs::remove_file(&tmp).map_err(|e| Error::io(&tmp, e))
+}
+
+/// Whether the start of the file at `path` reads like JSON hotpath wrote: an object with a
+/// `"schema": "hotpath.…"` field (results, validate and other hotpath outputs).
+fn is_hotpath_output(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let read = std::fs::File::open(path).and_then(|f| f.take(4096).read_to_end(&mut head));
+    let text = String::from_utf8_lossy(&head);
+    read.is_ok()
+        && text.trim_start().starts_with('{')
+        && text.split("\"schema\"").nth(1).is_some_and(|rest| {
+            rest.trim_start_matches([' ', ':', '\n', '\t'])
+                .starts_with("\"hotpath.")
+        })
 }
 
 fn temp_path(path: &Path) -> PathBuf {
@@ -354,6 +392,20 @@ mod tests {
     }
 
     #[test]
+    fn one_sample_measurement_reads_back() {
+        // One sample: the standard error is infinite, which serde_json writes as null.
+        let text = r#"{"iters_per_sample":1,"warmup_iters":2,"stop_reason":"time_limit",
+            "rel_stderr":null,"cv":0.0,"wall_s":0.48,"sm_clock_mhz":null,
+            "cache":{"mode":"cold","method":"rotate","sets":1,"set_bytes":117477376,
+            "llc_bytes":33554432,"llc_multiple":3.5}}"#;
+        let m: MeasurementInfo = serde_json::from_str(text).unwrap();
+        assert!(m.rel_stderr.is_infinite());
+        assert_eq!(m.cv, 0.0);
+        let again = serde_json::to_string(&m).unwrap();
+        assert!(again.contains("\"rel_stderr\":null"), "{again}");
+    }
+
+    #[test]
     fn unwritable_paths_are_bad_input() {
         let dir = tempfile::tempdir().unwrap();
         let err = check_writable(dir.path()).unwrap_err().to_string();
@@ -361,6 +413,21 @@ mod tests {
         let missing = dir.path().join("no/such/dir/r.json");
         let err = check_writable(&missing).unwrap_err().to_string();
         assert!(err.contains("cannot be written"), "{err}");
+        // An input that is not hotpath output (a model config, a TOML) is never replaced.
+        let config = dir.path().join("config.json");
+        std::fs::write(&config, "{\"hidden_size\": 4096}").unwrap();
+        let err = check_writable(&config).unwrap_err().to_string();
+        assert!(err.contains("not a hotpath output file"), "{err}");
+        // A previous results file may be replaced, unless it is read-only.
+        let old = dir.path().join("old.json");
+        sample_file().write_atomic(&old).unwrap();
+        check_writable(&old).unwrap();
+        let mut ro = std::fs::metadata(&old).unwrap().permissions();
+        ro.set_readonly(true);
+        std::fs::set_permissions(&old, ro).unwrap();
+        let err = check_writable(&old).unwrap_err().to_string();
+        assert!(err.contains("read-only"), "{err}");
+        assert_eq!(ResultsFile::read(&old).unwrap(), sample_file());
     }
 
     #[test]

@@ -64,15 +64,27 @@ pub fn run_one(
     cfg: &MeasureConfig,
     on_progress: &mut dyn FnMut(f64),
 ) -> BenchmarkResult {
+    let mut result = error_result(spec, imp, String::new());
+    result.error = None;
+    if let Err(e) = measure_into(device, spec, imp, cache, cfg, on_progress, &mut result) {
+        result.status = Status::Error;
+        result.error = Some(e.to_string());
+    }
+    result
+}
+
+/// The result of a benchmark that could not run: status `error`, the cost model's work,
+/// nothing measured, and `message` as the reason.
+pub fn error_result(spec: &OpSpec, imp: &str, message: String) -> BenchmarkResult {
     let work = spec.work();
-    let mut result = BenchmarkResult {
+    BenchmarkResult {
         id: spec.id(imp),
         op: spec.op,
         shape: spec.shape.clone(),
         dtype: spec.dtype,
         imp: imp.to_string(),
         status: Status::Error,
-        error: None,
+        error: Some(message),
         flops: work.flops,
         bytes: work.bytes,
         time: None,
@@ -82,12 +94,7 @@ pub fn run_one(
         correctness: None,
         discarded_samples: 0,
         measurement: None,
-    };
-    if let Err(e) = measure_into(device, spec, imp, cache, cfg, on_progress, &mut result) {
-        result.status = Status::Error;
-        result.error = Some(e.to_string());
     }
-    result
 }
 
 fn measure_into(
@@ -100,6 +107,10 @@ fn measure_into(
     result: &mut BenchmarkResult,
 ) -> Result<()> {
     check_fits(spec, device.info())?;
+    let fault = crate::fault::for_benchmark(&result.id)?;
+    if let Some(f) = fault {
+        crate::fault::strike(f);
+    }
     let plan = cache_plan(spec, device.info(), cache);
     let host_inputs = inputs::generate(spec, inputs::seed_for(spec));
     let mut prepared = device.prepare(&Workload {
@@ -112,7 +123,10 @@ fn measure_into(
         result.flops = w.flops;
         result.bytes = w.bytes;
     }
-    let output = prepared.output()?;
+    let mut output = prepared.output()?;
+    if fault == Some(crate::fault::Fault::Wrong) {
+        crate::fault::corrupt(&mut output);
+    }
     let correctness = check::check(spec, &host_inputs, &output)?;
     drop(output);
     drop(host_inputs);

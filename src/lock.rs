@@ -1,0 +1,131 @@
+//! One run per device: `hotpath run` holds an advisory lock on a per-device file while it
+//! measures. A second run on the same device still runs (it may be wanted), but both are
+//! told their numbers are meaningless, on stderr and in the results file
+//! (`device.extra.warnings`).
+
+use std::fs::{File, OpenOptions, TryLockError};
+use std::io::{Read, Seek, Write};
+use std::path::PathBuf;
+
+use hotpath_core::DeviceInfo;
+
+/// The held lock; released when dropped (or when the process dies, however it dies).
+pub struct DeviceLock {
+    _file: File,
+}
+
+/// Directory of the lock files: `$HOTPATH_LOCK_DIR`, else `<temp dir>/hotpath-locks`.
+fn lock_dir() -> PathBuf {
+    std::env::var_os("HOTPATH_LOCK_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| std::env::temp_dir().join("hotpath-locks"))
+}
+
+/// Claims `device` for this run. When another hotpath run holds it, or the lock cannot be
+/// taken at all, says so on stderr and records a warning in `device.extra`; the run goes on.
+pub fn claim(device: &mut DeviceInfo) -> Option<DeviceLock> {
+    match try_claim(device) {
+        Ok(lock) => Some(lock),
+        Err(warning) => {
+            eprintln!("warning: {warning}");
+            add_warning(device, warning);
+            None
+        }
+    }
+}
+
+fn try_claim(device: &DeviceInfo) -> Result<DeviceLock, String> {
+    let dir = lock_dir();
+    if std::fs::create_dir_all(&dir).is_ok() {
+        // Shared by every user of the machine, like /tmp itself.
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777));
+    }
+    let path = dir.join(format!("{}-{}.lock", device.backend, device.index));
+    let mut file = OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(&path)
+        .map_err(|e| {
+            format!(
+                "cannot open the device lock {} ({e}); a concurrent hotpath run on this device would go unnoticed",
+                path.display()
+            )
+        })?;
+    match file.try_lock() {
+        Ok(()) => {
+            let me = format!(
+                "pid {} since {}\n",
+                std::process::id(),
+                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+            );
+            let _ = file.set_len(0);
+            let _ = file.rewind();
+            let _ = file.write_all(me.as_bytes());
+            Ok(DeviceLock { _file: file })
+        }
+        Err(TryLockError::WouldBlock) => {
+            let mut holder = String::new();
+            let _ = file.read_to_string(&mut holder);
+            Err(format!(
+                "another hotpath run ({}) is measuring {} device {} right now; the numbers of both runs are meaningless",
+                holder.trim(),
+                device.backend,
+                device.index
+            ))
+        }
+        Err(TryLockError::Error(e)) => Err(format!(
+            "cannot lock {} ({e}); a concurrent hotpath run on this device would go unnoticed",
+            path.display()
+        )),
+    }
+}
+
+/// Appends `warning` to `device.extra["warnings"]`.
+pub fn add_warning(device: &mut DeviceInfo, warning: String) {
+    let entry = device
+        .extra
+        .entry("warnings".to_string())
+        .or_insert_with(|| serde_json::Value::Array(vec![]));
+    if let serde_json::Value::Array(list) = entry {
+        list.push(serde_json::Value::String(warning));
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn second_claim_on_one_device_warns_and_records() {
+        let dir = tempfile::tempdir().unwrap();
+        // SAFETY of the test: no other test in this binary reads HOTPATH_LOCK_DIR.
+        unsafe { std::env::set_var("HOTPATH_LOCK_DIR", dir.path()) };
+        let mut a = DeviceInfo {
+            backend: "cpu".into(),
+            index: 7,
+            ..Default::default()
+        };
+        let mut b = a.clone();
+        let held = claim(&mut a);
+        assert!(held.is_some());
+        assert!(a.extra.is_empty());
+        // flock locks belong to the open file description: a second open conflicts even
+        // within one process, as it would from another run.
+        assert!(claim(&mut b).is_none());
+        let w = b.extra["warnings"][0].as_str().unwrap().to_string();
+        assert!(
+            w.contains(&format!("pid {}", std::process::id())) && w.contains("cpu device 7"),
+            "{w}"
+        );
+        drop(held);
+        let mut c = DeviceInfo {
+            backend: "cpu".into(),
+            index: 7,
+            ..Default::default()
+        };
+        assert!(claim(&mut c).is_some(), "released when the holder drops it");
+    }
+}
