@@ -70,6 +70,10 @@ fn describe(index: usize) -> Result<(DeviceInfo, Arc<CudaContext>)> {
             extra.insert(k, v);
         }
     }
+    if let Some(w) = crate::busy::warning(index as u32) {
+        eprintln!("warning: {w}");
+        extra.insert("warnings".to_string(), vec![w].into());
+    }
     let info = DeviceInfo {
         backend: "cuda".into(),
         index,

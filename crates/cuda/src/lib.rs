@@ -4,6 +4,7 @@
 
 pub mod blas;
 pub mod buffers;
+pub mod busy;
 pub mod device;
 pub mod health;
 pub use hotpath_core::launch;
