@@ -26,8 +26,13 @@ enum Command {
     Run(Box<RunArgs>),
     /// Kernel tools: `kernels compile` builds every kernel with NVRTC, no GPU needed.
     Kernels(KernelsArgs),
-    /// Roofline report (report.md + self-contained report.html) from results files.
+    /// Roofline report (report.md + self-contained report.html) from results files;
+    /// with --history DIR, the trend page (history.md + history.html) of a run history.
     Report(ReportArgs),
+    /// Noise-aware comparison of two results files; exit 1 on a significant regression.
+    Compare(commands::compare::CompareArgs),
+    /// Kernel-gap table of two results files (CUDA vs ROCm, or any two devices).
+    Gap(commands::gap::GapArgs),
     /// Internal: runs benchmarks for `hotpath run` in an isolated worker process.
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),
@@ -55,8 +60,12 @@ pub enum Isolation {
 #[derive(Args, Debug)]
 pub struct ReportArgs {
     /// Results files (hotpath.results/1), shown side by side.
-    #[arg(required = true)]
+    #[arg(required_unless_present = "history")]
     pub results: Vec<std::path::PathBuf>,
+    /// Directory of results files from successive runs (results/history): writes the trend
+    /// page history.md + history.html, median and 95 % interval per benchmark over time.
+    #[arg(long)]
+    pub history: Option<std::path::PathBuf>,
     /// Directory to write report.md and report.html into (created if missing).
     #[arg(long, default_value = "report")]
     pub out: std::path::PathBuf,
@@ -195,7 +204,7 @@ pub struct RunArgs {
 pub enum Outcome {
     /// Everything ran and every check passed.
     Ok,
-    /// A correctness check failed (exit 1).
+    /// A check failed: a correctness check, or a significant regression in compare (exit 1).
     CheckFailed,
     /// SIGINT or SIGTERM stopped the run after saving what was measured (exit 130).
     Interrupted,
@@ -213,6 +222,8 @@ pub fn main() -> ExitCode {
         Command::Run(a) => commands::run::run(&a),
         Command::Kernels(a) => commands::kernels::run(&a),
         Command::Report(a) => commands::report::run(&a),
+        Command::Compare(a) => commands::compare::run(&a),
+        Command::Gap(a) => commands::gap::run(&a),
         Command::Worker(a) => crate::isolate::worker::run(a.backend, a.device),
     };
     match result {

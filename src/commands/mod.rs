@@ -1,6 +1,8 @@
 //! One module per subcommand.
 
+pub mod compare;
 pub mod devices;
+pub mod gap;
 pub mod kernels;
 pub mod list;
 pub mod report;

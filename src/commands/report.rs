@@ -14,8 +14,13 @@ fn write(path: &Path, text: &str) -> Result<()> {
     std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
-/// Reads every file first (a bad one fails before anything is written), then writes both.
+/// Reads every file first (a bad one fails before anything is written), then writes both;
+/// with --history, also (or only) the trend page.
 pub fn run(args: &ReportArgs) -> Result<Outcome> {
+    let history = match &args.history {
+        Some(dir) => Some(report::history::read_dir(dir)?),
+        None => None,
+    };
     let files = args
         .results
         .iter()
@@ -30,6 +35,17 @@ pub fn run(args: &ReportArgs) -> Result<Outcome> {
     std::fs::create_dir_all(&args.out).map_err(|e| {
         Error::bad_input(format!("cannot create --out {}: {e}", args.out.display()))
     })?;
+    if let Some(runs) = &history {
+        let series = report::history::series(runs);
+        let md = args.out.join("history.md");
+        let html = args.out.join("history.html");
+        write(&md, &report::history::markdown(&series, runs.len()))?;
+        write(&html, &report::history::html(&series, runs.len())?)?;
+        println!("{}\n{}", md.display(), html.display());
+        if files.is_empty() {
+            return Ok(Outcome::Ok);
+        }
+    }
     let md = args.out.join("report.md");
     let html = args.out.join("report.html");
     let estimates = match &args.criterion {

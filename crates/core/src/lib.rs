@@ -8,6 +8,7 @@
 pub mod backend;
 pub mod cache;
 pub mod check;
+pub mod compare;
 pub mod dtype;
 pub mod error;
 pub mod fault;

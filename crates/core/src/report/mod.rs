@@ -3,6 +3,7 @@
 
 pub mod chart;
 pub mod criterion;
+pub mod history;
 
 use crate::results::{BenchmarkResult, ResultsFile, Status};
 use crate::units::{sig3, Seconds};

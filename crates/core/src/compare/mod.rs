@@ -1,0 +1,303 @@
+//! `hotpath compare` and `hotpath gap`: two results files side by side.
+//!
+//! [`compare`] matches benchmarks by id and gives each a noise-aware verdict ([`verdict`])
+//! from the ratio of medians and a distribution-free interval ([`stats`]); [`setup`] warns
+//! when the files were measured under different conditions; [`gap`] is the kernel-gap
+//! table of two devices, each against its own roofs; [`render`] formats both.
+
+pub mod gap;
+pub mod render;
+pub mod setup;
+pub mod stats;
+pub mod verdict;
+
+#[cfg(test)]
+pub(crate) mod fixture;
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+use crate::error::{Error, Result};
+use crate::results::{BenchmarkResult, ResultsFile, Status};
+use stats::{IntervalError, RatioInterval};
+pub use verdict::Verdict;
+
+/// Schema of `hotpath compare --format json`.
+pub const SCHEMA: &str = "hotpath.compare/1";
+
+/// The interval method, as every output names it.
+pub const METHOD: &str = "Hodges-Lehmann estimate of the new/base time ratio on log-times, \
+with the distribution-free 95 % confidence interval that inverts the Mann-Whitney test \
+(exact for up to 50 samples per side, normal approximation above); deterministic, no resampling";
+
+/// Default threshold of `hotpath compare`, percent.
+pub const DEFAULT_THRESHOLD_PCT: f64 = 5.0;
+
+/// One benchmark present and measured in both files.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct CompareRow {
+    /// Benchmark id (`op/shape/dtype/impl`).
+    pub id: String,
+    /// Median of the base file's samples, seconds.
+    pub base_median_s: f64,
+    /// Median of the new file's samples, seconds.
+    pub new_median_s: f64,
+    /// Ratio of medians, new_median_s ÷ base_median_s (above 1 = slower).
+    pub ratio: f64,
+    /// Hodges-Lehmann estimate of the time ratio new ÷ base: the median of all pairwise
+    /// ratios, which the verdict uses (None without an interval). Equal to `ratio` when the
+    /// two distributions differ only by scale; more stable than it when they do not.
+    pub hl_ratio: Option<f64>,
+    /// Lower end of the 95 % interval of `hl_ratio`.
+    pub ci_low: Option<f64>,
+    /// Upper end of the 95 % interval of `hl_ratio`.
+    pub ci_high: Option<f64>,
+    /// `exact` or `normal`: which Mann-Whitney distribution set the interval's ranks.
+    pub interval: Option<&'static str>,
+    /// Samples in the base file.
+    pub base_samples: usize,
+    /// Samples in the new file.
+    pub new_samples: usize,
+    /// The verdict.
+    pub verdict: Verdict,
+    /// Why there is no interval, when there is none.
+    pub note: Option<String>,
+}
+
+/// A benchmark in both files that could not be compared (failed or errored on a side).
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Skipped {
+    /// Benchmark id.
+    pub id: String,
+    /// Why.
+    pub reason: String,
+}
+
+/// Which run a file holds, for the header of a comparison.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct FileLabel {
+    /// The file as given.
+    pub file: String,
+    /// `backend name` of the device.
+    pub device: String,
+    /// When the run was made (RFC 3339).
+    pub created: String,
+    /// The hotpath commit that made it.
+    pub git: Option<String>,
+}
+
+impl FileLabel {
+    /// The label of `file`, named `name`.
+    pub fn of(file: &ResultsFile, name: &str) -> FileLabel {
+        FileLabel {
+            file: name.to_string(),
+            device: format!("{} {}", file.device.backend, file.device.name),
+            created: file.created.clone(),
+            git: file.tool.git.clone(),
+        }
+    }
+}
+
+/// The whole comparison of two files.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Comparison {
+    /// Always [`SCHEMA`].
+    pub schema: &'static str,
+    /// The base file.
+    pub base: FileLabel,
+    /// The new file.
+    pub new: FileLabel,
+    /// The interval method ([`METHOD`]).
+    pub method: &'static str,
+    /// Confidence level of the intervals.
+    pub confidence: f64,
+    /// Threshold, percent.
+    pub threshold_pct: f64,
+    /// How the verdicts are defined ([`verdict::DEFINITIONS`]).
+    pub verdicts: &'static str,
+    /// Ids judged regressions.
+    pub regressions: Vec<String>,
+    /// Ids judged improvements.
+    pub improvements: Vec<String>,
+    /// Ids judged noisy.
+    pub noisy: Vec<String>,
+    /// One row per benchmark measured in both files, in the base file's order.
+    pub rows: Vec<CompareRow>,
+    /// Ids only in the base file.
+    pub only_in_base: Vec<String>,
+    /// Ids only in the new file.
+    pub only_in_new: Vec<String>,
+    /// Ids in both files that could not be compared.
+    pub not_compared: Vec<Skipped>,
+    /// Differences in how the two files were measured.
+    pub warnings: Vec<String>,
+}
+
+impl Comparison {
+    /// True when any benchmark regressed (the CLI exits 1).
+    pub fn has_regression(&self) -> bool {
+        !self.regressions.is_empty()
+    }
+}
+
+/// Checks a threshold given in percent: a finite number above 0 and below 100.
+pub fn check_threshold(pct: f64) -> Result<f64> {
+    if pct.is_finite() && pct > 0.0 && pct < 100.0 {
+        Ok(pct / 100.0)
+    } else {
+        Err(Error::bad_input(format!(
+            "--threshold {pct} is not valid; give a percentage above 0 and below 100, such as 5"
+        )))
+    }
+}
+
+/// Benchmarks of `file` by id, refusing duplicate ids (a file has one result per id).
+pub(crate) fn by_id<'a>(
+    file: &'a ResultsFile,
+    origin: &str,
+) -> Result<BTreeMap<&'a str, &'a BenchmarkResult>> {
+    let mut map = BTreeMap::new();
+    for b in &file.benchmarks {
+        if map.insert(b.id.as_str(), b).is_some() {
+            return Err(Error::bad_input(format!(
+                "{origin} holds benchmark {} twice; a results file has one result per id",
+                b.id
+            )));
+        }
+    }
+    Ok(map)
+}
+
+/// Why a benchmark cannot be compared, or None when it can.
+fn unusable(b: &BenchmarkResult, side: &str) -> Option<String> {
+    match b.status {
+        Status::Ok if b.time.is_some() || !b.samples_s.is_empty() => None,
+        Status::Ok => Some(format!("not measured in {side}")),
+        Status::Failed => Some(format!("failed its correctness check in {side}")),
+        Status::Error => Some(format!(
+            "errored in {side}: {}",
+            b.error.as_deref().unwrap_or("no reason recorded")
+        )),
+    }
+}
+
+/// Median of a benchmark's samples (the stored median when the samples were dropped).
+fn median_s(b: &BenchmarkResult) -> Option<f64> {
+    if b.samples_s.is_empty() {
+        b.time.map(|t| t.median_s)
+    } else {
+        Some(crate::stats::median(&b.samples_s))
+    }
+}
+
+/// One row: the median ratio, the interval and the verdict.
+fn row(id: &str, a: &BenchmarkResult, b: &BenchmarkResult, threshold: f64) -> Result<CompareRow> {
+    let (Some(base_median_s), Some(new_median_s)) = (median_s(a), median_s(b)) else {
+        return Err(Error::bad_input(format!(
+            "benchmark {id} has no median time"
+        )));
+    };
+    let positive = |t: f64| t.is_finite() && t > 0.0;
+    if !(positive(base_median_s) && positive(new_median_s)) {
+        return Err(Error::bad_input(format!(
+            "benchmark {id} has median times {base_median_s} s (base) and {new_median_s} s (new); times must be positive numbers"
+        )));
+    }
+    let ratio = new_median_s / base_median_s;
+    let (interval, note): (Option<RatioInterval>, Option<String>) =
+        match stats::ratio_interval(&a.samples_s, &b.samples_s) {
+            Ok(r) => (Some(r), None),
+            Err(IntervalError::TooFewSamples) => (
+                None,
+                Some(format!(
+                    "too few samples for a 95 % interval ({} base, {} new; at least 4 each)",
+                    a.samples_s.len(),
+                    b.samples_s.len()
+                )),
+            ),
+            Err(IntervalError::NotPositive) => {
+                return Err(Error::bad_input(format!(
+                    "benchmark {id} holds a sample that is not a positive number of seconds; samples_s must be times"
+                )))
+            }
+        };
+    Ok(CompareRow {
+        id: id.to_string(),
+        base_median_s,
+        new_median_s,
+        ratio,
+        hl_ratio: interval.map(|r| r.estimate),
+        ci_low: interval.map(|r| r.low),
+        ci_high: interval.map(|r| r.high),
+        interval: interval.map(|r| if r.exact { "exact" } else { "normal" }),
+        base_samples: a.samples_s.len(),
+        new_samples: b.samples_s.len(),
+        verdict: match interval {
+            Some(r) => verdict::classify(r.estimate, Some((r.low, r.high)), threshold),
+            None => verdict::classify(ratio, None, threshold),
+        },
+        note,
+    })
+}
+
+/// Compares `new` against `base` with threshold `threshold_pct` (percent). `base_name` and
+/// `new_name` (paths) name the files in errors.
+pub fn compare(
+    base: &ResultsFile,
+    new: &ResultsFile,
+    threshold_pct: f64,
+    base_name: &str,
+    new_name: &str,
+) -> Result<Comparison> {
+    let threshold = check_threshold(threshold_pct)?;
+    let base_ids = by_id(base, base_name)?;
+    let new_ids = by_id(new, new_name)?;
+    let mut rows = Vec::new();
+    let mut not_compared = Vec::new();
+    let mut only_in_base = Vec::new();
+    for a in &base.benchmarks {
+        let Some(b) = new_ids.get(a.id.as_str()) else {
+            only_in_base.push(a.id.clone());
+            continue;
+        };
+        match unusable(a, "base").or_else(|| unusable(b, "new")) {
+            Some(reason) => not_compared.push(Skipped {
+                id: a.id.clone(),
+                reason,
+            }),
+            None => rows.push(row(&a.id, a, b, threshold)?),
+        }
+    }
+    let only_in_new = new
+        .benchmarks
+        .iter()
+        .filter(|b| !base_ids.contains_key(b.id.as_str()))
+        .map(|b| b.id.clone())
+        .collect();
+    let ids = |v: Verdict| -> Vec<String> {
+        rows.iter()
+            .filter(|r| r.verdict == v)
+            .map(|r| r.id.clone())
+            .collect()
+    };
+    Ok(Comparison {
+        schema: SCHEMA,
+        base: FileLabel::of(base, base_name),
+        new: FileLabel::of(new, new_name),
+        method: METHOD,
+        confidence: stats::CONFIDENCE,
+        threshold_pct,
+        verdicts: verdict::DEFINITIONS,
+        regressions: ids(Verdict::Regression),
+        improvements: ids(Verdict::Improvement),
+        noisy: ids(Verdict::Noisy),
+        rows,
+        only_in_base,
+        only_in_new,
+        not_compared,
+        warnings: setup::differences(base, new),
+    })
+}
+
+#[cfg(test)]
+mod tests;

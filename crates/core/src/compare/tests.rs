@@ -1,0 +1,241 @@
+//! Planted changes: sample sets drawn from a seeded generator with a known shift and noise,
+//! and the exact verdict each must get.
+
+use super::fixture::{bench, file, samples};
+use super::*;
+use crate::backend::CacheMode;
+use crate::op::OpKind;
+
+const GEMV: &str = "m=1,n=4096,k=4096";
+const COPY: &str = "elements=1M";
+
+/// base and new files with one gemv benchmark each: `n` samples around 1 ms (base) and
+/// 1 ms × `shift` (new), both with uniform relative noise ±`noise`.
+fn planted(shift: f64, noise: f64, n: usize) -> (ResultsFile, ResultsFile) {
+    let mut base = file();
+    let mut new = file();
+    base.benchmarks.push(bench(
+        OpKind::Gemv,
+        GEMV,
+        "hotpath",
+        samples(1, n, 1e-3, noise),
+    ));
+    new.benchmarks.push(bench(
+        OpKind::Gemv,
+        GEMV,
+        "hotpath",
+        samples(2, n, 1e-3 * shift, noise),
+    ));
+    (base, new)
+}
+
+fn verdict_of(shift: f64, noise: f64, n: usize) -> (Verdict, CompareRow) {
+    let (base, new) = planted(shift, noise, n);
+    let c = compare(&base, &new, 5.0, "base.json", "new.json").unwrap();
+    assert_eq!(c.rows.len(), 1);
+    (c.rows[0].verdict, c.rows[0].clone())
+}
+
+#[test]
+fn ten_percent_slowdown_with_low_noise_is_a_regression() {
+    // ±1 % noise, 100 samples a side, new 10 % slower.
+    let (v, r) = verdict_of(1.10, 0.01, 100);
+    assert_eq!(v, Verdict::Regression, "{r:?}");
+    assert!((r.ratio - 1.10).abs() < 0.01, "{r:?}");
+    assert!(
+        r.ci_low.unwrap() > 1.08 && r.ci_high.unwrap() < 1.12,
+        "{r:?}"
+    );
+    assert_eq!(r.interval, Some("normal"));
+    let (base, new) = planted(1.10, 0.01, 100);
+    let c = compare(&base, &new, 5.0, "b", "n").unwrap();
+    assert!(c.has_regression());
+    assert_eq!(c.regressions, vec!["gemv/m=1,n=4096,k=4096/f32/hotpath"]);
+    // The same with the exact distribution (20 samples a side).
+    assert_eq!(verdict_of(1.10, 0.01, 20).0, Verdict::Regression);
+}
+
+#[test]
+fn identical_files_are_unchanged() {
+    let (base, _) = planted(1.0, 0.05, 100);
+    let c = compare(&base, &base, 5.0, "b", "b").unwrap();
+    assert_eq!(c.rows[0].verdict, Verdict::Unchanged);
+    assert_eq!(c.rows[0].ratio, 1.0);
+    assert_eq!(c.rows[0].hl_ratio, Some(1.0));
+    assert!(c.regressions.is_empty() && c.improvements.is_empty() && c.noisy.is_empty());
+    assert!(c.warnings.is_empty(), "{:?}", c.warnings);
+}
+
+#[test]
+fn two_percent_change_inside_five_percent_noise_is_unchanged() {
+    // ±5 % uniform noise, new 2 % slower. With 50 samples a side or more the whole
+    // interval lies inside ±5 %: unchanged. With fewer the interval still reaches past
+    // +5 % (n = 20: estimate 1.030, interval 1.008 … 1.058): noisy. Never a
+    // regression.
+    for (n, expect) in [
+        (10, Verdict::Noisy),
+        (20, Verdict::Noisy),
+        (50, Verdict::Unchanged),
+        (100, Verdict::Unchanged),
+        (300, Verdict::Unchanged),
+        (1000, Verdict::Unchanged),
+    ] {
+        let (v, r) = verdict_of(1.02, 0.05, n);
+        assert_eq!(v, expect, "n={n}: {r:?}");
+        if expect == Verdict::Unchanged {
+            assert!(
+                r.ci_high.unwrap() <= 1.05 && r.ci_low.unwrap() >= 0.95,
+                "{r:?}"
+            );
+        }
+    }
+    // No change at all in ±5 % noise is unchanged from 10 samples a side.
+    for n in [10, 20, 100, 1000] {
+        assert_eq!(verdict_of(1.0, 0.05, n).0, Verdict::Unchanged, "n={n}");
+    }
+}
+
+#[test]
+fn ten_percent_change_with_huge_noise_is_noisy_not_a_regression() {
+    // ±50 % uniform noise, 15 samples a side: the interval is far wider than the change.
+    let (v, r) = verdict_of(1.10, 0.50, 15);
+    assert_eq!(v, Verdict::Noisy, "{r:?}");
+    assert!(
+        r.ci_low.unwrap() < 1.0 && r.ci_high.unwrap() > 1.10,
+        "{r:?}"
+    );
+    let (base, new) = planted(1.10, 0.50, 15);
+    let c = compare(&base, &new, 5.0, "b", "n").unwrap();
+    assert!(!c.has_regression());
+    assert_eq!(c.noisy.len(), 1);
+}
+
+#[test]
+fn ten_percent_speedup_with_low_noise_is_an_improvement() {
+    let (v, r) = verdict_of(0.90, 0.01, 100);
+    assert_eq!(v, Verdict::Improvement, "{r:?}");
+}
+
+#[test]
+fn threshold_decides_what_counts() {
+    // The 10 % regression is unchanged under a 25 % threshold (interval within ±25 %).
+    let (base, new) = planted(1.10, 0.01, 100);
+    let c = compare(&base, &new, 25.0, "b", "n").unwrap();
+    assert_eq!(c.rows[0].verdict, Verdict::Unchanged);
+    for bad in [0.0, -5.0, 100.0, f64::NAN, f64::INFINITY] {
+        let err = compare(&base, &new, bad, "b", "n").unwrap_err().to_string();
+        assert!(err.contains("--threshold"), "{err}");
+    }
+}
+
+#[test]
+fn ratio_is_the_ratio_of_sample_medians() {
+    // Hand example: base medians of {1,2,3,4,5} ms = 3 ms; new {2,4,6,8,10} ms = 6 ms.
+    let mut base = file();
+    let mut new = file();
+    let ms = |v: &[f64]| v.iter().map(|x| x * 1e-3).collect::<Vec<_>>();
+    base.benchmarks.push(bench(
+        OpKind::Copy,
+        COPY,
+        "hotpath",
+        ms(&[1.0, 2.0, 3.0, 4.0, 5.0]),
+    ));
+    new.benchmarks.push(bench(
+        OpKind::Copy,
+        COPY,
+        "hotpath",
+        ms(&[2.0, 4.0, 6.0, 8.0, 10.0]),
+    ));
+    let c = compare(&base, &new, 5.0, "b", "n").unwrap();
+    let r = &c.rows[0];
+    assert!((r.base_median_s - 3e-3).abs() < 1e-15);
+    assert!((r.new_median_s - 6e-3).abs() < 1e-15);
+    assert!((r.ratio - 2.0).abs() < 1e-12);
+    // ln new − ln base over all 25 pairs: the samples are exactly base × 2, so the
+    // Hodges-Lehmann estimate is 2; the interval (ranks 3 and 23 of 25, exact) is wide.
+    assert!((r.hl_ratio.unwrap() - 2.0).abs() < 1e-12);
+    assert_eq!(r.interval, Some("exact"));
+    // The 25 differences are ln 2 + ln(b_j/b_i), b in {1..5}; the quotients sorted begin
+    // 1/5, 1/4, 1/3 and end 3, 4, 5, so ranks 3 and 23 give 2·(1/3) and 2·3.
+    assert!((r.ci_low.unwrap() - 2.0 / 3.0).abs() < 1e-12, "{r:?}");
+    assert!((r.ci_high.unwrap() - 6.0).abs() < 1e-12, "{r:?}");
+    assert_eq!(r.verdict, Verdict::Noisy);
+}
+
+#[test]
+fn too_few_samples_give_no_interval_and_noisy() {
+    let mut base = file();
+    let mut new = file();
+    base.benchmarks
+        .push(bench(OpKind::Copy, COPY, "hotpath", vec![1e-3, 1e-3, 1e-3]));
+    new.benchmarks
+        .push(bench(OpKind::Copy, COPY, "hotpath", vec![2e-3, 2e-3, 2e-3]));
+    let c = compare(&base, &new, 5.0, "b", "n").unwrap();
+    assert_eq!(c.rows[0].verdict, Verdict::Noisy);
+    assert_eq!(c.rows[0].ci_low, None);
+    assert!(c.rows[0]
+        .note
+        .as_deref()
+        .unwrap()
+        .contains("too few samples"));
+}
+
+#[test]
+fn unmatched_failed_and_mismatched_setups_are_listed() {
+    let (mut base, mut new) = planted(1.0, 0.01, 30);
+    base.benchmarks.push(bench(
+        OpKind::Copy,
+        COPY,
+        "hotpath",
+        samples(3, 30, 1e-3, 0.01),
+    ));
+    new.benchmarks.push(bench(
+        OpKind::Read,
+        COPY,
+        "hotpath",
+        samples(4, 30, 1e-3, 0.01),
+    ));
+    let mut failed = bench(OpKind::Write, COPY, "hotpath", samples(5, 30, 1e-3, 0.01));
+    base.benchmarks.push(failed.clone());
+    failed.status = Status::Failed;
+    new.benchmarks.push(failed);
+    new.device.compute_units = 1;
+    new.device
+        .extra
+        .insert("threads".into(), serde_json::Value::from(1));
+    new.config.cache = CacheMode::Hot;
+    new.device.driver = Some("CUDA 13.0".into());
+    let c = compare(&base, &new, 5.0, "b", "n").unwrap();
+    assert_eq!(c.rows.len(), 1);
+    assert_eq!(c.only_in_base, vec!["copy/elements=1048576/f32/hotpath"]);
+    assert_eq!(c.only_in_new, vec!["read/elements=1048576/f32/hotpath"]);
+    assert_eq!(c.not_compared.len(), 1);
+    assert!(c.not_compared[0]
+        .reason
+        .contains("failed its correctness check in new"));
+    let w = c.warnings.join("\n");
+    for needle in [
+        "different compute units",
+        "different threads",
+        "different cache modes: base cold, new hot",
+        "different drivers: base none, new CUDA 13.0",
+    ] {
+        assert!(w.contains(needle), "'{needle}' not in {w}");
+    }
+    assert!(!w.contains("different devices"), "{w}");
+}
+
+#[test]
+fn duplicate_ids_and_bad_samples_are_bad_input() {
+    let (mut base, new) = planted(1.0, 0.01, 10);
+    let dup = base.benchmarks[0].clone();
+    base.benchmarks.push(dup);
+    let err = compare(&base, &new, 5.0, "base.json", "n")
+        .unwrap_err()
+        .to_string();
+    assert!(err.contains("base.json holds benchmark gemv"), "{err}");
+    let (base, mut new) = planted(1.0, 0.01, 10);
+    new.benchmarks[0].samples_s[3] = -1.0;
+    let err = compare(&base, &new, 5.0, "b", "n").unwrap_err().to_string();
+    assert!(err.contains("not a positive number"), "{err}");
+}

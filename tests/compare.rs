@@ -1,0 +1,269 @@
+//! `hotpath compare` end to end: planted changes in sample sets written into real results
+//! files, the exit codes (1 on a regression, 0 otherwise, 2 on bad input) and the verdicts,
+//! from the library and from the binary.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use hotpath_core::compare::{compare, Verdict};
+use hotpath_core::results::{ResultsFile, TimeStats};
+use hotpath_core::stats::Summary;
+
+const ID: &str = "gemv/m=1,n=14336,k=4096/bf16/hotpath";
+
+fn hotpath(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hotpath"))
+        .args(args)
+        .output()
+        .expect("the hotpath binary runs")
+}
+
+/// SplitMix64: a tiny seeded generator, so the planted samples are the same every run.
+struct SplitMix(u64);
+
+impl SplitMix {
+    fn uniform(&mut self) -> f64 {
+        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        z ^= z >> 31;
+        (z >> 11) as f64 / (1u64 << 53) as f64
+    }
+}
+
+/// `n` samples of `center_s` × (1 + u), u uniform in ±`noise`.
+fn samples(seed: u64, n: usize, center_s: f64, noise: f64) -> Vec<f64> {
+    let mut g = SplitMix(seed);
+    (0..n)
+        .map(|_| center_s * (1.0 + noise * (2.0 * g.uniform() - 1.0)))
+        .collect()
+}
+
+/// The committed CPU results file with only the gemv benchmark, its samples replaced.
+fn planted_file(samples_s: Vec<f64>) -> ResultsFile {
+    let mut f = ResultsFile::read(Path::new("results/cpu-epyc-2core-quick.json")).unwrap();
+    f.benchmarks.retain(|b| b.id == ID);
+    let s = Summary::of(&samples_s).unwrap();
+    let b = &mut f.benchmarks[0];
+    b.time = Some(TimeStats {
+        median_s: s.median,
+        min_s: s.min,
+        mean_s: s.mean,
+        stdev_s: s.stdev,
+        p10_s: s.p10,
+        p90_s: s.p90,
+        mad_s: s.mad,
+    });
+    b.samples_s = samples_s;
+    f
+}
+
+/// Writes base and new files (3.58 ms gemv, `n` samples a side, new × `shift`) and
+/// returns their paths.
+fn write_pair(dir: &Path, shift: f64, noise: f64, n: usize) -> (PathBuf, PathBuf) {
+    let base = planted_file(samples(11, n, 3.58e-3, noise));
+    let new = planted_file(samples(12, n, 3.58e-3 * shift, noise));
+    let (pb, pn) = (dir.join("base.json"), dir.join("new.json"));
+    base.write_atomic(&pb).unwrap();
+    new.write_atomic(&pn).unwrap();
+    (pb, pn)
+}
+
+/// Library verdict and CLI (exit code, JSON) for the pair.
+fn judge(shift: f64, noise: f64, n: usize) -> (Verdict, i32, serde_json::Value) {
+    let dir = tempfile::tempdir().unwrap();
+    let (pb, pn) = write_pair(dir.path(), shift, noise, n);
+    let lib = compare(
+        &ResultsFile::read(&pb).unwrap(),
+        &ResultsFile::read(&pn).unwrap(),
+        5.0,
+        "b",
+        "n",
+    )
+    .unwrap();
+    let o = hotpath(&[
+        "compare",
+        pb.to_str().unwrap(),
+        pn.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).expect("compare prints JSON");
+    assert_eq!(
+        json["rows"][0]["verdict"],
+        lib.rows[0].verdict.name(),
+        "library and CLI agree"
+    );
+    (lib.rows[0].verdict, o.status.code().unwrap(), json)
+}
+
+#[test]
+fn ten_percent_slowdown_with_low_noise_exits_1() {
+    let (v, code, json) = judge(1.10, 0.01, 200);
+    assert_eq!(v, Verdict::Regression);
+    assert_eq!(code, 1);
+    assert_eq!(json["regressions"], serde_json::json!([ID]));
+    assert_eq!(json["improvements"], serde_json::json!([]));
+    let row = &json["rows"][0];
+    assert_eq!(row["id"], ID);
+    let ratio = row["ratio"].as_f64().unwrap();
+    assert!((ratio - 1.10).abs() < 0.01, "{row}");
+    assert!(
+        (row["new_median_s"].as_f64().unwrap() / row["base_median_s"].as_f64().unwrap() - ratio)
+            .abs()
+            < 1e-12
+    );
+    assert!(json["method"].as_str().unwrap().contains("Hodges-Lehmann"));
+}
+
+#[test]
+fn identical_files_exit_0_unchanged() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pb, _) = write_pair(dir.path(), 1.0, 0.05, 200);
+    let o = hotpath(&[
+        "compare",
+        pb.to_str().unwrap(),
+        pb.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["rows"][0]["verdict"], "unchanged");
+    assert_eq!(json["rows"][0]["ratio"], 1.0);
+    assert_eq!(json["warnings"], serde_json::json!([]));
+}
+
+#[test]
+fn two_percent_change_inside_five_percent_noise_exits_0_unchanged() {
+    let (v, code, json) = judge(1.02, 0.05, 200);
+    assert_eq!((v, code), (Verdict::Unchanged, 0), "{json}");
+    assert_eq!(json["regressions"], serde_json::json!([]));
+}
+
+#[test]
+fn ten_percent_change_with_huge_noise_exits_0_noisy() {
+    let (v, code, json) = judge(1.10, 0.50, 15);
+    assert_eq!((v, code), (Verdict::Noisy, 0), "{json}");
+    assert_eq!(json["regressions"], serde_json::json!([]));
+    assert_eq!(json["noisy"], serde_json::json!([ID]));
+}
+
+#[test]
+fn table_and_markdown_name_the_method_and_the_verdicts() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pb, pn) = write_pair(dir.path(), 1.10, 0.01, 50);
+    for (format, needle) in [("table", "REGRESSION"), ("md", "| REGRESSION |")] {
+        let o = hotpath(&[
+            "compare",
+            pb.to_str().unwrap(),
+            pn.to_str().unwrap(),
+            "--format",
+            format,
+        ]);
+        assert_eq!(o.status.code(), Some(1));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(out.contains(needle), "{out}");
+        assert!(
+            out.contains("Mann-Whitney") && out.contains("noisy"),
+            "{out}"
+        );
+        assert!(out.contains("1 regressions, 0 improvements"), "{out}");
+    }
+    // A 25 % threshold lets the same 10 % change pass.
+    let o = hotpath(&[
+        "compare",
+        pb.to_str().unwrap(),
+        pn.to_str().unwrap(),
+        "--threshold",
+        "25",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+}
+
+#[test]
+fn different_devices_warn_and_unmatched_benchmarks_are_listed() {
+    let o = hotpath(&[
+        "compare",
+        "results/cpu-epyc-2core-quick.json",
+        "results/cpu-epyc-1thread-quick.json",
+        "--format",
+        "json",
+    ]);
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let warnings = json["warnings"].to_string();
+    assert!(
+        warnings.contains("different threads: base 2, new 1"),
+        "{warnings}"
+    );
+    // One thread instead of two: gemv, which streams 117 MB, takes 6.60 ms instead of 3.58.
+    assert_eq!(o.status.code(), Some(1));
+    assert!(json["regressions"]
+        .as_array()
+        .unwrap()
+        .contains(&serde_json::json!(ID)));
+    let dir = tempfile::tempdir().unwrap();
+    let mut only = planted_file(samples(1, 20, 1e-3, 0.01));
+    only.benchmarks[0].id = "gemv/m=1,n=14336,k=4096/bf16/other".into();
+    let p = dir.path().join("only.json");
+    only.write_atomic(&p).unwrap();
+    let o = hotpath(&[
+        "compare",
+        "results/cpu-epyc-2core-quick.json",
+        p.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["rows"], serde_json::json!([]));
+    assert_eq!(json["only_in_base"].as_array().unwrap().len(), 15);
+    assert_eq!(
+        json["only_in_new"],
+        serde_json::json!(["gemv/m=1,n=14336,k=4096/bf16/other"])
+    );
+}
+
+/// Exit code 2 and one `error:` line containing `needle`.
+fn bad(args: &[&str], needle: &str) {
+    let o = hotpath(args);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{err}");
+    assert!(
+        lines[0].starts_with("error: ") && err.contains(needle),
+        "{err}"
+    );
+    assert!(o.stdout.is_empty(), "nothing on stdout for bad input");
+}
+
+#[test]
+fn bad_input_exits_2_with_one_sentence() {
+    let good = "results/cpu-epyc-2core-quick.json";
+    bad(
+        &["compare", good, "/nonexistent/new.json"],
+        "/nonexistent/new.json",
+    );
+    bad(
+        &["compare", good, "Cargo.toml"],
+        "Cargo.toml is not a hotpath results file",
+    );
+    bad(
+        &["compare", good, good, "--threshold", "-3"],
+        "--threshold -3",
+    );
+    bad(&["compare", good, good, "--threshold", "abc"], "abc");
+    bad(&["compare", good, good, "--format", "csv"], "csv");
+    bad(&["compare", good], "NEW");
+    let dir = tempfile::tempdir().unwrap();
+    let mut f = planted_file(samples(1, 20, 1e-3, 0.01));
+    f.benchmarks[0].samples_s[0] = 0.0;
+    let p = dir.path().join("zero.json");
+    f.write_atomic(&p).unwrap();
+    bad(
+        &["compare", good, p.to_str().unwrap()],
+        "not a positive number",
+    );
+}
