@@ -18,6 +18,7 @@ pub mod inputs;
 pub mod kernels;
 pub mod launch;
 pub mod measure;
+pub mod model;
 pub mod op;
 pub mod plan;
 pub mod reference;

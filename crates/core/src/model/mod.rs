@@ -1,0 +1,147 @@
+//! Models: transformer decoder configs (built in, or any Hugging Face `config.json`), the
+//! kernels of one decode step or prefill at a model's exact shapes, and the per-token
+//! latency floors of METHODOLOGY.md ("Latency floors").
+//!
+//! - [`ModelConfig`]: the shape facts of a model, from [`builtin`] or [`config::parse`];
+//! - [`step`]: one decode step (or prefill) as a list of ops with their bytes, FLOPs and
+//!   the benchmark that measures each at the model's shape;
+//! - [`floors`]: memory, compute and binding floors at spec or measured roofs, and the
+//!   kernel-composed step time from measured kernels.
+
+pub mod builtin;
+pub mod config;
+pub mod floors;
+pub mod step;
+
+#[cfg(test)]
+mod tests;
+
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+use crate::error::{Error, Result};
+
+/// The shape facts of a decoder-only transformer that set its bytes and FLOPs per token.
+/// Field names follow Hugging Face `config.json`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ModelConfig {
+    /// Lowercase id (`llama-3.1-8b`), or the config file's path for the path form.
+    pub id: String,
+    /// Where the numbers come from (the Hugging Face repository, or the file).
+    pub source: String,
+    /// Width of the residual stream.
+    pub hidden_size: u64,
+    /// Decoder layers.
+    pub num_hidden_layers: u64,
+    /// Query heads.
+    pub num_attention_heads: u64,
+    /// Key/value heads (GQA groups; equal to the query heads for MHA).
+    pub num_key_value_heads: u64,
+    /// Elements per head.
+    pub head_dim: u64,
+    /// Width of the MLP (of each expert, for a mixture of experts).
+    pub intermediate_size: u64,
+    /// Vocabulary size (rows of the embedding table and of the LM head).
+    pub vocab_size: u64,
+    /// Whether the LM head is the embedding table (then it is stored once).
+    pub tie_word_embeddings: bool,
+    /// Bias vectors on the q, k and v projections (Qwen2; Llama with `attention_bias`).
+    #[serde(default)]
+    pub qkv_bias: bool,
+    /// Bias vector on the output projection (Llama with `attention_bias`).
+    #[serde(default)]
+    pub o_bias: bool,
+    /// Bias vectors on the MLP projections (`mlp_bias`).
+    #[serde(default)]
+    pub mlp_bias: bool,
+    /// Attention looks back at most this many tokens (Mistral-7B-v0.1); `None` = full.
+    #[serde(default)]
+    pub sliding_window: Option<u64>,
+    /// Mixture of experts, when the MLP is routed.
+    #[serde(default)]
+    pub moe: Option<Moe>,
+}
+
+/// A routed mixture-of-experts MLP (Mixtral style: every layer's MLP is `num_local_experts`
+/// gated MLPs of `intermediate_size`, `num_experts_per_tok` of them used per token).
+#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Moe {
+    /// Experts per layer (E).
+    pub num_local_experts: u64,
+    /// Experts each token is routed to (k).
+    pub num_experts_per_tok: u64,
+}
+
+impl Moe {
+    /// Expected number of distinct experts a layer touches when `tokens` tokens are each
+    /// routed to k of E experts, uniformly and independently: E·(1 − (1 − k/E)^tokens).
+    /// One token touches exactly k; many tokens approach E.
+    pub fn expected_distinct(&self, tokens: u64) -> f64 {
+        let e = self.num_local_experts as f64;
+        let k = self.num_experts_per_tok as f64;
+        let exponent = i32::try_from(tokens).unwrap_or(i32::MAX);
+        e * (1.0 - (1.0 - k / e).powi(exponent))
+    }
+}
+
+impl ModelConfig {
+    /// Parameters in total (embedding and LM head counted once each, or once when tied;
+    /// every expert counted), as model cards quote them.
+    pub fn total_params(&self) -> u64 {
+        let h = self.hidden_size;
+        let layers = self.num_hidden_layers;
+        let q = self.num_attention_heads * self.head_dim;
+        let kv = self.num_key_value_heads * self.head_dim;
+        let mut attn = h * (q + 2 * kv) + q * h;
+        if self.qkv_bias {
+            attn += q + 2 * kv;
+        }
+        if self.o_bias {
+            attn += h;
+        }
+        let mut mlp = 3 * h * self.intermediate_size;
+        if self.mlp_bias {
+            mlp += 2 * self.intermediate_size + h;
+        }
+        let (experts, router) = match self.moe {
+            Some(m) => (m.num_local_experts, m.num_local_experts * h),
+            None => (1, 0),
+        };
+        let per_layer = attn + experts * mlp + router + 2 * h;
+        let embed = self.vocab_size * h;
+        let head = if self.tie_word_embeddings { 0 } else { embed };
+        layers * per_layer + h + embed + head
+    }
+
+    /// Bytes of KV cache one token adds, at `kv_bytes_per_element`:
+    /// layers · 2 · kv_heads · head_dim · s.
+    pub fn kv_bytes_per_token(&self, kv_bytes_per_element: u64) -> u64 {
+        self.num_hidden_layers * 2 * self.num_key_value_heads * self.head_dim * kv_bytes_per_element
+    }
+}
+
+/// Resolves `text` to a model: a built-in id (case-insensitive, see `hotpath list`) or the
+/// path of a Hugging Face `config.json`.
+pub fn resolve(text: &str) -> Result<ModelConfig> {
+    let id = text.trim().to_ascii_lowercase();
+    if let Some(m) = builtin::all().into_iter().find(|m| m.id == id) {
+        return Ok(m);
+    }
+    let path = Path::new(text.trim());
+    if path.is_file() {
+        return config::read(path);
+    }
+    let looks_like_path = text.contains('/') || text.ends_with(".json");
+    let ids: Vec<String> = builtin::all().into_iter().map(|m| m.id).collect();
+    Err(Error::bad_input(if looks_like_path {
+        format!(
+            "model config {text} does not exist or is not a file; give a Hugging Face config.json or a built-in id: {}",
+            ids.join(", ")
+        )
+    } else {
+        format!(
+            "unknown model '{text}'; accepted: {} or the path of a Hugging Face config.json",
+            ids.join(", ")
+        )
+    }))
+}
