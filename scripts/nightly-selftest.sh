@@ -7,7 +7,9 @@
 #      within-run intervals of `hotpath compare` cannot see drift between runs;
 #   3. third run compared with a planted baseline, the first run made 3× faster (every
 #      sample ÷ 3): a +200 % change that must be flagged, exit 1;
-# then checks that the history files, the comparisons and the trend page are there.
+# then checks that the history files, the comparisons and the trend page are there; and,
+# with faults injected, that a wrong result exits 1 and never becomes the baseline, and a
+# crashing benchmark exits 2 while the rest of the run is kept.
 set -euo pipefail
 repo="$(cd "$(dirname "$0")/.." && pwd)"
 if [ -z "${HOTPATH:-}" ]; then
@@ -59,4 +61,14 @@ last_cmp="$(ls "$tmp/compare"/*.md | tail -n 1)"
 grep -q "| REGRESSION |" "$last_cmp" || fail "the planted comparison lists no regression"
 grep -q "^3 runs\." "$tmp/trend/history.md" || fail "the trend page does not cover 3 runs"
 [ "$(grep -o '<svg' "$tmp/trend/history.html" | wc -l)" = 5 ] || fail "expected 5 trend charts"
-echo "nightly-selftest: ok (3 runs, baseline, 2 comparisons, trend page with 5 charts)"
+
+# Faults (HOTPATH_FAULT, see crates/core/src/fault.rs), in a directory of their own:
+# a wrong result fails the run's correctness check: exit 1, and --update-baseline refuses it;
+faults=(bash "$repo/scripts/nightly.sh" --hotpath "$hotpath" --dir "$tmp/faults" --backend cpu --suite ceilings)
+expect 1 env HOTPATH_FAULT=wrong:triad "${faults[@]}" --update-baseline "${short[@]}"
+[ ! -e "$tmp/faults/baselines/cpu-generic.json" ] || fail "a run with a failed check became the baseline"
+# a crashing benchmark: exit 2, and what the run measured is still kept and charted.
+expect 2 env HOTPATH_FAULT=crash:read/ "${faults[@]}" "${short[@]}"
+[ "$(ls "$tmp/faults/history"/*.json | wc -l)" = 2 ] || fail "the runs with faults were not kept"
+grep -q "^2 runs\." "$tmp/faults/trend/history.md" || fail "no trend page after a crash"
+echo "nightly-selftest: ok (3 runs, baseline, 2 comparisons, trend page with 5 charts; a wrong result exits 1 and is not made the baseline; a crash exits 2 and keeps the rest)"
