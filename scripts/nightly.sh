@@ -68,13 +68,27 @@ fi
 mkdir -p "$dir/history" "$dir/baselines" "$dir/compare" "$dir/trend" \
   || die "cannot create the directories under '$dir'"
 
-# <UTC time>_<host>_<git revision>: sorts by time; names the machine and the code.
+# <UTC time>_<host>_<git revision>: sorts by time; names the machine and the code. The run
+# writes a hidden file first (the trend page skips it); once it is done, the file is renamed
+# with the revision of the hotpath build that made it (tool.git in the file).
 stamp="$(date -u +%Y%m%dT%H%M%SZ)"
 host="$(uname -n | cut -d. -f1 | tr -c 'A-Za-z0-9_-' '_' | sed 's/_*$//')"
-rev="$(git -C "$repo" rev-parse --short=9 HEAD 2>/dev/null || echo nogit)"
-if [ "$rev" != nogit ] && [ -n "$(git -C "$repo" status --porcelain --untracked-files=no 2>/dev/null)" ]; then
-  rev="$rev-dirty"
-fi
+running="$dir/history/.running-$stamp-$$.json"
+
+echo "nightly: suite $suite on backend $backend" >&2
+"$hotpath" run --backend "$backend" --suite "$suite" --out "$running" "${run_extra[@]}"
+run_rc=$?
+case "$run_rc" in
+  0) ;;
+  1) echo "nightly: a correctness check failed in this run (see the table above)" >&2 ;;
+  *) [ -f "$running" ] || die "hotpath run exited with $run_rc and wrote no results file; nothing compared"
+     echo "nightly: hotpath run exited with $run_rc (a benchmark could not run, or the run was stopped); comparing what it measured, then exiting 2" >&2 ;;
+esac
+[ -f "$running" ] || die "hotpath run wrote no results file"
+
+rev="$(awk '/^  "tool": \{/ { t = 1 } t && /"git":/ { sub(/.*"git": *"?/, ""); sub(/"?,?$/, ""); print; exit }' "$running")"
+case "$rev" in ""|null) rev="nogit" ;; esac
+rev="$(printf '%s' "$rev" | tr -c 'A-Za-z0-9_-' '_')"
 name="${stamp}_${host:-host}_${rev}"
 n=2
 while [ -e "$dir/history/$name.json" ]; do
@@ -82,16 +96,8 @@ while [ -e "$dir/history/$name.json" ]; do
   n=$((n + 1))
 done
 out="$dir/history/$name.json"
-
-echo "nightly: suite $suite on backend $backend -> $out" >&2
-"$hotpath" run --backend "$backend" --suite "$suite" --out "$out" "${run_extra[@]}"
-run_rc=$?
-case "$run_rc" in
-  0) ;;
-  1) echo "nightly: a correctness check failed in this run (see the table above)" >&2 ;;
-  *) [ -f "$out" ] || die "hotpath run exited with $run_rc and wrote no results file; nothing compared"
-     echo "nightly: hotpath run exited with $run_rc (a benchmark could not run, or the run was stopped); comparing what it measured, then exiting 2" >&2 ;;
-esac
+mv "$running" "$out" || die "cannot rename $running to $out"
+echo "nightly: results kept as $out" >&2
 
 # The hardware id of the run (hardware.id in the pretty-printed results file).
 hw_id="$(awk '/^  "hardware": \{/ { h = 1 } h && /"id":/ { sub(/.*"id": *"/, ""); sub(/".*/, ""); print; exit }' "$out")"
