@@ -33,6 +33,8 @@ enum Command {
     Compare(commands::compare::CompareArgs),
     /// Kernel-gap table of two results files (CUDA vs ROCm, or any two devices).
     Gap(commands::gap::GapArgs),
+    /// Per-token latency floors (decode TPOT, prefill TTFT) of a model on a GPU's roofs.
+    Floors(commands::floors::FloorsArgs),
     /// Internal: runs benchmarks for `hotpath run` in an isolated worker process.
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),
@@ -198,6 +200,9 @@ pub struct RunArgs {
     /// worker is killed and it is recorded as hung (default: 60 + 4 × the time limit).
     #[arg(long)]
     pub watchdog: Option<f64>,
+    /// Model-shaped run: --model M --batch B --context L [--prefill] [--tp N] [--kv-dtype DT].
+    #[command(flatten)]
+    pub model: commands::model_run::ModelArgs,
 }
 
 /// What a command concluded, mapped to the exit code.
@@ -224,6 +229,7 @@ pub fn main() -> ExitCode {
         Command::Report(a) => commands::report::run(&a),
         Command::Compare(a) => commands::compare::run(&a),
         Command::Gap(a) => commands::gap::run(&a),
+        Command::Floors(a) => commands::floors::run(&a),
         Command::Worker(a) => crate::isolate::worker::run(a.backend, a.device),
     };
     match result {

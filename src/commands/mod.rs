@@ -2,9 +2,11 @@
 
 pub mod compare;
 pub mod devices;
+pub mod floors;
 pub mod gap;
 pub mod kernels;
 pub mod list;
+pub mod model_run;
 pub mod report;
 pub mod run;
 mod run_plan;

@@ -79,11 +79,12 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
                 timing: device.timing_method(),
                 suite: match &request {
                     Request::Suite(s) => Some(s.clone()),
-                    Request::Single(_) => None,
+                    Request::Single(_) | Request::Model(_) => None,
                 },
                 inputs: "uniform random, seeded by FNV-1a of the spec (identical every run)"
                     .to_string(),
             },
+            model: request.model_run(),
             benchmarks: Vec::new(),
         };
         jobs.push((device, plan, cfg, path, file));
@@ -147,6 +148,7 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
         }
         progress.finish();
         print!("{}", export::exporter(args.format).export(&file)?);
+        super::model_run::print_floors(&file, args.format)?;
         eprintln!("results: {}", display(&path));
     }
     if any_error {

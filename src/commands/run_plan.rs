@@ -20,11 +20,16 @@ pub enum Request {
     Suite(String),
     /// One op at one shape and dtype.
     Single(OpSpec),
+    /// The kernels of one decode step (or prefill) of a model at its exact shapes.
+    Model(Box<hotpath_core::model::step::ModelRun>),
 }
 
 impl Request {
     /// Validates --suite / --op / --shape / --dtype.
     pub fn from_args(args: &RunArgs) -> Result<Request> {
+        if let Some(run) = super::model_run::request(&args.model, &args.dtype)? {
+            return Ok(Request::Model(Box::new(run)));
+        }
         match (&args.op, &args.suite) {
             (Some(op), _) => {
                 let op = OpKind::parse(op)?;
@@ -60,6 +65,15 @@ impl Request {
         match self {
             Request::Suite(s) => s.clone(),
             Request::Single(spec) => spec.op.to_string(),
+            Request::Model(run) => run.label(),
+        }
+    }
+
+    /// The model run a model-shaped request records in its results file.
+    pub fn model_run(&self) -> Option<hotpath_core::model::step::ModelRun> {
+        match self {
+            Request::Model(run) => Some((**run).clone()),
+            _ => None,
         }
     }
 }
@@ -141,6 +155,7 @@ pub fn benchmarks(
             (s.specs, s.time_limit_s)
         }
         Request::Single(spec) => (vec![spec.clone()], 15.0),
+        Request::Model(run) => (super::model_run::specs(run)?, 15.0),
     };
     // Calibration: ceilings the spec roofs lack, so efficiency can be stated.
     let mut calibration = Vec::new();
@@ -195,7 +210,7 @@ pub fn benchmarks(
                     spec.op, spec.dtype
                 ),
             };
-            if let Request::Single(_) = request {
+            if let Request::Single(_) | Request::Model(_) = request {
                 return Err(Error::Unsupported(why));
             }
             notes.push(format!("skipping {spec}: {why}"));

@@ -38,6 +38,10 @@ pub struct ResultsFile {
     pub measured: Roofs,
     /// How the run measured.
     pub config: RunConfig,
+    /// The model step a model-shaped run measured (`hotpath run --model`): model config,
+    /// phase, batch, context, dtypes and tensor-parallel degree. Absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<crate::model::step::ModelRun>,
     /// Every benchmark, in the order run.
     pub benchmarks: Vec<BenchmarkResult>,
 }
@@ -371,6 +375,7 @@ mod tests {
                 suite: None,
                 inputs: "uniform".into(),
             },
+            model: None,
             benchmarks: vec![],
         }
     }

@@ -55,6 +55,7 @@ pub fn file() -> ResultsFile {
             suite: None,
             inputs: "uniform".into(),
         },
+        model: None,
         benchmarks: vec![],
     }
 }

@@ -9,7 +9,7 @@ use serde::Serialize;
 use super::step::{self, Category, ModelRun, Phase, Step, StepOp};
 use crate::dtype::DType;
 use crate::error::Result;
-use crate::results::{BenchmarkResult, Status};
+use crate::results::{BenchmarkResult, ResultsFile, Status};
 use crate::roofline::{Bound, Roofs};
 
 /// A floor under one set of roofs. A part whose roof is unknown is `None`; `floor_s` is
@@ -58,6 +58,31 @@ pub struct Roofing<'a> {
     pub measured: Option<Roofs>,
     /// Measured kernels of a results file.
     pub benchmarks: Option<&'a [BenchmarkResult]>,
+}
+
+impl<'a> Roofing<'a> {
+    /// Spec roofs of a hardware entry, nothing measured.
+    pub fn spec(hw: &crate::hardware::HardwareSpec) -> Roofing<'static> {
+        Roofing {
+            hardware_id: hw.id.clone(),
+            spec: Roofs {
+                mem_bytes_per_s: hw.mem_bytes_per_s,
+                peak_flops: hw.peak_flops.clone(),
+            },
+            measured: None,
+            benchmarks: None,
+        }
+    }
+
+    /// A results file's spec roofs, measured ceilings and kernels.
+    pub fn results(file: &'a ResultsFile) -> Roofing<'a> {
+        Roofing {
+            hardware_id: file.hardware.id.clone(),
+            spec: file.hardware.roofs(),
+            measured: Some(file.measured.clone()),
+            benchmarks: Some(&file.benchmarks),
+        }
+    }
 }
 
 /// The measured kernel that stands for one op: the fastest passing implementation.
@@ -193,7 +218,7 @@ pub fn analyze(run: &ModelRun, phases: &[Phase], roofing: &Roofing) -> Result<Fl
         hardware: roofing.hardware_id.clone(),
         spec_roofs: roofing.spec.clone(),
         measured_roofs: roofing.measured.clone(),
-        notes: notes(run, phases),
+        notes: notes(run, phases, roofing.benchmarks.is_some()),
         decode: None,
         prefill: None,
         per_op: Vec::new(),
@@ -234,6 +259,10 @@ fn phase_report(step: &Step, roofing: &Roofing) -> (PhaseReport, Vec<OpReport>) 
                         step_s,
                     }
                 })
+            }
+            (None, Some(_)) if op.flops_each > 0.0 => {
+                missing.push(format!("{} (no benchmark models it)", op.name));
+                None
             }
             _ => None,
         };
@@ -307,7 +336,7 @@ fn fastest(
 }
 
 /// What the numbers of `run` assume, one sentence each.
-fn notes(run: &ModelRun, phases: &[Phase]) -> Vec<String> {
+fn notes(run: &ModelRun, phases: &[Phase], roofing_has_kernels: bool) -> Vec<String> {
     let m = &run.model;
     let mut notes = vec![
         "bytes: linear layers and LM head read in full, embedding rows of the step's tokens only, norms counted, KV cache read, new K/V written; activations assumed on chip".to_string(),
@@ -341,6 +370,9 @@ fn notes(run: &ModelRun, phases: &[Phase]) -> Vec<String> {
     }
     if run.dtype == DType::Fp8E4m3 {
         notes.push("fp8: linear weights in fp8_e4m3; LM head, router, norms and embedding stay bf16, as FP8 checkpoints keep them".into());
+    }
+    if roofing_has_kernels {
+        notes.push("kernel-composed time: the benchmarked kernels only; norms and embedding lookups have no benchmark (their bytes are in the floors)".into());
     }
     if phases.contains(&Phase::Prefill) {
         notes.push(

@@ -361,3 +361,41 @@ fn tensor_parallel_must_divide_heads() {
         .to_string();
     assert!(err.contains("--batch 0"), "{err}");
 }
+
+#[test]
+fn composed_time_needs_every_kernel_and_names_the_missing_ones() {
+    // The committed CPU quick run holds attn_decode at Llama-3.1-8B's decode shape but not
+    // its fused projections nor a one-token kv_write, so the step cannot be composed.
+    let text = include_str!("../../../../results/cpu-epyc-2core-quick.json");
+    let file: crate::results::ResultsFile = serde_json::from_str(text).unwrap();
+    let r = analyze(
+        &run("llama-3.1-8b", 1, 4096, 1),
+        &[Phase::Decode],
+        &Roofing::results(&file),
+    )
+    .unwrap();
+    let c = r.decode.as_ref().unwrap().composed.as_ref().unwrap();
+    assert_eq!(c.step_s, None);
+    assert_eq!((c.mbu, c.mfu), (None, None));
+    assert!(
+        c.missing
+            .contains(&"gemv/m=1,n=6144,k=4096/bf16".to_string()),
+        "{:?}",
+        c.missing
+    );
+    assert!(c
+        .missing
+        .contains(&"kv_write/tokens=1,heads_kv=8,head_dim=128,page_size=16/bf16".to_string()));
+    // The attention kernel it does hold is found, with its fastest implementation.
+    let attn = r.per_op.iter().find(|o| o.name == "attention").unwrap();
+    let k = attn.measured.as_ref().unwrap();
+    let want = file
+        .benchmarks
+        .iter()
+        .find(|b| b.id == k.id)
+        .and_then(|b| b.time)
+        .unwrap()
+        .median_s;
+    assert_eq!(k.median_s, want);
+    assert_eq!(k.step_s, want * 32.0);
+}

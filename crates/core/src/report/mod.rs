@@ -3,6 +3,7 @@
 
 pub mod chart;
 pub mod criterion;
+pub mod floors;
 pub mod history;
 
 use crate::results::{BenchmarkResult, ResultsFile, Status};
@@ -223,6 +224,7 @@ pub fn markdown(files: &[ResultsFile]) -> String {
                 out.push_str(&format!("| {} |\n", r.cells.join(" | ")));
             }
         }
+        out.push_str(&floors::markdown(f));
         out.push('\n');
     }
     out
@@ -285,6 +287,7 @@ pub fn html(
             }
             body.push_str("</table>\n");
         }
+        body.push_str(&floors::html(f));
         body.push_str("</section>\n");
     }
     if !estimates.is_empty() {
