@@ -1,4 +1,5 @@
-//! Hostile inputs, generated: the parsers of results JSON, hardware TOML and shape text, and
+//! Hostile inputs, generated: the parsers of results JSON, hardware TOML, shape text and HF
+//! model config.json (with the step accounting of what parses), and
 //! the report built from whatever a results file may legally hold, must never panic; a
 //! rejected input's error names its origin and, for a syntax error, the position.
 //!
@@ -88,9 +89,15 @@ fn apply(text: &str, edits: &[Edit]) -> String {
 fn check_results_error(text: &str) {
     if let Err(e) = ResultsFile::parse(text, "fuzz.json") {
         let msg = e.to_string();
-        assert!(msg.contains("fuzz.json"), "error does not name the file: {msg}");
+        assert!(
+            msg.contains("fuzz.json"),
+            "error does not name the file: {msg}"
+        );
         if serde_json::from_str::<serde_json::Value>(text).is_err() {
-            assert!(msg.contains("line "), "syntax error without position: {msg}");
+            assert!(
+                msg.contains("line "),
+                "syntax error without position: {msg}"
+            );
         }
     }
 }
@@ -160,9 +167,7 @@ fn replace_numbers(v: &mut serde_json::Value, numbers: &[f64], i: &mut usize) {
             *i += 1;
         }
         serde_json::Value::Array(a) => a.iter_mut().for_each(|x| replace_numbers(x, numbers, i)),
-        serde_json::Value::Object(o) => o
-            .values_mut()
-            .for_each(|x| replace_numbers(x, numbers, i)),
+        serde_json::Value::Object(o) => o.values_mut().for_each(|x| replace_numbers(x, numbers, i)),
         _ => {}
     }
 }
@@ -174,7 +179,10 @@ fn hardware_toml_mutations_never_panic() {
             let text = apply(HARDWARE_TOML, &edits);
             if let Err(e) = hardware::parse_text(&text, "fuzz.toml") {
                 let msg = e.to_string();
-                prop_assert!(msg.contains("fuzz.toml"), "error does not name the file: {msg}");
+                prop_assert!(
+                    msg.contains("fuzz.toml"),
+                    "error does not name the file: {msg}"
+                );
                 if text.parse::<toml::Table>().is_err() {
                     prop_assert!(msg.contains("line "), "syntax error without line: {msg}");
                 }
@@ -241,5 +249,94 @@ fn huge_shapes_are_counted_or_rejected() {
             prop_assert_eq!(fits.is_ok(), need.saturating_mul(2) <= 80_000_000_000);
             Ok(())
         })
+        .unwrap();
+}
+
+const MODEL_CONFIGS: [&str; 2] = [
+    include_str!("../../../tests/fixtures/models/llama-3.1-8b.json"),
+    include_str!("../../../tests/fixtures/models/mixtral-8x7b.json"),
+];
+
+/// A mutated Hugging Face config.json either is rejected with an error naming the file, or
+/// gives a model whose decode and prefill steps are accounted without panicking (debug
+/// builds check every multiplication), at any batch, context and TP degree.
+#[test]
+fn model_config_mutations_never_panic() {
+    use hotpath_core::model::{config, step};
+    let strat = (
+        prop::sample::select(MODEL_CONFIGS.to_vec()),
+        prop::collection::vec(edit(), 1..4),
+        prop_oneof![1u64..=64, 1u64..=MAX_DIM],
+        prop_oneof![1u64..=8192, 1u64..=MAX_DIM],
+        prop::sample::select(vec![1u64, 2, 8, 3]),
+    );
+    runner()
+        .run(&strat, |(base, edits, batch, context, tp)| {
+            let text = apply(base, &edits);
+            match config::parse(&text, "config.json") {
+                Err(e) => prop_assert!(e.to_string().contains("config.json"), "{e}"),
+                Ok(model) => {
+                    for phase in [step::Phase::Decode, step::Phase::Prefill] {
+                        if let Ok(run) = step::ModelRun::new(
+                            model.clone(),
+                            phase,
+                            batch,
+                            context,
+                            DType::Bf16,
+                            None,
+                            tp,
+                        ) {
+                            let _ = step::step(&run, phase);
+                        }
+                    }
+                }
+            }
+            Ok(())
+        })
+        .unwrap();
+}
+
+/// Numbers in a config.json replaced by hostile ones (0, 1, huge): rejected or accounted,
+/// never a panic.
+#[test]
+fn model_config_hostile_numbers_never_panic() {
+    use hotpath_core::model::{config, step};
+    let base: serde_json::Value = serde_json::from_str(MODEL_CONFIGS[1]).unwrap();
+    let number = prop_oneof![
+        Just(0u64),
+        Just(1),
+        Just(3),
+        Just(u64::MAX),
+        Just(1 << 40),
+        1u64..100_000
+    ];
+    runner()
+        .run(
+            &prop::collection::vec(prop::option::weighted(0.15, number), 32),
+            |numbers| {
+                let mut v = base.clone();
+                if let serde_json::Value::Object(map) = &mut v {
+                    for (i, x) in map.values_mut().filter(|x| x.is_u64()).enumerate() {
+                        if let Some(n) = numbers[i % numbers.len()] {
+                            *x = n.into();
+                        }
+                    }
+                }
+                if let Ok(model) = config::parse(&v.to_string(), "config.json") {
+                    if let Ok(run) = step::ModelRun::new(
+                        model,
+                        step::Phase::Decode,
+                        1,
+                        4096,
+                        DType::Bf16,
+                        None,
+                        1,
+                    ) {
+                        let _ = step::step(&run, step::Phase::Decode);
+                    }
+                }
+                Ok(())
+            },
+        )
         .unwrap();
 }
