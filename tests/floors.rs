@@ -329,3 +329,30 @@ fn model_shaped_run_composes_the_step_and_floors_read_it_back() {
     let html = std::fs::read_to_string(rep.join("report.html")).unwrap();
     assert!(html.contains("<h3>latency floors</h3>"));
 }
+
+#[test]
+fn list_shows_the_built_in_models() {
+    let v = json(&hotpath(&["list", "--format", "json"]));
+    let models = v["models"].as_array().unwrap();
+    let ids: Vec<&str> = models.iter().map(|m| m["id"].as_str().unwrap()).collect();
+    for id in [
+        "llama-3.2-1b",
+        "llama-3.2-3b",
+        "llama-3.1-8b",
+        "llama-3.1-70b",
+        "llama-3.1-405b",
+        "mistral-7b",
+        "mixtral-8x7b",
+        "qwen2.5-7b",
+        "qwen2.5-72b",
+    ] {
+        assert!(ids.contains(&id), "{id} in {ids:?}");
+    }
+    let mixtral = models.iter().find(|m| m["id"] == "mixtral-8x7b").unwrap();
+    assert_eq!(mixtral["experts"], serde_json::json!([8, 2]));
+    let text = String::from_utf8_lossy(&hotpath(&["list"]).stdout).into_owned();
+    assert!(
+        text.contains("llama-3.1-8b") && text.contains("8.03 B params"),
+        "{text}"
+    );
+}

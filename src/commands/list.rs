@@ -1,4 +1,4 @@
-//! `hotpath list`: ops with their shape keys, dtypes, suites and hardware ids.
+//! `hotpath list`: ops with their shape keys, dtypes, suites, hardware ids and built-in models.
 
 use serde::Serialize;
 
@@ -39,11 +39,24 @@ struct HardwareEntry {
 }
 
 #[derive(Serialize)]
+struct ModelEntry {
+    id: String,
+    source: String,
+    params: u64,
+    layers: u64,
+    hidden_size: u64,
+    heads_q: u64,
+    heads_kv: u64,
+    experts: Option<(u64, u64)>,
+}
+
+#[derive(Serialize)]
 struct Listing {
     ops: Vec<OpEntry>,
     dtypes: Vec<&'static str>,
     suites: Vec<SuiteEntry>,
     hardware: Vec<HardwareEntry>,
+    models: Vec<ModelEntry>,
 }
 
 /// Prints what hotpath can run.
@@ -87,6 +100,19 @@ pub fn run(args: &ListArgs) -> Result<Outcome> {
                 mem_bytes_per_s: h.mem_bytes_per_s,
             })
             .collect(),
+        models: hotpath_core::model::builtin::all()
+            .into_iter()
+            .map(|m| ModelEntry {
+                params: m.total_params(),
+                layers: m.num_hidden_layers,
+                hidden_size: m.hidden_size,
+                heads_q: m.num_attention_heads,
+                heads_kv: m.num_key_value_heads,
+                experts: m.moe.map(|e| (e.num_local_experts, e.num_experts_per_tok)),
+                id: m.id,
+                source: m.source,
+            })
+            .collect(),
     };
     if args.format == Format::Json {
         let text = serde_json::to_string_pretty(&listing)
@@ -125,6 +151,25 @@ pub fn run(args: &ListArgs) -> Result<Outcome> {
             .map(|b| format!("{} GB/s", b / 1e9))
             .unwrap_or_else(|| "measured".into());
         println!("  {:<12} {} ({bw})", h.id, h.name);
+    }
+    println!("models (--model; or the path of a Hugging Face config.json):");
+    for m in &listing.models {
+        let experts = m
+            .experts
+            .map(|(e, k)| format!(", {k} of {e} experts"))
+            .unwrap_or_default();
+        println!(
+            "  {:<14} {:.2} B params, {} layers, hidden {}, {}/{} heads{experts} ({})",
+            m.id,
+            m.params as f64 / 1e9,
+            m.layers,
+            m.hidden_size,
+            m.heads_q,
+            m.heads_kv,
+            m.source
+                .trim_start_matches("https://huggingface.co/")
+                .trim_end_matches("/blob/main/config.json")
+        );
     }
     Ok(Outcome::Ok)
 }
