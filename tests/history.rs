@@ -40,7 +40,7 @@ fn history_directory_becomes_a_trend_page() {
     assert!(md.contains("## vm — cpu 0 AMD EPYC"), "{md}");
     // gemv m=1 hotpath: 3.58 ms first (two threads), 6.60 ms latest: +84.2 %, a regression.
     assert!(
-        md.contains("| gemv/m=1,n=14336,k=4096/bf16/hotpath | 2 | 3.58 ms (2026-11-24) | 6.60 ms (2026-11-24) |"),
+        md.contains("| gemv/m=1,n=14336,k=4096/bf16/hotpath | 2 | 3.58 ms (2026-11-24 21:11) | 6.60 ms (2026-11-24 22:08) |"),
         "{md}"
     );
     assert!(md.contains("+84.2 % (regression) | +84.2 % |"), "{md}");

@@ -149,8 +149,14 @@ pub fn latest_change(s: &Series) -> Option<LatestChange> {
     Some(LatestChange { ratio, verdict })
 }
 
-fn date(created: &str) -> &str {
-    created.get(..10).unwrap_or(created)
+/// `2026-11-24 22:08` from RFC 3339 `2026-11-24T22:08:27Z` (several runs a day stay apart).
+fn when(created: &str) -> String {
+    created.get(..16).unwrap_or(created).replacen('T', " ", 1)
+}
+
+/// `11-24 22:08`: the chart's x labels.
+fn short_when(created: &str) -> String {
+    created.get(5..16).unwrap_or(created).replacen('T', " ", 1)
 }
 
 fn table_rows(series: &[Series], m: &str) -> Vec<Vec<String>> {
@@ -166,8 +172,8 @@ fn table_rows(series: &[Series], m: &str) -> Vec<Vec<String>> {
             vec![
                 s.id.clone(),
                 s.points.len().to_string(),
-                format!("{} ({})", Seconds(first.median_s), date(&first.created)),
-                format!("{} ({})", Seconds(last.median_s), date(&last.created)),
+                format!("{} ({})", Seconds(first.median_s), when(&first.created)),
+                format!("{} ({})", Seconds(last.median_s), when(&last.created)),
                 format!("{} … {}", Seconds(last.low_s), Seconds(last.high_s)),
                 latest,
                 change_pct(last.median_s / first.median_s),
@@ -280,11 +286,7 @@ pub fn trend_svg(s: &Series) -> Result<(String, TrendGeometry)> {
     y0 = (y0 - pad).max(0.0);
     y1 += pad;
     let x = (-0.5, s.points.len().max(1) as f64 - 0.5);
-    let labels: Vec<String> = s
-        .points
-        .iter()
-        .map(|p| date(&p.created).to_string())
-        .collect();
+    let labels: Vec<String> = s.points.iter().map(|p| short_when(&p.created)).collect();
     let mut svg = String::new();
     let geometry;
     {
@@ -474,7 +476,7 @@ mod tests {
         assert!(circles[2].1 < circles[1].1 - 50.0, "{circles:?} {g:?}");
         let page = html(&s, 3).unwrap();
         assert_eq!(page.matches("<svg").count(), 2);
-        assert!(page.contains("2026-11-03"));
+        assert!(page.contains("11-03 02:00"));
     }
 
     #[test]
