@@ -158,20 +158,21 @@ pub fn benchmarks(
         Request::Model(run) => (super::model_run::specs(run)?, 15.0),
     };
     // Calibration: ceilings the spec roofs lack, so efficiency can be stated.
+    // A model step is compared with floors at measured ceilings too, and it is
+    // read-dominated: it gets every streaming ceiling and the peaks of its dtypes.
+    let model = matches!(request, Request::Model(_));
     let mut calibration = Vec::new();
-    if roofs.mem_bytes_per_s.is_none() && !specs.iter().any(|s| s.op == OpKind::Copy) {
-        calibration.extend(
-            suite("ceilings", class)?
-                .specs
-                .into_iter()
-                .filter(|s| s.op == OpKind::Copy),
-        );
+    if model || roofs.mem_bytes_per_s.is_none() && !specs.iter().any(|s| s.op == OpKind::Copy) {
+        calibration.extend(suite("ceilings", class)?.specs.into_iter().filter(|s| {
+            s.op == OpKind::Copy
+                || model && matches!(s.op, OpKind::Read | OpKind::Write | OpKind::Triad)
+        }));
     }
     let mut peak_dtypes: Vec<DType> = specs
         .iter()
         .filter(|s| s.work().flops > 0 && !s.op.is_ceiling())
         .map(|s| device.peak_dtype(s.dtype))
-        .filter(|d| !roofs.peak_flops.contains_key(d.name()))
+        .filter(|d| model || !roofs.peak_flops.contains_key(d.name()))
         .filter(|d| {
             !specs
                 .iter()

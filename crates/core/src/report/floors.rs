@@ -131,6 +131,15 @@ pub fn summary(phase: Phase, p: &PhaseReport, batch: u64) -> Vec<(String, String
                 if let (Some(mbu), Some(mfu)) = (c.mbu, c.mfu) {
                     v.push_str(&format!("; MBU {}, MFU {}", pct(mbu), pct(mfu)));
                 }
+                let highest = [p.spec.floor_s, p.measured.and_then(|m| m.floor_s)]
+                    .into_iter()
+                    .flatten()
+                    .fold(0.0, f64::max);
+                if t < highest / 1.02 {
+                    v.push_str(
+                        "; BELOW a floor, so a roof was under-measured or is wrong: suspect the ceilings, not the kernels",
+                    );
+                }
                 v
             }
             None => format!("not known: missing {}", c.missing.join(", ")),
