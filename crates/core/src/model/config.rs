@@ -81,14 +81,14 @@ fn from_map(map: &Map<String, Value>, origin: &str) -> std::result::Result<Model
     let kv_heads = optional(map, "num_key_value_heads")?.unwrap_or(heads);
     let head_dim = match optional(map, "head_dim")? {
         Some(d) => d,
-        None if hidden % heads != 0 => {
+        None if !hidden.is_multiple_of(heads) => {
             return Err(format!(
                 "num_attention_heads {heads} does not divide hidden_size {hidden}, and there is no head_dim; give head_dim or fix the heads"
             ))
         }
         None => hidden / heads,
     };
-    if heads % kv_heads != 0 {
+    if !heads.is_multiple_of(kv_heads) {
         return Err(format!(
             "num_key_value_heads {kv_heads} does not divide num_attention_heads {heads}; grouped-query attention needs heads = g · kv_heads"
         ));
@@ -134,7 +134,7 @@ fn from_map(map: &Map<String, Value>, origin: &str) -> std::result::Result<Model
             return Err("field 'num_local_experts' is missing (num_experts_per_tok is given); a mixture of experts needs both".into())
         }
     };
-    Ok(ModelConfig {
+    let config = ModelConfig {
         id: origin.to_string(),
         source: origin.to_string(),
         hidden_size: hidden,
@@ -150,7 +150,9 @@ fn from_map(map: &Map<String, Value>, origin: &str) -> std::result::Result<Model
         mlp_bias: boolean(map, "mlp_bias")?,
         sliding_window,
         moe,
-    })
+    };
+    config.check()?;
+    Ok(config)
 }
 
 /// A required positive integer field.

@@ -11,6 +11,7 @@
 pub mod builtin;
 pub mod config;
 pub mod floors;
+pub mod run;
 pub mod step;
 
 #[cfg(test)]
@@ -20,6 +21,7 @@ use serde::{Deserialize, Serialize};
 use std::path::Path;
 
 use crate::error::{Error, Result};
+use crate::op::{Sat, MAX_DIM};
 
 /// The shape facts of a decoder-only transformer that set its bytes and FLOPs per token.
 /// Field names follow Hugging Face `config.json`.
@@ -86,37 +88,105 @@ impl Moe {
 
 impl ModelConfig {
     /// Parameters in total (embedding and LM head counted once each, or once when tied;
-    /// every expert counted), as model cards quote them.
+    /// every expert counted), as model cards quote them. Saturates rather than overflows.
     pub fn total_params(&self) -> u64 {
-        let h = self.hidden_size;
-        let layers = self.num_hidden_layers;
-        let q = self.num_attention_heads * self.head_dim;
-        let kv = self.num_key_value_heads * self.head_dim;
-        let mut attn = h * (q + 2 * kv) + q * h;
+        let c = Sat;
+        let h = c(self.hidden_size);
+        let q = c(self.num_attention_heads) * c(self.head_dim);
+        let kv = c(self.num_key_value_heads) * c(self.head_dim);
+        let mut attn = h * (q + c(2) * kv) + q * h;
         if self.qkv_bias {
-            attn += q + 2 * kv;
+            attn = attn + q + c(2) * kv;
         }
         if self.o_bias {
-            attn += h;
+            attn = attn + h;
         }
-        let mut mlp = 3 * h * self.intermediate_size;
+        let inter = c(self.intermediate_size);
+        let mut mlp = c(3) * h * inter;
         if self.mlp_bias {
-            mlp += 2 * self.intermediate_size + h;
+            mlp = mlp + c(2) * inter + h;
         }
         let (experts, router) = match self.moe {
-            Some(m) => (m.num_local_experts, m.num_local_experts * h),
-            None => (1, 0),
+            Some(m) => (c(m.num_local_experts), c(m.num_local_experts) * h),
+            None => (c(1), c(0)),
         };
-        let per_layer = attn + experts * mlp + router + 2 * h;
-        let embed = self.vocab_size * h;
-        let head = if self.tie_word_embeddings { 0 } else { embed };
-        layers * per_layer + h + embed + head
+        let per_layer = attn + experts * mlp + router + c(2) * h;
+        let embed = c(self.vocab_size) * h;
+        let head = if self.tie_word_embeddings {
+            c(0)
+        } else {
+            embed
+        };
+        (c(self.num_hidden_layers) * per_layer + h + embed + head).0
     }
 
     /// Bytes of KV cache one token adds, at `kv_bytes_per_element`:
-    /// layers · 2 · kv_heads · head_dim · s.
+    /// layers · 2 · kv_heads · head_dim · s (saturating).
     pub fn kv_bytes_per_token(&self, kv_bytes_per_element: u64) -> u64 {
-        self.num_hidden_layers * 2 * self.num_key_value_heads * self.head_dim * kv_bytes_per_element
+        let c = Sat;
+        (c(self.num_hidden_layers)
+            * c(2)
+            * c(self.num_key_value_heads)
+            * c(self.head_dim)
+            * c(kv_bytes_per_element))
+        .0
+    }
+
+    /// Checks what every step computation relies on: sizes from 1 to [`MAX_DIM`], query
+    /// heads a multiple of KV heads, the projection widths within [`MAX_DIM`], 1 ≤ k ≤ E.
+    /// Parsed configs pass by construction; this guards configs read back from results files.
+    pub fn check(&self) -> std::result::Result<(), String> {
+        let sizes = [
+            ("hidden_size", Some(self.hidden_size)),
+            ("num_hidden_layers", Some(self.num_hidden_layers)),
+            ("num_attention_heads", Some(self.num_attention_heads)),
+            ("num_key_value_heads", Some(self.num_key_value_heads)),
+            ("head_dim", Some(self.head_dim)),
+            ("intermediate_size", Some(self.intermediate_size)),
+            ("vocab_size", Some(self.vocab_size)),
+            ("sliding_window", self.sliding_window),
+            ("num_local_experts", self.moe.map(|m| m.num_local_experts)),
+            (
+                "num_experts_per_tok",
+                self.moe.map(|m| m.num_experts_per_tok),
+            ),
+        ];
+        for (field, v) in sizes {
+            match v {
+                Some(0) => return Err(format!("field '{field}' is 0; it must be at least 1")),
+                Some(v) if v > MAX_DIM => {
+                    return Err(format!(
+                        "field '{field}' is {v}, which is absurd; at most {MAX_DIM} is accepted"
+                    ))
+                }
+                _ => {}
+            }
+        }
+        if !self
+            .num_attention_heads
+            .is_multiple_of(self.num_key_value_heads)
+        {
+            return Err(format!(
+                "num_key_value_heads {} does not divide num_attention_heads {}; grouped-query attention needs heads = g · kv_heads",
+                self.num_key_value_heads, self.num_attention_heads
+            ));
+        }
+        let qkv = (Sat(self.num_attention_heads) + Sat(2) * Sat(self.num_key_value_heads))
+            * Sat(self.head_dim);
+        if qkv.0 > MAX_DIM || Sat(2) * Sat(self.intermediate_size) > Sat(MAX_DIM) {
+            return Err(format!(
+                "the q/k/v or gate/up projection is wider than {MAX_DIM}; the config is absurd"
+            ));
+        }
+        if let Some(m) = self.moe {
+            if m.num_experts_per_tok > m.num_local_experts {
+                return Err(format!(
+                    "num_experts_per_tok {} is more than num_local_experts {}",
+                    m.num_experts_per_tok, m.num_local_experts
+                ));
+            }
+        }
+        Ok(())
     }
 }
 

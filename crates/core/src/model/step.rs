@@ -12,137 +12,13 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::ModelConfig;
+pub use super::run::{default_kv_dtype, ModelRun, Phase};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::op::{OpKind, OpSpec, Shape, MAX_DIM};
 
 /// Tokens per KV-cache page in the attention and KV-write benchmarks of a model step.
 pub const PAGE_SIZE: u64 = 16;
-
-/// Which part of inference.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum Phase {
-    /// One new token per sequence (TPOT).
-    Decode,
-    /// The whole prompt at once (TTFT).
-    Prefill,
-}
-
-impl Phase {
-    /// `decode` or `prefill`.
-    pub fn name(self) -> &'static str {
-        match self {
-            Phase::Decode => "decode",
-            Phase::Prefill => "prefill",
-        }
-    }
-}
-
-/// A model at a batch, context, dtypes and tensor-parallel degree: what a model-shaped run
-/// measured, recorded in its results file (`model`).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct ModelRun {
-    /// The model's shapes.
-    pub model: ModelConfig,
-    /// The phase the run measured.
-    pub phase: Phase,
-    /// Sequences (B).
-    pub batch: u64,
-    /// Cached tokens per sequence in decode; prompt tokens per sequence in prefill (L).
-    pub context: u64,
-    /// Element type of the linear layers' weights.
-    pub dtype: DType,
-    /// Element type of the KV cache.
-    pub kv_dtype: DType,
-    /// Tensor-parallel degree: shapes are one GPU's shard.
-    pub tp: u64,
-}
-
-impl ModelRun {
-    /// Checks the settings against the model: sizes at least 1, `tp` dividing the heads,
-    /// KV heads and MLP width (replicating KV heads is not modelled).
-    pub fn new(
-        model: ModelConfig,
-        phase: Phase,
-        batch: u64,
-        context: u64,
-        dtype: DType,
-        kv_dtype: Option<DType>,
-        tp: u64,
-    ) -> Result<ModelRun> {
-        for (flag, v) in [("--batch", batch), ("--context", context), ("--tp", tp)] {
-            if v == 0 || v > MAX_DIM {
-                return Err(Error::bad_input(format!(
-                    "{flag} {v} is out of range; accepted: 1 to {MAX_DIM}"
-                )));
-            }
-        }
-        for (field, v) in [
-            ("num_attention_heads", model.num_attention_heads),
-            ("num_key_value_heads", model.num_key_value_heads),
-            ("intermediate_size", model.intermediate_size),
-        ] {
-            if v % tp != 0 {
-                return Err(Error::bad_input(format!(
-                    "--tp {tp} does not divide {}'s {field} {v}; tensor parallelism splits it evenly, so give a divisor of {v}",
-                    model.id
-                )));
-            }
-        }
-        Ok(ModelRun {
-            model,
-            phase,
-            batch,
-            context,
-            dtype,
-            kv_dtype: kv_dtype.unwrap_or_else(|| default_kv_dtype(dtype)),
-            tp,
-        })
-    }
-
-    /// Element type of what is never quantized to 8 bits: norms, embedding, router and LM
-    /// head (bf16 under fp8 weights, as FP8 checkpoints keep them), else the weight dtype.
-    pub fn high_dtype(&self) -> DType {
-        match self.dtype {
-            DType::Fp8E4m3 => DType::Bf16,
-            d => d,
-        }
-    }
-
-    /// Tokens attention reads per sequence in decode: the context, capped by the sliding
-    /// window when the model has one.
-    pub fn attended(&self) -> u64 {
-        match self.model.sliding_window {
-            Some(w) => self.context.min(w),
-            None => self.context,
-        }
-    }
-
-    /// A label for file names: `llama-3.1-8b-decode-b1-l4096`.
-    pub fn label(&self) -> String {
-        let stem = std::path::Path::new(&self.model.id)
-            .file_stem()
-            .map(|s| s.to_string_lossy().into_owned())
-            .unwrap_or_else(|| "model".into());
-        format!(
-            "{stem}-{}-b{}-l{}",
-            self.phase.name(),
-            self.batch,
-            self.context
-        )
-    }
-}
-
-/// The KV-cache dtype when none is given: the weight dtype, except bf16 under fp8 weights
-/// (what serving engines default to for FP8 checkpoints).
-pub fn default_kv_dtype(dtype: DType) -> DType {
-    match dtype {
-        DType::Fp8E4m3 => DType::Bf16,
-        d => d,
-    }
-}
 
 /// What an op's bytes are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -242,6 +118,7 @@ fn linear(m: u64, n: u64, k: u64, dtype: DType) -> Result<OpSpec> {
 
 /// The ops of `run`'s step in `phase`, at one GPU's shard when `run.tp` > 1.
 pub fn step(run: &ModelRun, phase: Phase) -> Result<Step> {
+    run.check()?;
     let cfg = &run.model;
     let tp = run.tp;
     let (b, ctx) = (run.batch, run.context);
@@ -281,7 +158,7 @@ pub fn step(run: &ModelRun, phase: Phase) -> Result<Step> {
             })
         };
     let dense = |n: u64, k: u64, bias: u64| -> (f64, f64) {
-        (f(n * k) * sw + f(bias) * sh, 2.0 * t * f(n) * f(k))
+        (f(n) * f(k) * sw + f(bias) * sh, 2.0 * t * f(n) * f(k))
     };
 
     let qkv_n = (hq + 2 * hkv) * d;
@@ -325,7 +202,7 @@ pub fn step(run: &ModelRun, phase: Phase) -> Result<Step> {
         1.0,
         true,
         kv,
-        t * f(2 * hkv * d) * skv,
+        2.0 * t * f(hkv) * f(d) * skv,
         0.0,
     );
 
@@ -380,8 +257,8 @@ pub fn step(run: &ModelRun, phase: Phase) -> Result<Step> {
                 1.0,
                 true,
                 hi,
-                f(e * h) * sh,
-                2.0 * t * f(e * h),
+                f(e) * f(h) * sh,
+                2.0 * t * f(e) * f(h),
             );
             // D distinct experts each read once; every token computes its k experts, so
             // each touched expert sees on average T·k/D rows (rounded up for its kernel).
@@ -458,7 +335,7 @@ pub fn step(run: &ModelRun, phase: Phase) -> Result<Step> {
         1.0,
         false,
         hi,
-        f(vocab * h) * sh,
+        f(vocab) * f(h) * sh,
         2.0 * f(logits_rows) * f(vocab) * f(h),
     );
     Ok(Step { phase, tokens, ops })

@@ -399,3 +399,34 @@ fn composed_time_needs_every_kernel_and_names_the_missing_ones() {
     assert_eq!(k.median_s, want);
     assert_eq!(k.step_s, want * 32.0);
 }
+
+#[test]
+fn hostile_model_records_in_results_files_are_errors_not_panics() {
+    // A results file's `model` is read back without ModelRun::new; step() checks it again.
+    let good = run("llama-3.1-8b", 1, 4096, 1);
+    let mut cases = Vec::new();
+    let mut r = good.clone();
+    r.tp = 0;
+    cases.push((r, "--tp 0"));
+    let mut r = good.clone();
+    r.model.num_key_value_heads = 0;
+    cases.push((r, "'num_key_value_heads' is 0"));
+    let mut r = good.clone();
+    r.model.hidden_size = u64::MAX;
+    cases.push((r, "absurd"));
+    let mut r = good.clone();
+    r.model.head_dim = 1 << 35;
+    cases.push((r, "wider than"));
+    let mut r = good;
+    r.model.moe = Some(super::Moe {
+        num_local_experts: 2,
+        num_experts_per_tok: 3,
+    });
+    cases.push((r, "more than num_local_experts"));
+    for (r, needle) in cases {
+        let err = step(&r, Phase::Decode).unwrap_err().to_string();
+        assert!(err.contains(needle), "{needle}: {err}");
+        let err = analyze(&r, &[Phase::Decode], &spec_only(h100())).unwrap_err();
+        assert!(matches!(err, crate::Error::BadInput(_)));
+    }
+}
