@@ -159,7 +159,7 @@ pub struct RunArgs {
     /// Shape of --op as key=value pairs, e.g. m=1,n=14336,k=4096.
     #[arg(long, requires = "op")]
     pub shape: Option<String>,
-    /// Element type of --op: f32, f16, bf16, fp8_e4m3.
+    /// Element type of --op, or of a --model's linear weights: f32, f16, bf16, fp8_e4m3.
     #[arg(long, default_value = "bf16")]
     pub dtype: String,
     /// Only this implementation (hotpath, candle, cublaslt, ...); default all the device has.
