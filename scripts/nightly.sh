@@ -31,8 +31,9 @@ die() {
 }
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
+caller="$(pwd)"
 suite="quick"
-dir="${HOTPATH_NIGHTLY_DIR:-$repo/results}"
+dir="${HOTPATH_NIGHTLY_DIR:-}"
 threshold="5"
 backend="auto"
 baseline_name=""
@@ -58,6 +59,19 @@ done
 case "$baseline_name" in
   */*|.*) die "--baseline-name '$baseline_name' must be a plain file name without '/' or a leading '.'" ;;
 esac
+
+# Paths as the caller gave them, relative to where the job runs: the repository root, so
+# that with the default DIR the files name each other as results/...
+case "$dir" in
+  "") dir="results" ;;
+  /*) ;;
+  *) dir="$caller/$dir" ;;
+esac
+case "$hotpath" in
+  ""|/*) ;;
+  *) hotpath="$caller/$hotpath" ;;
+esac
+cd "$repo" || die "cannot enter the repository at $repo"
 
 if [ -z "$hotpath" ]; then
   (cd "$repo" && cargo build --release --quiet) || die "cargo build --release failed"
