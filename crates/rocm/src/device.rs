@@ -24,6 +24,7 @@ use hotpath_core::{
     Result, Seconds, TimingMethod, Work, Workload,
 };
 
+use crate::amdsmi::{self, bdf::hip_bdf};
 use crate::hip::{
     hip, Hip, ATTR_CU_COUNT, ATTR_L2_CACHE, ATTR_MEM_BUS_WIDTH, ATTR_MEM_CLOCK, ATTR_WAVE_SIZE,
     MEMCPY_D2H, MEMCPY_H2D,
@@ -128,6 +129,9 @@ fn describe(h: &Hip, index: usize) -> Result<DeviceInfo> {
             "runtime".to_string(),
             serde_json::Value::from(h.path.clone()),
         );
+        if let Some(bdf) = hip_bdf(h, dev) {
+            extra.insert("pci_bus_id".to_string(), bdf.to_string().into());
+        }
         Ok(DeviceInfo {
             backend: "rocm".into(),
             index,
@@ -177,8 +181,14 @@ impl Backend for RocmBackend {
             (h.hipStreamCreate)(&mut stream)
         })
         .map_err(err)?;
+        // The PCI address finds this GPU in AMD SMI and in sysfs whatever order they list
+        // GPUs in; without it, the index-th amdgpu card.
+        let bdf = hip_bdf(h, index as c_int);
         Ok(Box::new(RocmDevice {
-            card: health::card_dir(index),
+            card: bdf
+                .and_then(|b| b.sysfs_dir())
+                .or_else(|| health::card_dir(index)),
+            bdf,
             info,
             h,
             stream,
@@ -225,6 +235,7 @@ pub struct RocmDevice {
     h: &'static Hip,
     stream: *mut c_void,
     card: Option<PathBuf>,
+    bdf: Option<amdsmi::Bdf>,
     modules: HashMap<&'static str, *mut c_void>,
 }
 
@@ -692,11 +703,14 @@ impl Device for RocmDevice {
     }
 
     fn health(&self) -> Result<Health> {
-        Ok(health::snapshot(self.card.as_deref()))
+        Ok(amdsmi::health(
+            self.bdf,
+            health::snapshot(self.card.as_deref()),
+        ))
     }
 
     fn clock(&self) -> Result<Option<ClockSample>> {
-        Ok(self.card.as_deref().and_then(health::clock))
+        Ok(amdsmi::clock(self.bdf).or_else(|| self.card.as_deref().and_then(health::clock)))
     }
 
     fn timing_method(&self) -> TimingMethod {

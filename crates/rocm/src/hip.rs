@@ -84,6 +84,7 @@ hip_fns! {
     hipGetDeviceCount: fn(*mut c_int) -> c_int;
     hipSetDevice: fn(c_int) -> c_int;
     hipDeviceGetName: fn(*mut c_char, c_int, c_int) -> c_int;
+    hipDeviceGetPCIBusId: fn(*mut c_char, c_int, c_int) -> c_int;
     hipDeviceGetAttribute: fn(*mut c_int, c_int, c_int) -> c_int;
     hipDeviceTotalMem: fn(*mut usize, c_int) -> c_int;
     hipMemGetInfo: fn(*mut usize, *mut usize) -> c_int;

@@ -4,6 +4,7 @@
 //! the same `kernels/*.cu` as on CUDA, compiled by hipRTC, launched from the
 //! backend-independent plans of `hotpath_core::plan`.
 
+pub mod amdsmi;
 pub mod blas;
 pub mod device;
 pub mod health;
