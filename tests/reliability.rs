@@ -59,7 +59,10 @@ fn crash_hang_and_wrong_result_fail_only_their_benchmark() {
     let read = by_op(&f, "read");
     assert_eq!(read["status"], "error");
     let why = read["error"].as_str().unwrap();
-    assert!(why.starts_with("crashed:") && why.contains("SIGABRT"), "{why}");
+    assert!(
+        why.starts_with("crashed:") && why.contains("SIGABRT"),
+        "{why}"
+    );
     let triad = by_op(&f, "triad");
     assert_eq!(triad["status"], "error");
     let why = triad["error"].as_str().unwrap();
@@ -107,10 +110,7 @@ fn processes_with(marker: &str) -> Vec<String> {
         .filter(|e| e.file_name().to_string_lossy().parse::<u32>().is_ok())
         .filter(|e| {
             std::fs::read(e.path().join("environ"))
-                .map(|env| {
-                    env.split(|&b| b == 0)
-                        .any(|kv| kv == needle.as_bytes())
-                })
+                .map(|env| env.split(|&b| b == 0).any(|kv| kv == needle.as_bytes()))
                 .unwrap_or(false)
         })
         .map(|e| e.file_name().to_string_lossy().into_owned())
@@ -156,7 +156,10 @@ fn sigterm_stops_cleanly_with_exit_130() {
     let o = child.wait_with_output().unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(130), "{err}");
-    assert!(err.contains("interrupted:") && err.contains("benchmarks measured"), "{err}");
+    assert!(
+        err.contains("interrupted:") && err.contains("benchmarks measured"),
+        "{err}"
+    );
     let f = results(&out);
     let n = f["benchmarks"].as_array().unwrap().len();
     assert!((1..=5).contains(&n), "{f}");
@@ -174,6 +177,9 @@ fn bad_fault_spec_is_rejected_as_bad_input() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
-    assert!(err.contains("'explode'") && err.contains("crash, hang, wrong"), "{err}");
+    assert!(
+        err.contains("'explode'") && err.contains("crash, hang, wrong"),
+        "{err}"
+    );
     assert!(!out.exists(), "nothing ran, so no results file");
 }

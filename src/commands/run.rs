@@ -4,15 +4,15 @@ use std::path::PathBuf;
 
 use hotpath_core::backend::{CacheMode, Device};
 use hotpath_core::results::{ResultsFile, RunConfig, Status, ToolInfo, SCHEMA};
-use std::time::Duration;
 use hotpath_core::{hardware, host, Result};
+use std::time::Duration;
 
 use super::run_plan::{self, Request};
 use crate::backends;
 use crate::cli::{CacheChoice, Isolation, Outcome, RunArgs};
+use crate::export;
 use crate::isolate::{self, Executor, Step, Supervisor};
 use crate::lock;
-use crate::export;
 use crate::progress::RunProgress;
 
 /// Runs the requested benchmarks on every selected device.
@@ -92,8 +92,9 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
 
     let mut outcome = Outcome::Ok;
     let mut any_error = false;
-    isolate::signals::install()
-        .map_err(|e| hotpath_core::Error::backend(format!("cannot install signal handlers: {e}")))?;
+    isolate::signals::install().map_err(|e| {
+        hotpath_core::Error::backend(format!("cannot install signal handlers: {e}"))
+    })?;
     for (mut device, plan, cfg, path, mut file) in jobs {
         let spec_roofs = file.hardware.clone();
         let _lock = lock::claim(&mut file.device);

@@ -254,7 +254,10 @@ mod tests {
             describe(Some(ExitStatus::from_raw(101 << 8))),
             "exited with code 101 (a Rust panic)"
         );
-        assert_eq!(describe(Some(ExitStatus::from_raw(3 << 8))), "exited with code 3");
+        assert_eq!(
+            describe(Some(ExitStatus::from_raw(3 << 8))),
+            "exited with code 3"
+        );
         assert_eq!(describe(None), "stopped answering");
     }
 }
