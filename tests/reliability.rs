@@ -80,6 +80,8 @@ fn crash_hang_and_wrong_result_fail_only_their_benchmark() {
 }
 
 /// Starts a run and waits until its results file holds at least `n` benchmarks.
+// The child is handed to the caller, which waits for it (clippy cannot see through the return).
+#[allow(clippy::zombie_processes)]
 fn start_and_wait(out: &Path, n: usize, marker: &str) -> Child {
     let child = ceilings_run(out, &[])
         .env("HOTPATH_TEST_MARKER", marker)

@@ -66,7 +66,7 @@ impl Supervisor {
             spec: spec.clone(),
             imp: imp.to_string(),
             cache,
-            cfg: cfg.clone(),
+            cfg: *cfg,
         };
         let line = match serde_json::to_string(&job) {
             Ok(l) => l,
