@@ -174,6 +174,14 @@ pub trait Device {
     fn peak_dtype(&self, dtype: DType) -> DType {
         dtype
     }
+    /// The health readings `hotpath validate` judges (ECC, PCIe, clocks, ...), from a source
+    /// of its own (it is read while benchmarks run elsewhere). Default: nothing readable.
+    fn health_source(&self) -> Box<dyn crate::validate::health::HealthSource> {
+        Box::new(crate::validate::health::NoHealth {
+            kind: crate::validate::health::SourceKind::Gpu,
+            why: format!("the {} backend reads no health", self.info().backend),
+        })
+    }
 }
 
 /// A benchmark ready to run: buffers allocated, kernel compiled, inputs uploaded.

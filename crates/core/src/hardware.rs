@@ -42,6 +42,10 @@ pub struct HardwareSpec {
     /// Where each number comes from, keyed by field name (`mem_bytes_per_s`, `peak_flops`).
     #[serde(default)]
     pub sources: BTreeMap<String, String>,
+    /// `hotpath validate` performance thresholds, keyed by check (`[validate.copy]`, ...);
+    /// each names its reference figure and where it comes from.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub validate: crate::validate::thresholds::ValidateTable,
 }
 
 /// The id of the entry every CPU falls back to.
@@ -149,6 +153,7 @@ fn validate(spec: &HardwareSpec, stem: Option<&str>) -> std::result::Result<(), 
             return Err(format!("{field} = 0; leave it out when unknown"));
         }
     }
+    crate::validate::thresholds::check_table(&spec.validate)?;
     if let Some(key) = spec
         .sources
         .keys()

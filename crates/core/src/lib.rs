@@ -31,6 +31,7 @@ pub mod stopping;
 pub mod suite;
 pub mod tensor;
 pub mod units;
+pub mod validate;
 
 pub use backend::{
     Backend, CacheMode, ClockSample, Device, DeviceInfo, Health, HealthCheck, HealthState,

@@ -151,6 +151,10 @@ impl Device for CpuDevice {
         TimingMethod::WallClock
     }
 
+    fn health_source(&self) -> Box<dyn hotpath_core::validate::health::HealthSource> {
+        Box::new(crate::health_source::CpuHealth::new())
+    }
+
     fn peak_dtype(&self, dtype: DType) -> DType {
         // f16/bf16 are widened and computed in f32; fp8 is not run at all.
         match dtype {

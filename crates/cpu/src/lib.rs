@@ -5,6 +5,7 @@
 pub mod blas;
 pub mod device;
 pub mod health;
+pub mod health_source;
 pub mod kernels;
 pub mod simd;
 pub mod timer;

@@ -279,6 +279,12 @@ impl Device for CudaDevice {
     fn timing_method(&self) -> TimingMethod {
         TimingMethod::DeviceEvents
     }
+
+    fn health_source(&self) -> Box<dyn hotpath_core::validate::health::HealthSource> {
+        Box::new(crate::health_source::NvmlHealth::open(
+            self.info.index as u32,
+        ))
+    }
 }
 
 #[cfg(test)]

@@ -7,6 +7,7 @@ pub mod buffers;
 pub mod busy;
 pub mod device;
 pub mod health;
+pub mod health_source;
 pub use hotpath_core::launch;
 pub mod nvrtc;
 pub mod ops;

@@ -713,6 +713,13 @@ impl Device for RocmDevice {
         Ok(amdsmi::clock(self.bdf).or_else(|| self.card.as_deref().and_then(health::clock)))
     }
 
+    fn health_source(&self) -> Box<dyn hotpath_core::validate::health::HealthSource> {
+        Box::new(crate::health_source::RocmHealth::new(
+            self.card.clone(),
+            self.bdf,
+        ))
+    }
+
     fn timing_method(&self) -> TimingMethod {
         TimingMethod::DeviceEvents
     }

@@ -56,7 +56,8 @@ pub fn card_dir(index: usize) -> Option<PathBuf> {
     cards.into_iter().nth(index)
 }
 
-fn read(dir: &Path, file: &str) -> Option<String> {
+/// The trimmed text of `dir/file`, when readable.
+pub(crate) fn read(dir: &Path, file: &str) -> Option<String> {
     std::fs::read_to_string(dir.join(file))
         .ok()
         .map(|s| s.trim().to_string())

@@ -8,6 +8,7 @@ pub mod amdsmi;
 pub mod blas;
 pub mod device;
 pub mod health;
+pub mod health_source;
 pub mod hip;
 pub mod hiprtc;
 

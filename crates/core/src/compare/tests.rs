@@ -239,3 +239,22 @@ fn duplicate_ids_and_bad_samples_are_bad_input() {
     let err = compare(&base, &new, 5.0, "b", "n").unwrap_err().to_string();
     assert!(err.contains("not a positive number"), "{err}");
 }
+
+#[test]
+fn extreme_but_valid_times_give_verdicts_not_panics() {
+    // 1e-300 s against 1e300 s: the ratio overflows to infinity; still a regression, and
+    // the JSON writes the infinite ratio as null rather than failing.
+    let mut base = file();
+    let mut new = file();
+    base.benchmarks
+        .push(bench(OpKind::Copy, COPY, "hotpath", vec![1e-300; 10]));
+    new.benchmarks
+        .push(bench(OpKind::Copy, COPY, "hotpath", vec![1e300; 10]));
+    let c = compare(&base, &new, 5.0, "b", "n").unwrap();
+    assert_eq!(c.rows[0].verdict, Verdict::Regression);
+    assert!(c.rows[0].ratio.is_infinite());
+    let json = serde_json::to_string(&c).unwrap();
+    assert!(json.contains("\"ratio\":null"), "{json}");
+    let c = compare(&new, &base, 5.0, "n", "b").unwrap();
+    assert_eq!(c.rows[0].verdict, Verdict::Improvement);
+}

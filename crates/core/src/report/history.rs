@@ -262,7 +262,9 @@ fn plot_err(e: impl std::fmt::Display) -> Error {
 
 /// One series as an SVG: medians joined by a line, the interval of each as a vertical bar.
 pub fn trend_svg(s: &Series) -> Result<(String, TrendGeometry)> {
-    let finite = |v: f64| v.is_finite() && v > 0.0;
+    // A time the chart shows: 1 ps to 11 days. A corrupt or hand-edited file may hold
+    // anything; a span of hundreds of decades never finishes in the plotter's axis code.
+    let finite = |v: f64| v.is_finite() && (1e-12..1e6).contains(&v);
     let pts: Vec<(f64, &TrendPoint)> = s
         .points
         .iter()
@@ -477,6 +479,24 @@ mod tests {
         let page = html(&s, 3).unwrap();
         assert_eq!(page.matches("<svg").count(), 2);
         assert!(page.contains("11-03 02:00"));
+    }
+
+    #[test]
+    fn extreme_values_are_drawn_or_skipped_without_panics() {
+        let mut runs = Vec::new();
+        for (day, v) in [(1, 1e-300), (2, 1e300), (3, f64::MAX), (4, 5e-324)] {
+            let mut f = file();
+            f.created = format!("2026-11-0{day}T02:00:00Z");
+            f.benchmarks
+                .push(bench(OpKind::Copy, "elements=1M", "hotpath", vec![v; 7]));
+            runs.push((format!("r{day}.json"), f));
+        }
+        let s = series(&runs);
+        assert_eq!(s[0].points.len(), 4);
+        let (svg, _) = trend_svg(&s[0]).unwrap();
+        assert!(svg.contains("<svg"));
+        assert!(html(&s, 4).is_ok());
+        assert!(markdown(&s, 4).contains("| 4 |"));
     }
 
     #[test]
