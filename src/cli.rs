@@ -35,6 +35,12 @@ enum Command {
     Gap(commands::gap::GapArgs),
     /// Per-token latency floors (decode TPOT, prefill TTFT) of a model on a GPU's roofs.
     Floors(commands::floors::FloorsArgs),
+    /// GPU acceptance: health, hot-path kernels against per-SKU thresholds, correctness of
+    /// every kernel; PASS/WARN/FAIL per check, exit 1 on a FAIL.
+    Validate(Box<commands::validate::ValidateArgs>),
+    /// Outlier nodes across a fleet's validate reports or results files (median and MAD);
+    /// exit 1 when a node is slow or failed.
+    Fleet(commands::fleet::FleetArgs),
     /// Internal: runs benchmarks for `hotpath run` in an isolated worker process.
     #[command(name = "__worker", hide = true)]
     Worker(WorkerArgs),
@@ -230,6 +236,8 @@ pub fn main() -> ExitCode {
         Command::Compare(a) => commands::compare::run(&a),
         Command::Gap(a) => commands::gap::run(&a),
         Command::Floors(a) => commands::floors::run(&a),
+        Command::Validate(a) => commands::validate::run(&a),
+        Command::Fleet(a) => commands::fleet::run(&a),
         Command::Worker(a) => crate::isolate::worker::run(a.backend, a.device),
     };
     match result {

@@ -180,7 +180,7 @@ fn bad_fault_spec_is_rejected_as_bad_input() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("'explode'") && err.contains("crash, hang, wrong"),
+        err.contains("'explode'") && err.contains("crash, hang, wrong, slow"),
         "{err}"
     );
     assert!(!out.exists(), "nothing ran, so no results file");

@@ -2,6 +2,7 @@
 
 pub mod compare;
 pub mod devices;
+pub mod fleet;
 pub mod floors;
 pub mod gap;
 pub mod kernels;
@@ -10,3 +11,4 @@ pub mod model_run;
 pub mod report;
 pub mod run;
 mod run_plan;
+pub mod validate;

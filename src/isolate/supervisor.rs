@@ -52,6 +52,11 @@ impl Supervisor {
         }
     }
 
+    /// From now on, a benchmark still running after `watchdog` is killed and recorded as hung.
+    pub fn set_watchdog(&mut self, watchdog: Duration) {
+        self.watchdog = watchdog;
+    }
+
     /// Runs one benchmark in the worker (starting one if needed).
     pub fn run(
         &mut self,

@@ -4,12 +4,16 @@
 //!
 //! Format: comma-separated `KIND:PATTERN` entries, KIND one of `crash` (the process aborts,
 //! as a GPU fault poisoning a context would end it), `hang` (the benchmark never returns)
-//! or `wrong` (the output is perturbed before the correctness check); PATTERN is a
+//! `wrong` (the output is perturbed before the correctness check) or `slow` (every timed
+//! batch runs the kernel twice as often as it counts, so the benchmark measures at half its
+//! speed: a slow GPU for the fleet and threshold checks); PATTERN is a
 //! substring of the benchmark id (`op/shape/dtype/impl`). Example:
 //! `HOTPATH_FAULT=crash:gemv/m=1,wrong:triad`. Unset, nothing is injected.
 
+use crate::backend::Prepared;
 use crate::error::{Error, Result};
 use crate::tensor::{HostData, HostTensor};
+use crate::units::Seconds;
 
 /// The environment variable read.
 pub const ENV: &str = "HOTPATH_FAULT";
@@ -23,6 +27,8 @@ pub enum Fault {
     Hang,
     /// Corrupt the output.
     Wrong,
+    /// Run twice the iterations each timed batch counts (half the measured speed).
+    Slow,
 }
 
 /// Parses `HOTPATH_FAULT` text into (fault, id pattern) pairs.
@@ -36,9 +42,10 @@ pub fn parse(text: &str) -> Result<Vec<(Fault, String)>> {
                 "crash" => Fault::Crash,
                 "hang" => Fault::Hang,
                 "wrong" => Fault::Wrong,
+                "slow" => Fault::Slow,
                 other => {
                     return Err(Error::bad_input(format!(
-                        "{ENV} entry '{entry}' has fault '{other}'; accepted: crash, hang, wrong (as KIND:ID-SUBSTRING)"
+                        "{ENV} entry '{entry}' has fault '{other}'; accepted: crash, hang, wrong, slow (as KIND:ID-SUBSTRING)"
                     )))
                 }
             };
@@ -63,7 +70,8 @@ pub fn for_benchmark(id: &str) -> Result<Option<Fault>> {
         .map(|(f, _)| f))
 }
 
-/// Carries out a `Crash` or `Hang` (a `Wrong` is applied to the output by [`corrupt`]).
+/// Carries out a `Crash` or `Hang` (a `Wrong` is applied to the output by [`corrupt`], a
+/// `Slow` to the timed batches by [`Twice`]).
 pub fn strike(fault: Fault) {
     match fault {
         Fault::Crash => {
@@ -76,7 +84,7 @@ pub fn strike(fault: Fault) {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
             }
         }
-        Fault::Wrong => {}
+        Fault::Wrong | Fault::Slow => {}
     }
 }
 
@@ -96,6 +104,24 @@ pub fn corrupt(output: &mut HostTensor) {
     }
 }
 
+/// A prepared benchmark that runs every timed batch twice and reports the sum: the
+/// `slow` fault. The work is real (the kernel runs), only its count is halved.
+pub struct Twice(pub Box<dyn Prepared>);
+
+impl Prepared for Twice {
+    fn run(&mut self, iters: u32) -> Result<Seconds> {
+        let first = self.0.run(iters)?;
+        let second = self.0.run(iters)?;
+        Ok(Seconds(first.0 + second.0))
+    }
+    fn output(&mut self) -> Result<HostTensor> {
+        self.0.output()
+    }
+    fn counted_work(&self) -> Option<crate::op::Work> {
+        self.0.counted_work()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -112,13 +138,35 @@ mod tests {
         );
         let e = parse("explode:gemv").unwrap_err().to_string();
         assert!(
-            e.contains("'explode'") && e.contains("crash, hang, wrong"),
+            e.contains("'explode'") && e.contains("crash, hang, wrong, slow"),
             "{e}"
         );
         assert!(parse("hang")
             .unwrap_err()
             .to_string()
             .contains("names no benchmark"));
+    }
+
+    #[test]
+    fn slow_runs_every_batch_twice_and_reports_the_sum() {
+        struct Counting(u32);
+        impl Prepared for Counting {
+            fn run(&mut self, iters: u32) -> Result<Seconds> {
+                self.0 += iters;
+                Ok(Seconds(0.25 * f64::from(iters)))
+            }
+            fn output(&mut self) -> Result<HostTensor> {
+                Err(crate::error::Error::backend("no output"))
+            }
+        }
+        assert_eq!(
+            parse("slow:copy").unwrap(),
+            vec![(Fault::Slow, "copy".into())]
+        );
+        let mut t = Twice(Box::new(Counting(0)));
+        // 4 iterations counted: 8 run at 0.25 s each = 2 s, twice the 1 s the 4 take.
+        assert_eq!(t.run(4).unwrap(), Seconds(2.0));
+        assert_eq!(t.run(1).unwrap(), Seconds(0.5));
     }
 
     #[test]

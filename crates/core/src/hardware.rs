@@ -186,17 +186,33 @@ pub fn builtin() -> Result<Vec<HardwareSpec>> {
     Ok(all)
 }
 
-/// The built-in entry `id`, or an error listing the accepted ids.
+/// The built-in entry `id`, or the file `id` when it ends in `.toml` ([`from_file`]); else
+/// an error listing the accepted ids.
 pub fn by_id(id: &str) -> Result<HardwareSpec> {
+    if id.ends_with(".toml") {
+        return from_file(Path::new(id));
+    }
     let all = builtin()?;
     if let Some(s) = all.iter().find(|s| s.id == id.trim()) {
         return Ok(s.clone());
     }
     let ids: Vec<&str> = all.iter().map(|s| s.id.as_str()).collect();
     Err(Error::bad_input(format!(
-        "unknown hardware id '{id}'; accepted: {} (see `hotpath list`)",
+        "unknown hardware id '{id}'; accepted: {} (see `hotpath list`), or a path to a .toml hardware file",
         ids.join(", ")
     )))
+}
+
+/// A hardware file of the site's own (a SKU hotpath does not know, or thresholds from the
+/// site's known-good fleet), checked as strictly as the built-in ones.
+pub fn from_file(path: &Path) -> Result<HardwareSpec> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Error::bad_input(format!(
+            "hardware file {} cannot be read ({e}); give a hardware id (see hotpath list) or a readable .toml file",
+            path.display()
+        ))
+    })?;
+    parse(&text, &path.display().to_string(), None)
 }
 
 /// The built-in entry for a device that `backend` (`cuda`, `rocm`, `cpu`) reports as

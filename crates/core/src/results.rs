@@ -259,16 +259,23 @@ impl ResultsFile {
     /// Writes the file atomically: a temporary file in the same directory, then a rename,
     /// so a reader (or a killed run) never sees a half-written file.
     pub fn write_atomic(&self, path: &Path) -> Result<()> {
-        let json = serde_json::to_vec_pretty(self)
-            .map_err(|e| Error::backend(format!("cannot serialize results: {e}")))?;
-        let tmp = temp_path(path);
-        let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
-        f.write_all(&json).map_err(|e| Error::io(&tmp, e))?;
-        f.write_all(b"\n").map_err(|e| Error::io(&tmp, e))?;
-        f.sync_all().map_err(|e| Error::io(&tmp, e))?;
-        drop(f);
-        std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
+        write_json_atomic(self, path)
     }
+}
+
+/// Writes `value` as pretty JSON to `path` atomically: a temporary file in the same
+/// directory, synced, then renamed over `path`, so a reader (or a killed run) never sees a
+/// half-written file. Every hotpath output file (results, validate reports) is written so.
+pub fn write_json_atomic(value: &impl Serialize, path: &Path) -> Result<()> {
+    let json = serde_json::to_vec_pretty(value)
+        .map_err(|e| Error::backend(format!("cannot serialize {}: {e}", path.display())))?;
+    let tmp = temp_path(path);
+    let mut f = std::fs::File::create(&tmp).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(&json).map_err(|e| Error::io(&tmp, e))?;
+    f.write_all(b"\n").map_err(|e| Error::io(&tmp, e))?;
+    f.sync_all().map_err(|e| Error::io(&tmp, e))?;
+    drop(f);
+    std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e))
 }
 
 /// serde_json writes a non-finite f64 as `null`; this reads such a `null` back as infinity

@@ -137,6 +137,9 @@ fn measure_into(
         result.error = Some("output does not match the reference; not timed".to_string());
         return Ok(());
     }
+    if fault == Some(crate::fault::Fault::Slow) {
+        prepared = Box::new(crate::fault::Twice(prepared));
+    }
     let m = measure(prepared.as_mut(), &mut || device.clock(), cfg, on_progress)?;
     result.discarded_samples = m.discarded_samples;
     let Some(s) = Summary::of(&m.samples_s) else {

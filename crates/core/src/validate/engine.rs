@@ -37,8 +37,10 @@ pub struct DeviceOutcome {
     pub interrupted: bool,
     /// The PCI bus id the health source read, when it did.
     pub bus_id: Option<String>,
-    /// Health readings during each sustained kernel (key, trace), for the record.
-    pub traces: Vec<(String, Vec<TracePoint>)>,
+    /// Health readings during each sustained kernel, for the record.
+    pub traces: Vec<super::SustainedTrace>,
+    /// The timed benchmarks (references, performance checks, sustained loads), for the record.
+    pub benchmarks: Vec<BenchmarkResult>,
 }
 
 /// Seconds between health readings during a sustained load.
@@ -81,6 +83,8 @@ pub fn run_device(
         emit(perf::judge(p.kind, &p.threshold, &r, measured), &mut out);
         timed.push(r);
     }
+    out.benchmarks.extend(references.iter().cloned());
+    out.benchmarks.extend(timed.iter().cloned());
     let after = source.read();
     for c in health::checks(&before, &after, kind) {
         emit(c, &mut out);
@@ -125,7 +129,11 @@ pub fn run_device(
         for c in sustained::checks(key, &r, &start_readings, &trace, &end_readings, kind) {
             emit(c, &mut out);
         }
-        out.traces.push((key.to_string(), trace));
+        out.traces.push(super::SustainedTrace {
+            check: key.to_string(),
+            points: trace,
+        });
+        out.benchmarks.push(r);
         // The same kernel's output again, on the device as the load left it.
         let Some(again) = bench.run(spec, imp, &plan.correctness_cfg, &mut |_| {}) else {
             return finish(out, true);

@@ -231,12 +231,24 @@ pub fn analyze(members: Vec<Member>, k: f64) -> Result<FleetReport> {
     })
 }
 
-/// Makes node names unique (a node given twice gets ` #2`, ...).
+/// Makes node names unique: a node that appears in several files (the same host validated
+/// more than once, or a job array on one host) is told apart by its file's name, then by
+/// ` #2`, ` #3` if one file is given twice.
 fn dedup_names(members: Vec<Member>) -> Vec<Member> {
+    let mut count: BTreeMap<String, usize> = BTreeMap::new();
+    for m in &members {
+        *count.entry(m.node.clone()).or_insert(0) += 1;
+    }
     let mut seen: BTreeMap<String, usize> = BTreeMap::new();
     members
         .into_iter()
         .map(|mut m| {
+            if count.get(&m.node).is_some_and(|&c| c > 1) {
+                let stem = std::path::Path::new(&m.file)
+                    .file_stem()
+                    .map_or_else(|| m.file.clone(), |s| s.to_string_lossy().into_owned());
+                m.node = format!("{} [{stem}]", m.node);
+            }
             let n = seen.entry(m.node.clone()).or_insert(0);
             *n += 1;
             if *n > 1 {

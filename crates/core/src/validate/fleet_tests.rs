@@ -29,35 +29,41 @@ fn report(host: &str, copy_bps: f64) -> ValidateReport {
         0,
     );
     let gemv = perf::judge(PerfKind::GemvDecode, &hw.validate["gemv_decode"], &g, None);
-    let mut rep = ValidateReport {
-        schema: SCHEMA.into(),
-        tool: ToolInfo {
+    let mut rep = ValidateReport::new(
+        ToolInfo {
             version: "0.1.0".into(),
             git: None,
         },
-        created: "2026-11-24T00:00:00Z".into(),
-        host: HostInfo {
+        "2026-11-24T00:00:00Z".into(),
+        HostInfo {
             hostname: host.into(),
             os: "linux".into(),
             cpu: "x".into(),
         },
-        level: Level::Quick,
+        Level::Quick,
+        ValidateConfig {
+            cache: crate::backend::CacheMode::Cold,
+            perf: super::plan::perf_config(Level::Quick),
+            correctness: super::plan::correctness_config(),
+            sustain_s: 0.0,
+            injected_faults: None,
+        },
+    );
+    rep.wall_s = 40.0;
+    rep.devices = vec![DeviceSummary {
+        backend: "cuda".into(),
+        index: 0,
+        name: "NVIDIA H100 80GB HBM3".into(),
+        hardware: "h100-sxm".into(),
+        bus_id: None,
+        health_source: "NVML".into(),
         status: Status::Pass,
         wall_s: 40.0,
-        interrupted: false,
-        devices: vec![DeviceSummary {
-            backend: "cuda".into(),
-            index: 0,
-            name: "NVIDIA H100 80GB HBM3".into(),
-            hardware: "h100-sxm".into(),
-            bus_id: None,
-            health_source: "NVML".into(),
-            status: Status::Pass,
-            wall_s: 40.0,
-            counts: StatusCounts::default(),
-        }],
-        checks: vec![copy, gemv],
-    };
+        counts: StatusCounts::default(),
+        benchmarks: Vec::new(),
+        sustained_traces: Vec::new(),
+    }];
+    rep.checks = vec![copy, gemv];
     rep.settle();
     rep
 }
@@ -209,4 +215,38 @@ fn a_results_file_gives_one_metric_per_measured_benchmark() {
     assert_eq!(m[0].node, "h cpu:0");
     // copy of 1 Mi f32 moves 2 × 4 MiB = 8388608 bytes in 1 ms.
     assert!((m[0].metrics["copy/elements=1048576/f32/hotpath"] - 8.388608e9).abs() < 1.0);
+}
+
+#[test]
+fn one_host_in_several_files_is_told_apart_by_file_name() {
+    let mut ms = vec![
+        member("node-a cpu:0", 100.0),
+        member("node-a cpu:0", 100.0),
+        member("node-b cpu:0", 100.0),
+    ];
+    ms[0].file = "runs/node-a-1.json".into();
+    ms[1].file = "runs/node-a-2.json".into();
+    let mut again = member("node-b cpu:0", 100.0);
+    again.file = ms[2].file.clone();
+    ms.push(again);
+    let r = analyze(ms, 3.0).unwrap();
+    let names: Vec<&str> = r.groups[0]
+        .members
+        .iter()
+        .map(|m| m.node.as_str())
+        .collect();
+    let stem = std::path::Path::new(&r.groups[0].members[2].file)
+        .file_stem()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
+    assert_eq!(
+        names,
+        [
+            "node-a cpu:0 [node-a-1]".to_string(),
+            "node-a cpu:0 [node-a-2]".to_string(),
+            format!("node-b cpu:0 [{stem}]"),
+            format!("node-b cpu:0 [{stem}] #2"),
+        ]
+    );
 }

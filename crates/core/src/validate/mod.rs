@@ -215,6 +215,38 @@ pub struct DeviceSummary {
     pub wall_s: f64,
     /// Checks per status: PASS, WARN, FAIL, SKIP.
     pub counts: StatusCounts,
+    /// The timed benchmarks behind the performance and sustained checks, with every sample,
+    /// their clocks and how they were measured (cold cache).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub benchmarks: Vec<crate::results::BenchmarkResult>,
+    /// Health read about once a second during each sustained-load kernel (level `long`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sustained_traces: Vec<SustainedTrace>,
+}
+
+/// The health trace of one sustained-load kernel.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct SustainedTrace {
+    /// The sustained check's key (`gemm_bf16`, `copy`).
+    pub check: String,
+    /// Readings in time order.
+    pub points: Vec<sustained::TracePoint>,
+}
+
+/// How the checks were measured.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ValidateConfig {
+    /// Cache state between samples: always `cold` (inputs rotated past the last-level cache).
+    pub cache: crate::backend::CacheMode,
+    /// Sampling of the performance checks.
+    pub perf: crate::measure::MeasureConfig,
+    /// Sampling of the correctness runs.
+    pub correctness: crate::measure::MeasureConfig,
+    /// Seconds of sustained load per kernel (level `long`; 0 otherwise).
+    pub sustain_s: f64,
+    /// `HOTPATH_FAULT` when set: faults were injected on purpose (a test, not a verdict).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub injected_faults: Option<String>,
 }
 
 /// How many checks ended in each status.
@@ -263,6 +295,8 @@ pub struct ValidateReport {
     pub status: Status,
     /// Wall time of the whole command, seconds (start-up of the devices included).
     pub wall_s: f64,
+    /// How the checks were measured.
+    pub config: ValidateConfig,
     /// True when SIGINT/SIGTERM cut the run short (what ran is kept).
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub interrupted: bool,
@@ -273,6 +307,29 @@ pub struct ValidateReport {
 }
 
 impl ValidateReport {
+    /// An empty report (no devices, no checks, PASS) of a run at `level`.
+    pub fn new(
+        tool: ToolInfo,
+        created: String,
+        host: HostInfo,
+        level: Level,
+        config: ValidateConfig,
+    ) -> ValidateReport {
+        ValidateReport {
+            schema: SCHEMA.to_string(),
+            tool,
+            created,
+            host,
+            level,
+            status: Status::Pass,
+            wall_s: 0.0,
+            config,
+            interrupted: false,
+            devices: Vec::new(),
+            checks: Vec::new(),
+        }
+    }
+
     /// Recomputes each device's status and counts and the overall status from the checks.
     pub fn settle(&mut self) {
         for d in &mut self.devices {
@@ -281,6 +338,12 @@ impl ValidateReport {
             d.counts = StatusCounts::of(mine);
         }
         self.status = verdict(self.devices.iter().map(|d| d.status));
+    }
+
+    /// Writes the report to `path` atomically, so a reader or a killed run never sees half
+    /// a file.
+    pub fn write_atomic(&self, path: &std::path::Path) -> Result<()> {
+        crate::results::write_json_atomic(self, path)
     }
 
     /// Parses a report; `origin` names it in errors.

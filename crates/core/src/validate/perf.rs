@@ -282,15 +282,17 @@ pub fn correctness(result: &BenchmarkResult) -> Check {
                 c.reference, c.nmse, c.tolerance_nmse
             )),
         (Some(c), _) => {
+            // The check's own note says which limit was broken, when it gives one.
+            let broken = c
+                .note
+                .clone()
+                .unwrap_or_else(|| format!("nmse {:.3e} exceeds {:.0e}", c.nmse, c.tolerance_nmse));
             let mut why = format!(
-                "WRONG RESULTS: nmse {:.3e} exceeds {:.0e}, max abs error {:.3e}",
-                c.nmse, c.tolerance_nmse, c.max_abs_err
+                "WRONG RESULTS: {broken}, max abs error {:.3e}",
+                c.max_abs_err
             );
             if c.non_finite > 0 {
                 why.push_str(&format!(", {} non-finite values", c.non_finite));
-            }
-            if let Some(note) = &c.note {
-                why.push_str(&format!(" ({note})"));
             }
             Check::new(Group::Correctness, name, Status::Fail)
                 .value(c.nmse, "nmse")

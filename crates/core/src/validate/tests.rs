@@ -709,6 +709,13 @@ fn report_json_has_the_contract_fields_and_reads_back() {
         level: Level::Quick,
         status: Status::Pass,
         wall_s: 1.0,
+        config: ValidateConfig {
+            cache: CacheMode::Cold,
+            perf: plan::perf_config(Level::Quick),
+            correctness: plan::correctness_config(),
+            sustain_s: 0.0,
+            injected_faults: None,
+        },
         interrupted: false,
         devices: vec![DeviceSummary {
             backend: "cuda".into(),
@@ -720,6 +727,8 @@ fn report_json_has_the_contract_fields_and_reads_back() {
             status: Status::Pass,
             wall_s: 1.0,
             counts: StatusCounts::default(),
+            benchmarks: Vec::new(),
+            sustained_traces: Vec::new(),
         }],
         checks,
     };

@@ -1,0 +1,105 @@
+//! `hotpath fleet RESULTS...`: the slow GPU among many nodes of one kind. Reads validate
+//! reports and/or results files (directories are searched for `*.json`), groups them by
+//! hardware id and flags values more than k robust spreads below the fleet's median.
+//! Exit 1 when a node is flagged slow or failed its own validation, 0 otherwise, 2 on bad
+//! input.
+
+use std::path::{Path, PathBuf};
+
+use clap::Args;
+use hotpath_core::validate::fleet::{self, Member};
+use hotpath_core::validate::{render, Status};
+use hotpath_core::{Error, Result};
+
+use super::compare::json;
+use super::validate::ValidateFormat;
+use crate::cli::Outcome;
+
+/// `hotpath fleet` arguments.
+#[derive(Args, Debug)]
+#[command(allow_negative_numbers = true)]
+pub struct FleetArgs {
+    /// Validate reports (`hotpath validate --out`) or results files (`hotpath run --out`),
+    /// or directories holding them (every `*.json` inside, not recursive).
+    #[arg(required = true)]
+    pub files: Vec<PathBuf>,
+    /// Flag a node beyond this many robust spreads (1.4826 × MAD, at least 1 % of the
+    /// median) from the fleet's median.
+    #[arg(long, default_value_t = fleet::DEFAULT_K)]
+    pub k: f64,
+    /// Output format.
+    #[arg(long, value_enum, default_value_t = ValidateFormat::Table)]
+    pub format: ValidateFormat,
+    /// Also write the report as JSON (schema hotpath.fleet/1) to this file.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+}
+
+/// Reads every file, analyses, prints.
+pub fn run(args: &FleetArgs) -> Result<Outcome> {
+    if let Some(out) = &args.out {
+        hotpath_core::results::check_writable(out)?;
+    }
+    let mut members: Vec<Member> = Vec::new();
+    for path in expand(&args.files)? {
+        let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        members.extend(fleet::parse_file(&text, &path.display().to_string())?);
+    }
+    let report = fleet::analyze(members, args.k)?;
+    if let Some(out) = &args.out {
+        hotpath_core::results::write_json_atomic(&report, out)?;
+    }
+    match args.format {
+        ValidateFormat::Table => print!("{}", render::fleet_table(&report)),
+        ValidateFormat::Json => print!("{}", json(&report)?),
+    }
+    let failed = report
+        .groups
+        .iter()
+        .flat_map(|g| &g.members)
+        .any(|m| m.validate == Some(Status::Fail));
+    Ok(if failed || !report.slow_nodes.is_empty() {
+        Outcome::CheckFailed
+    } else {
+        Outcome::Ok
+    })
+}
+
+/// The files named, with each directory replaced by its `*.json` files in name order
+/// (hidden files, such as a run still being written, left out).
+fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for p in paths {
+        if !p.is_dir() {
+            if !p.exists() {
+                return Err(Error::bad_input(format!(
+                    "{} does not exist; give validate reports, results files or directories of them",
+                    p.display()
+                )));
+            }
+            out.push(p.clone());
+            continue;
+        }
+        let mut found: Vec<PathBuf> = std::fs::read_dir(p)
+            .map_err(|e| Error::io(p, e))?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|f| is_visible_json(f))
+            .collect();
+        if found.is_empty() {
+            return Err(Error::bad_input(format!(
+                "{} holds no *.json files; give the directory the validate jobs wrote to",
+                p.display()
+            )));
+        }
+        found.sort();
+        out.extend(found);
+    }
+    Ok(out)
+}
+
+fn is_visible_json(f: &Path) -> bool {
+    f.is_file()
+        && f.extension().is_some_and(|e| e == "json")
+        && f.file_name()
+            .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
+}
