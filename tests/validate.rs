@@ -60,7 +60,10 @@ fn quick_on_the_cpu_reports_every_contract_field_and_judges_copy_by_its_own_ceil
     let dir = tempfile::tempdir().unwrap();
     let (o, r) = validate(dir.path(), "v.json", &[], None);
     let err = text(&o.stderr);
-    assert_eq!(o.status.code(), Some(0), "{err}");
+    // Exit 0 on PASS or WARN, 1 on FAIL. (perf/copy is judged against this run's own
+    // ceilings, recomputed below; other tests load the CPU meanwhile, so it may WARN or FAIL.)
+    let want = if r["status"] == "FAIL" { 1 } else { 0 };
+    assert_eq!(o.status.code(), Some(want), "{err}");
     // stdout is the same report as the file.
     let stdout: Value = serde_json::from_slice(&o.stdout).expect("stdout is the JSON report");
     assert_eq!(stdout["checks"], r["checks"]);
@@ -80,6 +83,20 @@ fn quick_on_the_cpu_reports_every_contract_field_and_judges_copy_by_its_own_ceil
         assert!(!c["detail"].as_str().unwrap().is_empty(), "{c}");
     }
     assert_eq!(check(&r, "device/exclusive")["status"], "PASS");
+    // The verdict is the worst check, SKIPs aside.
+    let rank = |s: &str| {
+        ["SKIP", "PASS", "WARN", "FAIL"]
+            .iter()
+            .position(|x| *x == s)
+    };
+    let worst = r["checks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| rank(c["status"].as_str().unwrap()))
+        .fold(1, usize::max);
+    assert_eq!(rank(r["status"].as_str().unwrap()), Some(worst), "{r}");
+    assert_eq!(r["devices"][0]["status"], r["status"]);
     // Every kernel's correctness: at least gemm, gemv, both attentions, kv write/read and
     // the streaming kernels, all passing.
     let correctness = checks_starting(&r, "correctness/");
@@ -144,7 +161,7 @@ fn quick_on_the_cpu_reports_every_contract_field_and_judges_copy_by_its_own_ceil
         None,
     );
     let table = text(&t.stdout);
-    assert_eq!(t.status.code(), Some(0), "{}", text(&t.stderr));
+    assert_ne!(t.status.code(), Some(2), "{}", text(&t.stderr));
     assert!(table.contains("perf/copy"), "{table}");
     assert!(
         table.lines().last().unwrap().starts_with("verdict: "),

@@ -3,7 +3,7 @@
 
 use std::fmt::Write;
 
-use super::{Check, Status, ValidateReport};
+use super::{Check, Group, Status, ValidateReport};
 
 /// A check's value or threshold as short text in its unit.
 pub fn show(v: &serde_json::Value, unit: &str) -> String {
@@ -40,6 +40,96 @@ fn threshold_text(c: &Check) -> String {
     }
 }
 
+/// One line of the text table: a check, or several alike checks folded into one.
+struct Row {
+    name: String,
+    status: Status,
+    value: String,
+    threshold: String,
+    detail: String,
+}
+
+impl Row {
+    fn of(c: &Check) -> Row {
+        Row {
+            name: c.name.clone(),
+            status: c.status,
+            value: show(&c.value, &c.unit),
+            threshold: threshold_text(c),
+            detail: c.detail.clone(),
+        }
+    }
+}
+
+/// The rows of one device's checks. Every WARN and FAIL, and every check that is neither a
+/// passing correctness check nor a SKIP, has its own row; passing correctness checks fold
+/// into one row (with the worst nmse), and SKIPs with the same reason into one row per
+/// reason, so the table stays readable. The JSON report keeps every check.
+fn rows(checks: &[&Check]) -> Vec<Row> {
+    let mut out: Vec<Row> = Vec::new();
+    let passing: Vec<&&Check> = checks
+        .iter()
+        .filter(|c| c.group == Group::Correctness && c.status == Status::Pass)
+        .collect();
+    let mut folded_correctness = false;
+    let mut folded_skips: Vec<String> = Vec::new();
+    for c in checks {
+        if c.group == Group::Correctness && c.status == Status::Pass {
+            if folded_correctness {
+                continue;
+            }
+            folded_correctness = true;
+            // The worst is the one nearest its own tolerance (dtypes differ in tolerance).
+            let near = |c: &Check| match (c.value.as_f64(), c.threshold.as_f64()) {
+                (Some(v), Some(t)) if t > 0.0 => v / t,
+                (Some(v), _) => v,
+                _ => 0.0,
+            };
+            let worst = passing
+                .iter()
+                .filter_map(|c| Some((c.value.as_f64()?, c)))
+                .max_by(|a, b| near(a.1).total_cmp(&near(b.1)));
+            let mut row = Row::of(c);
+            row.name = format!("correctness ({} kernels)", passing.len());
+            row.detail = format!(
+                "every output matches its reference{}",
+                worst.map_or(String::new(), |(v, w)| format!(
+                    "; worst nmse {v:.1e} (tolerance {}) in {}",
+                    show(&w.threshold, "nmse"),
+                    w.name.trim_start_matches("correctness/")
+                ))
+            );
+            row.value = worst.map_or("-".into(), |(v, _)| format!("{v:.1e}"));
+            row.threshold = "-".into();
+            out.push(row);
+            continue;
+        }
+        if c.status == Status::Skip {
+            if folded_skips.contains(&c.detail) {
+                continue;
+            }
+            folded_skips.push(c.detail.clone());
+            let alike: Vec<&&Check> = checks
+                .iter()
+                .filter(|o| o.status == Status::Skip && o.detail == c.detail)
+                .collect();
+            if alike.len() > 1 {
+                let names: Vec<&str> = alike.iter().map(|o| o.name.as_str()).collect();
+                out.push(Row {
+                    name: format!("{} checks", alike.len()),
+                    status: Status::Skip,
+                    value: "-".into(),
+                    threshold: "-".into(),
+                    detail: format!("{}: {}", c.detail, names.join(", ")),
+                });
+                continue;
+            }
+        }
+        out.push(Row::of(c));
+    }
+    out
+}
+
 /// The whole report as text.
 pub fn table(report: &ValidateReport) -> String {
     let mut s = String::new();
@@ -60,32 +150,29 @@ pub fn table(report: &ValidateReport) -> String {
             .iter()
             .filter(|c| c.device == d.index)
             .collect();
-        let w = checks
+        let rows = rows(&checks);
+        let w = rows.iter().map(|r| r.name.len()).max().unwrap_or(5).max(5);
+        let vw = rows.iter().map(|r| r.value.len()).max().unwrap_or(5).max(5);
+        let tw = rows
             .iter()
-            .map(|c| c.name.len())
+            .map(|r| r.threshold.len())
             .max()
-            .unwrap_or(5)
-            .max(5);
-        let rows: Vec<(String, String)> = checks
-            .iter()
-            .map(|c| (show(&c.value, &c.unit), threshold_text(c)))
-            .collect();
-        let vw = rows.iter().map(|r| r.0.len()).max().unwrap_or(5).max(5);
-        let tw = rows.iter().map(|r| r.1.len()).max().unwrap_or(9).max(9);
+            .unwrap_or(9)
+            .max(9);
         let _ = writeln!(
             s,
             "{:<w$}  {:<6} {:<vw$}  {:<tw$}  detail",
             "check", "status", "value", "threshold"
         );
-        for (c, (v, t)) in checks.iter().zip(rows) {
+        for r in rows {
             let _ = writeln!(
                 s,
                 "{:<w$}  {:<6} {:<vw$}  {:<tw$}  {}",
-                c.name,
-                c.status.name(),
-                v,
-                t,
-                c.detail
+                r.name,
+                r.status.name(),
+                r.value,
+                r.threshold,
+                r.detail
             );
         }
         let _ = writeln!(
@@ -220,4 +307,66 @@ pub fn fleet_table(report: &super::fleet::FleetReport) -> String {
         }
     );
     s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn c(name: &str, group: Group, status: Status, value: f64, tol: f64, detail: &str) -> Check {
+        Check::new(group, name, status)
+            .value(value, "nmse")
+            .threshold(tol)
+            .detail(detail)
+    }
+
+    #[test]
+    fn passing_correctness_and_alike_skips_fold_failures_stay() {
+        let checks = [
+            c("health/a", Group::Health, Status::Skip, 0.0, 0.0, "n/a"),
+            c("health/b", Group::Health, Status::Skip, 0.0, 0.0, "n/a"),
+            c("health/c", Group::Health, Status::Skip, 0.0, 0.0, "other"),
+            // 1e-9 of 1e-8 is nearer its tolerance than 1e-6 of 2e-4: it is the worst.
+            c(
+                "correctness/x",
+                Group::Correctness,
+                Status::Pass,
+                1e-6,
+                2e-4,
+                "",
+            ),
+            c(
+                "correctness/y",
+                Group::Correctness,
+                Status::Pass,
+                1e-9,
+                1e-8,
+                "",
+            ),
+            c(
+                "correctness/z",
+                Group::Correctness,
+                Status::Fail,
+                0.3,
+                2e-4,
+                "WRONG",
+            ),
+        ];
+        let refs: Vec<&Check> = checks.iter().collect();
+        let r = rows(&refs);
+        let names: Vec<&str> = r.iter().map(|r| r.name.as_str()).collect();
+        assert_eq!(
+            names,
+            [
+                "2 checks",
+                "health/c",
+                "correctness (2 kernels)",
+                "correctness/z"
+            ]
+        );
+        assert_eq!(r[0].detail, "n/a: health/a, health/b");
+        assert_eq!(r[2].value, "1.0e-9");
+        assert!(r[2].detail.ends_with("in y"), "{}", r[2].detail);
+        assert_eq!(r[3].status, Status::Fail);
+    }
 }
