@@ -3,7 +3,7 @@
 
 use super::fixture::{bench, file, samples};
 use super::*;
-use crate::backend::CacheMode;
+use crate::backend::{CacheMode, TimingMethod};
 use crate::op::OpKind;
 
 const GEMV: &str = "m=1,n=4096,k=4096";
@@ -257,4 +257,185 @@ fn extreme_but_valid_times_give_verdicts_not_panics() {
     assert!(json.contains("\"ratio\":null"), "{json}");
     let c = compare(&new, &base, 5.0, "n", "b").unwrap();
     assert_eq!(c.rows[0].verdict, Verdict::Improvement);
+}
+
+/// An H100 file as the CUDA backend describes one (NVML facts in `device.extra`), with one
+/// gemv whose kept batches saw SM clocks of 1965-1980 MHz.
+fn h100() -> ResultsFile {
+    let mut f = file();
+    f.device.backend = "cuda".into();
+    f.device.name = "NVIDIA H100 80GB HBM3".into();
+    f.device.arch = "sm_90".into();
+    f.device.driver = Some("CUDA 12.4, driver 550.54.15".into());
+    f.device.compute_units = 132;
+    f.hardware.id = "h100-sxm".into();
+    f.config.timing = TimingMethod::DeviceEvents;
+    for (key, value) in [
+        ("sm_clock_max_mhz", serde_json::json!(1980)),
+        ("mem_clock_max_mhz", serde_json::json!(2619)),
+        ("power_limit_w", serde_json::json!(700.0)),
+        ("pcie_link", serde_json::json!("gen5 x16")),
+        ("uuid", serde_json::json!("GPU-0000")),
+    ] {
+        f.device.extra.insert(key.into(), value);
+    }
+    let mut b = bench(OpKind::Gemv, GEMV, "hotpath", samples(7, 20, 40e-6, 0.01));
+    b.measurement = Some(clocked(1965.0, 1980.0));
+    f.benchmarks.push(b);
+    f
+}
+
+/// Measurement facts with SM clocks of `lo`..`hi` MHz around the kept batches.
+fn clocked(lo: f64, hi: f64) -> crate::results::MeasurementInfo {
+    crate::results::MeasurementInfo {
+        iters_per_sample: 1,
+        warmup_iters: 10,
+        stop_reason: crate::stopping::StopReason::Converged,
+        rel_stderr: 0.001,
+        cv: 0.01,
+        wall_s: 0.5,
+        sm_clock_mhz: Some((lo, hi)),
+        cache: crate::cache::CachePlan::new(CacheMode::Cold, 117_477_376, 50_000_000, 1 << 34),
+    }
+}
+
+fn set_clock(f: &mut ResultsFile, lo: f64, hi: f64) {
+    f.benchmarks[0].measurement = Some(clocked(lo, hi));
+}
+
+type Change = fn(&mut ResultsFile);
+
+#[test]
+fn every_setup_difference_gets_exactly_its_own_warning() {
+    let cases: [(Change, &str); 13] = [
+        (
+            |f| {
+                f.device.backend = "rocm".into();
+                f.device.name = "AMD Instinct MI300X".into();
+                f.device.arch = "gfx942".into();
+            },
+            "different devices: base ran on cuda NVIDIA H100 80GB HBM3 (sm_90), new on rocm AMD Instinct MI300X (gfx942)",
+        ),
+        // The same backend and architecture but another board is another device.
+        (
+            |f| f.device.name = "NVIDIA H100 PCIe".into(),
+            "different devices: base ran on cuda NVIDIA H100 80GB HBM3 (sm_90), new on cuda NVIDIA H100 PCIe (sm_90)",
+        ),
+        (
+            |f| f.hardware.id = "h100-pcie".into(),
+            "different hardware entries: base h100-sxm, new h100-pcie",
+        ),
+        (
+            |f| f.device.driver = Some("CUDA 12.8, driver 570.86.10".into()),
+            "different drivers: base CUDA 12.4, driver 550.54.15, new CUDA 12.8, driver 570.86.10",
+        ),
+        (
+            |f| f.device.compute_units = 114,
+            "different compute units (SMs, CUs or CPU threads): base 132, new 114",
+        ),
+        (
+            |f| {
+                f.device
+                    .extra
+                    .insert("sm_clock_max_mhz".into(), serde_json::json!(1755));
+            },
+            "different sm_clock_max_mhz: base 1980, new 1755",
+        ),
+        (
+            |f| {
+                f.device
+                    .extra
+                    .insert("mem_clock_max_mhz".into(), serde_json::json!(1593));
+            },
+            "different mem_clock_max_mhz: base 2619, new 1593",
+        ),
+        (
+            |f| {
+                f.device
+                    .extra
+                    .insert("power_limit_w".into(), serde_json::json!(500.0));
+            },
+            "different power_limit_w: base 700.0, new 500.0",
+        ),
+        // A fact the new file could not read (NVML missing) is a difference too.
+        (
+            |f| {
+                f.device.extra.remove("power_limit_w");
+            },
+            "different power_limit_w: base 700.0, new none",
+        ),
+        (
+            |f| {
+                f.device
+                    .extra
+                    .insert("pcie_link".into(), serde_json::json!("gen4 x8"));
+            },
+            "different pcie_link: base gen5 x16, new gen4 x8",
+        ),
+        // 1980 against 1410 MHz: 28.8 % apart, far past the 2 % tolerance.
+        (
+            |f| set_clock(f, 1395.0, 1410.0),
+            "different clocks: the highest SM clock around kept samples was 1980 MHz in base, 1410 MHz in new",
+        ),
+        (
+            |f| f.config.cache = CacheMode::Hot,
+            "different cache modes: base cold, new hot",
+        ),
+        (
+            |f| f.config.timing = TimingMethod::WallClock,
+            "different timing methods: base device events, new wall clock",
+        ),
+    ];
+    let base = h100();
+    assert_eq!(setup::differences(&base, &base), Vec::<String>::new());
+    for (change, warning) in cases {
+        let mut new = h100();
+        change(&mut new);
+        // One change, one warning: none of the other checks fires.
+        assert_eq!(setup::differences(&base, &new), vec![warning.to_string()]);
+        // And the comparison carries it.
+        let c = compare(&base, &new, 5.0, "b", "n").unwrap();
+        assert_eq!(c.warnings, vec![warning.to_string()]);
+    }
+}
+
+#[test]
+fn what_does_not_change_speed_gives_no_warning() {
+    let base = h100();
+    let cases: [Change; 5] = [
+        // Another physical GPU of the same kind (the fleet case): its own UUID and bus id.
+        |f| {
+            f.device
+                .extra
+                .insert("uuid".into(), serde_json::json!("GPU-1111"));
+            f.device
+                .extra
+                .insert("pci_bus_id".into(), serde_json::json!("00000000:19:00.0"));
+        },
+        // 700 W written as an integer by another tool is the same limit.
+        |f| {
+            f.device
+                .extra
+                .insert("power_limit_w".into(), serde_json::json!(700));
+        },
+        // 1980 against 1950 MHz: 1.5 % apart, inside the 2 % tolerance.
+        |f| set_clock(f, 1900.0, 1950.0),
+        // A lower minimum clock with the same highest clock is the same clock setting.
+        |f| set_clock(f, 1500.0, 1980.0),
+        // Clocks read in one file only cannot be compared: no clock warning either way.
+        |f| f.benchmarks[0].measurement = None,
+    ];
+    for change in cases {
+        let mut new = h100();
+        change(&mut new);
+        assert_eq!(setup::differences(&base, &new), Vec::<String>::new());
+        assert_eq!(setup::differences(&new, &base), Vec::<String>::new());
+    }
+    // Just past the tolerance: 1980 against 1930 MHz is 2.5 % apart.
+    let mut new = h100();
+    set_clock(&mut new, 1900.0, 1930.0);
+    assert_eq!(
+        setup::differences(&base, &new),
+        vec!["different clocks: the highest SM clock around kept samples was 1980 MHz in base, 1930 MHz in new".to_string()]
+    );
 }
