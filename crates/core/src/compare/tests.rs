@@ -439,3 +439,86 @@ fn what_does_not_change_speed_gives_no_warning() {
         vec!["different clocks: the highest SM clock around kept samples was 1980 MHz in base, 1930 MHz in new".to_string()]
     );
 }
+
+/// Bimodal times, as a GPU that sometimes runs a kernel in a slower state gives: `fast`
+/// samples of 1 ms and `slow` of 2 ms.
+fn bimodal(fast: usize, slow: usize) -> Vec<f64> {
+    let mut v = vec![1e-3; fast];
+    v.extend(vec![2e-3; slow]);
+    v
+}
+
+#[test]
+fn ratio_of_medians_and_hodges_lehmann_differ_and_hl_decides() {
+    // Base: 21 fast, 20 slow → median (21st of 41) 1 ms. New: 20 fast, 21 slow → median
+    // 2 ms. One sample of 41 changed mode, and the ratio of medians says +100 %.
+    let mut base = file();
+    let mut new = file();
+    base.benchmarks
+        .push(bench(OpKind::Copy, COPY, "hotpath", bimodal(21, 20)));
+    new.benchmarks
+        .push(bench(OpKind::Copy, COPY, "hotpath", bimodal(20, 21)));
+    let c = compare(&base, &new, 5.0, "b", "n").unwrap();
+    let r = &c.rows[0];
+    assert_eq!((r.base_median_s, r.new_median_s), (1e-3, 2e-3));
+    assert_eq!(r.ratio, 2.0);
+    // Hodges-Lehmann by hand over the 41 · 41 = 1681 pairs new_j / base_i:
+    //   new fast / base fast 20·21 = 420 pairs → 1;  new fast / base slow 20·20 = 400 → 0.5;
+    //   new slow / base fast 21·21 = 441 → 2;        new slow / base slow 21·20 = 420 → 1.
+    // Sorted: 400 × 0.5 (ranks 1-400), 840 × 1 (401-1240), 441 × 2 (1241-1681); the median
+    // is rank 841: a ratio of 1. The interval's ranks (exact, 41 a side) are about
+    // 840.5 ∓ 1.96 · √(1681 · 83 / 12) ≈ 629 and 1053, both inside 401-1240: [1, 1].
+    let hl = r.hl_ratio.unwrap();
+    assert!((hl - 1.0).abs() < 1e-12, "{r:?}");
+    assert!((r.ci_low.unwrap() - 1.0).abs() < 1e-12, "{r:?}");
+    assert!((r.ci_high.unwrap() - 1.0).abs() < 1e-12, "{r:?}");
+    assert_eq!(r.interval, Some("exact"));
+    // The same estimate by brute force: the median of all 1681 pairwise log-ratios.
+    let mut logs: Vec<f64> = new.benchmarks[0]
+        .samples_s
+        .iter()
+        .flat_map(|y| {
+            base.benchmarks[0]
+                .samples_s
+                .iter()
+                .map(move |x| (y / x).ln())
+        })
+        .collect();
+    logs.sort_by(f64::total_cmp);
+    assert_eq!(logs.len(), 1681);
+    assert!((logs[840].exp() - hl).abs() < 1e-12);
+    // The verdict follows the estimate and its interval: unchanged, not a regression, and
+    // the comparison names the fields it decided on.
+    assert_eq!(r.verdict, Verdict::Unchanged);
+    assert!(!c.has_regression());
+    assert_eq!(c.verdict_uses, ["hl_ratio", "ci_low", "ci_high"]);
+
+    // Every output shows both statistics and says which decides.
+    let text = render::compare_text(&c);
+    let md = render::compare_markdown(&c);
+    for out in [&text, &md] {
+        for needle in [
+            "median change",
+            "HL change",
+            "HL 95 % interval",
+            "verdict (on HL)",
+            "+100.0 %",
+            "+0.0 % … +0.0 %",
+            "reported only",
+            "which decide the verdict",
+        ] {
+            assert!(out.contains(needle), "'{needle}' not in:\n{out}");
+        }
+    }
+    assert!(
+        md.contains("| copy/elements=1048576/f32/hotpath | 1.00 ms | 2.00 ms | +100.0 % | +0.0 % | +0.0 % … +0.0 % | unchanged |"),
+        "{md}"
+    );
+    let json = serde_json::to_value(&c).unwrap();
+    assert_eq!(
+        json["verdict_uses"],
+        serde_json::json!(["hl_ratio", "ci_low", "ci_high"])
+    );
+    assert_eq!(json["rows"][0]["ratio"], 2.0);
+    assert_eq!(json["rows"][0]["verdict"], "unchanged");
+}
