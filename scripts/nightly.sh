@@ -90,7 +90,9 @@ host="$(uname -n | cut -d. -f1 | tr -c 'A-Za-z0-9_-' '_' | sed 's/_*$//')"
 running="$dir/history/.running-$stamp-$$.json"
 
 echo "nightly: suite $suite on backend $backend" >&2
-"$hotpath" run --backend "$backend" --suite "$suite" --out "$running" "${run_extra[@]}"
+# ${a[@]+"${a[@]}"}: an empty array expands to nothing; a bare "${a[@]}" is an unbound
+# variable under `set -u` in bash before 4.4 (macOS still ships 3.2).
+"$hotpath" run --backend "$backend" --suite "$suite" --out "$running" ${run_extra[@]+"${run_extra[@]}"}
 run_rc=$?
 case "$run_rc" in
   0) ;;

@@ -2,12 +2,15 @@
 //! files, the exit codes (1 on a regression, 0 otherwise, 2 on bad input) and the verdicts,
 //! from the library and from the binary.
 
+mod support;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 use hotpath_core::compare::{compare, Verdict};
 use hotpath_core::results::{ResultsFile, TimeStats};
 use hotpath_core::stats::Summary;
+use hotpath_core::{DType, OpKind};
 
 const ID: &str = "gemv/m=1,n=14336,k=4096/bf16/hotpath";
 
@@ -266,4 +269,130 @@ fn bad_input_exits_2_with_one_sentence() {
         &["compare", good, p.to_str().unwrap()],
         "not a positive number",
     );
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+#[test]
+fn both_statistics_are_printed_and_the_hodges_lehmann_one_decides() {
+    // A GPU kernel that runs in a fast (40 µs) or a slow (80 µs) state: base 21 fast and 20
+    // slow samples (median 40 µs), new 20 fast and 21 slow (median 80 µs). The ratio of
+    // medians is 2 (+100 %); the Hodges-Lehmann ratio, the median of the 41 · 41 pairwise
+    // ratios (400 of 0.5, 840 of 1, 441 of 2, derived in crates/core/src/compare/tests.rs),
+    // is 1 with the interval [1, 1]: unchanged, exit 0.
+    let state = |fast: usize, slow: usize| {
+        let mut v = vec![40e-6; fast];
+        v.extend(vec![80e-6; slow]);
+        v
+    };
+    let shape = "m=1,n=14336,k=4096";
+    let dir = tempfile::tempdir().unwrap();
+    let mut base = support::file("cuda", "NVIDIA H100 80GB HBM3", "sm_90", "h100-sxm");
+    let mut new = base.clone();
+    base.benchmarks = vec![support::bench(
+        OpKind::Gemv,
+        shape,
+        DType::Bf16,
+        "hotpath",
+        state(21, 20),
+        None,
+    )];
+    new.benchmarks = vec![support::bench(
+        OpKind::Gemv,
+        shape,
+        DType::Bf16,
+        "hotpath",
+        state(20, 21),
+        None,
+    )];
+    let pb = support::write(&base, dir.path(), "base.json");
+    let pn = support::write(&new, dir.path(), "new.json");
+
+    let o = hotpath(&["compare", &pb, &pn, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let row = &json["rows"][0];
+    assert_eq!(row["ratio"], 2.0);
+    for field in ["hl_ratio", "ci_low", "ci_high"] {
+        assert!((row[field].as_f64().unwrap() - 1.0).abs() < 1e-12, "{row}");
+    }
+    assert_eq!(row["verdict"], "unchanged");
+    assert_eq!(
+        json["verdict_uses"],
+        serde_json::json!(["hl_ratio", "ci_low", "ci_high"])
+    );
+    assert!(
+        json["verdicts"]
+            .as_str()
+            .unwrap()
+            .contains("r = Hodges-Lehmann ratio"),
+        "{json}"
+    );
+
+    for format in ["table", "md"] {
+        let o = hotpath(&["compare", &pb, &pn, "--format", format]);
+        assert_eq!(o.status.code(), Some(0));
+        let out = stdout(&o);
+        for needle in [
+            "median change",
+            "HL change",
+            "HL 95 % interval",
+            "verdict (on HL)",
+            "+100.0 %",
+            "+0.0 % … +0.0 %",
+            "unchanged",
+            "reported only",
+            "which decide the verdict",
+        ] {
+            assert!(out.contains(needle), "{format}: '{needle}' not in:\n{out}");
+        }
+    }
+}
+
+#[test]
+fn setup_differences_are_warned_in_every_format() {
+    // Two runs of one H100 SXM, the second under a 500 W power cap that held the SM clock at
+    // 1410 MHz instead of 1980.
+    let mut base = planted_file(samples(21, 20, 3.58e-3, 0.01));
+    base.device.backend = "cuda".into();
+    base.device.name = "NVIDIA H100 80GB HBM3".into();
+    base.device.arch = "sm_90".into();
+    base.device
+        .extra
+        .insert("power_limit_w".into(), serde_json::json!(700.0));
+    let mut new = base.clone();
+    new.benchmarks[0].samples_s = samples(22, 20, 3.58e-3, 0.01);
+    new.device
+        .extra
+        .insert("power_limit_w".into(), serde_json::json!(500.0));
+    let clock = |f: &mut ResultsFile, hi: f64| {
+        if let Some(m) = f.benchmarks[0].measurement.as_mut() {
+            m.sm_clock_mhz = Some((hi - 15.0, hi));
+        }
+    };
+    assert!(base.benchmarks[0].measurement.is_some());
+    clock(&mut base, 1980.0);
+    clock(&mut new, 1410.0);
+    let dir = tempfile::tempdir().unwrap();
+    let pb = support::write(&base, dir.path(), "base.json");
+    let pn = support::write(&new, dir.path(), "new.json");
+    let warnings = [
+        "different power_limit_w: base 700.0, new 500.0",
+        "different clocks: the highest SM clock around kept samples was 1980 MHz in base, 1410 MHz in new",
+    ];
+    let o = hotpath(&["compare", &pb, &pn, "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["warnings"], serde_json::json!(warnings));
+    for format in ["table", "md"] {
+        let out = stdout(&hotpath(&["compare", &pb, &pn, "--format", format]));
+        for w in warnings {
+            assert!(out.contains(&format!("warning: {w}")), "{format}: {out}");
+        }
+    }
+    // The same file against itself warns of nothing.
+    let o = hotpath(&["compare", &pb, &pb, "--format", "json"]);
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["warnings"], serde_json::json!([]));
 }

@@ -1,6 +1,11 @@
 //! End-to-end tests of `hotpath floors` and model-shaped runs (`hotpath run --model`).
 
+mod support;
+
+use std::collections::BTreeSet;
 use std::process::{Command, Output};
+
+use hotpath_core::{DType, OpKind};
 
 fn hotpath(args: &[&str]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_hotpath"))
@@ -31,6 +36,31 @@ fn json(o: &Output) -> serde_json::Value {
 
 fn close(a: f64, b: f64, rel: f64) -> bool {
     (a - b).abs() <= rel * b.abs()
+}
+
+fn num(v: &serde_json::Value) -> f64 {
+    v.as_f64().unwrap_or_else(|| panic!("{v} is not a number"))
+}
+
+/// The `op/shape/dtype` of a benchmark id (`op/shape/dtype/impl`).
+fn kernel_of(id: &str) -> &str {
+    id.rsplit_once('/').map_or(id, |(k, _)| k)
+}
+
+/// Σ (fastest passing median of each kernel × its instances), straight from a results file.
+fn composed_from_file(file: &serde_json::Value, kernels: &[(&str, f64)]) -> f64 {
+    let benchmarks = file["benchmarks"].as_array().unwrap();
+    let mut total = 0.0;
+    for (kernel, count) in kernels {
+        let best = benchmarks
+            .iter()
+            .filter(|b| kernel_of(b["id"].as_str().unwrap()) == *kernel && b["status"] == "ok")
+            .map(|b| num(&b["time"]["median_s"]))
+            .fold(f64::INFINITY, f64::min);
+        assert!(best.is_finite(), "{kernel} was measured");
+        total += best * count;
+    }
+    total
 }
 
 #[test]
@@ -328,6 +358,358 @@ fn model_shaped_run_composes_the_step_and_floors_read_it_back() {
     );
     let html = std::fs::read_to_string(rep.join("report.html")).unwrap();
     assert!(html.contains("<h3>latency floors</h3>"));
+}
+
+#[test]
+fn model_shaped_prefill_runs_the_prompt_kernels_and_floors_read_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tiny-prefill.json");
+    let out_s = out.to_string_lossy().into_owned();
+    let model = "tests/fixtures/models/tiny.json";
+    let o = hotpath(&[
+        "run",
+        "--backend",
+        "cpu",
+        "--model",
+        model,
+        "--batch",
+        "1",
+        "--context",
+        "32",
+        "--prefill",
+        "--out",
+        &out_s,
+        "--min-time",
+        "0.02",
+        "--time-limit",
+        "1",
+        "--warmup",
+        "0",
+        "--min-samples",
+        "3",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(
+        text.contains("prefill (1 sequence, a 32-token prompt each):"),
+        "{text}"
+    );
+    assert!(!text.contains("decode step"), "{text}");
+
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    assert_eq!(file["model"]["phase"], "prefill");
+    assert_eq!(file["model"]["context"], 32);
+    assert_eq!(file["model"]["batch"], 1);
+
+    // The prompt's kernels by hand. Tiny: hidden 256, 4 query and 2 KV heads of 64, MLP
+    // 512, vocab 1000 (tied), 2 layers. One 32-token prompt, so every linear layer sees
+    // m = 32 rows: more than 16, a GEMM rather than a GEMV.
+    //   qkv      n = (4 + 2·2)·64 = 512,  k = hidden 256
+    //   o        n = 256,                  k = 4·64 = 256
+    //   gate_up  n = 2·512 = 1024,         k = 256
+    //   down     n = 256,                  k = 512
+    // Causal attention over the whole prompt (seq 32, 4/2 heads of 64), the 32 new tokens'
+    // K and V written into 16-token pages, and the LM head on the last prompt token only
+    // (m = 1: a GEMV of 1000 × 256). Per layer ×2, the LM head once.
+    let kernels = [
+        ("gemm/m=32,n=512,k=256/bf16", 2.0),
+        (
+            "attn_prefill/batch=1,seq=32,heads_q=4,heads_kv=2,head_dim=64,causal=1/bf16",
+            2.0,
+        ),
+        (
+            "kv_write/tokens=32,heads_kv=2,head_dim=64,page_size=16/bf16",
+            2.0,
+        ),
+        ("gemm/m=32,n=256,k=256/bf16", 2.0),
+        ("gemm/m=32,n=1024,k=256/bf16", 2.0),
+        ("gemm/m=32,n=256,k=512/bf16", 2.0),
+        ("gemv/m=1,n=1000,k=256/bf16", 1.0),
+    ];
+    // Besides the ceilings, exactly these kernels ran: nothing at a decode shape.
+    let ceilings = ["copy", "read", "write", "triad", "peak_mma"];
+    let ran: BTreeSet<&str> = file["benchmarks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| !ceilings.contains(&b["op"].as_str().unwrap()))
+        .map(|b| kernel_of(b["id"].as_str().unwrap()))
+        .collect();
+    let expected: BTreeSet<&str> = kernels.iter().map(|(k, _)| *k).collect();
+    assert_eq!(ran, expected);
+    let want = composed_from_file(&file, &kernels);
+
+    let v = json(&hotpath(&[
+        "floors",
+        "--model",
+        model,
+        "--batch",
+        "1",
+        "--context",
+        "32",
+        "--results",
+        &out_s,
+        "--format",
+        "json",
+    ]));
+    let p = &v["prefill"];
+    // Bytes by hand, per layer: qkv 512·256·2 = 262,144, o 131,072, gate_up 524,288, down
+    // 262,144, norms 2·256·2 = 1,024, K/V of 32 tokens 2·32·2·64·2 = 16,384 → 1,197,056;
+    // × 2 = 2,394,112, + final norm 512 + 32 embedding rows 32·256·2 = 16,384 + LM head
+    // 1000·256·2 = 512,000 → 2,923,008 B, of which 2 · 16,384 = 32,768 written K/V.
+    // FLOPs per layer: 2·32·(512·256 + 256·256 + 1024·256 + 256·512) = 37,748,736 and causal
+    // attention 4·4 heads·(32²/2)·64 = 524,288 → 38,273,024; × 2 = 76,546,048, + LM head
+    // 2·1·1000·256 = 512,000 → 77,058,048.
+    assert_eq!(p["tokens"], 32);
+    assert_eq!(num(&p["bytes"]), 2_923_008.0);
+    assert_eq!(num(&p["weight_bytes"]), 2_890_240.0);
+    assert_eq!(num(&p["kv_bytes"]), 0.0);
+    assert_eq!(num(&p["kv_write_bytes"]), 32_768.0);
+    assert_eq!(num(&p["flops"]), 77_058_048.0);
+
+    // The floors at the file's own roofs (on a CPU the measured ceilings are the spec roofs;
+    // every op of the step computes in bf16).
+    for (floor, roofs) in [(p, &file["hardware"]), (&p["measured"], &file["measured"])] {
+        let memory = 2_923_008.0 / num(&roofs["mem_bytes_per_s"]);
+        let compute = 77_058_048.0 / num(&roofs["peak_flops"]["bf16"]);
+        assert!(
+            close(num(&floor["memory_floor_s"]), memory, 1e-12),
+            "{floor}"
+        );
+        assert!(
+            close(num(&floor["compute_floor_s"]), compute, 1e-12),
+            "{floor}"
+        );
+        assert!(
+            close(num(&floor["floor_s"]), memory.max(compute), 1e-12),
+            "{floor}"
+        );
+        let bound = if compute > memory {
+            "compute"
+        } else {
+            "memory"
+        };
+        assert_eq!(floor["bound"], bound, "{floor}");
+    }
+
+    // The composed prefill time is the hand sum of the file's kernels; MBU and MFU are the
+    // spec floors over it.
+    let c = &p["composed"];
+    let composed = num(&c["step_s"]);
+    assert!(close(composed, want, 1e-12), "{composed} vs {want}");
+    assert_eq!(c["missing"], serde_json::json!([]));
+    let (memory, compute) = (num(&p["memory_floor_s"]), num(&p["compute_floor_s"]));
+    assert!(close(num(&c["mbu"]), memory / composed, 1e-12), "{c}");
+    assert!(close(num(&c["mfu"]), compute / composed, 1e-12), "{c}");
+    // Per op: the qkv kernel counts twice (two layers), the LM head once.
+    let row = |name: &str| {
+        v["per_op"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|o| o["phase"] == "prefill" && o["name"] == name)
+            .unwrap_or_else(|| panic!("no prefill row {name}"))
+            .clone()
+    };
+    for (name, count) in [("qkv", 2.0), ("lm_head", 1.0)] {
+        let m = &row(name)["measured"];
+        assert!(close(num(&m["step_s"]), num(&m["median_s"]) * count, 1e-12));
+    }
+    assert_eq!(
+        row("attention")["kernel"],
+        "attn_prefill/batch=1,seq=32,heads_q=4,heads_kv=2,head_dim=64,causal=1/bf16"
+    );
+    // A prefill run holds no decode-step kernels: the decode composed time is unknown and
+    // says which are missing.
+    let d = &v["decode"]["composed"];
+    assert!(d["step_s"].is_null(), "{d}");
+    assert!(
+        d["missing"]
+            .to_string()
+            .contains("gemv/m=1,n=512,k=256/bf16"),
+        "{d}"
+    );
+
+    // The run's own summary states the composed time against both floors with the same
+    // numbers, and flags it only when it is below a floor (an under-measured roof).
+    let line = text
+        .lines()
+        .find(|l| l.trim_start().starts_with("kernel-composed step"))
+        .unwrap_or_else(|| panic!("no composed line in {text}"));
+    let (floor, measured) = (num(&p["floor_s"]), num(&p["measured"]["floor_s"]));
+    for needle in [
+        format!("{:.1} % of the floor", floor / composed * 100.0),
+        format!(
+            "{:.1} % of the measured-ceiling floor",
+            measured / composed * 100.0
+        ),
+        format!(
+            "MBU {:.1} %, MFU {:.1} %",
+            memory / composed * 100.0,
+            compute / composed * 100.0
+        ),
+    ] {
+        assert!(line.contains(&needle), "'{needle}' not in: {line}");
+    }
+    assert_eq!(
+        line.contains("BELOW a floor"),
+        composed < floor.max(measured) / 1.02,
+        "{line}"
+    );
+}
+
+/// An H100 SXM results file built by hand for the tiny model's decode step (batch 1, 64
+/// cached tokens): spec roofs from hardware/h100-sxm.toml (3.35 TB/s, bf16 989.4 TFLOP/s),
+/// ceilings measured below them (3.0 TB/s, 600 TFLOP/s), and every kernel of the step at a
+/// chosen median.
+fn h100_tiny_decode_file() -> hotpath_core::results::ResultsFile {
+    use support::{around, bench};
+    let mut f = support::file("cuda", "NVIDIA H100 80GB HBM3", "sm_90", "h100-sxm");
+    let b = &mut f.benchmarks;
+    // copy: 2 · 4 B · 375,000,000 elements = 3.0e9 B in 1 ms → 3.0e12 B/s.
+    b.push(bench(
+        OpKind::Copy,
+        "elements=375000000",
+        DType::F32,
+        "hotpath",
+        around(1e-3),
+        None,
+    ));
+    // peak_mma counting 6.0e11 bf16 FLOPs in 1 ms → 6.0e14 FLOP/s.
+    b.push(bench(
+        OpKind::PeakMma,
+        "iters=65536",
+        DType::Bf16,
+        "hotpath",
+        around(1e-3),
+        Some(600_000_000_000),
+    ));
+    let kernels: [(OpKind, &str, &str, f64); 8] = [
+        (OpKind::Gemv, "m=1,n=512,k=256", "hotpath", 2.0e-6),
+        (OpKind::Gemv, "m=1,n=512,k=256", "cublaslt", 2.5e-6),
+        (
+            OpKind::AttnDecode,
+            "batch=1,context=64,heads_q=4,heads_kv=2,head_dim=64,page_size=16",
+            "hotpath",
+            3.0e-6,
+        ),
+        (
+            OpKind::KvWrite,
+            "tokens=1,heads_kv=2,head_dim=64,page_size=16",
+            "hotpath",
+            1.0e-6,
+        ),
+        (OpKind::Gemv, "m=1,n=256,k=256", "hotpath", 1.5e-6),
+        (OpKind::Gemv, "m=1,n=1024,k=256", "hotpath", 3.5e-6),
+        (OpKind::Gemv, "m=1,n=1024,k=256", "cublaslt", 3.2e-6),
+        (OpKind::Gemv, "m=1,n=256,k=512", "hotpath", 2.0e-6),
+    ];
+    for (op, shape, imp, median) in kernels {
+        b.push(bench(op, shape, DType::Bf16, imp, around(median), None));
+    }
+    b.push(bench(
+        OpKind::Gemv,
+        "m=1,n=1000,k=256",
+        DType::Bf16,
+        "hotpath",
+        around(2.5e-6),
+        None,
+    ));
+    support::place(&mut f);
+    f
+}
+
+#[test]
+fn measured_floor_composed_step_mbu_and_mfu_match_a_hand_built_results_file() {
+    let f = h100_tiny_decode_file();
+    // The ceilings became the measured roofs.
+    let bw = f.measured.mem_bytes_per_s.unwrap();
+    assert!(close(bw, 3.0e12, 1e-12), "{bw}");
+    assert!(close(f.measured.peak_flops["bf16"], 6.0e14, 1e-12));
+    let dir = tempfile::tempdir().unwrap();
+    let path = support::write(&f, dir.path(), "h100-tiny.json");
+    let args = [
+        "floors",
+        "--model",
+        "tests/fixtures/models/tiny.json",
+        "--batch",
+        "1",
+        "--context",
+        "64",
+        "--results",
+        &path,
+    ];
+    let mut with_json = args.to_vec();
+    with_json.extend(["--format", "json"]);
+    let v = json(&hotpath(&with_json));
+    let d = &v["decode"];
+    assert_eq!(v["hardware"], "h100-sxm");
+
+    // Decode bytes (derived in model_shaped_run_composes_the_step_and_floors_read_it_back):
+    // weights 2,874,368 + KV read 65,536 + K/V of the new token 2 layers · 2·1·2·64·2 = 1,024
+    // → 2,940,928 B. FLOPs per layer: 2·(512·256 + 256·256 + 1024·256 + 256·512) = 1,179,648
+    // + attention 4·4·64·64 = 65,536 → 1,245,184; × 2 + LM head 2·1000·256 = 512,000
+    // → 3,002,368.
+    assert_eq!(num(&d["bytes"]), 2_940_928.0);
+    assert_eq!(num(&d["flops"]), 3_002_368.0);
+    // Spec: 2,940,928 / 3.35e12 = 877.889 ns; 3,002,368 / 9.894e14 = 3.0345 ns: memory-bound.
+    assert!(
+        close(num(&d["memory_floor_s"]), 877.888_955e-9, 1e-8),
+        "{d}"
+    );
+    assert!(close(num(&d["compute_floor_s"]), 3.034_534e-9, 1e-6), "{d}");
+    assert!(close(num(&d["floor_s"]), 877.888_955e-9, 1e-8), "{d}");
+    assert_eq!(d["bound"], "memory");
+    // Measured: 2,940,928 / 3.0e12 = 980.309 ns; 3,002,368 / 6.0e14 = 5.0039 ns: the
+    // measured-ceiling floor is 980.309 ns, memory-bound, 11.7 % above the spec floor.
+    let m = &d["measured"];
+    assert!(
+        close(num(&m["memory_floor_s"]), 980.309_333e-9, 1e-8),
+        "{m}"
+    );
+    assert!(close(num(&m["compute_floor_s"]), 5.003_947e-9, 1e-6), "{m}");
+    assert!(close(num(&m["floor_s"]), 980.309_333e-9, 1e-8), "{m}");
+    assert_eq!(m["bound"], "memory");
+    // Composed: the fastest passing kernel of each op × its instances. cuBLASLt's gate_up
+    // (3.2 µs) beats ours (3.5 µs); our qkv (2.0 µs) beats cuBLASLt's (2.5 µs).
+    // 2 · (qkv 2.0 + attention 3.0 + kv_write 1.0 + o 1.5 + gate_up 3.2 + down 2.0)
+    // + LM head 2.5 = 2 · 12.7 + 2.5 = 27.9 µs.
+    let c = &d["composed"];
+    let composed = num(&c["step_s"]);
+    assert!(close(composed, 27.9e-6, 1e-12), "{c}");
+    assert_eq!(c["missing"], serde_json::json!([]));
+    // MBU = spec memory floor / composed = 877.889 ns / 27.9 µs = 3.1466 %;
+    // MFU = spec compute floor / composed = 3.0345 ns / 27.9 µs = 0.010876 %.
+    assert!(close(num(&c["mbu"]), 0.031_465_554, 1e-8), "{c}");
+    assert!(close(num(&c["mfu"]), 1.087_647e-4, 1e-6), "{c}");
+    let gate_up = v["per_op"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|o| o["phase"] == "decode" && o["name"] == "gate_up")
+        .unwrap();
+    assert_eq!(gate_up["measured"]["imp"], "cublaslt");
+    assert!(close(num(&gate_up["measured"]["step_s"]), 6.4e-6, 1e-12));
+    // The file holds no prefill kernels: the prefill composed time is unknown.
+    assert!(v["prefill"]["composed"]["step_s"].is_null());
+
+    // The table says the same: 877.889 / 27.9 = 3.1 % of the floor, 980.309 / 27.9 = 3.5 %
+    // of the measured-ceiling floor, MBU 3.1 %, MFU 0.0 % (0.011 % at one decimal).
+    let o = hotpath(&args);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        text.contains("TPOT floor at measured ceilings  980 ns (memory-bound)"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "27.9 us = 3.1 % of the floor, 3.5 % of the measured-ceiling floor; MBU 3.1 %, MFU 0.0 %"
+        ),
+        "{text}"
+    );
+    assert!(!text.contains("BELOW a floor"), "{text}");
 }
 
 #[test]

@@ -3,7 +3,11 @@
 //! with the efficiencies recomputed here by hand from the cost model, the roofs and the
 //! median times in the files.
 
+mod support;
+
 use std::process::{Command, Output};
+
+use hotpath_core::{DType, OpKind};
 
 const A: &str = "results/cpu-epyc-2core-quick.json";
 const B: &str = "results/cpu-epyc-1thread-quick.json";
@@ -16,7 +20,11 @@ fn hotpath(args: &[&str]) -> Output {
 }
 
 fn gap_json() -> serde_json::Value {
-    let o = hotpath(&["gap", A, B, "--format", "json"]);
+    gap_of(A, B)
+}
+
+fn gap_of(a: &str, b: &str) -> serde_json::Value {
+    let o = hotpath(&["gap", a, b, "--format", "json"]);
     assert_eq!(
         o.status.code(),
         Some(0),
@@ -131,4 +139,209 @@ fn groups_sides_and_formats() {
     assert!(md.contains("## vendor libraries") && md.contains("| gemv/m=1,n=14336,k=4096/bf16 | hotpath | hotpath | 3.58 ms | 6.60 ms | 93.0 | 70.1 | +22.9 |"), "{md}");
     let o = hotpath(&["gap", A, "/nonexistent.json"]);
     assert_eq!(o.status.code(), Some(2));
+}
+
+fn read_json(path: &str) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap()
+}
+
+/// A benchmark's efficiency from its achieved rates and one set of roofs, computed here
+/// apart from the roofline code: rate ÷ roof, the larger of the bandwidth and compute
+/// fractions (a stream ceiling only moves bytes); None when a roof it needs is unknown.
+fn rate_over_roof(b: &serde_json::Value, roofs: &serde_json::Value) -> Option<f64> {
+    let rates = &b["rates"];
+    let memory = (b["bytes"].as_f64()? > 0.0)
+        .then(|| Some(f(&rates["bytes_per_s"]) / roofs["mem_bytes_per_s"].as_f64()?));
+    let stream = ["copy", "read", "write", "triad"].contains(&b["op"].as_str()?);
+    let compute = (b["flops"].as_f64()? > 0.0 && !stream).then(|| {
+        let peak = roofs["peak_flops"][b["dtype"].as_str()?].as_f64()?;
+        Some(f(&rates["flops_per_s"]) / peak)
+    });
+    match (memory, compute) {
+        (Some(m), Some(c)) => Some(m?.max(c?)),
+        (Some(m), None) => m,
+        (None, Some(c)) => c,
+        (None, None) => None,
+    }
+}
+
+/// Every efficiency `hotpath gap` printed for files `a` and `b` (read from the files'
+/// roofline fields) agrees with rate ÷ roof of that side's benchmark and roofs, and every
+/// gap and speed ratio with the two sides' numbers.
+fn assert_efficiencies_are_rate_over_roof(a: &str, b: &str) -> usize {
+    let g = gap_of(a, b);
+    let files = [read_json(a), read_json(b)];
+    let rows = g["rows"].as_array().unwrap();
+    for r in rows {
+        for (i, side) in ["a", "b"].into_iter().enumerate() {
+            let imp = r[format!("impl_{side}")].as_str().unwrap();
+            let id = format!("{}/{imp}", r["key"].as_str().unwrap());
+            let bench = files[i]["benchmarks"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .find(|x| x["id"] == id.as_str())
+                .unwrap_or_else(|| panic!("{id} in side {side}"));
+            assert_eq!(
+                f(&r[format!("{side}_median_s")]),
+                f(&bench["time"]["median_s"])
+            );
+            for (roofs, field) in [("hardware", "spec"), ("measured", "measured")] {
+                let want = rate_over_roof(bench, &files[i][roofs]);
+                let got = r[format!("{side}_eff_{field}")].as_f64();
+                match (want, got) {
+                    (Some(w), Some(x)) => {
+                        assert!(close(x, w, 1e-9 * w), "{id} {field}: {x} vs {w}")
+                    }
+                    (w, x) => assert_eq!(w, x, "{id} {field}"),
+                }
+            }
+        }
+        for field in ["spec", "measured"] {
+            let (ea, eb) = (
+                r[format!("a_eff_{field}")].as_f64(),
+                r[format!("b_eff_{field}")].as_f64(),
+            );
+            let gap = r[format!("gap_{field}_pp")].as_f64();
+            assert_eq!(gap.is_some(), ea.is_some() && eb.is_some(), "{r}");
+            if let (Some(ea), Some(eb), Some(gap)) = (ea, eb, gap) {
+                assert!(close(gap, (ea - eb) * 100.0, 1e-9), "{r}");
+            }
+        }
+        assert!(close(
+            f(&r["a_speedup"]),
+            f(&r["b_median_s"]) / f(&r["a_median_s"]),
+            1e-12
+        ));
+    }
+    rows.len()
+}
+
+#[test]
+fn every_committed_efficiency_is_rate_over_roof() {
+    // All 15 rows of the committed CPU pair.
+    assert_eq!(assert_efficiencies_are_rate_over_roof(A, B), 15);
+}
+
+/// An H100 SXM run (CUDA) and an MI300X run (ROCm), built by hand: spec roofs from
+/// hardware/*.toml, ceilings measured below them, one same-source GEMV and one vendor GEMM.
+fn gpu_pair(dir: &std::path::Path) -> (String, String) {
+    use support::{around, bench};
+    // H100: spec 3.35 TB/s and bf16 989.4 TFLOP/s; copy of 375,000,000 f32 (2 · 4 B each =
+    // 3.0e9 B) in 1 ms → measured 3.0e12 B/s; peak_mma 8.0e11 FLOP in 1 ms → 8.0e14 FLOP/s.
+    let mut a = support::file("cuda", "NVIDIA H100 80GB HBM3", "sm_90", "h100-sxm");
+    a.device.driver = Some("CUDA 12.4".into());
+    // MI300X: spec 5.3 TB/s and bf16 1307.4 TFLOP/s; the same copy at 4.2e12 B/s
+    // (3.0e9 B in 714.29 µs), peak_mma 7.0e11 FLOP in 1 ms → 7.0e14 FLOP/s.
+    let mut b = support::file("rocm", "AMD Instinct MI300X", "gfx942", "mi300x");
+    b.device.driver = Some("ROCm 6.2".into());
+    let copy = "elements=375000000";
+    let gemv = "m=1,n=14336,k=4096";
+    let gemm = "m=4096,n=4096,k=4096";
+    let peak = |flops: u64| {
+        bench(
+            OpKind::PeakMma,
+            "iters=65536",
+            DType::Bf16,
+            "hotpath",
+            around(1e-3),
+            Some(flops),
+        )
+    };
+    let kernel =
+        |op, shape, imp, median_s| bench(op, shape, DType::Bf16, imp, around(median_s), None);
+    a.benchmarks = vec![
+        bench(
+            OpKind::Copy,
+            copy,
+            DType::F32,
+            "hotpath",
+            around(1e-3),
+            None,
+        ),
+        peak(800_000_000_000),
+        kernel(OpKind::Gemv, gemv, "hotpath", 45e-6),
+        kernel(OpKind::Gemm, gemm, "cublaslt", 200e-6),
+    ];
+    b.benchmarks = vec![
+        bench(
+            OpKind::Copy,
+            copy,
+            DType::F32,
+            "hotpath",
+            around(3.0e9 / 4.2e12),
+            None,
+        ),
+        peak(700_000_000_000),
+        kernel(OpKind::Gemv, gemv, "hotpath", 40e-6),
+        kernel(OpKind::Gemm, gemm, "hipblaslt", 250e-6),
+    ];
+    support::place(&mut a);
+    support::place(&mut b);
+    (
+        support::write(&a, dir, "h100.json"),
+        support::write(&b, dir, "mi300x.json"),
+    )
+}
+
+#[test]
+fn spec_and_measured_gaps_differ_when_measured_roofs_are_below_spec() {
+    let dir = tempfile::tempdir().unwrap();
+    let (pa, pb) = gpu_pair(dir.path());
+    let g = gap_of(&pa, &pb);
+    assert_eq!(f(&g["a"]["spec_mem_bytes_per_s"]), 3.35e12);
+    assert!(close(f(&g["a"]["measured_mem_bytes_per_s"]), 3.0e12, 1.0)); // within 1 B/s
+    assert_eq!(f(&g["b"]["spec_mem_bytes_per_s"]), 5.3e12);
+    assert!(close(f(&g["b"]["measured_mem_bytes_per_s"]), 4.2e12, 1.0));
+    assert_eq!(g["unpaired"], serde_json::json!([]));
+
+    // Same-source GEMV, memory-bound: (1·4096 + 14336·4096 + 1·14336) · 2 = 117,477,376 B.
+    // A 45 µs: spec floor 117,477,376 / 3.35e12 = 35.068 µs → 77.93 %; measured floor
+    // / 3.0e12 = 39.159 µs → 87.02 %. B 40 µs: spec floor / 5.3e12 = 22.166 µs → 55.41 %;
+    // measured / 4.2e12 = 27.971 µs → 69.93 %. Gaps: spec 77.93 − 55.41 = +22.51 pp,
+    // measured 87.02 − 69.93 = +17.09 pp. B is faster (A speedup 40 / 45 = 0.889) while A
+    // is closer to its roofs.
+    let r = row(&g, "gemv/m=1,n=14336,k=4096/bf16", "same_source");
+    assert!(close(f(&r["a_eff_spec"]), 0.779_286, 1e-6), "{r}");
+    assert!(close(f(&r["a_eff_measured"]), 0.870_203, 1e-6), "{r}");
+    assert!(close(f(&r["b_eff_spec"]), 0.554_139, 1e-6), "{r}");
+    assert!(close(f(&r["b_eff_measured"]), 0.699_270, 1e-6), "{r}");
+    assert!(close(f(&r["gap_spec_pp"]), 22.5148, 1e-4), "{r}");
+    assert!(close(f(&r["gap_measured_pp"]), 17.0933, 1e-4), "{r}");
+    assert!(close(f(&r["a_speedup"]), 40.0 / 45.0, 1e-12), "{r}");
+
+    // Vendor GEMM 4096³, compute-bound (2 · 4096³ = 137,438,953,472 FLOP over
+    // 3 · 4096² · 2 = 100,663,296 B: 1365 FLOP/B). A (cuBLASLt) 200 µs: spec floor
+    // 137,438,953,472 / 9.894e14 = 138.911 µs → 69.46 %; measured / 8.0e14 = 171.799 µs →
+    // 85.90 %. B (hipBLASLt) 250 µs: spec / 1.3074e15 = 105.124 µs → 42.05 %; measured
+    // / 7.0e14 = 196.341 µs → 78.54 %. Gaps: spec +27.41 pp, measured only +7.36 pp: most
+    // of the spec gap is B's lower measured peak, not its GEMM. A speedup 250 / 200 = 1.25.
+    let r = row(&g, "gemm/m=4096,n=4096,k=4096/bf16", "vendor_library");
+    assert_eq!(
+        (r["impl_a"].as_str(), r["impl_b"].as_str()),
+        (Some("cublaslt"), Some("hipblaslt"))
+    );
+    assert!(close(f(&r["a_eff_spec"]), 0.694_557, 1e-6), "{r}");
+    assert!(close(f(&r["a_eff_measured"]), 0.858_993, 1e-6), "{r}");
+    assert!(close(f(&r["b_eff_spec"]), 0.420_495, 1e-6), "{r}");
+    assert!(close(f(&r["b_eff_measured"]), 0.785_365, 1e-6), "{r}");
+    assert!(close(f(&r["gap_spec_pp"]), 27.4062, 1e-4), "{r}");
+    assert!(close(f(&r["gap_measured_pp"]), 7.3628, 1e-4), "{r}");
+    assert!(close(f(&r["a_speedup"]), 1.25, 1e-12), "{r}");
+
+    // The copy ceiling is the measured bandwidth roof on each side, so 100 % measured on
+    // both (gap 0), while against spec it is 3.0 / 3.35 = 89.55 % and 4.2 / 5.3 = 79.25 %:
+    // 89.552 − 79.245 = +10.31 pp.
+    let r = row(&g, "copy/elements=375000000/f32", "same_source");
+    assert!(close(f(&r["a_eff_measured"]), 1.0, 1e-12), "{r}");
+    assert!(close(f(&r["b_eff_measured"]), 1.0, 1e-12), "{r}");
+    assert!(close(f(&r["gap_measured_pp"]), 0.0, 1e-9), "{r}");
+    assert!(close(f(&r["gap_spec_pp"]), 10.3070, 1e-4), "{r}");
+
+    // Every row (with the peak_mma ceilings) is rate ÷ roof of its own side.
+    assert_eq!(assert_efficiencies_are_rate_over_roof(&pa, &pb), 4);
+
+    let text = String::from_utf8_lossy(&hotpath(&["gap", &pa, &pb]).stdout).into_owned();
+    assert!(text.contains("+22.5") && text.contains("+17.1"), "{text}");
+    assert!(text.contains("0.889×") && text.contains("1.25×"), "{text}");
 }

@@ -1,7 +1,8 @@
 //! `hotpath compare` and `hotpath gap`: two results files side by side.
 //!
 //! [`compare`] matches benchmarks by id and gives each a noise-aware verdict ([`verdict`])
-//! from the ratio of medians and a distribution-free interval ([`stats`]); [`setup`] warns
+//! from the Hodges-Lehmann ratio and its distribution-free interval ([`stats`]), with the
+//! ratio of medians reported beside it; [`setup`] warns
 //! when the files were measured under different conditions; [`gap`] is the kernel-gap
 //! table of two devices, each against its own roofs; [`render`] formats both.
 
@@ -30,6 +31,10 @@ pub const METHOD: &str = "Hodges-Lehmann estimate of the new/base time ratio on 
 with the distribution-free 95 % confidence interval that inverts the Mann-Whitney test \
 (exact for up to 50 samples per side, normal approximation above); deterministic, no resampling";
 
+/// The row fields the verdict is decided on: the Hodges-Lehmann ratio and its interval. The
+/// ratio of medians (`ratio`) is reported beside them and never decides.
+pub const VERDICT_USES: [&str; 3] = ["hl_ratio", "ci_low", "ci_high"];
+
 /// Default threshold of `hotpath compare`, percent.
 pub const DEFAULT_THRESHOLD_PCT: f64 = 5.0;
 
@@ -42,7 +47,8 @@ pub struct CompareRow {
     pub base_median_s: f64,
     /// Median of the new file's samples, seconds.
     pub new_median_s: f64,
-    /// Ratio of medians, new_median_s ÷ base_median_s (above 1 = slower).
+    /// Ratio of medians, new_median_s ÷ base_median_s (above 1 = slower). Reported only: the
+    /// verdict is decided on `hl_ratio` and its interval ([`VERDICT_USES`]).
     pub ratio: f64,
     /// Hodges-Lehmann estimate of the time ratio new ÷ base: the median of all pairwise
     /// ratios, which the verdict uses (None without an interval). Equal to `ratio` when the
@@ -115,6 +121,8 @@ pub struct Comparison {
     pub threshold_pct: f64,
     /// How the verdicts are defined ([`verdict::DEFINITIONS`]).
     pub verdicts: &'static str,
+    /// The row fields the verdicts are decided on ([`VERDICT_USES`]).
+    pub verdict_uses: [&'static str; 3],
     /// Ids judged regressions.
     pub regressions: Vec<String>,
     /// Ids judged improvements.
@@ -288,6 +296,7 @@ pub fn compare(
         confidence: stats::CONFIDENCE,
         threshold_pct,
         verdicts: verdict::DEFINITIONS,
+        verdict_uses: VERDICT_USES,
         regressions: ids(Verdict::Regression),
         improvements: ids(Verdict::Improvement),
         noisy: ids(Verdict::Noisy),

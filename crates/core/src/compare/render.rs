@@ -60,10 +60,10 @@ const COMPARE_HEADERS: [&str; 7] = [
     "benchmark",
     "base median",
     "new median",
-    "medians",
-    "estimate",
-    "95 % interval",
-    "verdict",
+    "median change",
+    "HL change",
+    "HL 95 % interval",
+    "verdict (on HL)",
 ];
 
 fn compare_cells(r: &CompareRow) -> Vec<String> {
@@ -86,9 +86,10 @@ fn compare_cells(r: &CompareRow) -> Vec<String> {
     ]
 }
 
-/// How to read the columns of a comparison.
-pub const COMPARE_LEGEND: &str = "medians: change of the median time; estimate: Hodges-Lehmann \
-change (median of all pairwise ratios new/base), which the verdict and the 95 % interval use";
+/// How to read the columns of a comparison, and which of them decide the verdict.
+pub const COMPARE_LEGEND: &str = "median change: ratio of medians (new median / base median) \
+- 1, reported only; HL change and HL 95 % interval: Hodges-Lehmann estimate of the ratio \
+new/base (median of all pairwise ratios) and its Mann-Whitney interval, which decide the verdict";
 
 fn summary(c: &Comparison) -> String {
     let count = |v: Verdict| c.rows.iter().filter(|r| r.verdict == v).count();
@@ -174,7 +175,7 @@ pub fn compare_markdown(c: &Comparison) -> String {
     out.push_str(&format!(
         "\nColumns: {COMPARE_LEGEND}.\n\nInterval: {}.\n\nVerdicts: {}.\n",
         c.method,
-        verdict::DEFINITIONS.trim_start_matches("verdicts: ")
+        verdict::DEFINITIONS.trim_start_matches("verdicts ")
     ));
     out
 }

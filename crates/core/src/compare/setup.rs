@@ -1,6 +1,7 @@
 //! Warnings when two results files were not measured under the same conditions: another
 //! device, driver, clock or power setting, thread count, cache mode or timing method.
 
+use crate::backend::TimingMethod;
 use crate::results::ResultsFile;
 
 /// Relative difference between two observed clocks above which they count as different.
@@ -17,6 +18,31 @@ const SPEED_FACTS: [&str; 5] = [
 
 fn show(v: Option<&str>) -> &str {
     v.unwrap_or("none")
+}
+
+/// A device fact as written in a warning: strings without JSON quotes, `none` when absent.
+fn show_fact(v: Option<&serde_json::Value>) -> String {
+    match v {
+        None => "none".to_string(),
+        Some(serde_json::Value::String(s)) => s.clone(),
+        Some(v) => v.to_string(),
+    }
+}
+
+/// Whether two device facts are the same: numbers by value (700 and 700.0 W are one power
+/// limit, whichever way a tool wrote them), anything else exactly.
+fn same_fact(a: Option<&serde_json::Value>, b: Option<&serde_json::Value>) -> bool {
+    match (a.and_then(|v| v.as_f64()), b.and_then(|v| v.as_f64())) {
+        (Some(x), Some(y)) => x == y,
+        _ => a == b,
+    }
+}
+
+fn timing_name(t: TimingMethod) -> &'static str {
+    match t {
+        TimingMethod::WallClock => "wall clock",
+        TimingMethod::DeviceEvents => "device events",
+    }
 }
 
 /// One sentence per difference in how `base` and `new` were measured; empty when they match.
@@ -50,9 +76,12 @@ pub fn differences(base: &ResultsFile, new: &ResultsFile) -> Vec<String> {
     }
     for key in SPEED_FACTS {
         let (va, vb) = (a.extra.get(key), b.extra.get(key));
-        if va != vb {
-            let s = |v: Option<&serde_json::Value>| v.map_or("none".to_string(), |v| v.to_string());
-            out.push(format!("different {key}: base {}, new {}", s(va), s(vb)));
+        if !same_fact(va, vb) {
+            out.push(format!(
+                "different {key}: base {}, new {}",
+                show_fact(va),
+                show_fact(vb)
+            ));
         }
     }
     if let (Some(ca), Some(cb)) = (highest_clock(base), highest_clock(new)) {
@@ -71,8 +100,9 @@ pub fn differences(base: &ResultsFile, new: &ResultsFile) -> Vec<String> {
     }
     if base.config.timing != new.config.timing {
         out.push(format!(
-            "different timing methods: base {:?}, new {:?}",
-            base.config.timing, new.config.timing
+            "different timing methods: base {}, new {}",
+            timing_name(base.config.timing),
+            timing_name(new.config.timing)
         ));
     }
     out

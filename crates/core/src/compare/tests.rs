@@ -3,7 +3,7 @@
 
 use super::fixture::{bench, file, samples};
 use super::*;
-use crate::backend::CacheMode;
+use crate::backend::{CacheMode, TimingMethod};
 use crate::op::OpKind;
 
 const GEMV: &str = "m=1,n=4096,k=4096";
@@ -257,4 +257,268 @@ fn extreme_but_valid_times_give_verdicts_not_panics() {
     assert!(json.contains("\"ratio\":null"), "{json}");
     let c = compare(&new, &base, 5.0, "n", "b").unwrap();
     assert_eq!(c.rows[0].verdict, Verdict::Improvement);
+}
+
+/// An H100 file as the CUDA backend describes one (NVML facts in `device.extra`), with one
+/// gemv whose kept batches saw SM clocks of 1965-1980 MHz.
+fn h100() -> ResultsFile {
+    let mut f = file();
+    f.device.backend = "cuda".into();
+    f.device.name = "NVIDIA H100 80GB HBM3".into();
+    f.device.arch = "sm_90".into();
+    f.device.driver = Some("CUDA 12.4, driver 550.54.15".into());
+    f.device.compute_units = 132;
+    f.hardware.id = "h100-sxm".into();
+    f.config.timing = TimingMethod::DeviceEvents;
+    for (key, value) in [
+        ("sm_clock_max_mhz", serde_json::json!(1980)),
+        ("mem_clock_max_mhz", serde_json::json!(2619)),
+        ("power_limit_w", serde_json::json!(700.0)),
+        ("pcie_link", serde_json::json!("gen5 x16")),
+        ("uuid", serde_json::json!("GPU-0000")),
+    ] {
+        f.device.extra.insert(key.into(), value);
+    }
+    let mut b = bench(OpKind::Gemv, GEMV, "hotpath", samples(7, 20, 40e-6, 0.01));
+    b.measurement = Some(clocked(1965.0, 1980.0));
+    f.benchmarks.push(b);
+    f
+}
+
+/// Measurement facts with SM clocks of `lo`..`hi` MHz around the kept batches.
+fn clocked(lo: f64, hi: f64) -> crate::results::MeasurementInfo {
+    crate::results::MeasurementInfo {
+        iters_per_sample: 1,
+        warmup_iters: 10,
+        stop_reason: crate::stopping::StopReason::Converged,
+        rel_stderr: 0.001,
+        cv: 0.01,
+        wall_s: 0.5,
+        sm_clock_mhz: Some((lo, hi)),
+        cache: crate::cache::CachePlan::new(CacheMode::Cold, 117_477_376, 50_000_000, 1 << 34),
+    }
+}
+
+fn set_clock(f: &mut ResultsFile, lo: f64, hi: f64) {
+    f.benchmarks[0].measurement = Some(clocked(lo, hi));
+}
+
+type Change = fn(&mut ResultsFile);
+
+#[test]
+fn every_setup_difference_gets_exactly_its_own_warning() {
+    let cases: [(Change, &str); 13] = [
+        (
+            |f| {
+                f.device.backend = "rocm".into();
+                f.device.name = "AMD Instinct MI300X".into();
+                f.device.arch = "gfx942".into();
+            },
+            "different devices: base ran on cuda NVIDIA H100 80GB HBM3 (sm_90), new on rocm AMD Instinct MI300X (gfx942)",
+        ),
+        // The same backend and architecture but another board is another device.
+        (
+            |f| f.device.name = "NVIDIA H100 PCIe".into(),
+            "different devices: base ran on cuda NVIDIA H100 80GB HBM3 (sm_90), new on cuda NVIDIA H100 PCIe (sm_90)",
+        ),
+        (
+            |f| f.hardware.id = "h100-pcie".into(),
+            "different hardware entries: base h100-sxm, new h100-pcie",
+        ),
+        (
+            |f| f.device.driver = Some("CUDA 12.8, driver 570.86.10".into()),
+            "different drivers: base CUDA 12.4, driver 550.54.15, new CUDA 12.8, driver 570.86.10",
+        ),
+        (
+            |f| f.device.compute_units = 114,
+            "different compute units (SMs, CUs or CPU threads): base 132, new 114",
+        ),
+        (
+            |f| {
+                f.device
+                    .extra
+                    .insert("sm_clock_max_mhz".into(), serde_json::json!(1755));
+            },
+            "different sm_clock_max_mhz: base 1980, new 1755",
+        ),
+        (
+            |f| {
+                f.device
+                    .extra
+                    .insert("mem_clock_max_mhz".into(), serde_json::json!(1593));
+            },
+            "different mem_clock_max_mhz: base 2619, new 1593",
+        ),
+        (
+            |f| {
+                f.device
+                    .extra
+                    .insert("power_limit_w".into(), serde_json::json!(500.0));
+            },
+            "different power_limit_w: base 700.0, new 500.0",
+        ),
+        // A fact the new file could not read (NVML missing) is a difference too.
+        (
+            |f| {
+                f.device.extra.remove("power_limit_w");
+            },
+            "different power_limit_w: base 700.0, new none",
+        ),
+        (
+            |f| {
+                f.device
+                    .extra
+                    .insert("pcie_link".into(), serde_json::json!("gen4 x8"));
+            },
+            "different pcie_link: base gen5 x16, new gen4 x8",
+        ),
+        // 1980 against 1410 MHz: 28.8 % apart, far past the 2 % tolerance.
+        (
+            |f| set_clock(f, 1395.0, 1410.0),
+            "different clocks: the highest SM clock around kept samples was 1980 MHz in base, 1410 MHz in new",
+        ),
+        (
+            |f| f.config.cache = CacheMode::Hot,
+            "different cache modes: base cold, new hot",
+        ),
+        (
+            |f| f.config.timing = TimingMethod::WallClock,
+            "different timing methods: base device events, new wall clock",
+        ),
+    ];
+    let base = h100();
+    assert_eq!(setup::differences(&base, &base), Vec::<String>::new());
+    for (change, warning) in cases {
+        let mut new = h100();
+        change(&mut new);
+        // One change, one warning: none of the other checks fires.
+        assert_eq!(setup::differences(&base, &new), vec![warning.to_string()]);
+        // And the comparison carries it.
+        let c = compare(&base, &new, 5.0, "b", "n").unwrap();
+        assert_eq!(c.warnings, vec![warning.to_string()]);
+    }
+}
+
+#[test]
+fn what_does_not_change_speed_gives_no_warning() {
+    let base = h100();
+    let cases: [Change; 5] = [
+        // Another physical GPU of the same kind (the fleet case): its own UUID and bus id.
+        |f| {
+            f.device
+                .extra
+                .insert("uuid".into(), serde_json::json!("GPU-1111"));
+            f.device
+                .extra
+                .insert("pci_bus_id".into(), serde_json::json!("00000000:19:00.0"));
+        },
+        // 700 W written as an integer by another tool is the same limit.
+        |f| {
+            f.device
+                .extra
+                .insert("power_limit_w".into(), serde_json::json!(700));
+        },
+        // 1980 against 1950 MHz: 1.5 % apart, inside the 2 % tolerance.
+        |f| set_clock(f, 1900.0, 1950.0),
+        // A lower minimum clock with the same highest clock is the same clock setting.
+        |f| set_clock(f, 1500.0, 1980.0),
+        // Clocks read in one file only cannot be compared: no clock warning either way.
+        |f| f.benchmarks[0].measurement = None,
+    ];
+    for change in cases {
+        let mut new = h100();
+        change(&mut new);
+        assert_eq!(setup::differences(&base, &new), Vec::<String>::new());
+        assert_eq!(setup::differences(&new, &base), Vec::<String>::new());
+    }
+    // Just past the tolerance: 1980 against 1930 MHz is 2.5 % apart.
+    let mut new = h100();
+    set_clock(&mut new, 1900.0, 1930.0);
+    assert_eq!(
+        setup::differences(&base, &new),
+        vec!["different clocks: the highest SM clock around kept samples was 1980 MHz in base, 1930 MHz in new".to_string()]
+    );
+}
+
+/// Bimodal times, as a GPU that sometimes runs a kernel in a slower state gives: `fast`
+/// samples of 1 ms and `slow` of 2 ms.
+fn bimodal(fast: usize, slow: usize) -> Vec<f64> {
+    let mut v = vec![1e-3; fast];
+    v.extend(vec![2e-3; slow]);
+    v
+}
+
+#[test]
+fn ratio_of_medians_and_hodges_lehmann_differ_and_hl_decides() {
+    // Base: 21 fast, 20 slow → median (21st of 41) 1 ms. New: 20 fast, 21 slow → median
+    // 2 ms. One sample of 41 changed mode, and the ratio of medians says +100 %.
+    let mut base = file();
+    let mut new = file();
+    base.benchmarks
+        .push(bench(OpKind::Copy, COPY, "hotpath", bimodal(21, 20)));
+    new.benchmarks
+        .push(bench(OpKind::Copy, COPY, "hotpath", bimodal(20, 21)));
+    let c = compare(&base, &new, 5.0, "b", "n").unwrap();
+    let r = &c.rows[0];
+    assert_eq!((r.base_median_s, r.new_median_s), (1e-3, 2e-3));
+    assert_eq!(r.ratio, 2.0);
+    // Hodges-Lehmann by hand over the 41 · 41 = 1681 pairs new_j / base_i:
+    //   new fast / base fast 20·21 = 420 pairs → 1;  new fast / base slow 20·20 = 400 → 0.5;
+    //   new slow / base fast 21·21 = 441 → 2;        new slow / base slow 21·20 = 420 → 1.
+    // Sorted: 400 × 0.5 (ranks 1-400), 840 × 1 (401-1240), 441 × 2 (1241-1681); the median
+    // is rank 841: a ratio of 1. The interval's ranks (exact, 41 a side) are about
+    // 840.5 ∓ 1.96 · √(1681 · 83 / 12) ≈ 629 and 1053, both inside 401-1240: [1, 1].
+    let hl = r.hl_ratio.unwrap();
+    assert!((hl - 1.0).abs() < 1e-12, "{r:?}");
+    assert!((r.ci_low.unwrap() - 1.0).abs() < 1e-12, "{r:?}");
+    assert!((r.ci_high.unwrap() - 1.0).abs() < 1e-12, "{r:?}");
+    assert_eq!(r.interval, Some("exact"));
+    // The same estimate by brute force: the median of all 1681 pairwise log-ratios.
+    let mut logs: Vec<f64> = new.benchmarks[0]
+        .samples_s
+        .iter()
+        .flat_map(|y| {
+            base.benchmarks[0]
+                .samples_s
+                .iter()
+                .map(move |x| (y / x).ln())
+        })
+        .collect();
+    logs.sort_by(f64::total_cmp);
+    assert_eq!(logs.len(), 1681);
+    assert!((logs[840].exp() - hl).abs() < 1e-12);
+    // The verdict follows the estimate and its interval: unchanged, not a regression, and
+    // the comparison names the fields it decided on.
+    assert_eq!(r.verdict, Verdict::Unchanged);
+    assert!(!c.has_regression());
+    assert_eq!(c.verdict_uses, ["hl_ratio", "ci_low", "ci_high"]);
+
+    // Every output shows both statistics and says which decides.
+    let text = render::compare_text(&c);
+    let md = render::compare_markdown(&c);
+    for out in [&text, &md] {
+        for needle in [
+            "median change",
+            "HL change",
+            "HL 95 % interval",
+            "verdict (on HL)",
+            "+100.0 %",
+            "+0.0 % … +0.0 %",
+            "reported only",
+            "which decide the verdict",
+        ] {
+            assert!(out.contains(needle), "'{needle}' not in:\n{out}");
+        }
+    }
+    assert!(
+        md.contains("| copy/elements=1048576/f32/hotpath | 1.00 ms | 2.00 ms | +100.0 % | +0.0 % | +0.0 % … +0.0 % | unchanged |"),
+        "{md}"
+    );
+    let json = serde_json::to_value(&c).unwrap();
+    assert_eq!(
+        json["verdict_uses"],
+        serde_json::json!(["hl_ratio", "ci_low", "ci_high"])
+    );
+    assert_eq!(json["rows"][0]["ratio"], 2.0);
+    assert_eq!(json["rows"][0]["verdict"], "unchanged");
 }

@@ -52,7 +52,8 @@ impl fmt::Display for Verdict {
 pub const DEFINITIONS: &str = "verdicts (r = Hodges-Lehmann ratio new/base, [lo, hi] its 95 % \
 interval, t = threshold): regression = r > 1+t and lo > 1; improvement = r < 1-t and hi < 1; \
 unchanged = lo >= 1-t and hi <= 1+t; noisy = anything else (the interval reaches past the \
-threshold without a significant change beyond it, or too few samples for an interval)";
+threshold without a significant change beyond it, or too few samples for an interval); the \
+ratio of medians is reported beside r and never decides";
 
 /// The verdict for the estimated ratio `ratio`, its interval `interval` (None when the
 /// samples were too few for one) and threshold `threshold` (a fraction: 0.05 for 5 %).
