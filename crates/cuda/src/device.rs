@@ -44,7 +44,8 @@ impl CudaBackend {
     }
 }
 
-fn describe(index: usize) -> Result<(DeviceInfo, Arc<CudaContext>)> {
+/// The device's facts, its context, and its NVML index (matched by PCI address).
+fn describe(index: usize) -> Result<(DeviceInfo, Arc<CudaContext>, u32)> {
     let ctx = CudaContext::new(index).map_err(|e| driver(&format!("opening device {index}"), e))?;
     let attr = |a| {
         ctx.attribute(a)
@@ -59,7 +60,17 @@ fn describe(index: usize) -> Result<(DeviceInfo, Arc<CudaContext>)> {
     let mut version = 0i32;
     // SAFETY: `version` is valid for writes; the driver is initialised.
     let _ = unsafe { cudarc::driver::sys::cuDriverGetVersion(&mut version) };
-    let monitor = Monitor::open(index as u32).ok();
+    let pci = (|| {
+        Some((
+            u32::try_from(attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_PCI_DOMAIN_ID).ok()?)
+                .ok()?,
+            u32::try_from(attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_PCI_BUS_ID).ok()?).ok()?,
+            u32::try_from(attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_PCI_DEVICE_ID).ok()?)
+                .ok()?,
+        ))
+    })();
+    let nvml_index = crate::health::resolve_nvml_index(index as u32, pci);
+    let monitor = Monitor::open(nvml_index).ok();
     let mut extra = BTreeMap::new();
     extra.insert(
         "compute_capability".to_string(),
@@ -70,7 +81,14 @@ fn describe(index: usize) -> Result<(DeviceInfo, Arc<CudaContext>)> {
             extra.insert(k, v);
         }
     }
-    if let Some(w) = crate::busy::warning(index as u32) {
+    extra.insert("nvml_index".to_string(), nvml_index.into());
+    if let Some((d, b, dev)) = pci {
+        extra.insert(
+            "cuda_pci_bus_id".to_string(),
+            format!("{d:08X}:{b:02X}:{dev:02X}.0").into(),
+        );
+    }
+    if let Some(w) = crate::busy::warning(nvml_index) {
         eprintln!("warning: {w}");
         extra.insert("warnings".to_string(), vec![w].into());
     }
@@ -89,7 +107,7 @@ fn describe(index: usize) -> Result<(DeviceInfo, Arc<CudaContext>)> {
         reported_mem_bytes_per_s: monitor.as_ref().and_then(Monitor::spec_bandwidth),
         extra,
     };
-    Ok((info, ctx))
+    Ok((info, ctx, nvml_index))
 }
 
 impl Backend for CudaBackend {
@@ -106,13 +124,13 @@ impl Backend for CudaBackend {
             ));
         }
         (0..count as usize)
-            .map(|i| describe(i).map(|(info, _)| info))
+            .map(|i| describe(i).map(|(info, _, _)| info))
             .collect()
     }
 
     fn open(&self, index: usize) -> Result<Box<dyn Device>> {
         driver_ready()?;
-        let (info, ctx) = describe(index)?;
+        let (info, ctx, nvml_index) = describe(index)?;
         // SAFETY: one stream per benchmark and no cross-stream sharing, so cudarc's
         // per-launch event bookkeeping is not needed (and would cost host time per launch).
         unsafe { ctx.disable_event_tracking() };
@@ -121,7 +139,8 @@ impl Backend for CudaBackend {
             .map_err(|e| driver("creating a stream", e))?;
         Ok(Box::new(CudaDevice {
             cc: cc_of(&info),
-            monitor: Monitor::open(index as u32).ok(),
+            monitor: Monitor::open(nvml_index).ok(),
+            nvml_index,
             info,
             ctx,
             stream,
@@ -146,6 +165,8 @@ pub struct CudaDevice {
     ctx: Arc<CudaContext>,
     stream: Arc<CudaStream>,
     monitor: Option<Monitor>,
+    /// This device's index among NVML's (CUDA's order differs under CUDA_VISIBLE_DEVICES).
+    nvml_index: u32,
     modules: HashMap<&'static str, Arc<CudaModule>>,
 }
 
@@ -281,9 +302,7 @@ impl Device for CudaDevice {
     }
 
     fn health_source(&self) -> Box<dyn hotpath_core::validate::health::HealthSource> {
-        Box::new(crate::health_source::NvmlHealth::open(
-            self.info.index as u32,
-        ))
+        Box::new(crate::health_source::NvmlHealth::open(self.nvml_index))
     }
 }
 

@@ -48,9 +48,47 @@ pub struct Monitor {
     index: u32,
 }
 
+/// A PCI address: domain, bus, device (the function of a GPU is 0).
+pub type PciAddress = (u32, u32, u32);
+
+/// Parses a PCI bus id as NVML and the CUDA driver write it (`00000000:18:00.0`,
+/// `0000:18:00.0`, `18:00.0`; hexadecimal; the domain may be left out).
+pub fn parse_bus_id(text: &str) -> Option<PciAddress> {
+    let text = text.trim();
+    let (addr, _function) = text.split_once('.').unwrap_or((text, "0"));
+    let parts: Vec<&str> = addr.split(':').collect();
+    let hex = |s: &str| u32::from_str_radix(s, 16).ok();
+    match parts.as_slice() {
+        [d, b, dev] => Some((hex(d)?, hex(b)?, hex(dev)?)),
+        [b, dev] => Some((0, hex(b)?, hex(dev)?)),
+        _ => None,
+    }
+}
+
+/// The NVML index of the GPU at `pci` among NVML's devices, when one is there. CUDA's device
+/// order differs from NVML's whenever CUDA_VISIBLE_DEVICES is set (Slurm sets it for every
+/// job given part of a node) or CUDA_DEVICE_ORDER reorders: CUDA device 0 may be NVML
+/// device 4, so the two are matched by PCI address, never by index.
+pub fn nvml_index_of(nvml: &Nvml, pci: PciAddress) -> Option<u32> {
+    let count = nvml.device_count().ok()?;
+    (0..count).find(|&i| {
+        nvml.device_by_index(i)
+            .ok()
+            .and_then(|d| d.pci_info().ok())
+            .and_then(|p| parse_bus_id(&p.bus_id))
+            == Some(pci)
+    })
+}
+
+/// The NVML index of CUDA device `cuda_index` at PCI address `pci` (when the driver gave
+/// one): matched by address, else (no address, or NVML cannot see it) the CUDA index.
+pub fn resolve_nvml_index(cuda_index: u32, pci: Option<PciAddress>) -> u32 {
+    pci.and_then(|p| Nvml::init().ok().and_then(|n| nvml_index_of(&n, p)))
+        .unwrap_or(cuda_index)
+}
+
 impl Monitor {
-    /// Opens NVML for device `index` (CUDA and NVML order agree unless CUDA_VISIBLE_DEVICES
-    /// or CUDA_DEVICE_ORDER reorder them; the PCI bus id is recorded to tell).
+    /// Opens NVML for NVML device `index` (see [`resolve_nvml_index`] for the CUDA device's).
     pub fn open(index: u32) -> Result<Monitor, String> {
         let nvml = Nvml::init().map_err(|e| format!("NVML is not available: {e}"))?;
         nvml.device_by_index(index)
@@ -208,6 +246,26 @@ pub fn temperature_state(celsius: u32) -> HealthState {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn bus_ids_parse_in_every_spelling_nvml_and_cuda_use() {
+        assert_eq!(parse_bus_id("00000000:18:00.0"), Some((0, 0x18, 0)));
+        assert_eq!(parse_bus_id("0000:AB:1f.0"), Some((0, 0xab, 0x1f)));
+        assert_eq!(parse_bus_id("18:00.0"), Some((0, 0x18, 0)));
+        assert_eq!(parse_bus_id("00000001:c1:00"), Some((1, 0xc1, 0)));
+        assert_eq!(parse_bus_id("gpu0"), None);
+        assert_eq!(parse_bus_id(""), None);
+    }
+
+    #[test]
+    fn without_nvml_the_cuda_index_stands() {
+        // This machine has no NVIDIA driver: nothing to match against.
+        if Nvml::init().is_err() {
+            assert_eq!(resolve_nvml_index(3, Some((0, 0x18, 0))), 3);
+            assert_eq!(resolve_nvml_index(2, None), 2);
+        }
+    }
+
     use super::*;
 
     #[test]

@@ -32,8 +32,8 @@ pub fn watts(milliwatts: u32) -> f64 {
     f64::from(milliwatts) / 1000.0
 }
 
-/// The health source of NVML device `index` (NVML and CUDA order agree unless
-/// CUDA_VISIBLE_DEVICES or CUDA_DEVICE_ORDER reorder them; the bus id read tells).
+/// The health source of NVML device `index` (the CUDA device's NVML index, matched by PCI
+/// address: see `health::resolve_nvml_index`).
 pub struct NvmlHealth {
     nvml: Result<Nvml, String>,
     index: u32,
