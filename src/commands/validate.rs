@@ -152,35 +152,14 @@ pub fn run(args: &ValidateArgs) -> Result<Outcome> {
     isolate::signals::install()
         .map_err(|e| Error::backend(format!("cannot install signal handlers: {e}")))?;
 
-    let shared = Shared {
-        report: Mutex::new(report),
-        out: args.out.as_deref(),
+    let report = validate_all(
+        backend.as_ref(),
+        &indices,
+        hw_override.as_ref(),
+        args,
+        report,
         started,
-    };
-    shared.save()?;
-    let failures: Vec<Error> = std::thread::scope(|scope| {
-        let handles: Vec<_> = indices
-            .iter()
-            .map(|&index| {
-                let shared = &shared;
-                let backend = backend.as_ref();
-                let hw = hw_override.as_ref();
-                scope.spawn(move || validate_device(backend, index, hw, args, shared))
-            })
-            .collect();
-        handles
-            .into_iter()
-            .filter_map(|h| match h.join() {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e),
-                Err(_) => Some(Error::backend("a device's validation thread panicked")),
-            })
-            .collect()
-    });
-    let report = shared.finish()?;
-    if let Some(e) = failures.into_iter().next() {
-        return Err(e);
-    }
+    )?;
     match args.format {
         ValidateFormat::Table => print!("{}", render::table(&report)),
         ValidateFormat::Json => println!(
@@ -199,6 +178,46 @@ pub fn run(args: &ValidateArgs) -> Result<Outcome> {
     } else {
         Outcome::Ok
     })
+}
+
+/// Validates devices `indices` of `backend` at the same time, one thread each, into
+/// `report` (which already lists them); the report is saved to `--out` after every check.
+fn validate_all(
+    backend: &dyn Backend,
+    indices: &[usize],
+    hw_override: Option<&HardwareSpec>,
+    args: &ValidateArgs,
+    report: ValidateReport,
+    started: Instant,
+) -> Result<ValidateReport> {
+    let shared = Shared {
+        report: Mutex::new(report),
+        out: args.out.as_deref(),
+        started,
+    };
+    shared.save()?;
+    let failures: Vec<Error> = std::thread::scope(|scope| {
+        let handles: Vec<_> = indices
+            .iter()
+            .map(|&index| {
+                let shared = &shared;
+                scope.spawn(move || validate_device(backend, index, hw_override, args, shared))
+            })
+            .collect();
+        handles
+            .into_iter()
+            .filter_map(|h| match h.join() {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e),
+                Err(_) => Some(Error::backend("a device's validation thread panicked")),
+            })
+            .collect()
+    });
+    let report = shared.finish()?;
+    match failures.into_iter().next() {
+        Some(e) => Err(e),
+        None => Ok(report),
+    }
 }
 
 /// The report every device thread adds its checks to, saved after each check.
@@ -427,4 +446,127 @@ fn display(path: &Path) -> String {
         .unwrap_or_else(|_| PathBuf::from(path))
         .display()
         .to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hotpath_core::backend::{ClockSample, Health, Prepared, TimingMethod, Workload};
+    use hotpath_core::{DType, OpKind};
+
+    /// Three devices; device 1 does not open. None offers a kernel, so each device's checks
+    /// are its health readings and planning notes: enough to see the devices kept apart.
+    struct ThreeGpus;
+
+    struct Idle(DeviceInfo);
+
+    fn info(index: usize) -> DeviceInfo {
+        DeviceInfo {
+            backend: "fake".into(),
+            index,
+            name: format!("Fake GPU {index}"),
+            ..DeviceInfo::default()
+        }
+    }
+
+    impl Backend for ThreeGpus {
+        fn name(&self) -> &'static str {
+            "fake"
+        }
+        fn devices(&self) -> Result<Vec<DeviceInfo>> {
+            Ok((0..3).map(info).collect())
+        }
+        fn open(&self, index: usize) -> Result<Box<dyn Device>> {
+            if index == 1 {
+                return Err(Error::backend("device 1 fell off the bus"));
+            }
+            Ok(Box::new(Idle(info(index))))
+        }
+    }
+
+    impl Device for Idle {
+        fn info(&self) -> &DeviceInfo {
+            &self.0
+        }
+        fn impls(&self, _: OpKind, _: DType) -> Vec<&'static str> {
+            Vec::new()
+        }
+        fn prepare(&mut self, _: &Workload) -> Result<Box<dyn Prepared>> {
+            Err(Error::backend("nothing to run"))
+        }
+        fn health(&self) -> Result<Health> {
+            Ok(Health::default())
+        }
+        fn clock(&self) -> Result<Option<ClockSample>> {
+            Ok(None)
+        }
+        fn timing_method(&self) -> TimingMethod {
+            TimingMethod::DeviceEvents
+        }
+    }
+
+    #[test]
+    fn one_device_that_does_not_open_fails_alone_and_the_others_are_validated() {
+        let dir = tempfile::tempdir().unwrap();
+        let out = dir.path().join("v.json");
+        let args = ValidateArgs {
+            backend: BackendChoice::Auto,
+            device: "all".into(),
+            level: LevelChoice::Quick,
+            format: ValidateFormat::Json,
+            out: Some(out.clone()),
+            hardware: None,
+            sustain: plan::DEFAULT_SUSTAIN_S,
+            isolation: Isolation::None,
+            watchdog: None,
+        };
+        let mut report = ValidateReport::new(
+            ToolInfo {
+                version: "test".into(),
+                git: None,
+            },
+            "2026-12-01T00:00:00Z".into(),
+            host::detect(),
+            Level::Quick,
+            ValidateConfig {
+                cache: CacheMode::Cold,
+                perf: plan::perf_config(Level::Quick),
+                correctness: plan::correctness_config(),
+                sustain_s: 0.0,
+                injected_faults: None,
+            },
+        );
+        for i in 0..3 {
+            report.devices.push(summary(&info(i), i));
+        }
+        let r = validate_all(&ThreeGpus, &[0, 1, 2], None, &args, report, Instant::now()).unwrap();
+        let statuses: Vec<Status> = r.devices.iter().map(|d| d.status).collect();
+        // Devices 0 and 2: no hardware entry (WARN, performance not judged) and nothing
+        // readable (ECC cannot be ruled out: WARN). Device 1: FAIL, for not opening.
+        assert_eq!(statuses, [Status::Warn, Status::Fail, Status::Warn]);
+        assert_eq!(r.status, Status::Fail);
+        let of = |i: usize| -> Vec<&Check> { r.checks.iter().filter(|c| c.device == i).collect() };
+        assert_eq!(of(1).len(), 1);
+        assert_eq!(of(1)[0].name, "device/open");
+        assert!(of(1)[0].detail.contains("fell off the bus"), "{:?}", of(1));
+        for i in [0, 2] {
+            let names: Vec<&str> = of(i).iter().map(|c| c.name.as_str()).collect();
+            assert_eq!(names[0], "device/exclusive", "{names:?}");
+            assert!(names.contains(&"perf/thresholds"), "{names:?}");
+            assert!(
+                names.contains(&"health/ecc_uncorrected_volatile"),
+                "{names:?}"
+            );
+            assert_eq!(r.devices[i].name, format!("Fake GPU {i}"));
+        }
+        // Checks are grouped by device in the report, and the file holds the same report.
+        let order: Vec<usize> = r.checks.iter().map(|c| c.device).collect();
+        let mut sorted = order.clone();
+        sorted.sort();
+        assert_eq!(order, sorted);
+        let back =
+            ValidateReport::parse(&std::fs::read_to_string(&out).unwrap(), "v.json").unwrap();
+        assert_eq!(back.checks, r.checks);
+        assert_eq!(back.status, Status::Fail);
+    }
 }
