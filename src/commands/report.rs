@@ -59,8 +59,8 @@ pub fn run(args: &ReportArgs) -> Result<Outcome> {
     write(&md, &text)?;
     write(&html, &report::html(&files, &estimates)?)?;
     for f in &files {
-        for warn in report::above_roof(f, 0.02) {
-            eprintln!("warning: above a roof (suspect the measurement): {warn}");
+        for warn in report::above_roof(f) {
+            eprintln!("warning: above a roof (suspect the measurement, not the kernel): {warn}");
         }
     }
     println!("{}\n{}", md.display(), html.display());
