@@ -278,8 +278,9 @@ pub fn roof_lines(file: &ResultsFile, pts: &[Point]) -> Vec<RoofLine> {
 /// The vertices of a roof line across `x` (intensity range) inside `y` (FLOP/s range): from
 /// where the slope enters the area to the ridge, then flat to the right edge.
 pub fn roof_vertices(bw: f64, peak: f64, x: (f64, f64), y: (f64, f64)) -> Vec<(f64, f64)> {
-    let start = x.0.max(y.0 / bw);
-    let ridge = (peak / bw).clamp(start, x.1);
+    // min/max rather than clamp: a hostile file must never make the bounds cross (a panic).
+    let start = x.0.max(y.0 / bw).min(x.1);
+    let ridge = (peak / bw).max(start).min(x.1);
     vec![
         (start, (bw * start).min(peak)),
         (ridge, (bw * ridge).min(peak)),

@@ -13,8 +13,9 @@ pub const MIN_FONT: f64 = 8.0;
 /// 0.52 em in Liberation Sans (Chromium's `sans-serif` on Debian) and 0.61 em in DejaVu Sans.
 pub const EM_PER_CHAR: f64 = 0.62;
 
-/// Gap between a point and its label, pixels.
-pub const GAP: f64 = 7.0;
+/// Gap between a point and its label, pixels (clear of the 8-pixel ring around the point
+/// that defines a roof).
+pub const GAP: f64 = 11.0;
 
 /// Pixel height of text at plotters size `font`.
 pub fn height_px(font: f64) -> f64 {
@@ -123,13 +124,13 @@ mod tests {
         assert!((width_px(text, FONT) - 20.0 * 0.62 * 11.0 / 1.24).abs() < 1e-9);
         let left_side = place(text, (200, 300), x, y);
         assert!(
-            left_side.right_of_point && left_side.x == 207,
+            left_side.right_of_point && left_side.x == 211,
             "{left_side:?}"
         );
         // Near the right edge the label goes to the left of the point.
         let right_edge = place(text, (880, 300), x, y);
         assert!(
-            !right_edge.right_of_point && right_edge.x == 873,
+            !right_edge.right_of_point && right_edge.x == 869,
             "{right_edge:?}"
         );
         // On the bottom edge it moves up into the area.
