@@ -28,6 +28,8 @@ enum Command {
     Kernels(KernelsArgs),
     /// Roofline report (report.md + self-contained report.html) from results files;
     /// with --history DIR, the trend page (history.md + history.html) of a run history.
+    /// A benchmark above one of its roofs is a warning on stderr and marked in the report;
+    /// the exit code stays 0 (the report is still written: it is the evidence to look at).
     Report(ReportArgs),
     /// Noise-aware comparison of two results files; exit 1 on a significant regression.
     Compare(commands::compare::CompareArgs),

@@ -262,10 +262,19 @@ pub fn update_roofs(
     for (dtype, peak) in &file.measured.peak_flops {
         if !file.hardware.peak_flops.contains_key(dtype) {
             file.hardware.peak_flops.insert(dtype.clone(), *peak);
-            file.hardware.sources.insert(
-                format!("peak_flops.{dtype}"),
-                "measured: peak_mma in this run (the hardware file has no spec peak)".into(),
-            );
+            let own = file
+                .benchmarks
+                .iter()
+                .any(|b| b.op == OpKind::PeakMma && b.dtype.name() == dtype);
+            let source = match DType::parse(dtype).map(compute_dtype) {
+                Ok(governing) if !own && governing.name() != dtype => format!(
+                    "stand-in: the {governing} peak_mma of this run (this backend computes {dtype} in {governing}; the hardware file has no spec peak)"
+                ),
+                _ => "measured: peak_mma in this run (the hardware file has no spec peak)".into(),
+            };
+            file.hardware
+                .sources
+                .insert(format!("peak_flops.{dtype}"), source);
         }
     }
     place_on_roofline(file);

@@ -1,21 +1,36 @@
 //! The roofline picture of one results file, as SVG (plotters): arithmetic intensity
-//! (FLOP/byte) against FLOP/s on log-log axes, the spec and measured roofs as lines, every
-//! benchmark that does arithmetic as a labelled point. [`Geometry`] records how values map to
-//! pixels so tests can check that points and roofs sit where the numbers put them.
+//! (FLOP/byte) against FLOP/s on log-log axes, the spec and measured roofs as lines (a
+//! bandwidth slope up to the ridge, then the compute plateau), every benchmark that does
+//! arithmetic as a point labelled with its op, shape, dtype and implementation. A point above
+//! a roof is drawn in red and says so. [`Geometry`] records how values map to pixels.
 
+use plotters::coord::Shift;
 use plotters::prelude::*;
+use plotters::style::text_anchor::{HPos, Pos, VPos};
 
 use crate::error::{Error, Result};
+use crate::report::label;
+use crate::report::roofs::{self, Origin, Set};
 use crate::results::{ResultsFile, Status};
 use crate::roofline::Roofs;
+use crate::units::sig3;
 
 /// Width and height of the chart in pixels.
 pub const SIZE: (u32, u32) = (900, 600);
+
+/// Colour of the spec roofs.
+pub const SPEC_COLOR: RGBColor = RGBColor(200, 30, 30);
+/// Colour of the measured roofs.
+pub const MEASURED_COLOR: RGBColor = RGBColor(30, 90, 200);
+/// Colour of a point above a roof.
+pub const ABOVE_COLOR: RGBColor = RGBColor(220, 0, 0);
 
 /// One benchmark on the chart.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Point {
     /// Result id.
+    pub id: String,
+    /// What the chart writes beside the point: op, shape, dtype, implementation.
     pub label: String,
     /// FLOP per byte.
     pub intensity: f64,
@@ -23,6 +38,8 @@ pub struct Point {
     pub flops_per_s: f64,
     /// Dtype name (selects the compute roof).
     pub dtype: String,
+    /// Whether the point lies above one of its roofs (see [`roofs::above_roof`]).
+    pub above_roof: bool,
 }
 
 /// Value ranges and the pixel rectangle they map to (log scale on both axes).
@@ -50,18 +67,55 @@ impl Geometry {
     }
 }
 
+/// Shape keys as the cost model writes them (ARCHITECTURE.md), for short chart labels.
+pub const SHORT_KEYS: [(&str, &str); 9] = [
+    ("batch", "b"),
+    ("seq", "S"),
+    ("context", "L"),
+    ("heads_q", "hq"),
+    ("heads_kv", "hkv"),
+    ("head_dim", "d"),
+    ("page_size", "page"),
+    ("tokens", "T"),
+    ("elements", "N"),
+];
+
+/// The words a chart writes beside a benchmark: its id with spaces for slashes and the
+/// shape keys in the cost model's letters (`attn_decode b=1,L=4096,hq=32,hkv=8,d=128,page=16
+/// bf16 hotpath`, `gemv m=1,n=14336,k=4096 bf16 candle`).
+pub fn point_label(id: &str) -> String {
+    let mut parts: Vec<String> = id.split('/').map(str::to_string).collect();
+    if let Some(shape) = parts.get_mut(1) {
+        *shape = shape
+            .split(',')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, v)) => {
+                    let short = SHORT_KEYS.iter().find(|(long, _)| *long == k);
+                    format!("{}={v}", short.map_or(k, |s| s.1))
+                }
+                None => kv.to_string(),
+            })
+            .collect::<Vec<_>>()
+            .join(",");
+    }
+    parts.join(" ")
+}
+
 /// Benchmarks that do arithmetic and move bytes, measured successfully.
 pub fn points(file: &ResultsFile) -> Vec<Point> {
+    let above = roofs::above_roof_ids(&roofs::above_roof(file, super::TOLERANCE));
     file.benchmarks
         .iter()
         .filter(|b| b.status == Status::Ok && b.flops > 0 && b.bytes > 0)
         .filter_map(|b| {
             let r = b.rates?;
             Some(Point {
-                label: b.id.clone(),
+                id: b.id.clone(),
+                label: point_label(&b.id),
                 intensity: b.flops as f64 / b.bytes as f64,
                 flops_per_s: r.flops_per_s,
                 dtype: b.dtype.name().to_string(),
+                above_roof: above.contains(&b.id),
             })
         })
         .filter(|p| plottable(p.intensity) && plottable(p.flops_per_s))
@@ -72,12 +126,12 @@ pub fn points(file: &ResultsFile) -> Vec<Point> {
 /// (FLOP/byte), FLOP/s and B/s by many decades. A hand-edited or corrupt file may hold
 /// anything (zero, negative, 1e300); such values are left off the chart, never handed to
 /// the plotter, whose log axis never finishes on a zero or a span of hundreds of decades.
-fn plottable(v: f64) -> bool {
+pub fn plottable(v: f64) -> bool {
     v.is_finite() && (1e-12..1e24).contains(&v)
 }
 
 /// A roof's bandwidth, when it is plottable.
-fn roof_bw(roofs: &Roofs) -> Option<f64> {
+pub fn roof_bw(roofs: &Roofs) -> Option<f64> {
     roofs.mem_bytes_per_s.filter(|&b| plottable(b))
 }
 
@@ -96,7 +150,7 @@ fn decade_ceil(v: f64) -> f64 {
     10f64.powf(v.log10().ceil())
 }
 
-/// Axis ranges covering every point and every roof's ridge.
+/// Axis ranges covering every point and every roof's ridge, widened to whole decades.
 pub fn ranges(points: &[Point], roofs: &[&Roofs]) -> ((f64, f64), (f64, f64)) {
     let mut xs: Vec<f64> = points.iter().map(|p| p.intensity).collect();
     let mut ys: Vec<f64> = points.iter().map(|p| p.flops_per_s).collect();
@@ -125,8 +179,136 @@ pub fn ranges(points: &[Point], roofs: &[&Roofs]) -> ((f64, f64), (f64, f64)) {
     )
 }
 
-fn plot_err(e: impl std::fmt::Display) -> Error {
+/// One roof line of the chart: a bandwidth slope and a compute plateau, for every dtype with
+/// points whose roof has these two values.
+#[derive(Clone, Debug, PartialEq)]
+pub struct RoofLine {
+    /// Spec or measured.
+    pub set: Set,
+    /// The dtypes it is the roof of.
+    pub dtypes: Vec<String>,
+    /// Bandwidth, B/s.
+    pub bw: f64,
+    /// Peak, FLOP/s.
+    pub peak: f64,
+    /// Legend text: values and where they come from.
+    pub label: String,
+}
+
+/// What the legend adds about where a roof's values come from.
+fn provenance(file: &ResultsFile, set: Set, dtypes: &[String]) -> String {
+    let mut notes = Vec::new();
+    match (set, roofs::bandwidth_origin(file, set)) {
+        (Set::Spec, Some(Origin::Reported)) => {
+            notes.push("bandwidth reported by the device".into())
+        }
+        (Set::Spec, Some(o)) if o.is_from_run() => {
+            notes.push("bandwidth measured: no spec figure".into())
+        }
+        _ => {}
+    }
+    let mut stand_ins: Vec<(String, Vec<&str>)> = Vec::new();
+    for d in dtypes {
+        match roofs::peak_origin(file, set, d) {
+            Some(Origin::StandIn(from)) => match stand_ins.iter_mut().find(|(f, _)| *f == from) {
+                Some((_, ds)) => ds.push(d),
+                None => stand_ins.push((from, vec![d])),
+            },
+            Some(Origin::Measured(_)) if set == Set::Spec => {
+                notes.push(format!("{d} peak measured: no spec figure"))
+            }
+            _ => {}
+        }
+    }
+    for (from, ds) in stand_ins {
+        notes.push(format!("{}: the {from} peak stands in", ds.join(" ")));
+    }
+    if notes.is_empty() {
+        String::new()
+    } else {
+        format!(" ({})", notes.join("; "))
+    }
+}
+
+/// The roof lines to draw for `pts`: per set, one line per distinct (bandwidth, peak) among
+/// the dtypes that have points. A spec line that only repeats a measured line with values
+/// measured in this run (a CPU has no spec figures) is left out; the legend says so instead.
+pub fn roof_lines(file: &ResultsFile, pts: &[Point]) -> Vec<RoofLine> {
+    let mut lines: Vec<RoofLine> = Vec::new();
+    for set in [Set::Measured, Set::Spec] {
+        let r = set.roofs(file);
+        let Some(bw) = roof_bw(&r) else { continue };
+        let mut groups: Vec<(f64, Vec<String>)> = Vec::new();
+        for (dtype, &peak) in &r.peak_flops {
+            if !plottable(peak) || !pts.iter().any(|p| &p.dtype == dtype) {
+                continue;
+            }
+            match groups.iter_mut().find(|(p, _)| *p == peak) {
+                Some((_, ds)) => ds.push(dtype.clone()),
+                None => groups.push((peak, vec![dtype.clone()])),
+            }
+        }
+        for (peak, dtypes) in groups {
+            let repeats = set == Set::Spec
+                && roofs::spec_is_stand_in(file)
+                && lines.iter().any(|l| l.bw == bw && l.peak == peak);
+            if repeats {
+                continue;
+            }
+            let label = format!(
+                "{} roof, {}: {} GB/s, {} TFLOP/s{}",
+                set.name(),
+                dtypes.join(" "),
+                sig3(bw / 1e9),
+                sig3(peak / 1e12),
+                provenance(file, set, &dtypes)
+            );
+            lines.push(RoofLine {
+                set,
+                dtypes,
+                bw,
+                peak,
+                label,
+            });
+        }
+    }
+    lines
+}
+
+/// The vertices of a roof line across `x` (intensity range) inside `y` (FLOP/s range): from
+/// where the slope enters the area to the ridge, then flat to the right edge.
+pub fn roof_vertices(bw: f64, peak: f64, x: (f64, f64), y: (f64, f64)) -> Vec<(f64, f64)> {
+    // min/max rather than clamp: a hostile file must never make the bounds cross (a panic).
+    let start = x.0.max(y.0 / bw).min(x.1);
+    let ridge = (peak / bw).max(start).min(x.1);
+    vec![
+        (start, (bw * start).min(peak)),
+        (ridge, (bw * ridge).min(peak)),
+        (x.1, (bw * x.1).min(peak)),
+    ]
+}
+
+pub(crate) fn plot_err(e: impl std::fmt::Display) -> Error {
     Error::backend(format!("drawing the roofline failed: {e}"))
+}
+
+/// Draws a placed label on `root` (pixel coordinates).
+pub(crate) fn draw_label(
+    root: &DrawingArea<SVGBackend, Shift>,
+    p: &label::Placed,
+    color: RGBColor,
+) -> Result<()> {
+    let h = if p.right_of_point {
+        HPos::Left
+    } else {
+        HPos::Right
+    };
+    let style = ("sans-serif", p.font)
+        .into_font()
+        .color(&color)
+        .pos(Pos::new(h, VPos::Center));
+    root.draw(&Text::new(p.text.clone(), (p.x, p.y), style))
+        .map_err(plot_err)
 }
 
 /// The roofline of `file` as an SVG document, and how it maps values to pixels.
@@ -135,6 +317,7 @@ pub fn roofline_svg(file: &ResultsFile) -> Result<(String, Geometry)> {
     let measured = file.measured.clone();
     let pts = points(file);
     let (xr, yr) = ranges(&pts, &[&spec, &measured]);
+    let lines = roof_lines(file, &pts);
     let mut svg = String::new();
     let geometry;
     {
@@ -156,287 +339,74 @@ pub fn roofline_svg(file: &ResultsFile) -> Result<(String, Geometry)> {
             .x_label_formatter(&|v| format!("{v}"))
             .draw()
             .map_err(plot_err)?;
-        for (roofs, name, color) in [
-            (&spec, "spec", RGBColor(200, 30, 30)),
-            (&measured, "measured", RGBColor(30, 90, 200)),
-        ] {
-            let Some(bw) = roof_bw(roofs) else {
-                continue;
+        for line in &lines {
+            let color = match line.set {
+                Set::Spec => SPEC_COLOR,
+                Set::Measured => MEASURED_COLOR,
             };
-            for (dtype, peak) in &roofs.peak_flops {
-                if !plottable(*peak) || !pts.iter().any(|p| &p.dtype == dtype) {
-                    continue;
-                }
-                let ridge = (peak / bw).clamp(xr.0, xr.1);
-                let line = vec![
-                    (xr.0, (bw * xr.0).min(*peak)),
-                    (ridge, (bw * ridge).min(*peak)),
-                    (xr.1, (bw * xr.1).min(*peak)),
-                ];
-                chart
-                    .draw_series(LineSeries::new(line, color.stroke_width(2)))
-                    .map_err(plot_err)?
-                    .label(format!(
-                        "{name} roof, {dtype}: {:.0} GB/s, {:.2} TFLOP/s",
-                        bw / 1e9,
-                        peak / 1e12
-                    ))
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                    });
-            }
+            chart
+                .draw_series(LineSeries::new(
+                    roof_vertices(line.bw, line.peak, xr, yr),
+                    color.stroke_width(2),
+                ))
+                .map_err(plot_err)?
+                .label(line.label.clone())
+                .legend(move |(x, y)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
+                });
         }
+        if roofs::spec_is_stand_in(file) && !lines.is_empty() {
+            chart
+                .draw_series(std::iter::empty::<Circle<(f64, f64), i32>>())
+                .map_err(plot_err)?
+                .label(format!(
+                    "no spec roofs ({} has no figures): the measured roofs stand in",
+                    file.hardware
+                        .sources
+                        .get("file")
+                        .cloned()
+                        .unwrap_or_else(|| file.hardware.id.clone())
+                ))
+                .legend(|(x, y)| EmptyElement::at((x, y)));
+        }
+        let (px, py) = chart.plotting_area().get_pixel_range();
+        let area_x = (px.start, px.end - 1);
+        let area_y = (py.start, py.end - 1);
         for p in &pts {
-            let short = p.label.split('/').take(2).collect::<Vec<_>>().join(" ");
+            let color = if p.above_roof { ABOVE_COLOR } else { BLACK };
             chart
                 .draw_series(std::iter::once(Circle::new(
                     (p.intensity, p.flops_per_s),
                     4,
-                    BLACK.filled(),
+                    color.filled(),
                 )))
                 .map_err(plot_err)?;
-            chart
-                .draw_series(std::iter::once(Text::new(
-                    short,
-                    (p.intensity, p.flops_per_s),
-                    ("sans-serif", 11),
-                )))
-                .map_err(plot_err)?;
+            let text = if p.above_roof {
+                format!("{} — ABOVE ITS ROOF", p.label)
+            } else {
+                p.label.clone()
+            };
+            let at = chart.backend_coord(&(p.intensity, p.flops_per_s));
+            draw_label(&root, &label::place(&text, at, area_x, area_y), color)?;
         }
         chart
             .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
+            .background_style(WHITE.mix(0.9))
             .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
+            .position(SeriesLabelPosition::UpperLeft)
             .draw()
             .map_err(plot_err)?;
-        let (px, py) = chart.plotting_area().get_pixel_range();
         geometry = Geometry {
             x: xr,
             y: yr,
-            px_x: (px.start, px.end),
-            px_y: (py.start, py.end),
+            px_x: area_x,
+            px_y: area_y,
         };
         root.present().map_err(plot_err)?;
     }
     Ok((svg, geometry))
 }
 
-/// The bandwidth picture of one results file: achieved GB/s of every benchmark that moves
-/// bytes (in run order) under the spec and measured bandwidth roofs drawn as lines. Returns
-/// the SVG and, per drawn benchmark, its (index, GB/s).
-pub fn bandwidth_svg(file: &ResultsFile) -> Result<(String, Vec<(usize, f64)>)> {
-    let pts: Vec<(usize, String, f64)> = file
-        .benchmarks
-        .iter()
-        .filter(|b| b.status == Status::Ok && b.bytes > 0)
-        .filter_map(|b| b.rates.map(|r| (b.id.clone(), r.bytes_per_s / 1e9)))
-        .filter(|p| plottable(p.1))
-        .enumerate()
-        .map(|(i, (id, gbs))| (i, id, gbs))
-        .collect();
-    let spec = roof_bw(&file.hardware.roofs()).map(|b| b / 1e9);
-    let measured = roof_bw(&file.measured).map(|b| b / 1e9);
-    let top = pts
-        .iter()
-        .map(|p| p.2)
-        .chain(spec)
-        .chain(measured)
-        .fold(1.0, f64::max)
-        * 1.15;
-    let n = pts.len().max(1) as f64;
-    let mut svg = String::new();
-    {
-        let root = SVGBackend::with_string(&mut svg, (SIZE.0, 420)).into_drawing_area();
-        root.fill(&WHITE).map_err(plot_err)?;
-        let mut chart = ChartBuilder::on(&root)
-            .caption(
-                format!("{} — bandwidth", file.device.name),
-                ("sans-serif", 18),
-            )
-            .margin(16)
-            .x_label_area_size(30)
-            .y_label_area_size(60)
-            .build_cartesian_2d(-0.5..(n - 0.5), 0.0..top)
-            .map_err(plot_err)?;
-        chart
-            .configure_mesh()
-            .y_desc("GB/s")
-            .x_desc("benchmark (run order)")
-            .draw()
-            .map_err(plot_err)?;
-        for (value, name, color) in [
-            (spec, "spec", RGBColor(200, 30, 30)),
-            (measured, "measured", RGBColor(30, 90, 200)),
-        ] {
-            if let Some(v) = value {
-                chart
-                    .draw_series(LineSeries::new(
-                        vec![(-0.5, v), (n - 0.5, v)],
-                        color.stroke_width(2),
-                    ))
-                    .map_err(plot_err)?
-                    .label(format!("{name} roof: {v:.1} GB/s"))
-                    .legend(move |(x, y)| {
-                        PathElement::new(vec![(x, y), (x + 18, y)], color.stroke_width(2))
-                    });
-            }
-        }
-        for (i, id, gbs) in &pts {
-            let short = id.split('/').take(2).collect::<Vec<_>>().join(" ");
-            chart
-                .draw_series(std::iter::once(Circle::new(
-                    (*i as f64, *gbs),
-                    4,
-                    BLACK.filled(),
-                )))
-                .map_err(plot_err)?;
-            chart
-                .draw_series(std::iter::once(Text::new(
-                    short,
-                    (*i as f64, *gbs),
-                    ("sans-serif", 10),
-                )))
-                .map_err(plot_err)?;
-        }
-        chart
-            .configure_series_labels()
-            .background_style(WHITE.mix(0.85))
-            .border_style(BLACK)
-            .position(SeriesLabelPosition::LowerRight)
-            .draw()
-            .map_err(plot_err)?;
-        root.present().map_err(plot_err)?;
-    }
-    Ok((svg, pts.into_iter().map(|(i, _, g)| (i, g)).collect()))
-}
-
 #[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::results::ResultsFile;
-
-    /// A real CPU results file, its roofs recomputed by the current rules (the stored ones
-    /// may come from an older build).
-    fn file() -> ResultsFile {
-        let text = include_str!("../../../../results/cpu-epyc-2core-quick.json");
-        let mut f: ResultsFile = serde_json::from_str(text).unwrap();
-        let mut spec = f.hardware.clone();
-        spec.mem_bytes_per_s = None;
-        spec.peak_flops.clear();
-        let cpu = |d: crate::DType| {
-            if d == crate::DType::Fp8E4m3 {
-                d
-            } else {
-                crate::DType::F32
-            }
-        };
-        crate::runner::update_roofs(&mut f, &spec, &cpu);
-        f
-    }
-
-    /// (cx, cy) of every `<circle>` in an SVG.
-    fn circles(svg: &str) -> Vec<(f64, f64)> {
-        svg.split("<circle")
-            .skip(1)
-            .filter_map(|c| {
-                let attr = |name: &str| -> Option<f64> {
-                    let start = c.find(&format!("{name}=\""))? + name.len() + 2;
-                    c[start..].split('"').next()?.parse().ok()
-                };
-                Some((attr("cx")?, attr("cy")?))
-            })
-            .collect()
-    }
-
-    #[test]
-    fn every_point_is_drawn_where_its_numbers_put_it() {
-        let f = file();
-        let (svg, g) = roofline_svg(&f).unwrap();
-        let pts = points(&f);
-        assert!(pts.len() >= 5, "{} points", pts.len());
-        let drawn = circles(&svg);
-        for p in &pts {
-            // Expected pixel from the numbers alone: log10 of intensity and FLOP/s.
-            let (x, y) = g.pixel(p.intensity, p.flops_per_s);
-            assert!(
-                drawn
-                    .iter()
-                    .any(|(cx, cy)| (cx - x).abs() <= 2.0 && (cy - y).abs() <= 2.0),
-                "{} expected near ({x:.1}, {y:.1})",
-                p.label
-            );
-        }
-    }
-
-    #[test]
-    fn the_roof_passes_through_bandwidth_times_intensity() {
-        // The measured roof at intensity 1 FLOP/B is the copy bandwidth in FLOP/s, and flat at
-        // the peak beyond the ridge.
-        let f = file();
-        let bw = f.measured.mem_bytes_per_s.unwrap();
-        let peak = f.measured.peak_flops["f32"];
-        assert_eq!(roof_at(&f.measured, "f32", 1.0), Some(bw.min(peak)));
-        assert_eq!(roof_at(&f.measured, "f32", 1e6), Some(peak));
-        // Every point that does arithmetic is at or below its measured roof (2 % slack).
-        for p in points(&f) {
-            let roof = roof_at(&f.measured, &p.dtype, p.intensity).unwrap();
-            assert!(
-                p.flops_per_s <= roof * 1.02,
-                "{} above its roof: {} > {}",
-                p.label,
-                p.flops_per_s,
-                roof
-            );
-        }
-    }
-
-    #[test]
-    fn a_point_above_its_roof_is_caught() {
-        let mut f = file();
-        let b = f
-            .benchmarks
-            .iter_mut()
-            .find(|b| b.op == crate::op::OpKind::Gemm)
-            .unwrap();
-        // Claim 10× the measured peak: the roofline check must flag it.
-        let mut r = b.roofline.unwrap();
-        r.efficiency_measured = Some(10.0);
-        b.roofline = Some(r);
-        let flagged = crate::report::above_roof(&f, 0.02);
-        assert!(
-            flagged.iter().any(|s| s.starts_with("gemm/")),
-            "{flagged:?}"
-        );
-    }
-
-    #[test]
-    fn bandwidth_points_and_roof_lines() {
-        let f = file();
-        let (svg, pts) = bandwidth_svg(&f).unwrap();
-        // The best streaming ceiling defines the measured roof: one point equals it, the
-        // other streaming points are below it.
-        let roof = f.measured.mem_bytes_per_s.unwrap() / 1e9;
-        let stream: Vec<f64> = f
-            .benchmarks
-            .iter()
-            .filter(|b| {
-                matches!(
-                    b.op,
-                    crate::op::OpKind::Copy
-                        | crate::op::OpKind::Read
-                        | crate::op::OpKind::Write
-                        | crate::op::OpKind::Triad
-                )
-            })
-            .map(|b| b.rates.unwrap().bytes_per_s / 1e9)
-            .collect();
-        assert!(
-            stream.iter().any(|g| (g - roof).abs() < 1e-9),
-            "{stream:?} vs {roof}"
-        );
-        assert!(stream.iter().all(|g| *g <= roof + 1e-9));
-        assert_eq!(pts.len(), circles(&svg).len());
-        assert!(svg.contains("measured roof"));
-    }
-}
+#[path = "chart_tests.rs"]
+mod tests;

@@ -1,198 +1,52 @@
 //! `hotpath report`: results files turned into report.md and a self-contained report.html
 //! (inline SVG rooflines, no scripts, no network), several files side by side.
+//!
+//! A benchmark above one of its roofs (recomputed by [`roofs::above_roof`]) is a measurement
+//! or cost-model bug, or an under-measured roof, never a fast kernel: the report says so at
+//! the top of the device's section, marks its row and draws its point in red.
 
+pub mod bandwidth;
 pub mod chart;
 pub mod criterion;
 pub mod floors;
 pub mod history;
+mod label;
+pub mod roofs;
+pub mod svgread;
+pub mod tables;
+#[cfg(test)]
+mod testdata;
 
-use crate::results::{BenchmarkResult, ResultsFile, Status};
-use crate::units::{sig3, Seconds};
+use crate::results::ResultsFile;
 
-/// One table row of a benchmark, already formatted.
-#[derive(Clone, Debug, PartialEq)]
-pub struct Row {
-    /// Op name (tables are grouped by it).
-    pub op: String,
-    /// Cells: shape, dtype, impl, median, GB/s, TFLOP/s, bound, %spec, %meas, to roof, check.
-    pub cells: Vec<String>,
-}
+pub use tables::{headers, metadata, row, Row, HEADERS};
 
-/// Column headers of [`Row::cells`].
-pub const HEADERS: [&str; 11] = [
-    "shape",
-    "dtype",
-    "impl",
-    "median",
-    "GB/s",
-    "TFLOP/s",
-    "bound",
-    "% of spec roof",
-    "% of measured roof",
-    "to roof",
-    "check",
-];
+/// How far a point may lie above a roof measured in the same run (2 %: the run's noise)
+/// before the report calls it above its roof. Datasheet roofs allow nothing.
+pub const TOLERANCE: f64 = 0.02;
 
-fn pct(v: Option<f64>) -> String {
-    v.map(|e| format!("{:.1}", e * 100.0))
-        .unwrap_or_else(|| "-".into())
-}
+/// What the charts' point labels say, written under the charts.
+pub const LABEL_NOTE: &str = "Point labels: op, shape (b batch, S sequence, L context, hq/hkv query/KV heads, d head dim, page page size, T tokens, N elements), dtype, implementation. A point above a roof is red; the streaming ceiling that defines the measured bandwidth roof is ringed.";
 
-/// The formatted row of one benchmark.
-pub fn row(b: &BenchmarkResult) -> Row {
-    let (median, gbs, tfs) = match (b.time, b.rates) {
-        (Some(t), Some(r)) => (
-            Seconds(t.median_s).to_string(),
-            if b.bytes > 0 {
-                sig3(r.bytes_per_s / 1e9)
-            } else {
-                "-".into()
-            },
-            if b.flops > 0 {
-                sig3(r.flops_per_s / 1e12)
-            } else {
-                "-".into()
-            },
-        ),
-        _ => ("-".into(), "-".into(), "-".into()),
-    };
-    let rf = b.roofline.as_ref();
-    let to_roof = match (b.time, rf.and_then(|r| r.floor_measured_s)) {
-        (Some(t), Some(f)) => Seconds((t.median_s - f).max(0.0)).to_string(),
-        _ => "-".into(),
-    };
-    let check = match (&b.status, &b.correctness) {
-        (Status::Ok, Some(c)) => format!("pass (nmse {:.0e})", c.nmse),
-        (Status::Failed, _) => "FAILED".into(),
-        (Status::Error, _) => format!("error: {}", b.error.as_deref().unwrap_or("unknown")),
-        (Status::Ok, None) => "-".into(),
-    };
-    Row {
-        op: b.op.to_string(),
-        cells: vec![
-            b.shape.to_string(),
-            b.dtype.to_string(),
-            b.imp.clone(),
-            median,
-            gbs,
-            tfs,
-            rf.map(|r| format!("{:?}", r.bound).to_lowercase())
-                .unwrap_or_else(|| "-".into()),
-            pct(rf.and_then(|r| r.efficiency_spec)),
-            pct(rf.and_then(|r| r.efficiency_measured)),
-            to_roof,
-            check,
-        ],
-    }
-}
-
-/// Device and run facts a reader needs to trust or doubt the numbers.
-pub fn metadata(file: &ResultsFile) -> Vec<(String, String)> {
-    let d = &file.device;
-    let discarded: u64 = file.benchmarks.iter().map(|b| b.discarded_samples).sum();
-    let clocks: Vec<(f64, f64)> = file
-        .benchmarks
+/// One line per benchmark of `file` above a roof (see [`roofs::above_roof`]).
+pub fn above_roof(file: &ResultsFile) -> Vec<String> {
+    roofs::above_roof(file, TOLERANCE)
         .iter()
-        .filter_map(|b| b.measurement.as_ref().and_then(|m| m.sm_clock_mhz))
-        .collect();
-    let clock = if clocks.is_empty() {
-        "not readable on this device".to_string()
-    } else {
-        let lo = clocks.iter().map(|c| c.0).fold(f64::INFINITY, f64::min);
-        let hi = clocks.iter().map(|c| c.1).fold(0.0, f64::max);
-        format!("{lo:.0}–{hi:.0} MHz around kept samples")
-    };
-    let c = &file.config;
-    vec![
-        (
-            "device".into(),
-            format!("{} [{} {}] {}", d.name, d.backend, d.index, d.arch),
-        ),
-        (
-            "driver".into(),
-            d.driver.clone().unwrap_or_else(|| "-".into()),
-        ),
-        (
-            "memory".into(),
-            format!(
-                "{:.1} GB, last-level cache {:.1} MB, {} compute units",
-                d.memory_bytes as f64 / 1e9,
-                d.llc_bytes as f64 / 1e6,
-                d.compute_units
-            ),
-        ),
-        ("hardware entry".into(), file.hardware.id.clone()),
-        (
-            "spec bandwidth".into(),
-            file.hardware
-                .mem_bytes_per_s
-                .map(|b| format!("{} GB/s", sig3(b / 1e9)))
-                .unwrap_or_else(|| "-".into()),
-        ),
-        (
-            "measured bandwidth".into(),
-            file.measured
-                .mem_bytes_per_s
-                .map(|b| format!("{} GB/s (best cold streaming ceiling)", sig3(b / 1e9)))
-                .unwrap_or_else(|| "-".into()),
-        ),
-        (
-            "cache".into(),
-            format!(
-                "{} (inputs rotated past the last-level cache when cold)",
-                c.cache.name()
-            ),
-        ),
-        ("timing".into(), format!("{:?}", c.timing)),
-        (
-            "sampling".into(),
-            format!(
-                "≥ {} samples, ≥ {} s, stop at {:.2} % RSE, {} s limit",
-                c.min_samples,
-                c.min_time_s,
-                c.max_rel_stderr * 100.0,
-                c.time_limit_s
-            ),
-        ),
-        ("clocks".into(), clock),
-        (
-            "discarded samples".into(),
-            format!(
-                "{discarded} (clock below {:.0} % of max)",
-                c.throttle_fraction * 100.0
-            ),
-        ),
-        (
-            "created".into(),
-            format!(
-                "{} by hotpath {}{}",
-                file.created,
-                file.tool.version,
-                file.tool
-                    .git
-                    .as_ref()
-                    .map(|g| format!(" ({g})"))
-                    .unwrap_or_default()
-            ),
-        ),
-    ]
-}
-
-/// Benchmarks whose achieved rate lies above a roof by more than `tolerance` (0.02 = 2 %):
-/// a point above a roof is a measurement or cost-model bug, never a fast kernel.
-pub fn above_roof(file: &ResultsFile, tolerance: f64) -> Vec<String> {
-    file.benchmarks
-        .iter()
-        .filter_map(|b| {
-            let r = b.roofline.as_ref()?;
-            let worst = [r.efficiency_spec, r.efficiency_measured]
-                .into_iter()
-                .flatten()
-                .fold(0.0, f64::max);
-            (worst > 1.0 + tolerance)
-                .then(|| format!("{} at {:.1} % of its roof", b.id, worst * 100.0))
-        })
+        .map(ToString::to_string)
         .collect()
+}
+
+/// The warning a section of `file` opens with when benchmarks lie above a roof.
+fn above_roof_warning(file: &ResultsFile) -> Option<String> {
+    let found = above_roof(file);
+    (!found.is_empty()).then(|| {
+        format!(
+            "ABOVE A ROOF: {}. A point above a roof is a measurement or cost-model bug, or a \
+             roof measured too low (a ceiling run while the machine was slower): suspect the \
+             numbers, not a fast kernel.",
+            found.join("; ")
+        )
+    })
 }
 
 /// report.md for `files`.
@@ -200,27 +54,21 @@ pub fn markdown(files: &[ResultsFile]) -> String {
     let mut out = String::from("# hotpath report\n\n");
     for f in files {
         out.push_str(&format!("## {} — {}\n\n", f.device.name, f.hardware.id));
+        if let Some(w) = above_roof_warning(f) {
+            out.push_str(&format!("**{w}**\n\n"));
+        }
         out.push_str("| | |\n|---|---|\n");
         for (k, v) in metadata(f) {
             out.push_str(&format!("| {k} | {v} |\n"));
         }
-        let flagged = above_roof(f, 0.02);
-        if !flagged.is_empty() {
-            out.push_str(&format!(
-                "\n**Above a roof (suspect the measurement):** {}\n",
-                flagged.join("; ")
-            ));
-        }
-        let rows: Vec<Row> = f.benchmarks.iter().map(row).collect();
-        let mut ops: Vec<&str> = rows.iter().map(|r| r.op.as_str()).collect();
-        ops.dedup();
-        for op in ops {
+        let heads = headers(f);
+        for (op, rows) in tables::grouped(f) {
             out.push_str(&format!(
                 "\n### {op}\n\n| {} |\n|{}\n",
-                HEADERS.join(" | "),
-                "---|".repeat(HEADERS.len())
+                heads.join(" | "),
+                "---|".repeat(heads.len())
             ));
-            for r in rows.iter().filter(|r| r.op == op) {
+            for r in rows {
                 out.push_str(&format!("| {} |\n", r.cells.join(" | ")));
             }
         }
@@ -245,12 +93,16 @@ pub fn html(
     let mut body = String::new();
     for f in files {
         let (svg, _) = chart::roofline_svg(f)?;
-        let (bw_svg, _) = chart::bandwidth_svg(f)?;
+        let (bw_svg, _) = bandwidth::bandwidth_svg(f)?;
         body.push_str(&format!(
-            "<section><h2>{} — {}</h2>\n<table class=\"meta\">",
+            "<section><h2>{} — {}</h2>\n",
             esc(&f.device.name),
             esc(&f.hardware.id)
         ));
+        if let Some(w) = above_roof_warning(f) {
+            body.push_str(&format!("<p class=\"warn\">{}</p>\n", esc(&w)));
+        }
+        body.push_str("<table class=\"meta\">");
         for (k, v) in metadata(f) {
             body.push_str(&format!(
                 "<tr><th>{}</th><td>{}</td></tr>",
@@ -259,29 +111,26 @@ pub fn html(
             ));
         }
         body.push_str("</table>\n");
-        let flagged = above_roof(f, 0.02);
-        if !flagged.is_empty() {
-            body.push_str(&format!(
-                "<p class=\"warn\">Above a roof (suspect the measurement): {}</p>",
-                esc(&flagged.join("; "))
-            ));
-        }
         body.push_str(&format!(
-            "<div class=\"chart\">{svg}</div>\n<div class=\"chart\">{bw_svg}</div>\n"
+            "<div class=\"chart\">{svg}</div>\n<div class=\"chart\">{bw_svg}</div>\n<p class=\"note\">{}</p>\n",
+            esc(LABEL_NOTE)
         ));
-        let rows: Vec<Row> = f.benchmarks.iter().map(row).collect();
-        let mut ops: Vec<&str> = rows.iter().map(|r| r.op.as_str()).collect();
-        ops.dedup();
-        for op in ops {
-            body.push_str(&format!("<h3>{}</h3><table><tr>", esc(op)));
-            for h in HEADERS {
+        let heads = headers(f);
+        for (op, rows) in tables::grouped(f) {
+            body.push_str(&format!("<h3>{}</h3><table><tr>", esc(&op)));
+            for h in &heads {
                 body.push_str(&format!("<th>{}</th>", esc(h)));
             }
             body.push_str("</tr>");
-            for r in rows.iter().filter(|r| r.op == op) {
+            for r in rows {
                 body.push_str("<tr>");
                 for c in &r.cells {
-                    body.push_str(&format!("<td>{}</td>", esc(c)));
+                    let class = if c.contains(tables::ABOVE_MARK) {
+                        " class=\"warn\""
+                    } else {
+                        ""
+                    };
+                    body.push_str(&format!("<td{class}>{}</td>", esc(c)));
                 }
                 body.push_str("</tr>");
             }
@@ -310,6 +159,122 @@ pub fn html(
          body{{font-family:sans-serif;margin:16px;color:#222}} .files{{display:flex;gap:24px;flex-wrap:wrap}}\n\
          section{{flex:1 1 900px;min-width:900px}} table{{border-collapse:collapse;margin:6px 0 14px}}\n\
          th,td{{border:1px solid #ccc;padding:2px 6px;font-size:12px;text-align:right}} .meta th,.meta td{{text-align:left}}\n\
-         .warn{{color:#a00;font-weight:bold}}\n</style></head>\n<body><h1>hotpath report</h1><div class=\"files\">\n{body}</div></body></html>\n"
+         .warn{{color:#a00;font-weight:bold}} .note{{font-size:12px;color:#555;max-width:900px}}\n</style></head>\n<body><h1>hotpath report</h1><div class=\"files\">\n{body}</div></body></html>\n"
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::svgread;
+
+    /// The y pixel of a roof plateau: the last vertex of the three-vertex line of `stroke`.
+    fn plateau_px(svg: &str, stroke: &str) -> Vec<f64> {
+        svgread::polylines(svg)
+            .into_iter()
+            .filter(|p| p.stroke == stroke && p.points.len() == 3)
+            .map(|p| p.points[2].1)
+            .collect()
+    }
+
+    /// Pixel y of `v` by a log map through the outermost labelled y ticks.
+    fn y_px(axes: &svgread::Axes, v: f64) -> f64 {
+        let lo = axes
+            .y_ticks
+            .iter()
+            .min_by(|a, b| a.0.total_cmp(&b.0))
+            .unwrap();
+        let hi = axes
+            .y_ticks
+            .iter()
+            .max_by(|a, b| a.0.total_cmp(&b.0))
+            .unwrap();
+        lo.1 + (v.log10() - lo.0.log10()) / (hi.0.log10() - lo.0.log10()) * (hi.1 - lo.1)
+    }
+
+    #[test]
+    fn two_devices_side_by_side_each_with_its_own_roofs() {
+        let files = [testdata::h100_file(), testdata::mi300x_file()];
+        let page = html(&files, &[]).unwrap();
+        assert_eq!(page.matches("<section>").count(), 2);
+        let h100 = page
+            .find("<h2>NVIDIA H100 80GB HBM3 — h100-sxm</h2>")
+            .unwrap();
+        let mi300 = page.find("<h2>AMD Instinct MI300X — mi300x</h2>").unwrap();
+        assert!(h100 < mi300, "sections in the order given");
+        let (a, b) = page.split_at(mi300);
+        // Each section: its own metadata, two charts, its own tables.
+        assert!(a.contains("3350 GB/s (datasheet") && !a.contains("5300 GB/s"));
+        assert!(b.contains("5300 GB/s (datasheet") && !b.contains("3350 GB/s"));
+        assert!(a.contains("<h3>gemm</h3>") && !b.contains("<h3>gemm</h3>"));
+        for (part, device) in [(a, "NVIDIA H100 80GB HBM3"), (b, "AMD Instinct MI300X")] {
+            let svgs = svgread::documents(part);
+            assert_eq!(svgs.len(), 2, "{device}: roofline and bandwidth charts");
+            assert!(svgs[0].contains(&format!("{device} (")) && svgs[0].contains("roofline"));
+            assert!(svgs[1].contains(&format!("{device} — bandwidth")));
+            assert_eq!(part.matches("<h3>gemv</h3>").count(), 1);
+        }
+        // Each roofline draws its own plateaus: H100 spec 989.4, measured 800 TFLOP/s;
+        // MI300X spec 1307.4, measured 1000 TFLOP/s.
+        for (part, spec, measured) in [(a, 989.4e12, 8e14), (b, 1307.4e12, 1e15)] {
+            let svg = svgread::documents(part)[0];
+            let axes = svgread::axes(svg).unwrap();
+            let red = plateau_px(svg, "#C81E1E");
+            let blue = plateau_px(svg, "#1E5AC8");
+            assert_eq!((red.len(), blue.len()), (1, 1));
+            assert!((red[0] - y_px(&axes, spec)).abs() <= 1.5, "{red:?}");
+            assert!((blue[0] - y_px(&axes, measured)).abs() <= 1.5, "{blue:?}");
+        }
+        let md = markdown(&files);
+        let h = md.find("## NVIDIA H100 80GB HBM3 — h100-sxm").unwrap();
+        let m = md.find("## AMD Instinct MI300X — mi300x").unwrap();
+        assert!(h < m && md[h..m].contains("### gemm") && !md[m..].contains("### gemm"));
+        assert_eq!(md.matches("### gemv").count(), 2);
+    }
+
+    #[test]
+    fn interleaved_ops_get_one_section_each() {
+        let mut f = testdata::h100_file();
+        // gemv, copy, gemv: the second gemv belongs in the first gemv's table.
+        f.benchmarks = vec![
+            f.benchmarks[2].clone(),
+            f.benchmarks[0].clone(),
+            f.benchmarks[2].clone(),
+        ];
+        f.benchmarks[2].imp = "candle".into();
+        let md = markdown(std::slice::from_ref(&f));
+        assert_eq!(md.matches("### gemv").count(), 1, "{md}");
+        assert_eq!(md.matches("### copy").count(), 1);
+        assert!(md.find("### gemv").unwrap() < md.find("### copy").unwrap());
+        let gemv = &md[md.find("### gemv").unwrap()..md.find("### copy").unwrap()];
+        assert!(
+            gemv.contains("| hotpath |") && gemv.contains("| candle |"),
+            "{gemv}"
+        );
+        let page = html(std::slice::from_ref(&f), &[]).unwrap();
+        assert_eq!(page.matches("<h3>gemv</h3>").count(), 1);
+    }
+
+    #[test]
+    fn a_point_above_its_roof_is_loud_in_both_reports() {
+        let mut f = testdata::h100_file();
+        // gemv at 3.1 TB/s against the measured 3.0 TB/s roof.
+        f.benchmarks[2] = testdata::bench(
+            crate::OpKind::Gemv,
+            "m=1,n=16384,k=8192",
+            crate::DType::Bf16,
+            "hotpath",
+            testdata::Rate::Bytes(3.1e12),
+            None,
+        );
+        let md = markdown(std::slice::from_ref(&f));
+        assert!(md.contains("**ABOVE A ROOF: gemv/m=1,n=16384,k=8192/bf16/hotpath at 103.3 % of the measured bandwidth roof"), "{md}");
+        assert!(md.contains("; ABOVE ITS ROOF |"));
+        let page = html(std::slice::from_ref(&f), &[]).unwrap();
+        assert!(page.contains("<p class=\"warn\">ABOVE A ROOF: gemv/"));
+        assert!(page.contains("<td class=\"warn\">-; ABOVE ITS ROOF</td>"));
+        // Nothing is flagged in the file as measured.
+        let clean = markdown(&[testdata::h100_file()]);
+        assert!(!clean.contains("ABOVE"));
+    }
 }
