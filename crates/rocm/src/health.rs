@@ -5,13 +5,6 @@ use std::path::{Path, PathBuf};
 
 use hotpath_core::{ClockSample, Health, HealthCheck, HealthState};
 
-/// Library names tried for AMD SMI.
-pub const SMI_NAMES: [&str; 3] = [
-    "libamd_smi.so",
-    "libamd_smi.so.24",
-    "/opt/rocm/lib/libamd_smi.so",
-];
-
 /// Current and maximum MHz from `pp_dpm_sclk` / `pp_dpm_mclk` (`1: 1700Mhz *`).
 pub fn parse_dpm(text: &str) -> Option<(f64, f64)> {
     let mut current = None;
@@ -80,27 +73,10 @@ pub fn clock(dir: &Path) -> Option<ClockSample> {
     })
 }
 
-/// Where AMD SMI was found, or a sentence naming what was looked for. hotpath reads the same
-/// values from sysfs, which every amdgpu node has; AMD SMI's presence is reported.
-pub fn smi() -> Result<String, String> {
-    crate::hip::open_first("AMD SMI", &SMI_NAMES).map(|(_, path)| path)
-}
-
-/// Every reading sysfs offers, each with a verdict.
+/// Every reading sysfs offers, each with a verdict. (Whether AMD SMI answered, and which of
+/// these it replaces, is [`crate::amdsmi::health`]'s to say.)
 pub fn snapshot(dir: Option<&Path>) -> Health {
     let mut checks = Vec::new();
-    checks.push(match smi() {
-        Ok(path) => HealthCheck {
-            name: "amd_smi".into(),
-            state: HealthState::Ok,
-            value: format!("found at {path}; readings below come from sysfs"),
-        },
-        Err(why) => HealthCheck {
-            name: "amd_smi".into(),
-            state: HealthState::Unknown,
-            value: format!("{why}; readings below come from sysfs"),
-        },
-    });
     let Some(dir) = dir else {
         checks.push(HealthCheck {
             name: "sysfs".into(),
@@ -200,7 +176,7 @@ mod tests {
         assert_eq!(get("temperature").value, "51 C");
         assert_eq!(get("pcie_link").state, HealthState::Warn, "x8 of x16");
         assert_eq!(get("ras_umc_uncorrectable").state, HealthState::Unknown);
-        assert!(get("amd_smi").value.contains("sysfs"));
+        assert!(h.checks.iter().all(|c| c.name != "amd_smi"));
         assert_eq!(clock(d).unwrap().sm_mhz, 2100.0);
     }
 }

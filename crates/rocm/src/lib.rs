@@ -11,5 +11,6 @@ pub mod health;
 pub mod health_source;
 pub mod hip;
 pub mod hiprtc;
+pub mod loader;
 
 pub use device::{RocmBackend, RocmDevice};
