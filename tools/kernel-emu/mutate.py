@@ -69,7 +69,7 @@ MUTATIONS = [
     ("peak mma: one chain not stored", "peak.cu", "peak",
      "out[warp * 512 + k * 128 + lane * 4 + r] = c[k][r]; \\", "out[warp * 512 + (k & 2) * 128 + lane * 4 + r] = c[k][r]; \\"),
     ("gemm: wait_group waits for one group too few", "gemm.cu", "gemm",
-     "gemm_cp_async_wait<GEMM_STAGES - 2>();", "gemm_cp_async_wait<GEMM_STAGES - 1>();"),
+     "hp_cp_async_wait<GEMM_STAGES - 2>();", "hp_cp_async_wait<GEMM_STAGES - 1>();"),
     ("gemm: cp.async store not swizzled like the ldmatrix reads", "gemm.cu", "gemm",
      "&sA[st][gemm_swz(row, ch)]", "&sA[st][row * 4 + ch]"),
     ("prefill: Q fragments read after sV is overwritten", "attn_prefill.cu", "attn_prefill",

@@ -26,8 +26,8 @@ use hotpath_core::{
 
 use crate::amdsmi::{self, bdf::hip_bdf};
 use crate::hip::{
-    hip, Hip, ATTR_CU_COUNT, ATTR_L2_CACHE, ATTR_MEM_BUS_WIDTH, ATTR_MEM_CLOCK, ATTR_WAVE_SIZE,
-    MEMCPY_D2H, MEMCPY_H2D,
+    hip, Hip, ATTR_CU_COUNT, ATTR_L2_CACHE, ATTR_MAX_SHARED_PER_BLOCK, ATTR_MEM_BUS_WIDTH,
+    ATTR_MEM_CLOCK, ATTR_WAVE_SIZE, FUNC_ATTR_SHARED_SIZE_BYTES, MEMCPY_D2H, MEMCPY_H2D,
 };
 use crate::hiprtc::{rtc, target_from_version};
 use crate::{blas, health};
@@ -93,6 +93,22 @@ fn attr(h: &Hip, a: c_int, dev: c_int) -> Option<i64> {
     (unsafe { (h.hipDeviceGetAttribute)(&mut v, a, dev) } == 0).then_some(v as i64)
 }
 
+/// Shared memory (LDS) one workgroup may use on device `dev`, as HIP reports it; CDNA's
+/// 64 KiB when it does not.
+fn shared_limit(h: &Hip, dev: c_int) -> u64 {
+    attr(h, ATTR_MAX_SHARED_PER_BLOCK, dev)
+        .filter(|&b| b > 0)
+        .map_or(hotpath_core::launch::AMD_LDS_BYTES, |b| b as u64)
+}
+
+/// The static shared memory kernel `f` declares, as HIP reports it.
+fn static_shared(h: &Hip, f: *mut c_void) -> Option<u64> {
+    let mut v = 0;
+    // SAFETY: `v` is valid for writes; `f` came from hipModuleGetFunction on a loaded module.
+    let code = unsafe { (h.hipFuncGetAttribute)(&mut v, FUNC_ATTR_SHARED_SIZE_BYTES, f) };
+    (code == 0 && v >= 0).then_some(v as u64)
+}
+
 fn describe(h: &Hip, index: usize) -> Result<DeviceInfo> {
     let dev = index as c_int;
     // SAFETY: plain calls on an initialised runtime with valid out-pointers.
@@ -125,6 +141,10 @@ fn describe(h: &Hip, index: usize) -> Result<DeviceInfo> {
         };
         let mut extra = BTreeMap::new();
         extra.insert("wavefront_size".to_string(), serde_json::Value::from(wave));
+        extra.insert(
+            "shared_memory_per_block_bytes".to_string(),
+            serde_json::Value::from(shared_limit(h, dev)),
+        );
         extra.insert(
             "runtime".to_string(),
             serde_json::Value::from(h.path.clone()),
@@ -185,6 +205,7 @@ impl Backend for RocmBackend {
         // GPUs in; without it, the index-th amdgpu card.
         let bdf = hip_bdf(h, index as c_int);
         Ok(Box::new(RocmDevice {
+            shared_limit: shared_limit(h, index as c_int),
             card: bdf
                 .and_then(|b| b.sysfs_dir())
                 .or_else(|| health::card_dir(index)),
@@ -237,6 +258,8 @@ pub struct RocmDevice {
     card: Option<PathBuf>,
     bdf: Option<amdsmi::Bdf>,
     modules: HashMap<&'static str, *mut c_void>,
+    /// Shared memory one workgroup may use, bytes.
+    shared_limit: u64,
 }
 
 struct DevBuf {
@@ -302,6 +325,7 @@ struct Launch {
     function: *mut c_void,
     grid: (u32, u32, u32),
     block: (u32, u32, u32),
+    shared_bytes: u32,
     values: Vec<Vec<u8>>,
 }
 
@@ -400,7 +424,7 @@ impl RocmBench {
                             l.block.0,
                             l.block.1,
                             l.block.2,
-                            0,
+                            l.shared_bytes,
                             self.stream,
                             params.as_mut_ptr(),
                             std::ptr::null_mut(),
@@ -627,6 +651,12 @@ impl Device for RocmDevice {
                     }
                 }
             }
+            let device = format!("{} ({})", self.info.name, self.info.arch);
+            plan.check_shared_memory(
+                &mut |f| Ok(functions.get(f).and_then(|&func| static_shared(h, func))),
+                self.shared_limit,
+                &device,
+            )?;
             for _ in 0..n_sets {
                 let ins: Vec<DevBuf> = work
                     .inputs
@@ -655,6 +685,7 @@ impl Device for RocmDevice {
                             function: functions[function],
                             grid: geometry.grid,
                             block: geometry.block,
+                            shared_bytes: geometry.shared_bytes,
                             values: args
                                 .iter()
                                 .map(|a| arg_bytes(a, &ip, &op, &scratch_ptrs))

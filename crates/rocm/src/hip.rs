@@ -23,8 +23,12 @@ pub const ATTR_MEM_BUS_WIDTH: c_int = 59;
 pub const ATTR_MEM_CLOCK: c_int = 60;
 /// `hipDeviceAttributeMultiprocessorCount` (CUs).
 pub const ATTR_CU_COUNT: c_int = 63;
+/// `hipDeviceAttributeMaxSharedMemoryPerBlock` (bytes).
+pub const ATTR_MAX_SHARED_PER_BLOCK: c_int = 74;
 /// `hipDeviceAttributeWarpSize` (wavefront size).
 pub const ATTR_WAVE_SIZE: c_int = 87;
+/// `HIP_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES` (a kernel's static shared memory, bytes).
+pub const FUNC_ATTR_SHARED_SIZE_BYTES: c_int = 1;
 
 macro_rules! hip_fns {
     ($($name:ident : fn($($arg:ty),*) -> $ret:ty;)*) => {
@@ -88,6 +92,7 @@ hip_fns! {
     hipModuleUnload: fn(*mut c_void) -> c_int;
     hipModuleLoadData: fn(*mut *mut c_void, *const c_void) -> c_int;
     hipModuleGetFunction: fn(*mut *mut c_void, *mut c_void, *const c_char) -> c_int;
+    hipFuncGetAttribute: fn(*mut c_int, c_int, *mut c_void) -> c_int;
     hipModuleLaunchKernel: fn(*mut c_void, c_uint, c_uint, c_uint, c_uint, c_uint, c_uint, c_uint, *mut c_void, *mut *mut c_void, *mut *mut c_void) -> c_int;
 }
 
