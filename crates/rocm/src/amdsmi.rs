@@ -41,7 +41,7 @@
 //! Not bound: `amdsmi_get_power_info`, whose struct moved its fields in 23.4 and again by
 //! 26.1 (and a host build takes an extra sensor index), so power stays from hwmon; throttle
 //! status (`amdsmi_gpu_metrics_t` and `amdsmi_violation_status_t` grow with every metrics
-//! version), so AMD clock samples carry no throttle reasons.
+//! version), which comes from sysfs's `gpu_metrics` instead ([`crate::metrics`]).
 
 pub mod bdf;
 pub mod readings;

@@ -741,7 +741,15 @@ impl Device for RocmDevice {
     }
 
     fn clock(&self) -> Result<Option<ClockSample>> {
-        Ok(amdsmi::clock(self.bdf).or_else(|| self.card.as_deref().and_then(health::clock)))
+        let card = self.card.as_deref();
+        Ok(match amdsmi::clock(self.bdf) {
+            // AMD SMI gives the clock; the throttle status only sysfs has.
+            Some(mut sample) => {
+                sample.throttle_reasons = health::throttle_reasons(card);
+                Some(sample)
+            }
+            None => card.and_then(health::clock),
+        })
     }
 
     fn health_source(&self) -> Box<dyn hotpath_core::validate::health::HealthSource> {

@@ -12,5 +12,6 @@ pub mod health_source;
 pub mod hip;
 pub mod hiprtc;
 pub mod loader;
+pub mod metrics;
 
 pub use device::{RocmBackend, RocmDevice};
