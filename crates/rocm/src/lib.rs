@@ -6,6 +6,7 @@
 
 pub mod amdsmi;
 pub mod blas;
+mod buffers;
 pub mod device;
 pub mod health;
 pub mod health_source;
@@ -13,5 +14,7 @@ pub mod hip;
 pub mod hiprtc;
 pub mod loader;
 pub mod metrics;
+mod timer;
+pub mod topology;
 
 pub use device::{RocmBackend, RocmDevice};
