@@ -76,6 +76,10 @@ MUTATIONS = [
      "  __syncthreads();  // every warp has its Q fragments", "  // every warp has its Q fragments"),
     ("prefill: causal mask one key late", "attn_prefill.cu", "attn_prefill",
      "(causal && key > qi)", "(causal && key > qi + 1)"),
+    ("header: the bf16 hp_mma multiplies as f16", "hotpath_common.cuh", "gemm",
+     '"mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "', '"mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "'),
+    ("header: hp_ldsm_x4_t does not transpose", "hotpath_common.cuh", "attn_prefill",
+     "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16", "ldmatrix.sync.aligned.m8n8.x4.shared.b16"),
 ]
 
 
