@@ -23,8 +23,9 @@
 //   (row & 7) (see attn_swz) so ldmatrix phases and cp.async stores are conflict-free.
 // Causal blocks are scheduled longest first (query tile = gridDim.x − 1 − blockIdx.x).
 //
-// HIP (AMD): the mma/ldmatrix/cp.async path is CUDA-only inline PTX. MFMA targets (gfx908,
-// gfx90a, gfx94x, gfx950) get their own FlashAttention-2 path with the same contract, see
+// HIP (AMD): the mma/ldmatrix/cp.async path (hp_mma, hp_ldsm_x4{,_t}, hp_cp_async16 of the
+// common header) is NVIDIA's. MFMA targets (HP_MFMA: gfx908, gfx90a, gfx94x, gfx950) get
+// their own FlashAttention-2 path with the same contract and the header's AMD hp_mma, see
 // "MFMA path" below; other HIP targets compile a plain scalar body (one thread per query
 // row, correct, slow).
 #include "hotpath_common.cuh"
@@ -36,67 +37,6 @@
 #define ATTN_NEG_INF __int_as_float(0xff800000)
 
 #if !defined(HP_HIP)
-// ---- PTX wrappers: the only inline assembly in this file ----
-__device__ __forceinline__ unsigned attn_smem_u32(const void* p) {
-  return static_cast<unsigned>(__cvta_generic_to_shared(p));
-}
-// 16-byte async global->shared copy; when `pred` is false no global byte is read and the
-// 16 destination bytes are zero-filled (src-size operand 0).
-__device__ __forceinline__ void attn_cp_async16(void* smem, const void* gmem, bool pred) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(attn_smem_u32(smem)),
-               "l"(gmem), "r"(pred ? 16 : 0)
-               : "memory");
-}
-__device__ __forceinline__ void attn_cp_async_commit() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-__device__ __forceinline__ void attn_cp_async_wait_all() {
-  asm volatile("cp.async.wait_group 0;\n" ::: "memory");
-}
-// Four 8×8 b16 matrices: lanes 8j..8j+7 give the row addresses of matrix j; lane t gets, in
-// r[j], row t/4, columns 2(t%4) and 2(t%4)+1 of matrix j (lower column in the low half).
-__device__ __forceinline__ void attn_ldsm_x4(unsigned (&r)[4], const void* smem) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(attn_smem_u32(smem))
-               : "memory");
-}
-// As above, transposed: lane t gets, in r[j], rows 2(t%4) and 2(t%4)+1 (low, high half) of
-// column t/4 of matrix j.
-__device__ __forceinline__ void attn_ldsm_x4_t(unsigned (&r)[4], const void* smem) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(attn_smem_u32(smem))
-               : "memory");
-}
-// D += A·B for one m16n8k16 tile (f32 accumulators), element type selected by the tag.
-__device__ __forceinline__ void attn_mma(float (&d)[4], const unsigned (&a)[4], unsigned b0,
-                                         unsigned b1, f16_t) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-      "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-__device__ __forceinline__ void attn_mma(float (&d)[4], const unsigned (&a)[4], unsigned b0,
-                                         unsigned b1, bf16_t) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-      "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-// Two floats rounded to T and packed as one b32 mma operand register (lo in bits 0..15).
-__device__ __forceinline__ unsigned attn_pack(float lo, float hi, f16_t) {
-  return (unsigned)__half_as_ushort(__float2half_rn(lo)) |
-         ((unsigned)__half_as_ushort(__float2half_rn(hi)) << 16);
-}
-__device__ __forceinline__ unsigned attn_pack(float lo, float hi, bf16_t) {
-  return (unsigned)__bfloat16_as_ushort(__float2bfloat16_rn(lo)) |
-         ((unsigned)__bfloat16_as_ushort(__float2bfloat16_rn(hi)) << 16);
-}
-// ---- end of PTX wrappers ----
-
 // Element offset of (row, 16-byte chunk c) in a 64×D tile with D·2-byte rows (128 or 256 B,
 // i.e. whole bank lines). Chunk c is stored at c ^ (row & 7) (only the low 3 bits change,
 // so the chunk stays inside its row). An ldmatrix phase reads 8 consecutive rows (first row
@@ -121,27 +61,18 @@ __device__ __forceinline__ void attn_load_tile(T* s, const T* base, size_t strid
     const int c = id % CH;
     const bool p = row0 + r < seq;
     const T* src = p ? base + (size_t)(row0 + r) * stride + c * 8 : base;
-    attn_cp_async16(s + attn_swz<D>(r, c), src, p);
+    hp_cp_async16(s + attn_swz<D>(r, c), src, p);
   }
 }
 #endif
 
-#if defined(HP_HIP) && (defined(__gfx908__) || defined(__gfx90a__) || defined(__gfx940__) || \
-                        defined(__gfx941__) || defined(__gfx942__) || defined(__gfx950__))
-#define ATTN_MFMA 1
-#endif
-
-#if defined(ATTN_MFMA)
+#if defined(HP_MFMA)
 // ---- MFMA path (AMD CDNA) ----
 // Same contract: grid (⌈seq/64⌉, hq, batch), block 128 = 2 wavefronts of 64; wave w owns
 // query rows [32w, 32w+32) of the block's 64 (two 16-row tiles), all on
 // v_mfma_f32_16x16x16{f16,bf16_1k} (gfx908 bf16: two 16x16x8bf16).
 //
-// Layouts (AMD Matrix Instruction Calculator, github.com/ROCm/amd_matrix_instruction_calculator,
-// `--architecture cdna2 --instruction v_mfma_f32_16x16x16f16 --detail-instruction`; the same
-// for 16x16x16bf16_1k), wave lane L, fr = L%16, fq = L/16, operand element e = 0..3:
-//   A[i][k]: lane 16·(k/4) + i, element k%4   B[k][j]: lane 16·(k/4) + j, element k%4
-//   D[i][j]: lane 16·(i/4) + j, element i%4
+// Layouts: hotpath_common.cuh (hp_mma); wave lane L, fr = L%16, fq = L/16.
 // S = Q·Kᵀ is computed transposed, Sᵀ = K·Qᵀ (A = K tile [key][d], B = Qᵀ: both K-contiguous
 // 8-byte LDS reads), so lane L holds S[query fr][keys 4fq..4fq+3] of a 16×16 tile. That is
 // exactly the B-operand layout of Pᵀ[key][query] for O ← O + P·V, computed as
@@ -155,50 +86,6 @@ __device__ __forceinline__ void attn_load_tile(T* s, const T* base, size_t strid
 // 16 + 16 KB at d = 128 (two blocks fit a CU's 64 KB), 8 + 8 KB at d = 64. Rows are whole
 // multiples of 128 B, so the 8-byte unit u of row r is stored at u ^ (r & 15) (attn_swz8):
 // the 16 rows of a fragment read (same logical unit) land on 16 distinct 8-byte bank pairs.
-typedef float attn_f32x4 __attribute__((ext_vector_type(4)));
-typedef _Float16 attn_f16x4 __attribute__((ext_vector_type(4)));
-typedef short attn_s16x4 __attribute__((ext_vector_type(4)));
-typedef short attn_s16x2 __attribute__((ext_vector_type(2)));
-
-template <typename T> struct attn_vec;
-template <> struct attn_vec<f16_t> { typedef attn_f16x4 type; };
-template <> struct attn_vec<bf16_t> { typedef attn_s16x4 type; };
-
-// Four consecutive 16-bit elements at an 8-byte aligned LDS address.
-template <typename V>
-__device__ __forceinline__ V attn_frag(const unsigned short* p) {
-  V v;
-  __builtin_memcpy(&v, __builtin_assume_aligned(p, 8), 8);
-  return v;
-}
-__device__ __forceinline__ attn_f32x4 attn_mfma(attn_f16x4 a, attn_f16x4 b, attn_f32x4 c) {
-  return __builtin_amdgcn_mfma_f32_16x16x16f16(a, b, c, 0, 0, 0);
-}
-__device__ __forceinline__ attn_f32x4 attn_mfma(attn_s16x4 a, attn_s16x4 b, attn_f32x4 c) {
-#if defined(__gfx908__)
-  // 16x16x8bf16 (k = 2·(L/16) + e): elements {0,1} then {2,3} of both operands, the same k
-  // relabelling on both sides, so the same 16 products are summed.
-  const attn_s16x2 alo = {a[0], a[1]}, ahi = {a[2], a[3]};
-  const attn_s16x2 blo = {b[0], b[1]}, bhi = {b[2], b[3]};
-  c = __builtin_amdgcn_mfma_f32_16x16x8bf16(alo, blo, c, 0, 0, 0);
-  return __builtin_amdgcn_mfma_f32_16x16x8bf16(ahi, bhi, c, 0, 0, 0);
-#else
-  return __builtin_amdgcn_mfma_f32_16x16x16bf16_1k(a, b, c, 0, 0, 0);
-#endif
-}
-// Four f32 rounded to T as an MFMA operand vector.
-__device__ __forceinline__ attn_f16x4 attn_round(attn_f32x4 x, f16_t) {
-  attn_f16x4 v;
-#pragma unroll
-  for (int e = 0; e < 4; ++e) v[e] = (_Float16)x[e];
-  return v;
-}
-__device__ __forceinline__ attn_s16x4 attn_round(attn_f32x4 x, bf16_t) {
-  attn_s16x4 v;
-#pragma unroll
-  for (int e = 0; e < 4; ++e) v[e] = (short)hp_from_float<bf16_t>(x[e]).x;
-  return v;
-}
 
 // Element offset of 8-byte unit u (4 elements) of row r in a tile of RU units per row
 // (RU a multiple of 16: the XOR stays inside the row).
@@ -291,6 +178,7 @@ __device__ __forceinline__ void attn_prefill(const T* __restrict__ q, const T* _
 #if !defined(HP_HIP)
   __shared__ __align__(128) T sK[ATTN_BKV * D];
   __shared__ __align__(128) T sV[ATTN_BKV * D];  // also stages the Q tile at the start
+  static_assert(sizeof(sK) + sizeof(sV) <= HP_SMEM_LIMIT, "attention tiles exceed HP_SMEM_LIMIT");
 
   const int tid = threadIdx.x;
   const int lane = tid & 31;
@@ -301,8 +189,8 @@ __device__ __forceinline__ void attn_prefill(const T* __restrict__ q, const T* _
   // ---- Prologue: Q tile → sV, K_0 → sK; Q → registers.
   attn_load_tile<T, D>(sV, qb, q_stride, q0, seq, tid);
   attn_load_tile<T, D>(sK, kb, kv_stride, 0, seq, tid);
-  attn_cp_async_commit();
-  attn_cp_async_wait_all();
+  hp_cp_async_commit();
+  hp_cp_async_wait<0>();
   __syncthreads();
 
   // Q A-fragments, one per k16 step of d: lane supplies row 16·warp + (lane & 15) and chunk
@@ -312,7 +200,7 @@ __device__ __forceinline__ void attn_prefill(const T* __restrict__ q, const T* _
   unsigned qf[D / 16][4];
 #pragma unroll
   for (int kk = 0; kk < D / 16; ++kk)
-    attn_ldsm_x4(qf[kk], sV + attn_swz<D>(warp * 16 + (lane & 15), 2 * kk + (lane >> 4)));
+    hp_ldsm_x4(qf[kk], sV + attn_swz<D>(warp * 16 + (lane & 15), 2 * kk + (lane >> 4)));
   __syncthreads();  // every warp has its Q fragments before sV is overwritten by V_0
 
   // Accumulators. o_acc[nb] is the m16n8 C fragment of output columns [8nb, 8nb+8):
@@ -333,7 +221,7 @@ __device__ __forceinline__ void attn_prefill(const T* __restrict__ q, const T* _
     // V_j in flight while S_j and the softmax run. (sV is free: previous iteration ended
     // with a barrier after its P·V.)
     attn_load_tile<T, D>(sV, vb, kv_stride, kv0, seq, tid);
-    attn_cp_async_commit();
+    hp_cp_async_commit();
 
     // ---- S = Q·K_jᵀ: 16 rows × 64 keys per warp = 8 n8 blocks s[nb] (keys 8nb..8nb+7).
     // K B-fragments for two n8 blocks per x4: lane supplies key row (lane & 7) + 8·(lane>>4)
@@ -352,10 +240,10 @@ __device__ __forceinline__ void attn_prefill(const T* __restrict__ q, const T* _
 #pragma unroll
       for (int np = 0; np < ATTN_BKV / 16; ++np) {
         unsigned r[4];
-        attn_ldsm_x4(r, sK + attn_swz<D>(np * 16 + (lane & 7) + ((lane >> 4) << 3),
+        hp_ldsm_x4(r, sK + attn_swz<D>(np * 16 + (lane & 7) + ((lane >> 4) << 3),
                                           2 * kk + ((lane >> 3) & 1)));
-        attn_mma(s[2 * np], qf[kk], r[0], r[1], T());
-        attn_mma(s[2 * np + 1], qf[kk], r[2], r[3], T());
+        hp_mma(s[2 * np], qf[kk], r[0], r[1], T());
+        hp_mma(s[2 * np + 1], qf[kk], r[2], r[3], T());
       }
     }
 
@@ -416,18 +304,18 @@ __device__ __forceinline__ void attn_prefill(const T* __restrict__ q, const T* _
     unsigned pf[ATTN_BKV / 16][4];
 #pragma unroll
     for (int kk = 0; kk < ATTN_BKV / 16; ++kk) {
-      pf[kk][0] = attn_pack(s[2 * kk][0], s[2 * kk][1], T());
-      pf[kk][1] = attn_pack(s[2 * kk][2], s[2 * kk][3], T());
-      pf[kk][2] = attn_pack(s[2 * kk + 1][0], s[2 * kk + 1][1], T());
-      pf[kk][3] = attn_pack(s[2 * kk + 1][2], s[2 * kk + 1][3], T());
+      pf[kk][0] = hp_pack2(s[2 * kk][0], s[2 * kk][1], T());
+      pf[kk][1] = hp_pack2(s[2 * kk][2], s[2 * kk][3], T());
+      pf[kk][2] = hp_pack2(s[2 * kk + 1][0], s[2 * kk + 1][1], T());
+      pf[kk][3] = hp_pack2(s[2 * kk + 1][2], s[2 * kk + 1][3], T());
     }
 
     // V_j has landed (and every warp is done reading K_j): fetch K_{j+1} under P·V_j.
-    attn_cp_async_wait_all();
+    hp_cp_async_wait<0>();
     __syncthreads();
     if (j + 1 < n_tiles) {
       attn_load_tile<T, D>(sK, kb, kv_stride, kv0 + ATTN_BKV, seq, tid);
-      attn_cp_async_commit();
+      hp_cp_async_commit();
     }
 
     // ---- O += P·V_j. V B-fragments for two n8 blocks of d per x4.trans: lane supplies key
@@ -441,15 +329,15 @@ __device__ __forceinline__ void attn_prefill(const T* __restrict__ q, const T* _
 #pragma unroll
       for (int dp = 0; dp < D / 16; ++dp) {
         unsigned r[4];
-        attn_ldsm_x4_t(r, sV + attn_swz<D>(kk * 16 + (lane & 7) + (((lane >> 3) & 1) << 3),
+        hp_ldsm_x4_t(r, sV + attn_swz<D>(kk * 16 + (lane & 7) + (((lane >> 3) & 1) << 3),
                                             2 * dp + (lane >> 4)));
-        attn_mma(o_acc[2 * dp], pf[kk], r[0], r[1], T());
-        attn_mma(o_acc[2 * dp + 1], pf[kk], r[2], r[3], T());
+        hp_mma(o_acc[2 * dp], pf[kk], r[0], r[1], T());
+        hp_mma(o_acc[2 * dp + 1], pf[kk], r[2], r[3], T());
       }
     }
 
     // K_{j+1} has landed; every warp is done reading V_j before it is refilled.
-    attn_cp_async_wait_all();
+    hp_cp_async_wait<0>();
     __syncthreads();
   }
 
@@ -474,10 +362,11 @@ __device__ __forceinline__ void attn_prefill(const T* __restrict__ q, const T* _
       }
     }
   }
-#elif defined(ATTN_MFMA)
-  typedef typename attn_vec<T>::type V;
+#elif defined(HP_MFMA)
+  typedef typename hp_mfma_vec<T>::type V;
   __shared__ __attribute__((aligned(16))) unsigned short sK[ATTN_BKV * D];  // also stages Q
   __shared__ __attribute__((aligned(16))) unsigned short sVt[D * ATTN_BKV];
+  static_assert(sizeof(sK) + sizeof(sVt) <= HP_SMEM_LIMIT, "attention tiles exceed HP_SMEM_LIMIT");
 
   const int tid = threadIdx.x;
   const int wl = tid & 63;    // lane in the wavefront
@@ -495,18 +384,18 @@ __device__ __forceinline__ void attn_prefill(const T* __restrict__ q, const T* _
   for (int qi = 0; qi < 2; ++qi)
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk)
-      qf[qi][kk] = attn_frag<V>(sK + attn_swz8<D / 4>(wave * 32 + qi * 16 + fr, kk * 4 + fq));
+      qf[qi][kk] = hp_frag<V>(sK + attn_swz8<D / 4>(wave * 32 + qi * 16 + fr, kk * 4 + fq));
   __syncthreads();  // every wave has its Q before sK is overwritten by K_0
   attn_fetch<T, D>(ld, kb, kv_stride, 0, seq, tid);
   attn_stash_rows<D>(sK, ld, tid);
   __syncthreads();
 
   // oacc[qi][dt][r] = O[query row_q + 16qi][d 16dt + 4fq + r] (unnormalised, f32).
-  attn_f32x4 oacc[2][D / 16];
+  hp_f32x4 oacc[2][D / 16];
 #pragma unroll
   for (int qi = 0; qi < 2; ++qi)
 #pragma unroll
-    for (int dt = 0; dt < D / 16; ++dt) oacc[qi][dt] = attn_f32x4{0.f, 0.f, 0.f, 0.f};
+    for (int dt = 0; dt < D / 16; ++dt) oacc[qi][dt] = hp_f32x4{0.f, 0.f, 0.f, 0.f};
   float m_run[2] = {ATTN_NEG_INF, ATTN_NEG_INF};  // running max of the raw scores q·k
   float l_run[2] = {0.f, 0.f};                    // this lane's part of the running sum
   const int row_q = q0 + wave * 32 + fr;          // query of tile row fr (tile qi: +16qi)
@@ -516,20 +405,20 @@ __device__ __forceinline__ void attn_prefill(const T* __restrict__ q, const T* _
     attn_fetch<T, D>(ld, vb, kv_stride, kv0, seq, tid);  // V_j in flight under S_j
 
     // ---- Sᵀ = K_j·Qᵀ: s[qi][kt][r] = S[query row_q + 16qi][key kv0 + 16kt + 4fq + r].
-    attn_f32x4 s[2][4];
+    hp_f32x4 s[2][4];
 #pragma unroll
     for (int qi = 0; qi < 2; ++qi)
 #pragma unroll
-      for (int kt = 0; kt < 4; ++kt) s[qi][kt] = attn_f32x4{0.f, 0.f, 0.f, 0.f};
+      for (int kt = 0; kt < 4; ++kt) s[qi][kt] = hp_f32x4{0.f, 0.f, 0.f, 0.f};
 #pragma unroll
     for (int kk = 0; kk < D / 16; ++kk) {
       V kf[4];
 #pragma unroll
-      for (int kt = 0; kt < 4; ++kt) kf[kt] = attn_frag<V>(sK + attn_swz8<D / 4>(kt * 16 + fr, kk * 4 + fq));
+      for (int kt = 0; kt < 4; ++kt) kf[kt] = hp_frag<V>(sK + attn_swz8<D / 4>(kt * 16 + fr, kk * 4 + fq));
 #pragma unroll
       for (int qi = 0; qi < 2; ++qi)
 #pragma unroll
-        for (int kt = 0; kt < 4; ++kt) s[qi][kt] = attn_mfma(kf[kt], qf[qi][kk], s[qi][kt]);
+        for (int kt = 0; kt < 4; ++kt) hp_mma(s[qi][kt], kf[kt], qf[qi][kk]);
     }
 
     // ---- Mask: key ≥ seq (ragged last tile), key > query (diagonal tile when causal).
@@ -574,7 +463,7 @@ __device__ __forceinline__ void attn_prefill(const T* __restrict__ q, const T* _
           l_run[qi] += p;
         }
         // Lane L holds P[query fr][key 4fq + e] = Pᵀ[key][query] in the B-operand layout.
-        pf[qi][kt] = attn_round(s[qi][kt], T());
+        pf[qi][kt] = hp_round4(s[qi][kt], T());
       }
     }
 
@@ -588,9 +477,9 @@ __device__ __forceinline__ void attn_prefill(const T* __restrict__ q, const T* _
     for (int kt = 0; kt < 4; ++kt) {
 #pragma unroll
       for (int dt = 0; dt < D / 16; ++dt) {
-        const V vf = attn_frag<V>(sVt + attn_swz8<ATTN_BKV / 4>(dt * 16 + fr, kt * 4 + fq));
+        const V vf = hp_frag<V>(sVt + attn_swz8<ATTN_BKV / 4>(dt * 16 + fr, kt * 4 + fq));
 #pragma unroll
-        for (int qi = 0; qi < 2; ++qi) oacc[qi][dt] = attn_mfma(vf, pf[qi][kt], oacc[qi][dt]);
+        for (int qi = 0; qi < 2; ++qi) hp_mma(oacc[qi][dt], vf, pf[qi][kt]);
       }
     }
 

@@ -15,9 +15,10 @@
 //   bank conflicts without padding.
 // Output: each f32 accumulator is rounded once to T and stored with a bounds check.
 //
-// HIP (AMD): the mma/ldmatrix/cp.async path is CUDA-only inline PTX. MFMA targets (gfx908,
-// gfx90a, gfx94x, gfx950) get their own path with the same contract, see "MFMA path" below;
-// other HIP targets compile a plain scalar body (correct, slow).
+// HIP (AMD): the mma/ldmatrix/cp.async path (hp_mma, hp_ldsm_x4, hp_cp_async16 of the common
+// header) is NVIDIA's. MFMA targets (HP_MFMA: gfx908, gfx90a, gfx94x, gfx950) get their own
+// path with the same contract and the header's AMD hp_mma, see "MFMA path" below; other HIP
+// targets compile a plain scalar body (correct, slow).
 #include "hotpath_common.cuh"
 
 #define GEMM_BM 128
@@ -27,53 +28,6 @@
 #define GEMM_STAGES 3
 
 #if !defined(HP_HIP)
-// ---- PTX wrappers: the only inline assembly in this file ----
-// Shared-space byte address of a generic pointer into shared memory.
-__device__ __forceinline__ unsigned gemm_smem_u32(const void* p) {
-  return static_cast<unsigned>(__cvta_generic_to_shared(p));
-}
-// 16-byte async global->shared copy; when `pred` is false no global byte is read and the
-// 16 destination bytes are zero-filled (src-size operand 0).
-__device__ __forceinline__ void gemm_cp_async16(void* smem, const void* gmem, bool pred) {
-  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(gemm_smem_u32(smem)),
-               "l"(gmem), "r"(pred ? 16 : 0)
-               : "memory");
-}
-__device__ __forceinline__ void gemm_cp_async_commit() {
-  asm volatile("cp.async.commit_group;\n" ::: "memory");
-}
-// Wait until at most N of this thread's committed groups are still in flight.
-template <int N>
-__device__ __forceinline__ void gemm_cp_async_wait() {
-  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
-}
-// Four 8×8 b16 matrices: lanes 8j..8j+7 give the row addresses of matrix j; lane t gets, in
-// r[j], row t/4, columns 2(t%4) and 2(t%4)+1 of matrix j (lower column in the low half).
-__device__ __forceinline__ void gemm_ldsm_x4(unsigned (&r)[4], const void* smem) {
-  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
-               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
-               : "r"(gemm_smem_u32(smem))
-               : "memory");
-}
-// D += A·B for one m16n8k16 tile (f32 accumulators), element type selected by the tag.
-__device__ __forceinline__ void gemm_mma(float (&d)[4], const unsigned (&a)[4], unsigned b0,
-                                         unsigned b1, f16_t) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
-      "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-__device__ __forceinline__ void gemm_mma(float (&d)[4], const unsigned (&a)[4], unsigned b0,
-                                         unsigned b1, bf16_t) {
-  asm volatile(
-      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
-      "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
-      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
-      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
-}
-// ---- end of PTX wrappers ----
-
 // Element offset of (row, 16-byte chunk c ∈ 0..3) inside one 128×32 stage tile.
 // Rows are 64 B, so two rows share one 128-B bank line; the chunk is XORed with
 // (row>>1)&3. An ldmatrix phase reads 8 consecutive rows (first row a multiple of 8) at one
@@ -85,33 +39,19 @@ __device__ __forceinline__ int gemm_swz(int row, int c) {
 }
 #endif
 
-#if defined(HP_HIP) && (defined(__gfx908__) || defined(__gfx90a__) || defined(__gfx940__) || \
-                        defined(__gfx941__) || defined(__gfx942__) || defined(__gfx950__))
-#define GEMM_MFMA 1
-#endif
-
-#if defined(GEMM_MFMA)
+#if defined(HP_MFMA)
 // ---- MFMA path (AMD CDNA) ----
 // Same contract as above: grid (⌈n/128⌉, ⌈m/128⌉), block 256 = 4 wavefronts of 64, block tile
 // 128×128, BK = 32. Waves 2(m) × 2(n), each 64(m) × 64(n) = 4 × 4 tiles of 16×16, one
 // v_mfma_f32_16x16x16{f16,bf16_1k} per tile and k16 step (gfx908 bf16: two 16x16x8bf16),
 // 16 f32x4 accumulators per lane.
 //
-// Operand/accumulator layouts (AMD Matrix Instruction Calculator,
-// github.com/ROCm/amd_matrix_instruction_calculator, `--architecture cdna2 --instruction
-// v_mfma_f32_16x16x16f16 --detail-instruction`; the same for 16x16x16bf16_1k on CDNA2/3),
-// wave lane L = 0..63, operand vector element e = 0..3:
-//   A[i][k] (16×16): lane 16·(k/4) + i, element k%4
-//   B[k][j] (16×16): lane 16·(k/4) + j, element k%4
-//   D[i][j] (16×16 f32): lane 16·(i/4) + j, element i%4
-// so lane L supplies row/column L%16 and the four consecutive k's 4·(L/16)..+3 of both
-// operands: one 8-byte LDS read of a K-contiguous [row][k] tile gives either fragment.
+// Operand/accumulator layouts: hotpath_common.cuh (hp_mma). Lane L supplies row/column L%16
+// and the four consecutive k's 4·(L/16)..+3 of both operands, so one 8-byte LDS read
+// (hp_frag) of a K-contiguous [row][k] tile gives either fragment.
 // W is passed as the MFMA "A" operand and the activation tile as "B" (D = W·Aᵀ = Cᵀ): lane
 // L then holds C[m = L%16][n = 4·(L/16) + r], r = 0..3, i.e. four consecutive output columns
 // of one row, stored as one 8-byte vector.
-// gfx908 has no bf16_1k: v_mfma_f32_16x16x8bf16 takes two bf16 per lane (k = 2·(L/16) + e);
-// feeding it elements {0,1} and then {2,3} of the same vectors relabels k identically in both
-// operands, so the two instructions sum the same 16 products.
 //
 // Pipeline: no cp.async on AMD. Each thread prefetches its 16-byte chunks of k-tile kt+1
 // into registers (zero where past m / n / k) while the waves compute on tile kt from LDS;
@@ -120,35 +60,6 @@ __device__ __forceinline__ int gemm_swz(int row, int c) {
 // the 16 lanes of a fragment read (16 rows, same k) hit 16 distinct 8-byte bank pairs
 // (9·row mod 16); 2 × 9 KB = 18 KB per block.
 #define GEMM_LDS (GEMM_BK + 4)
-typedef float gemm_f32x4 __attribute__((ext_vector_type(4)));
-typedef _Float16 gemm_f16x4 __attribute__((ext_vector_type(4)));
-typedef short gemm_s16x4 __attribute__((ext_vector_type(4)));
-typedef short gemm_s16x2 __attribute__((ext_vector_type(2)));
-
-template <typename T> struct gemm_vec;
-template <> struct gemm_vec<f16_t> { typedef gemm_f16x4 type; };
-template <> struct gemm_vec<bf16_t> { typedef gemm_s16x4 type; };
-
-// Four consecutive 16-bit elements at an 8-byte aligned LDS address.
-template <typename V>
-__device__ __forceinline__ V gemm_frag(const unsigned short* p) {
-  V v;
-  __builtin_memcpy(&v, __builtin_assume_aligned(p, 8), 8);
-  return v;
-}
-__device__ __forceinline__ gemm_f32x4 gemm_mfma(gemm_f16x4 a, gemm_f16x4 b, gemm_f32x4 c) {
-  return __builtin_amdgcn_mfma_f32_16x16x16f16(a, b, c, 0, 0, 0);
-}
-__device__ __forceinline__ gemm_f32x4 gemm_mfma(gemm_s16x4 a, gemm_s16x4 b, gemm_f32x4 c) {
-#if defined(__gfx908__)
-  const gemm_s16x2 alo = {a[0], a[1]}, ahi = {a[2], a[3]};
-  const gemm_s16x2 blo = {b[0], b[1]}, bhi = {b[2], b[3]};
-  c = __builtin_amdgcn_mfma_f32_16x16x8bf16(alo, blo, c, 0, 0, 0);
-  return __builtin_amdgcn_mfma_f32_16x16x8bf16(ahi, bhi, c, 0, 0, 0);
-#else
-  return __builtin_amdgcn_mfma_f32_16x16x16bf16_1k(a, b, c, 0, 0, 0);
-#endif
-}
 #endif
 
 // A pair of adjacent output elements, stored with one 32-bit store.
@@ -171,6 +82,7 @@ __device__ __forceinline__ void gemm_tn(const T* __restrict__ a, const T* __rest
 #if !defined(HP_HIP)
   __shared__ __align__(128) T sA[GEMM_STAGES][GEMM_BM * GEMM_BK];
   __shared__ __align__(128) T sW[GEMM_STAGES][GEMM_BN * GEMM_BK];
+  static_assert(sizeof(sA) + sizeof(sW) <= HP_SMEM_LIMIT, "gemm stages exceed HP_SMEM_LIMIT");
 
   const int tid = threadIdx.x;
   const int lane = tid & 31;
@@ -194,13 +106,13 @@ __device__ __forceinline__ void gemm_tn(const T* __restrict__ a, const T* __rest
         const int gr = bm + row;
         const bool p = kin && gr < m;
         const T* src = p ? a + (size_t)gr * k + gk : a;
-        gemm_cp_async16(&sA[st][gemm_swz(row, ch)], src, p);
+        hp_cp_async16(&sA[st][gemm_swz(row, ch)], src, p);
       }
       {
         const int gr = bn + row;
         const bool p = kin && gr < n;
         const T* src = p ? w + (size_t)gr * k + gk : w;
-        gemm_cp_async16(&sW[st][gemm_swz(row, ch)], src, p);
+        hp_cp_async16(&sW[st][gemm_swz(row, ch)], src, p);
       }
     }
   };
@@ -218,7 +130,7 @@ __device__ __forceinline__ void gemm_tn(const T* __restrict__ a, const T* __rest
 #pragma unroll
   for (int s = 0; s < GEMM_STAGES - 1; ++s) {
     if (s < ktiles) load_tile(s, s);
-    gemm_cp_async_commit();
+    hp_cp_async_commit();
   }
 
   // ldmatrix lane roles (fixed for the whole kernel):
@@ -240,12 +152,12 @@ __device__ __forceinline__ void gemm_tn(const T* __restrict__ a, const T* __rest
     // Groups committed so far: (STAGES-1) + kt; allowing STAGES-2 in flight means tile kt
     // has landed for this thread; the barrier makes every thread's copies visible and also
     // guarantees all warps finished computing on tile kt-1, whose stage is refilled next.
-    gemm_cp_async_wait<GEMM_STAGES - 2>();
+    hp_cp_async_wait<GEMM_STAGES - 2>();
     __syncthreads();
     {
       const int nt = kt + GEMM_STAGES - 1;
       if (nt < ktiles) load_tile(nt % GEMM_STAGES, nt);
-      gemm_cp_async_commit();
+      hp_cp_async_commit();
     }
     const T* tA = sA[kt % GEMM_STAGES];
     const T* tW = sW[kt % GEMM_STAGES];
@@ -255,11 +167,11 @@ __device__ __forceinline__ void gemm_tn(const T* __restrict__ a, const T* __rest
       unsigned bf[4][2];
 #pragma unroll
       for (int mi = 0; mi < 4; ++mi)
-        gemm_ldsm_x4(af[mi], tA + gemm_swz(a_row + mi * 16, ks * 2 + a_ch));
+        hp_ldsm_x4(af[mi], tA + gemm_swz(a_row + mi * 16, ks * 2 + a_ch));
 #pragma unroll
       for (int nj = 0; nj < 2; ++nj) {
         unsigned r[4];
-        gemm_ldsm_x4(r, tW + gemm_swz(w_row + nj * 16, ks * 2 + w_ch));
+        hp_ldsm_x4(r, tW + gemm_swz(w_row + nj * 16, ks * 2 + w_ch));
         bf[2 * nj][0] = r[0];
         bf[2 * nj][1] = r[1];
         bf[2 * nj + 1][0] = r[2];
@@ -268,11 +180,11 @@ __device__ __forceinline__ void gemm_tn(const T* __restrict__ a, const T* __rest
 #pragma unroll
       for (int mi = 0; mi < 4; ++mi)
 #pragma unroll
-        for (int ni = 0; ni < 4; ++ni) gemm_mma(acc[mi][ni], af[mi], bf[ni][0], bf[ni][1], T());
+        for (int ni = 0; ni < 4; ++ni) hp_mma(acc[mi][ni], af[mi], bf[ni][0], bf[ni][1], T());
     }
   }
   // Drain the (empty) trailing groups before exit.
-  gemm_cp_async_wait<0>();
+  hp_cp_async_wait<0>();
 
   // Epilogue. Accumulator layout (PTX C/D of m16n8): lane (g = lane>>2, t = lane&3) holds
   // c0,c1 at (row g, cols 2t, 2t+1) and c2,c3 at (row g+8, same cols).
@@ -305,10 +217,11 @@ __device__ __forceinline__ void gemm_tn(const T* __restrict__ a, const T* __rest
       }
     }
   }
-#elif defined(GEMM_MFMA)
-  typedef typename gemm_vec<T>::type V;
+#elif defined(HP_MFMA)
+  typedef typename hp_mfma_vec<T>::type V;
   __shared__ __attribute__((aligned(16))) unsigned short sA[GEMM_BM * GEMM_LDS];
   __shared__ __attribute__((aligned(16))) unsigned short sW[GEMM_BN * GEMM_LDS];
+  static_assert(sizeof(sA) + sizeof(sW) <= HP_SMEM_LIMIT, "gemm LDS tiles exceed HP_SMEM_LIMIT");
 
   const int tid = threadIdx.x;
   const int wl = tid & 63;    // lane in the wavefront
@@ -346,11 +259,11 @@ __device__ __forceinline__ void gemm_tn(const T* __restrict__ a, const T* __rest
     }
   };
 
-  gemm_f32x4 acc[4][4];
+  hp_f32x4 acc[4][4];
 #pragma unroll
   for (int i = 0; i < 4; ++i)
 #pragma unroll
-    for (int j = 0; j < 4; ++j) acc[i][j] = gemm_f32x4{0.f, 0.f, 0.f, 0.f};
+    for (int j = 0; j < 4; ++j) acc[i][j] = hp_f32x4{0.f, 0.f, 0.f, 0.f};
 
   fetch(0);
   for (int kt = 0; kt < ktiles; ++kt) {
@@ -363,13 +276,13 @@ __device__ __forceinline__ void gemm_tn(const T* __restrict__ a, const T* __rest
       V af[4], wf[4];
 #pragma unroll
       for (int i = 0; i < 4; ++i) {
-        af[i] = gemm_frag<V>(sA + (wm * 64 + i * 16 + fr) * GEMM_LDS + ks * 16 + fq * 4);
-        wf[i] = gemm_frag<V>(sW + (wn * 64 + i * 16 + fr) * GEMM_LDS + ks * 16 + fq * 4);
+        af[i] = hp_frag<V>(sA + (wm * 64 + i * 16 + fr) * GEMM_LDS + ks * 16 + fq * 4);
+        wf[i] = hp_frag<V>(sW + (wn * 64 + i * 16 + fr) * GEMM_LDS + ks * 16 + fq * 4);
       }
 #pragma unroll
       for (int mi = 0; mi < 4; ++mi)
 #pragma unroll
-        for (int ni = 0; ni < 4; ++ni) acc[mi][ni] = gemm_mfma(wf[ni], af[mi], acc[mi][ni]);
+        for (int ni = 0; ni < 4; ++ni) hp_mma(acc[mi][ni], wf[ni], af[mi]);
     }
   }
 

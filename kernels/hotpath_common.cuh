@@ -7,8 +7,9 @@
 //    one group; an AMD wavefront of 64 holds two, and the reductions below (xor offsets
 //    16..1) never cross from one half of a wavefront to the other. Launch geometry is
 //    therefore the same on both vendors.
-//  - matrix instructions: mma.sync (NVIDIA) is used only under !HP_HIP; HIP code paths use
-//    their own fallback or MFMA builtins.
+//  - matrix instructions: hp_mma over mma.sync (NVIDIA) and MFMA (AMD CDNA), with each
+//    vendor's fragment loads, and the static shared-memory limit HP_SMEM_LIMIT (see the end
+//    of this file). No kernel carries its own matrix wrappers.
 #pragma once
 
 #if defined(__HIPCC__) || defined(__HIP_PLATFORM_AMD__) || defined(__HIPCC_RTC__)
@@ -72,3 +73,185 @@ __device__ __forceinline__ float hp_warp_max(float v) {
 #endif
   return v;
 }
+
+// ---------------------------------------------------------------------------------------
+// Shared memory: the most one block may declare statically. Kernels static_assert their
+// tiles against it, so a tile that would not fit fails to compile on the vendor it does not
+// fit; the launcher also refuses any launch over the device's own per-block limit
+// (hotpath_core::launch::check_shared_memory).
+//  - AMD: 64 KiB of LDS per workgroup (gfx908, gfx90a, gfx942).
+//  - NVIDIA: 48 KiB of static shared memory per block; more needs dynamic shared memory and
+//    an opt-in attribute, which no hotpath kernel uses.
+#if defined(HP_HIP)
+#define HP_SMEM_LIMIT 65536
+#else
+#define HP_SMEM_LIMIT 49152
+#endif
+
+// ---------------------------------------------------------------------------------------
+// Matrix instructions: one interface over NVIDIA's mma.sync and AMD's MFMA.
+//
+// HP_MMA is defined where a kernel may use them: every NVIDIA target hotpath builds for
+// (sm_80 and later) and the AMD CDNA targets with MFMA (HP_MFMA: gfx908, gfx90a, gfx940,
+// gfx941, gfx942, gfx950). Elsewhere (RDNA) kernels take their scalar fallback.
+//
+// hp_mma(acc, a, b...) accumulates acc += A·B over one tile of HP_MMA_M × HP_MMA_N × HP_MMA_K
+// in f32; the element type comes from the fragment (or a T() tag where the fragment is
+// untyped registers). The fragment layouts differ between the vendors, so loading a
+// fragment is vendor code, also here:
+//  - NVIDIA, mma.sync.aligned.m16n8k16.row.col.f32.{f16,bf16} (16 × 8 × 16) per warp of 32:
+//    a = unsigned[4], b = two unsigned (b0, b1), acc = float[4], as the PTX ISA's "Matrix
+//    Fragments for mma.m16n8k16" lays them out; loaded from shared memory with hp_ldsm_x4 /
+//    hp_ldsm_x4_t and filled by 16-byte hp_cp_async16 copies. e4m3 is m16n8k32 (sm_89+).
+//  - AMD, v_mfma_f32_16x16x16{f16,bf16_1k} (16 × 16 × 16) per wavefront of 64:
+//    a, b = hp_mfma_vec<T>::type (four 16-bit elements per lane), acc = hp_f32x4, with
+//    (AMD Matrix Instruction Calculator, github.com/ROCm/amd_matrix_instruction_calculator,
+//    `--architecture cdna2 --instruction v_mfma_f32_16x16x16f16 --detail-instruction`; the
+//    same for 16x16x16bf16_1k), wave lane L = 0..63 and vector element e = 0..3:
+//      A[i][k]: lane 16·(k/4) + i, element k%4    B[k][j]: lane 16·(k/4) + j, element k%4
+//      D[i][j]: lane 16·(i/4) + j, element i%4
+//    so one 8-byte hp_frag read of a K-contiguous [row][k] LDS tile gives either operand.
+//    gfx908 has no bf16_1k: two v_mfma_f32_16x16x8bf16 take elements {0,1} and then {2,3}
+//    of both operands; the k relabelling is the same on both sides, so the same 16 products
+//    are summed.
+// FLOPs of one call: 2·16·8·16 = 4096 per NVIDIA warp, 2·16·16·16 = 8192 per AMD wave
+// (4096 per 32-lane group), which is what the launchers count (launch.rs).
+#if !defined(HP_HIP)
+#define HP_MMA 1
+#define HP_MMA_M 16
+#define HP_MMA_N 8
+#define HP_MMA_K 16
+
+// Shared-space byte address of a generic pointer into shared memory.
+__device__ __forceinline__ unsigned hp_smem_u32(const void* p) {
+  return static_cast<unsigned>(__cvta_generic_to_shared(p));
+}
+// 16-byte async global->shared copy; when `pred` is false no global byte is read and the
+// 16 destination bytes are zero-filled (src-size operand 0).
+__device__ __forceinline__ void hp_cp_async16(void* smem, const void* gmem, bool pred) {
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(hp_smem_u32(smem)),
+               "l"(gmem), "r"(pred ? 16 : 0)
+               : "memory");
+}
+__device__ __forceinline__ void hp_cp_async_commit() {
+  asm volatile("cp.async.commit_group;\n" ::: "memory");
+}
+// Wait until at most N of this thread's committed groups are still in flight.
+template <int N>
+__device__ __forceinline__ void hp_cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(N) : "memory");
+}
+// Four 8×8 b16 matrices: lanes 8j..8j+7 give the row addresses of matrix j; lane t gets, in
+// r[j], row t/4, columns 2(t%4) and 2(t%4)+1 of matrix j (lower column in the low half).
+__device__ __forceinline__ void hp_ldsm_x4(unsigned (&r)[4], const void* smem) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(hp_smem_u32(smem))
+               : "memory");
+}
+// As above, transposed: lane t gets, in r[j], rows 2(t%4) and 2(t%4)+1 (low, high half) of
+// column t/4 of matrix j.
+__device__ __forceinline__ void hp_ldsm_x4_t(unsigned (&r)[4], const void* smem) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(hp_smem_u32(smem))
+               : "memory");
+}
+// acc += A·B for one m16n8k16 tile (f32 accumulators), element type selected by the tag.
+__device__ __forceinline__ void hp_mma(float (&d)[4], const unsigned (&a)[4], unsigned b0,
+                                       unsigned b1, f16_t) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "
+      "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+__device__ __forceinline__ void hp_mma(float (&d)[4], const unsigned (&a)[4], unsigned b0,
+                                       unsigned b1, bf16_t) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "
+      "{%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, {%0, %1, %2, %3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 890
+// acc += A·B for one m16n8k32 e4m3 tile (sm_89+): each register holds four e4m3 values.
+__device__ __forceinline__ void hp_mma_e4m3(float (&d)[4], const unsigned (&a)[4], unsigned b0,
+                                            unsigned b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 "
+      "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+#endif
+// Two floats rounded to T and packed as one b32 mma operand register (lo in bits 0..15).
+__device__ __forceinline__ unsigned hp_pack2(float lo, float hi, f16_t) {
+  return (unsigned)__half_as_ushort(__float2half_rn(lo)) |
+         ((unsigned)__half_as_ushort(__float2half_rn(hi)) << 16);
+}
+__device__ __forceinline__ unsigned hp_pack2(float lo, float hi, bf16_t) {
+  return (unsigned)__bfloat16_as_ushort(__float2bfloat16_rn(lo)) |
+         ((unsigned)__bfloat16_as_ushort(__float2bfloat16_rn(hi)) << 16);
+}
+
+#else  // HP_HIP
+
+// MFMA operand and accumulator vectors (defined on every HIP target, so fallbacks can use
+// them too).
+typedef float hp_f32x4 __attribute__((ext_vector_type(4)));
+typedef _Float16 hp_f16x4 __attribute__((ext_vector_type(4)));
+typedef short hp_s16x4 __attribute__((ext_vector_type(4)));
+typedef short hp_s16x2 __attribute__((ext_vector_type(2)));
+
+// The operand vector of element type T: f16 as _Float16, bf16 as its raw 16 bits.
+template <typename T> struct hp_mfma_vec;
+template <> struct hp_mfma_vec<f16_t> { typedef hp_f16x4 type; };
+template <> struct hp_mfma_vec<bf16_t> { typedef hp_s16x4 type; };
+
+// Four consecutive 16-bit elements at an 8-byte aligned LDS address: one MFMA operand.
+template <typename V>
+__device__ __forceinline__ V hp_frag(const unsigned short* p) {
+  V v;
+  __builtin_memcpy(&v, __builtin_assume_aligned(p, 8), 8);
+  return v;
+}
+
+// Four f32 rounded to T as an MFMA operand vector.
+__device__ __forceinline__ hp_f16x4 hp_round4(hp_f32x4 x, f16_t) {
+  hp_f16x4 v;
+#pragma unroll
+  for (int e = 0; e < 4; ++e) v[e] = (_Float16)x[e];
+  return v;
+}
+__device__ __forceinline__ hp_s16x4 hp_round4(hp_f32x4 x, bf16_t) {
+  hp_s16x4 v;
+#pragma unroll
+  for (int e = 0; e < 4; ++e) v[e] = (short)hp_from_float<bf16_t>(x[e]).x;
+  return v;
+}
+
+#if defined(__gfx908__) || defined(__gfx90a__) || defined(__gfx940__) || defined(__gfx941__) || \
+    defined(__gfx942__) || defined(__gfx950__)
+#define HP_MFMA 1
+#define HP_MMA 1
+#define HP_MMA_M 16
+#define HP_MMA_N 16
+#define HP_MMA_K 16
+
+// acc += A·B for one 16×16×16 tile (f32 accumulators) on one wavefront.
+__device__ __forceinline__ void hp_mma(hp_f32x4& d, hp_f16x4 a, hp_f16x4 b) {
+  d = __builtin_amdgcn_mfma_f32_16x16x16f16(a, b, d, 0, 0, 0);
+}
+__device__ __forceinline__ void hp_mma(hp_f32x4& d, hp_s16x4 a, hp_s16x4 b) {
+#if defined(__gfx908__)
+  const hp_s16x2 alo = {a[0], a[1]}, ahi = {a[2], a[3]};
+  const hp_s16x2 blo = {b[0], b[1]}, bhi = {b[2], b[3]};
+  d = __builtin_amdgcn_mfma_f32_16x16x8bf16(alo, blo, d, 0, 0, 0);
+  d = __builtin_amdgcn_mfma_f32_16x16x8bf16(ahi, bhi, d, 0, 0, 0);
+#else
+  d = __builtin_amdgcn_mfma_f32_16x16x16bf16_1k(a, b, d, 0, 0, 0);
+#endif
+}
+#endif  // MFMA targets
+#endif  // HP_HIP

@@ -34,21 +34,17 @@ __device__ __forceinline__ unsigned hp_pack16(unsigned short lo, unsigned short 
   return (unsigned)lo | ((unsigned)hi << 16);
 }
 
-#define HP_PEAK_MMA16(NAME, PTX_T, STEP_BITS, ONE_BITS) \
+#define HP_PEAK_MMA16(NAME, T, STEP_BITS, ONE_BITS) \
   extern "C" __global__ void __launch_bounds__(HP_PEAK_THREADS) NAME(float* __restrict__ out, int iters) { \
     const int lane = threadIdx.x % 32, g = lane / 4, t = lane % 4; \
     const unsigned a = hp_pack16(STEP_BITS, STEP_BITS); \
+    const unsigned af[4] = {a, a, a, a}; \
     const unsigned b0 = hp_pack16(2 * t == g ? ONE_BITS : 0, 2 * t + 1 == g ? ONE_BITS : 0); \
     const unsigned b1 = 0u; \
     float c[4][4]; \
     _Pragma("unroll") for (int k = 0; k < 4; ++k) { c[k][0] = c[k][1] = c[k][2] = c[k][3] = 0.0f; } \
     for (int i = 0; i < iters; ++i) { \
-      _Pragma("unroll") for (int k = 0; k < 4; ++k) { \
-        asm volatile("mma.sync.aligned.m16n8k16.row.col.f32." PTX_T "." PTX_T ".f32 " \
-                     "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n" \
-                     : "+f"(c[k][0]), "+f"(c[k][1]), "+f"(c[k][2]), "+f"(c[k][3]) \
-                     : "r"(a), "r"(a), "r"(a), "r"(a), "r"(b0), "r"(b1)); \
-      } \
+      _Pragma("unroll") for (int k = 0; k < 4; ++k) hp_mma(c[k], af, b0, b1, T()); \
     } \
     const long long warp = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / 32; \
     _Pragma("unroll") for (int k = 0; k < 4; ++k) { \
@@ -57,8 +53,8 @@ __device__ __forceinline__ unsigned hp_pack16(unsigned short lo, unsigned short 
   }
 
 // f16: 2^-6 = 0x2400, 1.0 = 0x3C00. bf16: 2^-6 = 0x3C80, 1.0 = 0x3F80.
-HP_PEAK_MMA16(hp_peak_mma_f16, "f16", 0x2400, 0x3C00)
-HP_PEAK_MMA16(hp_peak_mma_bf16, "bf16", 0x3C80, 0x3F80)
+HP_PEAK_MMA16(hp_peak_mma_f16, f16_t, 0x2400, 0x3C00)
+HP_PEAK_MMA16(hp_peak_mma_bf16, bf16_t, 0x3C80, 0x3F80)
 
 // fp8 e4m3 (sm_89+), mma.m16n8k32: A registers hold four e4m3 values each (all 2^-6 = 0x08);
 // B (32x8, "col"): b0 holds B[4t+i][g] (i = 0..3, byte i), b1 holds B[4t+16+i][g].
@@ -70,7 +66,7 @@ extern "C" __global__ void __launch_bounds__(HP_PEAK_THREADS) hp_peak_mma_fp8(fl
   for (int k = 0; k < 4; ++k) c[k][0] = c[k][1] = c[k][2] = c[k][3] = 0.0f;
 #if __CUDA_ARCH__ >= 890
   const int g = lane / 4, t = lane % 4;
-  const unsigned a = 0x08080808u;
+  const unsigned a[4] = {0x08080808u, 0x08080808u, 0x08080808u, 0x08080808u};
   unsigned b0 = 0u;
 #pragma unroll
   for (int i = 0; i < 4; ++i)
@@ -78,13 +74,7 @@ extern "C" __global__ void __launch_bounds__(HP_PEAK_THREADS) hp_peak_mma_fp8(fl
   const unsigned b1 = 0u;
   for (int i = 0; i < iters; ++i) {
 #pragma unroll
-    for (int k = 0; k < 4; ++k) {
-      asm volatile(
-          "mma.sync.aligned.m16n8k32.row.col.f32.e4m3.e4m3.f32 "
-          "{%0,%1,%2,%3}, {%4,%5,%6,%7}, {%8,%9}, {%0,%1,%2,%3};\n"
-          : "+f"(c[k][0]), "+f"(c[k][1]), "+f"(c[k][2]), "+f"(c[k][3])
-          : "r"(a), "r"(a), "r"(a), "r"(a), "r"(b0), "r"(b1));
-    }
+    for (int k = 0; k < 4; ++k) hp_mma_e4m3(c[k], a, b0, b1);
   }
 #endif
   const long long warp = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / 32;
@@ -97,12 +87,6 @@ extern "C" __global__ void __launch_bounds__(HP_PEAK_THREADS) hp_peak_mma_fp8(fl
 
 #else  // HP_HIP: AMD matrix cores (MFMA)
 
-// Targets with MFMA (CDNA 1/2/3/4). Anything else (RDNA) has no matrix cores in this sense.
-#if defined(__gfx908__) || defined(__gfx90a__) || defined(__gfx940__) || defined(__gfx941__) || \
-    defined(__gfx942__) || defined(__gfx950__)
-#define PEAK_MFMA 1
-#endif
-
 // One chain step of one wave64 = one v_mfma_f32_16x16x16{f16,bf16_1k}: D(16x16 f32) = A(16x16)
 // · B(16x16) + C. FLOPs per instruction 2·16·16·16 = 8192 per wave = 4096 per 32-lane group,
 // which is exactly what the launcher counts per group and chain step (2·16·8·K, K = 16):
@@ -110,50 +94,23 @@ extern "C" __global__ void __launch_bounds__(HP_PEAK_THREADS) hp_peak_mma_fp8(fl
 // m16n8k16 does on NVIDIA. (gfx908 has no bf16_1k: two v_mfma_f32_16x16x8bf16 of 4096 FLOPs
 // each form one step, the same 8192 FLOPs.)
 //
-// Operand/accumulator layouts, from AMD's Matrix Instruction Calculator
-// (github.com/ROCm/amd_matrix_instruction_calculator, `--architecture cdna2 --instruction
-// v_mfma_f32_16x16x16f16 --detail-instruction`; identical for 16x16x16bf16_1k), wave lane
-// L = 0..63, vector element e = 0..3 (register e/2, half e%2):
-//   A[i][k]: lane 16·(k/4) + i, element k%4    B[k][j]: lane 16·(k/4) + j, element k%4
-//   D[i][j]: lane 16·(i/4) + j, element i%4
+// Operand/accumulator layouts: hotpath_common.cuh (hp_mma); wave lane L = 0..63, vector
+// element e = 0..3 (register e/2, half e%2).
 // A: every entry 2^-6 (layout irrelevant). B = identity: lane L's element e holds
 // B[4·(L/16)+e][L%16], which is 1 iff 4·(L/16) + e == L%16. So every D entry gains exactly
 // 2^-6 per step and ends at iters·2^-6 (exact in f32 for iters <= 2^24).
 // Output: the wave's 64 lanes × 4 floats of chain k = 256 accumulators; lane L stores its
 // four at out[(global_thread/32)·512 + k·128 + (L%32)·4 + r]: each 32-lane half of the wave
 // writes the 128 floats of its "warp" per chain, exactly the NVIDIA index formula.
-typedef float peak_f32x4 __attribute__((ext_vector_type(4)));
-typedef _Float16 peak_f16x4 __attribute__((ext_vector_type(4)));
-typedef short peak_s16x4 __attribute__((ext_vector_type(4)));
-typedef short peak_s16x2 __attribute__((ext_vector_type(2)));
-
-#if defined(PEAK_MFMA)
-__device__ __forceinline__ peak_f32x4 peak_mfma(peak_f16x4 a, peak_f16x4 b, peak_f32x4 c) {
-  return __builtin_amdgcn_mfma_f32_16x16x16f16(a, b, c, 0, 0, 0);
-}
-__device__ __forceinline__ peak_f32x4 peak_mfma(peak_s16x4 a, peak_s16x4 b, peak_f32x4 c) {
-#if defined(__gfx908__)
-  // CDNA1: 16x16x8bf16 takes 2 bf16 per lane (k = 2·(L/16) + e). Elements 0,1 then 2,3 of
-  // the 1k layout: both operands get the same k relabelling, so the sum is the same.
-  const peak_s16x2 alo = {a[0], a[1]}, ahi = {a[2], a[3]};
-  const peak_s16x2 blo = {b[0], b[1]}, bhi = {b[2], b[3]};
-  c = __builtin_amdgcn_mfma_f32_16x16x8bf16(alo, blo, c, 0, 0, 0);
-  return __builtin_amdgcn_mfma_f32_16x16x8bf16(ahi, bhi, c, 0, 0, 0);
-#else
-  return __builtin_amdgcn_mfma_f32_16x16x16bf16_1k(a, b, c, 0, 0, 0);
-#endif
-}
-#endif
-
 template <typename V, typename E>
 __device__ __forceinline__ void peak_mma_body(float* __restrict__ out, int iters, E step, E one,
                                               E zero) {
   const long long warp = ((long long)blockIdx.x * blockDim.x + threadIdx.x) / 32;
   const int lane = threadIdx.x % 32;
-  peak_f32x4 c[4];
+  hp_f32x4 c[4];
 #pragma unroll
-  for (int k = 0; k < 4; ++k) c[k] = peak_f32x4{0.f, 0.f, 0.f, 0.f};
-#if defined(PEAK_MFMA)
+  for (int k = 0; k < 4; ++k) c[k] = hp_f32x4{0.f, 0.f, 0.f, 0.f};
+#if defined(HP_MFMA)
   const int wl = threadIdx.x % 64;  // lane in the wavefront
   V a, b;
 #pragma unroll
@@ -163,14 +120,14 @@ __device__ __forceinline__ void peak_mma_body(float* __restrict__ out, int iters
   }
   for (int i = 0; i < iters; ++i) {
 #pragma unroll
-    for (int k = 0; k < 4; ++k) c[k] = peak_mfma(a, b, c[k]);
+    for (int k = 0; k < 4; ++k) hp_mma(c[k], a, b);
   }
 #else
   // No matrix cores on this target: NaN in every lane, so the host's exactness check
   // rejects the run instead of reporting a matrix peak that was never measured.
   (void)iters; (void)step; (void)one; (void)zero;
 #pragma unroll
-  for (int k = 0; k < 4; ++k) c[k] = peak_f32x4{1.f, 1.f, 1.f, 1.f} * __int_as_float(0x7fc00000);
+  for (int k = 0; k < 4; ++k) c[k] = hp_f32x4{1.f, 1.f, 1.f, 1.f} * __int_as_float(0x7fc00000);
 #endif
 #pragma unroll
   for (int k = 0; k < 4; ++k) {
@@ -181,10 +138,10 @@ __device__ __forceinline__ void peak_mma_body(float* __restrict__ out, int iters
 
 // f16: 2^-6 and 1.0 as _Float16. bf16 (raw bits as short): 2^-6 = 0x3C80, 1.0 = 0x3F80.
 extern "C" __global__ void __launch_bounds__(HP_PEAK_THREADS) hp_peak_mma_f16(float* __restrict__ out, int iters) {
-  peak_mma_body<peak_f16x4, _Float16>(out, iters, (_Float16)0.015625f, (_Float16)1.0f, (_Float16)0.0f);
+  peak_mma_body<hp_f16x4, _Float16>(out, iters, (_Float16)0.015625f, (_Float16)1.0f, (_Float16)0.0f);
 }
 extern "C" __global__ void __launch_bounds__(HP_PEAK_THREADS) hp_peak_mma_bf16(float* __restrict__ out, int iters) {
-  peak_mma_body<peak_s16x4, short>(out, iters, (short)0x3C80, (short)0x3F80, (short)0);
+  peak_mma_body<hp_s16x4, short>(out, iters, (short)0x3C80, (short)0x3F80, (short)0);
 }
 
 #endif  // HP_HIP

@@ -37,7 +37,11 @@ mkdir -p "$BUILD/gen"
 start=$(date +%s)
 
 # 1. Kernel sources → emulator translation units (rewritten only when they change, so the
-#    build below recompiles only what is affected).
+#    build below recompiles only what is affected). The portability header's inline PTX (the
+#    shared mma/ldmatrix/cp.async wrappers) is rewritten too; $BUILD/hotpath_common.cuh comes
+#    before kernels/ on the include path, so every file includes the rewritten one.
+python3 "$EMU/prep.py" --header "$KERNELS/hotpath_common.cuh" "$BUILD/hotpath_common.cuh.new"
+if cmp -s "$BUILD/hotpath_common.cuh.new" "$BUILD/hotpath_common.cuh"; then rm "$BUILD/hotpath_common.cuh.new"; else mv "$BUILD/hotpath_common.cuh.new" "$BUILD/hotpath_common.cuh"; fi
 for k in stream kv gemv attn_decode peak gemm attn_prefill; do
   python3 "$EMU/prep.py" "$KERNELS/$k.cu" "$BUILD/gen/$k.cu.new" "emu_$k"
   if cmp -s "$BUILD/gen/$k.cu.new" "$BUILD/gen/$k.cu"; then rm "$BUILD/gen/$k.cu.new"; else mv "$BUILD/gen/$k.cu.new" "$BUILD/gen/$k.cu"; fi
@@ -46,7 +50,7 @@ done
 # 2. Compile (two at a time) what is out of date, link.
 echo "${FLAGS[*]} $($CXX --version | head -1) $KERNELS" > "$BUILD/flags.new"
 if ! cmp -s "$BUILD/flags.new" "$BUILD/flags"; then rm -f "$BUILD"/*.o; mv "$BUILD/flags.new" "$BUILD/flags"; else rm "$BUILD/flags.new"; fi
-common=("$EMU"/include/*.h "$EMU/tests/common.h" "$KERNELS/hotpath_common.cuh")
+common=("$EMU"/include/*.h "$EMU/tests/common.h" "$BUILD/hotpath_common.cuh")
 jobs=()
 for src in "$EMU"/tests/*.cpp "$EMU"/src/runtime.cpp; do
   name=$(basename "$src" .cpp)

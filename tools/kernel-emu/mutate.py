@@ -69,13 +69,17 @@ MUTATIONS = [
     ("peak mma: one chain not stored", "peak.cu", "peak",
      "out[warp * 512 + k * 128 + lane * 4 + r] = c[k][r]; \\", "out[warp * 512 + (k & 2) * 128 + lane * 4 + r] = c[k][r]; \\"),
     ("gemm: wait_group waits for one group too few", "gemm.cu", "gemm",
-     "gemm_cp_async_wait<GEMM_STAGES - 2>();", "gemm_cp_async_wait<GEMM_STAGES - 1>();"),
+     "hp_cp_async_wait<GEMM_STAGES - 2>();", "hp_cp_async_wait<GEMM_STAGES - 1>();"),
     ("gemm: cp.async store not swizzled like the ldmatrix reads", "gemm.cu", "gemm",
      "&sA[st][gemm_swz(row, ch)]", "&sA[st][row * 4 + ch]"),
     ("prefill: Q fragments read after sV is overwritten", "attn_prefill.cu", "attn_prefill",
      "  __syncthreads();  // every warp has its Q fragments", "  // every warp has its Q fragments"),
     ("prefill: causal mask one key late", "attn_prefill.cu", "attn_prefill",
      "(causal && key > qi)", "(causal && key > qi + 1)"),
+    ("header: the bf16 hp_mma multiplies as f16", "hotpath_common.cuh", "gemm",
+     '"mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "', '"mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "'),
+    ("header: hp_ldsm_x4_t does not transpose", "hotpath_common.cuh", "attn_prefill",
+     "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16", "ldmatrix.sync.aligned.m8n8.x4.shared.b16"),
 ]
 
 

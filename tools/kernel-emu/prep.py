@@ -2,6 +2,7 @@
 """Turn a kernel source (kernels/<name>.cu) into a translation unit for the host emulator.
 
 usage: prep.py KERNEL.cu OUT.cu NAMESPACE
+       prep.py --header kernels/hotpath_common.cuh OUT.cuh
 
 The kernel text is kept as committed except for three mechanical rewrites:
   1. every `asm volatile(...)` statement becomes `emu_asm(template, {operands})`, which the
@@ -10,6 +11,8 @@ The kernel text is kept as committed except for three mechanical rewrites:
      poison shared memory before each block and map shared addresses;
   3. the code after `#include "hotpath_common.cuh"` is wrapped in `namespace NAMESPACE`,
      so helpers of different kernel files never collide.
+The portability header (--header) gets only the first: its matrix and copy wrappers are the
+inline PTX every kernel shares; it declares no shared memory and stays outside namespaces.
 Line numbers are preserved (#line), so compiler and sanitizer messages point at kernels/.
 Anything the rewrite does not understand is an error, never silently skipped.
 """
@@ -113,7 +116,8 @@ def flatten(text):
     return re.sub(r"\s+", " ", text.replace("\\\n", " "))
 
 
-def prep(src, ns):
+def rewrite_all_asm(src):
+    """Every asm statement of src rewritten to emu_asm(); returns (text, count)."""
     out, i, n_asm = [], 0, 0
     for m in re.finditer(r"\b(?:asm|__asm__)\s+(?:volatile\s*|__volatile__\s*)?\(", src):
         if m.start() < i:
@@ -134,6 +138,11 @@ def prep(src, ns):
     s = "".join(out)
     if re.search(r"\b(asm|__asm__)\b", re.sub(r"//[^\n]*", "", s)):
         fail("an asm statement was not rewritten")
+    return s, n_asm
+
+
+def prep(src, ns):
+    s, n_asm = rewrite_all_asm(src)
 
     # __shared__ [attributes] TYPE NAME[...]...; (attributes: __align__(n), __attribute__((...)))
     decl = re.compile(r"__shared__\s+([^;\[]*?)\s*\b(\w+)((?:\s*\[[^\];]+\])+)\s*;")
@@ -154,9 +163,23 @@ def prep(src, ns):
     return lines[: k + 1], lines[k + 1:], n_asm, n_rep
 
 
+def prep_header(src):
+    s, _ = rewrite_all_asm(src)
+    if re.search(r"\b__shared__\b", re.sub(r"//[^\n]*", "", s)):
+        fail("the header declares __shared__ memory, which is not registered")
+    return s
+
+
 def main():
+    if len(sys.argv) == 4 and sys.argv[1] == "--header":
+        src_path, dst = sys.argv[2:]
+        text = f'#line 1 "{os.path.abspath(src_path)}"\n' + prep_header(open(src_path).read())
+        os.makedirs(os.path.dirname(os.path.abspath(dst)), exist_ok=True)
+        with open(dst, "w") as f:
+            f.write(text)
+        return
     if len(sys.argv) != 4:
-        fail("usage: prep.py KERNEL.cu OUT.cu NAMESPACE")
+        fail("usage: prep.py KERNEL.cu OUT.cu NAMESPACE | prep.py --header IN OUT")
     src_path, dst, ns = sys.argv[1:]
     src = open(src_path).read()
     head, tail, n_asm, n_shared = prep(src, ns)

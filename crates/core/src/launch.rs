@@ -1,15 +1,30 @@
 //! Launch geometry of every kernel, exactly as `kernels/README.md` states it, shared by the CUDA
-//! and ROCm backends (the kernels use 32-lane groups on both, so the geometry is the same).
-//! Pure functions of the shape and the SM/CU count, tested without a GPU.
+//! and ROCm backends (the kernels use 32-lane groups on both, so the geometry is the same:
+//! an AMD wavefront of 64 holds two groups). Pure functions of the shape and the SM/CU
+//! count, tested without a GPU; and the shared-memory check every launch passes.
 
-/// Grid and block dimensions of one launch.
+use crate::error::{Error, Result};
+
+/// Grid and block dimensions of one launch, and its dynamic shared memory.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Geometry {
     /// Blocks in x, y, z.
     pub grid: (u32, u32, u32),
     /// Threads per block in x, y, z.
     pub block: (u32, u32, u32),
+    /// Dynamic shared memory per block, bytes (0 for every hotpath kernel: their shared
+    /// memory is static, declared in the kernel and bounded by `HP_SMEM_LIMIT`).
+    pub shared_bytes: u32,
 }
+
+/// Shared memory (LDS) one workgroup may use on AMD CDNA (gfx908, gfx90a, gfx942): 64 KiB,
+/// `HP_SMEM_LIMIT` of `kernels/hotpath_common.cuh` on HIP. The limit assumed when the
+/// runtime does not report its own.
+pub const AMD_LDS_BYTES: u64 = 65_536;
+
+/// Static shared memory one block may declare on NVIDIA without an opt-in: 48 KiB,
+/// `HP_SMEM_LIMIT` of the header on CUDA. The limit assumed when the driver does not say.
+pub const NVIDIA_STATIC_SMEM_BYTES: u64 = 49_152;
 
 impl Geometry {
     fn new(grid: (u64, u64, u64), threads: u32) -> Geometry {
@@ -17,7 +32,19 @@ impl Geometry {
         Geometry {
             grid: (clamp(grid.0), clamp(grid.1), clamp(grid.2)),
             block: (threads, 1, 1),
+            shared_bytes: 0,
         }
+    }
+
+    /// Threads per block.
+    pub fn threads(&self) -> u64 {
+        self.block.0 as u64 * self.block.1 as u64 * self.block.2 as u64
+    }
+
+    /// Hardware thread groups per block for a group of `width` lanes (32 on NVIDIA, the
+    /// wavefront size on AMD: 64 on CDNA), a partial group counting as one.
+    pub fn groups(&self, width: u32) -> u64 {
+        self.threads().div_ceil(width.max(1) as u64)
     }
 
     /// Total blocks.
@@ -97,10 +124,7 @@ pub fn attn_decode(batch: u64, hkv: u64, splits: u32) -> Geometry {
 
 /// `hp_attn_decode_combine_*`: `(hq, batch)` × `d`.
 pub fn attn_decode_combine(batch: u64, hq: u64, head_dim: u32) -> Geometry {
-    Geometry {
-        grid: Geometry::new((hq, batch, 1), 1).grid,
-        block: (head_dim, 1, 1),
-    }
+    Geometry::new((hq, batch, 1), head_dim)
 }
 
 /// `hp_kv_write_*`, `hp_kv_read_*`: one block of 128 per token.
@@ -131,6 +155,26 @@ pub fn peak_mma_flops(g: &Geometry, mma_k: u64, iters: u64) -> u64 {
 /// FLOPs of one `hp_peak_fma_f32` launch: one FMA (2 FLOPs) per chain step.
 pub fn peak_fma_flops(g: &Geometry, iters: u64) -> u64 {
     2 * peak_fma_lanes(g) * iters
+}
+
+/// Refuses a launch of `function` whose shared memory per block, `static_bytes` (what the
+/// compiled kernel declares, as the runtime reports it) plus the geometry's dynamic
+/// `shared_bytes`, exceeds `limit_bytes`, the most one block gets on `device`.
+pub fn check_shared_memory(
+    function: &str,
+    static_bytes: u64,
+    geometry: &Geometry,
+    limit_bytes: u64,
+    device: &str,
+) -> Result<()> {
+    let dynamic = geometry.shared_bytes as u64;
+    let need = static_bytes.saturating_add(dynamic);
+    if need <= limit_bytes {
+        return Ok(());
+    }
+    Err(Error::unsupported(format!(
+        "{function} needs {need} B of shared memory per block ({static_bytes} B static + {dynamic} B dynamic) but {device} allows {limit_bytes} B per block, so it is not launched"
+    )))
 }
 
 #[cfg(test)]
@@ -185,5 +229,58 @@ mod tests {
         // One m16n8k16 = 4096 FLOPs; × 4224 warps × 4 chains × 10 steps.
         assert_eq!(peak_mma_flops(&g, 16, 10), 4096 * 4224 * 4 * 10);
         assert_eq!(peak_fma_flops(&g, 1), 2 * 528 * 256 * 8);
+    }
+
+    #[test]
+    fn launches_over_the_shared_memory_limit_are_refused() {
+        // The NVIDIA gemm declares 3 stages × (128×32 + 128×32) × 2 B = 49,152 B: exactly the
+        // 48 KiB static limit. On CDNA's 64 KiB LDS it would fit; 73,728 B would not.
+        let g = gemm(4096, 4096);
+        assert!(
+            check_shared_memory("hp_gemm_bf16", 49_152, &g, NVIDIA_STATIC_SMEM_BYTES, "H100")
+                .is_ok()
+        );
+        assert!(check_shared_memory("hp_gemm_bf16", 49_152, &g, AMD_LDS_BYTES, "MI300X").is_ok());
+        let err = check_shared_memory(
+            "hp_gemm_bf16",
+            73_728,
+            &g,
+            AMD_LDS_BYTES,
+            "AMD Instinct MI300X (gfx942)",
+        )
+        .unwrap_err();
+        assert!(matches!(err, Error::Unsupported(_)));
+        assert_eq!(
+            err.to_string(),
+            "hp_gemm_bf16 needs 73728 B of shared memory per block (73728 B static + 0 B dynamic) but AMD Instinct MI300X (gfx942) allows 65536 B per block, so it is not launched"
+        );
+        // Dynamic shared memory counts too: the AMD gemm's 18,432 B of LDS plus 48 KiB.
+        let with_dynamic = Geometry {
+            shared_bytes: 49_152,
+            ..g
+        };
+        assert!(check_shared_memory(
+            "hp_gemm_bf16",
+            18_432,
+            &with_dynamic,
+            AMD_LDS_BYTES,
+            "gfx90a"
+        )
+        .is_err());
+        assert!(check_shared_memory(
+            "hp_gemm_bf16",
+            16_384,
+            &with_dynamic,
+            AMD_LDS_BYTES,
+            "gfx90a"
+        )
+        .is_ok());
+    }
+
+    #[test]
+    fn the_host_limits_are_the_headers() {
+        let header = crate::kernels::COMMON_HEADER;
+        assert!(header.contains(&format!("#define HP_SMEM_LIMIT {AMD_LDS_BYTES}")));
+        assert!(header.contains(&format!("#define HP_SMEM_LIMIT {NVIDIA_STATIC_SMEM_BYTES}")));
     }
 }

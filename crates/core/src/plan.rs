@@ -73,6 +73,29 @@ pub struct Plan {
     pub counted_work: Option<Work>,
 }
 
+impl Plan {
+    /// Refuses the plan when a kernel's shared memory per block, the static bytes the
+    /// compiled kernel declares (`static_of`; `None` when the runtime cannot say) plus its
+    /// dynamic bytes, exceeds `limit_bytes` on `device` ([`launch::check_shared_memory`]).
+    pub fn check_shared_memory(
+        &self,
+        static_of: &mut dyn FnMut(&str) -> Result<Option<u64>>,
+        limit_bytes: u64,
+        device: &str,
+    ) -> Result<()> {
+        for step in &self.steps {
+            if let Step::Kernel {
+                function, geometry, ..
+            } = step
+            {
+                let static_bytes = static_of(function)?.unwrap_or(0);
+                launch::check_shared_memory(function, static_bytes, geometry, limit_bytes, device)?;
+            }
+        }
+        Ok(())
+    }
+}
+
 /// Kernel-name suffix of a dtype.
 pub fn suffix(dtype: DType) -> &'static str {
     match dtype {
@@ -221,6 +244,7 @@ pub fn plan(spec: &OpSpec, units: u32) -> Result<Plan> {
                         Geometry {
                             grid: (1, 1, 1),
                             block: (256, 1, 1),
+                            shared_bytes: 0,
                         },
                         vec![Arg::Scratch(0), Arg::I32(count), Arg::Output(0)],
                     ),
@@ -457,6 +481,7 @@ pub fn plan(spec: &OpSpec, units: u32) -> Result<Plan> {
             let g = Geometry {
                 grid: (d("blocks").min(u32::MAX as u64) as u32, 1, 1),
                 block: (32, 1, 1),
+                shared_bytes: 0,
             };
             Plan {
                 steps: vec![kernel("hp_empty".into(), g, vec![])],
@@ -547,6 +572,36 @@ mod tests {
     }
 
     #[test]
+    fn a_kernel_over_the_devices_shared_memory_is_refused_before_launch() {
+        let p = plan(
+            &spec(
+                OpKind::AttnPrefill,
+                "batch=1,seq=4096,head_dim=128",
+                DType::Bf16,
+            ),
+            304,
+        )
+        .unwrap();
+        // K + V tiles of 64 × 128 bf16: 32,768 B, within CDNA's 64 KiB of LDS.
+        let mut fits = |_: &str| Ok(Some(32_768));
+        assert!(p
+            .check_shared_memory(&mut fits, launch::AMD_LDS_BYTES, "gfx942")
+            .is_ok());
+        let mut too_big = |_: &str| Ok(Some(73_728));
+        let err = p
+            .check_shared_memory(&mut too_big, launch::AMD_LDS_BYTES, "gfx942")
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("hp_attn_prefill_bf16_d128 needs 73728 B of shared memory per block"),
+            "{err}"
+        );
+        // A runtime that cannot say counts only the (zero) dynamic bytes.
+        let mut unknown = |_: &str| Ok(None);
+        assert!(p.check_shared_memory(&mut unknown, 0, "gfx942").is_ok());
+    }
+
+    #[test]
     fn peak_counts_per_vendor_width() {
         let p = plan(&spec(OpKind::PeakMma, "iters=100", DType::F32), 104).unwrap();
         // 416 blocks × 256 threads × 8 chains, 2 FLOPs per step.
@@ -554,3 +609,7 @@ mod tests {
         assert_eq!(p.output_bytes, vec![416 * 256 * 8 * 4]);
     }
 }
+
+#[cfg(test)]
+#[path = "plan_wave64_tests.rs"]
+mod wave64_tests;

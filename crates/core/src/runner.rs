@@ -4,10 +4,11 @@
 use std::collections::BTreeMap;
 
 use crate::backend::{CacheMode, Device, DeviceInfo, Workload};
-use crate::cache::CachePlan;
+use crate::cache::{CachePlan, LlcSize};
 use crate::check;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::hardware;
 use crate::inputs;
 use crate::measure::{measure, MeasureConfig};
 use crate::op::{OpKind, OpSpec};
@@ -41,6 +42,21 @@ pub fn check_fits(spec: &OpSpec, info: &DeviceInfo) -> Result<()> {
     Ok(())
 }
 
+/// The last-level cache a cold plan on `info` must defeat: the larger of what the runtime
+/// reports (`info.llc_bytes`) and the `llc_bytes` of the hardware file matched by the
+/// device's name ([`crate::cache::rotation_llc`]). The same rule for every backend: on an
+/// MI300X, HIP reports one XCD's 4 MB L2 while the hardware file has the 256 MB Infinity
+/// Cache; on an H100 both say 50 MB.
+pub fn rotation_llc(info: &DeviceInfo) -> LlcSize {
+    let spec = hardware::match_device(&info.backend, &info.name)
+        .ok()
+        .flatten();
+    let from_file = spec
+        .as_ref()
+        .and_then(|s| s.llc_bytes.map(|b| (s.id.as_str(), b)));
+    crate::cache::rotation_llc(info.llc_bytes, from_file)
+}
+
 /// Plans cache rotation for `spec` on `info`, spending at most a quarter of the free memory.
 pub fn cache_plan(spec: &OpSpec, info: &DeviceInfo, mode: CacheMode) -> CachePlan {
     let set = inputs::footprint_bytes(spec);
@@ -51,7 +67,7 @@ pub fn cache_plan(spec: &OpSpec, info: &DeviceInfo, mode: CacheMode) -> CachePla
         OpKind::L2Read | OpKind::Launch | OpKind::H2d | OpKind::D2h => CacheMode::Hot,
         _ => mode,
     };
-    CachePlan::new(mode, set, info.llc_bytes, budget)
+    CachePlan::for_llc(mode, set, rotation_llc(info), budget)
 }
 
 /// Runs one benchmark and returns its result; failures become results with a status, never
@@ -302,5 +318,46 @@ pub fn place_on_roofline(file: &mut ResultsFile) {
             efficiency_measured: floor_measured.map(|(f, _)| f / t.median_s),
             floor_measured_s: floor_measured.map(|(f, _)| f),
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn gpu(backend: &str, name: &str, llc_bytes: u64) -> DeviceInfo {
+        DeviceInfo {
+            backend: backend.into(),
+            name: name.into(),
+            llc_bytes,
+            memory_available_bytes: 190_000_000_000,
+            ..DeviceInfo::default()
+        }
+    }
+
+    fn gemv() -> OpSpec {
+        OpSpec::parse(OpKind::Gemv, "m=1,n=14336,k=4096", DType::Bf16).unwrap()
+    }
+
+    #[test]
+    fn cold_plans_use_the_matched_hardware_files_llc_when_it_is_larger() {
+        // MI300X: HIP's 4 MiB L2 against the file's 256 MB Infinity Cache: 7 sets of
+        // 117,477,376 B (⌈768 MB / 117.48 MB⌉), as worked in cache.rs.
+        let info = gpu("rocm", "AMD Instinct MI300X", 4_194_304);
+        let p = cache_plan(&gemv(), &info, CacheMode::Cold);
+        assert_eq!((p.sets, p.llc_bytes), (7, 256_000_000));
+        assert!(p.is_fully_cold());
+        // H100: CUDA's 50 MiB L2 is larger than the file's 50 MB: ⌈157.3 MB / 117.5 MB⌉ = 2.
+        let info = gpu("cuda", "NVIDIA H100 80GB HBM3", 52_428_800);
+        let p = cache_plan(&gemv(), &info, CacheMode::Cold);
+        assert_eq!((p.sets, p.llc_bytes), (2, 52_428_800));
+        // An AMD GPU no file matches, whose runtime reports no L2: the 256 MB default.
+        let info = gpu("rocm", "AMD Radeon Something", 0);
+        let p = cache_plan(&gemv(), &info, CacheMode::Cold);
+        assert_eq!((p.sets, p.llc_bytes), (7, 256_000_000));
+        assert!(p.llc_source.starts_with("unknown"), "{}", p.llc_source);
+        // Hot stays one set whatever the cache.
+        let info = gpu("rocm", "AMD Instinct MI300X", 4_194_304);
+        assert_eq!(cache_plan(&gemv(), &info, CacheMode::Hot).sets, 1);
     }
 }

@@ -241,9 +241,18 @@ impl CudaDevice {
                 let plan = hotpath_core::plan::plan(spec, self.info.compute_units)?;
                 let out_bytes = plan.output_bytes.clone();
                 let inputs = work.inputs.tensors.len();
+                let limit = self
+                    .ctx
+                    .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK)
+                    .ok()
+                    .filter(|&b| b > 0)
+                    .map_or(hotpath_core::launch::NVIDIA_STATIC_SMEM_BYTES, |b| b as u64);
+                let device = format!("{} ({})", self.info.name, self.info.arch);
                 let mut f = |n: &str| self.function(n);
                 (
-                    Box::new(ops::planned::Planned::new(plan, inputs, &stream, &mut f)?),
+                    Box::new(ops::planned::Planned::new(
+                        plan, inputs, &stream, &mut f, limit, &device,
+                    )?),
                     out_bytes,
                 )
             }

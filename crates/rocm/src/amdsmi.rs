@@ -41,7 +41,7 @@
 //! Not bound: `amdsmi_get_power_info`, whose struct moved its fields in 23.4 and again by
 //! 26.1 (and a host build takes an extra sensor index), so power stays from hwmon; throttle
 //! status (`amdsmi_gpu_metrics_t` and `amdsmi_violation_status_t` grow with every metrics
-//! version), so AMD clock samples carry no throttle reasons.
+//! version), which comes from sysfs's `gpu_metrics` instead ([`crate::metrics`]).
 
 pub mod bdf;
 pub mod readings;
@@ -52,6 +52,8 @@ use std::sync::{Mutex, OnceLock};
 
 use hotpath_core::{ClockSample, Health, HealthCheck, HealthState};
 use libloading::Library;
+
+use crate::loader::{self, Candidates, AMD_SMI_ENV};
 
 pub use bdf::Bdf;
 pub use readings::{AmdSmiReadings, ClockInfo, PcieLink, Processor, SmiCalls};
@@ -224,7 +226,8 @@ impl std::fmt::Display for LibVersion {
 }
 
 /// Library files tried, in order: [`SMI_NAMES`] (the loader's search path), then
-/// `<opt>/rocm/lib`, then every other `<opt>/rocm*/lib`, newest name first.
+/// `<opt>/rocm/lib`, then every other `<opt>/rocm*/lib`, newest name first
+/// (`HOTPATH_AMD_SMI_LIBRARY` replaces the whole list, see [`crate::loader`]).
 pub fn candidates(opt: &Path) -> Vec<String> {
     let mut dirs: Vec<String> = std::fs::read_dir(opt)
         .map(|d| {
@@ -291,23 +294,33 @@ unsafe fn symbol<T: Copy>(lib: &Library, name: &str) -> Option<T> {
 }
 
 impl AmdSmi {
-    /// Opens the first of [`candidates`] under `/opt` that loads, binds it and calls
-    /// `amdsmi_init(AMDSMI_INIT_AMD_GPUS)`; the error says what was looked for or what failed.
+    /// Opens the first of [`candidates`] under `/opt` (or of what `HOTPATH_AMD_SMI_LIBRARY`
+    /// names) that loads, binds it and calls `amdsmi_init(AMDSMI_INIT_AMD_GPUS)`; the error
+    /// says what was looked for or what failed.
     pub fn load() -> Result<AmdSmi, String> {
-        AmdSmi::load_from(&candidates(Path::new("/opt")))
+        let value = std::env::var(AMD_SMI_ENV).ok();
+        AmdSmi::load_from(&Candidates::from_value(
+            AMD_SMI_ENV,
+            value.as_deref(),
+            candidates(Path::new("/opt")),
+        ))
     }
 
     /// [`AmdSmi::load`] over an explicit list of library files.
-    pub fn load_from(names: &[String]) -> Result<AmdSmi, String> {
-        let found = names.iter().find_map(|name| {
-            // SAFETY: loading AMD SMI runs its initialisers, which need nothing from us.
-            unsafe { Library::new(name) }.ok().map(|lib| (lib, name))
-        });
+    pub fn load_from(names: &Candidates) -> Result<AmdSmi, String> {
+        let mut errors = Vec::new();
+        let found = names
+            .names
+            .iter()
+            .find_map(|name| match loader::open(name) {
+                Ok(lib) => Some((lib, name)),
+                Err(e) => {
+                    errors.extend(e);
+                    None
+                }
+            });
         let Some((lib, path)) = found else {
-            return Err(format!(
-                "AMD SMI not found (looked for {} and /opt/rocm*/lib/libamd_smi.so)",
-                names.join(", ")
-            ));
+            return Err(names.not_found("AMD SMI", &errors));
         };
         let missing = |f: &str| format!("{path} lacks {f}, so it is not a usable AMD SMI");
         // SAFETY (every `symbol` call): each type is the function's declaration in amdsmi.h

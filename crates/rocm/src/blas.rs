@@ -16,22 +16,21 @@ use std::ffi::{c_int, c_void};
 use hotpath_core::{DType, Error, OpSpec, Result};
 use libloading::Library;
 
-use crate::hip::{open_first, Hip};
-
-/// Library names tried for hipBLASLt.
-pub const BLASLT_NAMES: [&str; 4] = [
-    "libhipblaslt.so",
-    "libhipblaslt.so.1",
-    "libhipblaslt.so.0",
-    "/opt/rocm/lib/libhipblaslt.so",
-];
+use crate::hip::Hip;
+use crate::loader::{Candidates, HIPBLASLT_ENV, HIPBLASLT_NAMES};
 
 /// Workspace handed to hipBLASLt.
 pub const WORKSPACE_BYTES: usize = 32 << 20;
 
+/// hipBLASLt's library: the first of [`HIPBLASLT_NAMES`] (or of what
+/// `HOTPATH_HIPBLASLT_LIBRARY` names) that loads.
+fn open() -> std::result::Result<(Library, String), String> {
+    Candidates::from_env(HIPBLASLT_ENV, &HIPBLASLT_NAMES).open_first("hipBLASLt")
+}
+
 /// Where hipBLASLt was found, or a sentence naming what was looked for.
 pub fn available() -> std::result::Result<String, String> {
-    open_first("hipBLASLt", &BLASLT_NAMES).map(|(_, path)| path)
+    open().map(|(_, path)| path)
 }
 
 /// `hipDataType` of a hotpath dtype (fp8: none, see the module doc).
@@ -116,7 +115,7 @@ fn status(what: &str, code: c_int) -> Result<()> {
 impl LtMatmul {
     /// Plans the product for `spec` (gemm or gemv shapes).
     pub fn new(spec: &OpSpec, hip: &'static Hip) -> Result<LtMatmul> {
-        let (lib, _) = open_first("hipBLASLt", &BLASLT_NAMES).map_err(Error::unsupported)?;
+        let (lib, _) = open().map_err(Error::unsupported)?;
         let t = data_type(spec.dtype).ok_or_else(|| {
             Error::unsupported(
                 "hipBLASLt fp8 on MI300 is e4m3fnuz, not the OCP e4m3 hotpath's inputs use",

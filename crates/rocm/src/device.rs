@@ -5,34 +5,27 @@
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{c_char, c_int, c_void, CString};
 
-impl Drop for RocmDevice {
-    fn drop(&mut self) {
-        // SAFETY: modules and stream were created by this device and are released once.
-        unsafe {
-            for m in self.modules.values() {
-                let _ = (self.h.hipModuleUnload)(*m);
-            }
-            let _ = (self.h.hipStreamDestroy)(self.stream);
-        }
-    }
-}
 use std::path::PathBuf;
 
 use hotpath_core::plan::{self, Arg, Step};
 use hotpath_core::{
-    Backend, ClockSample, DType, Device, DeviceInfo, Error, Health, HostTensor, OpKind, Prepared,
-    Result, Seconds, TimingMethod, Work, Workload,
+    Backend, ClockSample, DType, Device, DeviceInfo, Error, Health, OpKind, Prepared, Result,
+    TimingMethod, Workload,
 };
 
 use crate::amdsmi::{self, bdf::hip_bdf};
+use crate::buffers::{alloc, upload, DevBuf, Pinned};
 use crate::hip::{
-    hip, Hip, ATTR_CU_COUNT, ATTR_L2_CACHE, ATTR_MEM_BUS_WIDTH, ATTR_MEM_CLOCK, ATTR_WAVE_SIZE,
-    MEMCPY_D2H, MEMCPY_H2D,
+    hip, Hip, ATTR_CU_COUNT, ATTR_L2_CACHE, ATTR_MAX_SHARED_PER_BLOCK, ATTR_MEM_BUS_WIDTH,
+    ATTR_MEM_CLOCK, ATTR_WAVE_SIZE, FUNC_ATTR_SHARED_SIZE_BYTES,
 };
-use crate::hiprtc::{rtc, target_from_version};
+use crate::hiprtc::rtc;
+use crate::timer::{Action, Launch, OutputPlace, RocmBench};
+use crate::topology::kfd_targets;
 use crate::{blas, health};
 
-fn err(e: String) -> Error {
+/// A HIP failure sentence as a backend error.
+pub(crate) fn err(e: String) -> Error {
     Error::backend(e)
 }
 
@@ -47,33 +40,6 @@ pub fn runtime() -> Result<&'static Hip> {
         ))
     })?;
     Ok(h)
-}
-
-/// gfx targets of the GPUs KFD lists, in node order (CPU nodes report 0 and are skipped).
-pub fn kfd_targets() -> Vec<String> {
-    let Ok(nodes) = std::fs::read_dir("/sys/class/kfd/kfd/topology/nodes") else {
-        return vec![];
-    };
-    let mut nodes: Vec<(u32, u32)> = nodes
-        .flatten()
-        .filter_map(|e| {
-            let id: u32 = e.file_name().to_string_lossy().parse().ok()?;
-            let props = std::fs::read_to_string(e.path().join("properties")).ok()?;
-            let v = props
-                .lines()
-                .find_map(|l| l.strip_prefix("gfx_target_version "))?
-                .trim()
-                .parse()
-                .ok()?;
-            Some((id, v))
-        })
-        .filter(|(_, v)| *v > 0)
-        .collect();
-    nodes.sort();
-    nodes
-        .into_iter()
-        .map(|(_, v)| target_from_version(v))
-        .collect()
 }
 
 /// The ROCm backend.
@@ -91,6 +57,22 @@ fn attr(h: &Hip, a: c_int, dev: c_int) -> Option<i64> {
     let mut v = 0;
     // SAFETY: `v` is valid for writes; `dev` was range-checked by the caller.
     (unsafe { (h.hipDeviceGetAttribute)(&mut v, a, dev) } == 0).then_some(v as i64)
+}
+
+/// Shared memory (LDS) one workgroup may use on device `dev`, as HIP reports it; CDNA's
+/// 64 KiB when it does not.
+fn shared_limit(h: &Hip, dev: c_int) -> u64 {
+    attr(h, ATTR_MAX_SHARED_PER_BLOCK, dev)
+        .filter(|&b| b > 0)
+        .map_or(hotpath_core::launch::AMD_LDS_BYTES, |b| b as u64)
+}
+
+/// The static shared memory kernel `f` declares, as HIP reports it.
+fn static_shared(h: &Hip, f: *mut c_void) -> Option<u64> {
+    let mut v = 0;
+    // SAFETY: `v` is valid for writes; `f` came from hipModuleGetFunction on a loaded module.
+    let code = unsafe { (h.hipFuncGetAttribute)(&mut v, FUNC_ATTR_SHARED_SIZE_BYTES, f) };
+    (code == 0 && v >= 0).then_some(v as u64)
 }
 
 fn describe(h: &Hip, index: usize) -> Result<DeviceInfo> {
@@ -125,6 +107,10 @@ fn describe(h: &Hip, index: usize) -> Result<DeviceInfo> {
         };
         let mut extra = BTreeMap::new();
         extra.insert("wavefront_size".to_string(), serde_json::Value::from(wave));
+        extra.insert(
+            "shared_memory_per_block_bytes".to_string(),
+            serde_json::Value::from(shared_limit(h, dev)),
+        );
         extra.insert(
             "runtime".to_string(),
             serde_json::Value::from(h.path.clone()),
@@ -185,6 +171,7 @@ impl Backend for RocmBackend {
         // GPUs in; without it, the index-th amdgpu card.
         let bdf = hip_bdf(h, index as c_int);
         Ok(Box::new(RocmDevice {
+            shared_limit: shared_limit(h, index as c_int),
             card: bdf
                 .and_then(|b| b.sysfs_dir())
                 .or_else(|| health::card_dir(index)),
@@ -205,6 +192,24 @@ pub fn impls_with(op: OpKind, dtype: DType, blas: bool) -> Vec<&'static str> {
         v.push("hipblaslt");
     }
     v
+}
+
+/// What follows "the rocm backend has no <imp> implementation of <op> for <dtype>": for
+/// `hipblaslt`, where hipBLASLt was found and what hotpath runs on it, or why it is missing
+/// (`blas`, from [`blas::available`]); for our kernels, the device (`name`, `arch`).
+pub fn unoffered_why(
+    imp: &str,
+    blas: &std::result::Result<String, String>,
+    name: &str,
+    arch: &str,
+) -> String {
+    match (imp, blas) {
+        ("hipblaslt", Ok(path)) => {
+            format!(" (hipBLASLt, found at {path}, runs gemm and gemv in f32, f16 and bf16 only)")
+        }
+        ("hipblaslt", Err(why)) => format!(" ({why})"),
+        _ => format!(" on {name} ({arch})"),
+    }
 }
 
 /// Our kernels on AMD (no vendor library).
@@ -237,34 +242,19 @@ pub struct RocmDevice {
     card: Option<PathBuf>,
     bdf: Option<amdsmi::Bdf>,
     modules: HashMap<&'static str, *mut c_void>,
+    /// Shared memory one workgroup may use, bytes.
+    shared_limit: u64,
 }
 
-struct DevBuf {
-    h: &'static Hip,
-    ptr: *mut c_void,
-}
-
-impl Drop for DevBuf {
+impl Drop for RocmDevice {
     fn drop(&mut self) {
-        // SAFETY: allocated by hipMalloc in `alloc`, freed once.
-        let _ = unsafe { (self.h.hipFree)(self.ptr) };
-    }
-}
-
-fn alloc(h: &'static Hip, bytes: usize, stream: *mut c_void) -> Result<DevBuf> {
-    let padded = bytes.div_ceil(256).max(1) * 256;
-    let mut ptr = std::ptr::null_mut();
-    // SAFETY: out-pointer valid; the memset covers exactly the allocation.
-    unsafe {
-        h.check(
-            &format!("hipMalloc of {padded} bytes"),
-            (h.hipMalloc)(&mut ptr, padded),
-        )
-        .map_err(err)?;
-        let buf = DevBuf { h, ptr };
-        h.check("hipMemsetAsync", (h.hipMemsetAsync)(ptr, 0, padded, stream))
-            .map_err(err)?;
-        Ok(buf)
+        // SAFETY: modules and stream were created by this device and are released once.
+        unsafe {
+            for m in self.modules.values() {
+                let _ = (self.h.hipModuleUnload)(*m);
+            }
+            let _ = (self.h.hipStreamDestroy)(self.stream);
+        }
     }
 }
 
@@ -297,205 +287,6 @@ impl RocmDevice {
     }
 }
 
-/// Kernel arguments of one step for one set: each value's bytes, kept alive for the launch.
-struct Launch {
-    function: *mut c_void,
-    grid: (u32, u32, u32),
-    block: (u32, u32, u32),
-    values: Vec<Vec<u8>>,
-}
-
-enum Action {
-    Kernel(Launch),
-    Zero(usize),
-}
-
-/// Where the output lives.
-enum OutputPlace {
-    /// Output buffer `i` of set 0.
-    Device(usize),
-    /// The pinned host buffer (`d2h`).
-    Host,
-}
-
-struct Pinned {
-    h: &'static Hip,
-    ptr: *mut c_void,
-}
-
-impl Drop for Pinned {
-    fn drop(&mut self) {
-        // SAFETY: allocated by hipHostMalloc in `prepare`, freed once.
-        let _ = unsafe { (self.h.hipHostFree)(self.ptr) };
-    }
-}
-
-struct RocmBench {
-    h: &'static Hip,
-    stream: *mut c_void,
-    actions: Vec<Vec<Action>>,
-    sets: Vec<(Vec<DevBuf>, Vec<DevBuf>)>,
-    scratch: Vec<(DevBuf, usize)>,
-    transfer: Option<(OpKind, usize, Pinned)>,
-    blas: Option<blas::LtMatmul>,
-    output: (OutputPlace, &'static str, DType, Vec<usize>),
-    counted: Option<Work>,
-    next: usize,
-    events: (*mut c_void, *mut c_void),
-}
-
-impl Drop for RocmBench {
-    fn drop(&mut self) {
-        // SAFETY: events created in `prepare`, destroyed once.
-        unsafe {
-            let _ = (self.h.hipEventDestroy)(self.events.0);
-            let _ = (self.h.hipEventDestroy)(self.events.1);
-        }
-    }
-}
-
-impl RocmBench {
-    fn iteration(&mut self, set: usize) -> Result<()> {
-        let h = self.h;
-        if let Some(b) = &self.blas {
-            let (ins, outs) = &self.sets[set];
-            return b.launch(ins[0].ptr, ins[1].ptr, outs[0].ptr, self.stream);
-        }
-        if let Some((op, bytes, host)) = &self.transfer {
-            let (ins, outs) = &self.sets[set];
-            // SAFETY: pinned host buffer and device buffers both hold `bytes`.
-            let r = unsafe {
-                if *op == OpKind::H2d {
-                    (h.hipMemcpyAsync)(outs[0].ptr, host.ptr, *bytes, MEMCPY_H2D, self.stream)
-                } else {
-                    (h.hipMemcpyAsync)(host.ptr, ins[0].ptr, *bytes, MEMCPY_D2H, self.stream)
-                }
-            };
-            return h.check("hipMemcpyAsync", r).map_err(err);
-        }
-        for action in &mut self.actions[set] {
-            match action {
-                Action::Zero(i) => {
-                    let (buf, bytes) = &self.scratch[*i];
-                    // SAFETY: the scratch buffer holds at least `bytes`.
-                    h.check("hipMemsetAsync", unsafe {
-                        (h.hipMemsetAsync)(buf.ptr, 0, *bytes, self.stream)
-                    })
-                    .map_err(err)?;
-                }
-                Action::Kernel(l) => {
-                    let mut params: Vec<*mut c_void> = l
-                        .values
-                        .iter_mut()
-                        .map(|v| v.as_mut_ptr() as *mut c_void)
-                        .collect();
-                    // SAFETY: `params` point at values laid out as the kernel's parameters
-                    // (kernels/README.md); buffers outlive the launch.
-                    let r = unsafe {
-                        (h.hipModuleLaunchKernel)(
-                            l.function,
-                            l.grid.0,
-                            l.grid.1,
-                            l.grid.2,
-                            l.block.0,
-                            l.block.1,
-                            l.block.2,
-                            0,
-                            self.stream,
-                            params.as_mut_ptr(),
-                            std::ptr::null_mut(),
-                        )
-                    };
-                    h.check("hipModuleLaunchKernel", r).map_err(err)?;
-                }
-            }
-        }
-        Ok(())
-    }
-}
-
-impl Prepared for RocmBench {
-    fn run(&mut self, iters: u32) -> Result<Seconds> {
-        let h = self.h;
-        // SAFETY: events and stream were created in `prepare` and live as long as `self`.
-        unsafe {
-            h.check(
-                "hipEventRecord",
-                (h.hipEventRecord)(self.events.0, self.stream),
-            )
-            .map_err(err)?
-        };
-        for _ in 0..iters {
-            self.iteration(self.next)?;
-            self.next = (self.next + 1) % self.sets.len();
-        }
-        let mut ms = 0f32;
-        // SAFETY: as above; `ms` is valid for writes.
-        unsafe {
-            h.check(
-                "hipEventRecord",
-                (h.hipEventRecord)(self.events.1, self.stream),
-            )
-            .map_err(err)?;
-            h.check(
-                "hipEventSynchronize",
-                (h.hipEventSynchronize)(self.events.1),
-            )
-            .map_err(err)?;
-            h.check(
-                "hipEventElapsedTime",
-                (h.hipEventElapsedTime)(&mut ms, self.events.0, self.events.1),
-            )
-            .map_err(err)?;
-        }
-        Ok(Seconds(ms as f64 / 1000.0))
-    }
-
-    fn output(&mut self) -> Result<HostTensor> {
-        self.iteration(0)?;
-        let h = self.h;
-        // SAFETY: stream created in `prepare`.
-        h.check("hipStreamSynchronize", unsafe {
-            (h.hipStreamSynchronize)(self.stream)
-        })
-        .map_err(err)?;
-        let (place, name, dtype, shape) = &self.output;
-        let len: usize = shape.iter().product();
-        let bytes = len * dtype.size_bytes() as usize;
-        let mut host = vec![0u8; bytes];
-        match place {
-            OutputPlace::Device(i) => {
-                let src = self.sets[0].1[*i].ptr;
-                // SAFETY: the output buffer holds at least `bytes`; `host` is exactly `bytes`.
-                let r = unsafe {
-                    (h.hipMemcpy)(host.as_mut_ptr() as *mut c_void, src, bytes, MEMCPY_D2H)
-                };
-                h.check("reading the output back", r).map_err(err)?;
-            }
-            OutputPlace::Host => {
-                let Some((_, _, pinned)) = &self.transfer else {
-                    return Err(Error::backend("d2h output without its pinned buffer"));
-                };
-                // SAFETY: the pinned buffer holds `bytes` (the copy's size); the stream is idle.
-                host.copy_from_slice(unsafe {
-                    std::slice::from_raw_parts(pinned.ptr as *const u8, bytes)
-                });
-            }
-        }
-        let _ = len;
-        Ok(HostTensor::from_le_bytes(
-            name,
-            shape.clone(),
-            *dtype,
-            &host,
-        ))
-    }
-
-    fn counted_work(&self) -> Option<Work> {
-        self.counted
-    }
-}
-
 /// The bytes of one kernel argument as the kernel receives it.
 pub fn arg_bytes(arg: &Arg, ins: &[u64], outs: &[u64], scratch: &[u64]) -> Result<Vec<u8>> {
     let ptr = |list: &[u64], i: usize, what: &str| {
@@ -518,27 +309,6 @@ pub fn arg_bytes(arg: &Arg, ins: &[u64], outs: &[u64], scratch: &[u64]) -> Resul
     })
 }
 
-fn upload(h: &'static Hip, t: &HostTensor, stream: *mut c_void) -> Result<DevBuf> {
-    let bytes = t.to_le_bytes();
-    let buf = alloc(h, bytes.len(), stream)?;
-    // SAFETY: the memset above is stream-ordered; synchronise before the blocking copy.
-    unsafe {
-        h.check("hipStreamSynchronize", (h.hipStreamSynchronize)(stream))
-            .map_err(err)?;
-        h.check(
-            &format!("uploading '{}'", t.name),
-            (h.hipMemcpy)(
-                buf.ptr,
-                bytes.as_ptr() as *const c_void,
-                bytes.len(),
-                MEMCPY_H2D,
-            ),
-        )
-        .map_err(err)?;
-    }
-    Ok(buf)
-}
-
 impl Device for RocmDevice {
     fn info(&self) -> &DeviceInfo {
         &self.info
@@ -552,12 +322,14 @@ impl Device for RocmDevice {
         let spec = work.spec;
         let offered = impls_with(spec.op, spec.dtype, blas::available().is_ok());
         if !offered.contains(&work.imp) {
-            let blas = match blas::available() {
-                Ok(p) => format!(" (hipBLASLt is at {p} but hotpath does not drive it yet)"),
-                Err(e) => format!(" ({e})"),
-            };
+            let why = unoffered_why(
+                work.imp,
+                &blas::available(),
+                &self.info.name,
+                &self.info.arch,
+            );
             return Err(hotpath_core::backend::unsupported_impl(
-                "rocm", spec, work.imp, &offered, &blas,
+                "rocm", spec, work.imp, &offered, &why,
             ));
         }
         let (h, stream) = (self.h, self.stream);
@@ -627,6 +399,12 @@ impl Device for RocmDevice {
                     }
                 }
             }
+            let device = format!("{} ({})", self.info.name, self.info.arch);
+            plan.check_shared_memory(
+                &mut |f| Ok(functions.get(f).and_then(|&func| static_shared(h, func))),
+                self.shared_limit,
+                &device,
+            )?;
             for _ in 0..n_sets {
                 let ins: Vec<DevBuf> = work
                     .inputs
@@ -655,6 +433,7 @@ impl Device for RocmDevice {
                             function: functions[function],
                             grid: geometry.grid,
                             block: geometry.block,
+                            shared_bytes: geometry.shared_bytes,
                             values: args
                                 .iter()
                                 .map(|a| arg_bytes(a, &ip, &op, &scratch_ptrs))
@@ -710,7 +489,15 @@ impl Device for RocmDevice {
     }
 
     fn clock(&self) -> Result<Option<ClockSample>> {
-        Ok(amdsmi::clock(self.bdf).or_else(|| self.card.as_deref().and_then(health::clock)))
+        let card = self.card.as_deref();
+        Ok(match amdsmi::clock(self.bdf) {
+            // AMD SMI gives the clock; the throttle status only sysfs has.
+            Some(mut sample) => {
+                sample.throttle_reasons = health::throttle_reasons(card);
+                Some(sample)
+            }
+            None => card.and_then(health::clock),
+        })
     }
 
     fn health_source(&self) -> Box<dyn hotpath_core::validate::health::HealthSource> {
@@ -726,74 +513,5 @@ impl Device for RocmDevice {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn arguments_are_laid_out_as_the_kernel_reads_them() {
-        let (ins, outs, scratch) = ([0x1000u64, 0x2000], [0x3000u64], [0x4000u64]);
-        assert_eq!(
-            arg_bytes(&Arg::Input(1), &ins, &outs, &scratch).unwrap(),
-            0x2000u64.to_le_bytes()
-        );
-        assert_eq!(
-            arg_bytes(&Arg::Scratch(0), &ins, &outs, &scratch).unwrap(),
-            0x4000u64.to_le_bytes()
-        );
-        assert_eq!(
-            arg_bytes(&Arg::I32(-2), &ins, &outs, &scratch).unwrap(),
-            vec![0xfe, 0xff, 0xff, 0xff]
-        );
-        assert_eq!(
-            arg_bytes(&Arg::F32(1.0), &ins, &outs, &scratch).unwrap(),
-            vec![0, 0, 0x80, 0x3f]
-        );
-        assert_eq!(
-            arg_bytes(&Arg::U32x4([1, 2, 3, 4]), &ins, &outs, &scratch)
-                .unwrap()
-                .len(),
-            16
-        );
-        assert!(arg_bytes(&Arg::Output(3), &ins, &outs, &scratch).is_err());
-    }
-
-    #[test]
-    fn amd_offers_our_kernels_and_mfma_peaks() {
-        assert_eq!(impls(OpKind::Gemv, DType::Bf16), vec!["hotpath"]);
-        assert_eq!(impls(OpKind::PeakMma, DType::F32), vec!["hotpath"]);
-        assert_eq!(impls(OpKind::PeakMma, DType::F16), vec!["hotpath"]);
-        assert_eq!(impls(OpKind::PeakMma, DType::Bf16), vec!["hotpath"]);
-        assert!(impls(OpKind::PeakMma, DType::Fp8E4m3).is_empty());
-        assert!(impls(OpKind::AttnDecode, DType::Fp8E4m3).is_empty());
-    }
-
-    #[test]
-    fn no_gpu_is_a_reason_not_a_panic() {
-        match RocmBackend::new().devices() {
-            Err(Error::NotAvailable(why)) => {
-                assert!(
-                    why.contains("HIP runtime not found (looked for")
-                        || why.contains("no usable AMD GPU")
-                        || why.contains("no AMD GPU"),
-                    "{why}"
-                )
-            }
-            Err(e) => panic!("expected NotAvailable, got {e}"),
-            Ok(devs) => assert!(!devs.is_empty()),
-        }
-    }
-
-    #[test]
-    fn bytes_come_back_as_host_data() {
-        // bf16 1.0 = 0x3F80 and -2.0 = 0xC000, little-endian, as a device stores them.
-        let data =
-            HostTensor::from_le_bytes("o", vec![2], DType::Bf16, &[0x80, 0x3f, 0x00, 0xc0]).data;
-        assert_eq!(
-            data,
-            hotpath_core::HostData::Bf16(vec![
-                half::bf16::from_f32(1.0),
-                half::bf16::from_f32(-2.0)
-            ])
-        );
-    }
-}
+#[path = "device_tests.rs"]
+mod tests;

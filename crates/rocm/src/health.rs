@@ -1,16 +1,12 @@
 //! AMD health and clocks from `/sys/class/drm/card*/device` (amdgpu's sysfs), the fallback
-//! when AMD SMI (`libamd_smi.so`) is absent: clocks, power, temperature, PCIe link, RAS.
+//! when AMD SMI (`libamd_smi.so`) is absent: clocks, power, temperature, PCIe link, RAS; and
+//! the throttle status, which only sysfs gives ([`crate::metrics`]).
 
 use std::path::{Path, PathBuf};
 
 use hotpath_core::{ClockSample, Health, HealthCheck, HealthState};
 
-/// Library names tried for AMD SMI.
-pub const SMI_NAMES: [&str; 3] = [
-    "libamd_smi.so",
-    "libamd_smi.so.24",
-    "/opt/rocm/lib/libamd_smi.so",
-];
+use crate::metrics;
 
 /// Current and maximum MHz from `pp_dpm_sclk` / `pp_dpm_mclk` (`1: 1700Mhz *`).
 pub fn parse_dpm(text: &str) -> Option<(f64, f64)> {
@@ -70,37 +66,55 @@ fn hwmon(dir: &Path, file: &str) -> Option<f64> {
         .find_map(|e| read(&e.path(), file)?.parse().ok())
 }
 
-/// The SM (shader) clock now and at most.
+/// The SM (shader) clock now and at most, with the active throttle reasons.
 pub fn clock(dir: &Path) -> Option<ClockSample> {
     let (sm, max) = parse_dpm(&read(dir, "pp_dpm_sclk")?)?;
     Some(ClockSample {
         sm_mhz: sm,
         sm_max_mhz: max,
-        throttle_reasons: vec![],
+        throttle_reasons: throttle_reasons(Some(dir)),
     })
 }
 
-/// Where AMD SMI was found, or a sentence naming what was looked for. hotpath reads the same
-/// values from sysfs, which every amdgpu node has; AMD SMI's presence is reported.
-pub fn smi() -> Result<String, String> {
-    crate::hip::open_first("AMD SMI", &SMI_NAMES).map(|(_, path)| path)
+/// The throttle reasons `gpu_metrics` shows for the card at `dir`; empty when none are
+/// active or the file cannot tell (a clock sample has no "unknown").
+pub fn throttle_reasons(dir: Option<&Path>) -> Vec<String> {
+    dir.and_then(|d| metrics::read(d).ok())
+        .map(|t| t.reasons)
+        .unwrap_or_default()
 }
 
-/// Every reading sysfs offers, each with a verdict.
+/// The `throttle_reasons` check: FAIL on a hardware slowdown, WARN on a thermal one, OK
+/// otherwise; UNKNOWN, with the reason, when `gpu_metrics` cannot tell.
+fn throttle_check(dir: &Path) -> HealthCheck {
+    let (state, value) = match metrics::read(dir) {
+        Ok(t) if t.amd.is_empty() => (HealthState::Ok, "none active".to_string()),
+        Ok(t) => {
+            let state = if t.reasons.iter().any(|n| n.starts_with("hw_")) {
+                HealthState::Fail
+            } else if t.reasons.iter().any(|n| n == "sw_thermal_slowdown") {
+                HealthState::Warn
+            } else {
+                HealthState::Ok
+            };
+            (
+                state,
+                format!("{} (AMD: {})", t.reasons.join(", "), t.amd.join(", ")),
+            )
+        }
+        Err(why) => (HealthState::Unknown, why),
+    };
+    HealthCheck {
+        name: "throttle_reasons".into(),
+        state,
+        value,
+    }
+}
+
+/// Every reading sysfs offers, each with a verdict. (Whether AMD SMI answered, and which of
+/// these it replaces, is [`crate::amdsmi::health`]'s to say.)
 pub fn snapshot(dir: Option<&Path>) -> Health {
     let mut checks = Vec::new();
-    checks.push(match smi() {
-        Ok(path) => HealthCheck {
-            name: "amd_smi".into(),
-            state: HealthState::Ok,
-            value: format!("found at {path}; readings below come from sysfs"),
-        },
-        Err(why) => HealthCheck {
-            name: "amd_smi".into(),
-            state: HealthState::Unknown,
-            value: format!("{why}; readings below come from sysfs"),
-        },
-    });
     let Some(dir) = dir else {
         checks.push(HealthCheck {
             name: "sysfs".into(),
@@ -171,6 +185,7 @@ pub fn snapshot(dir: Option<&Path>) -> Health {
             "RAS counters not exposed".into(),
         ),
     }
+    checks.push(throttle_check(dir));
     Health { checks }
 }
 
@@ -200,7 +215,57 @@ mod tests {
         assert_eq!(get("temperature").value, "51 C");
         assert_eq!(get("pcie_link").state, HealthState::Warn, "x8 of x16");
         assert_eq!(get("ras_umc_uncorrectable").state, HealthState::Unknown);
-        assert!(get("amd_smi").value.contains("sysfs"));
+        assert!(h.checks.iter().all(|c| c.name != "amd_smi"));
         assert_eq!(clock(d).unwrap().sm_mhz, 2100.0);
+        // No gpu_metrics: the throttle state is unknown, and a clock sample lists none.
+        assert_eq!(get("throttle_reasons").state, HealthState::Unknown);
+        assert!(clock(d).unwrap().throttle_reasons.is_empty());
+    }
+
+    #[test]
+    fn throttle_status_from_gpu_metrics() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        std::fs::write(
+            d.join("pp_dpm_sclk"),
+            "0: 800Mhz\n1: 1300Mhz *\n2: 1700Mhz\n",
+        )
+        .unwrap();
+        let get = |n: &str| {
+            snapshot(Some(d))
+                .checks
+                .into_iter()
+                .find(|c| c.name == n)
+                .unwrap()
+        };
+        // MI250X at its power cap: PPT0 (bit 0).
+        std::fs::write(d.join("gpu_metrics"), metrics::tests::v1_3(1)).unwrap();
+        assert_eq!(clock(d).unwrap().throttle_reasons, vec!["sw_power_cap"]);
+        let c = get("throttle_reasons");
+        assert_eq!(
+            (c.state, c.value.as_str()),
+            (HealthState::Ok, "sw_power_cap (AMD: PPT0)")
+        );
+        // Hotspot over its limit (bit 36): a warning; PROCHOT_GFX (bit 47): a failure.
+        std::fs::write(d.join("gpu_metrics"), metrics::tests::v1_3(1 << 36)).unwrap();
+        assert_eq!(get("throttle_reasons").state, HealthState::Warn);
+        std::fs::write(
+            d.join("gpu_metrics"),
+            metrics::tests::v1_3(1 << 36 | 1 << 47),
+        )
+        .unwrap();
+        let c = get("throttle_reasons");
+        assert_eq!(c.state, HealthState::Fail);
+        assert_eq!(
+            clock(d).unwrap().throttle_reasons,
+            vec!["sw_thermal_slowdown", "hw_slowdown"]
+        );
+        // Nothing set.
+        std::fs::write(d.join("gpu_metrics"), metrics::tests::v1_3(0)).unwrap();
+        let c = get("throttle_reasons");
+        assert_eq!(
+            (c.state, c.value.as_str()),
+            (HealthState::Ok, "none active")
+        );
     }
 }

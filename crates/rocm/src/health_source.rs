@@ -1,7 +1,8 @@
 //! AMD SMI and amdgpu's sysfs as the health source of `hotpath validate`: AMD SMI's reading
-//! of a field where it gives one, sysfs's otherwise. Persistence mode has no AMD
-//! counterpart; throttle reasons and row remapping are not read (AMD SMI's throttle status
-//! is not bound; AMD retires pages instead of remapping rows).
+//! of a field where it gives one, sysfs's otherwise. Throttle reasons come from sysfs's
+//! `gpu_metrics` ([`crate::metrics`]; AMD SMI's throttle status is not bound), unreadable on
+//! MI300, whose driver reports none there. Persistence mode has no AMD counterpart and row
+//! remapping is not read (AMD retires pages instead of remapping rows).
 
 use std::path::{Path, PathBuf};
 
@@ -9,6 +10,7 @@ use hotpath_core::validate::health::{HealthReadings, HealthSource, SourceKind};
 
 use crate::amdsmi::{self, AmdSmiReadings, Bdf};
 use crate::health::{parse_dpm, read};
+use crate::metrics;
 
 /// What amdgpu's sysfs says about one card; `None` = file absent or unparsable.
 #[derive(Clone, Debug, Default, PartialEq)]
@@ -31,6 +33,10 @@ pub struct SysfsReadings {
     pub power_w: Option<f64>,
     /// Uncorrectable memory-controller errors (RAS `umc_err_count`).
     pub umc_uncorrectable: Option<u64>,
+    /// Active throttle reasons (hotpath names) from `gpu_metrics`, empty when none.
+    pub throttle_reasons: Option<Vec<String>>,
+    /// Why `throttle_reasons` is `None`.
+    pub throttle_unreadable: Option<String>,
 }
 
 /// The PCIe generation of a link speed in GT/s (2.5 → 1, 5 → 2, 8 → 3, 16 → 4, 32 → 5, 64 → 6).
@@ -69,7 +75,13 @@ pub fn sysfs(dir: &Path) -> SysfsReadings {
     let num = |f: &str| read(dir, f).and_then(|t| t.parse::<u32>().ok());
     let milli = |f: &str| hwmon_value(dir, f).map(|v| v / 1000.0);
     let micro = |f: &str| hwmon_value(dir, f).map(|v| v / 1e6);
+    let (throttle_reasons, throttle_unreadable) = match metrics::read(dir) {
+        Ok(t) => (Some(t.reasons), None),
+        Err(why) => (None, Some(why)),
+    };
     SysfsReadings {
+        throttle_reasons,
+        throttle_unreadable,
         link_gts: pair(
             read(dir, "current_link_speed").and_then(|t| parse_gts(&t)),
             read(dir, "max_link_speed").and_then(|t| parse_gts(&t)),
@@ -120,6 +132,7 @@ pub fn combine(amd: Option<&AmdSmiReadings>, s: &SysfsReadings) -> HealthReading
         power_draw_w: s.power_w,
         temperature_c: a.hotspot_c.map(|t| t as f64).or(s.temperature_c),
         temperature_slowdown_c: a.hotspot_crit_c.map(|t| t as f64).or(s.temperature_crit_c),
+        throttle_reasons: s.throttle_reasons.clone(),
         ..HealthReadings::default()
     };
     let na = "not applicable on AMD GPUs";
@@ -136,7 +149,13 @@ pub fn combine(amd: Option<&AmdSmiReadings>, s: &SysfsReadings) -> HealthReading
         "row_remap_failure",
         "AMD retires pages instead of remapping rows",
     );
-    r.note("throttle_reasons", "AMD SMI's throttle status is not read");
+    if r.throttle_reasons.is_none() {
+        let why = s
+            .throttle_unreadable
+            .clone()
+            .unwrap_or_else(|| "no sysfs card to read gpu_metrics from".to_string());
+        r.note("throttle_reasons", &why);
+    }
     r.note("ecc_enabled", "not read on AMD");
     r.note(
         "ecc_uncorrected_aggregate",
@@ -244,6 +263,56 @@ mod tests {
         assert!(get("health/persistence_mode")
             .detail
             .contains("not applicable on AMD"));
+        // No gpu_metrics in this card: the throttle check says why it cannot judge.
+        assert_eq!(get("health/throttle").status, Status::Skip);
+        assert!(
+            get("health/throttle").detail.contains("gpu_metrics"),
+            "{}",
+            get("health/throttle").detail
+        );
+    }
+
+    #[test]
+    fn throttle_reasons_from_gpu_metrics_are_judged() {
+        use hotpath_core::validate::Status;
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let judge = |indep: u64| {
+            std::fs::write(d.join("gpu_metrics"), metrics::tests::v1_3(indep)).unwrap();
+            let r = combine(None, &sysfs(d));
+            let checks = hotpath_core::validate::health::checks(&r, &r, SourceKind::Gpu);
+            let c = checks
+                .into_iter()
+                .find(|c| c.name == "health/throttle")
+                .unwrap();
+            (r.throttle_reasons.unwrap(), c.status)
+        };
+        // PPT0: the power cap under load, which passes.
+        assert_eq!(judge(1), (vec!["sw_power_cap".to_string()], Status::Pass));
+        // TEMP_HOTSPOT (bit 36): software thermal slowdown, a warning.
+        assert_eq!(
+            judge(1 << 36),
+            (vec!["sw_thermal_slowdown".to_string()], Status::Warn)
+        );
+        // VRHOT0 (bit 44) and PROCHOT_GFX (bit 47): hardware slowdowns, a failure.
+        assert_eq!(
+            judge(1 << 44 | 1 << 47),
+            (
+                vec!["hw_thermal_slowdown".to_string(), "hw_slowdown".to_string()],
+                Status::Fail
+            )
+        );
+        assert_eq!(judge(0), (vec![], Status::Pass));
+        // An MI300 (gpu_metrics v1.4) cannot tell: SKIP, with the driver's reason.
+        let mut v14 = metrics::tests::v1_3(0);
+        v14[3] = 4;
+        std::fs::write(d.join("gpu_metrics"), v14).unwrap();
+        let r = combine(None, &sysfs(d));
+        assert_eq!(r.throttle_reasons, None);
+        let checks = hotpath_core::validate::health::checks(&r, &r, SourceKind::Gpu);
+        let c = checks.iter().find(|c| c.name == "health/throttle").unwrap();
+        assert_eq!(c.status, Status::Skip);
+        assert!(c.detail.contains("MI300"), "{}", c.detail);
     }
 
     #[test]

@@ -7,6 +7,8 @@ use std::sync::OnceLock;
 
 use libloading::Library;
 
+use crate::loader::{Candidates, HIP_ENV, HIP_NAMES};
+
 /// `hipMemcpyHostToDevice`.
 pub const MEMCPY_H2D: c_int = 1;
 /// `hipMemcpyDeviceToHost`.
@@ -21,31 +23,12 @@ pub const ATTR_MEM_BUS_WIDTH: c_int = 59;
 pub const ATTR_MEM_CLOCK: c_int = 60;
 /// `hipDeviceAttributeMultiprocessorCount` (CUs).
 pub const ATTR_CU_COUNT: c_int = 63;
+/// `hipDeviceAttributeMaxSharedMemoryPerBlock` (bytes).
+pub const ATTR_MAX_SHARED_PER_BLOCK: c_int = 74;
 /// `hipDeviceAttributeWarpSize` (wavefront size).
 pub const ATTR_WAVE_SIZE: c_int = 87;
-
-/// Library names tried for the HIP runtime, in order.
-pub const RUNTIME_NAMES: [&str; 5] = [
-    "libamdhip64.so",
-    "libamdhip64.so.6",
-    "libamdhip64.so.5",
-    "/opt/rocm/lib/libamdhip64.so",
-    "/opt/rocm/lib/libamdhip64.so.6",
-];
-
-/// Opens the first library of `names` that loads, or says which were tried.
-pub fn open_first(what: &str, names: &[&str]) -> Result<(Library, String), String> {
-    for name in names {
-        // SAFETY: loading a vendor runtime library runs its initialisers, which need nothing from us.
-        if let Ok(lib) = unsafe { Library::new(*name) } {
-            return Ok((lib, name.to_string()));
-        }
-    }
-    Err(format!(
-        "{what} not found (looked for {})",
-        names.join(", ")
-    ))
-}
+/// `HIP_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES` (a kernel's static shared memory, bytes).
+pub const FUNC_ATTR_SHARED_SIZE_BYTES: c_int = 1;
 
 macro_rules! hip_fns {
     ($($name:ident : fn($($arg:ty),*) -> $ret:ty;)*) => {
@@ -109,15 +92,17 @@ hip_fns! {
     hipModuleUnload: fn(*mut c_void) -> c_int;
     hipModuleLoadData: fn(*mut *mut c_void, *const c_void) -> c_int;
     hipModuleGetFunction: fn(*mut *mut c_void, *mut c_void, *const c_char) -> c_int;
+    hipFuncGetAttribute: fn(*mut c_int, c_int, *mut c_void) -> c_int;
     hipModuleLaunchKernel: fn(*mut c_void, c_uint, c_uint, c_uint, c_uint, c_uint, c_uint, c_uint, *mut c_void, *mut *mut c_void, *mut *mut c_void) -> c_int;
 }
 
 static HIP: OnceLock<Result<Hip, String>> = OnceLock::new();
 
-/// The HIP runtime, loaded once; the error says what was looked for.
+/// The HIP runtime, loaded once from [`HIP_NAMES`] or what `HOTPATH_HIP_LIBRARY` names;
+/// the error says what was looked for.
 pub fn hip() -> Result<&'static Hip, String> {
     HIP.get_or_init(|| {
-        let (lib, path) = open_first("HIP runtime", &RUNTIME_NAMES)?;
+        let (lib, path) = Candidates::from_env(HIP_ENV, &HIP_NAMES).open_first("HIP runtime")?;
         Hip::load(lib, path)
     })
     .as_ref()
@@ -140,24 +125,5 @@ impl Hip {
             }
         };
         Err(format!("{what} failed: {text} (hipError {code})"))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_missing_library_names_everything_tried() {
-        let err = open_first(
-            "HIP runtime",
-            &["libdefinitely-not-here.so", "/nope/libamdhip64.so"],
-        )
-        .err()
-        .unwrap();
-        assert_eq!(
-            err,
-            "HIP runtime not found (looked for libdefinitely-not-here.so, /nope/libamdhip64.so)"
-        );
     }
 }

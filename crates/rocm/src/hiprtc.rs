@@ -9,17 +9,7 @@ use hotpath_core::kernels::{self, KernelFile};
 use hotpath_core::{Error, Result};
 use libloading::Library;
 
-use crate::hip::open_first;
-
-/// Library names tried for hipRTC, in order.
-pub const RTC_NAMES: [&str; 6] = [
-    "libhiprtc.so",
-    "libhiprtc.so.6",
-    "/opt/rocm/lib/libhiprtc.so",
-    "libamdhip64.so",
-    "libamdhip64.so.6",
-    "libamdhip64.so.5",
-];
+use crate::loader::{self, Candidates, HIPRTC_ENV, HIPRTC_NAMES};
 
 /// Targets `hotpath kernels compile --target all-amd` builds for. CI proves gfx90a (and
 /// gfx908) with Debian's ROCm 5.2; gfx942 needs a ROCm 6 hipRTC.
@@ -59,42 +49,49 @@ pub struct Rtc {
 
 static RTC: OnceLock<std::result::Result<Rtc, String>> = OnceLock::new();
 
-/// hipRTC, loaded once; the error says what was looked for.
+/// hipRTC, loaded once: the first of [`HIPRTC_NAMES`] (or of what `HOTPATH_HIPRTC_LIBRARY`
+/// names) that loads and exports hipRTC's functions; the error says what was looked for.
 pub fn rtc() -> Result<&'static Rtc> {
-    RTC.get_or_init(|| {
-        for name in RTC_NAMES {
-            let Ok((lib, path)) = open_first("hipRTC", &[name]) else {
+    RTC.get_or_init(|| load(&Candidates::from_env(HIPRTC_ENV, &HIPRTC_NAMES)))
+        .as_ref()
+        .map_err(|e| Error::NotAvailable(e.clone()))
+}
+
+/// The first of `candidates` that loads and has every hipRTC entry point.
+pub fn load(candidates: &Candidates) -> std::result::Result<Rtc, String> {
+    let mut errors = Vec::new();
+    for name in &candidates.names {
+        let lib = match loader::open(name) {
+            Ok(lib) => lib,
+            Err(e) => {
+                errors.extend(e);
                 continue;
-            };
-            // SAFETY: symbols looked up by their exported names with hiprtc.h's signatures;
-            // the library stays loaded inside `Rtc`.
-            let loaded = unsafe {
-                (|| -> std::result::Result<Rtc, libloading::Error> {
-                    Ok(Rtc {
-                        create: *lib.get::<Create>(b"hiprtcCreateProgram\0")?,
-                        compile: *lib.get::<Compile>(b"hiprtcCompileProgram\0")?,
-                        log_size: *lib.get::<Size>(b"hiprtcGetProgramLogSize\0")?,
-                        log: *lib.get::<Fill>(b"hiprtcGetProgramLog\0")?,
-                        code_size: *lib.get::<Size>(b"hiprtcGetCodeSize\0")?,
-                        code: *lib.get::<Fill>(b"hiprtcGetCode\0")?,
-                        destroy: *lib.get::<Destroy>(b"hiprtcDestroyProgram\0")?,
-                        version: *lib.get::<Version>(b"hiprtcVersion\0")?,
-                        path: path.clone(),
-                        _lib: lib,
-                    })
-                })()
-            };
-            if let Ok(rtc) = loaded {
-                return Ok(rtc);
             }
+        };
+        // SAFETY: symbols looked up by their exported names with hiprtc.h's signatures;
+        // the library stays loaded inside `Rtc`.
+        let loaded = unsafe {
+            (|| -> std::result::Result<Rtc, libloading::Error> {
+                Ok(Rtc {
+                    create: *lib.get::<Create>(b"hiprtcCreateProgram\0")?,
+                    compile: *lib.get::<Compile>(b"hiprtcCompileProgram\0")?,
+                    log_size: *lib.get::<Size>(b"hiprtcGetProgramLogSize\0")?,
+                    log: *lib.get::<Fill>(b"hiprtcGetProgramLog\0")?,
+                    code_size: *lib.get::<Size>(b"hiprtcGetCodeSize\0")?,
+                    code: *lib.get::<Fill>(b"hiprtcGetCode\0")?,
+                    destroy: *lib.get::<Destroy>(b"hiprtcDestroyProgram\0")?,
+                    version: *lib.get::<Version>(b"hiprtcVersion\0")?,
+                    path: name.clone(),
+                    _lib: lib,
+                })
+            })()
+        };
+        match loaded {
+            Ok(rtc) => return Ok(rtc),
+            Err(e) => errors.push(format!("{name} has no hipRTC: {e}")),
         }
-        Err(format!(
-            "hipRTC not found (looked for {})",
-            RTC_NAMES.join(", ")
-        ))
-    })
-    .as_ref()
-    .map_err(|e| Error::NotAvailable(e.clone()))
+    }
+    Err(candidates.not_found("hipRTC", &errors))
 }
 
 /// Checks a `--target` name for AMD (`gfx` followed by a hex id).
@@ -221,6 +218,15 @@ impl Rtc {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_missing_hiprtc_names_what_was_looked_for() {
+        let c = Candidates::from_value(HIPRTC_ENV, Some("/nonexistent/libhiprtc.so"), vec![]);
+        assert_eq!(
+            load(&c).err().unwrap(),
+            "hipRTC not found (looked for /nonexistent/libhiprtc.so, from HOTPATH_HIPRTC_LIBRARY)"
+        );
+    }
 
     #[test]
     fn gfx_targets_from_kfd_versions() {

@@ -6,10 +6,15 @@
 
 pub mod amdsmi;
 pub mod blas;
+mod buffers;
 pub mod device;
 pub mod health;
 pub mod health_source;
 pub mod hip;
 pub mod hiprtc;
+pub mod loader;
+pub mod metrics;
+mod timer;
+pub mod topology;
 
 pub use device::{RocmBackend, RocmDevice};

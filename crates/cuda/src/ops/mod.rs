@@ -63,7 +63,7 @@ pub(crate) fn cfg(g: Geometry) -> LaunchConfig {
     LaunchConfig {
         grid_dim: g.grid,
         block_dim: g.block,
-        shared_mem_bytes: 0,
+        shared_mem_bytes: g.shared_bytes,
     }
 }
 

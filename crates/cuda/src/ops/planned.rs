@@ -41,12 +41,15 @@ pub struct Planned {
 
 impl Planned {
     /// Resolves every kernel of `plan` and allocates its scratch; `inputs` is the number of
-    /// input tensors (output buffer `i` is set buffer `inputs + i`).
+    /// input tensors (output buffer `i` is set buffer `inputs + i`). A kernel whose shared
+    /// memory exceeds `smem_limit` (bytes per block on `device`) is refused.
     pub fn new(
         plan: Plan,
         inputs: usize,
         stream: &Arc<CudaStream>,
         func: &mut FuncLookup,
+        smem_limit: u64,
+        device: &str,
     ) -> Result<Planned> {
         let mut functions: HashMap<String, CudaFunction> = HashMap::new();
         let mut steps = Vec::new();
@@ -81,6 +84,16 @@ impl Planned {
                 }
             });
         }
+        plan.check_shared_memory(
+            &mut |f| {
+                Ok(functions
+                    .get(f)
+                    .and_then(|func| func.shared_size_bytes().ok())
+                    .map(|b| b.max(0) as u64))
+            },
+            smem_limit,
+            device,
+        )?;
         let scratch = plan
             .scratch_bytes
             .iter()

@@ -8,11 +8,18 @@ fn a_missing_library_names_what_was_looked_for() {
         "libamd_smi-definitely-not-here.so".to_string(),
         "/nope/rocm/lib/libamd_smi.so".to_string(),
     ];
-    let err = AmdSmi::load_from(&names).err().unwrap();
+    let err = AmdSmi::load_from(&Candidates::from_value(AMD_SMI_ENV, None, names))
+        .err()
+        .unwrap();
     assert_eq!(
         err,
         "AMD SMI not found (looked for libamd_smi-definitely-not-here.so, \
-         /nope/rocm/lib/libamd_smi.so and /opt/rocm*/lib/libamd_smi.so)"
+         /nope/rocm/lib/libamd_smi.so)"
+    );
+    let chosen = Candidates::from_value(AMD_SMI_ENV, Some("/nope/libamd_smi.so"), vec![]);
+    assert_eq!(
+        AmdSmi::load_from(&chosen).err().unwrap(),
+        "AMD SMI not found (looked for /nope/libamd_smi.so, from HOTPATH_AMD_SMI_LIBRARY)"
     );
 }
 

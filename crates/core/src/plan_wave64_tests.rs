@@ -1,0 +1,186 @@
+//! Launch plans on AMD CDNA (wavefronts of 64) against NVIDIA (warps of 32), every number
+//! worked by hand: the kernels are written for 32-lane groups, so a plan depends on the
+//! CU/SM count only, and a wavefront holds two groups. MI300X has 304 CUs, one MI250X GCD
+//! 110, MI100 (gfx908) 120, H100 SXM 132 SMs.
+
+use super::*;
+
+const MI300X: u32 = 304;
+const MI250X_GCD: u32 = 110;
+const MI100: u32 = 120;
+const H100: u32 = 132;
+
+fn spec(op: OpKind, shape: &str, dtype: DType) -> OpSpec {
+    OpSpec::parse(op, shape, dtype).unwrap()
+}
+
+/// The first kernel step's function and geometry.
+fn first(p: &Plan) -> (String, Geometry) {
+    p.steps
+        .iter()
+        .find_map(|s| match s {
+            Step::Kernel {
+                function, geometry, ..
+            } => Some((function.clone(), *geometry)),
+            Step::ZeroScratch(_) => None,
+        })
+        .unwrap()
+}
+
+#[test]
+fn streaming_grids_cap_at_eight_blocks_per_cu_of_four_wavefronts() {
+    // 2^28 f32 = 1 GiB = 67,108,864 vectors of 16 B: 65,537 blocks wanted, capped at
+    // 8 × 304 = 2432 on MI300X (8 × 132 = 1056 on H100).
+    let s = spec(OpKind::Copy, "elements=268435456", DType::F32);
+    let (f, g) = first(&plan(&s, MI300X).unwrap());
+    assert_eq!(
+        (f.as_str(), g.grid, g.block),
+        ("hp_copy", (2432, 1, 1), (256, 1, 1))
+    );
+    assert_eq!(first(&plan(&s, H100).unwrap()).1.grid.0, 1056);
+    // 256 threads: 4 wavefronts of 64 = 8 groups of 32.
+    assert_eq!((g.groups(64), g.groups(32)), (4, 8));
+}
+
+#[test]
+fn gemm_blocks_cover_the_same_tile_with_four_waves_or_eight_warps() {
+    let s = spec(OpKind::Gemm, "m=4096,n=4096,k=4096", DType::Bf16);
+    let (f, g) = first(&plan(&s, MI300X).unwrap());
+    assert_eq!(
+        (f.as_str(), g.grid, g.block),
+        ("hp_gemm_bf16", (32, 32, 1), (256, 1, 1))
+    );
+    // The grid does not depend on the CU count.
+    assert_eq!(first(&plan(&s, H100).unwrap()).1, g);
+    // AMD: 2 × 2 waves of 64 × 64 outputs; NVIDIA: 2 × 4 warps of 64 × 32; both 128 × 128.
+    assert_eq!(g.groups(64) * 64 * 64, 128 * 128);
+    assert_eq!(g.groups(32) * 64 * 32, 128 * 128);
+}
+
+#[test]
+fn prefill_blocks_own_64_queries_as_two_waves_or_four_warps() {
+    let s = spec(
+        OpKind::AttnPrefill,
+        "batch=2,seq=4097,heads_q=32",
+        DType::F16,
+    );
+    let (f, g) = first(&plan(&s, MI300X).unwrap());
+    // ⌈4097 / 64⌉ = 65 query tiles × 32 heads × 2 sequences, 128 threads each.
+    assert_eq!(
+        (f.as_str(), g.grid, g.block),
+        ("hp_attn_prefill_f16_d128", (65, 32, 2), (128, 1, 1))
+    );
+    // AMD: 2 waves × 32 query rows; NVIDIA: 4 warps × 16 rows.
+    assert_eq!(g.groups(64) * 32, 64);
+    assert_eq!(g.groups(32) * 16, 64);
+}
+
+#[test]
+fn decode_splits_follow_the_cu_count() {
+    // batch 1, 8 KV heads, 32,768 tokens: 2 blocks per CU wanted over 8 (head, sequence)
+    // groups, at most ⌈32768/256⌉ = 128 → capped at 64 splits.
+    // MI300X: ⌈608/8⌉ = 76 → 64. MI250X GCD: ⌈220/8⌉ = 28. H100: ⌈264/8⌉ = 33.
+    let s = spec(OpKind::AttnDecode, "batch=1,context=32768", DType::Bf16);
+    for (units, splits) in [(MI300X, 64u32), (MI250X_GCD, 28), (H100, 33)] {
+        let p = plan(&s, units).unwrap();
+        let (f, g) = first(&p);
+        assert_eq!(
+            (f.as_str(), g.grid),
+            ("hp_attn_decode_bf16_d128", (splits, 8, 1))
+        );
+        // Partials of 32 query heads × splits rows: d = 128 floats and (max, sum) each.
+        let rows = 32 * splits as usize;
+        assert_eq!(p.scratch_bytes, vec![rows * 128 * 4, rows * 2 * 4]);
+    }
+    // MI300X: each split covers ⌈⌈32768/64⌉/16⌉·16 = 512 tokens.
+    assert_eq!(launch::decode_chunk(32768, 64, 16), 512);
+}
+
+#[test]
+fn gemv_splits_on_one_mi250x_gcd() {
+    // 1024 rows → 128 row blocks; 4 × 110 = 440 wanted: ⌈440/128⌉ = 4 splits (k = 4096
+    // allows 8). MI300X: ⌈1216/128⌉ = 10, capped at the 8 that k allows.
+    let s = spec(OpKind::Gemv, "m=1,n=1024,k=4096", DType::Bf16);
+    let p = plan(&s, MI250X_GCD).unwrap();
+    assert_eq!(p.steps.len(), 3, "zero, gemv, finish");
+    assert_eq!(first(&p).1.grid, (128, 4, 1));
+    assert_eq!(first(&plan(&s, MI300X).unwrap()).1.grid, (128, 8, 1));
+}
+
+#[test]
+fn mfma_peak_flops_counted_per_wavefront_equal_the_plans_count() {
+    // MI300X bf16: 4 × 304 = 1216 blocks of 256 = 4864 wavefronts. Each runs 4 chains of
+    // one v_mfma_f32_16x16x16bf16_1k per step: 2·16·16·16 = 8192 FLOPs.
+    let iters = 1000u64;
+    let s = spec(OpKind::PeakMma, "iters=1000", DType::Bf16);
+    let p = plan(&s, MI300X).unwrap();
+    let (f, g) = first(&p);
+    assert_eq!(
+        (f.as_str(), g.grid, g.block),
+        ("hp_peak_mma_bf16", (1216, 1, 1), (256, 1, 1))
+    );
+    let waves = 1216 * 256 / 64;
+    assert_eq!(waves, 4864);
+    let per_wave_step = 2 * 16 * 16 * 16;
+    assert_eq!(
+        p.counted_work.unwrap().flops,
+        waves * 4 * per_wave_step * iters
+    );
+    assert_eq!(p.counted_work.unwrap().flops, 159_383_552_000);
+    // Output: every wave stores 4 chains × 64 lanes × 4 accumulators.
+    assert_eq!(p.output.shape, vec![(waves * 4 * 64 * 4) as usize]);
+    assert_eq!(p.output_bytes, vec![4_980_736 * 4]);
+
+    // MI100 (gfx908) f16: 480 blocks = 1920 waves; bf16 there is two 16x16x8 MFMAs of
+    // 2·16·16·8 = 4096 FLOPs per step, the same 8192: the count does not change.
+    for dtype in [DType::F16, DType::Bf16] {
+        let p = plan(&spec(OpKind::PeakMma, "iters=1", dtype), MI100).unwrap();
+        assert_eq!(p.counted_work.unwrap().flops, 1920 * 4 * (2 * 4096));
+        assert_eq!(p.counted_work.unwrap().flops, 62_914_560);
+    }
+
+    // The f32 FMA chains on MI300X: 1216 × 256 threads × 8 chains × 2 FLOPs per step.
+    let p = plan(&spec(OpKind::PeakMma, "iters=1", DType::F32), MI300X).unwrap();
+    assert_eq!(p.counted_work.unwrap().flops, 4_980_736);
+}
+
+#[test]
+fn every_block_is_a_whole_number_of_32_lane_groups() {
+    // HP_LANES reductions (xor 16..1) must never cross a wavefront: with blocks a multiple
+    // of 32 threads, a wave of 64 holds exactly two whole groups. Every kernel of every op.
+    let shapes = [
+        (OpKind::Gemm, "m=100,n=200,k=64"),
+        (OpKind::Gemv, "m=3,n=1000,k=512"),
+        (OpKind::AttnPrefill, "seq=100,head_dim=64"),
+        (OpKind::AttnDecode, "context=1000,head_dim=64"),
+        (OpKind::KvWrite, "tokens=10"),
+        (OpKind::KvRead, "tokens=10"),
+        (OpKind::Copy, "elements=1000"),
+        (OpKind::Read, "elements=1000"),
+        (OpKind::Write, "elements=1000"),
+        (OpKind::Triad, "elements=1000"),
+        (OpKind::L2Read, "elements=1000"),
+        (OpKind::PeakMma, "iters=1"),
+        (OpKind::Launch, "blocks=3"),
+    ];
+    for (op, shape) in shapes {
+        let dtype = if op == OpKind::Launch {
+            DType::F32
+        } else {
+            DType::F16
+        };
+        let p = plan(&spec(op, shape, dtype), MI300X).unwrap();
+        for step in &p.steps {
+            if let Step::Kernel {
+                function, geometry, ..
+            } = step
+            {
+                assert_eq!(geometry.threads() % 32, 0, "{function}");
+                assert_eq!(
+                    geometry.shared_bytes, 0,
+                    "{function}: static shared memory only"
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,92 @@
+//! Tests of the ROCm device layer that need no GPU: argument bytes, offered
+//! implementations, reasons for what is missing.
+
+use super::*;
+use hotpath_core::HostTensor;
+
+#[test]
+fn arguments_are_laid_out_as_the_kernel_reads_them() {
+    let (ins, outs, scratch) = ([0x1000u64, 0x2000], [0x3000u64], [0x4000u64]);
+    assert_eq!(
+        arg_bytes(&Arg::Input(1), &ins, &outs, &scratch).unwrap(),
+        0x2000u64.to_le_bytes()
+    );
+    assert_eq!(
+        arg_bytes(&Arg::Scratch(0), &ins, &outs, &scratch).unwrap(),
+        0x4000u64.to_le_bytes()
+    );
+    assert_eq!(
+        arg_bytes(&Arg::I32(-2), &ins, &outs, &scratch).unwrap(),
+        vec![0xfe, 0xff, 0xff, 0xff]
+    );
+    assert_eq!(
+        arg_bytes(&Arg::F32(1.0), &ins, &outs, &scratch).unwrap(),
+        vec![0, 0, 0x80, 0x3f]
+    );
+    assert_eq!(
+        arg_bytes(&Arg::U32x4([1, 2, 3, 4]), &ins, &outs, &scratch)
+            .unwrap()
+            .len(),
+        16
+    );
+    assert!(arg_bytes(&Arg::Output(3), &ins, &outs, &scratch).is_err());
+}
+
+#[test]
+fn amd_offers_our_kernels_and_mfma_peaks() {
+    assert_eq!(impls(OpKind::Gemv, DType::Bf16), vec!["hotpath"]);
+    assert_eq!(impls(OpKind::PeakMma, DType::F32), vec!["hotpath"]);
+    assert_eq!(impls(OpKind::PeakMma, DType::F16), vec!["hotpath"]);
+    assert_eq!(impls(OpKind::PeakMma, DType::Bf16), vec!["hotpath"]);
+    assert!(impls(OpKind::PeakMma, DType::Fp8E4m3).is_empty());
+    assert!(impls(OpKind::AttnDecode, DType::Fp8E4m3).is_empty());
+}
+
+#[test]
+fn an_implementation_not_offered_says_why() {
+    let fp8 = hotpath_core::OpSpec::parse(OpKind::Gemm, "m=64,n=64,k=64", DType::Fp8E4m3).unwrap();
+    let found = Ok("/opt/rocm/lib/libhipblaslt.so".to_string());
+    let why = unoffered_why("hipblaslt", &found, "AMD Instinct MI300X", "gfx942");
+    let offered = impls_with(OpKind::Gemm, DType::Fp8E4m3, true);
+    assert!(offered.is_empty());
+    let e = hotpath_core::backend::unsupported_impl("rocm", &fp8, "hipblaslt", &offered, &why);
+    assert_eq!(
+        e.to_string(),
+        "the rocm backend has no hipblaslt implementation of gemm for fp8_e4m3 (hipBLASLt, found at /opt/rocm/lib/libhipblaslt.so, runs gemm and gemv in f32, f16 and bf16 only); it offers: none"
+    );
+    let missing = Err("hipBLASLt not found (looked for libhipblaslt.so)".to_string());
+    assert_eq!(
+        unoffered_why("hipblaslt", &missing, "x", "y"),
+        " (hipBLASLt not found (looked for libhipblaslt.so))"
+    );
+    assert_eq!(
+        unoffered_why("hotpath", &found, "AMD Instinct MI250X", "gfx90a"),
+        " on AMD Instinct MI250X (gfx90a)"
+    );
+}
+
+#[test]
+fn no_gpu_is_a_reason_not_a_panic() {
+    match RocmBackend::new().devices() {
+        Err(Error::NotAvailable(why)) => {
+            assert!(
+                why.contains("HIP runtime not found (looked for")
+                    || why.contains("no usable AMD GPU")
+                    || why.contains("no AMD GPU"),
+                "{why}"
+            )
+        }
+        Err(e) => panic!("expected NotAvailable, got {e}"),
+        Ok(devs) => assert!(!devs.is_empty()),
+    }
+}
+
+#[test]
+fn bytes_come_back_as_host_data() {
+    // bf16 1.0 = 0x3F80 and -2.0 = 0xC000, little-endian, as a device stores them.
+    let data = HostTensor::from_le_bytes("o", vec![2], DType::Bf16, &[0x80, 0x3f, 0x00, 0xc0]).data;
+    assert_eq!(
+        data,
+        hotpath_core::HostData::Bf16(vec![half::bf16::from_f32(1.0), half::bf16::from_f32(-2.0)])
+    );
+}
