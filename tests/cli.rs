@@ -1,14 +1,10 @@
 //! End-to-end tests of the `hotpath` binary: exit codes, one-sentence errors, results files.
 
-use std::path::Path;
-use std::process::{Command, Output};
+mod common;
 
-fn hotpath(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hotpath"))
-        .args(args)
-        .output()
-        .expect("the hotpath binary runs")
-}
+use common::{assert_bad_input, hotpath, stderr};
+
+use std::path::Path;
 
 /// Fast measurement settings so debug-build tests finish quickly.
 const FAST: [&str; 8] = [
@@ -21,26 +17,6 @@ const FAST: [&str; 8] = [
     "--min-samples",
     "3",
 ];
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Asserts exit code 2 and a single `error:` line on stderr that contains `needle`.
-fn assert_bad_input(args: &[&str], needle: &str) {
-    let o = hotpath(args);
-    let err = stderr(&o);
-    assert_eq!(
-        o.status.code(),
-        Some(2),
-        "{args:?} exit code; stderr: {err}"
-    );
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "{args:?}: one line expected, got: {err}");
-    assert!(lines[0].starts_with("error: "), "{args:?}: {err}");
-    assert!(err.contains(needle), "{args:?}: '{needle}' not in: {err}");
-    assert!(!err.contains("panicked"), "{args:?}: {err}");
-}
 
 fn run_cpu(extra: &[&str]) -> Vec<String> {
     let mut v: Vec<String> = ["run", "--backend", "cpu"]

@@ -1,33 +1,15 @@
 //! End-to-end tests of `hotpath floors` and model-shaped runs (`hotpath run --model`).
 
+mod common;
+
+use common::{assert_bad_input, hotpath, stderr};
+
 mod support;
 
 use std::collections::BTreeSet;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use hotpath_core::{DType, OpKind};
-
-fn hotpath(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hotpath"))
-        .args(args)
-        .output()
-        .expect("the hotpath binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Asserts exit code 2 and one `error:` line on stderr containing `needle`.
-fn assert_bad_input(args: &[&str], needle: &str) {
-    let o = hotpath(args);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "{args:?}: one line expected: {err}");
-    assert!(lines[0].starts_with("error: "), "{args:?}: {err}");
-    assert!(err.contains(needle), "{args:?}: '{needle}' not in: {err}");
-}
 
 fn json(o: &Output) -> serde_json::Value {
     assert_eq!(o.status.code(), Some(0), "{}", stderr(o));

@@ -1,32 +1,14 @@
 //! End-to-end tests of `hotpath report`: several results files side by side, a point above
 //! its roof, criterion estimates (`--criterion`).
 
+mod common;
+
+use common::{assert_bad_input, hotpath, stderr};
+
 use std::path::Path;
-use std::process::{Command, Output};
+use std::process::Output;
 
 use hotpath_core::report::svgread;
-
-fn hotpath(args: &[&str]) -> Output {
-    Command::new(env!("CARGO_BIN_EXE_hotpath"))
-        .args(args)
-        .output()
-        .expect("the hotpath binary runs")
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Asserts exit code 2 and one `error:` line on stderr containing `needle`.
-fn assert_bad_input(args: &[&str], needle: &str) {
-    let o = hotpath(args);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{args:?}: {err}");
-    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert_eq!(lines.len(), 1, "{args:?}: one line expected: {err}");
-    assert!(lines[0].starts_with("error: "), "{args:?}: {err}");
-    assert!(err.contains(needle), "{args:?}: '{needle}' not in: {err}");
-}
 
 fn report(args: &[&str], out: &Path) -> (Output, String, String) {
     let mut all: Vec<&str> = vec!["report"];

@@ -1,0 +1,36 @@
+//! What every CLI test file needs: run the built binary, read its stderr, and assert the
+//! bad-input contract (exit 2, one `error:` sentence naming the value, never a panic).
+
+// Each test crate that includes this module uses a part of it.
+#![allow(dead_code)]
+
+use std::process::{Command, Output};
+
+/// Runs the `hotpath` binary built for the tests with `args`.
+pub fn hotpath(args: &[&str]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_hotpath"))
+        .args(args)
+        .output()
+        .expect("the hotpath binary runs")
+}
+
+/// The output's stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Asserts exit code 2 and a single `error:` line on stderr that contains `needle`.
+pub fn assert_bad_input(args: &[&str], needle: &str) {
+    let o = hotpath(args);
+    let err = stderr(&o);
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "{args:?} exit code; stderr: {err}"
+    );
+    let lines: Vec<&str> = err.lines().filter(|l| !l.trim().is_empty()).collect();
+    assert_eq!(lines.len(), 1, "{args:?}: one line expected, got: {err}");
+    assert!(lines[0].starts_with("error: "), "{args:?}: {err}");
+    assert!(err.contains(needle), "{args:?}: '{needle}' not in: {err}");
+    assert!(!err.contains("panicked"), "{args:?}: {err}");
+}
