@@ -41,19 +41,9 @@ fn best_stream(v: &serde_json::Value) -> (f64, String) {
         .unwrap()
 }
 
-/// Pixel x of `v` by a linear map through a chart's outermost labelled x ticks.
+/// Pixel x of `v` on a chart's linear x axis.
 fn linear_x(axes: &svgread::Axes, v: f64) -> f64 {
-    let lo = axes
-        .x_ticks
-        .iter()
-        .min_by(|a, b| a.0.total_cmp(&b.0))
-        .unwrap();
-    let hi = axes
-        .x_ticks
-        .iter()
-        .max_by(|a, b| a.0.total_cmp(&b.0))
-        .unwrap();
-    lo.1 + (v - lo.0) / (hi.0 - lo.0) * (hi.1 - lo.1)
+    svgread::linear_map(&axes.x_ticks, v)
 }
 
 #[test]

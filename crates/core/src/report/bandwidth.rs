@@ -197,19 +197,9 @@ mod tests {
     use crate::report::svgread;
     use crate::report::testdata;
 
-    /// Pixel x of `gbs` by a linear map through the chart's two outermost labelled x ticks.
+    /// Pixel x of `gbs` on the chart's linear x axis.
     fn x_px(axes: &svgread::Axes, gbs: f64) -> f64 {
-        let lo = axes
-            .x_ticks
-            .iter()
-            .min_by(|a, b| a.0.total_cmp(&b.0))
-            .unwrap();
-        let hi = axes
-            .x_ticks
-            .iter()
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .unwrap();
-        lo.1 + (gbs - lo.0) / (hi.0 - lo.0) * (hi.1 - lo.1)
+        svgread::linear_map(&axes.x_ticks, gbs)
     }
 
     fn vertical_lines(svg: &str, color: &str) -> Vec<f64> {

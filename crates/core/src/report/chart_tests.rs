@@ -2,23 +2,8 @@
 //! numbers put them, by a log mapping derived here from the chart's own labelled axis ticks.
 
 use super::*;
-use crate::report::svgread::{self, Axes};
+use crate::report::svgread::{self, log_map, log_value, Axes};
 use crate::report::testdata::{self, Rate};
-
-/// Pixel of `v` by a log-linear map through the outermost labelled ticks.
-fn log_map(ticks: &[(f64, f64)], v: f64) -> f64 {
-    let lo = ticks.iter().min_by(|a, b| a.0.total_cmp(&b.0)).unwrap();
-    let hi = ticks.iter().max_by(|a, b| a.0.total_cmp(&b.0)).unwrap();
-    lo.1 + (v.log10() - lo.0.log10()) / (hi.0.log10() - lo.0.log10()) * (hi.1 - lo.1)
-}
-
-/// The value at pixel `p`, inverting [`log_map`].
-fn log_value(ticks: &[(f64, f64)], p: f64) -> f64 {
-    let lo = ticks.iter().min_by(|a, b| a.0.total_cmp(&b.0)).unwrap();
-    let hi = ticks.iter().max_by(|a, b| a.0.total_cmp(&b.0)).unwrap();
-    let decades = (p - lo.1) / (hi.1 - lo.1) * (hi.0.log10() - lo.0.log10());
-    10f64.powf(lo.0.log10() + decades)
-}
 
 fn px(axes: &Axes, intensity: f64, flops: f64) -> (f64, f64) {
     (

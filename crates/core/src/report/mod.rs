@@ -177,19 +177,9 @@ mod tests {
             .collect()
     }
 
-    /// Pixel y of `v` by a log map through the outermost labelled y ticks.
+    /// Pixel y of `v` on the chart's log y axis.
     fn y_px(axes: &svgread::Axes, v: f64) -> f64 {
-        let lo = axes
-            .y_ticks
-            .iter()
-            .min_by(|a, b| a.0.total_cmp(&b.0))
-            .unwrap();
-        let hi = axes
-            .y_ticks
-            .iter()
-            .max_by(|a, b| a.0.total_cmp(&b.0))
-            .unwrap();
-        lo.1 + (v.log10() - lo.0.log10()) / (hi.0.log10() - lo.0.log10()) * (hi.1 - lo.1)
+        svgread::log_map(&axes.y_ticks, v)
     }
 
     #[test]

@@ -151,6 +151,37 @@ pub fn texts(svg: &str) -> Vec<Text> {
         .collect()
 }
 
+/// The lowest and the highest labelled tick, (value, pixel) each; `None` without ticks.
+pub fn outer_ticks(ticks: &[(f64, f64)]) -> Option<((f64, f64), (f64, f64))> {
+    let lo = ticks.iter().min_by(|a, b| a.0.total_cmp(&b.0))?;
+    let hi = ticks.iter().max_by(|a, b| a.0.total_cmp(&b.0))?;
+    Some((*lo, *hi))
+}
+
+/// Pixel of `v` on a linear axis, by the map through its outermost labelled ticks (NaN
+/// without ticks).
+pub fn linear_map(ticks: &[(f64, f64)], v: f64) -> f64 {
+    outer_ticks(ticks).map_or(f64::NAN, |(lo, hi)| {
+        lo.1 + (v - lo.0) / (hi.0 - lo.0) * (hi.1 - lo.1)
+    })
+}
+
+/// Pixel of `v` on a log axis, by the map through its outermost labelled ticks (NaN
+/// without ticks).
+pub fn log_map(ticks: &[(f64, f64)], v: f64) -> f64 {
+    outer_ticks(ticks).map_or(f64::NAN, |(lo, hi)| {
+        lo.1 + (v.log10() - lo.0.log10()) / (hi.0.log10() - lo.0.log10()) * (hi.1 - lo.1)
+    })
+}
+
+/// The value at pixel `p` on a log axis, inverting [`log_map`].
+pub fn log_value(ticks: &[(f64, f64)], p: f64) -> f64 {
+    outer_ticks(ticks).map_or(f64::NAN, |(lo, hi)| {
+        let decades = (p - lo.1) / (hi.1 - lo.1) * (hi.0.log10() - lo.0.log10());
+        10f64.powf(lo.0.log10() + decades)
+    })
+}
+
 /// The plotting area and tick marks of a chart, read from its axis lines and labelled ticks.
 #[derive(Clone, Debug, PartialEq)]
 pub struct Axes {
