@@ -229,24 +229,17 @@ fn bad_configs_and_settings_exit_2_with_one_sentence() {
     assert_bad_input(&["run", "--backend", "cpu", "--batch", "2"], "--model");
 }
 
-#[test]
-fn model_shaped_run_composes_the_step_and_floors_read_it_back() {
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("tiny.json");
-    let out_s = out.to_string_lossy().into_owned();
-    let model = "tests/fixtures/models/tiny.json";
-    let o = hotpath(&[
-        "run",
-        "--backend",
-        "cpu",
-        "--model",
-        model,
-        "--batch",
-        "1",
-        "--context",
-        "64",
+/// The tiny test model (2 layers, hidden 256).
+const TINY: &str = "tests/fixtures/models/tiny.json";
+
+/// `hotpath run` of the tiny model on the CPU at batch 1 with fast sampling, into `out`;
+/// `extra` gives the context (and `--prefill`).
+fn tiny_run(out: &str, extra: &[&str]) -> Output {
+    let mut args = vec!["run", "--backend", "cpu", "--model", TINY, "--batch", "1"];
+    args.extend_from_slice(extra);
+    args.extend([
         "--out",
-        &out_s,
+        out,
         "--min-time",
         "0.02",
         "--time-limit",
@@ -256,6 +249,16 @@ fn model_shaped_run_composes_the_step_and_floors_read_it_back() {
         "--min-samples",
         "3",
     ]);
+    hotpath(&args)
+}
+
+#[test]
+fn model_shaped_run_composes_the_step_and_floors_read_it_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tiny.json");
+    let out_s = out.to_string_lossy().into_owned();
+    let model = TINY;
+    let o = tiny_run(&out_s, &["--context", "64"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
     assert!(text.contains("kernel-composed step"), "{text}");
@@ -347,29 +350,8 @@ fn model_shaped_prefill_runs_the_prompt_kernels_and_floors_read_it_back() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("tiny-prefill.json");
     let out_s = out.to_string_lossy().into_owned();
-    let model = "tests/fixtures/models/tiny.json";
-    let o = hotpath(&[
-        "run",
-        "--backend",
-        "cpu",
-        "--model",
-        model,
-        "--batch",
-        "1",
-        "--context",
-        "32",
-        "--prefill",
-        "--out",
-        &out_s,
-        "--min-time",
-        "0.02",
-        "--time-limit",
-        "1",
-        "--warmup",
-        "0",
-        "--min-samples",
-        "3",
-    ]);
+    let model = TINY;
+    let o = tiny_run(&out_s, &["--context", "32", "--prefill"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     assert!(
@@ -614,7 +596,7 @@ fn measured_floor_composed_step_mbu_and_mfu_match_a_hand_built_results_file() {
     let args = [
         "floors",
         "--model",
-        "tests/fixtures/models/tiny.json",
+        TINY,
         "--batch",
         "1",
         "--context",
