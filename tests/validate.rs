@@ -70,10 +70,12 @@ fn quick_on_the_cpu_reports_every_contract_field_and_judges_copy_by_its_own_ceil
     assert_eq!(r["schema"], "hotpath.validate/1");
     assert_eq!(r["level"], "quick");
     assert_eq!(r["config"]["cache"], "cold");
-    assert!(
-        ["PASS", "WARN"].contains(&r["status"].as_str().unwrap()),
-        "{r}"
-    );
+    // Only perf/copy depends on how loaded the machine is; nothing else may FAIL.
+    for c in r["checks"].as_array().unwrap() {
+        if c["name"] != "perf/copy" {
+            assert_ne!(c["status"], "FAIL", "{c}");
+        }
+    }
     let wall = r["wall_s"].as_f64().unwrap();
     assert!(wall > 0.0 && wall < 120.0, "{wall}");
     for c in r["checks"].as_array().unwrap() {

@@ -5,8 +5,10 @@
 #   1. scripts/slurm/submit.sh --wait: the validate job, then the fleet job after it; one
 #      node is listed, not judged (exit 0);
 #   2. three more validate jobs of this node under other tags, one made slow on purpose
-#      (HOTPATH_FAULT=slow:copy: its copy measures at half speed), then fleet.sbatch: the
-#      slow one must be flagged and the fleet job must fail (exit 1).
+#      (HOTPATH_FAULT=slow4:copy: its copy measures at a quarter of its speed), then
+#      fleet.sbatch: the slow one must be flagged and the fleet job must fail (exit 1).
+#      A quarter, not a half: four runs on one shared 2-core VM can differ by 1.7x when
+#      something else runs beside them (seen in CI), and a 2x fault then drowns in that.
 # Usage (root): scripts/slurm/ci-selftest.sh [path/to/hotpath]   (default target/release/hotpath)
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -83,7 +85,7 @@ jobs=()
 for tag in b c; do
   jobs+=("$(RESULT_TAG=$tag sbatch --parsable --output="$RESULTS_DIR/slurm-%j.out" scripts/slurm/validate.sbatch)")
 done
-jobs+=("$(RESULT_TAG=d HOTPATH_FAULT=slow:copy/elements= sbatch --parsable --output="$RESULTS_DIR/slurm-%j.out" scripts/slurm/validate.sbatch)")
+jobs+=("$(RESULT_TAG=d HOTPATH_FAULT=slow4:copy/elements= sbatch --parsable --output="$RESULTS_DIR/slurm-%j.out" scripts/slurm/validate.sbatch)")
 deps=$(IFS=:; echo "${jobs[*]}")
 set +e
 sbatch --parsable --wait --dependency="afterany:$deps" --output="$RESULTS_DIR/slurm-fleet-%j.out" scripts/slurm/fleet.sbatch
@@ -98,9 +100,11 @@ python3 - "$RESULTS_DIR/fleet/fleet.json" "$node" <<'PY'
 import json, sys
 report, node = json.load(open(sys.argv[1])), sys.argv[2]
 slow = report["slow_nodes"]
-planted = [n for n in slow if n.endswith(f"[{node}-d]")]
-assert planted, f"the planted slow node {node}-d is not flagged: {slow}"
 members = report["groups"][0]["members"]
+values = {m["node"]: m["metrics"].get("perf/copy") for m in members}
+planted = [n for n in slow if n.endswith(f"[{node}-d]")]
+assert planted, f"the planted slow node {node}-d is not flagged: {slow}; perf/copy B/s: {values}"
+
 assert len(members) == 4, f"expected 4 validations, got {len(members)}"
 out = [o for o in report["groups"][0]["outliers"] if o["node"] == planted[0]]
 assert any(o["metric"] == "perf/copy" and o["direction"] == "slow" for o in out), out

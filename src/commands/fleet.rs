@@ -23,8 +23,8 @@ pub struct FleetArgs {
     /// or directories holding them (every `*.json` inside, not recursive).
     #[arg(required = true)]
     pub files: Vec<PathBuf>,
-    /// Flag a node beyond this many robust spreads (1.4826 × MAD, at least 1 % of the
-    /// median) from the fleet's median.
+    /// Flag a node beyond this many robust spreads (1.4826 × MAD, kept within 1 % and
+    /// 10 % of the median) from the fleet's median.
     #[arg(long, default_value_t = fleet::DEFAULT_K)]
     pub k: f64,
     /// Output format.

@@ -6,7 +6,8 @@
 //! as a GPU fault poisoning a context would end it), `hang` (the benchmark never returns)
 //! `wrong` (the output is perturbed before the correctness check) or `slow` (every timed
 //! batch runs the kernel twice as often as it counts, so the benchmark measures at half its
-//! speed: a slow GPU for the fleet and threshold checks); PATTERN is a
+//! speed: a slow GPU for the fleet and threshold checks; `slowN`, N from 2 to 1000, runs it N
+//! times, e.g. `slow4` for a quarter of the speed); PATTERN is a
 //! substring of the benchmark id (`op/shape/dtype/impl`). Example:
 //! `HOTPATH_FAULT=crash:gemv/m=1,wrong:triad`. Unset, nothing is injected.
 
@@ -17,6 +18,8 @@ use crate::units::Seconds;
 
 /// The environment variable read.
 pub const ENV: &str = "HOTPATH_FAULT";
+/// The largest slow-down factor `slowN` accepts.
+pub const MAX_SLOW: u32 = 1000;
 
 /// A fault to inject.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -27,8 +30,9 @@ pub enum Fault {
     Hang,
     /// Corrupt the output.
     Wrong,
-    /// Run twice the iterations each timed batch counts (half the measured speed).
-    Slow,
+    /// Run this many times the iterations each timed batch counts (1 / N of the measured
+    /// speed); `slow` is 2.
+    Slow(u32),
 }
 
 /// Parses `HOTPATH_FAULT` text into (fault, id pattern) pairs.
@@ -42,12 +46,15 @@ pub fn parse(text: &str) -> Result<Vec<(Fault, String)>> {
                 "crash" => Fault::Crash,
                 "hang" => Fault::Hang,
                 "wrong" => Fault::Wrong,
-                "slow" => Fault::Slow,
-                other => {
-                    return Err(Error::bad_input(format!(
-                        "{ENV} entry '{entry}' has fault '{other}'; accepted: crash, hang, wrong, slow (as KIND:ID-SUBSTRING)"
-                    )))
-                }
+                "slow" => Fault::Slow(2),
+                other => match other.strip_prefix("slow").map(str::parse::<u32>) {
+                    Some(Ok(n)) if (2..=MAX_SLOW).contains(&n) => Fault::Slow(n),
+                    _ => {
+                        return Err(Error::bad_input(format!(
+                            "{ENV} entry '{entry}' has fault '{other}'; accepted: crash, hang, wrong, slow, slowN with N from 2 to {MAX_SLOW} (as KIND:ID-SUBSTRING)"
+                        )))
+                    }
+                },
             };
             if pattern.is_empty() {
                 return Err(Error::bad_input(format!(
@@ -71,7 +78,7 @@ pub fn for_benchmark(id: &str) -> Result<Option<Fault>> {
 }
 
 /// Carries out a `Crash` or `Hang` (a `Wrong` is applied to the output by [`corrupt`], a
-/// `Slow` to the timed batches by [`Twice`]).
+/// `Slow` to the timed batches by [`Repeated`]).
 pub fn strike(fault: Fault) {
     match fault {
         Fault::Crash => {
@@ -84,7 +91,7 @@ pub fn strike(fault: Fault) {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
             }
         }
-        Fault::Wrong | Fault::Slow => {}
+        Fault::Wrong | Fault::Slow(_) => {}
     }
 }
 
@@ -104,21 +111,28 @@ pub fn corrupt(output: &mut HostTensor) {
     }
 }
 
-/// A prepared benchmark that runs every timed batch twice and reports the sum: the
-/// `slow` fault. The work is real (the kernel runs), only its count is halved.
-pub struct Twice(pub Box<dyn Prepared>);
+/// A prepared benchmark that runs every timed batch `times` times and reports the sum: the
+/// `slow` fault. The work is real (the kernel runs), only its count is divided by `times`.
+pub struct Repeated {
+    /// The benchmark slowed down.
+    pub prepared: Box<dyn Prepared>,
+    /// Runs per counted batch (at least 1).
+    pub times: u32,
+}
 
-impl Prepared for Twice {
+impl Prepared for Repeated {
     fn run(&mut self, iters: u32) -> Result<Seconds> {
-        let first = self.0.run(iters)?;
-        let second = self.0.run(iters)?;
-        Ok(Seconds(first.0 + second.0))
+        let mut total = 0.0;
+        for _ in 0..self.times.max(1) {
+            total += self.prepared.run(iters)?.0;
+        }
+        Ok(Seconds(total))
     }
     fn output(&mut self) -> Result<HostTensor> {
-        self.0.output()
+        self.prepared.output()
     }
     fn counted_work(&self) -> Option<crate::op::Work> {
-        self.0.counted_work()
+        self.prepared.counted_work()
     }
 }
 
@@ -141,6 +155,13 @@ mod tests {
             e.contains("'explode'") && e.contains("crash, hang, wrong, slow"),
             "{e}"
         );
+        for bad in ["slow1", "slow1001", "slowx", "slow-3"] {
+            let e = parse(&format!("{bad}:copy")).unwrap_err().to_string();
+            assert!(
+                e.contains(&format!("'{bad}'")) && e.contains("slowN with N from 2 to 1000"),
+                "{e}"
+            );
+        }
         assert!(parse("hang")
             .unwrap_err()
             .to_string()
@@ -148,7 +169,7 @@ mod tests {
     }
 
     #[test]
-    fn slow_runs_every_batch_twice_and_reports_the_sum() {
+    fn slow_runs_every_batch_n_times_and_reports_the_sum() {
         struct Counting(u32);
         impl Prepared for Counting {
             fn run(&mut self, iters: u32) -> Result<Seconds> {
@@ -160,13 +181,25 @@ mod tests {
             }
         }
         assert_eq!(
-            parse("slow:copy").unwrap(),
-            vec![(Fault::Slow, "copy".into())]
+            parse("slow:copy, slow4:triad").unwrap(),
+            vec![
+                (Fault::Slow(2), "copy".into()),
+                (Fault::Slow(4), "triad".into())
+            ]
         );
-        let mut t = Twice(Box::new(Counting(0)));
+        let mut t = Repeated {
+            prepared: Box::new(Counting(0)),
+            times: 2,
+        };
         // 4 iterations counted: 8 run at 0.25 s each = 2 s, twice the 1 s the 4 take.
         assert_eq!(t.run(4).unwrap(), Seconds(2.0));
         assert_eq!(t.run(1).unwrap(), Seconds(0.5));
+        let mut t = Repeated {
+            prepared: Box::new(Counting(0)),
+            times: 4,
+        };
+        // 3 counted: 12 run at 0.25 s = 3 s, four times the 0.75 s the 3 take.
+        assert_eq!(t.run(3).unwrap(), Seconds(3.0));
     }
 
     #[test]

@@ -153,8 +153,8 @@ fn measure_into(
         result.error = Some("output does not match the reference; not timed".to_string());
         return Ok(());
     }
-    if fault == Some(crate::fault::Fault::Slow) {
-        prepared = Box::new(crate::fault::Twice(prepared));
+    if let Some(crate::fault::Fault::Slow(times)) = fault {
+        prepared = Box::new(crate::fault::Repeated { prepared, times });
     }
     let m = measure(prepared.as_mut(), &mut || device.clock(), cfg, on_progress)?;
     result.discarded_samples = m.discarded_samples;

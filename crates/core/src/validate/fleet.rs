@@ -5,8 +5,11 @@
 //! Per metric: the median and the median absolute deviation (MAD) over the fleet; the spread
 //! is 1.4826 × MAD (the factor that makes the MAD estimate a normal distribution's standard
 //! deviation), floored at 1 % of the median so that nodes measured alike (MAD ≈ 0) do not
-//! flag differences that are only noise. A node whose value lies more than k spreads below
-//! the median is flagged `slow` (exit 1); more than k above, `fast` (listed, not a failure).
+//! flag differences that are only noise, and capped at 10 % of the median so that a fleet
+//! whose nodes disagree widely (a bimodal fleet, a loaded machine, a few broken nodes among
+//! few) cannot hide a node far below the rest: with k = 3 a node more than 30 % below the
+//! median is always flagged. A node whose value lies more than k spreads below the median
+//! is flagged `slow` (exit 1); more than k above, `fast` (listed, not a failure).
 //! Every metric is higher-is-better (rates, clocks, stability ratios). At least 3 nodes are
 //! needed to judge anything.
 
@@ -27,6 +30,10 @@ pub const MAD_SCALE: f64 = 1.4826;
 pub const DEFAULT_K: f64 = 3.0;
 /// The spread is at least this fraction of the median.
 pub const MIN_REL_SPREAD: f64 = 0.01;
+/// The spread is at most this fraction of the median. A healthy GPU fleet's nodes differ by
+/// a few percent; a MAD beyond this says the fleet itself is split, and without the cap the
+/// slow threshold would fall towards (or below) zero and flag nothing.
+pub const MAX_REL_SPREAD: f64 = 0.10;
 /// Fewest nodes with a metric for it to be judged.
 pub const MIN_NODES: usize = 3;
 
@@ -142,8 +149,11 @@ pub struct MetricStats {
     pub median: f64,
     /// Median absolute deviation (unscaled).
     pub mad: f64,
-    /// The spread used: max(1.4826 × MAD, 1 % of |median|).
+    /// The spread used: 1.4826 × MAD, kept within 1 % and 10 % of |median|.
     pub spread: f64,
+    /// Whether 1.4826 × MAD exceeded 10 % of |median| and the spread was capped there.
+    #[serde(default)]
+    pub capped: bool,
     /// Values below this are flagged slow (median − k × spread); None when n < 3.
     pub low: Option<f64>,
     /// Values above this are flagged fast.
@@ -194,10 +204,17 @@ pub struct FleetReport {
     pub mad_scale: f64,
     /// The spread's floor as a fraction of the median.
     pub min_rel_spread: f64,
+    /// The spread's cap as a fraction of the median.
+    #[serde(default = "default_max_rel_spread")]
+    pub max_rel_spread: f64,
     /// One table per hardware id.
     pub groups: Vec<FleetGroup>,
     /// Nodes flagged slow on some metric, over every group.
     pub slow_nodes: Vec<String>,
+}
+
+fn default_max_rel_spread() -> f64 {
+    MAX_REL_SPREAD
 }
 
 /// The outlier report of `members` with threshold `k` spreads.
@@ -226,6 +243,7 @@ pub fn analyze(members: Vec<Member>, k: f64) -> Result<FleetReport> {
         k,
         mad_scale: MAD_SCALE,
         min_rel_spread: MIN_REL_SPREAD,
+        max_rel_spread: MAX_REL_SPREAD,
         groups,
         slow_nodes: slow.into_iter().collect(),
     })
@@ -279,7 +297,11 @@ fn group(hardware: String, members: Vec<Member>, k: f64) -> FleetGroup {
         let xs: Vec<f64> = values.iter().map(|v| v.1).collect();
         let median = stats::median(&xs);
         let mad = stats::mad(&xs);
-        let spread = (MAD_SCALE * mad).max(MIN_REL_SPREAD * median.abs());
+        let scaled = MAD_SCALE * mad;
+        let capped = scaled > MAX_REL_SPREAD * median.abs();
+        let spread = scaled
+            .max(MIN_REL_SPREAD * median.abs())
+            .min(MAX_REL_SPREAD * median.abs());
         let judged = xs.len() >= MIN_NODES && spread > 0.0;
         let (low, high) = if judged {
             (Some(median - k * spread), Some(median + k * spread))
@@ -308,6 +330,7 @@ fn group(hardware: String, members: Vec<Member>, k: f64) -> FleetGroup {
             median,
             mad,
             spread,
+            capped,
             low,
             high,
         });

@@ -120,6 +120,7 @@ fn the_15_percent_slow_node_among_64_is_flagged_though_all_pass() {
     assert!(o.z < -3.0);
     let copy = g.metrics.iter().find(|m| m.name == "perf/copy").unwrap();
     assert_eq!(copy.n, 64);
+    assert!(!copy.capped);
     assert!((copy.spread - (MAD_SCALE * copy.mad).max(0.01 * copy.median)).abs() < 1.0);
     // The gemv metric is identical everywhere: MAD 0, the 1 % floor, nobody flagged.
     let gemv = g
@@ -176,6 +177,57 @@ fn median_and_mad_by_hand() {
     assert_eq!(o[0].node, "n5");
     assert!((o[0].z - (-6.0 / 0.7413)).abs() < 1e-9);
     assert!((o[0].delta_pct + 60.0).abs() < 1e-9);
+}
+
+#[test]
+fn a_widely_split_fleet_caps_the_spread_and_still_flags_the_slow_node() {
+    // The CI self-test's failure: four runs of one loaded VM, one made 2x slow on purpose.
+    // Values 39.5 27 47 18: median (27 + 39.5) / 2 = 33.25; |dev| 6.25 13.75 6.25 15.25 →
+    // MAD (6.25 + 13.75) / 2 = 10; 1.4826 × 10 = 14.826 is 44.6 % of the median, so the
+    // spread is capped at 10 %: 3.325. Uncapped the slow line would be 33.25 − 44.478 < 0
+    // and nothing could ever be flagged. Capped: low 33.25 − 9.975 = 23.275; 18 is slow at
+    // z = −15.25 / 3.325 = −4.5865; 47 is fast at z = 13.75 / 3.325 = 4.1353; 27 (z −1.88)
+    // and 39.5 (z 1.88) are not flagged.
+    let ms: Vec<Member> = [39.5, 27.0, 47.0, 18.0]
+        .iter()
+        .enumerate()
+        .map(|(i, v)| member(&format!("n{i}"), *v))
+        .collect();
+    let f = analyze(ms, 3.0).unwrap();
+    let m = &f.groups[0].metrics[0];
+    assert_eq!((m.median, m.mad), (33.25, 10.0));
+    assert!(m.capped);
+    assert!((m.spread - 3.325).abs() < 1e-12);
+    assert!((m.low.unwrap() - 23.275).abs() < 1e-9);
+    let o = &f.groups[0].outliers;
+    assert_eq!(o.len(), 2, "{o:?}");
+    assert_eq!(
+        (o[0].node.as_str(), o[0].direction.as_str()),
+        ("n3", "slow")
+    );
+    assert!((o[0].z + 15.25 / 3.325).abs() < 1e-9);
+    assert_eq!(
+        (o[1].node.as_str(), o[1].direction.as_str()),
+        ("n2", "fast")
+    );
+    assert!((o[1].z - 13.75 / 3.325).abs() < 1e-9);
+    assert_eq!(f.slow_nodes, vec!["n3".to_string()]);
+    let table = render::fleet_table(&f);
+    assert!(
+        table.contains("1.4826 x MAD = 45 % of the median")
+            && table.contains("capped at 10 %")
+            && table.contains("more than 30 % from the median"),
+        "{table}"
+    );
+    // A fleet within the cap is not noted.
+    let calm: Vec<Member> = [10.0, 10.0, 11.0, 9.0, 10.0]
+        .iter()
+        .enumerate()
+        .map(|(i, v)| member(&format!("c{i}"), *v))
+        .collect();
+    let f = analyze(calm, 3.0).unwrap();
+    assert!(!f.groups[0].metrics[0].capped);
+    assert!(!render::fleet_table(&f).contains("capped"));
 }
 
 #[test]

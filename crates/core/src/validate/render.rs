@@ -219,16 +219,28 @@ pub fn fleet_table(report: &super::fleet::FleetReport) -> String {
     for g in &report.groups {
         let _ = writeln!(
             s,
-            "fleet {}: {} node(s), {} metric(s) | flagged beyond k = {} spreads from the median; spread = max({} x MAD, {:.0} % of the median)",
+            "fleet {}: {} node(s), {} metric(s) | flagged beyond k = {} spreads from the median; spread = {} x MAD, kept within {:.0} % and {:.0} % of the median",
             g.hardware,
             g.members.len(),
             g.metrics.len(),
             report.k,
             report.mad_scale,
-            100.0 * report.min_rel_spread
+            100.0 * report.min_rel_spread,
+            100.0 * report.max_rel_spread
         );
         if let Some(n) = &g.note {
             let _ = writeln!(s, "note: {n}");
+        }
+        for m in g.metrics.iter().filter(|m| m.capped && m.low.is_some()) {
+            let _ = writeln!(
+                s,
+                "note: {}: the nodes differ widely ({} x MAD = {:.0} % of the median); the spread is capped at {:.0} %, so a node more than {:.0} % from the median is flagged",
+                m.name,
+                report.mad_scale,
+                100.0 * report.mad_scale * m.mad / m.median.abs(),
+                100.0 * report.max_rel_spread,
+                100.0 * report.k * report.max_rel_spread
+            );
         }
         let fmt = |v: f64, unit: &str| show(&serde_json::json!(v), unit);
         let w = g
