@@ -2,11 +2,14 @@
 # CI check of scripts/nightly.sh end to end on the CPU backend, in a temporary directory
 # (never in the committed results/), on the short `ceilings` suite (about 3 s a run):
 #   1. first run with --update-baseline: creates the baseline; must exit 0;
-#   2. second run compared with it at --threshold 50: must exit 0. A generous threshold on
-#      purpose: on a shared VM the DRAM bandwidth drifts by up to ±20 % between runs, and the
-#      within-run intervals of `hotpath compare` cannot see drift between runs;
-#   3. third run compared with a planted baseline, the first run made 3× faster (every
-#      sample ÷ 3): a +200 % change that must be flagged, exit 1;
+#   2. second run compared with it at --threshold 150: must exit 0. A generous threshold on
+#      purpose: on a quiet VM the DRAM bandwidth drifts by up to ±20 % between runs, with a
+#      memory-bound process beside them copy runs measured 2.5× apart (CI saw a MAD of 27 %
+#      over four copy runs), and
+#      the within-run intervals of `hotpath compare` cannot see drift between runs;
+#   3. third run compared with a planted baseline, the first run made 10× faster (every
+#      sample ÷ 10): a +900 % change, still above 150 % if the first run was 2.5× slowed,
+#      that must be flagged, exit 1;
 # then checks that the history files, the comparisons and the trend page are there; with
 # faults injected, that a wrong result exits 1 and never becomes the baseline, and a
 # crashing benchmark exits 2 while the rest of the run is kept; and, without timing
@@ -27,7 +30,7 @@ hotpath="${HOTPATH:-$repo/target/release/hotpath}"
 command -v python3 >/dev/null || { echo "nightly-selftest: python3 is needed to plant the baseline" >&2; exit 2; }
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
-nightly=("$bash_bin" "$repo/scripts/nightly.sh" --hotpath "$hotpath" --dir "$tmp" --backend cpu --suite ceilings --threshold 50)
+nightly=("$bash_bin" "$repo/scripts/nightly.sh" --hotpath "$hotpath" --dir "$tmp" --backend cpu --suite ceilings --threshold 150)
 short=(-- --min-time 0.1 --time-limit 0.5 --warmup 0.02)
 
 fail() {
@@ -54,9 +57,9 @@ python3 - "$first" "$tmp/baselines/planted.json" <<'PY'
 import json, sys
 f = json.load(open(sys.argv[1]))
 for b in f["benchmarks"]:
-    b["samples_s"] = [s / 3 for s in b["samples_s"]]
+    b["samples_s"] = [s / 10 for s in b["samples_s"]]
     if b.get("time"):
-        b["time"] = {k: v / 3 for k, v in b["time"].items()}
+        b["time"] = {k: v / 10 for k, v in b["time"].items()}
 json.dump(f, open(sys.argv[2], "w"), indent=2)
 PY
 expect 1 "${nightly[@]}" --baseline-name planted "${short[@]}"

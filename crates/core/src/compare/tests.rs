@@ -122,9 +122,28 @@ fn threshold_decides_what_counts() {
     let (base, new) = planted(1.10, 0.01, 100);
     let c = compare(&base, &new, 25.0, "b", "n").unwrap();
     assert_eq!(c.rows[0].verdict, Verdict::Unchanged);
-    for bad in [0.0, -5.0, 100.0, f64::NAN, f64::INFINITY] {
+    for bad in [0.0, -5.0, 1000.5, f64::NAN, f64::INFINITY] {
         let err = compare(&base, &new, bad, "b", "n").unwrap_err().to_string();
-        assert!(err.contains("--threshold"), "{err}");
+        assert!(
+            err.contains(&format!("--threshold {bad}")) && err.contains("at most 1000"),
+            "{err}"
+        );
+    }
+}
+
+#[test]
+fn a_threshold_of_150_percent_flags_only_slowdowns_beyond_2_5x() {
+    // 150 %: regression above a time ratio of 2.5, improvement below 1 − 1.5 < 0 (never).
+    // 2× slower with a ±1 % spread: inside [−0.5, 2.5], unchanged; 3× slower: regression;
+    // 10× faster (ratio 0.1): unchanged, no speed-up can pass −150 %.
+    for (factor, want) in [
+        (2.0, Verdict::Unchanged),
+        (3.0, Verdict::Regression),
+        (0.1, Verdict::Unchanged),
+    ] {
+        let (base, new) = planted(factor, 0.01, 100);
+        let c = compare(&base, &new, 150.0, "b", "n").unwrap();
+        assert_eq!(c.rows[0].verdict, want, "factor {factor}: {:?}", c.rows[0]);
     }
 }
 
