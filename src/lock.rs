@@ -1,7 +1,9 @@
 //! One run per device: `hotpath run` holds an advisory lock on a per-device file while it
 //! measures. A second run on the same device still runs (it may be wanted), but both are
 //! told their numbers are meaningless, on stderr and in the results file
-//! (`device.extra.warnings`).
+//! (`device.extra.warnings`): the second at once, when it cannot take the lock; the first
+//! through a note the second appends to `<lock>.intruders`, which the holder reads after
+//! every benchmark ([`DeviceLock::intruders`]).
 
 use std::fs::{File, OpenOptions, TryLockError};
 use std::io::{Read, Seek, Write};
@@ -12,6 +14,54 @@ use hotpath_core::DeviceInfo;
 /// The held lock; released when dropped (or when the process dies, however it dies).
 pub struct DeviceLock {
     _file: File,
+    /// `<lock>.intruders`: one line per run that found the device held.
+    intruders: PathBuf,
+    /// Lines of it already reported.
+    seen: usize,
+}
+
+impl DeviceLock {
+    /// Runs that started on this device since the lock was taken (or since the last call),
+    /// as warnings for the results file.
+    pub fn intruders(&mut self, device: &DeviceInfo) -> Vec<String> {
+        let text = std::fs::read_to_string(&self.intruders).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let new: Vec<String> = lines
+            .iter()
+            .skip(self.seen)
+            .map(|who| {
+                format!(
+                    "another hotpath run ({}) started on {} device {} while this run measured; the numbers of both runs are meaningless",
+                    who.trim(),
+                    device.backend,
+                    device.index
+                )
+            })
+            .collect();
+        self.seen = lines.len().max(self.seen);
+        new
+    }
+}
+
+/// Records every new intruder of `lock` in `device` and on stderr; true when there was one.
+pub fn note_intruders(lock: &mut Option<DeviceLock>, device: &mut DeviceInfo) -> bool {
+    let Some(lock) = lock.as_mut() else {
+        return false;
+    };
+    let found = lock.intruders(device);
+    for w in &found {
+        eprintln!("warning: {w}");
+        add_warning(device, w.clone());
+    }
+    !found.is_empty()
+}
+
+fn me() -> String {
+    format!(
+        "pid {} since {}",
+        std::process::id(),
+        chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
+    )
 }
 
 /// Directory of the lock files: `$HOTPATH_LOCK_DIR`, else `<temp dir>/hotpath-locks`.
@@ -54,21 +104,31 @@ fn try_claim(device: &DeviceInfo) -> Result<DeviceLock, String> {
                 path.display()
             )
         })?;
+    let intruders = path.with_extension("lock.intruders");
     match file.try_lock() {
         Ok(()) => {
-            let me = format!(
-                "pid {} since {}\n",
-                std::process::id(),
-                chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true)
-            );
             let _ = file.set_len(0);
             let _ = file.rewind();
-            let _ = file.write_all(me.as_bytes());
-            Ok(DeviceLock { _file: file })
+            let _ = file.write_all(format!("{}\n", me()).as_bytes());
+            // Earlier holders' intruders are not this run's.
+            let _ = std::fs::remove_file(&intruders);
+            Ok(DeviceLock {
+                _file: file,
+                intruders,
+                seen: 0,
+            })
         }
         Err(TryLockError::WouldBlock) => {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
+            // Tell the holder too (it reads this after each benchmark).
+            if let Ok(mut note) = OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(&intruders)
+            {
+                let _ = note.write_all(format!("{}\n", me()).as_bytes());
+            }
             Err(format!(
                 "another hotpath run ({}) is measuring {} device {} right now; the numbers of both runs are meaningless",
                 holder.trim(),
@@ -120,12 +180,30 @@ mod tests {
             w.contains(&format!("pid {}", std::process::id())) && w.contains("cpu device 7"),
             "{w}"
         );
+        // The holder hears of the second run once, and of nothing else.
+        let mut held = held;
+        let told = held.as_mut().unwrap().intruders(&a);
+        assert_eq!(told.len(), 1, "{told:?}");
+        assert!(
+            told[0].contains(&format!("pid {}", std::process::id()))
+                && told[0].contains("started on cpu device 7 while this run measured"),
+            "{told:?}"
+        );
+        assert!(held.as_mut().unwrap().intruders(&a).is_empty());
+        assert!(!note_intruders(&mut held, &mut a) && a.extra.is_empty());
+        let mut d = a.clone();
+        assert!(claim(&mut d).is_none());
+        assert!(note_intruders(&mut held, &mut a));
+        assert_eq!(a.extra["warnings"].as_array().unwrap().len(), 1);
         drop(held);
         let mut c = DeviceInfo {
             backend: "cpu".into(),
             index: 7,
             ..Default::default()
         };
-        assert!(claim(&mut c).is_some(), "released when the holder drops it");
+        let mut again = claim(&mut c);
+        assert!(again.is_some(), "released when the holder drops it");
+        // A new holder does not inherit the old holder's intruders.
+        assert!(!note_intruders(&mut again, &mut c));
     }
 }

@@ -175,6 +175,29 @@ fn bad_measurement_settings_and_out_paths() {
         &["--op", "copy", "--shape", "elements=1K", "--out", &d],
         "is a directory",
     );
+    // --out naming an input (the model config) or a read-only file: refused before anything
+    // runs, and neither file is touched.
+    let config = dir.path().join("config.json");
+    let config_text = std::fs::read_to_string("tests/fixtures/models/llama-3.1-8b.json").unwrap();
+    std::fs::write(&config, &config_text).unwrap();
+    let config_s = config.to_string_lossy().into_owned();
+    bad(
+        &["--model", &config_s, "--context", "16", "--out", &config_s],
+        "is not a hotpath output file",
+    );
+    assert_eq!(std::fs::read_to_string(&config).unwrap(), config_text);
+    let old = dir.path().join("old.json");
+    let old_text = "{\"schema\": \"hotpath.results/1\"}";
+    std::fs::write(&old, old_text).unwrap();
+    let mut ro = std::fs::metadata(&old).unwrap().permissions();
+    ro.set_readonly(true);
+    std::fs::set_permissions(&old, ro).unwrap();
+    let old_s = old.to_string_lossy().into_owned();
+    bad(
+        &["--op", "copy", "--shape", "elements=1K", "--out", &old_s],
+        "is read-only",
+    );
+    assert_eq!(std::fs::read_to_string(&old).unwrap(), old_text);
 }
 
 #[test]

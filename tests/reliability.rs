@@ -168,6 +168,68 @@ fn sigterm_stops_cleanly_with_exit_130() {
     assert!(processes_with(&marker).is_empty());
 }
 
+fn warnings(file: &serde_json::Value) -> Vec<String> {
+    file["device"]["extra"]["warnings"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .filter_map(|w| w.as_str().map(str::to_string))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+#[test]
+fn two_runs_on_one_device_both_say_their_numbers_are_meaningless() {
+    // Run A holds the device; its last benchmark hangs until a 4 s watchdog, so it is
+    // certainly still measuring when run B starts after A's first result. B is told at
+    // once (it cannot take the lock), A after its next benchmark (B left a note).
+    let dir = tempfile::tempdir().unwrap();
+    let (a_out, b_out) = (dir.path().join("a.json"), dir.path().join("b.json"));
+    let a = ceilings_run(&a_out, &["--watchdog", "4"])
+        .env("HOTPATH_FAULT", "hang:peak_mma")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while !a_out.exists() {
+        assert!(Instant::now() < deadline, "run A never wrote a result");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let b = ceilings_run(&b_out, &[])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let b_pid = format!("pid {}", b.id());
+    let b = b.wait_with_output().unwrap();
+    let b_err = String::from_utf8_lossy(&b.stderr);
+    assert_eq!(b.status.code(), Some(0), "{b_err}");
+    let a_pid = format!("pid {}", a.id());
+    let a = a.wait_with_output().unwrap();
+    let a_err = String::from_utf8_lossy(&a.stderr);
+    assert_eq!(a.status.code(), Some(2), "A's hang is an error: {a_err}");
+    // B: on stderr and in its results, naming A's pid.
+    let wb = warnings(&results(&b_out));
+    assert_eq!(wb.len(), 1, "{wb:?}");
+    assert!(
+        wb[0].contains(&format!("another hotpath run ({a_pid}"))
+            && wb[0].contains("is measuring cpu device 0 right now"),
+        "{wb:?}"
+    );
+    assert!(b_err.contains(&wb[0]), "{b_err}");
+    // A: once, naming B's pid, though A started first.
+    let wa = warnings(&results(&a_out));
+    assert_eq!(wa.len(), 1, "{wa:?}");
+    assert!(
+        wa[0].contains(&format!("another hotpath run ({b_pid}"))
+            && wa[0].contains("started on cpu device 0 while this run measured"),
+        "{wa:?}"
+    );
+    assert!(a_err.contains(&wa[0]), "{a_err}");
+}
+
 #[test]
 fn bad_fault_spec_is_rejected_as_bad_input() {
     let dir = tempfile::tempdir().unwrap();

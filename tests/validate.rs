@@ -354,6 +354,45 @@ fn fleet_flags_the_slow_node_and_reads_directories() {
         (outlier["z"].as_f64().unwrap() - z).abs() < 1e-6,
         "{outlier}"
     );
+    // The report written into the directory it reads is left out on the next run (with a
+    // note), and so is any other fleet report there: the same six nodes, the same verdict.
+    let inside = nodes.join("fleet.json");
+    let inside_s = inside.to_string_lossy().into_owned();
+    for _ in 0..2 {
+        let again = hotpath_in(dir.path(), &["fleet", &nodes_s, "--out", &inside_s], None);
+        assert_eq!(again.status.code(), Some(1), "{}", text(&again.stderr));
+        let v: Value = serde_json::from_str(&std::fs::read_to_string(&inside).unwrap()).unwrap();
+        assert_eq!(v["groups"][0]["members"].as_array().unwrap().len(), 6);
+    }
+    std::fs::copy(&inside, nodes.join("older-fleet.json")).unwrap();
+    let again = hotpath_in(dir.path(), &["fleet", &nodes_s], None);
+    assert!(text(&again.stderr).contains("older-fleet.json is a fleet report, not a node"));
+    assert!(
+        text(&again.stdout).contains("6 node(s)"),
+        "{}",
+        text(&again.stdout)
+    );
+    // --out naming one of the inputs is refused, and that input is not touched.
+    let n1 = nodes.join("n1.json");
+    let before = std::fs::read(&n1).unwrap();
+    let n1_s = n1.to_string_lossy().into_owned();
+    let n2_s = nodes.join("n2.json").to_string_lossy().into_owned();
+    let n3_s = nodes.join("n3.json").to_string_lossy().into_owned();
+    // Spelled another way, so only the canonical paths match.
+    let n1_other = format!("{}/../nodes/./n1.json", nodes_s);
+    let same = hotpath_in(
+        dir.path(),
+        &["fleet", &n1_s, &n2_s, &n3_s, "--out", &n1_other],
+        None,
+    );
+    let err = text(&same.stderr);
+    assert_eq!(same.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains("is also an input of this fleet report"),
+        "{err}"
+    );
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    assert_eq!(std::fs::read(&n1).unwrap(), before);
     // Bad input: a file that is not a hotpath output, a missing path, an empty directory.
     let junk = dir.path().join("junk.json");
     std::fs::write(&junk, "{\"hello\": 1}").unwrap();

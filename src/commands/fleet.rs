@@ -37,12 +37,31 @@ pub struct FleetArgs {
 
 /// Reads every file, analyses, prints.
 pub fn run(args: &FleetArgs) -> Result<Outcome> {
+    let inputs = expand(&args.files)?;
+    let out = args.out.as_deref().map(same_file_key);
+    let is_out = |p: &Path| out.as_ref().is_some_and(|o| *o == same_file_key(p));
+    if let Some((path, _)) = inputs.iter().find(|(p, named)| *named && is_out(p)) {
+        return Err(Error::bad_input(format!(
+            "--out {} is also an input of this fleet report; write the report elsewhere, e.g. into a fleet/ directory beside the inputs",
+            path.display()
+        )));
+    }
     if let Some(out) = &args.out {
         hotpath_core::results::check_writable(out)?;
     }
     let mut members: Vec<Member> = Vec::new();
-    for path in expand(&args.files)? {
+    for (path, named) in inputs {
+        let is_out = is_out(&path);
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
+        // A directory holds this report's own earlier output, or another fleet report: not
+        // a node. Files named on the command line are always read (and refused if foreign).
+        if !named && (is_out || schema_of(&text).as_deref() == Some(fleet::SCHEMA)) {
+            eprintln!(
+                "note: {} is a fleet report, not a node; left out",
+                path.display()
+            );
+            continue;
+        }
         members.extend(fleet::parse_file(&text, &path.display().to_string())?);
     }
     let report = fleet::analyze(members, args.k)?;
@@ -65,9 +84,35 @@ pub fn run(args: &FleetArgs) -> Result<Outcome> {
     })
 }
 
-/// The files named, with each directory replaced by its `*.json` files in name order
-/// (hidden files, such as a run still being written, left out).
-fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+/// A path's identity for "is this the same file": the canonical path when it exists, else
+/// the canonical parent joined with the file name (an --out not yet written).
+fn same_file_key(p: &Path) -> PathBuf {
+    if let Ok(c) = p.canonicalize() {
+        return c;
+    }
+    match (p.parent(), p.file_name()) {
+        (Some(dir), Some(name)) => {
+            let dir = if dir.as_os_str().is_empty() {
+                Path::new(".")
+            } else {
+                dir
+            };
+            dir.canonicalize()
+                .map_or_else(|_| p.to_path_buf(), |d| d.join(name))
+        }
+        _ => p.to_path_buf(),
+    }
+}
+
+/// The `schema` field of a JSON text, if it has one.
+fn schema_of(text: &str) -> Option<String> {
+    let v: serde_json::Value = serde_json::from_str(text).ok()?;
+    Some(v.get("schema")?.as_str()?.to_string())
+}
+
+/// The files named (flagged `true`), with each directory replaced by its `*.json` files in
+/// name order (flagged `false`; hidden files, such as a run still being written, left out).
+fn expand(paths: &[PathBuf]) -> Result<Vec<(PathBuf, bool)>> {
     let mut out = Vec::new();
     for p in paths {
         if !p.is_dir() {
@@ -77,7 +122,7 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
                     p.display()
                 )));
             }
-            out.push(p.clone());
+            out.push((p.clone(), true));
             continue;
         }
         let mut found: Vec<PathBuf> = std::fs::read_dir(p)
@@ -92,7 +137,7 @@ fn expand(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
             )));
         }
         found.sort();
-        out.extend(found);
+        out.extend(found.into_iter().map(|f| (f, false)));
     }
     Ok(out)
 }

@@ -97,7 +97,7 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
     })?;
     for (mut device, plan, cfg, path, mut file) in jobs {
         let spec_roofs = file.hardware.clone();
-        let _lock = lock::claim(&mut file.device);
+        let mut lock = lock::claim(&mut file.device);
         let mut executor = match args.isolation {
             Isolation::None => Executor::InProcess,
             Isolation::Process => {
@@ -115,6 +115,7 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
             let step = executor.run(device.as_mut(), spec, imp, cache, &cfg, &mut |f| {
                 progress.advance(i, f)
             });
+            lock::note_intruders(&mut lock, &mut file.device);
             let Step::Done(result) = step else {
                 progress.finish();
                 file.write_atomic(&path)?;

@@ -307,7 +307,7 @@ fn validate_device(
         Err(e) => return device_fail("device/plan", e.to_string()),
     };
     let mut info = device.info().clone();
-    let _lock = lock::claim(&mut info);
+    let mut lock = lock::claim(&mut info);
     let mut source = device.health_source();
     let source_name = source.describe();
     let hw_id = hw.as_ref().map_or("unknown".to_string(), |h| h.id.clone());
@@ -354,6 +354,8 @@ fn validate_device(
         return Err(e);
     }
     let wall_s = started.elapsed().as_secs_f64();
+    // A run that started on this device while it was validated makes it shared after all.
+    let intruded = lock::note_intruders(&mut lock, &mut info);
     shared.update(|r| {
         // The checks again, in the report's order (health, correctness, perf, sustained),
         // after the exclusive-use check made before the plan ran.
@@ -361,7 +363,14 @@ fn validate_device(
             .checks
             .iter()
             .position(|c| c.device == index && c.group == Group::Device)
-            .map(|i| r.checks.remove(i));
+            .map(|i| r.checks.remove(i))
+            .map(|c| {
+                if intruded {
+                    exclusive_check(&info, index)
+                } else {
+                    c
+                }
+            });
         r.checks.retain(|c| c.device != index);
         r.checks.extend(exclusive);
         r.checks.extend(outcome.checks.into_iter().map(|mut c| {
