@@ -120,8 +120,12 @@ fn bench(c: &mut Criterion) {
             };
             let id = spec.id(imp);
             let inputs = generate(&spec, seed_for(&spec));
-            let plan =
-                hotpath_core::runner::cache_plan(&spec, dev.info(), hotpath_core::CacheMode::Cold);
+            let plan = hotpath_core::runner::cache_plan(
+                &spec,
+                dev.info(),
+                hotpath_core::CacheMode::Cold,
+                None,
+            );
             let work = Workload {
                 spec: &spec,
                 imp,

@@ -350,3 +350,59 @@ fn report_writes_markdown_and_self_contained_html() {
     assert!(md.contains("### gemv") && md.contains("% of measured roof"));
     assert_bad_input(&["report", "/nonexistent/r.json"], "/nonexistent/r.json");
 }
+
+#[test]
+fn a_hardware_file_sizes_the_cold_cache_in_workers_and_in_process() {
+    // A site file claiming a 200 MB last-level cache: the copy of 1 Mi f32 (8,388,608 B a
+    // set, read + write) must rotate past 3 × max(200 MB, the runtime's LLC), in a worker
+    // and in process alike, and the results name the file by its path.
+    let dir = tempfile::tempdir().unwrap();
+    let hw = dir.path().join("big-llc.toml");
+    std::fs::write(
+        &hw,
+        "id = \"big-llc-cpu\"\nname = \"A CPU said to have a 200 MB cache\"\nvendor = \"cpu\"\nkind = \"cpu\"\nmatch = []\nllc_bytes = 200000000\n",
+    )
+    .unwrap();
+    let hw_s = hw.to_string_lossy().into_owned();
+    for isolation in ["process", "none"] {
+        let out = dir.path().join(format!("{isolation}.json"));
+        let out_s = out.to_string_lossy().into_owned();
+        let mut args = run_cpu(&[
+            "--op",
+            "copy",
+            "--shape",
+            "elements=1M",
+            "--dtype",
+            "f32",
+            "--hardware",
+            &hw_s,
+            "--isolation",
+            isolation,
+            "--out",
+            &out_s,
+        ]);
+        args.extend(FAST.iter().map(|s| s.to_string()));
+        let o = hotpath(&args.iter().map(String::as_str).collect::<Vec<_>>());
+        assert_eq!(o.status.code(), Some(0), "{isolation}: {}", stderr(&o));
+        let f: serde_json::Value =
+            serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+        assert_eq!(f["hardware"]["sources"]["file"], hw_s.as_str());
+        let runtime = f["device"]["llc_bytes"].as_u64().unwrap();
+        let llc = runtime.max(200_000_000);
+        let cache = &f["benchmarks"][0]["measurement"]["cache"];
+        assert_eq!(
+            cache["llc_bytes"].as_u64(),
+            Some(llc),
+            "{isolation}: {cache}"
+        );
+        let sets = (3 * llc).div_ceil(8_388_608);
+        assert_eq!(cache["sets"].as_u64(), Some(sets), "{isolation}: {cache}");
+        if runtime < 200_000_000 {
+            let source = cache["llc_source"].as_str().unwrap();
+            assert!(
+                source.starts_with(&format!("{hw_s} llc_bytes (200 MB)")),
+                "{isolation}: {source}"
+            );
+        }
+    }
+}

@@ -3,8 +3,9 @@
 use std::path::PathBuf;
 
 use hotpath_core::backend::{CacheMode, Device};
+use hotpath_core::hardware::{self, HardwareSpec};
 use hotpath_core::results::{ResultsFile, RunConfig, Status, ToolInfo, SCHEMA};
-use hotpath_core::{hardware, host, Result};
+use hotpath_core::{host, Result};
 use std::time::Duration;
 
 use super::run_plan::{self, Request};
@@ -98,15 +99,18 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
     for (mut device, plan, cfg, path, mut file) in jobs {
         let spec_roofs = file.hardware.clone();
         let mut lock = lock::claim(&mut file.device);
+        let llc_hint = hw_override.as_ref().map(HardwareSpec::llc_hint);
         let mut executor = match args.isolation {
-            Isolation::None => Executor::InProcess,
+            Isolation::None => Executor::InProcess(llc_hint),
             Isolation::Process => {
                 let watchdog = args.watchdog.unwrap_or(60.0 + 4.0 * cfg.time_limit_s);
-                Executor::Worker(Supervisor::new(
+                let mut s = Supervisor::new(
                     backend.name(),
                     file.device.index,
                     Duration::from_secs_f64(watchdog),
-                ))
+                );
+                s.set_llc_hint(llc_hint);
+                Executor::Worker(s)
             }
         };
         let progress = RunProgress::new(plan.len());

@@ -241,7 +241,7 @@ pub fn hardware_roofs(
             for (k, v) in &s.sources {
                 sources.insert(k.clone(), v.clone());
             }
-            sources.insert("file".to_string(), format!("hardware/{}.toml", s.id));
+            sources.insert("file".to_string(), s.file_label());
             (s.id, s.mem_bytes_per_s, s.peak_flops)
         }
         None => ("unknown".to_string(), None, BTreeMap::new()),

@@ -329,12 +329,12 @@ fn validate_device(
     );
     let mut bench = WorkerBench {
         executor: match args.isolation {
-            Isolation::None => Executor::InProcess,
-            Isolation::Process => Executor::Worker(Supervisor::new(
-                backend.name(),
-                index,
-                Duration::from_secs(60),
-            )),
+            Isolation::None => Executor::InProcess(hw_override.map(HardwareSpec::llc_hint)),
+            Isolation::Process => {
+                let mut s = Supervisor::new(backend.name(), index, Duration::from_secs(60));
+                s.set_llc_hint(hw_override.map(HardwareSpec::llc_hint));
+                Executor::Worker(s)
+            }
         },
         device: device.as_mut(),
         watchdog_s: args.watchdog,

@@ -10,6 +10,7 @@ mod supervisor;
 pub mod worker;
 
 use hotpath_core::backend::{CacheMode, Device};
+use hotpath_core::cache::LlcHint;
 use hotpath_core::measure::MeasureConfig;
 use hotpath_core::results::BenchmarkResult;
 use hotpath_core::runner::run_one;
@@ -27,8 +28,9 @@ pub enum Step {
 
 /// Where benchmarks run.
 pub enum Executor {
-    /// In this process (`--isolation none`): fastest start, but a crash ends the run.
-    InProcess,
+    /// In this process (`--isolation none`): fastest start, but a crash ends the run. The
+    /// hint sizes cold caches from the run's `--hardware` file.
+    InProcess(Option<LlcHint>),
     /// In a supervised worker process (`--isolation process`, the default).
     Worker(Supervisor),
 }
@@ -48,11 +50,12 @@ impl Executor {
             return Step::Interrupted;
         }
         match self {
-            Executor::InProcess => Step::Done(Box::new(run_one(
+            Executor::InProcess(hint) => Step::Done(Box::new(run_one(
                 device,
                 spec,
                 imp,
                 cache,
+                hint.as_ref(),
                 cfg,
                 on_progress,
             ))),

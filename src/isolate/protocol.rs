@@ -6,6 +6,7 @@
 use serde::{Deserialize, Serialize};
 
 use hotpath_core::backend::CacheMode;
+use hotpath_core::cache::LlcHint;
 use hotpath_core::measure::MeasureConfig;
 use hotpath_core::results::BenchmarkResult;
 use hotpath_core::OpSpec;
@@ -19,6 +20,9 @@ pub struct Job {
     pub imp: String,
     /// Cache state between samples.
     pub cache: CacheMode,
+    /// The run's `--hardware` file, for cold-cache sizing.
+    #[serde(default)]
+    pub llc_hint: Option<LlcHint>,
     /// Sampling configuration.
     pub cfg: MeasureConfig,
 }

@@ -8,6 +8,7 @@ use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
 use std::time::{Duration, Instant};
 
 use hotpath_core::backend::CacheMode;
+use hotpath_core::cache::LlcHint;
 use hotpath_core::measure::MeasureConfig;
 use hotpath_core::runner::error_result;
 use hotpath_core::OpSpec;
@@ -23,6 +24,7 @@ pub struct Supervisor {
     backend: String,
     index: usize,
     watchdog: Duration,
+    llc_hint: Option<LlcHint>,
     worker: Option<Worker>,
 }
 
@@ -48,8 +50,14 @@ impl Supervisor {
             backend: backend.to_string(),
             index,
             watchdog,
+            llc_hint: None,
             worker: None,
         }
+    }
+
+    /// Sizes every cold cache from this hardware file (the run's `--hardware`).
+    pub fn set_llc_hint(&mut self, hint: Option<LlcHint>) {
+        self.llc_hint = hint;
     }
 
     /// From now on, a benchmark still running after `watchdog` is killed and recorded as hung.
@@ -71,6 +79,7 @@ impl Supervisor {
             spec: spec.clone(),
             imp: imp.to_string(),
             cache,
+            llc_hint: self.llc_hint.clone(),
             cfg: *cfg,
         };
         let line = match serde_json::to_string(&job) {

@@ -35,6 +35,7 @@ pub fn run(backend: BackendChoice, index: usize) -> Result<Outcome> {
             &job.spec,
             &job.imp,
             job.cache,
+            job.llc_hint.as_ref(),
             &job.cfg,
             &mut progress,
         );

@@ -34,8 +34,8 @@ pub struct LlcSize {
 }
 
 /// The cache a cold plan must defeat: the larger of `runtime_bytes` (what the runtime
-/// reports; 0 = unknown) and `hardware` (a hardware file's id and `llc_bytes`); with
-/// neither, [`UNKNOWN_LLC_BYTES`].
+/// reports; 0 = unknown) and `hardware` (a hardware file's path, e.g.
+/// `hardware/mi300x.toml`, and its `llc_bytes`); with neither, [`UNKNOWN_LLC_BYTES`].
 pub fn rotation_llc(runtime_bytes: u64, hardware: Option<(&str, u64)>) -> LlcSize {
     let hardware = hardware.filter(|(_, b)| *b > 0);
     let runtime = (runtime_bytes > 0).then_some(runtime_bytes);
@@ -45,8 +45,7 @@ pub fn rotation_llc(runtime_bytes: u64, hardware: Option<(&str, u64)>) -> LlcSiz
             bytes_decimal(b as f64)
         )
     };
-    let hw =
-        |id: &str, b: u64| format!("hardware/{id}.toml llc_bytes ({})", bytes_decimal(b as f64));
+    let hw = |file: &str, b: u64| format!("{file} llc_bytes ({})", bytes_decimal(b as f64));
     match (runtime, hardware) {
         (Some(r), Some((id, h))) if h > r => LlcSize {
             bytes: h,
@@ -72,6 +71,17 @@ pub fn rotation_llc(runtime_bytes: u64, hardware: Option<(&str, u64)>) -> LlcSiz
             ),
         },
     }
+}
+
+/// The hardware file a run was told to use (`--hardware`), for cold-cache sizing: its path
+/// and `llc_bytes` (None when the file gives none). Given, it replaces the file matched by
+/// the device's name, so a site file's larger cache is rotated past, in workers too.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LlcHint {
+    /// The file, as [`crate::hardware::HardwareSpec::file_label`] names it.
+    pub hardware: String,
+    /// Its `llc_bytes`.
+    pub bytes: Option<u64>,
 }
 
 /// How cache state is controlled for one benchmark, recorded with its result.
@@ -201,7 +211,7 @@ mod tests {
     #[test]
     fn mi300x_rotates_past_its_infinity_cache_not_its_l2() {
         // HIP reports one XCD's L2, 4 MiB = 4,194,304 B; hardware/mi300x.toml says 256 MB.
-        let l = rotation_llc(4_194_304, Some(("mi300x", 256 * MB)));
+        let l = rotation_llc(4_194_304, Some(("hardware/mi300x.toml", 256 * MB)));
         assert_eq!(l.bytes, 256_000_000);
         assert_eq!(
             l.source,
@@ -224,7 +234,7 @@ mod tests {
         let p = CachePlan::for_llc(
             CacheMode::Cold,
             2_000 * MB,
-            rotation_llc(4_194_304, Some(("mi300x", 256 * MB))),
+            rotation_llc(4_194_304, Some(("hardware/mi300x.toml", 256 * MB))),
             190_000 * MB,
         );
         assert_eq!((p.sets, p.llc_multiple), (1, 7.8125));
@@ -233,14 +243,14 @@ mod tests {
     #[test]
     fn the_larger_figure_wins_and_unknown_is_never_cold() {
         // H100: CUDA reports 50 MiB = 52,428,800 B, the datasheet 50 MB: the runtime's wins.
-        let l = rotation_llc(52_428_800, Some(("h100-sxm", 50 * MB)));
+        let l = rotation_llc(52_428_800, Some(("hardware/h100-sxm.toml", 50 * MB)));
         assert_eq!(l.bytes, 52_428_800);
         assert_eq!(
             l.source,
             "the runtime's last-level cache (52.4 MB), at least hardware/h100-sxm.toml llc_bytes (50.0 MB)"
         );
         // The runtime says 0 (unknown): the hardware file's figure.
-        let l = rotation_llc(0, Some(("mi250x-gcd", 8 * MB)));
+        let l = rotation_llc(0, Some(("hardware/mi250x-gcd.toml", 8 * MB)));
         assert_eq!(l.bytes, 8 * MB);
         assert!(
             l.source.contains("the runtime reports none"),

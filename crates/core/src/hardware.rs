@@ -46,6 +46,28 @@ pub struct HardwareSpec {
     /// each names its reference figure and where it comes from.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub validate: crate::validate::thresholds::ValidateTable,
+    /// The path it was read from, for a site's own file (`--hardware PATH.toml`); None for a
+    /// built-in entry.
+    #[serde(skip)]
+    pub file: Option<String>,
+}
+
+impl HardwareSpec {
+    /// Where this entry comes from, as results record it: the path of a site's file, else
+    /// `hardware/<id>.toml`.
+    pub fn file_label(&self) -> String {
+        self.file
+            .clone()
+            .unwrap_or_else(|| format!("hardware/{}.toml", self.id))
+    }
+
+    /// This file's last-level cache, for sizing cold caches when a run is told to use it.
+    pub fn llc_hint(&self) -> crate::cache::LlcHint {
+        crate::cache::LlcHint {
+            hardware: self.file_label(),
+            bytes: self.llc_bytes,
+        }
+    }
 }
 
 /// The id of the entry every CPU falls back to.
@@ -212,7 +234,9 @@ pub fn from_file(path: &Path) -> Result<HardwareSpec> {
             path.display()
         ))
     })?;
-    parse(&text, &path.display().to_string(), None)
+    let mut spec = parse(&text, &path.display().to_string(), None)?;
+    spec.file = Some(path.display().to_string());
+    Ok(spec)
 }
 
 /// The built-in entry for a device that `backend` (`cuda`, `rocm`, `cpu`) reports as
@@ -261,7 +285,9 @@ pub fn load_file(path: &Path) -> Result<HardwareSpec> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::bad_input(format!("cannot read hardware file {}: {e}", path.display()))
     })?;
-    parse(&text, &path.display().to_string(), None)
+    let mut spec = parse(&text, &path.display().to_string(), None)?;
+    spec.file = Some(path.display().to_string());
+    Ok(spec)
 }
 
 #[cfg(test)]

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::backend::{CacheMode, Device, DeviceInfo, Workload};
-use crate::cache::{CachePlan, LlcSize};
+use crate::cache::{CachePlan, LlcHint, LlcSize};
 use crate::check;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -43,22 +43,33 @@ pub fn check_fits(spec: &OpSpec, info: &DeviceInfo) -> Result<()> {
 }
 
 /// The last-level cache a cold plan on `info` must defeat: the larger of what the runtime
-/// reports (`info.llc_bytes`) and the `llc_bytes` of the hardware file matched by the
-/// device's name ([`crate::cache::rotation_llc`]). The same rule for every backend: on an
-/// MI300X, HIP reports one XCD's 4 MB L2 while the hardware file has the 256 MB Infinity
-/// Cache; on an H100 both say 50 MB.
-pub fn rotation_llc(info: &DeviceInfo) -> LlcSize {
-    let spec = hardware::match_device(&info.backend, &info.name)
-        .ok()
-        .flatten();
-    let from_file = spec
-        .as_ref()
-        .and_then(|s| s.llc_bytes.map(|b| (s.id.as_str(), b)));
+/// reports (`info.llc_bytes`) and the `llc_bytes` of the hardware file, which is `hint`
+/// (the run's `--hardware`) when given, else the one matched by the device's name
+/// ([`crate::cache::rotation_llc`]). The same rule for every backend: on an MI300X, HIP
+/// reports one XCD's 4 MB L2 while the hardware file has the 256 MB Infinity Cache; on an
+/// H100 both say 50 MB.
+pub fn rotation_llc(info: &DeviceInfo, hint: Option<&LlcHint>) -> LlcSize {
+    let matched = match hint {
+        Some(_) => None,
+        None => hardware::match_device(&info.backend, &info.name)
+            .ok()
+            .flatten()
+            .map(|s| s.llc_hint()),
+    };
+    let from_file = hint
+        .or(matched.as_ref())
+        .and_then(|h| h.bytes.map(|b| (h.hardware.as_str(), b)));
     crate::cache::rotation_llc(info.llc_bytes, from_file)
 }
 
-/// Plans cache rotation for `spec` on `info`, spending at most a quarter of the free memory.
-pub fn cache_plan(spec: &OpSpec, info: &DeviceInfo, mode: CacheMode) -> CachePlan {
+/// Plans cache rotation for `spec` on `info`, spending at most a quarter of the free memory;
+/// `hint` as in [`rotation_llc`].
+pub fn cache_plan(
+    spec: &OpSpec,
+    info: &DeviceInfo,
+    mode: CacheMode,
+    hint: Option<&LlcHint>,
+) -> CachePlan {
     let set = inputs::footprint_bytes(spec);
     let budget = (info.memory_available_bytes / 4).max(set);
     // The cache ceiling is hot by definition; launch and host copies do not touch the LLC's
@@ -67,22 +78,25 @@ pub fn cache_plan(spec: &OpSpec, info: &DeviceInfo, mode: CacheMode) -> CachePla
         OpKind::L2Read | OpKind::Launch | OpKind::H2d | OpKind::D2h => CacheMode::Hot,
         _ => mode,
     };
-    CachePlan::for_llc(mode, set, rotation_llc(info), budget)
+    CachePlan::for_llc(mode, set, rotation_llc(info, hint), budget)
 }
 
 /// Runs one benchmark and returns its result; failures become results with a status, never
-/// panics. `on_progress` receives the fraction of the time limit used.
+/// panics. `hint` sizes a cold cache from the run's `--hardware` file ([`rotation_llc`]).
+/// `on_progress` receives the fraction of the time limit used.
 pub fn run_one(
     device: &mut dyn Device,
     spec: &OpSpec,
     imp: &str,
     cache: CacheMode,
+    hint: Option<&LlcHint>,
     cfg: &MeasureConfig,
     on_progress: &mut dyn FnMut(f64),
 ) -> BenchmarkResult {
     let mut result = error_result(spec, imp, String::new());
     result.error = None;
-    if let Err(e) = measure_into(device, spec, imp, cache, cfg, on_progress, &mut result) {
+    let plan = cache_plan(spec, device.info(), cache, hint);
+    if let Err(e) = measure_into(device, spec, imp, plan, cfg, on_progress, &mut result) {
         result.status = Status::Error;
         result.error = Some(e.to_string());
     }
@@ -117,7 +131,7 @@ fn measure_into(
     device: &mut dyn Device,
     spec: &OpSpec,
     imp: &str,
-    cache: CacheMode,
+    plan: CachePlan,
     cfg: &MeasureConfig,
     on_progress: &mut dyn FnMut(f64),
     result: &mut BenchmarkResult,
@@ -127,7 +141,6 @@ fn measure_into(
     if let Some(f) = fault {
         crate::fault::strike(f);
     }
-    let plan = cache_plan(spec, device.info(), cache);
     let host_inputs = inputs::generate(spec, inputs::seed_for(spec));
     let mut prepared = device.prepare(&Workload {
         spec,
@@ -344,20 +357,48 @@ mod tests {
         // MI300X: HIP's 4 MiB L2 against the file's 256 MB Infinity Cache: 7 sets of
         // 117,477,376 B (⌈768 MB / 117.48 MB⌉), as worked in cache.rs.
         let info = gpu("rocm", "AMD Instinct MI300X", 4_194_304);
-        let p = cache_plan(&gemv(), &info, CacheMode::Cold);
+        let p = cache_plan(&gemv(), &info, CacheMode::Cold, None);
         assert_eq!((p.sets, p.llc_bytes), (7, 256_000_000));
         assert!(p.is_fully_cold());
         // H100: CUDA's 50 MiB L2 is larger than the file's 50 MB: ⌈157.3 MB / 117.5 MB⌉ = 2.
         let info = gpu("cuda", "NVIDIA H100 80GB HBM3", 52_428_800);
-        let p = cache_plan(&gemv(), &info, CacheMode::Cold);
+        let p = cache_plan(&gemv(), &info, CacheMode::Cold, None);
         assert_eq!((p.sets, p.llc_bytes), (2, 52_428_800));
         // An AMD GPU no file matches, whose runtime reports no L2: the 256 MB default.
         let info = gpu("rocm", "AMD Radeon Something", 0);
-        let p = cache_plan(&gemv(), &info, CacheMode::Cold);
+        let p = cache_plan(&gemv(), &info, CacheMode::Cold, None);
         assert_eq!((p.sets, p.llc_bytes), (7, 256_000_000));
         assert!(p.llc_source.starts_with("unknown"), "{}", p.llc_source);
         // Hot stays one set whatever the cache.
         let info = gpu("rocm", "AMD Instinct MI300X", 4_194_304);
-        assert_eq!(cache_plan(&gemv(), &info, CacheMode::Hot).sets, 1);
+        assert_eq!(cache_plan(&gemv(), &info, CacheMode::Hot, None).sets, 1);
+    }
+
+    #[test]
+    fn a_hardware_override_replaces_the_matched_file_for_cold_sizing() {
+        // An H100 told to use a site file claiming a 200 MB cache: ⌈3 × 200 MB / 117.48 MB⌉
+        // = ⌈5.107⌉ = 6 sets, against 2 with the matched h100-sxm file (above).
+        let info = gpu("cuda", "NVIDIA H100 80GB HBM3", 52_428_800);
+        let site = LlcHint {
+            hardware: "/etc/hotpath/site-h100.toml".into(),
+            bytes: Some(200_000_000),
+        };
+        let p = cache_plan(&gemv(), &info, CacheMode::Cold, Some(&site));
+        assert_eq!((p.sets, p.llc_bytes), (6, 200_000_000));
+        assert!(
+            p.llc_source
+                .starts_with("/etc/hotpath/site-h100.toml llc_bytes (200 MB), larger than"),
+            "{}",
+            p.llc_source
+        );
+        // An override without llc_bytes leaves the runtime's figure, not the matched file's:
+        // an MI300X's 4 MiB L2 then gives ⌈12.58 MB / 117.48 MB⌉ = 1 set, not the 7 above.
+        let info = gpu("rocm", "AMD Instinct MI300X", 4_194_304);
+        let bare = LlcHint {
+            hardware: "site-mi300x.toml".into(),
+            bytes: None,
+        };
+        let p = cache_plan(&gemv(), &info, CacheMode::Cold, Some(&bare));
+        assert_eq!((p.sets, p.llc_bytes), (1, 4_194_304));
     }
 }

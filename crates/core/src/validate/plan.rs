@@ -177,8 +177,8 @@ pub fn plan(
             "perf/thresholds",
             Status::Warn,
             format!(
-                "hardware/{}.toml has no [validate] thresholds: performance is not judged",
-                hw.id
+                "{} has no [validate] thresholds: performance is not judged",
+                hw.file_label()
             ),
         )),
         Some(_) => {}
