@@ -210,24 +210,29 @@ fn two_runs_on_one_device_both_say_their_numbers_are_meaningless() {
     let a = a.wait_with_output().unwrap();
     let a_err = String::from_utf8_lossy(&a.stderr);
     assert_eq!(a.status.code(), Some(2), "A's hang is an error: {a_err}");
-    // B: on stderr and in its results, naming A's pid.
-    let wb = warnings(&results(&b_out));
-    assert_eq!(wb.len(), 1, "{wb:?}");
-    assert!(
-        wb[0].contains(&format!("another hotpath run ({a_pid}"))
-            && wb[0].contains("is measuring cpu device 0 right now"),
-        "{wb:?}"
+    // B: on stderr and in its results, naming A's pid; A: once, naming B's, though A
+    // started first.
+    let told = |out: &Path, stderr: &str, other: &str, what: &str| {
+        let w = warnings(&results(out));
+        assert_eq!(w.len(), 1, "{w:?}");
+        assert!(
+            w[0].contains(&format!("another hotpath run ({other}")) && w[0].contains(what),
+            "{w:?}"
+        );
+        assert!(stderr.contains(&w[0]), "{stderr}");
+    };
+    told(
+        &b_out,
+        &b_err,
+        &a_pid,
+        "is measuring cpu device 0 right now",
     );
-    assert!(b_err.contains(&wb[0]), "{b_err}");
-    // A: once, naming B's pid, though A started first.
-    let wa = warnings(&results(&a_out));
-    assert_eq!(wa.len(), 1, "{wa:?}");
-    assert!(
-        wa[0].contains(&format!("another hotpath run ({b_pid}"))
-            && wa[0].contains("started on cpu device 0 while this run measured"),
-        "{wa:?}"
+    told(
+        &a_out,
+        &a_err,
+        &b_pid,
+        "started on cpu device 0 while this run measured",
     );
-    assert!(a_err.contains(&wa[0]), "{a_err}");
 }
 
 #[test]

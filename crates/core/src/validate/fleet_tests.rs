@@ -157,16 +157,21 @@ fn member(node: &str, v: f64) -> Member {
     }
 }
 
+/// One member per value, named `<prefix>0`, `<prefix>1`, …
+fn numbered(prefix: &str, values: &[f64]) -> Vec<Member> {
+    values
+        .iter()
+        .enumerate()
+        .map(|(i, v)| member(&format!("{prefix}{i}"), *v))
+        .collect()
+}
+
 #[test]
 fn median_and_mad_by_hand() {
     // Values 10 10 11 9 10 4: median 10; |dev| 0 0 1 1 0 6 → MAD 0.5; spread 1.4826 × 0.5 =
     // 0.7413 (above 1 % of 10); low line 10 − 3 × 0.7413 = 7.7761; 4 is slow at
     // z = −6 / 0.7413 = −8.094; 11 has z = 1.349, not flagged.
-    let ms: Vec<Member> = [10.0, 10.0, 11.0, 9.0, 10.0, 4.0]
-        .iter()
-        .enumerate()
-        .map(|(i, v)| member(&format!("n{i}"), *v))
-        .collect();
+    let ms = numbered("n", &[10.0, 10.0, 11.0, 9.0, 10.0, 4.0]);
     let f = analyze(ms, 3.0).unwrap();
     let m = &f.groups[0].metrics[0];
     assert_eq!((m.median, m.mad), (10.0, 0.5));
@@ -188,11 +193,7 @@ fn a_widely_split_fleet_caps_the_spread_and_still_flags_the_slow_node() {
     // and nothing could ever be flagged. Capped: low 33.25 − 9.975 = 23.275; 18 is slow at
     // z = −15.25 / 3.325 = −4.5865; 47 is fast at z = 13.75 / 3.325 = 4.1353; 27 (z −1.88)
     // and 39.5 (z 1.88) are not flagged.
-    let ms: Vec<Member> = [39.5, 27.0, 47.0, 18.0]
-        .iter()
-        .enumerate()
-        .map(|(i, v)| member(&format!("n{i}"), *v))
-        .collect();
+    let ms = numbered("n", &[39.5, 27.0, 47.0, 18.0]);
     let f = analyze(ms, 3.0).unwrap();
     let m = &f.groups[0].metrics[0];
     assert_eq!((m.median, m.mad), (33.25, 10.0));
@@ -220,11 +221,7 @@ fn a_widely_split_fleet_caps_the_spread_and_still_flags_the_slow_node() {
         "{table}"
     );
     // A fleet within the cap is not noted.
-    let calm: Vec<Member> = [10.0, 10.0, 11.0, 9.0, 10.0]
-        .iter()
-        .enumerate()
-        .map(|(i, v)| member(&format!("c{i}"), *v))
-        .collect();
+    let calm = numbered("c", &[10.0, 10.0, 11.0, 9.0, 10.0]);
     let f = analyze(calm, 3.0).unwrap();
     assert!(!f.groups[0].metrics[0].capped);
     assert!(!render::fleet_table(&f).contains("capped"));
