@@ -14,9 +14,12 @@ use hotpath_core::DeviceInfo;
 /// The held lock; released when dropped (or when the process dies, however it dies).
 pub struct DeviceLock {
     _file: File,
-    /// `<lock>.intruders`: one line per run that found the device held.
+    /// `<lock>.intruders`: one line per run that found the device held, `NANOS WHO`.
     intruders: PathBuf,
-    /// Lines of it already reported.
+    /// Notes stamped before this (ns since the epoch) are not this run's: the clock read
+    /// before the lock was taken, so every run that found this one holding it wrote later.
+    since_ns: u128,
+    /// Notes of this run's time already reported.
     seen: usize,
 }
 
@@ -25,7 +28,13 @@ impl DeviceLock {
     /// as warnings for the results file.
     pub fn intruders(&mut self, device: &DeviceInfo) -> Vec<String> {
         let text = std::fs::read_to_string(&self.intruders).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
+        let lines: Vec<&str> = text
+            .lines()
+            .filter_map(|l| {
+                let (stamp, who) = l.trim().split_once(' ')?;
+                (stamp.parse::<u128>().ok()? >= self.since_ns).then_some(who)
+            })
+            .collect();
         let new: Vec<String> = lines
             .iter()
             .skip(self.seen)
@@ -54,6 +63,12 @@ pub fn note_intruders(lock: &mut Option<DeviceLock>, device: &mut DeviceInfo) ->
         add_warning(device, w.clone());
     }
     !found.is_empty()
+}
+
+fn now_ns() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
 }
 
 fn me() -> String {
@@ -105,16 +120,18 @@ fn try_claim(device: &DeviceInfo) -> Result<DeviceLock, String> {
             )
         })?;
     let intruders = path.with_extension("lock.intruders");
+    let since_ns = now_ns();
     match file.try_lock() {
         Ok(()) => {
             let _ = file.set_len(0);
             let _ = file.rewind();
             let _ = file.write_all(format!("{}\n", me()).as_bytes());
-            // Earlier holders' intruders are not this run's.
-            let _ = std::fs::remove_file(&intruders);
+            // Earlier holders' intruders are stamped before `since_ns` and skipped (removing
+            // the file instead could lose a note written just after the lock was taken).
             Ok(DeviceLock {
                 _file: file,
                 intruders,
+                since_ns,
                 seen: 0,
             })
         }
@@ -127,7 +144,7 @@ fn try_claim(device: &DeviceInfo) -> Result<DeviceLock, String> {
                 .append(true)
                 .open(&intruders)
             {
-                let _ = note.write_all(format!("{}\n", me()).as_bytes());
+                let _ = note.write_all(format!("{} {}\n", now_ns(), me()).as_bytes());
             }
             Err(format!(
                 "another hotpath run ({}) is measuring {} device {} right now; the numbers of both runs are meaningless",
