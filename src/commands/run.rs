@@ -10,9 +10,9 @@ use std::time::Duration;
 
 use super::run_plan::{self, Request};
 use crate::backends;
-use crate::cli::{CacheChoice, Isolation, Outcome, RunArgs};
+use crate::cli::{CacheChoice, Outcome, RunArgs};
 use crate::export;
-use crate::isolate::{self, Executor, Step, Supervisor};
+use crate::isolate::{self, Executor, Step};
 use crate::lock;
 use crate::progress::RunProgress;
 
@@ -99,20 +99,14 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
     for (mut device, plan, cfg, path, mut file) in jobs {
         let spec_roofs = file.hardware.clone();
         let mut lock = lock::claim(&mut file.device);
-        let llc_hint = hw_override.as_ref().map(HardwareSpec::llc_hint);
-        let mut executor = match args.isolation {
-            Isolation::None => Executor::InProcess(llc_hint),
-            Isolation::Process => {
-                let watchdog = args.watchdog.unwrap_or(60.0 + 4.0 * cfg.time_limit_s);
-                let mut s = Supervisor::new(
-                    backend.name(),
-                    file.device.index,
-                    Duration::from_secs_f64(watchdog),
-                );
-                s.set_llc_hint(llc_hint);
-                Executor::Worker(s)
-            }
-        };
+        let watchdog = args.watchdog.unwrap_or(60.0 + 4.0 * cfg.time_limit_s);
+        let mut executor = Executor::new(
+            args.isolation,
+            backend.name(),
+            file.device.index,
+            Duration::from_secs_f64(watchdog),
+            hw_override.as_ref().map(HardwareSpec::llc_hint),
+        );
         let progress = RunProgress::new(plan.len());
         for (i, (spec, imp)) in plan.iter().enumerate() {
             progress.start(i, plan.len(), &spec.id(imp));

@@ -27,7 +27,7 @@ use hotpath_core::{host, Error, OpSpec, Result};
 use super::run_plan;
 use crate::backends;
 use crate::cli::{BackendChoice, Isolation, Outcome};
-use crate::isolate::{self, Executor, Step, Supervisor};
+use crate::isolate::{self, Executor, Step};
 use crate::lock;
 
 /// How much `hotpath validate` runs (see `hotpath validate --help`).
@@ -328,14 +328,13 @@ fn validate_device(
         plan.sustained.len()
     );
     let mut bench = WorkerBench {
-        executor: match args.isolation {
-            Isolation::None => Executor::InProcess(hw_override.map(HardwareSpec::llc_hint)),
-            Isolation::Process => {
-                let mut s = Supervisor::new(backend.name(), index, Duration::from_secs(60));
-                s.set_llc_hint(hw_override.map(HardwareSpec::llc_hint));
-                Executor::Worker(s)
-            }
-        },
+        executor: Executor::new(
+            args.isolation,
+            backend.name(),
+            index,
+            Duration::from_secs(60),
+            hw_override.map(HardwareSpec::llc_hint),
+        ),
         device: device.as_mut(),
         watchdog_s: args.watchdog,
     };

@@ -36,6 +36,26 @@ pub enum Executor {
 }
 
 impl Executor {
+    /// The executor `--isolation` asks for on device `index` of `backend`: in process, or a
+    /// supervisor with `watchdog`; either sizes cold caches from `hint` (the run's
+    /// `--hardware` file).
+    pub fn new(
+        isolation: crate::cli::Isolation,
+        backend: &str,
+        index: usize,
+        watchdog: std::time::Duration,
+        hint: Option<LlcHint>,
+    ) -> Executor {
+        match isolation {
+            crate::cli::Isolation::None => Executor::InProcess(hint),
+            crate::cli::Isolation::Process => {
+                let mut s = Supervisor::new(backend, index, watchdog);
+                s.set_llc_hint(hint);
+                Executor::Worker(s)
+            }
+        }
+    }
+
     /// Runs one benchmark; `device` is used only in process.
     pub fn run(
         &mut self,

@@ -226,7 +226,8 @@ pub fn by_id(id: &str) -> Result<HardwareSpec> {
 }
 
 /// A hardware file of the site's own (a SKU hotpath does not know, or thresholds from the
-/// site's known-good fleet), checked as strictly as the built-in ones.
+/// site's known-good fleet), checked as strictly as the built-in ones except that its id
+/// need not equal its file name. Errors name the path and what is wrong.
 pub fn from_file(path: &Path) -> Result<HardwareSpec> {
     let text = std::fs::read_to_string(path).map_err(|e| {
         Error::bad_input(format!(
@@ -277,17 +278,6 @@ pub fn match_device(backend: &str, device_name: &str) -> Result<Option<HardwareS
 /// errors (with the line of a syntax error).
 pub fn parse_text(text: &str, origin: &str) -> Result<HardwareSpec> {
     parse(text, origin, None)
-}
-
-/// A user's own hardware file, checked like the built-in ones except that its id need not
-/// equal its file name. Errors name the path and what is wrong.
-pub fn load_file(path: &Path) -> Result<HardwareSpec> {
-    let text = std::fs::read_to_string(path).map_err(|e| {
-        Error::bad_input(format!("cannot read hardware file {}: {e}", path.display()))
-    })?;
-    let mut spec = parse(&text, &path.display().to_string(), None)?;
-    spec.file = Some(path.display().to_string());
-    Ok(spec)
 }
 
 #[cfg(test)]
@@ -429,7 +419,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let p = dir.path().join("mine.toml");
         std::fs::write(&p, text).unwrap();
-        load_file(&p)
+        from_file(&p)
     }
 
     fn load_err(text: &str) -> String {
@@ -477,7 +467,7 @@ mod tests {
 
     #[test]
     fn a_missing_user_file_names_its_path() {
-        let err = load_file(Path::new("/nonexistent/gpu.toml"))
+        let err = from_file(Path::new("/nonexistent/gpu.toml"))
             .unwrap_err()
             .to_string();
         assert!(err.contains("/nonexistent/gpu.toml"), "{err}");
