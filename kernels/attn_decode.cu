@@ -1,162 +1,557 @@
-// attn_decode.cu — decode attention over a paged KV cache (flash-decoding). Contract:
-// kernels/README.md. One block of 4 warps per (split, KV head, sequence) serves every query
-// head of that KV head's GQA group, so each K/V row is read from memory once per group.
-// Each warp walks every 4th token of the split with an online softmax per query head; the
-// four warps merge through shared memory and write one unnormalised partial per
-// (sequence, query head, split). hp_attn_decode_combine merges the splits.
+// attn_decode.cu — decode attention over a paged KV cache (flash-decoding), built to stream
+// the cache at memory bandwidth. Contract and bandwidth reasoning: kernels/README.md.
+//
+// One block of 4 warps per (split, KV head, sequence) serves every query head of that KV
+// head's GQA group, so each K/V row is read from memory once per group. G, the group padded
+// to a power of two (1, 2, 4, 8, 16), is a compile-time parameter; the real group hq/hkv ≤ G
+// comes at run time and padded heads are computed on zeros and never stored.
+//
+// Pipeline: the split's tokens are walked in tiles of TILE tokens (64; 32 for f32). A tile's
+// K and V rows go to one stage of a ring of `stages` (1..4, chosen by the launch plan to fit
+// the device's shared memory) in dynamic shared memory, by 16-byte cp.async copies: every
+// thread copies one 16-byte chunk of PASSES rows of K and of V. While tile j is computed,
+// tiles j+1 .. j+stages-1 are in flight, and the block-table entries of the next tile to be
+// issued are already being loaded into registers (so a page lookup never stalls a copy).
+// Rows are d·sizeof(T) bytes (a multiple of 128 B); chunk c of row r is stored at c ^ (r & 7)
+// so ldmatrix phases and cp.async stores are bank-conflict free.
+//
+// Compute, per tile:
+//  - tensor cores (NVIDIA, f16/bf16, G ≥ 4): warp w takes tokens [16w, 16w+16) of the tile.
+//    S = Q·Kᵀ by mma.sync m16n8k16 with the group's query heads as the 16 rows (Q staged in
+//    shared memory once, A fragments by ldmatrix), online softmax in f32 (exp2, scale·log2e
+//    folded in), P reused in registers as the A operand of O += P·V (V fragments by
+//    ldmatrix.trans). Each warp keeps its own (max, sum, O) over its token subset.
+//  - CUDA cores (G ≤ 2, f32, and HIP): warps split the heads (min(G,4) ways) and the tokens
+//    (the rest); a token's row is spread over D·sizeof(T)/16 lanes (16 bytes each, at most
+//    32 lanes), so a warp processes 32/lanes tokens at once; dot products reduce over the
+//    token's lanes by xor shuffles; online softmax per lane, merged across lanes at the end.
+// The warps merge through shared memory (reusing the ring). With one split the block writes
+// the normalised output; otherwise an unnormalised partial per (sequence, head, split) with
+// (max·scale·log2e, sum), and hp_attn_decode_combine_* merges the splits.
 #include "hotpath_common.cuh"
 
 #define HP_DEC_THREADS 128
 #define HP_DEC_WARPS 4
-#define HP_DEC_MAX_GROUP 16
-// "Minus infinity" that stays finite under fast math: exp(HP_NEG - x) == 0.
+// "Minus infinity" that stays finite: exp2((HP_NEG - x)·c) == 0 for any real score x.
 #define HP_NEG (-1.0e30f)
+#define HP_LOG2E 1.4426950408889634f
 
-// D/32 consecutive elements of one K or V row: one vector load per lane.
-template <typename T, int N>
-struct alignas(sizeof(T) * N) HpLane {
-  T v[N];
+// Compile-time layout of one instantiation; the launch plan (crates/core/src/plan/decode.rs)
+// computes the same numbers.
+template <typename T, int D, int G>
+struct DecCfg {
+  static constexpr int TILE = sizeof(T) == 4 ? 32 : 64;           // tokens per stage
+  static constexpr int ROW = D * (int)sizeof(T);                 // bytes of one K or V row
+  static constexpr int CH = ROW / 16;                            // 16-byte chunks per row, 8..64
+  static constexpr int STAGE = 2 * TILE * ROW;                   // K tile, then V tile
+  static constexpr int RPP = HP_DEC_THREADS / CH;                // rows one pass of the block copies
+  static constexpr int PASSES = TILE / RPP;                      // passes per tile (K and V each)
+  static constexpr int MERGE = HP_DEC_WARPS * G * D * 4 + HP_DEC_WARPS * G * 2 * 4;
+#if defined(HP_MMA) && !defined(HP_HIP)
+  static constexpr bool MMA = sizeof(T) == 2 && G >= 4;
+#else
+  static constexpr bool MMA = false;
+#endif
+  static constexpr int QBYTES = MMA ? 16 * ROW : 0;              // Q tile, tensor-core path
+  // CUDA-core path: warps over heads (WH) × warps over tokens (WT), lanes per token (LPT).
+  static constexpr int WH = G < HP_DEC_WARPS ? G : HP_DEC_WARPS;
+  static constexpr int WT = HP_DEC_WARPS / WH;
+  static constexpr int HPW = G / WH;                             // heads per warp
+  static constexpr int LPT = CH < 32 ? CH : 32;
+  static constexpr int VCH = CH / LPT;                           // chunks per lane: 1 or 2
+  static constexpr int VEC = VCH * 16 / (int)sizeof(T);          // elements per lane
+  static constexpr int TPW = 32 / LPT;                           // tokens a warp takes at once
+  static_assert(CH >= 8 && HP_DEC_THREADS % CH == 0 && TILE % RPP == 0, "tile layout");
+  static_assert((TILE / WT) % TPW == 0, "token split");
+};
+
+// Byte offset of 16-byte chunk c of row r in a tile of ROW-byte rows.
+template <int ROW>
+__device__ __forceinline__ int dec_swz(int r, int c) {
+  return r * ROW + ((c ^ (r & 7)) << 4);
+}
+
+// Block-table entries of the rows this thread copies in tile `tile` (page 0 past the end).
+template <typename T, int D, int G>
+__device__ __forceinline__ void dec_lookup(int (&pg)[DecCfg<T, D, G>::PASSES], const int* __restrict__ table,
+                                           int tile, int t0, int t1, int page_size, int tid) {
+  using C = DecCfg<T, D, G>;
+#pragma unroll
+  for (int i = 0; i < C::PASSES; ++i) {
+    const int t = t0 + tile * C::TILE + tid / C::CH + i * C::RPP;
+    pg[i] = t < t1 ? table[t / page_size] : 0;
+  }
+}
+
+// cp.async copies of tile `tile` (K then V rows; rows past t1 zero-filled) into `stage`.
+template <typename T, int D, int G>
+__device__ __forceinline__ void dec_issue(unsigned char* stage, const int (&pg)[DecCfg<T, D, G>::PASSES],
+                                          const T* __restrict__ k_cache, const T* __restrict__ v_cache, int tile,
+                                          int t0, int t1, int page_size, int hkv, int g, int tid) {
+  using C = DecCfg<T, D, G>;
+  const int c = tid % C::CH;
+#pragma unroll
+  for (int i = 0; i < C::PASSES; ++i) {
+    const int r = tid / C::CH + i * C::RPP;
+    const int t = t0 + tile * C::TILE + r;
+    const bool p = t < t1;
+    const long long row = (((long long)pg[i] * page_size + t % page_size) * hkv + g) * D;
+    const int dst = dec_swz<C::ROW>(r, c);
+    const long long src = p ? row + c * (16 / (int)sizeof(T)) : 0;
+    hp_cp_async16(stage + dst, k_cache + src, p);
+    hp_cp_async16(stage + C::TILE * C::ROW + dst, v_cache + src, p);
+  }
+}
+
+// Wait until at most `pending` committed copy groups of this thread are in flight (0..2).
+__device__ __forceinline__ void dec_wait(int pending) {
+  if (pending <= 0)
+    hp_cp_async_wait<0>();
+  else if (pending == 1)
+    hp_cp_async_wait<1>();
+  else
+    hp_cp_async_wait<2>();
+}
+
+// The merge area (reuses the ring after the last tile): per warp and head, O[D] and (m, l).
+struct DecMerge {
+  float* o;  // [HP_DEC_WARPS][G][D]
+  float* m;  // [HP_DEC_WARPS][G]
+  float* l;  // [HP_DEC_WARPS][G]
+};
+
+// ---- Tensor-core path (NVIDIA, f16/bf16, G >= 4) ----
+#if defined(HP_MMA) && !defined(HP_HIP)
+template <typename T, int D>
+struct DecMmaState {
+  float o[D / 8][4];  // C fragments of O columns [8nb, 8nb+8): rows g (0..1) and g+8 (2..3)
+  float m[2];         // running max of the raw scores, rows g and g+8
+  float l[2];         // this lane's part of the running sum
 };
 
 template <typename T, int D>
-__device__ __forceinline__ void hp_attn_decode_impl(const T* __restrict__ q, const T* __restrict__ k_cache,
-                                                    const T* __restrict__ v_cache, const int* __restrict__ block_table,
-                                                    float* __restrict__ part_o, float* __restrict__ part_ml, int context,
-                                                    int hq, int hkv, int page_size, int pages_per_seq, int splits) {
-  constexpr int PER = D / 32;  // elements per lane
-  const int split = blockIdx.x, g = blockIdx.y, b = blockIdx.z;
-  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
-  const int group = hq / hkv;  // <= HP_DEC_MAX_GROUP (checked by the launcher)
-  const float scale = rsqrtf((float)D);
-
-  // Tokens of this split: [t0, t1), splits start on page boundaries.
-  const int per_split = ((context + splits - 1) / splits + page_size - 1) / page_size * page_size;
-  const int t0 = split * per_split;
-  const int t1 = min(context, t0 + per_split);
-
-  float qr[HP_DEC_MAX_GROUP][PER];
-  float acc[HP_DEC_MAX_GROUP][PER];
-  float m[HP_DEC_MAX_GROUP], l[HP_DEC_MAX_GROUP];
+__device__ __forceinline__ void dec_mma_init(DecMmaState<T, D>& st) {
 #pragma unroll
-  for (int h = 0; h < HP_DEC_MAX_GROUP; ++h) {
-    m[h] = HP_NEG;
-    l[h] = 0.f;
+  for (int nb = 0; nb < D / 8; ++nb)
 #pragma unroll
-    for (int j = 0; j < PER; ++j) {
-      acc[h][j] = 0.f;
-      qr[h][j] = (h < group) ? hp_to_float(q[((long long)b * hq + g * group + h) * D + lane * PER + j]) * scale : 0.f;
-    }
+    for (int e = 0; e < 4; ++e) st.o[nb][e] = 0.f;
+  st.m[0] = st.m[1] = HP_NEG;
+  st.l[0] = st.l[1] = 0.f;
+}
+
+// One tile: tokens tok0 + [16w, 16w+16) of the tile at `stage`, valid below t1.
+template <typename T, int D, int G>
+__device__ __forceinline__ void dec_mma_tile(DecMmaState<T, D>& st, const unsigned char* stage,
+                                             const unsigned char* qs, int tok0, int t1, float sl2) {
+  using C = DecCfg<T, D, G>;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, t = lane & 3;
+  const int kv0 = tok0 + warp * 16;
+  if (kv0 >= t1) return;  // warp-uniform: nothing of this warp's 16 tokens is valid
+  const unsigned char* ks = stage;
+  const unsigned char* vs = stage + C::TILE * C::ROW;
+  // S = Q·Kᵀ: 16 heads × 16 tokens = two n8 blocks (tokens 0-7, 8-15 of the warp's rows).
+  float s[2][4];
+#pragma unroll
+  for (int nb = 0; nb < 2; ++nb)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) s[nb][e] = 0.f;
+#pragma unroll
+  for (int kk = 0; kk < D / 16; ++kk) {
+    unsigned qa[4], kb[4];
+    // Q A fragment: rows (lane & 15), chunk 2kk + (lane >> 4) (as attn_prefill.cu).
+    hp_ldsm_x4(qa, qs + dec_swz<C::ROW>(lane & 15, 2 * kk + (lane >> 4)));
+    // K B fragments of both n8 blocks: token rows (lane & 7) + 8(lane >> 4), chunk
+    // 2kk + ((lane >> 3) & 1): matrices {tok 0-7, d 0-7}, {0-7, 8-15}, {8-15, 0-7}, {8-15, 8-15}.
+    hp_ldsm_x4(kb, ks + dec_swz<C::ROW>(warp * 16 + (lane & 7) + ((lane >> 4) << 3), 2 * kk + ((lane >> 3) & 1)));
+    hp_mma(s[0], qa, kb[0], kb[1], T());
+    hp_mma(s[1], qa, kb[2], kb[3], T());
   }
-
-  for (int t = t0 + warp; t < t1; t += HP_DEC_WARPS) {
-    const long long page = block_table[(long long)b * pages_per_seq + t / page_size];
-    const long long row = ((page * page_size + t % page_size) * hkv + g) * D + lane * PER;
-    const HpLane<T, PER> kv = *reinterpret_cast<const HpLane<T, PER>*>(k_cache + row);
-    const HpLane<T, PER> vv = *reinterpret_cast<const HpLane<T, PER>*>(v_cache + row);
-    float kf[PER], vf[PER];
+  // s[nb][e]: head row g + 8(e >> 1), token kv0 + 8nb + 2t + (e & 1).
+  bool valid[2][4];
+  float mx[2] = {st.m[0], st.m[1]};
 #pragma unroll
-    for (int j = 0; j < PER; ++j) {
-      kf[j] = hp_to_float(kv.v[j]);
-      vf[j] = hp_to_float(vv.v[j]);
+  for (int nb = 0; nb < 2; ++nb)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      valid[nb][e] = kv0 + nb * 8 + 2 * t + (e & 1) < t1;
+      if (!valid[nb][e]) s[nb][e] = HP_NEG;
+      mx[e >> 1] = fmaxf(mx[e >> 1], s[nb][e]);
     }
+  float alpha[2];
 #pragma unroll
-    for (int h = 0; h < HP_DEC_MAX_GROUP; ++h) {
-      if (h < group) {
-        float s = 0.f;
+  for (int r = 0; r < 2; ++r) {
+    mx[r] = fmaxf(mx[r], hp_shfl_xor(mx[r], 1));
+    mx[r] = fmaxf(mx[r], hp_shfl_xor(mx[r], 2));
+    alpha[r] = exp2f((st.m[r] - mx[r]) * sl2);  // 0 when the old max was HP_NEG
+    st.m[r] = mx[r];
+    st.l[r] *= alpha[r];
+  }
 #pragma unroll
-        for (int j = 0; j < PER; ++j) s = fmaf(qr[h][j], kf[j], s);
-        s = hp_warp_sum(s);
-        const float m_new = fmaxf(m[h], s);
-        const float corr = __expf(m[h] - m_new);
-        const float p = __expf(s - m_new);
-        l[h] = l[h] * corr + p;
+  for (int nb = 0; nb < D / 8; ++nb) {
+    st.o[nb][0] *= alpha[0];
+    st.o[nb][1] *= alpha[0];
+    st.o[nb][2] *= alpha[1];
+    st.o[nb][3] *= alpha[1];
+  }
 #pragma unroll
-        for (int j = 0; j < PER; ++j) acc[h][j] = fmaf(acc[h][j], corr, p * vf[j]);
-        m[h] = m_new;
+  for (int nb = 0; nb < 2; ++nb)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float p = valid[nb][e] ? exp2f((s[nb][e] - st.m[e >> 1]) * sl2) : 0.f;
+      s[nb][e] = p;
+      st.l[e >> 1] += p;
+    }
+  // P as the A fragment of one k16 step (16 tokens): a0a1 = s[0][0..1], a2a3 = s[0][2..3],
+  // a4a5 = s[1][0..1], a6a7 = s[1][2..3].
+  unsigned pf[4];
+  pf[0] = hp_pack2(s[0][0], s[0][1], T());
+  pf[1] = hp_pack2(s[0][2], s[0][3], T());
+  pf[2] = hp_pack2(s[1][0], s[1][1], T());
+  pf[3] = hp_pack2(s[1][2], s[1][3], T());
+  // O += P·V: V B fragments for two n8 blocks of d per ldmatrix.x4.trans: token rows
+  // (lane & 7) + 8((lane >> 3) & 1), chunk 2dp + (lane >> 4).
+#pragma unroll
+  for (int dp = 0; dp < D / 16; ++dp) {
+    unsigned vb[4];
+    hp_ldsm_x4_t(vb, vs + dec_swz<C::ROW>(warp * 16 + (lane & 7) + (((lane >> 3) & 1) << 3), 2 * dp + (lane >> 4)));
+    hp_mma(st.o[2 * dp], pf, vb[0], vb[1], T());
+    hp_mma(st.o[2 * dp + 1], pf, vb[2], vb[3], T());
+  }
+}
+
+// The warp's state into the merge area: rows g and g+8 where they are real heads.
+template <typename T, int D, int G>
+__device__ __forceinline__ void dec_mma_stash(DecMmaState<T, D>& st, const DecMerge& mg, int group) {
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    st.l[r] += hp_shfl_xor(st.l[r], 1);
+    st.l[r] += hp_shfl_xor(st.l[r], 2);
+  }
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    const int h = g + 8 * r;
+    if (h < group && h < G) {
+      float* row = mg.o + ((long long)warp * G + h) * D;
+#pragma unroll
+      for (int nb = 0; nb < D / 8; ++nb) {
+        row[nb * 8 + 2 * t] = st.o[nb][2 * r];
+        row[nb * 8 + 2 * t + 1] = st.o[nb][2 * r + 1];
+      }
+      if (t == 0) {
+        mg.m[warp * G + h] = st.m[r];
+        mg.l[warp * G + h] = st.l[r];
       }
     }
   }
+}
+#endif
 
-  // Merge the four warps.
-  __shared__ float s_acc[HP_DEC_WARPS][HP_DEC_MAX_GROUP][D];
-  __shared__ float s_m[HP_DEC_WARPS][HP_DEC_MAX_GROUP];
-  __shared__ float s_l[HP_DEC_WARPS][HP_DEC_MAX_GROUP];
+// ---- CUDA-core path ----
+template <typename T, int D, int G>
+struct DecScalarState {
+  float q[DecCfg<T, D, G>::HPW][DecCfg<T, D, G>::VEC];
+  float o[DecCfg<T, D, G>::HPW][DecCfg<T, D, G>::VEC];
+  float m[DecCfg<T, D, G>::HPW];
+  float l[DecCfg<T, D, G>::HPW];
+};
+
+// VEC elements of one row at chunks [part·VCH, part·VCH + VCH) of a swizzled tile, as f32.
+template <typename T, int D, int G>
+__device__ __forceinline__ void dec_row_vec(float (&out)[DecCfg<T, D, G>::VEC], const unsigned char* tile, int r,
+                                            int part) {
+  using C = DecCfg<T, D, G>;
+  constexpr int PER = 16 / (int)sizeof(T);
 #pragma unroll
-  for (int h = 0; h < HP_DEC_MAX_GROUP; ++h) {
-    if (h < group) {
+  for (int v = 0; v < C::VCH; ++v) {
+    const uint4 raw = *reinterpret_cast<const uint4*>(tile + dec_swz<C::ROW>(r, part * C::VCH + v));
+    const T* e = reinterpret_cast<const T*>(&raw);
 #pragma unroll
-      for (int j = 0; j < PER; ++j) s_acc[warp][h][lane * PER + j] = acc[h][j];
-      if (lane == 0) {
-        s_m[warp][h] = m[h];
-        s_l[warp][h] = l[h];
-      }
-    }
+    for (int x = 0; x < PER; ++x) out[v * PER + x] = hp_to_float(e[x]);
   }
-  __syncthreads();
-  for (int idx = threadIdx.x; idx < group * D; idx += blockDim.x) {
-    const int h = idx / D, e = idx % D;
-    float mx = HP_NEG;
+}
+
+template <typename T, int D, int G>
+__device__ __forceinline__ void dec_scalar_init(DecScalarState<T, D, G>& st, const T* __restrict__ q, int b, int hq,
+                                                int g, int group) {
+  using C = DecCfg<T, D, G>;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int wh = warp % C::WH, part = lane % C::LPT;
 #pragma unroll
-    for (int w = 0; w < HP_DEC_WARPS; ++w) mx = fmaxf(mx, s_m[w][h]);
-    float o = 0.f, sum = 0.f;
+  for (int i = 0; i < C::HPW; ++i) {
+    const int h = wh + C::WH * i;
+    st.m[i] = HP_NEG;
+    st.l[i] = 0.f;
 #pragma unroll
-    for (int w = 0; w < HP_DEC_WARPS; ++w) {
-      const float f = (s_l[w][h] > 0.f) ? __expf(s_m[w][h] - mx) : 0.f;
-      o += f * s_acc[w][h][e];
-      sum += f * s_l[w][h];
-    }
-    const long long r = ((long long)b * hq + g * group + h) * splits + split;
-    part_o[r * D + e] = o;
-    if (e == 0) {
-      part_ml[r * 2 + 0] = mx;
-      part_ml[r * 2 + 1] = sum;
+    for (int e = 0; e < C::VEC; ++e) {
+      st.o[i][e] = 0.f;
+      st.q[i][e] = h < group ? hp_to_float(q[((long long)b * hq + g * group + h) * D + part * C::VEC + e]) : 0.f;
     }
   }
 }
 
-// o[b][h][e] = sum_s e^{m_s - M} o_s[e] / sum_s e^{m_s - M} l_s.
+template <typename T, int D, int G>
+__device__ __forceinline__ void dec_scalar_tile(DecScalarState<T, D, G>& st, const unsigned char* stage, int tok0,
+                                                int t1, float sl2) {
+  using C = DecCfg<T, D, G>;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int wt = warp / C::WH, slot = lane / C::LPT, part = lane % C::LPT;
+  constexpr int SPAN = C::TILE / C::WT;  // tokens of the tile this warp takes
+  if (tok0 + wt * SPAN >= t1) return;    // warp-uniform
+#pragma unroll 2
+  for (int i = 0; i < SPAN / C::TPW; ++i) {
+    const int r = wt * SPAN + i * C::TPW + slot;
+    const bool valid = tok0 + r < t1;
+    float kf[C::VEC], vf[C::VEC];
+    dec_row_vec<T, D, G>(kf, stage, r, part);
+    dec_row_vec<T, D, G>(vf, stage + C::TILE * C::ROW, r, part);
+#pragma unroll
+    for (int h = 0; h < C::HPW; ++h) {
+      float s = 0.f;
+#pragma unroll
+      for (int e = 0; e < C::VEC; ++e) s = fmaf(st.q[h][e], kf[e], s);
+#pragma unroll
+      for (int off = C::LPT / 2; off > 0; off >>= 1) s += hp_shfl_xor(s, off);
+      if (valid) {
+        const float m_new = fmaxf(st.m[h], s);
+        const float a = exp2f((st.m[h] - m_new) * sl2);
+        const float p = exp2f((s - m_new) * sl2);
+        st.l[h] = st.l[h] * a + p;
+#pragma unroll
+        for (int e = 0; e < C::VEC; ++e) st.o[h][e] = fmaf(st.o[h][e], a, p * vf[e]);
+        st.m[h] = m_new;
+      }
+    }
+  }
+}
+
+// Merge the lanes of different token slots, then stash into the merge area.
+template <typename T, int D, int G>
+__device__ __forceinline__ void dec_scalar_stash(DecScalarState<T, D, G>& st, const DecMerge& mg, int group,
+                                                 float sl2) {
+  using C = DecCfg<T, D, G>;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
+  const int wh = warp % C::WH, part = lane % C::LPT;
+#pragma unroll
+  for (int off = C::LPT; off < 32; off <<= 1) {
+#pragma unroll
+    for (int h = 0; h < C::HPW; ++h) {
+      const float m2 = hp_shfl_xor(st.m[h], off), l2 = hp_shfl_xor(st.l[h], off);
+      const float mx = fmaxf(st.m[h], m2);
+      const float a = st.l[h] > 0.f ? exp2f((st.m[h] - mx) * sl2) : 0.f;
+      const float b = l2 > 0.f ? exp2f((m2 - mx) * sl2) : 0.f;
+#pragma unroll
+      for (int e = 0; e < C::VEC; ++e) st.o[h][e] = a * st.o[h][e] + b * hp_shfl_xor(st.o[h][e], off);
+      st.l[h] = a * st.l[h] + b * l2;
+      st.m[h] = mx;
+    }
+  }
+  if (lane < C::LPT) {
+#pragma unroll
+    for (int i = 0; i < C::HPW; ++i) {
+      const int h = wh + C::WH * i;
+      if (h < group) {
+        float* row = mg.o + ((long long)warp * G + h) * D + part * C::VEC;
+#pragma unroll
+        for (int e = 0; e < C::VEC; ++e) row[e] = st.o[i][e];
+        if (part == 0) {
+          mg.m[warp * G + h] = st.m[i];
+          mg.l[warp * G + h] = st.l[i];
+        }
+      }
+    }
+  }
+}
+
+template <typename T, int D, int G>
+__device__ __forceinline__ void hp_attn_decode_impl(const T* __restrict__ q, const T* __restrict__ k_cache,
+                                                    const T* __restrict__ v_cache, const int* __restrict__ block_table,
+                                                    const int* __restrict__ seq_lens, float* __restrict__ part_o,
+                                                    float* __restrict__ part_ml, T* __restrict__ o, int hq, int hkv,
+                                                    int page_size, int pages_per_seq, int splits, int chunk,
+                                                    int stages) {
+  using C = DecCfg<T, D, G>;
+  extern __shared__ __align__(128) unsigned char hp_dec_smem[];
+  const int split = blockIdx.x, g = blockIdx.y, b = blockIdx.z;
+  const int tid = threadIdx.x;
+  const int group = hq / hkv;  // <= G (the launcher picks the instantiation)
+  const float sl2 = rsqrtf((float)D) * HP_LOG2E;
+  const int len = seq_lens[b];
+  const int t0 = split * chunk;
+  const int t1 = min(len, t0 + chunk);
+  const int n_tiles = t1 > t0 ? (t1 - t0 + C::TILE - 1) / C::TILE : 0;
+  const int* table = block_table + (long long)b * pages_per_seq;
+  const int ring = stages * C::STAGE;
+  unsigned char* qs = hp_dec_smem + (ring > C::MERGE ? ring : C::MERGE);
+
+#if defined(HP_MMA) && !defined(HP_HIP)
+  DecMmaState<T, D> mst;
+  if constexpr (C::MMA) {
+    // Q tile: 16 rows (real heads, then zeros) × CH chunks, in the first copy group.
+    for (int id = tid; id < 16 * C::CH; id += HP_DEC_THREADS) {
+      const int r = id / C::CH, c = id % C::CH;
+      const bool p = r < group;
+      const T* src = q + (p ? ((long long)b * hq + g * group + r) * D + c * 8 : 0);
+      hp_cp_async16(qs + dec_swz<C::ROW>(r, c), src, p);
+    }
+    dec_mma_init<T, D>(mst);
+  }
+#endif
+  DecScalarState<T, D, G> sst;
+  if constexpr (!C::MMA) dec_scalar_init<T, D, G>(sst, q, b, hq, g, group);
+  hp_cp_async_commit();
+
+  // Prologue: tiles 0 .. stages-2 in flight, the table entries of tile stages-1 loading.
+  int pg[C::PASSES];
+  for (int s = 0; s + 1 < stages; ++s) {
+    if (s < n_tiles) {
+      dec_lookup<T, D, G>(pg, table, s, t0, t1, page_size, tid);
+      dec_issue<T, D, G>(hp_dec_smem + s * C::STAGE, pg, k_cache, v_cache, s, t0, t1, page_size, hkv, g, tid);
+    }
+    hp_cp_async_commit();
+  }
+  if (stages > 1 && stages - 1 < n_tiles) dec_lookup<T, D, G>(pg, table, stages - 1, t0, t1, page_size, tid);
+
+  for (int j = 0; j < n_tiles; ++j) {
+    if (stages == 1) {
+      __syncthreads();  // every warp is done with the previous tile
+      dec_lookup<T, D, G>(pg, table, j, t0, t1, page_size, tid);
+      dec_issue<T, D, G>(hp_dec_smem, pg, k_cache, v_cache, j, t0, t1, page_size, hkv, g, tid);
+      hp_cp_async_commit();
+    }
+    dec_wait(stages - 2);  // tile j (and the Q tile) has landed for this thread ...
+    __syncthreads();       // ... and for every thread; every warp is done with tile j-1
+    if (stages > 1) {
+      const int nt = j + stages - 1;  // into the slot of tile j-1
+      if (nt < n_tiles) {
+        dec_issue<T, D, G>(hp_dec_smem + (nt % stages) * C::STAGE, pg, k_cache, v_cache, nt, t0, t1, page_size, hkv,
+                           g, tid);
+        if (nt + 1 < n_tiles) dec_lookup<T, D, G>(pg, table, nt + 1, t0, t1, page_size, tid);
+      }
+      hp_cp_async_commit();
+    }
+    const unsigned char* stage = hp_dec_smem + (j % stages) * C::STAGE;
+    const int tok0 = t0 + j * C::TILE;
+#if defined(HP_MMA) && !defined(HP_HIP)
+    if constexpr (C::MMA) dec_mma_tile<T, D, G>(mst, stage, qs, tok0, t1, sl2);
+#endif
+    if constexpr (!C::MMA) dec_scalar_tile<T, D, G>(sst, stage, tok0, t1, sl2);
+  }
+  hp_cp_async_wait<0>();
+  __syncthreads();  // the ring is free: reuse it for the merge
+
+  DecMerge mg;
+  mg.o = reinterpret_cast<float*>(hp_dec_smem);
+  mg.m = mg.o + HP_DEC_WARPS * G * D;
+  mg.l = mg.m + HP_DEC_WARPS * G;
+#if defined(HP_MMA) && !defined(HP_HIP)
+  if constexpr (C::MMA) dec_mma_stash<T, D, G>(mst, mg, group);
+#endif
+  if constexpr (!C::MMA) dec_scalar_stash<T, D, G>(sst, mg, group, sl2);
+  __syncthreads();
+
+  // Merge the warps that hold each head: all four on the tensor-core path, the WT
+  // token-warps w ≡ h (mod WH) on the CUDA-core path.
+  constexpr int OWNERS = C::MMA ? HP_DEC_WARPS : C::WT;
+  constexpr int STRIDE = C::MMA ? 1 : C::WH;
+  for (int idx = tid; idx < group * D; idx += HP_DEC_THREADS) {
+    const int h = idx / D, e = idx % D;
+    const int w0 = C::MMA ? 0 : h % C::WH;
+    float mx = HP_NEG;
+#pragma unroll
+    for (int k = 0; k < OWNERS; ++k) {
+      const int w = w0 + k * STRIDE;
+      if (mg.l[w * G + h] > 0.f) mx = fmaxf(mx, mg.m[w * G + h]);
+    }
+    float num = 0.f, den = 0.f;
+#pragma unroll
+    for (int k = 0; k < OWNERS; ++k) {
+      const int w = w0 + k * STRIDE;
+      const float l = mg.l[w * G + h];
+      const float f = l > 0.f ? exp2f((mg.m[w * G + h] - mx) * sl2) : 0.f;
+      num += f * mg.o[((long long)w * G + h) * D + e];
+      den += f * l;
+    }
+    const long long head = (long long)b * hq + g * group + h;
+    if (splits == 1) {
+      o[head * D + e] = hp_from_float<T>(den > 0.f ? num / den : 0.f);
+    } else {
+      const long long r = head * splits + split;
+      part_o[r * D + e] = num;
+      if (e == 0) {
+        part_ml[r * 2 + 0] = mx * sl2;
+        part_ml[r * 2 + 1] = den;
+      }
+    }
+  }
+}
+
+// o[b][h][e] = Σ_s 2^(m_s − M) o_s[e] / Σ_s 2^(m_s − M) l_s over the splits with l_s > 0
+// (m_s in log2 units). Warp 0 computes the weights once into shared memory.
+#define HP_DEC_MAX_SPLITS 256
 template <typename T>
 __device__ __forceinline__ void hp_attn_decode_combine_impl(const float* __restrict__ part_o,
                                                             const float* __restrict__ part_ml, T* __restrict__ o,
                                                             int hq, int splits, int d) {
+  __shared__ float s_w[HP_DEC_MAX_SPLITS];
+  __shared__ float s_inv[1];
   const int h = blockIdx.x, b = blockIdx.y, e = threadIdx.x;
-  if (e >= d) return;
   const long long base = ((long long)b * hq + h) * splits;
-  float mx = HP_NEG;
-  for (int s = 0; s < splits; ++s) mx = fmaxf(mx, part_ml[(base + s) * 2]);
-  float num = 0.f, den = 0.f;
-  for (int s = 0; s < splits; ++s) {
-    const float l = part_ml[(base + s) * 2 + 1];
-    const float f = (l > 0.f) ? __expf(part_ml[(base + s) * 2] - mx) : 0.f;
-    num += f * part_o[(base + s) * d + e];
-    den += f * l;
+  if (threadIdx.x < 32) {
+    float mx = HP_NEG;
+    for (int s = threadIdx.x; s < splits; s += 32)
+      if (part_ml[(base + s) * 2 + 1] > 0.f) mx = fmaxf(mx, part_ml[(base + s) * 2]);
+    mx = hp_warp_max(mx);
+    float den = 0.f;
+    for (int s = threadIdx.x; s < splits; s += 32) {
+      const float l = part_ml[(base + s) * 2 + 1];
+      const float w = l > 0.f ? exp2f(part_ml[(base + s) * 2] - mx) : 0.f;
+      s_w[s] = w;
+      den += w * l;
+    }
+    den = hp_warp_sum(den);
+    if (threadIdx.x == 0) s_inv[0] = den > 0.f ? 1.f / den : 0.f;
   }
-  o[((long long)b * hq + h) * d + e] = hp_from_float<T>(den > 0.f ? num / den : 0.f);
+  __syncthreads();
+  if (e >= d) return;
+  float num = 0.f;
+  for (int s = 0; s < splits; ++s) num += s_w[s] * part_o[(base + s) * d + e];
+  o[((long long)b * hq + h) * d + e] = hp_from_float<T>(num * s_inv[0]);
 }
 
-#define HP_DECODE(SUFFIX, T, D) \
-  extern "C" __global__ void __launch_bounds__(HP_DEC_THREADS) hp_attn_decode_##SUFFIX##_d##D( \
+#define HP_DECODE(SUFFIX, T, D, G) \
+  extern "C" __global__ void __launch_bounds__(HP_DEC_THREADS) hp_attn_decode_##SUFFIX##_d##D##_g##G( \
       const T* __restrict__ q, const T* __restrict__ k_cache, const T* __restrict__ v_cache, \
-      const int* __restrict__ block_table, float* __restrict__ part_o, float* __restrict__ part_ml, int batch, \
-      int context, int hq, int hkv, int page_size, int pages_per_seq, int splits) { \
+      const int* __restrict__ block_table, const int* __restrict__ seq_lens, float* __restrict__ part_o, \
+      float* __restrict__ part_ml, T* __restrict__ o, int batch, int hq, int hkv, int page_size, int pages_per_seq, \
+      int splits, int chunk, int stages) { \
     (void)batch; \
-    hp_attn_decode_impl<T, D>(q, k_cache, v_cache, block_table, part_o, part_ml, context, hq, hkv, page_size, \
-                              pages_per_seq, splits); \
+    hp_attn_decode_impl<T, D, G>(q, k_cache, v_cache, block_table, seq_lens, part_o, part_ml, o, hq, hkv, page_size, \
+                                 pages_per_seq, splits, chunk, stages); \
   }
+#define HP_DECODE_GROUPS(SUFFIX, T, D) \
+  HP_DECODE(SUFFIX, T, D, 1) \
+  HP_DECODE(SUFFIX, T, D, 2) \
+  HP_DECODE(SUFFIX, T, D, 4) \
+  HP_DECODE(SUFFIX, T, D, 8) \
+  HP_DECODE(SUFFIX, T, D, 16)
 #define HP_COMBINE(SUFFIX, T) \
-  extern "C" __global__ void __launch_bounds__(128) hp_attn_decode_combine_##SUFFIX( \
+  extern "C" __global__ void __launch_bounds__(256) hp_attn_decode_combine_##SUFFIX( \
       const float* __restrict__ part_o, const float* __restrict__ part_ml, T* __restrict__ o, int batch, int hq, \
       int splits, int d) { \
     (void)batch; \
     hp_attn_decode_combine_impl<T>(part_o, part_ml, o, hq, splits, d); \
   }
 
-HP_DECODE(f32, float, 64)
-HP_DECODE(f32, float, 128)
-HP_DECODE(f16, f16_t, 64)
-HP_DECODE(f16, f16_t, 128)
-HP_DECODE(bf16, bf16_t, 64)
-HP_DECODE(bf16, bf16_t, 128)
+HP_DECODE_GROUPS(f32, float, 64)
+HP_DECODE_GROUPS(f32, float, 128)
+HP_DECODE_GROUPS(f32, float, 256)
+HP_DECODE_GROUPS(f16, f16_t, 64)
+HP_DECODE_GROUPS(f16, f16_t, 128)
+HP_DECODE_GROUPS(f16, f16_t, 256)
+HP_DECODE_GROUPS(bf16, bf16_t, 64)
+HP_DECODE_GROUPS(bf16, bf16_t, 128)
+HP_DECODE_GROUPS(bf16, bf16_t, 256)
 HP_COMBINE(f32, float)
 HP_COMBINE(f16, f16_t)
 HP_COMBINE(bf16, bf16_t)

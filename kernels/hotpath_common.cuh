@@ -74,6 +74,25 @@ __device__ __forceinline__ float hp_warp_max(float v) {
   return v;
 }
 
+/// Exchange with lane `lane ^ offset` of the same 32-lane group (offset < 32).
+__device__ __forceinline__ float hp_shfl_xor(float v, int offset) {
+#if defined(HP_HIP)
+  return __shfl_xor(v, offset);
+#else
+  return __shfl_xor_sync(0xffffffffu, v, offset);
+#endif
+}
+
+/// A load that is cached in L2 only (not L1): what the l2_read ceiling measures.
+template <typename T>
+__device__ __forceinline__ T hp_ld_l2(const T* p) {
+#if defined(HP_HIP)
+  return *p;
+#else
+  return __ldcg(p);
+#endif
+}
+
 // ---------------------------------------------------------------------------------------
 // Shared memory: the most one block may declare statically. Kernels static_assert their
 // tiles against it, so a tile that would not fit fails to compile on the vendor it does not
@@ -81,7 +100,9 @@ __device__ __forceinline__ float hp_warp_max(float v) {
 // (hotpath_core::launch::check_shared_memory).
 //  - AMD: 64 KiB of LDS per workgroup (gfx908, gfx90a, gfx942).
 //  - NVIDIA: 48 KiB of static shared memory per block; more needs dynamic shared memory and
-//    an opt-in attribute, which no hotpath kernel uses.
+//    an opt-in attribute. Kernels that want more (attn_decode's multi-stage ring) declare
+//    `extern __shared__` memory whose size the launch plan carries; the backend opts in
+//    (cuFuncSetAttribute) and refuses a plan over the device's opt-in limit before launch.
 #if defined(HP_HIP)
 #define HP_SMEM_LIMIT 65536
 #else
@@ -185,6 +206,93 @@ __device__ __forceinline__ void hp_mma_e4m3(float (&d)[4], const unsigned (&a)[4
       : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
 }
 #endif
+#if defined(__CUDA_ARCH_FEAT_SM90_ALL)
+// ---- wgmma (sm_90a): one warpgroup (4 consecutive warps) multiplies from shared memory.
+// Shared-memory matrix descriptor without swizzle (PTX ISA, "Matrix Descriptor Format"):
+// start address, leading and stride byte offsets, each >> 4.
+__device__ __forceinline__ unsigned long long hp_wgmma_desc(const void* smem, unsigned lbo_bytes,
+                                                            unsigned sbo_bytes) {
+  const unsigned long long addr = hp_smem_u32(smem);
+  return ((addr & 0x3FFFFull) >> 4) | ((unsigned long long)(lbo_bytes >> 4) << 16) |
+         ((unsigned long long)(sbo_bytes >> 4) << 32);
+}
+// Orders this warpgroup's register accesses before the wgmma that follow.
+__device__ __forceinline__ void hp_wgmma_fence() { asm volatile("wgmma.fence.sync.aligned;\n" ::: "memory"); }
+// Closes the group of wgmma issued since the last commit.
+__device__ __forceinline__ void hp_wgmma_commit() {
+  asm volatile("wgmma.commit_group.sync.aligned;\n" ::: "memory");
+}
+// Waits until at most N committed wgmma groups are in flight.
+template <int N>
+__device__ __forceinline__ void hp_wgmma_wait() {
+  asm volatile("wgmma.wait_group.sync.aligned %0;\n" ::"n"(N) : "memory");
+}
+// Makes ordinary shared-memory stores visible to the async proxy (wgmma, TMA) before a barrier.
+__device__ __forceinline__ void hp_fence_proxy_async() {
+  asm volatile("fence.proxy.async.shared::cta;\n" ::: "memory");
+}
+// d (64 f32 of an m64n128 accumulator) += A·B, A and B from shared memory (descriptors).
+__device__ __forceinline__ void hp_wgmma_f16(float (&d)[64], unsigned long long da, unsigned long long db) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.f16.f16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, %10, "
+      "%11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, %29, "
+      "%30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, %48, "
+      "%49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n"
+      "}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]),
+          "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]),
+          "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]),
+          "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),
+          "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]),
+          "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]),
+          "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),
+          "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "l"(da), "l"(db), "r"(1));
+}
+// d (64 f32 of an m64n128 accumulator) += A·B, A and B from shared memory (descriptors).
+__device__ __forceinline__ void hp_wgmma_bf16(float (&d)[64], unsigned long long da, unsigned long long db) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k16.f32.bf16.bf16 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, "
+      "%10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, "
+      "%29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1, 0, 0;\n"
+      "}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]),
+          "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]),
+          "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]),
+          "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),
+          "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]),
+          "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]),
+          "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),
+          "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "l"(da), "l"(db), "r"(1));
+}
+// d (64 f32 of an m64n128 accumulator) += A·B, A and B from shared memory (descriptors).
+__device__ __forceinline__ void hp_wgmma_e4m3(float (&d)[64], unsigned long long da, unsigned long long db) {
+  asm volatile(
+      "{\n.reg .pred p;\nsetp.ne.b32 p, %66, 0;\n"
+      "wgmma.mma_async.sync.aligned.m64n128k32.f32.e4m3.e4m3 {%0, %1, %2, %3, %4, %5, %6, %7, %8, %9, "
+      "%10, %11, %12, %13, %14, %15, %16, %17, %18, %19, %20, %21, %22, %23, %24, %25, %26, %27, %28, "
+      "%29, %30, %31, %32, %33, %34, %35, %36, %37, %38, %39, %40, %41, %42, %43, %44, %45, %46, %47, "
+      "%48, %49, %50, %51, %52, %53, %54, %55, %56, %57, %58, %59, %60, %61, %62, %63}, %64, %65, p, 1, 1;\n"
+      "}\n"
+        : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3]), "+f"(d[4]), "+f"(d[5]), "+f"(d[6]), "+f"(d[7]),
+          "+f"(d[8]), "+f"(d[9]), "+f"(d[10]), "+f"(d[11]), "+f"(d[12]), "+f"(d[13]), "+f"(d[14]),
+          "+f"(d[15]), "+f"(d[16]), "+f"(d[17]), "+f"(d[18]), "+f"(d[19]), "+f"(d[20]), "+f"(d[21]),
+          "+f"(d[22]), "+f"(d[23]), "+f"(d[24]), "+f"(d[25]), "+f"(d[26]), "+f"(d[27]), "+f"(d[28]),
+          "+f"(d[29]), "+f"(d[30]), "+f"(d[31]), "+f"(d[32]), "+f"(d[33]), "+f"(d[34]), "+f"(d[35]),
+          "+f"(d[36]), "+f"(d[37]), "+f"(d[38]), "+f"(d[39]), "+f"(d[40]), "+f"(d[41]), "+f"(d[42]),
+          "+f"(d[43]), "+f"(d[44]), "+f"(d[45]), "+f"(d[46]), "+f"(d[47]), "+f"(d[48]), "+f"(d[49]),
+          "+f"(d[50]), "+f"(d[51]), "+f"(d[52]), "+f"(d[53]), "+f"(d[54]), "+f"(d[55]), "+f"(d[56]),
+          "+f"(d[57]), "+f"(d[58]), "+f"(d[59]), "+f"(d[60]), "+f"(d[61]), "+f"(d[62]), "+f"(d[63])
+        : "l"(da), "l"(db), "r"(1));
+}
+#endif  // __CUDA_ARCH_FEAT_SM90_ALL
+
 // Two floats rounded to T and packed as one b32 mma operand register (lo in bits 0..15).
 __device__ __forceinline__ unsigned hp_pack2(float lo, float hi, f16_t) {
   return (unsigned)__half_as_ushort(__float2half_rn(lo)) |
@@ -196,6 +304,17 @@ __device__ __forceinline__ unsigned hp_pack2(float lo, float hi, bf16_t) {
 }
 
 #else  // HP_HIP
+
+// No asynchronous global->shared copy on AMD: the same calls copy through registers, so a
+// kernel's multi-stage ring is correct on both vendors (the loads of a stage are still issued
+// together; each wavefront waits for its own data when it stores it).
+__device__ __forceinline__ void hp_cp_async16(void* smem, const void* gmem, bool pred) {
+  const uint4 zero = {0u, 0u, 0u, 0u};
+  *reinterpret_cast<uint4*>(smem) = pred ? *reinterpret_cast<const uint4*>(gmem) : zero;
+}
+__device__ __forceinline__ void hp_cp_async_commit() {}
+template <int N>
+__device__ __forceinline__ void hp_cp_async_wait() {}
 
 // MFMA operand and accumulator vectors (defined on every HIP target, so fallbacks can use
 // them too).

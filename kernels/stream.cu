@@ -91,6 +91,66 @@ hp_reduce_partials(const float* __restrict__ partials, int count, float* __restr
   if (threadIdx.x == 0) out[0] = s;
 }
 
+// l2_read: one launch measures the last-level cache. Every block reads its grid-stride share
+// of `a` (an array that fits the cache) `passes` times with L2-only loads and writes its sum
+// to partials[block]; the last block to arrive (arrival counter, zero before the first
+// launch) sums the partials into out[0] and resets the counter for the next launch. So
+// out[0] = passes · Σa, and the whole measurement is one launch long enough that launch
+// overhead is noise.
+template <typename T>
+__device__ __forceinline__ void hp_l2_read_impl(const T* __restrict__ a, long long n, int passes,
+                                                float* __restrict__ partials, unsigned* __restrict__ arrived,
+                                                float* __restrict__ out) {
+  constexpr int per_vec = 16 / sizeof(T);
+  const long long n_vec = n / per_vec;
+  const uint4* av = reinterpret_cast<const uint4*>(a);
+  const long long stride = (long long)gridDim.x * blockDim.x;
+  const long long first = (long long)blockIdx.x * blockDim.x + threadIdx.x;
+  float s[HP_UNROLL] = {0.f, 0.f, 0.f, 0.f};
+  for (int p = 0; p < passes; ++p) {
+    long long i = first;
+    for (; i + (HP_UNROLL - 1) * stride < n_vec; i += HP_UNROLL * stride) {
+      uint4 v[HP_UNROLL];
+#pragma unroll
+      for (int u = 0; u < HP_UNROLL; ++u) v[u] = hp_ld_l2(av + i + u * stride);
+#pragma unroll
+      for (int u = 0; u < HP_UNROLL; ++u) s[u] += hp_sum16<T>(v[u]);
+    }
+    for (; i < n_vec; i += stride) s[0] += hp_sum16<T>(hp_ld_l2(av + i));
+    if (blockIdx.x == 0) {
+      for (long long j = n_vec * per_vec + threadIdx.x; j < n; j += blockDim.x) s[1] += hp_to_float(a[j]);
+    }
+  }
+  const float total = hp_block_sum((s[0] + s[1]) + (s[2] + s[3]));
+  __shared__ unsigned last[1];
+  if (threadIdx.x == 0) {
+    partials[blockIdx.x] = total;
+    __threadfence();  // the partial is visible before the arrival is counted
+    last[0] = atomicAdd(arrived, 1u) == gridDim.x - 1 ? 1u : 0u;
+  }
+  __syncthreads();
+  if (last[0]) {
+    __threadfence();
+    float t = 0.f;
+    for (int b = threadIdx.x; b < (int)gridDim.x; b += blockDim.x) t += hp_ld_l2(partials + b);
+    t = hp_block_sum(t);
+    if (threadIdx.x == 0) {
+      out[0] = t;
+      *arrived = 0u;
+    }
+  }
+}
+
+#define HP_L2_READ(NAME, T) \
+  extern "C" __global__ void __launch_bounds__(HP_STREAM_THREADS) \
+  NAME(const T* __restrict__ a, long long n, int passes, float* __restrict__ partials, \
+       unsigned* __restrict__ arrived, float* __restrict__ out) { \
+    hp_l2_read_impl<T>(a, n, passes, partials, arrived, out); \
+  }
+HP_L2_READ(hp_l2_read_f32, float)
+HP_L2_READ(hp_l2_read_f16, f16_t)
+HP_L2_READ(hp_l2_read_bf16, bf16_t)
+
 // a = b + q*c over n elements; 16-byte vectors, scalar tail.
 template <typename T>
 __device__ __forceinline__ void hp_triad_impl(T* __restrict__ a, const T* __restrict__ b, const T* __restrict__ c,

@@ -3,11 +3,14 @@
 # checks it against an f64 reference. No GPU, no CUDA toolkit: g++ (C++20) and python3.
 # Prints one line per kernel and shape group; exits non-zero if any check fails or the
 # emulator stops a kernel (out-of-bounds access, a collective with exited lanes, deadlock...).
+# Every launch comes from core's launch plans: the tests list the cases they need, the
+# hotpath binary plans them (`kernels plan --cases`), and the tests run those plans.
 #
 # usage: scripts/emulate-kernels.sh [--no-sanitize] [--kernels DIR] [--build DIR] [-v] [GROUP...]
 #   GROUP ∈ stream kv gemv attn_decode peak gemm attn_prefill (default: all)
 #   --no-sanitize  build without AddressSanitizer/UBSan (faster build, fewer checks)
-#   --kernels DIR  kernel sources to test (default: kernels/); tools/kernel-emu/mutate.sh uses it
+#   --kernels DIR  kernel sources to test (default: kernels/); tools/kernel-emu/mutate.py uses it
+#   HOTPATH=PATH   the hotpath binary that plans (default: target/release/hotpath, built here)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 EMU="$ROOT/tools/kernel-emu"
@@ -52,7 +55,7 @@ echo "${FLAGS[*]} $($CXX --version | head -1) $KERNELS" > "$BUILD/flags.new"
 if ! cmp -s "$BUILD/flags.new" "$BUILD/flags"; then rm -f "$BUILD"/*.o; mv "$BUILD/flags.new" "$BUILD/flags"; else rm "$BUILD/flags.new"; fi
 common=("$EMU"/include/*.h "$EMU/tests/common.h" "$BUILD/hotpath_common.cuh")
 jobs=()
-for src in "$EMU"/tests/*.cpp "$EMU"/src/runtime.cpp; do
+for src in "$EMU"/tests/*.cpp "$EMU"/src/*.cpp; do
   name=$(basename "$src" .cpp)
   obj="$BUILD/$name.o"
   deps=("$src" "${common[@]}")
@@ -71,7 +74,19 @@ fi
 built=$(date +%s)
 echo "kernel-emu: built in $((built - start)) s ($([ "$SAN" = 1 ] && echo "ASan+UBSan" || echo "no sanitizers"), kernels from ${KERNELS#$ROOT/})"
 
-# 3. Run: the groups in two processes (about equal halves), outputs printed in order.
+# 3. Plans: the cases the tests need, planned by core (the hotpath binary, rebuilt here
+#    unless HOTPATH names one, so the plans are the source's).
+if [ -z "${HOTPATH:-}" ]; then
+  (cd "$ROOT" && cargo build --release --quiet --bin hotpath)
+  HOTPATH="$ROOT/target/release/hotpath"
+fi
+GROUPS_WANTED=()
+for a in ${ARGS[@]+"${ARGS[@]}"}; do [ "$a" = -v ] || GROUPS_WANTED+=("$a"); done
+"$BUILD/kernel-emu" --list-cases ${GROUPS_WANTED[@]+"${GROUPS_WANTED[@]}"} > "$BUILD/cases.txt"
+"$HOTPATH" kernels plan --cases "$BUILD/cases.txt" --format lines > "$BUILD/plans.txt"
+echo "kernel-emu: $(wc -l < "$BUILD/cases.txt") cases planned by $HOTPATH"
+
+# 4. Run: the groups in two processes (about equal halves), outputs printed in order.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 if [ ${#ARGS[@]} -eq 0 ] || { [ ${#ARGS[@]} -eq 1 ] && [ "${ARGS[0]}" = -v ]; }; then
@@ -83,7 +98,7 @@ rc=0
 pids=()
 for i in "${!halves[@]}"; do
   # shellcheck disable=SC2086
-  "$BUILD/kernel-emu" ${halves[$i]} ${ARGS[@]+"${ARGS[@]}"} > "$BUILD/run$i.log" 2>&1 &
+  "$BUILD/kernel-emu" --cases "$BUILD/cases.txt" --plans "$BUILD/plans.txt" ${halves[$i]} ${ARGS[@]+"${ARGS[@]}"} > "$BUILD/run$i.log" 2>&1 &
   pids+=($!)
 done
 for i in "${!pids[@]}"; do

@@ -97,7 +97,51 @@ pub enum KernelsAction {
         /// sm_80, sm_89, sm_90a, sm_100a (any sm_XY[a]) or all.
         #[arg(long, default_value = "all")]
         target: String,
+        /// Also write each compiled file (CUBIN, or AMD code object) as
+        /// DIR/<target>/<file>.cubin or .co, for disassembly.
+        #[arg(long, value_name = "DIR")]
+        out_dir: Option<std::path::PathBuf>,
     },
+    /// Print the launch plan of an op on a device: kernels, grids, shared memory, arguments.
+    Plan(KernelsPlanArgs),
+}
+
+/// `hotpath kernels plan`: the device is described by flags (default an H100/H200 SXM).
+#[derive(Args, Debug)]
+pub struct KernelsPlanArgs {
+    /// Op to plan.
+    #[arg(long, required_unless_present = "cases")]
+    pub op: Option<String>,
+    /// Shape keys, k=v,...
+    #[arg(long, default_value = "")]
+    pub shape: String,
+    /// Element type.
+    #[arg(long, default_value = "bf16")]
+    pub dtype: String,
+    /// Kernel target: sm_80, sm_89, sm_90a, sm_100a, gfx90a, gfx942, ...
+    #[arg(long, default_value = "sm_90a")]
+    pub arch: String,
+    /// SMs / CUs (default: 132, or 304 for a gfx target).
+    #[arg(long)]
+    pub units: Option<u32>,
+    /// Shared memory one block may use after the opt-in, bytes (default: 232448 on sm_90a,
+    /// 49152 on other NVIDIA targets, 65536 on AMD).
+    #[arg(long)]
+    pub smem_per_block: Option<u64>,
+    /// Shared memory per SM/CU, bytes (default: 233472 on sm_90a, twice the per-block
+    /// figure on other NVIDIA targets, 65536 on AMD).
+    #[arg(long)]
+    pub smem_per_unit: Option<u64>,
+    /// Force the split count of attn_decode (1..256).
+    #[arg(long)]
+    pub splits: Option<u32>,
+    /// Plan every line of FILE instead (`OP SHAPE DTYPE [arch=..] [units=..]
+    /// [smem_per_block=..] [smem_per_unit=..] [splits=..]`); lines format only.
+    #[arg(long, value_name = "FILE", conflicts_with = "op")]
+    pub cases: Option<std::path::PathBuf>,
+    /// `json`, or `lines` (the record format the kernel emulator reads).
+    #[arg(long, default_value = "json")]
+    pub format: String,
 }
 
 /// Output format of a command's report on stdout.

@@ -8,7 +8,9 @@ The kernel text is kept as committed except for three mechanical rewrites:
   1. every `asm volatile(...)` statement becomes `emu_asm(template, {operands})`, which the
      emulator interprets (tools/kernel-emu/include/hp_emu.h);
   2. every `__shared__ T name[...];` declaration gets a registration so the emulator can
-     poison shared memory before each block and map shared addresses;
+     poison shared memory before each block and map shared addresses, and every
+     `extern __shared__ T name[];` (dynamic shared memory) becomes a pointer to the launch's
+     dynamic region (emu_dyn_smem());
   3. the code after `#include "hotpath_common.cuh"` is wrapped in `namespace NAMESPACE`,
      so helpers of different kernel files never collide.
 The portability header (--header) gets only the first: its matrix and copy wrappers are the
@@ -143,6 +145,11 @@ def rewrite_all_asm(src):
 
 def prep(src, ns):
     s, n_asm = rewrite_all_asm(src)
+
+    # extern __shared__ [attributes] TYPE NAME[]; (dynamic shared memory) → a pointer to the
+    # launch's dynamic region.
+    dyn = re.compile(r"extern\s+__shared__\s+(?:__align__\(\d+\)\s+)?([^;\[]*?)\s*\b(\w+)\s*\[\s*\]\s*;")
+    s, n_dyn = dyn.subn(lambda m: f"{m.group(1)}* {m.group(2)} = ({m.group(1)}*)emu_dyn_smem();", s)
 
     # __shared__ [attributes] TYPE NAME[...]...; (attributes: __align__(n), __attribute__((...)))
     decl = re.compile(r"__shared__\s+([^;\[]*?)\s*\b(\w+)((?:\s*\[[^\];]+\])+)\s*;")

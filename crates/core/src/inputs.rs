@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | gemm, gemv | `a[m,k]`, `w[n,k]` | `c[m,n]` |
 //! | attn_prefill | `q[b,S,hq,d]`, `k[b,S,hkv,d]`, `v[b,S,hkv,d]` | `o[b,S,hq,d]` |
-//! | attn_decode | `q[b,hq,d]`, `k_cache[P,ps,hkv,d]`, `v_cache`, `block_table[b,⌈L/ps⌉]` (i32) | `o[b,hq,d]` |
+//! | attn_decode | `q[b,hq,d]`, `k_cache[P,ps,hkv,d]`, `v_cache`, `block_table[b,⌈L/ps⌉]` (i32), `seq_lens[b]` (i32, every entry `L`; a kernel reads each sequence's own length) | `o[b,hq,d]` |
 //! | kv_write | `k[T,hkv,d]`, `v[T,hkv,d]`, `slot_mapping[T]` (i32, slot = page·ps + offset) | `kv_cache[2,P·ps,hkv,d]`, zero before the write |
 //! | kv_read | `k_cache[P,ps,hkv,d]`, `v_cache`, `block_table[P]` (i32) | `kv[2,T,hkv,d]` |
 //! | copy | `a[N]` | `b[N]` |
@@ -124,6 +124,7 @@ pub fn footprint_bytes(spec: &OpSpec) -> u64 {
             d("batch") * d("heads_q") * d("head_dim") * s
                 + c(2) * pages * d("page_size") * d("heads_kv") * d("head_dim") * s
                 + pages * c(4)
+                + d("batch") * c(4)
         }
         OpKind::KvWrite => {
             c(2) * d("tokens") * d("heads_kv") * d("head_dim") * s + d("tokens") * c(4)
@@ -139,6 +140,21 @@ pub fn footprint_bytes(spec: &OpSpec) -> u64 {
         OpKind::Write | OpKind::PeakMma | OpKind::Launch => c(0),
     };
     (inputs + Sat(output_bytes(spec))).0
+}
+
+/// The names of `op`'s input tensors in layout order (what [`generate`] returns, without
+/// generating anything): plan arguments `Input(i)` name `input_names(op)[i]`.
+pub fn input_names(op: OpKind) -> &'static [&'static str] {
+    match op {
+        OpKind::Gemm | OpKind::Gemv => &["a", "w"],
+        OpKind::AttnPrefill => &["q", "k", "v"],
+        OpKind::AttnDecode => &["q", "k_cache", "v_cache", "block_table", "seq_lens"],
+        OpKind::KvWrite => &["k", "v", "slot_mapping"],
+        OpKind::KvRead => &["k_cache", "v_cache", "block_table"],
+        OpKind::Copy | OpKind::H2d | OpKind::D2h | OpKind::Read | OpKind::L2Read => &["a"],
+        OpKind::Triad => &["b", "c"],
+        OpKind::Write | OpKind::PeakMma | OpKind::Launch => &[],
+    }
 }
 
 /// Generates the inputs of `spec` from `seed`. The same seed always gives the same values,
@@ -181,6 +197,11 @@ pub fn generate(spec: &OpSpec, seed: u64) -> Inputs {
                 gen.uniform("k_cache", vec![pages, ps, hkv, hd], dt, -1.0, 1.0),
                 gen.uniform("v_cache", vec![pages, ps, hkv, hd], dt, -1.0, 1.0),
                 gen.permutation("block_table", vec![b, per_seq], pages),
+                HostTensor::from_i32(
+                    "seq_lens",
+                    vec![b],
+                    vec![spec.dim("context").min(i32::MAX as u64) as i32; b],
+                ),
             ]
         }
         OpKind::KvWrite => {
@@ -302,6 +323,16 @@ mod tests {
         assert_eq!(pages, (0..6).collect::<Vec<_>>(), "every page used once");
         assert_eq!(a.get("k_cache").unwrap().shape, vec![6, 16, 8, 128]);
         assert_ne!(generate(&spec, 8).tensors, a.tensors);
+    }
+
+    #[test]
+    fn input_names_are_what_generate_returns() {
+        for op in OpKind::ALL {
+            let shape = crate::validate::plan::small_shape(op);
+            let spec = OpSpec::parse(op, shape, DType::F32).unwrap();
+            let names: Vec<&str> = generate(&spec, 1).tensors.iter().map(|t| t.name).collect();
+            assert_eq!(names, input_names(op), "{op}");
+        }
     }
 
     #[test]

@@ -77,6 +77,7 @@ pub fn op_of_function(function: &str) -> &'static str {
     const PREFIXES: &[(&str, &str)] = &[
         ("hp_copy", "copy"),
         ("hp_write", "write"),
+        ("hp_l2_read", "l2_read"),
         ("hp_read", "read"),
         ("hp_reduce_partials", "read"),
         ("hp_triad", "triad"),

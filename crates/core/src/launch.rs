@@ -12,8 +12,8 @@ pub struct Geometry {
     pub grid: (u32, u32, u32),
     /// Threads per block in x, y, z.
     pub block: (u32, u32, u32),
-    /// Dynamic shared memory per block, bytes (0 for every hotpath kernel: their shared
-    /// memory is static, declared in the kernel and bounded by `HP_SMEM_LIMIT`).
+    /// Dynamic shared memory per block, bytes: what the kernel's `extern __shared__` array
+    /// gets (attn_decode's ring); 0 for kernels whose shared memory is all static.
     pub shared_bytes: u32,
 }
 
@@ -26,16 +26,19 @@ pub const AMD_LDS_BYTES: u64 = 65_536;
 /// `HP_SMEM_LIMIT` of the header on CUDA. The limit assumed when the driver does not say.
 pub const NVIDIA_STATIC_SMEM_BYTES: u64 = 49_152;
 
-impl Geometry {
-    fn new(grid: (u64, u64, u64), threads: u32) -> Geometry {
-        let clamp = |v: u64| v.clamp(1, u32::MAX as u64) as u32;
-        Geometry {
-            grid: (clamp(grid.0), clamp(grid.1), clamp(grid.2)),
-            block: (threads, 1, 1),
-            shared_bytes: 0,
-        }
+/// A grid of `grid` blocks (each at least 1, saturating at `u32::MAX`, which every device's
+/// limit refuses: [`crate::target::Target::check_grid`]) of `threads` threads, no dynamic
+/// shared memory.
+pub fn grid(grid: (u64, u64, u64), threads: u32) -> Geometry {
+    let clamp = |v: u64| v.clamp(1, u32::MAX as u64) as u32;
+    Geometry {
+        grid: (clamp(grid.0), clamp(grid.1), clamp(grid.2)),
+        block: (threads, 1, 1),
+        shared_bytes: 0,
     }
+}
 
+impl Geometry {
     /// Threads per block.
     pub fn threads(&self) -> u64 {
         self.block.0 as u64 * self.block.1 as u64 * self.block.2 as u64
@@ -60,14 +63,14 @@ pub const STREAM_THREADS: u32 = 256;
 /// `min(units/(256·4)+1, 8·SMs)` blocks.
 pub fn stream(units: u64, sms: u32) -> Geometry {
     let blocks = (units / (STREAM_THREADS as u64 * 4) + 1).min(8 * sms as u64);
-    Geometry::new((blocks, 1, 1), STREAM_THREADS)
+    grid((blocks, 1, 1), STREAM_THREADS)
 }
 
 /// `hp_read_*`: `min(⌈n/(256·16/size)⌉, 8·SMs)` blocks, one partial sum each.
 pub fn read(n: u64, elem_bytes: u64, sms: u32) -> Geometry {
     let per_block = STREAM_THREADS as u64 * 16 / elem_bytes.max(1);
     let blocks = n.div_ceil(per_block).min(8 * sms as u64);
-    Geometry::new((blocks, 1, 1), STREAM_THREADS)
+    grid((blocks, 1, 1), STREAM_THREADS)
 }
 
 /// 16-byte vectors covering `bytes` (the kernels may touch the padding the launcher allocates).
@@ -85,56 +88,55 @@ pub fn gemv_splits(n: u64, k: u64, sms: u32) -> u32 {
 
 /// `hp_gemv_*`: `(⌈n/8⌉, splits)` × 256.
 pub fn gemv(n: u64, splits: u32) -> Geometry {
-    Geometry::new((n.div_ceil(8), splits as u64, 1), 256)
+    grid((n.div_ceil(8), splits as u64, 1), 256)
 }
 
 /// `hp_gemv_finish_*` and other elementwise epilogues: `⌈count/256⌉` × 256.
 pub fn elementwise(count: u64) -> Geometry {
-    Geometry::new((count.div_ceil(256), 1, 1), 256)
+    grid((count.div_ceil(256), 1, 1), 256)
 }
 
 /// `hp_gemm_*`: `(⌈n/128⌉, ⌈m/128⌉)` × 256.
 pub fn gemm(m: u64, n: u64) -> Geometry {
-    Geometry::new((n.div_ceil(128), m.div_ceil(128), 1), 256)
+    grid((n.div_ceil(128), m.div_ceil(128), 1), 256)
 }
 
 /// `hp_attn_prefill_*`: `(⌈seq/64⌉, hq, batch)` × 128.
 pub fn attn_prefill(batch: u64, seq: u64, hq: u64) -> Geometry {
-    Geometry::new((seq.div_ceil(64), hq, batch), 128)
+    grid((seq.div_ceil(64), hq, batch), 128)
 }
 
-/// Flash-decoding split count: enough (split, KV head, sequence) blocks for 2 per SM, each
-/// split at least 256 tokens, at most 64 splits.
-pub fn decode_splits(batch: u64, hkv: u64, context: u64, sms: u32) -> u32 {
-    let groups = (batch * hkv).max(1);
-    let wanted = (2 * sms as u64).div_ceil(groups);
-    let most = context.div_ceil(256).clamp(1, 64);
-    wanted.clamp(1, most) as u32
-}
-
-/// Tokens per split, `⌈⌈L/splits⌉/page_size⌉·page_size` (splits start on page boundaries).
-pub fn decode_chunk(context: u64, splits: u32, page_size: u64) -> u64 {
-    context.div_ceil(splits as u64).div_ceil(page_size) * page_size
-}
-
-/// `hp_attn_decode_*`: `(splits, hkv, batch)` × 128.
-pub fn attn_decode(batch: u64, hkv: u64, splits: u32) -> Geometry {
-    Geometry::new((splits as u64, hkv, batch), 128)
-}
-
-/// `hp_attn_decode_combine_*`: `(hq, batch)` × `d`.
-pub fn attn_decode_combine(batch: u64, hq: u64, head_dim: u32) -> Geometry {
-    Geometry::new((hq, batch, 1), head_dim)
+/// `hp_l2_read_*`: `min(⌈n/(256·16/size)⌉, 8·SMs)` blocks of 256 (as `hp_read_*`), every
+/// block reading its share `passes` times; the last block to finish sums the partials.
+pub fn l2_read(n: u64, elem_bytes: u64, sms: u32) -> Geometry {
+    read(n, elem_bytes, sms)
 }
 
 /// `hp_kv_write_*`, `hp_kv_read_*`: one block of 128 per token.
 pub fn kv(tokens: u64) -> Geometry {
-    Geometry::new((tokens, 1, 1), 128)
+    grid((tokens, 1, 1), 128)
 }
 
-/// `hp_peak_*`: `4·SMs` × 256.
+/// `hp_peak_fma_f32`, `hp_peak_mma_*`: `4·SMs` × 256.
 pub fn peak(sms: u32) -> Geometry {
-    Geometry::new((4 * sms as u64, 1, 1), 256)
+    grid((4 * sms as u64, 1, 1), 256)
+}
+
+/// `hp_peak_wgmma_*` (sm_90a): `2·SMs` blocks of one warpgroup (128 threads), two per SM
+/// (128 accumulator registers per thread leave room for two).
+pub fn peak_wgmma(sms: u32) -> Geometry {
+    grid((2 * sms as u64, 1, 1), 128)
+}
+
+/// Output lanes of `hp_peak_wgmma_*`: two m64n128 accumulator sets of 64 floats per thread.
+pub fn peak_wgmma_lanes(g: &Geometry) -> u64 {
+    g.blocks() * g.block.0 as u64 * 128
+}
+
+/// FLOPs of one `hp_peak_wgmma_*` launch: two `wgmma m64n128kK` (2·64·128·K FLOPs each) per
+/// warpgroup and step (K = 16 for f16/bf16, 32 for fp8).
+pub fn peak_wgmma_flops(g: &Geometry, mma_k: u64, iters: u64) -> u64 {
+    2 * (2 * 64 * 128 * mma_k) * g.blocks() * (g.block.0 as u64 / 128) * iters
 }
 
 /// Output lanes of `hp_peak_fma_f32`: 8 chains per thread.
@@ -206,19 +208,6 @@ mod tests {
     }
 
     #[test]
-    fn decode_splits_and_chunks() {
-        // batch 1, 8 KV heads, 4096 tokens: 264/8 = 33 wanted, 16 allowed (4096/256).
-        let s = decode_splits(1, 8, 4096, H100_SMS);
-        assert_eq!(s, 16);
-        assert_eq!(decode_chunk(4096, s, 16), 256);
-        // Ragged: 1000 tokens in 3 splits → ⌈334/16⌉·16 = 336 per split (last gets 328).
-        assert_eq!(decode_chunk(1000, 3, 16), 336);
-        // Large batch fills the GPU alone.
-        assert_eq!(decode_splits(64, 8, 4096, H100_SMS), 1);
-        assert_eq!(attn_decode(4, 8, 2).grid, (2, 8, 4));
-    }
-
-    #[test]
     fn tiles_and_peak_work() {
         assert_eq!(gemm(1000, 4096).grid, (32, 8, 1));
         assert_eq!(attn_prefill(2, 4097, 32).grid, (65, 32, 2));
@@ -229,6 +218,12 @@ mod tests {
         // One m16n8k16 = 4096 FLOPs; × 4224 warps × 4 chains × 10 steps.
         assert_eq!(peak_mma_flops(&g, 16, 10), 4096 * 4224 * 4 * 10);
         assert_eq!(peak_fma_flops(&g, 1), 2 * 528 * 256 * 8);
+        // wgmma: 264 warpgroups × 2 × m64n128k16 (262,144 FLOPs) per step.
+        let w = peak_wgmma(H100_SMS);
+        assert_eq!((w.grid.0, w.block.0), (264, 128));
+        assert_eq!(peak_wgmma_flops(&w, 16, 10), 264 * 2 * 262_144 * 10);
+        assert_eq!(peak_wgmma_flops(&w, 32, 1), 264 * 2 * 524_288);
+        assert_eq!(peak_wgmma_lanes(&w), 264 * 128 * 128);
     }
 
     #[test]

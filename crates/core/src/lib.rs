@@ -29,6 +29,7 @@ pub mod runner;
 pub mod stats;
 pub mod stopping;
 pub mod suite;
+pub mod target;
 pub mod tensor;
 pub mod units;
 pub mod validate;

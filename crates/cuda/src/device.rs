@@ -222,6 +222,33 @@ impl CudaDevice {
             .map_err(|e| driver(&format!("finding {name} in {file_name}"), e))
     }
 
+    /// The plan of our kernels for `spec` on this device. For decode attention the split
+    /// count depends on how many blocks an SM holds, which the driver's occupancy query
+    /// (registers included) answers better than the plan's shared-memory estimate: the plan
+    /// is made again with the driver's figure.
+    fn plan(&mut self, spec: &hotpath_core::OpSpec) -> Result<hotpath_core::plan::Plan> {
+        let mut target = crate::target::read(&self.ctx, &self.info.arch, self.info.compute_units);
+        let plan = hotpath_core::plan::plan(spec, &target)?;
+        if spec.op != OpKind::AttnDecode {
+            return Ok(plan);
+        }
+        let Some(hotpath_core::plan::Step::Kernel {
+            function, geometry, ..
+        }) = plan.steps.first()
+        else {
+            return Ok(plan);
+        };
+        let f = self.function(function)?;
+        crate::target::opt_in(&f, function, geometry.shared_bytes)?;
+        match crate::target::resident(&f, geometry.block.0, geometry.shared_bytes) {
+            Some(resident) => {
+                target.decode_resident = Some(resident);
+                hotpath_core::plan::plan(spec, &target)
+            }
+            None => Ok(plan),
+        }
+    }
+
     fn launcher(&mut self, work: &Workload) -> Result<(Box<dyn Launcher>, Vec<usize>)> {
         let spec = work.spec;
         let stream = self.stream.clone();
@@ -238,15 +265,12 @@ impl CudaDevice {
                 )
             }
             _ => {
-                let plan = hotpath_core::plan::plan(spec, self.info.compute_units)?;
+                let plan = self.plan(spec)?;
                 let out_bytes = plan.output_bytes.clone();
                 let inputs = work.inputs.tensors.len();
-                let limit = self
-                    .ctx
-                    .attribute(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MAX_SHARED_MEMORY_PER_BLOCK)
-                    .ok()
-                    .filter(|&b| b > 0)
-                    .map_or(hotpath_core::launch::NVIDIA_STATIC_SMEM_BYTES, |b| b as u64);
+                let limit =
+                    crate::target::read(&self.ctx, &self.info.arch, self.info.compute_units)
+                        .smem_per_block;
                 let device = format!("{} ({})", self.info.name, self.info.arch);
                 let mut f = |n: &str| self.function(n);
                 (

@@ -11,6 +11,7 @@ pub mod health_source;
 pub use hotpath_core::launch;
 pub mod nvrtc;
 pub mod ops;
+pub mod target;
 pub mod timer;
 pub mod toolkit;
 

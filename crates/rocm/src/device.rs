@@ -386,7 +386,15 @@ impl Device for RocmDevice {
                 None,
             )
         } else {
-            let plan = plan::plan(spec, self.info.compute_units)?;
+            // CDNA's LDS is 64 KiB per workgroup and per CU, and dynamic LDS up to that needs
+            // no opt-in; more (gfx950's 160 KiB) would need hipFuncSetAttribute on a host
+            // stub, which module kernels do not have, so plans stay within 64 KiB. Blocks
+            // per CU are estimated from LDS and threads (no occupancy query is loaded).
+            let mut target =
+                hotpath_core::target::Target::amd(&self.info.arch, self.info.compute_units);
+            target.smem_per_block = self.shared_limit.min(hotpath_core::launch::AMD_LDS_BYTES);
+            target.smem_per_unit = target.smem_per_block;
+            let plan = plan::plan(spec, &target)?;
             for &b in &plan.scratch_bytes {
                 scratch.push((alloc(h, b, stream)?, b));
             }

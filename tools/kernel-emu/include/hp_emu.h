@@ -65,6 +65,8 @@ inline float __uint_as_float(unsigned u) { float f; memcpy(&f, &u, 4); return f;
 inline int __float_as_int(float f) { int u; memcpy(&u, &f, 4); return u; }
 inline float __int_as_float(int u) { float f; memcpy(&f, &u, 4); return f; }
 template <typename T> inline T __ldg(const T* p) { return *p; }
+template <typename T> inline T __ldcg(const T* p) { return *p; }
+inline void __threadfence() {}  // blocks run one after another: memory is already ordered
 
 [[noreturn]] void emu_fail(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
@@ -202,6 +204,17 @@ inline size_t __cvta_generic_to_shared(const void* p) {
   return (size_t)(unsigned)(int)off;
 }
 inline char* emu_shared_ptr(uint64_t a) { return &emu_smem_anchor + (int)(unsigned)a; }
+// Dynamic shared memory (`extern __shared__`, which prep.py turns into emu_dyn_smem()): a
+// static pool next to the other shared "addresses", of which a launch gets exactly the bytes
+// its plan names (registered as a region, poisoned before every block; with ASan the rest of
+// the pool is poisoned too, so a kernel reading past its dynamic size is stopped).
+constexpr size_t EMU_DYN_POOL = 256 * 1024;
+alignas(1024) inline char emu_dyn_pool[EMU_DYN_POOL];
+inline size_t emu_dyn_bytes = 0;
+inline char* emu_dyn_smem() {
+  if (emu_dyn_bytes == 0) emu_fail("the kernel uses dynamic shared memory but the launch gives it none");
+  return emu_dyn_pool;
+}
 
 // ---------------- barriers and warp collectives ----------------
 inline void __syncthreads() { emu_bar_wait(emu_blk->bar); }
@@ -514,7 +527,8 @@ inline void emu_asm(const char* tmpl, std::initializer_list<EmuOp> il) {
 // ---------------- launch ----------------
 // Runs `body` once per CUDA thread of every block of `grid` (runtime.cpp). Blocks run one
 // after another in a shuffled order (no kernel may depend on block order).
-void emu_run_grid(const char* name, emu_dim3 grid, emu_dim3 block, const std::function<void()>& body);
+void emu_run_grid(const char* name, emu_dim3 grid, emu_dim3 block, const std::function<void()>& body,
+                  size_t dyn_smem = 0);
 void emu_seed(uint64_t seed);
 
 template <typename... P, typename... Args>
@@ -522,5 +536,67 @@ void emu_launch_named(const char* name, emu_dim3 grid, emu_dim3 block, void (*ke
   static_assert(sizeof...(P) == sizeof...(Args), "wrong number of kernel arguments");
   emu_run_grid(name, grid, block, [&] { kernel(args...); });
 }
+
+// ---------------- launches from a plan (tools/kernel-emu/include/emu_plan.h) ----------------
+// One kernel argument as a plan gives it, converted to the kernel's own parameter types: a
+// plan argument of the wrong kind for its parameter stops the emulator with both named.
+struct EmuArg {
+  enum Kind { PTR, I32, I64, F32, U4 } kind = PTR;
+  void* p = nullptr;
+  long long i = 0;
+  float f = 0;
+  uint4 u{};
+};
+inline const char* emu_kind_name(EmuArg::Kind k) {
+  static const char* names[] = {"a buffer", "an i32", "an i64", "an f32", "a u32x4"};
+  return names[k];
+}
+template <typename P>
+P emu_arg_as(const EmuArg& a, const char* fn, size_t idx) {
+  auto need = [&](EmuArg::Kind k, const char* param) {
+    if (a.kind != k)
+      emu_fail("%s: the plan passes %s as argument %zu, the kernel takes %s", fn, emu_kind_name(a.kind), idx, param);
+  };
+  if constexpr (std::is_pointer_v<P>) {
+    need(EmuArg::PTR, "a pointer");
+    return (P)a.p;
+  } else if constexpr (std::is_same_v<P, int>) {
+    need(EmuArg::I32, "an int");
+    return (int)a.i;
+  } else if constexpr (std::is_same_v<P, unsigned>) {
+    need(EmuArg::I32, "an unsigned");
+    return (unsigned)a.i;
+  } else if constexpr (std::is_same_v<P, long long>) {
+    need(EmuArg::I64, "a long long");
+    return a.i;
+  } else if constexpr (std::is_same_v<P, float>) {
+    need(EmuArg::F32, "a float");
+    return a.f;
+  } else {
+    static_assert(std::is_same_v<P, uint4>, "kernel parameter type the plan executor does not know");
+    need(EmuArg::U4, "a uint4");
+    return a.u;
+  }
+}
+using EmuLauncher = std::function<void(emu_dim3, emu_dim3, size_t, const std::vector<EmuArg>&)>;
+inline std::unordered_map<std::string, EmuLauncher>& emu_kernels() {
+  static std::unordered_map<std::string, EmuLauncher> k;
+  return k;
+}
+// Registers kernel `fn` under `name`, so plans can launch it by its extern "C" name.
+template <typename... P>
+bool emu_register(const char* name, void (*fn)(P...)) {
+  std::string n = name;
+  emu_kernels()[n] = [n, fn](emu_dim3 grid, emu_dim3 block, size_t dyn, const std::vector<EmuArg>& args) {
+    if (args.size() != sizeof...(P))
+      emu_fail("%s: the plan passes %zu arguments, the kernel takes %zu", n.c_str(), args.size(), sizeof...(P));
+    [&]<size_t... I>(std::index_sequence<I...>) {
+      auto t = std::make_tuple(emu_arg_as<P>(args[I], n.c_str(), I)...);
+      emu_run_grid(n.c_str(), grid, block, [&] { std::apply(fn, t); }, dyn);
+    }(std::index_sequence_for<P...>{});
+  };
+  return true;
+}
+#define EMU_KERNEL(fn) [[maybe_unused]] static const bool emu_reg_##fn = emu_register(#fn, &fn)
 #define emu_launch(kernel, grid, block, ...) emu_launch_named(#kernel, grid, block, &kernel, __VA_ARGS__)
 #define emu_launch0(kernel, grid, block) emu_launch_named(#kernel, grid, block, &kernel)

@@ -228,12 +228,21 @@ void emu_yield_on(const EmuBar* b, uint64_t phase) {
 
 void emu_seed(uint64_t seed) { rng_state = seed * 0x9e3779b97f4a7c15ull + 1; }
 
-void emu_run_grid(const char* name, emu_dim3 grid, emu_dim3 block, const std::function<void()>& b) {
+void emu_run_grid(const char* name, emu_dim3 grid, emu_dim3 block, const std::function<void()>& b, size_t dyn) {
   const int threads = (int)(block.x * block.y * block.z);
   emu_kernel_name = name;
   if (block.y != 1 || block.z != 1) emu_fail("only 1-D blocks are emulated");
   if (threads < 1 || threads > 1024 || grid.x < 1 || grid.y < 1 || grid.z < 1 || grid.y > 65535 || grid.z > 65535)
     emu_fail("bad launch: grid (%u,%u,%u) block %d", grid.x, grid.y, grid.z, threads);
+  if (dyn > EMU_DYN_POOL) emu_fail("%zu B of dynamic shared memory: the emulator's pool holds %zu", dyn, EMU_DYN_POOL);
+  // The launch's dynamic shared memory: exactly `dyn` bytes of the pool are a region.
+  emu_dyn_bytes = dyn;
+  const size_t region = emu_smem.size();
+  if (dyn > 0) emu_smem.push_back({emu_dyn_pool, dyn});
+#if EMU_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(emu_dyn_pool, EMU_DYN_POOL);
+  if (dyn > 0) ASAN_POISON_MEMORY_REGION(emu_dyn_pool + dyn, EMU_DYN_POOL - dyn);
+#endif
   gridDim = grid;
   blockDim = block;
   body = &b;
@@ -260,4 +269,9 @@ void emu_run_grid(const char* name, emu_dim3 grid, emu_dim3 block, const std::fu
     emu_blk = nullptr;
   }
   body = nullptr;
+  if (dyn > 0) emu_smem.erase(emu_smem.begin() + (long)region);
+  emu_dyn_bytes = 0;
+#if EMU_ASAN
+  ASAN_UNPOISON_MEMORY_REGION(emu_dyn_pool, EMU_DYN_POOL);
+#endif
 }

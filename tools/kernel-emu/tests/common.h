@@ -2,6 +2,7 @@
 // and the launch geometry of crates/core/src/launch.rs (mirrored; keep in sync).
 #pragma once
 #include "hp_emu.h"
+#include "emu_plan.h"
 #include "hotpath_common.cuh"
 
 #include <map>

@@ -1,5 +1,8 @@
-// kernel-emu driver: runs the emulated kernels against f64 references.
-// usage: kernel-emu [-v] [--seed N] [GROUP...]   GROUP ∈ stream kv gemv attn_decode peak gemm attn_prefill
+// kernel-emu driver: runs the emulated kernels against f64 references, launched from core's
+// launch plans (include/emu_plan.h).
+// usage: kernel-emu --list-cases [GROUP...]                  the cases the tests need, one per line
+//        kernel-emu --cases FILE --plans FILE [-v] [--seed N] [GROUP...]
+//   GROUP ∈ stream kv gemv attn_decode peak gemm attn_prefill
 #include <chrono>
 #include "common.h"
 
@@ -10,12 +13,27 @@ int main(int argc, char** argv) {
                        {"peak", test_peak}, {"gemm", test_gemm}, {"attn_prefill", test_attn_prefill}};
   std::vector<std::string> want;
   uint64_t seed = 20261124;
+  const char *cases = nullptr, *plans = nullptr;
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-v") verbose = true;
     else if (a == "--seed" && i + 1 < argc) seed = strtoull(argv[++i], nullptr, 0);
+    else if (a == "--list-cases") emu_listing = true;
+    else if (a == "--cases" && i + 1 < argc) cases = argv[++i];
+    else if (a == "--plans" && i + 1 < argc) plans = argv[++i];
     else want.push_back(a);
   }
+  if (emu_listing) {
+    for (const Entry& e : all)
+      if (want.empty() || std::find(want.begin(), want.end(), e.name) != want.end()) e.fn(seed ^ std::hash<std::string>{}(e.name));
+    for (const auto& c : emu_cases) printf("%s\n", c.c_str());
+    return 0;
+  }
+  if (!cases || !plans) {
+    fprintf(stderr, "kernel-emu: give --list-cases, or --cases FILE --plans FILE (scripts/emulate-kernels.sh does both)\n");
+    return 2;
+  }
+  emu_load_plans(cases, plans);
   emu_seed(seed);
   int fails = 0;
   for (const Entry& e : all) {

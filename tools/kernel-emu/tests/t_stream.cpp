@@ -1,70 +1,87 @@
-// stream.cu: hp_copy, hp_write, hp_read_* + hp_reduce_partials, hp_triad_*, hp_empty.
+// stream.cu: hp_copy, hp_write, hp_read_* + hp_reduce_partials, hp_l2_read_*, hp_triad_*,
+// hp_empty, launched from core's plans.
 #include "common.h"
 #include "gen/stream.cu"
 using namespace emu_test;
 using namespace emu_stream;
 
+EMU_KERNEL(hp_copy);
+EMU_KERNEL(hp_write);
+EMU_KERNEL(hp_read_f32);
+EMU_KERNEL(hp_read_f16);
+EMU_KERNEL(hp_read_bf16);
+EMU_KERNEL(hp_reduce_partials);
+EMU_KERNEL(hp_l2_read_f32);
+EMU_KERNEL(hp_l2_read_f16);
+EMU_KERNEL(hp_l2_read_bf16);
+EMU_KERNEL(hp_triad_f32);
+EMU_KERNEL(hp_triad_f16);
+EMU_KERNEL(hp_triad_bf16);
+EMU_KERNEL(hp_empty);
+
 static const float WRITE_VALUE = 1.25f, TRIAD_SCALAR = 0.5f;  // crates/core/src/inputs.rs
 
-template <typename T> static auto read_kernel() {
-  if constexpr (std::is_same_v<T, float>) return &hp_read_f32;
-  else if constexpr (std::is_same_v<T, f16_t>) return &hp_read_f16;
-  else return &hp_read_bf16;
-}
-template <typename T> static auto triad_kernel() {
-  if constexpr (std::is_same_v<T, float>) return &hp_triad_f32;
-  else if constexpr (std::is_same_v<T, f16_t>) return &hp_triad_f16;
-  else return &hp_triad_bf16;
+// The plan of `op` at `shape` on a device of `sms` SMs; nullptr in the listing pass.
+template <typename T> static const EmuPlan* plan_of(const char* op, const std::string& shape, unsigned sms) {
+  return emu_plan(fmt("%s %s %s units=%u", op, shape.c_str(), dname<T>(), sms));
 }
 
 template <typename T> static void one(long long n, unsigned sms, std::mt19937_64& rng) {
-  const std::string shape = fmt("%s n=%lld sms=%u", dname<T>(), n, sms);
-  const unsigned long long bytes = n * sizeof(T);
-  const long long n_vec = (long long)vectors16(bytes);
-  {  // copy: b[i] = a[i] over ⌈bytes/16⌉ vectors
+  const std::string label = fmt("%s n=%lld sms=%u", dname<T>(), n, sms), shape = fmt("elements=%lld", n);
+  if (const EmuPlan* p = plan_of<T>("copy", shape, sms)) {  // b[i] = a[i]
     Arena ar;
     auto a = uniform<T>(n, rng);
-    T* da = ar.upload(a);
-    T* db = ar.alloc<T>(n, 0xff);
-    emu_launch(hp_copy, geo_stream(n_vec, sms), threads(256), (const uint4*)da, (uint4*)db, n_vec);
+    EmuRun run;
+    emu_run(*p, {{"a", ar.upload(a)}}, run);
     std::vector<double> ref(n);
     for (long long i = 0; i < n; ++i) ref[i] = f64(a[i]);
-    check(std::string("copy ") + dname<T>(), shape, db, ref);
+    check(std::string("copy ") + dname<T>(), label, (const T*)run.outputs[p->check_index], ref);
   }
-  {  // write: every element = WRITE_VALUE; the host replicates the value in the dtype
-    Arena ar;
-    T* da = ar.alloc<T>(n, 0xff);
-    uint4 pattern;
-    T* pe = (T*)&pattern;
-    for (int j = 0; j < (int)(16 / sizeof(T)); ++j) pe[j] = hp_from_float<T>(WRITE_VALUE);
-    emu_launch(hp_write, geo_stream(n_vec, sms), threads(256), (uint4*)da, n_vec, pattern);
-    check(std::string("write ") + dname<T>(), shape, da, std::vector<double>(n, WRITE_VALUE));
+  if (const EmuPlan* p = plan_of<T>("write", shape, sms)) {  // every element = WRITE_VALUE
+    EmuRun run;
+    emu_run(*p, {}, run);
+    check(std::string("write ") + dname<T>(), label, (const T*)run.outputs[p->check_index],
+          std::vector<double>(n, WRITE_VALUE));
   }
-  {  // read: a in [0,1); partials per block, then one block sums them
+  if (const EmuPlan* p = plan_of<T>("read", shape, sms)) {  // a in [0,1): one sum
     Arena ar;
     auto a = uniform<T>(n, rng, 0.f, 1.f);
-    T* da = ar.upload(a);
-    const emu_dim3 g = geo_read(n, sizeof(T), sms);
-    float* partials = ar.alloc<float>(g.x, 0x00);  // the launcher zeroes it once
-    float* out = ar.alloc<float>(1, 0xff);
-    emu_launch_named("hp_read", g, threads(256), read_kernel<T>(), (const T*)da, n, partials);
-    emu_launch(hp_reduce_partials, grid1(1), threads(256), (const float*)partials, (int)g.x, out);
+    EmuRun run;
+    emu_run(*p, {{"a", ar.upload(a)}}, run);
     double s = 0;
     for (long long i = 0; i < n; ++i) s += f64(a[i]);
-    check(std::string("read ") + dname<T>(), shape + fmt(" blocks=%u", g.x), out, std::vector<double>{s}, 1e-8);
+    check(std::string("read ") + dname<T>(), label, (const float*)run.outputs[p->check_index], std::vector<double>{s},
+          1e-8);
   }
-  {  // triad: a = b + q·c, grid over elements
+  if (const EmuPlan* p = plan_of<T>("triad", shape, sms)) {  // a = b + q·c
     Arena ar;
     auto b = uniform<T>(n, rng), c = uniform<T>(n, rng);
-    T* db = ar.upload(b);
-    T* dc = ar.upload(c);
-    T* da = ar.alloc<T>(n, 0xff);
-    emu_launch_named("hp_triad", geo_stream(n, sms), threads(256), triad_kernel<T>(), da, (const T*)db, (const T*)dc, n,
-                     TRIAD_SCALAR);
+    EmuRun run;
+    emu_run(*p, {{"b", ar.upload(b)}, {"c", ar.upload(c)}}, run);
     std::vector<double> ref(n);
     for (long long i = 0; i < n; ++i) ref[i] = f64(b[i]) + (double)TRIAD_SCALAR * f64(c[i]);
-    check(std::string("triad ") + dname<T>(), shape, da, ref);
+    check(std::string("triad ") + dname<T>(), label, (const T*)run.outputs[p->check_index], ref);
   }
+}
+
+// l2_read: `passes` reads in one launch; the last block's sum is passes·Σa. The same plan runs
+// twice on the same scratch, so the arrival counter must be back at zero after a launch.
+template <typename T> static void l2(long long n, int passes, unsigned sms, std::mt19937_64& rng) {
+  const EmuPlan* p = plan_of<T>("l2_read", fmt("elements=%lld,passes=%d", n, passes), sms);
+  if (!p) return;
+  Arena ar;
+  auto a = uniform<T>(n, rng, 0.f, 1.f);
+  std::map<std::string, void*> in{{"a", ar.upload(a)}};
+  EmuRun run;
+  emu_run(*p, in, run);
+  double s = 0;
+  for (long long i = 0; i < n; ++i) s += f64(a[i]);
+  const std::string label = fmt("%s n=%lld passes=%d sms=%u", dname<T>(), n, passes, sms);
+  check(std::string("l2_read ") + dname<T>(), label, (const float*)run.outputs[p->check_index],
+        std::vector<double>{s * passes}, 1e-8);
+  const unsigned counter = *(const unsigned*)run.scratch[1];
+  record(std::string("l2_read ") + dname<T>(), label + " counter reset", counter == 0, 0,
+         counter ? fmt("arrival counter left at %u", counter) : "");
 }
 
 void test_stream(uint64_t seed) {
@@ -81,6 +98,14 @@ void test_stream(uint64_t seed) {
     one<f16_t>(n, 1, rng);
     one<bf16_t>(n, 1, rng);
   }
-  emu_launch0(hp_empty, grid1(3), threads(32));  // the launch ceiling: `blocks` × 32
-  record("empty", "3x32", true, 0);
+  for (long long n : {5LL, 4099LL, 70001LL}) {
+    l2<float>(n, 3, 1, rng);
+    l2<f16_t>(n, 2, 2, rng);
+    l2<bf16_t>(n, 1, H100_SMS, rng);
+  }
+  if (const EmuPlan* p = emu_plan("launch blocks=3 f32")) {  // the launch ceiling: `blocks` × 32
+    EmuRun run;
+    emu_run(*p, {}, run);
+    record("empty", "3x32", true, 0);
+  }
 }

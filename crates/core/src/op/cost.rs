@@ -102,7 +102,8 @@ fn work_sat(spec: &OpSpec) -> (Sat, Sat) {
         OpKind::Read | OpKind::Write => (c(0), d("elements") * s),
         OpKind::Triad => (c(2) * d("elements"), c(3) * d("elements") * s),
         OpKind::PeakMma | OpKind::Launch => (c(0), c(0)),
-        OpKind::L2Read | OpKind::H2d | OpKind::D2h => (c(0), d("elements") * s),
+        OpKind::L2Read => (c(0), d("elements") * d("passes") * s),
+        OpKind::H2d | OpKind::D2h => (c(0), d("elements") * s),
     }
 }
 

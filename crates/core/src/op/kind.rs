@@ -60,6 +60,14 @@ const KV_KEYS: &[ShapeKey] = &[
     opt("page_size", "tokens per KV page", 16),
 ];
 const STREAM_KEYS: &[ShapeKey] = &[req("elements", "elements per array")];
+const L2_KEYS: &[ShapeKey] = &[
+    req("elements", "elements of the cache-resident array"),
+    opt(
+        "passes",
+        "reads of the whole array in one launch (launch overhead under 2 % of the time)",
+        512,
+    ),
+];
 const LAUNCH_KEYS: &[ShapeKey] = &[opt("blocks", "blocks of the empty kernel", 1)];
 const PEAK_KEYS: &[ShapeKey] = &[opt(
     "iters",
@@ -158,7 +166,9 @@ impl OpKind {
             OpKind::Write => "write-only fill of a (write bandwidth ceiling)",
             OpKind::Triad => "STREAM triad a = b + q*c",
             OpKind::PeakMma => "dependent multiply-add chains (compute ceiling)",
-            OpKind::L2Read => "read-only sum of a cache-resident array (LLC bandwidth, always hot)",
+            OpKind::L2Read => {
+                "read-only sum of a cache-resident array, many passes in one launch (LLC bandwidth, always hot)"
+            }
             OpKind::Launch => "empty kernel (launch overhead)",
             OpKind::H2d => "host-to-device copy from pinned memory (PCIe bandwidth)",
             OpKind::D2h => "device-to-host copy into pinned memory (PCIe bandwidth)",
@@ -174,7 +184,8 @@ impl OpKind {
             OpKind::KvWrite | OpKind::KvRead => KV_KEYS,
             OpKind::Copy | OpKind::Read | OpKind::Write | OpKind::Triad => STREAM_KEYS,
             OpKind::PeakMma => PEAK_KEYS,
-            OpKind::L2Read | OpKind::H2d | OpKind::D2h => STREAM_KEYS,
+            OpKind::L2Read => L2_KEYS,
+            OpKind::H2d | OpKind::D2h => STREAM_KEYS,
             OpKind::Launch => LAUNCH_KEYS,
         }
     }

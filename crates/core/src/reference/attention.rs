@@ -34,8 +34,11 @@ fn attend(
             *o += p * v;
         }
     }
-    for o in out.iter_mut() {
-        *o /= denom;
+    // No keys (an empty sequence): the kernels write zeros.
+    if keys > 0 {
+        for o in out.iter_mut() {
+            *o /= denom;
+        }
     }
 }
 
@@ -119,14 +122,15 @@ impl OpReference for Prefill<'_> {
 }
 
 /// Reference of `attn_decode` over a paged cache (`q[b,hq,d]`, `k_cache,v_cache[P,ps,hkv,d]`,
-/// `block_table[b,⌈L/ps⌉]` → `o[b,hq,d]`).
+/// `block_table[b,⌈L/ps⌉]`, `seq_lens[b]` → `o[b,hq,d]`): sequence `b` attends to its own
+/// first `seq_lens[b]` tokens (at most the shape's `context`).
 pub struct Decode<'a> {
     q: &'a HostTensor,
     k: &'a HostTensor,
     v: &'a HostTensor,
     table: Vec<usize>,
     per_seq: usize,
-    context: usize,
+    lens: Vec<usize>,
     page_size: usize,
     hq: usize,
     hkv: usize,
@@ -148,13 +152,26 @@ impl<'a> Decode<'a> {
         let pages = batch * per_seq;
         let table_t = inputs.get("block_table")?;
         expect_len(table_t, batch * per_seq)?;
+        let context = dim("context");
+        let lens_t = inputs.get("seq_lens")?;
+        expect_len(lens_t, batch)?;
+        let lens = lens_t
+            .as_i32()?
+            .iter()
+            .map(|&l| match usize::try_from(l) {
+                Ok(l) if l <= context => Ok(l),
+                _ => Err(Error::bad_input(format!(
+                    "seq_lens holds {l}; each sequence length must be between 0 and the context {context}"
+                ))),
+            })
+            .collect::<Result<Vec<_>>>()?;
         let r = Decode {
             q: inputs.get("q")?,
             k: inputs.get("k_cache")?,
             v: inputs.get("v_cache")?,
             table: indices(table_t, pages)?,
             per_seq,
-            context: dim("context"),
+            lens,
             page_size: ps,
             hq: dim("heads_q"),
             hkv,
@@ -179,7 +196,7 @@ impl OpReference for Decode<'_> {
     }
 
     fn block_cost(&self) -> f64 {
-        (2 * self.context * self.d) as f64
+        (2 * self.lens.iter().max().copied().unwrap_or(0) * self.d) as f64
     }
 
     fn compute(&self, block: usize, out: &mut [f64]) {
@@ -194,7 +211,7 @@ impl OpReference for Decode<'_> {
         let scale = 1.0 / (self.d as f64).sqrt();
         attend(
             &q,
-            self.context,
+            self.lens[b],
             scale,
             |t, buf| load(self.k, at(t), buf),
             |t, buf| load(self.v, at(t), buf),
@@ -261,10 +278,49 @@ mod tests {
                     &[3.0, 1e6, 1.0, 2.0],
                 ),
                 HostTensor::from_i32("block_table", vec![1, 2], vec![1, 0]),
+                HostTensor::from_i32("seq_lens", vec![1], vec![3]),
             ],
         };
         let r = Decode::new(&spec, &inputs).unwrap();
         assert!((row(&r, 0)[0] - 2.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn decode_reads_each_sequences_own_length() {
+        // Two sequences of one page (page_size 4), lengths 3 and 1, all keys zero so the
+        // weights are uniform over each sequence's own tokens: (1+2+3)/3 = 2 and 10; the
+        // tokens past each length hold 1e6 and must not count. A length of 0 gives zeros.
+        let spec = OpSpec::parse(
+            OpKind::AttnDecode,
+            "batch=2,context=4,heads_q=1,heads_kv=1,head_dim=1,page_size=4",
+            DType::F32,
+        )
+        .unwrap();
+        let mut tensors = vec![
+            HostTensor::from_f32("q", vec![2, 1, 1], DType::F32, &[0.3, -0.2]),
+            HostTensor::from_f32("k_cache", vec![2, 4, 1, 1], DType::F32, &[0.0; 8]),
+            HostTensor::from_f32(
+                "v_cache",
+                vec![2, 4, 1, 1],
+                DType::F32,
+                &[10.0, 1e6, 1e6, 1e6, 1.0, 2.0, 3.0, 1e6],
+            ),
+            HostTensor::from_i32("block_table", vec![2, 1], vec![1, 0]),
+            HostTensor::from_i32("seq_lens", vec![2], vec![3, 1]),
+        ];
+        let inputs = Inputs {
+            tensors: tensors.clone(),
+        };
+        let r = Decode::new(&spec, &inputs).unwrap();
+        assert!((row(&r, 0)[0] - 2.0).abs() < 1e-12);
+        assert!((row(&r, 1)[0] - 10.0).abs() < 1e-12);
+        tensors[4] = HostTensor::from_i32("seq_lens", vec![2], vec![0, 1]);
+        let inputs = Inputs { tensors };
+        assert_eq!(row(&Decode::new(&spec, &inputs).unwrap(), 0)[0], 0.0);
+        // A length over the context is refused.
+        let mut bad = inputs.clone();
+        bad.tensors[4] = HostTensor::from_i32("seq_lens", vec![2], vec![5, 1]);
+        assert!(Decode::new(&spec, &bad).is_err());
     }
 
     #[test]
@@ -302,6 +358,7 @@ mod tests {
                 HostTensor::from_f32("k_cache", vec![1, 2, 1, 1], DType::F32, &[0.0; 2]),
                 HostTensor::from_f32("v_cache", vec![1, 2, 1, 1], DType::F32, &[0.0; 2]),
                 HostTensor::from_i32("block_table", vec![1, 1], vec![5]),
+                HostTensor::from_i32("seq_lens", vec![1], vec![2]),
             ],
         };
         assert!(Decode::new(&spec, &inputs).is_err());

@@ -10,10 +10,12 @@ use crate::inputs::{Inputs, PEAK_ALPHA, PEAK_BETA, PEAK_MMA_STEP, TRIAD_SCALAR, 
 use crate::op::{OpKind, OpSpec};
 use crate::tensor::HostTensor;
 
-/// Reference of `copy`, `read`, `write` and `triad`, one element per block.
+/// Reference of `copy`, `read`, `write` and `triad`, one element per block (`read` and
+/// `l2_read`: one sum, `l2_read` over `passes` reads of the array).
 pub struct Stream<'a> {
     op: OpKind,
     elements: usize,
+    passes: f64,
     a: Option<&'a HostTensor>,
     b: Option<&'a HostTensor>,
     c: Option<&'a HostTensor>,
@@ -39,9 +41,15 @@ impl<'a> Stream<'a> {
             OpKind::Triad => (None, Some(bind("b")?), Some(bind("c")?)),
             _ => (None, None, None),
         };
+        let passes = if spec.op == OpKind::L2Read {
+            spec.dim("passes") as f64
+        } else {
+            1.0
+        };
         Ok(Stream {
-            op: spec.op,
+            op,
             elements: n,
+            passes,
             a,
             b,
             c,
@@ -73,10 +81,13 @@ impl OpReference for Stream<'_> {
     fn compute(&self, block: usize, out: &mut [f64]) {
         out[0] = match (self.op, self.a, self.b, self.c) {
             (OpKind::Copy, Some(a), _, _) => a.get_f64(block),
-            (OpKind::Read, Some(a), _, _) => (0..self.elements)
-                .into_par_iter()
-                .map(|i| a.get_f64(i))
-                .sum(),
+            (OpKind::Read, Some(a), _, _) => {
+                self.passes
+                    * (0..self.elements)
+                        .into_par_iter()
+                        .map(|i| a.get_f64(i))
+                        .sum::<f64>()
+            }
             (OpKind::Triad, _, Some(b), Some(c)) => {
                 b.get_f64(block) + TRIAD_SCALAR as f64 * c.get_f64(block)
             }

@@ -163,10 +163,12 @@ struct DecodeSet<E> {
     o: Vec<E>,
 }
 
-/// Paged decode attention `o[b,hq,d]` over `k_cache,v_cache[P,ps,hkv,d]` and `block_table`.
+/// Paged decode attention `o[b,hq,d]` over `k_cache,v_cache[P,ps,hkv,d]`, `block_table` and
+/// `seq_lens` (sequence `b` attends to its first `seq_lens[b]` tokens).
 pub struct Decode<E> {
     batch: usize,
     context: usize,
+    lens: Vec<usize>,
     hq: usize,
     hkv: usize,
     d: usize,
@@ -186,6 +188,7 @@ pub fn build_decode<E: HostElem>(
     let dim = |k: &str| spec.dim(k) as usize;
     let per_seq = pages_for(spec.dim("context"), spec.dim("page_size")) as usize;
     let table = indices(inputs.get("block_table")?, dim("batch") * per_seq)?;
+    let lens = indices(inputs.get("seq_lens")?, dim("context") + 1)?;
     let (q, k, v) = (
         E::slice(inputs.get("q")?)?,
         E::slice(inputs.get("k_cache")?)?,
@@ -202,6 +205,7 @@ pub fn build_decode<E: HostElem>(
     Ok(Box::new(Decode {
         batch: dim("batch"),
         context: dim("context"),
+        lens,
         hq: dim("heads_q"),
         hkv: dim("heads_kv"),
         d: dim("head_dim"),
@@ -216,9 +220,10 @@ pub fn build_decode<E: HostElem>(
 impl<E: HostElem> Kernel for Decode<E> {
     fn run(&mut self, set: usize) -> Result<()> {
         let s = &mut self.sets[set];
-        let (hq, hkv, d, ps, len) = (self.hq, self.hkv, self.d, self.page_size, self.context);
+        let (hq, hkv, d, ps, context) = (self.hq, self.hkv, self.d, self.page_size, self.context);
         let group = hq / hkv;
         let (q, k, v, table, per_seq) = (&s.q, &s.k, &s.v, &self.table, self.per_seq);
+        let lens = &self.lens;
         let scale = 1.0 / (d as f32).sqrt();
         // Heads of one KV group are adjacent in o[b,hq,d]: one task per (sequence, group).
         self.o32
@@ -229,11 +234,12 @@ impl<E: HostElem> Kernel for Decode<E> {
                     (
                         vec![0f32; group * d],
                         vec![0f32; d],
-                        vec![0f32; group * len],
+                        vec![0f32; group * context],
                     )
                 },
                 |(q32, row, scores), (task, out)| {
                     let (b, g) = (task / hkv, task % hkv);
+                    let len = lens[b];
                     E::widen(&q[(b * hq + g * group) * d..][..group * d], q32);
                     let slot = |t: usize| table[b * per_seq + t / ps] * ps + t % ps;
                     let at = |t: usize| (slot(t) * hkv + g) * d;
@@ -244,7 +250,8 @@ impl<E: HostElem> Kernel for Decode<E> {
                         }
                     }
                     let mut sums = vec![0f32; group];
-                    for (h, sc) in scores.chunks_mut(len).enumerate() {
+                    for (h, sc) in scores.chunks_mut(len.max(1)).take(group).enumerate() {
+                        let sc = &mut sc[..len];
                         let max = sc.iter().cloned().fold(f32::NEG_INFINITY, f32::max);
                         for x in sc.iter_mut() {
                             *x = (*x - max).exp();
@@ -259,7 +266,8 @@ impl<E: HostElem> Kernel for Decode<E> {
                         }
                     }
                     for (h, o) in out.chunks_mut(d).enumerate() {
-                        let inv = 1.0 / sums[h];
+                        // An empty sequence has no weights: its output is zero.
+                        let inv = if sums[h] > 0.0 { 1.0 / sums[h] } else { 0.0 };
                         o.iter_mut().for_each(|x| *x *= inv);
                     }
                 },

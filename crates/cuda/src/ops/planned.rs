@@ -40,9 +40,11 @@ pub struct Planned {
 }
 
 impl Planned {
-    /// Resolves every kernel of `plan` and allocates its scratch; `inputs` is the number of
-    /// input tensors (output buffer `i` is set buffer `inputs + i`). A kernel whose shared
-    /// memory exceeds `smem_limit` (bytes per block on `device`) is refused.
+    /// Resolves every kernel of `plan`, raises the dynamic shared-memory limit of those that
+    /// need more than 48 KiB, and allocates its scratch; `inputs` is the number of input
+    /// tensors (output buffer `i` is set buffer `inputs + i`). A kernel whose shared memory
+    /// (static plus dynamic) exceeds `smem_limit` (bytes per block on `device`, after the
+    /// opt-in) is refused before anything is launched.
     pub fn new(
         plan: Plan,
         inputs: usize,
@@ -64,6 +66,7 @@ impl Planned {
                     if !functions.contains_key(function) {
                         functions.insert(function.clone(), func(function)?);
                     }
+                    crate::target::opt_in(&functions[function], function, geometry.shared_bytes)?;
                     let args = args
                         .iter()
                         .map(|a| match a {

@@ -1,6 +1,9 @@
 //! `hotpath kernels compile`: every kernel file through NVRTC (`sm_*` targets) or hipRTC
 //! (`gfx*` targets) for each target, one line per kernel (named by its op) with registers,
 //! spills and static shared memory where the compiler reports them. No GPU needed.
+//! `hotpath kernels plan`: an op's launch plan on a described device ([`plan`]).
+
+mod plan;
 
 use hotpath_core::kernels::{op_of_function, FILES};
 use hotpath_core::{Error, Result};
@@ -12,7 +15,8 @@ use crate::cli::{KernelsAction, KernelsArgs, Outcome};
 /// Runs the `kernels` subcommand.
 pub fn run(args: &KernelsArgs) -> Result<Outcome> {
     match &args.action {
-        KernelsAction::Compile { target } => compile(target),
+        KernelsAction::Compile { target, out_dir } => compile(target, out_dir.as_deref()),
+        KernelsAction::Plan(a) => plan::run(a),
     }
 }
 
@@ -42,15 +46,23 @@ pub fn targets(text: &str) -> Result<(Vec<String>, Vec<String>)> {
     Ok((cuda, amd))
 }
 
-fn compile(target: &str) -> Result<Outcome> {
+fn compile(target: &str, out_dir: Option<&std::path::Path>) -> Result<Outcome> {
     let (cuda, amd) = targets(target)?;
+    if let Some(dir) = out_dir {
+        if !dir.is_dir() {
+            return Err(Error::bad_input(format!(
+                "--out-dir {} is not a directory; give an existing directory",
+                dir.display()
+            )));
+        }
+    }
     let mut failed = Vec::new();
     let mut count = 0;
     if !cuda.is_empty() {
-        compile_cuda(&cuda, &mut failed, &mut count)?;
+        compile_cuda(&cuda, out_dir, &mut failed, &mut count)?;
     }
     if !amd.is_empty() {
-        compile_amd(&amd, &mut failed, &mut count)?;
+        compile_amd(&amd, out_dir, &mut failed, &mut count)?;
     }
     if !failed.is_empty() {
         return Err(Error::backend(format!(
@@ -64,7 +76,27 @@ fn compile(target: &str) -> Result<Outcome> {
     Ok(Outcome::Ok)
 }
 
-fn compile_amd(targets: &[String], failed: &mut Vec<String>, count: &mut usize) -> Result<()> {
+/// Writes one compiled file as `dir/<target>/<stem>.<ext>` (the target directory made here).
+fn emit(
+    dir: Option<&std::path::Path>,
+    target: &str,
+    file: &str,
+    ext: &str,
+    bytes: &[u8],
+) -> Result<()> {
+    let Some(dir) = dir else { return Ok(()) };
+    let sub = dir.join(target);
+    std::fs::create_dir_all(&sub).map_err(|e| Error::io(&sub, e))?;
+    let path = sub.join(format!("{}.{ext}", file.trim_end_matches(".cu")));
+    std::fs::write(&path, bytes).map_err(|e| Error::io(&path, e))
+}
+
+fn compile_amd(
+    targets: &[String],
+    out_dir: Option<&std::path::Path>,
+    failed: &mut Vec<String>,
+    count: &mut usize,
+) -> Result<()> {
     let rtc = hiprtc::rtc()?;
     let (major, minor) = rtc.version();
     eprintln!("hipRTC {major}.{minor} from {}", rtc.path);
@@ -73,6 +105,7 @@ fn compile_amd(targets: &[String], failed: &mut Vec<String>, count: &mut usize) 
             match rtc.compile(file, t) {
                 Ok(c) => {
                     *count += 1;
+                    emit(out_dir, t, file.file, "co", &c.code)?;
                     println!(
                         "{t:<8} {:<13} {:<38} code {:>7} B{}",
                         file.file.trim_end_matches(".cu"),
@@ -91,7 +124,12 @@ fn compile_amd(targets: &[String], failed: &mut Vec<String>, count: &mut usize) 
     Ok(())
 }
 
-fn compile_cuda(targets: &[String], failed: &mut Vec<String>, kernels: &mut usize) -> Result<()> {
+fn compile_cuda(
+    targets: &[String],
+    out_dir: Option<&std::path::Path>,
+    failed: &mut Vec<String>,
+    kernels: &mut usize,
+) -> Result<()> {
     let tk = toolkit::find()?;
     toolkit::load_nvrtc(&tk)?;
     let (major, minor) = nvrtc::version()?;
@@ -103,6 +141,7 @@ fn compile_cuda(targets: &[String], failed: &mut Vec<String>, kernels: &mut usiz
         for file in FILES {
             match nvrtc::compile(file, t, &tk) {
                 Ok(c) => {
+                    emit(out_dir, t, file.file, "cubin", &c.cubin)?;
                     if c.stats.is_empty() {
                         failed.push(format!("{} ({t}) defines no kernels", file.file));
                     }

@@ -1,13 +1,21 @@
 //! Backend-independent launch plans: for an op, the kernels one iteration runs (in order),
-//! each with its geometry and argument list, the output buffers a rotation set holds, and
-//! the scratch buffers shared by all sets. A GPU backend only has to allocate buffers and
-//! execute calls; the argument order is `kernels/README.md`'s, written down once here.
+//! each with its geometry (dynamic shared memory included) and argument list, the output
+//! buffers a rotation set holds, and the scratch buffers shared by all sets. A GPU backend
+//! only has to allocate buffers and execute calls; the argument order is
+//! `kernels/README.md`'s, written down once here. Plans depend on the device only through a
+//! [`Target`]; one over the device's grid or shared-memory limits is refused before launch.
+
+pub mod decode;
+mod text;
+
+pub use text::to_lines;
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::inputs::{output_shape, pages_for, TRIAD_SCALAR, WRITE_VALUE};
 use crate::launch::{self, Geometry};
 use crate::op::{OpKind, OpSpec, Work};
+use crate::target::Target;
 use crate::tensor::HostTensor;
 
 /// One kernel argument.
@@ -136,7 +144,7 @@ fn element_bytes(t: &HostTensor, i: usize) -> Vec<u8> {
     }
 }
 
-fn kernel(function: String, geometry: Geometry, args: Vec<Arg>) -> Step {
+pub(crate) fn kernel(function: String, geometry: Geometry, args: Vec<Arg>) -> Step {
     Step::Kernel {
         function,
         geometry,
@@ -144,7 +152,7 @@ fn kernel(function: String, geometry: Geometry, args: Vec<Arg>) -> Step {
     }
 }
 
-fn out(spec: &OpSpec, index: usize, name: &'static str) -> OutputDesc {
+pub(crate) fn out(spec: &OpSpec, index: usize, name: &'static str) -> OutputDesc {
     OutputDesc {
         index,
         name,
@@ -153,7 +161,7 @@ fn out(spec: &OpSpec, index: usize, name: &'static str) -> OutputDesc {
     }
 }
 
-fn out_bytes(spec: &OpSpec) -> usize {
+pub(crate) fn out_bytes(spec: &OpSpec) -> usize {
     output_shape(spec)
         .unwrap_or_default()
         .iter()
@@ -171,9 +179,32 @@ fn head_dim(spec: &OpSpec) -> Result<u64> {
     }
 }
 
-/// The plan of our kernels for `spec` on a device with `units` SMs/CUs. Ops that are not
-/// kernels (`h2d`, `d2h`) and vendor libraries are not planned here.
-pub fn plan(spec: &OpSpec, units: u32) -> Result<Plan> {
+/// The plan of our kernels for `spec` on `target`, refused when a kernel's grid or shared
+/// memory exceeds the target's limits. Ops that are not kernels (`h2d`, `d2h`) and vendor
+/// libraries are not planned here.
+pub fn plan(spec: &OpSpec, target: &Target) -> Result<Plan> {
+    let p = plan_unchecked(spec, target)?;
+    for step in &p.steps {
+        if let Step::Kernel {
+            function, geometry, ..
+        } = step
+        {
+            let g = geometry.grid;
+            target.check_grid(function, (g.0 as u64, g.1 as u64, g.2 as u64))?;
+            launch::check_shared_memory(
+                function,
+                0,
+                geometry,
+                target.smem_per_block,
+                &target.arch,
+            )?;
+        }
+    }
+    Ok(p)
+}
+
+fn plan_unchecked(spec: &OpSpec, target: &Target) -> Result<Plan> {
+    let units = target.units;
     let d = |k: &str| spec.dim(k);
     let dt = suffix(spec.dtype);
     let s = spec.dtype.size_bytes();
@@ -228,7 +259,38 @@ pub fn plan(spec: &OpSpec, units: u32) -> Result<Plan> {
                 vec![out_bytes(spec)],
             )
         }
-        OpKind::Read | OpKind::L2Read => {
+        OpKind::L2Read => {
+            let n = d("elements") as i64;
+            let g = launch::l2_read(n as u64, s, units);
+            let count = g.blocks() as usize;
+            let passes = d("passes").min(i32::MAX as u64) as i32;
+            Plan {
+                steps: vec![kernel(
+                    format!("hp_l2_read_{dt}"),
+                    g,
+                    vec![
+                        Arg::Input(0),
+                        Arg::I64(n),
+                        Arg::I32(passes),
+                        Arg::Scratch(0),
+                        Arg::Scratch(1),
+                        Arg::Output(0),
+                    ],
+                )],
+                output_bytes: vec![4],
+                // Partials, then the arrival counter (zero at allocation; the last block
+                // resets it for the next launch).
+                scratch_bytes: vec![count * 4, 4],
+                output: OutputDesc {
+                    index: 0,
+                    name: "sum",
+                    dtype: DType::F32,
+                    shape: vec![1],
+                },
+                counted_work: None,
+            }
+        }
+        OpKind::Read => {
             let n = d("elements") as i64;
             let g = launch::read(n as u64, s, units);
             let count = g.blocks() as i32;
@@ -348,67 +410,7 @@ pub fn plan(spec: &OpSpec, units: u32) -> Result<Plan> {
                 vec![out_bytes(spec)],
             )
         }
-        OpKind::AttnDecode => {
-            let hd = head_dim(spec)?;
-            let (b, l, hq, hkv, ps) = (
-                d("batch"),
-                d("context"),
-                d("heads_q"),
-                d("heads_kv"),
-                d("page_size"),
-            );
-            if hq / hkv > 16 {
-                return Err(Error::unsupported(format!(
-                    "the hotpath attn_decode kernel serves at most 16 query heads per KV head; got {}",
-                    hq / hkv
-                )));
-            }
-            let splits = launch::decode_splits(b, hkv, l, units);
-            let rows = (b * hq * splits as u64) as usize;
-            let i = |v: u64| Arg::I32(v as i32);
-            let main = vec![
-                Arg::Input(0),
-                Arg::Input(1),
-                Arg::Input(2),
-                Arg::Input(3),
-                Arg::Scratch(0),
-                Arg::Scratch(1),
-                i(b),
-                i(l),
-                i(hq),
-                i(hkv),
-                i(ps),
-                i(pages_for(l, ps)),
-                Arg::I32(splits as i32),
-            ];
-            let combine = vec![
-                Arg::Scratch(0),
-                Arg::Scratch(1),
-                Arg::Output(0),
-                i(b),
-                i(hq),
-                Arg::I32(splits as i32),
-                i(hd),
-            ];
-            Plan {
-                steps: vec![
-                    kernel(
-                        format!("hp_attn_decode_{dt}_d{hd}"),
-                        launch::attn_decode(b, hkv, splits),
-                        main,
-                    ),
-                    kernel(
-                        format!("hp_attn_decode_combine_{dt}"),
-                        launch::attn_decode_combine(b, hq, hd as u32),
-                        combine,
-                    ),
-                ],
-                output_bytes: vec![out_bytes(spec)],
-                scratch_bytes: vec![rows * hd as usize * 4, rows * 2 * 4],
-                output: out(spec, 0, "o"),
-                counted_work: None,
-            }
-        }
+        OpKind::AttnDecode => decode::plan(spec, target)?,
         OpKind::KvWrite | OpKind::KvRead => {
             let (t, ps) = (d("tokens"), d("page_size"));
             let row = (d("heads_kv") * d("head_dim")) as i32;
@@ -442,47 +444,9 @@ pub fn plan(spec: &OpSpec, units: u32) -> Result<Plan> {
                 vec![out_bytes(spec)],
             )
         }
-        OpKind::PeakMma => {
-            let iters = d("iters");
-            let g = launch::peak(units);
-            let (function, lanes, flops) = match spec.dtype {
-                DType::F32 => (
-                    "hp_peak_fma_f32".to_string(),
-                    launch::peak_fma_lanes(&g),
-                    launch::peak_fma_flops(&g, iters),
-                ),
-                other => {
-                    let k = if other == DType::Fp8E4m3 { 32 } else { 16 };
-                    (
-                        format!("hp_peak_mma_{dt}"),
-                        launch::peak_mma_lanes(&g),
-                        launch::peak_mma_flops(&g, k, iters),
-                    )
-                }
-            };
-            Plan {
-                steps: vec![kernel(
-                    function,
-                    g,
-                    vec![Arg::Output(0), Arg::I32(iters as i32)],
-                )],
-                output_bytes: vec![lanes as usize * 4],
-                scratch_bytes: vec![],
-                output: OutputDesc {
-                    index: 0,
-                    name: "lanes",
-                    dtype: DType::F32,
-                    shape: vec![lanes as usize],
-                },
-                counted_work: Some(Work { flops, bytes: 0 }),
-            }
-        }
+        OpKind::PeakMma => peak(spec, target)?,
         OpKind::Launch => {
-            let g = Geometry {
-                grid: (d("blocks").min(u32::MAX as u64) as u32, 1, 1),
-                block: (32, 1, 1),
-                shared_bytes: 0,
-            };
+            let g = launch::grid((d("blocks"), 1, 1), 32);
             Plan {
                 steps: vec![kernel("hp_empty".into(), g, vec![])],
                 output_bytes: vec![0],
@@ -505,111 +469,68 @@ pub fn plan(spec: &OpSpec, units: u32) -> Result<Plan> {
     })
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn spec(op: OpKind, shape: &str, dtype: DType) -> OpSpec {
-        OpSpec::parse(op, shape, dtype).unwrap()
-    }
-
-    #[test]
-    fn write_patterns_replicate_the_value() {
-        // 1.25 = 0x3FA00000 in f32, 0x3FA0 in bf16, 0x3D00 in f16.
-        assert_eq!(vector_pattern(DType::F32, 1.25), [0x3FA0_0000; 4]);
-        assert_eq!(vector_pattern(DType::Bf16, 1.25), [0x3FA0_3FA0; 4]);
-        assert_eq!(vector_pattern(DType::F16, 1.25), [0x3D00_3D00; 4]);
-    }
-
-    #[test]
-    fn gemv_splits_only_when_rows_are_few() {
-        // 14336 rows on 132 SMs: one pass, no scratch zeroing.
-        let p = plan(&spec(OpKind::Gemv, "m=1,n=14336,k=4096", DType::Bf16), 132).unwrap();
-        assert_eq!(p.steps.len(), 1);
-        // 1024 rows on 304 CUs (MI300X): ⌈1216/128⌉ = 10 splits → zero, gemv, finish.
-        let p = plan(&spec(OpKind::Gemv, "m=2,n=1024,k=8192", DType::Bf16), 304).unwrap();
-        assert_eq!(p.steps.len(), 3);
-        assert_eq!(p.steps[0], Step::ZeroScratch(0));
-        match &p.steps[1] {
-            Step::Kernel {
-                function,
-                geometry,
-                args,
-            } => {
-                assert_eq!(function, "hp_gemv_bf16");
-                assert_eq!(geometry.grid, (128, 10, 1));
-                assert_eq!(args[7], Arg::I32(10));
-            }
-            s => panic!("{s:?}"),
+/// The compute-roof plan: FMA chains for f32; for f16/bf16/fp8, wgmma on Hopper (`sm_90a`),
+/// `mma.sync` elsewhere on NVIDIA (fp8 only on sm_89, where it is native), MFMA on AMD.
+fn peak(spec: &OpSpec, target: &Target) -> Result<Plan> {
+    let iters = spec.dim("iters");
+    let dt = suffix(spec.dtype);
+    let k = if spec.dtype == DType::Fp8E4m3 { 32 } else { 16 };
+    let (function, g, lanes, flops, args) = match spec.dtype {
+        DType::F32 => {
+            let g = launch::peak(target.units);
+            (
+                "hp_peak_fma_f32".to_string(),
+                g,
+                launch::peak_fma_lanes(&g),
+                launch::peak_fma_flops(&g, iters),
+                vec![Arg::Output(0), Arg::I32(iters as i32)],
+            )
         }
-        assert_eq!(p.scratch_bytes, vec![2 * 1024 * 4]);
-    }
-
-    #[test]
-    fn decode_plan_sizes_its_partials() {
-        // batch 1, 8 KV heads, 4096 tokens on 132 SMs: 16 splits; partials for 32 heads.
-        let p = plan(
-            &spec(OpKind::AttnDecode, "batch=1,context=4096", DType::Bf16),
-            132,
-        )
-        .unwrap();
-        assert_eq!(p.scratch_bytes, vec![32 * 16 * 128 * 4, 32 * 16 * 2 * 4]);
-        let Step::Kernel {
-            function, geometry, ..
-        } = &p.steps[0]
-        else {
-            panic!()
-        };
-        assert_eq!(
-            (function.as_str(), geometry.grid),
-            ("hp_attn_decode_bf16_d128", (16, 8, 1))
-        );
-        assert!(plan(
-            &spec(OpKind::AttnDecode, "context=64,head_dim=96", DType::Bf16),
-            132
-        )
-        .is_err());
-    }
-
-    #[test]
-    fn a_kernel_over_the_devices_shared_memory_is_refused_before_launch() {
-        let p = plan(
-            &spec(
-                OpKind::AttnPrefill,
-                "batch=1,seq=4096,head_dim=128",
-                DType::Bf16,
-            ),
-            304,
-        )
-        .unwrap();
-        // K + V tiles of 64 × 128 bf16: 32,768 B, within CDNA's 64 KiB of LDS.
-        let mut fits = |_: &str| Ok(Some(32_768));
-        assert!(p
-            .check_shared_memory(&mut fits, launch::AMD_LDS_BYTES, "gfx942")
-            .is_ok());
-        let mut too_big = |_: &str| Ok(Some(73_728));
-        let err = p
-            .check_shared_memory(&mut too_big, launch::AMD_LDS_BYTES, "gfx942")
-            .unwrap_err()
-            .to_string();
-        assert!(
-            err.starts_with("hp_attn_prefill_bf16_d128 needs 73728 B of shared memory per block"),
-            "{err}"
-        );
-        // A runtime that cannot say counts only the (zero) dynamic bytes.
-        let mut unknown = |_: &str| Ok(None);
-        assert!(p.check_shared_memory(&mut unknown, 0, "gfx942").is_ok());
-    }
-
-    #[test]
-    fn peak_counts_per_vendor_width() {
-        let p = plan(&spec(OpKind::PeakMma, "iters=100", DType::F32), 104).unwrap();
-        // 416 blocks × 256 threads × 8 chains, 2 FLOPs per step.
-        assert_eq!(p.counted_work.unwrap().flops, 416 * 256 * 8 * 2 * 100);
-        assert_eq!(p.output_bytes, vec![416 * 256 * 8 * 4]);
-    }
+        _ if target.has_wgmma() => {
+            let g = launch::peak_wgmma(target.units);
+            (
+                format!("hp_peak_wgmma_{dt}"),
+                g,
+                launch::peak_wgmma_lanes(&g),
+                launch::peak_wgmma_flops(&g, k, iters),
+                vec![Arg::Output(0), Arg::I32(iters as i32)],
+            )
+        }
+        DType::Fp8E4m3 if !target.has_fp8_mma_sync() => {
+            return Err(Error::unsupported(format!(
+                "the hotpath fp8 peak runs on sm_89 (mma.sync) and sm_90a (wgmma); {} has neither on its tensor cores",
+                target.arch
+            )))
+        }
+        _ => {
+            let g = launch::peak(target.units);
+            (
+                format!("hp_peak_mma_{dt}"),
+                g,
+                launch::peak_mma_lanes(&g),
+                launch::peak_mma_flops(&g, k, iters),
+                // The last argument is 0 at run time; the kernel folds it into an operand
+                // so the compiler cannot hoist the product out of the timed loop.
+                vec![Arg::Output(0), Arg::I32(iters as i32), Arg::I32(0)],
+            )
+        }
+    };
+    Ok(Plan {
+        steps: vec![kernel(function, g, args)],
+        output_bytes: vec![lanes as usize * 4],
+        scratch_bytes: vec![],
+        output: OutputDesc {
+            index: 0,
+            name: "lanes",
+            dtype: DType::F32,
+            shape: vec![lanes as usize],
+        },
+        counted_work: Some(Work { flops, bytes: 0 }),
+    })
 }
 
 #[cfg(test)]
-#[path = "plan_wave64_tests.rs"]
+mod tests;
+
+#[cfg(test)]
 mod wave64_tests;
