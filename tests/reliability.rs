@@ -247,7 +247,8 @@ fn bad_fault_spec_is_rejected_as_bad_input() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("'explode'") && err.contains("crash, hang, wrong, slow"),
+        err.contains("'explode'")
+            && err.contains("accepted: crash, hang, poison, refuse, wrong, slow, slowN"),
         "{err}"
     );
     assert!(!out.exists(), "nothing ran, so no results file");
