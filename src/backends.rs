@@ -42,7 +42,8 @@ pub fn probe(slot: &Slot) -> std::result::Result<Vec<DeviceInfo>, String> {
 }
 
 /// Resolves `--backend`: an explicit backend must be usable; `auto` takes the first usable
-/// one and reports each skipped backend's reason on stderr.
+/// one and reports each skipped backend's reason on stderr. With a `poison` or `refuse`
+/// entry in `HOTPATH_FAULT`, the backend comes wrapped ([`hotpath_core::fault::inject`]).
 pub fn select(choice: BackendChoice) -> Result<(Box<dyn Backend>, Vec<DeviceInfo>)> {
     let wanted = match choice {
         BackendChoice::Auto => None,
@@ -57,7 +58,8 @@ pub fn select(choice: BackendChoice) -> Result<(Box<dyn Backend>, Vec<DeviceInfo
         match probe(&slot) {
             Ok(devices) => {
                 let backend = slot.backend.map_err(Error::NotAvailable)?;
-                return Ok((backend, devices));
+                // HOTPATH_FAULT's device-side faults (poison, refuse) need the devices wrapped.
+                return Ok((hotpath_core::fault::inject(backend), devices));
             }
             Err(reason) if wanted.is_some() => {
                 return Err(Error::NotAvailable(format!(

@@ -1,6 +1,7 @@
 //! Reliability end to end on the CPU backend: injected crashes, hangs and wrong results
-//! fail only their own benchmark; a killed run leaves valid JSON with everything finished
-//! before the kill; SIGTERM stops cleanly with exit 130. Faults come from `HOTPATH_FAULT`
+//! fail only their own benchmark; a device error that poisons the device retires its worker
+//! (a refusal does not); a killed run leaves valid JSON with everything finished before the
+//! kill; SIGTERM stops cleanly with exit 130. Faults come from `HOTPATH_FAULT`
 //! (crates/core/src/fault.rs).
 
 use std::path::Path;
@@ -247,8 +248,192 @@ fn bad_fault_spec_is_rejected_as_bad_input() {
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(
-        err.contains("'explode'") && err.contains("crash, hang, wrong, slow"),
+        err.contains("'explode'")
+            && err.contains("accepted: crash, hang, poison, refuse, wrong, slow, slowN"),
         "{err}"
     );
     assert!(!out.exists(), "nothing ran, so no results file");
+}
+
+/// Worker processes (`hotpath __worker`) of the runs marked `marker`, watched every 5 ms
+/// from a thread while a run goes on.
+struct WorkerWatch {
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+    scans: std::thread::JoinHandle<Vec<Vec<(u32, char)>>>,
+}
+
+/// The `/proc` state letter of `pid` (`R`, `S`, `Z` for a zombie), if it exists.
+fn proc_state(pid: u32) -> Option<char> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    stat.rsplit_once(") ")?.1.chars().next()
+}
+
+/// Starts watching: each scan lists the marked workers found, and also every worker found
+/// by an earlier scan that still has a `/proc` entry (a zombie's environment is unreadable,
+/// so only its pid finds it), each with its state.
+fn watch_workers(marker: &str) -> WorkerWatch {
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let (flag, marker) = (std::sync::Arc::clone(&stop), marker.to_string());
+    let scans = std::thread::spawn(move || {
+        let mut known: Vec<u32> = Vec::new();
+        let mut scans = Vec::new();
+        while !flag.load(std::sync::atomic::Ordering::SeqCst) {
+            for pid in processes_with(&marker) {
+                let cmd = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+                let pid: u32 = pid.parse().unwrap();
+                if cmd.split(|&b| b == 0).any(|a| a == b"__worker") && !known.contains(&pid) {
+                    known.push(pid);
+                }
+            }
+            let scan: Vec<(u32, char)> = known
+                .iter()
+                .filter_map(|&p| proc_state(p).map(|s| (p, s)))
+                .collect();
+            scans.push(scan);
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        scans
+    });
+    WorkerWatch { stop, scans }
+}
+
+impl WorkerWatch {
+    /// Stops watching; returns the distinct worker pids in the order they appeared, after
+    /// checking that no worker outlived the start of the next: once a scan has seen a
+    /// worker, no later scan may see the one before it, running or as a zombie.
+    fn finish(self) -> Vec<u32> {
+        self.stop.store(true, std::sync::atomic::Ordering::SeqCst);
+        let scans = self.scans.join().unwrap();
+        let mut order: Vec<u32> = Vec::new();
+        for (i, scan) in scans.iter().enumerate() {
+            for &(pid, _) in scan {
+                if !order.contains(&pid) {
+                    order.push(pid);
+                    // Every earlier worker must be gone from every later scan.
+                    for later in &scans[i + 1..] {
+                        for &(p, state) in later {
+                            assert!(
+                                !order[..order.len() - 1].contains(&p),
+                                "worker {p} still present (state {state}) after worker {pid} started: not reaped"
+                            );
+                        }
+                    }
+                }
+            }
+        }
+        for &pid in &order {
+            assert_eq!(proc_state(pid), None, "worker {pid} outlived its run");
+        }
+        order
+    }
+}
+
+#[test]
+fn a_device_error_retires_the_worker_and_the_next_benchmarks_run_in_a_fresh_one() {
+    // write (the 3rd of copy, read, write, triad, peak_mma) fails with an injected device
+    // error that poisons the device: every later call on it fails. Triad and peak_mma
+    // therefore pass only if a fresh worker (a freshly opened device) runs them.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let marker = format!("poison-{}", std::process::id());
+    let watch = watch_workers(&marker);
+    let o = ceilings_run(&out, &[])
+        .env("HOTPATH_FAULT", "poison:write/")
+        .env("HOTPATH_TEST_MARKER", &marker)
+        .output()
+        .unwrap();
+    let workers = watch.finish();
+    let err = String::from_utf8_lossy(&o.stderr);
+    // A benchmark that could not run: exit 2 (README, "Exit codes").
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let f = results(&out);
+    let all = f["benchmarks"].as_array().unwrap();
+    let ops: Vec<&str> = all.iter().map(|b| b["op"].as_str().unwrap()).collect();
+    assert_eq!(ops, ["copy", "read", "write", "triad", "peak_mma"]);
+    let write = by_op(&f, "write");
+    assert_eq!(write["status"], "error");
+    let why = write["error"].as_str().unwrap();
+    assert!(
+        why.starts_with("HOTPATH_FAULT: injected device error in write/elements=16777216/f32/hotpath: an illegal memory access")
+            && why.ends_with("the worker was replaced, since a device error can leave a GPU context unusable for the rest of its process (CUDA errors such as an illegal address are sticky), and a fresh worker runs the next benchmark"),
+        "{why}"
+    );
+    assert!(err.contains(why), "the error is on stderr too: {err}");
+    for op in ["copy", "read", "triad", "peak_mma"] {
+        let b = by_op(&f, op);
+        assert_eq!(b["status"], "ok", "{op}: {b}");
+        assert_eq!(b["correctness"]["pass"], true);
+        assert!(b["time"]["median_s"].as_f64().unwrap() > 0.0);
+    }
+    // One worker for copy, read and write; a second for triad and peak_mma.
+    assert_eq!(workers.len(), 2, "{workers:?}");
+    assert!(processes_with(&marker).is_empty());
+}
+
+#[test]
+fn an_unsupported_refusal_keeps_the_worker() {
+    // read is refused in prepare (Unsupported, as a launch plan refuses a shape): its
+    // benchmark fails, and the same worker runs everything, before and after it.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let marker = format!("refuse-{}", std::process::id());
+    let watch = watch_workers(&marker);
+    let o = ceilings_run(&out, &[])
+        .env("HOTPATH_FAULT", "refuse:read/")
+        .env("HOTPATH_TEST_MARKER", &marker)
+        .output()
+        .unwrap();
+    let workers = watch.finish();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let f = results(&out);
+    let read = by_op(&f, "read");
+    assert_eq!(read["status"], "error");
+    assert_eq!(
+        read["error"],
+        "HOTPATH_FAULT: read/elements=16777216/f32/hotpath refused on purpose, as a launch plan refuses a shape the device cannot run"
+    );
+    for op in ["copy", "write", "triad", "peak_mma"] {
+        let b = by_op(&f, op);
+        assert_eq!(b["status"], "ok", "{op}: {b}");
+        assert_eq!(b["correctness"]["pass"], true);
+    }
+    assert_eq!(
+        workers.len(),
+        1,
+        "one worker for the whole run: {workers:?}"
+    );
+}
+
+#[test]
+fn in_process_a_device_error_ends_the_devices_run_and_says_so() {
+    // No worker to replace: the poisoned device would fail every later benchmark with its
+    // sticky error, so they are recorded as not run, naming the benchmark that failed.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let o = ceilings_run(&out, &["--isolation", "none"])
+        .env("HOTPATH_FAULT", "poison:read/")
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    let f = results(&out);
+    assert_eq!(f["benchmarks"].as_array().unwrap().len(), 5, "{f}");
+    assert_eq!(by_op(&f, "copy")["status"], "ok");
+    let why = by_op(&f, "read")["error"].as_str().unwrap();
+    assert!(
+        why.starts_with("HOTPATH_FAULT: injected device error in read/")
+            && why.ends_with("; the rest of this device's benchmarks are not run, since a device error can leave a GPU context unusable until the process ends (--isolation process replaces the worker instead)"),
+        "{why}"
+    );
+    for op in ["write", "triad", "peak_mma"] {
+        let b = by_op(&f, op);
+        assert_eq!(b["status"], "error", "{op}: {b}");
+        let why = b["error"].as_str().unwrap();
+        assert!(
+            why.starts_with("not run: read/elements=16777216/f32/hotpath failed with a device error earlier in this process"),
+            "{op}: {why}"
+        );
+        assert!(b["time"].is_null());
+    }
 }

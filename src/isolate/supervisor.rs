@@ -1,5 +1,9 @@
 //! The parent side: starts workers, hands them one benchmark at a time, and turns a crash
-//! or a watchdog timeout into that benchmark's failure.
+//! or a watchdog timeout into that benchmark's failure. A worker is used for the next
+//! benchmark only if the last one left its device usable: after a device error
+//! ([`hotpath_core::runner::Ran::device_error`]: a failed launch, copy, allocation or sync,
+//! which on a GPU can be sticky and fail every later call in the process), a crash, a hang
+//! or an unreadable reply, it is reaped (or killed) and a fresh worker takes the next one.
 
 use std::io::{BufRead, BufReader, Write};
 use std::os::unix::process::{CommandExt, ExitStatusExt};
@@ -18,6 +22,9 @@ use super::{signals, Step};
 
 /// Set in a worker's environment, so it knows it is one.
 pub const WORKER_ENV: &str = "HOTPATH_WORKER";
+
+/// Appended to the error of a benchmark whose device error retired its worker.
+pub const REPLACED: &str = "; the worker was replaced, since a device error can leave a GPU context unusable for the rest of its process (CUDA errors such as an illegal address are sticky), and a fresh worker runs the next benchmark";
 
 /// Runs benchmarks in worker processes for one device.
 pub struct Supervisor {
@@ -120,13 +127,22 @@ impl Supervisor {
                 .recv_timeout(left.min(Duration::from_millis(100)))
             {
                 Ok(Line::Reply(Reply::Progress(f))) => on_progress(f),
-                Ok(Line::Reply(Reply::Result(r))) => {
-                    self.worker = Some(worker);
-                    return Step::Done(r);
+                Ok(Line::Reply(Reply::Result(ran))) => {
+                    let mut result = ran.result;
+                    if ran.device_error {
+                        retire(worker);
+                        let why = result.error.get_or_insert_with(String::new);
+                        why.push_str(REPLACED);
+                    } else {
+                        self.worker = Some(worker);
+                    }
+                    return Step::Done(Box::new(result));
                 }
                 Ok(Line::Garbled(e)) => {
-                    self.worker = Some(worker);
-                    return fail(format!("the worker's result could not be decoded: {e}"));
+                    retire(worker);
+                    return fail(format!(
+                        "the worker's result could not be decoded ({e}); a fresh worker runs the next benchmark"
+                    ));
                 }
                 Ok(Line::End) | Err(RecvTimeoutError::Disconnected) => {
                     let status = reap(&mut worker.child);
@@ -206,6 +222,17 @@ impl Drop for Supervisor {
             kill(&mut w.child);
         }
     }
+}
+
+/// Ends a worker that must not run another benchmark: closing its stdin asks it to exit (a
+/// worker that reported a device error has already begun to), and [`reap`] waits for its
+/// status, killing it after 2 s, so it leaves neither an orphan nor a zombie.
+fn retire(worker: Worker) {
+    let Worker {
+        mut child, stdin, ..
+    } = worker;
+    drop(stdin);
+    reap(&mut child);
 }
 
 fn kill(child: &mut Child) {

@@ -1,5 +1,6 @@
 //! The worker side (`hotpath __worker`, hidden): opens one device, then runs each
-//! [`Job`] read from stdin and answers on stdout, until stdin closes.
+//! [`Job`] read from stdin and answers on stdout, until stdin closes or a benchmark ends in
+//! a device error (the device may be poisoned, so this process runs nothing more).
 
 use std::io::{BufRead, Write};
 use std::time::{Duration, Instant};
@@ -12,7 +13,7 @@ use super::supervisor::WORKER_ENV;
 use crate::backends;
 use crate::cli::{BackendChoice, Outcome};
 
-/// Runs jobs for device `index` of `backend` until stdin closes.
+/// Runs jobs for device `index` of `backend` until stdin closes or a device error.
 pub fn run(backend: BackendChoice, index: usize) -> Result<Outcome> {
     die_with_parent()?;
     let (backend, _) = backends::select(backend)?;
@@ -30,7 +31,7 @@ pub fn run(backend: BackendChoice, index: usize) -> Result<Outcome> {
                 let _ = send(&mut std::io::stdout(), &Reply::Progress(f));
             }
         };
-        let result = run_one(
+        let ran = run_one(
             device.as_mut(),
             &job.spec,
             &job.imp,
@@ -39,8 +40,12 @@ pub fn run(backend: BackendChoice, index: usize) -> Result<Outcome> {
             &job.cfg,
             &mut progress,
         );
-        send(&mut out, &Reply::Result(Box::new(result)))
+        let retire = ran.device_error;
+        send(&mut out, &Reply::Result(Box::new(ran)))
             .map_err(|e| Error::backend(format!("worker: writing a result: {e}")))?;
+        if retire {
+            break;
+        }
     }
     Ok(Outcome::Ok)
 }

@@ -53,4 +53,34 @@ impl Error {
             source,
         }
     }
+
+    /// Whether this error, when a call into a device returned it, may have left the device
+    /// unusable for the rest of the process: a [`Error::Backend`] failure (a launch, copy,
+    /// allocation or synchronisation: on a GPU an illegal address is sticky, and every later
+    /// call in that CUDA context fails too). Refusals (`BadInput`, `Unsupported`,
+    /// `NotAvailable`) are decided before the device is touched, and `Io` concerns a file,
+    /// so they leave it as it was.
+    pub fn may_poison_device(&self) -> bool {
+        matches!(self, Error::Backend(_))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_backend_failures_may_poison_a_device() {
+        let io = Error::io("k.cubin", std::io::Error::other("disk full"));
+        let cases = [
+            (Error::backend("CUDA_ERROR_ILLEGAL_ADDRESS"), true),
+            (Error::bad_input("m=0"), false),
+            (Error::unsupported("shared memory 300 KB > 228 KB"), false),
+            (Error::NotAvailable("cuBLASLt not found".into()), false),
+            (io, false),
+        ];
+        for (e, poisons) in cases {
+            assert_eq!(e.may_poison_device(), poisons, "{e:?}");
+        }
+    }
 }

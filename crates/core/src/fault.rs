@@ -1,15 +1,26 @@
 //! Fault injection for tests of hotpath's own fault handling: `HOTPATH_FAULT` makes chosen
-//! benchmarks crash, hang or return wrong data, so the worker isolation, the watchdog and
-//! the correctness check are exercised on any backend, the CPU included.
+//! benchmarks crash, hang, fail on the device or return wrong data, so the worker isolation,
+//! the watchdog, the worker replacement and the correctness check are exercised on any
+//! backend, the CPU included.
 //!
 //! Format: comma-separated `KIND:PATTERN` entries, KIND one of `crash` (the process aborts,
-//! as a GPU fault poisoning a context would end it), `hang` (the benchmark never returns)
-//! `wrong` (the output is perturbed before the correctness check) or `slow` (every timed
+//! as a GPU fault poisoning a context would end it), `hang` (the benchmark never returns),
+//! `poison` (its first kernel run fails with a device error, and the device object is
+//! poisoned: every later call on it in this process fails too, as after a sticky CUDA error
+//! such as an illegal address), `refuse` (preparing it fails with an `Unsupported`
+//! refusal, as a launch plan refuses a shape before touching the device), `wrong` (the
+//! output is perturbed before the correctness check) or `slow` (every timed
 //! batch runs the kernel twice as often as it counts, so the benchmark measures at half its
 //! speed: a slow GPU for the fleet and threshold checks; `slowN`, N from 2 to 1000, runs it N
 //! times, e.g. `slow4` for a quarter of the speed); PATTERN is a
 //! substring of the benchmark id (`op/shape/dtype/impl`). Example:
-//! `HOTPATH_FAULT=crash:gemv/m=1,wrong:triad`. Unset, nothing is injected.
+//! `HOTPATH_FAULT=crash:gemv/m=1,wrong:triad`. Unset, nothing is injected. `poison` and
+//! `refuse` are device-side: [`inject`] wraps the backend so that its devices carry them
+//! out (see [`device`]); the others are carried out by the runner.
+
+mod device;
+
+pub use device::{inject, FaultyBackend, FaultyDevice};
 
 use crate::backend::Prepared;
 use crate::error::{Error, Result};
@@ -28,6 +39,10 @@ pub enum Fault {
     Crash,
     /// Never return.
     Hang,
+    /// Fail the first kernel run with a device error and poison the device object.
+    Poison,
+    /// Refuse the benchmark in `prepare` (`Unsupported`), leaving the device as it was.
+    Refuse,
     /// Corrupt the output.
     Wrong,
     /// Run this many times the iterations each timed batch counts (1 / N of the measured
@@ -45,13 +60,15 @@ pub fn parse(text: &str) -> Result<Vec<(Fault, String)>> {
             let fault = match kind {
                 "crash" => Fault::Crash,
                 "hang" => Fault::Hang,
+                "poison" => Fault::Poison,
+                "refuse" => Fault::Refuse,
                 "wrong" => Fault::Wrong,
                 "slow" => Fault::Slow(2),
                 other => match other.strip_prefix("slow").map(str::parse::<u32>) {
                     Some(Ok(n)) if (2..=MAX_SLOW).contains(&n) => Fault::Slow(n),
                     _ => {
                         return Err(Error::bad_input(format!(
-                            "{ENV} entry '{entry}' has fault '{other}'; accepted: crash, hang, wrong, slow, slowN with N from 2 to {MAX_SLOW} (as KIND:ID-SUBSTRING)"
+                            "{ENV} entry '{entry}' has fault '{other}'; accepted: crash, hang, poison, refuse, wrong, slow, slowN with N from 2 to {MAX_SLOW} (as KIND:ID-SUBSTRING)"
                         )))
                     }
                 },
@@ -78,7 +95,8 @@ pub fn for_benchmark(id: &str) -> Result<Option<Fault>> {
 }
 
 /// Carries out a `Crash` or `Hang` (a `Wrong` is applied to the output by [`corrupt`], a
-/// `Slow` to the timed batches by [`Repeated`]).
+/// `Slow` to the timed batches by [`Repeated`], a `Poison` or `Refuse` by the device that
+/// [`inject`] wrapped).
 pub fn strike(fault: Fault) {
     match fault {
         Fault::Crash => {
@@ -91,7 +109,7 @@ pub fn strike(fault: Fault) {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
             }
         }
-        Fault::Wrong | Fault::Slow(_) => {}
+        Fault::Wrong | Fault::Slow(_) | Fault::Poison | Fault::Refuse => {}
     }
 }
 
@@ -142,17 +160,20 @@ mod tests {
 
     #[test]
     fn parses_entries_and_rejects_bad_ones() {
-        let f = parse("crash:gemv/m=1, wrong:triad").unwrap();
+        let f = parse("crash:gemv/m=1, wrong:triad,poison:read/,refuse:copy").unwrap();
         assert_eq!(
             f,
             vec![
                 (Fault::Crash, "gemv/m=1".to_string()),
-                (Fault::Wrong, "triad".to_string())
+                (Fault::Wrong, "triad".to_string()),
+                (Fault::Poison, "read/".to_string()),
+                (Fault::Refuse, "copy".to_string())
             ]
         );
         let e = parse("explode:gemv").unwrap_err().to_string();
         assert!(
-            e.contains("'explode'") && e.contains("crash, hang, wrong, slow"),
+            e.contains("'explode'")
+                && e.contains("accepted: crash, hang, poison, refuse, wrong, slow, slowN"),
             "{e}"
         );
         for bad in ["slow1", "slow1001", "slowx", "slow-3"] {

@@ -19,6 +19,7 @@ use crate::results::{
 use crate::roofline::{self, Bound, Roofs};
 use crate::stats::Summary;
 use crate::units::bytes_decimal;
+use serde::{Deserialize, Serialize};
 
 /// Checks that one set of `spec`'s buffers, plus the host copy of its inputs, fits in the
 /// device's available memory. Fails with a sentence naming the sizes.
@@ -81,6 +82,18 @@ pub fn cache_plan(
     CachePlan::for_llc(mode, set, rotation_llc(info, hint), budget)
 }
 
+/// One finished benchmark, and whether the device may be unusable after it.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Ran {
+    /// The benchmark's result (its error, if any, as text).
+    pub result: BenchmarkResult,
+    /// A call into the device (prepare, the correctness run, a timed batch, a clock read)
+    /// failed with an error that may have poisoned it ([`Error::may_poison_device`]): the
+    /// device object must not run another benchmark. False for refusals and for failures
+    /// of host-side steps (fit check, reference, the throttled-samples verdict).
+    pub device_error: bool,
+}
+
 /// Runs one benchmark and returns its result; failures become results with a status, never
 /// panics. `hint` sizes a cold cache from the run's `--hardware` file ([`rotation_llc`]).
 /// `on_progress` receives the fraction of the time limit used.
@@ -92,15 +105,44 @@ pub fn run_one(
     hint: Option<&LlcHint>,
     cfg: &MeasureConfig,
     on_progress: &mut dyn FnMut(f64),
-) -> BenchmarkResult {
+) -> Ran {
     let mut result = error_result(spec, imp, String::new());
     result.error = None;
     let plan = cache_plan(spec, device.info(), cache, hint);
-    if let Err(e) = measure_into(device, spec, imp, plan, cfg, on_progress, &mut result) {
+    let mut device_error = false;
+    if let Err(f) = measure_into(device, spec, imp, plan, cfg, on_progress, &mut result) {
         result.status = Status::Error;
-        result.error = Some(e.to_string());
+        result.error = Some(f.error.to_string());
+        device_error = f.from_device && f.error.may_poison_device();
     }
-    result
+    Ran {
+        result,
+        device_error,
+    }
+}
+
+/// Why a benchmark stopped: the error, and whether a call into the device returned it.
+struct Failure {
+    error: Error,
+    from_device: bool,
+}
+
+impl From<Error> for Failure {
+    /// A host-side step failed (the `?` default).
+    fn from(error: Error) -> Failure {
+        Failure {
+            error,
+            from_device: false,
+        }
+    }
+}
+
+/// A call into the device failed.
+fn on_device(error: Error) -> Failure {
+    Failure {
+        error,
+        from_device: true,
+    }
 }
 
 /// The result of a benchmark that could not run: status `error`, the cost model's work,
@@ -135,24 +177,26 @@ fn measure_into(
     cfg: &MeasureConfig,
     on_progress: &mut dyn FnMut(f64),
     result: &mut BenchmarkResult,
-) -> Result<()> {
+) -> std::result::Result<(), Failure> {
     check_fits(spec, device.info())?;
     let fault = crate::fault::for_benchmark(&result.id)?;
     if let Some(f) = fault {
         crate::fault::strike(f);
     }
     let host_inputs = inputs::generate(spec, inputs::seed_for(spec));
-    let mut prepared = device.prepare(&Workload {
-        spec,
-        imp,
-        inputs: &host_inputs,
-        rotation_sets: plan.sets,
-    })?;
+    let mut prepared = device
+        .prepare(&Workload {
+            spec,
+            imp,
+            inputs: &host_inputs,
+            rotation_sets: plan.sets,
+        })
+        .map_err(on_device)?;
     if let Some(w) = prepared.counted_work() {
         result.flops = w.flops;
         result.bytes = w.bytes;
     }
-    let mut output = prepared.output()?;
+    let mut output = prepared.output().map_err(on_device)?;
     if fault == Some(crate::fault::Fault::Wrong) {
         crate::fault::corrupt(&mut output);
     }
@@ -169,14 +213,15 @@ fn measure_into(
     if let Some(crate::fault::Fault::Slow(times)) = fault {
         prepared = Box::new(crate::fault::Repeated { prepared, times });
     }
-    let m = measure(prepared.as_mut(), &mut || device.clock(), cfg, on_progress)?;
+    let m =
+        measure(prepared.as_mut(), &mut || device.clock(), cfg, on_progress).map_err(on_device)?;
     result.discarded_samples = m.discarded_samples;
     let Some(s) = Summary::of(&m.samples_s) else {
-        return Err(Error::backend(format!(
+        return Err(Failure::from(Error::backend(format!(
             "all {} sample batches were discarded because the SM clock fell below {:.0} % of its maximum",
             m.discarded_samples,
             cfg.throttle_fraction * 100.0
-        )));
+        ))));
     };
     result.time = Some(TimeStats {
         median_s: s.median,
@@ -333,6 +378,10 @@ pub fn place_on_roofline(file: &mut ResultsFile) {
         });
     }
 }
+
+#[cfg(test)]
+#[path = "runner_device_error_tests.rs"]
+mod device_error_tests;
 
 #[cfg(test)]
 mod tests {
