@@ -191,7 +191,10 @@ pub fn impls(op: OpKind, dtype: DType, cc: (i32, i32)) -> Vec<&'static str> {
         (OpKind::Launch, DType::F32) => vec!["hotpath"],
         (OpKind::PeakMma, DType::F32) => vec!["hotpath"],
         (OpKind::PeakMma, DType::F16 | DType::Bf16) if tensor_cores => vec!["hotpath"],
-        (OpKind::PeakMma, DType::Fp8E4m3) if fp8 => vec!["hotpath"],
+        // The fp8 roof runs on the tensor cores only where it was written for them: mma.sync
+        // e4m3 on Ada (sm_89), wgmma on Hopper (sm_90a). Hopper emulates mma.sync e4m3, and
+        // Blackwell's own fp8 path (tcgen05) has no peak kernel yet.
+        (OpKind::PeakMma, DType::Fp8E4m3) if cc == (8, 9) || cc == (9, 0) => vec!["hotpath"],
         _ => vec![],
     }
 }
@@ -362,6 +365,11 @@ mod tests {
             impls(OpKind::PeakMma, DType::Fp8E4m3, (8, 9)),
             vec!["hotpath"]
         );
+        assert_eq!(
+            impls(OpKind::PeakMma, DType::Fp8E4m3, (9, 0)),
+            vec!["hotpath"]
+        );
+        assert!(impls(OpKind::PeakMma, DType::Fp8E4m3, (10, 0)).is_empty());
         assert_eq!(
             impls(OpKind::Gemv, DType::Bf16, (8, 0)),
             vec!["hotpath", "cublaslt"]
