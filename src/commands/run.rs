@@ -35,7 +35,7 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
     let mut jobs = Vec::new();
     for &index in &indices {
         let device = backend.open(index)?;
-        let roofs = run_plan::hardware_roofs(device.info(), hw_override.as_ref())?;
+        let (roofs, unmatched) = run_plan::hardware_roofs(device.info(), hw_override.as_ref())?;
         let (plan, notes, limit) =
             run_plan::benchmarks(&request, device.as_ref(), args.imp.as_deref(), &roofs)?;
         let cfg = run_plan::measure_config(args, limit)?;
@@ -48,9 +48,15 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
             &stamp,
         );
         hotpath_core::results::check_writable(&path)?;
-        if roofs.id == "unknown" {
+        let lacking = match roofs.mem_bytes_per_s {
+            Some(_) => "spec efficiency is computed against the bandwidth the device reports only",
+            None => "spec efficiency is not computed",
+        };
+        if let Some(why) = unmatched {
+            eprintln!("warning: {why}; {lacking}");
+        } else if roofs.id == "unknown" {
             eprintln!(
-                "warning: no hardware entry matches '{}'; spec efficiency is not computed (pass --hardware ID, see hotpath list)",
+                "warning: no hardware entry matches '{}'; {lacking} (pass --hardware ID, see hotpath list)",
                 device.info().name
             );
         }

@@ -2,7 +2,6 @@
 //! Every bad input is found here, so a run never dies half way on something it could have
 //! rejected up front.
 
-use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use hotpath_core::hardware::{self, HardwareSpec};
@@ -225,40 +224,16 @@ pub fn benchmarks(
     Ok((plan, notes, limit))
 }
 
-/// Spec roofs for a device: `--hardware ID` if given, else the TOML matched by name; the
-/// bandwidth the device reports itself (memory clock × bus width) is preferred to the table.
+/// Spec roofs for a device: `--hardware ID` if given, else the file that applies to it
+/// ([`hardware::resolve`]); the bandwidth by the one rule shared with `validate`
+/// ([`hardware::spec_bandwidth`]: the file's datasheet figure, the device's own only where no
+/// file applies). The second value says why no file applies, when names matched.
 pub fn hardware_roofs(
     info: &DeviceInfo,
     override_id: Option<&HardwareSpec>,
-) -> Result<HardwareRoofs> {
-    let spec = match override_id {
-        Some(s) => Some(s.clone()),
-        None => hardware::match_device(&info.backend, &info.name)?,
-    };
-    let mut sources = BTreeMap::new();
-    let (id, mut mem, peaks) = match spec {
-        Some(s) => {
-            for (k, v) in &s.sources {
-                sources.insert(k.clone(), v.clone());
-            }
-            sources.insert("file".to_string(), s.file_label());
-            (s.id, s.mem_bytes_per_s, s.peak_flops)
-        }
-        None => ("unknown".to_string(), None, BTreeMap::new()),
-    };
-    if let Some(reported) = info.reported_mem_bytes_per_s {
-        mem = Some(reported);
-        sources.insert(
-            "mem_bytes_per_s".into(),
-            "reported by the device: memory clock x bus width".into(),
-        );
-    }
-    Ok(HardwareRoofs {
-        id,
-        mem_bytes_per_s: mem,
-        peak_flops: peaks,
-        sources,
-    })
+) -> Result<(HardwareRoofs, Option<String>)> {
+    let identity = hardware::resolve(info, override_id)?;
+    Ok((hardware::spec_roofs(info, &identity), identity.note))
 }
 
 /// Output path for device `index`: --out as given (with `-devN` before the extension when

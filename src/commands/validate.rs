@@ -294,12 +294,11 @@ fn validate_device(
         Ok(d) => d,
         Err(e) => return device_fail("device/open", format!("the device did not open: {e}")),
     };
-    let hw = match hw_override {
-        Some(h) => Some(h.clone()),
-        None => match hardware::match_device(&device.info().backend, &device.info().name) {
-            Ok(h) => h,
-            Err(e) => return device_fail("device/hardware", e.to_string()),
-        },
+    // The same choice as `run`'s (hardware::resolve): thresholds and spec figures come from
+    // the one file that applies, or from none.
+    let hw = match hardware::resolve(device.info(), hw_override) {
+        Ok(identity) => identity.spec,
+        Err(e) => return device_fail("device/hardware", e.to_string()),
     };
     let level = args.level.level();
     let plan = match plan::plan(level, device.as_ref(), hw.as_ref(), args.sustain) {

@@ -64,7 +64,16 @@ pub struct DeviceInfo {
     /// Last-level cache in bytes (L2, Infinity Cache, CPU L3).
     pub llc_bytes: u64,
     /// Spec memory bandwidth the device itself reports (memory clock × bus width), B/s.
+    /// Used as the spec roof only when no hardware file applies
+    /// ([`crate::hardware::spec_bandwidth`]).
     pub reported_mem_bytes_per_s: Option<f64>,
+    /// The highest board power limit the device accepts, in watts (NVML's power-management
+    /// limit constraint; its default limit where that is unreadable); `None` when unknown.
+    /// Unlike the enforced limit an administrator cannot lower it, so it tells apart parts
+    /// that share a name (`[match_requires]` in hardware/*.toml: an H200 SXM allows 700 W,
+    /// an H200 NVL 600 W).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub power_limit_max_w: Option<f64>,
     /// Anything else the backend reports (clocks, ECC, PCIe, CPU flags).
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub extra: BTreeMap<String, serde_json::Value>,

@@ -1,10 +1,12 @@
 //! The hardware database: one TOML per GPU/CPU kind under `hardware/`, embedded in the
 //! binary, with spec roofs and where each number comes from. Matched to the detected device
-//! by name; `--hardware ID` overrides the match.
+//! by name, and by other facts where parts share a name ([`identify`]); `--hardware ID`
+//! overrides the match.
 //!
 //! Numbers are decimal (1 GB/s = 1e9 B/s) and dense (no sparsity). The built-in files take
-//! their numbers from `HARDWARE.md`; a device whose name matches no file gets no spec roof
-//! rather than a wrong one, and `cpu-generic` has none at all: CPU roofs are measured.
+//! their numbers from `HARDWARE.md`; a device that matches no file, or more than one that
+//! its facts cannot tell apart, gets no spec roof rather than a wrong one, and
+//! `cpu-generic` has none at all: CPU roofs are measured.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -12,6 +14,12 @@ use std::path::Path;
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+
+mod identify;
+
+pub use identify::{
+    identify, match_device, resolve, spec_bandwidth, spec_roofs, Identity, MatchRequires,
+};
 
 /// Spec facts of one device kind, as written in a `hardware/*.toml` file.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -28,6 +36,10 @@ pub struct HardwareSpec {
     /// Case-insensitive substrings of the runtime device name; the longest match wins.
     #[serde(rename = "match", default)]
     pub match_names: Vec<String>,
+    /// Facts besides the name that a device must show for this file to apply
+    /// (`[match_requires]`): what tells apart files that share a name pattern.
+    #[serde(default, skip_serializing_if = "MatchRequires::is_empty")]
+    pub match_requires: MatchRequires,
     /// Spec memory bandwidth, bytes per second (decimal); absent when measured at run time.
     pub mem_bytes_per_s: Option<f64>,
     /// Last-level cache (L2 / Infinity Cache), bytes; absent when unknown.
@@ -74,12 +86,13 @@ impl HardwareSpec {
 pub const CPU_GENERIC: &str = "cpu-generic";
 
 /// Field names a `[sources]` key may name.
-const SOURCE_KEYS: [&str; 5] = [
+const SOURCE_KEYS: [&str; 6] = [
     "mem_bytes_per_s",
     "llc_bytes",
     "memory_bytes",
     "compute_units",
     "peak_flops",
+    "match_requires",
 ];
 
 /// Every built-in file: its stem and its text.
@@ -97,6 +110,7 @@ const BUILTIN: &[(&str, &str)] = &[
     ),
     ("h100-sxm", include_str!("../../../hardware/h100-sxm.toml")),
     ("h200", include_str!("../../../hardware/h200.toml")),
+    ("h200-nvl", include_str!("../../../hardware/h200-nvl.toml")),
     ("l40s", include_str!("../../../hardware/l40s.toml")),
     (
         "mi250x-gcd",
@@ -150,6 +164,13 @@ fn validate(spec: &HardwareSpec, stem: Option<&str>) -> std::result::Result<(), 
     }
     if spec.match_names.iter().any(|p| p.trim().is_empty()) {
         return Err("match has an empty pattern, which would match every device".into());
+    }
+    spec.match_requires.check()?;
+    if !spec.match_requires.is_empty() && spec.match_names.is_empty() {
+        return Err(
+            "[match_requires] without match patterns: files are matched by name first, so it would never apply"
+                .into(),
+        );
     }
     for (key, value) in &spec.peak_flops {
         if !DType::ALL.iter().any(|d| d.name() == key) {
@@ -240,40 +261,6 @@ pub fn from_file(path: &Path) -> Result<HardwareSpec> {
     Ok(spec)
 }
 
-/// The built-in entry for a device that `backend` (`cuda`, `rocm`, `cpu`) reports as
-/// `device_name`: the entry with the longest `match` pattern found in the name
-/// (case-insensitive) among entries of that backend's vendor and kind. Every CPU without an
-/// entry of its own is `cpu-generic`; `None` when no GPU entry matches or the backend is
-/// unknown.
-pub fn match_device(backend: &str, device_name: &str) -> Result<Option<HardwareSpec>> {
-    let all = builtin()?;
-    let fits: fn(&HardwareSpec) -> bool = match backend {
-        "cuda" => |s| s.vendor == "nvidia" && s.kind == "gpu",
-        "rocm" => |s| s.vendor == "amd" && s.kind == "gpu",
-        "cpu" => |s| s.kind == "cpu",
-        _ => return Ok(None),
-    };
-    let name = device_name.to_lowercase();
-    let best = all
-        .iter()
-        .filter(|s| fits(s))
-        .filter_map(|s| {
-            let longest = s
-                .match_names
-                .iter()
-                .filter(|p| name.contains(&p.to_lowercase()))
-                .map(|p| p.chars().count())
-                .max()?;
-            Some((longest, s))
-        })
-        .max_by_key(|(len, _)| *len)
-        .map(|(_, s)| s.clone());
-    if best.is_none() && backend == "cpu" {
-        return Ok(all.into_iter().find(|s| s.id == CPU_GENERIC));
-    }
-    Ok(best)
-}
-
 /// Parses and checks hardware TOML `text` like a user's own file; `origin` names it in
 /// errors (with the line of a syntax error).
 pub fn parse_text(text: &str, origin: &str) -> Result<HardwareSpec> {
@@ -289,7 +276,7 @@ mod tests {
         match_device(backend, name).unwrap().map(|s| s.id)
     }
 
-    const IDS: [&str; 11] = [
+    const IDS: [&str; 12] = [
         "a100-40g",
         "a100-80g",
         "b200",
@@ -297,6 +284,7 @@ mod tests {
         "h100-pcie",
         "h100-sxm",
         "h200",
+        "h200-nvl",
         "l40s",
         "mi250x-gcd",
         "mi300x",
@@ -320,6 +308,7 @@ mod tests {
                 ("memory_bytes", s.memory_bytes.is_some()),
                 ("compute_units", s.compute_units.is_some()),
                 ("peak_flops", !s.peak_flops.is_empty()),
+                ("match_requires", !s.match_requires.is_empty()),
             ];
             for (field, present) in needs {
                 if present {
@@ -363,7 +352,10 @@ mod tests {
         let cases = [
             ("cuda", "NVIDIA H100 80GB HBM3", Some("h100-sxm")),
             ("cuda", "NVIDIA H100 PCIe", Some("h100-pcie")),
-            ("cuda", "NVIDIA H200", Some("h200")),
+            // Both H200 files fit the plain name: by name alone, neither applies
+            // (identify_tests.rs tells them apart by the power limit).
+            ("cuda", "NVIDIA H200", None),
+            ("cuda", "NVIDIA H200 NVL", Some("h200-nvl")),
             ("cuda", "NVIDIA A100-SXM4-40GB", Some("a100-40g")),
             ("cuda", "NVIDIA A100-SXM4-80GB", Some("a100-80g")),
             ("cuda", "A100-SXM4-80GB", Some("a100-80g")),
@@ -394,14 +386,30 @@ mod tests {
 
     #[test]
     fn every_pattern_finds_its_own_entry() {
+        // A device named by the pattern whose other facts sit in the middle of the entry's
+        // [match_requires] ranges: patterns that entries share must be told apart that way.
         for s in builtin().unwrap() {
             let backend = match s.vendor.as_str() {
                 "nvidia" => "cuda",
                 "amd" => "rocm",
                 _ => "cpu",
             };
+            let mid = |r: Option<[f64; 2]>| r.map(|[lo, hi]| (lo + hi) / 2.0);
             for p in &s.match_names {
-                assert_eq!(id_of(backend, p).as_deref(), Some(s.id.as_str()), "{p}");
+                let info = crate::backend::DeviceInfo {
+                    backend: backend.into(),
+                    name: p.clone(),
+                    power_limit_max_w: mid(s.match_requires.power_limit_max_w),
+                    memory_bytes: mid(s.match_requires.memory_bytes).map_or(0, |m| m as u64),
+                    ..Default::default()
+                };
+                let got = identify(&info).unwrap();
+                assert_eq!(
+                    got.spec.map(|h| h.id),
+                    Some(s.id.clone()),
+                    "{p}: {:?}",
+                    got.note
+                );
             }
         }
     }

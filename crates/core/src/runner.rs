@@ -45,16 +45,16 @@ pub fn check_fits(spec: &OpSpec, info: &DeviceInfo) -> Result<()> {
 
 /// The last-level cache a cold plan on `info` must defeat: the larger of what the runtime
 /// reports (`info.llc_bytes`) and the `llc_bytes` of the hardware file, which is `hint`
-/// (the run's `--hardware`) when given, else the one matched by the device's name
-/// ([`crate::cache::rotation_llc`]). The same rule for every backend: on an MI300X, HIP
-/// reports one XCD's 4 MB L2 while the hardware file has the 256 MB Infinity Cache; on an
-/// H100 both say 50 MB.
+/// (the run's `--hardware`) when given, else the one that applies to the device
+/// ([`hardware::identify`]; [`crate::cache::rotation_llc`]). The same rule for every
+/// backend: on an MI300X, HIP reports one XCD's 4 MB L2 while the hardware file has the
+/// 256 MB Infinity Cache; on an H100 both say 50 MB.
 pub fn rotation_llc(info: &DeviceInfo, hint: Option<&LlcHint>) -> LlcSize {
     let matched = match hint {
         Some(_) => None,
-        None => hardware::match_device(&info.backend, &info.name)
+        None => hardware::identify(info)
             .ok()
-            .flatten()
+            .and_then(|i| i.spec)
             .map(|s| s.llc_hint()),
     };
     let from_file = hint

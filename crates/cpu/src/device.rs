@@ -82,6 +82,7 @@ impl CpuDevice {
                 compute_units: threads as u32,
                 llc_bytes: llc_bytes(),
                 reported_mem_bytes_per_s: None,
+                power_limit_max_w: None,
                 extra,
             },
         }

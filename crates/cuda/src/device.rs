@@ -105,6 +105,7 @@ fn describe(index: usize) -> Result<(DeviceInfo, Arc<CudaContext>, u32)> {
         compute_units: attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_MULTIPROCESSOR_COUNT)? as u32,
         llc_bytes: attr(CUdevice_attribute::CU_DEVICE_ATTRIBUTE_L2_CACHE_SIZE)? as u64,
         reported_mem_bytes_per_s: monitor.as_ref().and_then(Monitor::spec_bandwidth),
+        power_limit_max_w: monitor.as_ref().and_then(Monitor::power_limit_max_w),
         extra,
     };
     Ok((info, ctx, nvml_index))

@@ -108,6 +108,18 @@ impl Monitor {
         (clock > 0 && width > 0).then(|| bandwidth_from_clock(clock, width))
     }
 
+    /// The highest power limit the board accepts, W: NVML's limit constraint (its maximum),
+    /// else the default limit. Not the enforced limit, which an administrator may lower.
+    pub fn power_limit_max_w(&self) -> Option<f64> {
+        let d = self.device()?;
+        let mw = d
+            .power_management_limit_constraints()
+            .map(|c| c.max_limit)
+            .or_else(|_| d.power_management_limit_default())
+            .ok()?;
+        (mw > 0).then(|| f64::from(mw) / 1000.0)
+    }
+
     /// Extra facts for the results file's `device.extra`.
     pub fn facts(&self) -> Vec<(String, serde_json::Value)> {
         let Some(d) = self.device() else {

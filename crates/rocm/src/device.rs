@@ -132,6 +132,7 @@ fn describe(h: &Hip, index: usize) -> Result<DeviceInfo> {
             compute_units: attr(h, ATTR_CU_COUNT, dev).unwrap_or(0).max(0) as u32,
             llc_bytes: attr(h, ATTR_L2_CACHE, dev).unwrap_or(0).max(0) as u64,
             reported_mem_bytes_per_s: bandwidth,
+            power_limit_max_w: None,
             extra,
         })
     }

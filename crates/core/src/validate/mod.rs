@@ -27,6 +27,8 @@ pub mod thresholds;
 #[cfg(test)]
 mod fleet_tests;
 #[cfg(test)]
+mod h200_tests;
+#[cfg(test)]
 mod tests;
 
 use serde::{Deserialize, Serialize};

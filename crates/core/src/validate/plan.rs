@@ -168,10 +168,13 @@ pub fn plan(
         None => notes.push(note(
             "perf/thresholds",
             Status::Warn,
-            format!(
-                "no hardware entry matches '{}': performance is not judged (pass --hardware ID; see hotpath list)",
-                device.info().name
-            ),
+            match crate::hardware::identify(device.info()).ok().and_then(|i| i.note) {
+                Some(why) => format!("{why}: performance is not judged"),
+                None => format!(
+                    "no hardware entry matches '{}': performance is not judged (pass --hardware ID; see hotpath list)",
+                    device.info().name
+                ),
+            },
         )),
         Some(hw) if hw.validate.is_empty() => notes.push(note(
             "perf/thresholds",
