@@ -71,9 +71,11 @@ __device__ __forceinline__ int dec_swz(int r, int c) {
   return r * ROW + ((c ^ (r & 7)) << 4);
 }
 
-// Block-table entries of the rows this thread copies in tile `tile` (page 0 past the end).
+// Block-table entries of the rows this thread copies in tile `tile` (page 0 past the end), into
+// pg[PASSES]. (Arrays are passed as pointers: ROCm 5.2's hipRTC misparses a reference to an
+// array whose bound names a member of a class template; inlined, they stay in registers.)
 template <typename T, int D, int G>
-__device__ __forceinline__ void dec_lookup(int (&pg)[DecCfg<T, D, G>::PASSES], const int* __restrict__ table,
+__device__ __forceinline__ void dec_lookup(int* pg, const int* __restrict__ table,
                                            int tile, int t0, int t1, int page_size, int tid) {
   using C = DecCfg<T, D, G>;
 #pragma unroll
@@ -85,7 +87,7 @@ __device__ __forceinline__ void dec_lookup(int (&pg)[DecCfg<T, D, G>::PASSES], c
 
 // cp.async copies of tile `tile` (K then V rows; rows past t1 zero-filled) into `stage`.
 template <typename T, int D, int G>
-__device__ __forceinline__ void dec_issue(unsigned char* stage, const int (&pg)[DecCfg<T, D, G>::PASSES],
+__device__ __forceinline__ void dec_issue(unsigned char* stage, const int* pg,
                                           const T* __restrict__ k_cache, const T* __restrict__ v_cache, int tile,
                                           int t0, int t1, int page_size, int hkv, int g, int tid) {
   using C = DecCfg<T, D, G>;
@@ -258,8 +260,7 @@ struct DecScalarState {
 
 // VEC elements of one row at chunks [part·VCH, part·VCH + VCH) of a swizzled tile, as f32.
 template <typename T, int D, int G>
-__device__ __forceinline__ void dec_row_vec(float (&out)[DecCfg<T, D, G>::VEC], const unsigned char* tile, int r,
-                                            int part) {
+__device__ __forceinline__ void dec_row_vec(float* out, const unsigned char* tile, int r, int part) {
   using C = DecCfg<T, D, G>;
   constexpr int PER = 16 / (int)sizeof(T);
 #pragma unroll

@@ -4,6 +4,7 @@
 #   - pkg-config and a C compiler for crates with build scripts;
 #   - NVRTC and the CUDA headers from NVIDIA's PyPI wheels (no toolkit, no GPU), so every
 #     kernel can be compiled for every CUDA target: `hotpath kernels compile --target all`;
+#     and nvdisasm (its own wheel) for the peak kernels' disassembly check;
 #   - Debian's ROCm 5.2 HIP runtime with hipRTC (no GPU), so every kernel can be compiled
 #     for gfx90a through the same run-time path the ROCm backend uses.
 # Prints the CUDA_HOME to export on its last line.
@@ -25,5 +26,11 @@ WHEELS="${HOTPATH_WHEELS:-$HOME/.cache/hotpath/nvidia-wheels}"
 if [ ! -f "$WHEELS/nvidia/cu13/lib/libnvrtc.so.13" ] || [ ! -f "$WHEELS/nvidia/cu13/include/cuda_bf16.h" ]; then
   python3 -m pip install --quiet --disable-pip-version-check --target "$WHEELS" \
     "nvidia-cuda-nvrtc>=13,<14" "nvidia-cuda-runtime>=13,<14" >&2
+fi
+# nvdisasm for scripts/check-peak-sass.py, in a directory of its own (pip --target does not
+# add a package to a directory that already holds one).
+DISASM="${HOTPATH_NVDISASM_WHEEL:-$HOME/.cache/hotpath/nvdisasm}"
+if [ ! -x "$DISASM/nvidia/cu13/bin/nvdisasm" ]; then
+  python3 -m pip install --quiet --disable-pip-version-check --target "$DISASM" "nvidia-cuda-nvdisasm>=13,<14" >&2
 fi
 echo "$WHEELS/nvidia/cu13"
