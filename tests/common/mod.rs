@@ -6,10 +6,23 @@
 
 use std::process::{Command, Output};
 
-/// Runs the `hotpath` binary built for the tests with `args`.
+/// The library overrides that hide every GPU backend (crates/cuda/src/loader.rs,
+/// crates/rocm/src/loader.rs): what the tests expect of a machine without a GPU holds on a
+/// GPU node too.
+pub const NO_GPU: [(&str, &str); 2] = [
+    ("HOTPATH_CUDA_LIBRARY", "/nonexistent/libcuda.so"),
+    ("HOTPATH_HIP_LIBRARY", "/nonexistent/libamdhip64.so"),
+];
+
+/// Runs the `hotpath` binary built for the tests with `args`, every GPU hidden ([`NO_GPU`])
+/// and its device lock in a directory of its own (tests run in parallel must not warn of
+/// each other, nor leave locks in the machine's `/run/hotpath`).
 pub fn hotpath(args: &[&str]) -> Output {
+    let locks = tempfile::tempdir().expect("a temporary lock directory");
     Command::new(env!("CARGO_BIN_EXE_hotpath"))
         .args(args)
+        .envs(NO_GPU)
+        .env("HOTPATH_LOCK_DIR", locks.path())
         .output()
         .expect("the hotpath binary runs")
 }

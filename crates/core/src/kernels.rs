@@ -142,14 +142,36 @@ pub fn cache_load(base: &std::path::Path) -> Option<(Vec<u8>, String)> {
 }
 
 /// Stores a binary and its log under `base`, each written to a temporary file and renamed.
+/// The temporary file is always a new one (`O_CREAT | O_EXCL | O_NOFOLLOW`): something
+/// already at its name, a link planted there above all, is removed (the link itself, never
+/// its target) and the file made afresh, or the store fails; nothing is written through it.
 pub fn cache_store(base: &std::path::Path, bin: &[u8], log: &str) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
     if let Some(dir) = base.parent() {
         std::fs::create_dir_all(dir)?;
     }
     let pid = std::process::id();
+    let create = |tmp: &std::path::Path| {
+        std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o644)
+            .custom_flags(libc::O_NOFOLLOW)
+            .open(tmp)
+    };
     for (ext, bytes) in [("log", log.as_bytes()), ("bin", bin)] {
         let tmp = base.with_extension(format!("{ext}.tmp{pid}"));
-        std::fs::write(&tmp, bytes)?;
+        let mut file = match create(&tmp) {
+            // A leftover of a killed run with this pid, or something planted: once only.
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                std::fs::remove_file(&tmp)?;
+                create(&tmp)?
+            }
+            other => other?,
+        };
+        file.write_all(bytes)?;
+        drop(file);
         std::fs::rename(&tmp, base.with_extension(ext))?;
     }
     Ok(())
@@ -168,6 +190,18 @@ mod tests {
         assert_eq!(
             cache_load(&base),
             Some((vec![1, 2, 3], "log text".to_string()))
+        );
+        // A link planted at the temporary name is replaced, not written through.
+        let victim = dir.path().join("victim");
+        std::fs::write(&victim, "unchanged").unwrap();
+        let tmp = base.with_extension(format!("bin.tmp{}", std::process::id()));
+        std::os::unix::fs::symlink(&victim, &tmp).unwrap();
+        cache_store(&base, &[4, 5], "second").unwrap();
+        assert_eq!(std::fs::read_to_string(&victim).unwrap(), "unchanged");
+        assert_eq!(cache_load(&base), Some((vec![4, 5], "second".to_string())));
+        assert!(
+            std::fs::symlink_metadata(&tmp).is_err(),
+            "renamed into place"
         );
         let k = cache_key(&["src", "sm_90a", "13.0"]);
         assert_eq!(k, cache_key(&["src", "sm_90a", "13.0"]));

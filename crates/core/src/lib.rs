@@ -17,6 +17,7 @@ pub mod host;
 pub mod inputs;
 pub mod kernels;
 pub mod launch;
+pub mod libs;
 pub mod measure;
 pub mod model;
 pub mod op;

@@ -3,8 +3,6 @@
 //! shows other compute processes on the device or a busy GPU before we have launched
 //! anything.
 
-use nvml_wrapper::Nvml;
-
 /// GPU utilisation (percent of the last sample period with a kernel running) above which
 /// the device counts as busy before our first kernel.
 pub const BUSY_UTILIZATION_PCT: u32 = 5;
@@ -12,7 +10,7 @@ pub const BUSY_UTILIZATION_PCT: u32 = 5;
 /// The warning for device `index`, or `None` when it looks idle or NVML cannot tell.
 /// Our own processes (this one and, in a worker, the run that started it) are not counted.
 pub fn warning(index: u32) -> Option<String> {
-    let nvml = Nvml::init().ok()?;
+    let nvml = crate::loader::nvml().ok()?;
     let dev = nvml.device_by_index(index).ok()?;
     let util = dev.utilization_rates().ok().map(|u| u.gpu);
     let mut ours = vec![std::process::id()];

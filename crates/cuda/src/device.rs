@@ -17,14 +17,10 @@ use crate::ops::{self, Launcher};
 use crate::timer::GpuBench;
 use crate::{blas, nvrtc, toolkit};
 
-/// Why the driver cannot be used, or `Ok` once `cuInit` succeeded.
+/// Why the driver cannot be used (not found, or not the one `HOTPATH_CUDA_LIBRARY` names:
+/// [`crate::loader::driver`]), or `Ok` once `cuInit` succeeded.
 pub fn driver_ready() -> Result<()> {
-    // SAFETY: probing for libcuda by name; nothing is called.
-    if !unsafe { cudarc::driver::sys::is_culib_present() } {
-        return Err(Error::NotAvailable(
-            "no NVIDIA driver: libcuda.so was not found (install the NVIDIA driver or run on a GPU node)".into(),
-        ));
-    }
+    crate::loader::driver().map_err(Error::NotAvailable)?;
     cudarc::driver::result::init()
         .map_err(|e| Error::NotAvailable(format!("the CUDA driver did not initialise: {e}")))
 }

@@ -83,14 +83,20 @@ pub fn nvml_index_of(nvml: &Nvml, pci: PciAddress) -> Option<u32> {
 /// The NVML index of CUDA device `cuda_index` at PCI address `pci` (when the driver gave
 /// one): matched by address, else (no address, or NVML cannot see it) the CUDA index.
 pub fn resolve_nvml_index(cuda_index: u32, pci: Option<PciAddress>) -> u32 {
-    pci.and_then(|p| Nvml::init().ok().and_then(|n| nvml_index_of(&n, p)))
+    let nvml = pci.and_then(|_| crate::loader::nvml().ok());
+    resolve_with(nvml.as_ref(), cuda_index, pci)
+}
+
+/// [`resolve_nvml_index`] with NVML given (`None`: it is not available).
+pub fn resolve_with(nvml: Option<&Nvml>, cuda_index: u32, pci: Option<PciAddress>) -> u32 {
+    pci.and_then(|p| nvml.and_then(|n| nvml_index_of(n, p)))
         .unwrap_or(cuda_index)
 }
 
 impl Monitor {
     /// Opens NVML for NVML device `index` (see [`resolve_nvml_index`] for the CUDA device's).
     pub fn open(index: u32) -> Result<Monitor, String> {
-        let nvml = Nvml::init().map_err(|e| format!("NVML is not available: {e}"))?;
+        let nvml = crate::loader::nvml()?;
         nvml.device_by_index(index)
             .map_err(|e| format!("NVML has no device {index}: {e}"))?;
         Ok(Monitor { nvml, index })
@@ -271,11 +277,9 @@ mod tests {
 
     #[test]
     fn without_nvml_the_cuda_index_stands() {
-        // This machine has no NVIDIA driver: nothing to match against.
-        if Nvml::init().is_err() {
-            assert_eq!(resolve_nvml_index(3, Some((0, 0x18, 0))), 3);
-            assert_eq!(resolve_nvml_index(2, None), 2);
-        }
+        // No NVML (as on a machine without a driver): nothing to match against.
+        assert_eq!(resolve_with(None, 3, Some((0, 0x18, 0))), 3);
+        assert_eq!(resolve_with(None, 2, None), 2);
     }
 
     use super::*;

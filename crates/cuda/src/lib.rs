@@ -1,6 +1,7 @@
 //! hotpath-cuda: the CUDA backend. The driver, NVRTC, cuBLASLt and NVML are all loaded at
 //! run time (cudarc's dynamic loading, nvml-wrapper), so the crate builds on any machine and a
-//! missing driver is a reason string, not a link error.
+//! missing driver is a reason string, not a link error. `HOTPATH_CUDA_LIBRARY`,
+//! `HOTPATH_NVRTC_LIBRARY` and `HOTPATH_NVML_LIBRARY` choose (or hide) them ([`loader`]).
 
 pub mod blas;
 pub mod buffers;
@@ -9,6 +10,7 @@ pub mod device;
 pub mod health;
 pub mod health_source;
 pub use hotpath_core::launch;
+pub mod loader;
 pub mod nvrtc;
 pub mod ops;
 pub mod target;

@@ -115,11 +115,15 @@ pub fn find() -> Result<Toolkit> {
 
 static NVRTC: OnceLock<std::result::Result<Option<libloading::Library>, String>> = OnceLock::new();
 
-/// Makes NVRTC loadable: loads the library found beside the headers by its full path, so the
+/// Makes NVRTC loadable: the library `HOTPATH_NVRTC_LIBRARY` names when it is set (see
+/// [`crate::loader`]), else the one found beside the headers, loaded by its full path so the
 /// later `dlopen("libnvrtc.so.13")` inside cudarc resolves to it by soname; otherwise checks
 /// that the loader finds one. Idempotent.
 pub fn load_nvrtc(toolkit: &Toolkit) -> Result<()> {
     let state = NVRTC.get_or_init(|| {
+        if let Some(named) = crate::loader::nvrtc() {
+            return named.map(Some);
+        }
         if let Some(path) = &toolkit.nvrtc_lib {
             // SAFETY: loading NVRTC runs its initialisers, which have no preconditions.
             return unsafe { libloading::Library::new(path) }

@@ -4,18 +4,38 @@
 //! (`device.extra.warnings`): the second at once, when it cannot take the lock; the first
 //! through a note the second appends to `<lock>.intruders`, which the holder reads after
 //! every benchmark ([`DeviceLock::intruders`]).
+//!
+//! Where the locks live: `$HOTPATH_LOCK_DIR` when set, else a directory of this user's own
+//! ([`default_dir`]): root's is `/run/hotpath` (whatever `TMPDIR` says), every other user's
+//! `<temp dir>/hotpath-locks-<uid>`. hotpath runs as root on shared nodes, and a directory
+//! every user can write (the `/tmp/hotpath-locks`, mode 1777, of earlier versions) let any of
+//! them plant a link where root would open a lock and make it truncate and write any file.
+//! Checks on each file in a shared directory can refuse links and strangers' files, but its
+//! users could still delete or swap each other's locks, so the detection it gives is not one
+//! to trust either. The price of private directories: **a run by another user on the same
+//! device is not detected** by the lock (on CUDA, NVML's list of processes on the GPU still
+//! reports it). Every directory and file is opened without following links and checked
+//! ([`dir`]); anything refused is a warning and the run goes on without the lock.
 
-use std::fs::{File, OpenOptions, TryLockError};
+mod dir;
+#[cfg(test)]
+mod tests;
+
+use std::fs::{File, TryLockError};
 use std::io::{Read, Seek, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use hotpath_core::DeviceInfo;
+
+use dir::{Access, LockDir};
 
 /// The held lock; released when dropped (or when the process dies, however it dies).
 pub struct DeviceLock {
     _file: File,
+    /// The directory the lock and its notes are in.
+    dir: LockDir,
     /// `<lock>.intruders`: one line per run that found the device held, `NANOS WHO`.
-    intruders: PathBuf,
+    intruders: String,
     /// Notes stamped before this (ns since the epoch) are not this run's: the clock read
     /// before the lock was taken, so every run that found this one holding it wrote later.
     since_ns: u128,
@@ -27,7 +47,12 @@ impl DeviceLock {
     /// Runs that started on this device since the lock was taken (or since the last call),
     /// as warnings for the results file.
     pub fn intruders(&mut self, device: &DeviceInfo) -> Vec<String> {
-        let text = std::fs::read_to_string(&self.intruders).unwrap_or_default();
+        // No notes yet (or a file that is refused, which only this user could have put in
+        // this directory) is no news.
+        let mut text = String::new();
+        if let Ok(mut f) = self.dir.open_file(&self.intruders, Access::Read) {
+            let _ = f.read_to_string(&mut text);
+        }
         let lines: Vec<&str> = text
             .lines()
             .filter_map(|l| {
@@ -79,17 +104,42 @@ fn me() -> String {
     )
 }
 
-/// Directory of the lock files: `$HOTPATH_LOCK_DIR`, else `<temp dir>/hotpath-locks`.
+/// The lock directory of user `uid` when `HOTPATH_LOCK_DIR` is not set: `/run/hotpath` for
+/// root when `run_exists` (`/run` is root's and a tmpfs, so nothing else can be in the
+/// way and no lock outlives a boot), else `<tmp>/hotpath-locks-<uid>`.
+pub fn default_dir(uid: u32, run_exists: bool, tmp: &Path) -> PathBuf {
+    if uid == 0 && run_exists {
+        PathBuf::from("/run/hotpath")
+    } else {
+        tmp.join(format!("hotpath-locks-{uid}"))
+    }
+}
+
+/// Directory of the lock files: `$HOTPATH_LOCK_DIR` when set and not empty, else
+/// [`default_dir`].
 fn lock_dir() -> PathBuf {
     std::env::var_os("HOTPATH_LOCK_DIR")
+        .filter(|v| !v.is_empty())
         .map(PathBuf::from)
-        .unwrap_or_else(|| std::env::temp_dir().join("hotpath-locks"))
+        .unwrap_or_else(|| {
+            default_dir(
+                dir::euid(),
+                Path::new("/run").is_dir(),
+                &std::env::temp_dir(),
+            )
+        })
 }
 
 /// Claims `device` for this run. When another hotpath run holds it, or the lock cannot be
-/// taken at all, says so on stderr and records a warning in `device.extra`; the run goes on.
+/// taken at all (or is refused: a link, not a regular file, not this user's), says so on
+/// stderr and records a warning in `device.extra`; the run goes on.
 pub fn claim(device: &mut DeviceInfo) -> Option<DeviceLock> {
-    match try_claim(device) {
+    claim_in(&lock_dir(), device)
+}
+
+/// [`claim`] with the lock in `dir`.
+pub fn claim_in(dir: &Path, device: &mut DeviceInfo) -> Option<DeviceLock> {
+    match try_claim(dir, device) {
         Ok(lock) => Some(lock),
         Err(warning) => {
             eprintln!("warning: {warning}");
@@ -99,27 +149,16 @@ pub fn claim(device: &mut DeviceInfo) -> Option<DeviceLock> {
     }
 }
 
-fn try_claim(device: &DeviceInfo) -> Result<DeviceLock, String> {
-    let dir = lock_dir();
-    if std::fs::create_dir_all(&dir).is_ok() {
-        // Shared by every user of the machine, like /tmp itself.
-        use std::os::unix::fs::PermissionsExt;
-        let _ = std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o1777));
-    }
-    let path = dir.join(format!("{}-{}.lock", device.backend, device.index));
-    let mut file = OpenOptions::new()
-        .read(true)
-        .write(true)
-        .create(true)
-        .truncate(false)
-        .open(&path)
-        .map_err(|e| {
-            format!(
-                "cannot open the device lock {} ({e}); a concurrent hotpath run on this device would go unnoticed",
-                path.display()
-            )
-        })?;
-    let intruders = path.with_extension("lock.intruders");
+const UNNOTICED: &str = "a concurrent hotpath run on this device would go unnoticed";
+
+fn try_claim(dir: &Path, device: &DeviceInfo) -> Result<DeviceLock, String> {
+    let dir = LockDir::open(dir)
+        .map_err(|why| format!("{why}, so no device lock is taken; {UNNOTICED}"))?;
+    let name = format!("{}-{}.lock", device.backend, device.index);
+    let mut file = dir
+        .open_file(&name, Access::ReadWrite)
+        .map_err(|why| format!("the device lock {why}, so it is not used; {UNNOTICED}"))?;
+    let intruders = format!("{name}.intruders");
     let since_ns = now_ns();
     match file.try_lock() {
         Ok(()) => {
@@ -130,6 +169,7 @@ fn try_claim(device: &DeviceInfo) -> Result<DeviceLock, String> {
             // the file instead could lose a note written just after the lock was taken).
             Ok(DeviceLock {
                 _file: file,
+                dir,
                 intruders,
                 since_ns,
                 seen: 0,
@@ -139,23 +179,31 @@ fn try_claim(device: &DeviceInfo) -> Result<DeviceLock, String> {
             let mut holder = String::new();
             let _ = file.read_to_string(&mut holder);
             // Tell the holder too (it reads this after each benchmark).
-            if let Ok(mut note) = OpenOptions::new()
-                .create(true)
-                .append(true)
-                .open(&intruders)
-            {
-                let _ = note.write_all(format!("{} {}\n", now_ns(), me()).as_bytes());
-            }
+            let untold = match dir.open_file(&intruders, Access::Append) {
+                Ok(mut note) => note
+                    .write_all(format!("{} {}\n", now_ns(), me()).as_bytes())
+                    .err()
+                    .map(|e| {
+                        format!(
+                            "{} cannot be written ({e})",
+                            dir.path_of(&intruders).display()
+                        )
+                    }),
+                Err(why) => Some(why),
+            };
+            let untold = untold.map_or(String::new(), |why| {
+                format!("; the run holding the lock is not told, because the note {why}")
+            });
             Err(format!(
-                "another hotpath run ({}) is measuring {} device {} right now; the numbers of both runs are meaningless",
+                "another hotpath run ({}) is measuring {} device {} right now; the numbers of both runs are meaningless{untold}",
                 holder.trim(),
                 device.backend,
                 device.index
             ))
         }
         Err(TryLockError::Error(e)) => Err(format!(
-            "cannot lock {} ({e}); a concurrent hotpath run on this device would go unnoticed",
-            path.display()
+            "cannot lock {} ({e}); {UNNOTICED}",
+            dir.path_of(&name).display()
         )),
     }
 }
@@ -168,59 +216,5 @@ pub fn add_warning(device: &mut DeviceInfo, warning: String) {
         .or_insert_with(|| serde_json::Value::Array(vec![]));
     if let serde_json::Value::Array(list) = entry {
         list.push(serde_json::Value::String(warning));
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn second_claim_on_one_device_warns_and_records() {
-        let dir = tempfile::tempdir().unwrap();
-        // SAFETY of the test: no other test in this binary reads HOTPATH_LOCK_DIR.
-        unsafe { std::env::set_var("HOTPATH_LOCK_DIR", dir.path()) };
-        let mut a = DeviceInfo {
-            backend: "cpu".into(),
-            index: 7,
-            ..Default::default()
-        };
-        let mut b = a.clone();
-        let held = claim(&mut a);
-        assert!(held.is_some());
-        assert!(a.extra.is_empty());
-        // flock locks belong to the open file description: a second open conflicts even
-        // within one process, as it would from another run.
-        assert!(claim(&mut b).is_none());
-        let w = b.extra["warnings"][0].as_str().unwrap().to_string();
-        assert!(
-            w.contains(&format!("pid {}", std::process::id())) && w.contains("cpu device 7"),
-            "{w}"
-        );
-        // The holder hears of the second run once, and of nothing else.
-        let mut held = held;
-        let told = held.as_mut().unwrap().intruders(&a);
-        assert_eq!(told.len(), 1, "{told:?}");
-        assert!(
-            told[0].contains(&format!("pid {}", std::process::id()))
-                && told[0].contains("started on cpu device 7 while this run measured"),
-            "{told:?}"
-        );
-        assert!(held.as_mut().unwrap().intruders(&a).is_empty());
-        assert!(!note_intruders(&mut held, &mut a) && a.extra.is_empty());
-        let mut d = a.clone();
-        assert!(claim(&mut d).is_none());
-        assert!(note_intruders(&mut held, &mut a));
-        assert_eq!(a.extra["warnings"].as_array().unwrap().len(), 1);
-        drop(held);
-        let mut c = DeviceInfo {
-            backend: "cpu".into(),
-            index: 7,
-            ..Default::default()
-        };
-        let mut again = claim(&mut c);
-        assert!(again.is_some(), "released when the holder drops it");
-        // A new holder does not inherit the old holder's intruders.
-        assert!(!note_intruders(&mut again, &mut c));
     }
 }
