@@ -1,8 +1,13 @@
-// kernel-emu driver: runs the emulated kernels against f64 references, launched from core's
-// launch plans (include/emu_plan.h).
-// usage: kernel-emu --list-cases [GROUP...]                  the cases the tests need, one per line
+// kernel-emu driver: runs the emulated kernels against f64 references. Every launch (kernel,
+// grid, block, dynamic shared memory, arguments) is taken from core's launch plans
+// (include/emu_plan.h): the tests only name cases, bind inputs by tensor name and check outputs.
+// usage: kernel-emu --list-cases [GROUP...]      pass 1: the cases the tests need, one per line
 //        kernel-emu --cases FILE --plans FILE [-v] [--seed N] [GROUP...]
-//   GROUP ∈ stream kv gemv attn_decode peak gemm attn_prefill
+//                                                pass 2: run the tests on the plans
+//                                                `hotpath kernels plan --cases FILE --format lines` made
+//   GROUP ∈ stream kv gemv attn_decode peak gemm attn_prefill (default: all)
+//   -v           one line per shape
+// scripts/emulate-kernels.sh runs both passes.
 #include <chrono>
 #include "common.h"
 
