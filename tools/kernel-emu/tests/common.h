@@ -70,6 +70,7 @@ struct Group {
 };
 inline std::vector<Group> groups;
 inline bool verbose = false;
+inline bool fail_fast = false;  // stop at the first failed shape (mutate.py needs one, not all)
 inline Group& group(const std::string& name) {
   for (auto& g : groups)
     if (g.name == name) return g;
@@ -87,6 +88,12 @@ inline void record(const std::string& grp, const std::string& shape, bool ok, do
     g.failed.push_back(shape + " nmse=" + std::to_string(nmse) + (extra.empty() ? "" : " " + extra));
   }
   if (verbose) printf("  %-4s %-22s %-64s nmse=%.3e %s\n", ok ? "ok" : "FAIL", grp.c_str(), shape.c_str(), nmse, extra.c_str());
+  if (!ok && fail_fast) {
+    printf("FAIL  %-40s failed: %s\nFAILED: stopped at the first failed shape (--fail-fast)\n", grp.c_str(),
+           g.failed.back().c_str());
+    fflush(stdout);
+    std::exit(1);
+  }
 }
 // nmse = Σ(out−ref)²/Σref²; any non-finite output fails.
 template <typename T> bool check(const std::string& grp, const std::string& shape, const T* out, const std::vector<double>& ref,
