@@ -6,10 +6,11 @@
 # Every launch comes from core's launch plans: the tests list the cases they need, the
 # hotpath binary plans them (`kernels plan --cases`), and the tests run those plans.
 #
-# usage: scripts/emulate-kernels.sh [--no-sanitize] [--kernels DIR] [--build DIR] [-v] [GROUP...]
+# usage: scripts/emulate-kernels.sh [--no-sanitize] [--kernels DIR] [--build DIR] [-v] [--fail-fast] [GROUP...]
 #   GROUP ∈ stream kv gemv attn_decode peak gemm attn_prefill (default: all)
 #   --no-sanitize  build without AddressSanitizer/UBSan (faster build, fewer checks)
 #   --kernels DIR  kernel sources to test (default: kernels/); tools/kernel-emu/mutate.py uses it
+#   -v, --fail-fast  passed to kernel-emu: one line per shape; stop at the first failed shape
 #   HOTPATH=PATH   the hotpath binary that plans (default: target/release/hotpath, built here)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,7 +24,7 @@ while [ $# -gt 0 ]; do
     --no-sanitize) SAN=0 ;;
     --kernels) KERNELS="$(cd "$2" && pwd)"; shift ;;
     --build) BUILD="$2"; shift ;;
-    -h|--help) sed -n '2,11p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
     *) ARGS+=("$1") ;;
   esac
   shift
@@ -81,7 +82,10 @@ if [ -z "${HOTPATH:-}" ]; then
   HOTPATH="$ROOT/target/release/hotpath"
 fi
 GROUPS_WANTED=()
-for a in ${ARGS[@]+"${ARGS[@]}"}; do [ "$a" = -v ] || GROUPS_WANTED+=("$a"); done
+EMU_FLAGS=()
+for a in ${ARGS[@]+"${ARGS[@]}"}; do
+  case "$a" in -*) EMU_FLAGS+=("$a") ;; *) GROUPS_WANTED+=("$a") ;; esac
+done
 "$BUILD/kernel-emu" --list-cases ${GROUPS_WANTED[@]+"${GROUPS_WANTED[@]}"} > "$BUILD/cases.txt"
 "$HOTPATH" kernels plan --cases "$BUILD/cases.txt" --format lines > "$BUILD/plans.txt"
 echo "kernel-emu: $(wc -l < "$BUILD/cases.txt") cases planned by $HOTPATH"
@@ -89,16 +93,16 @@ echo "kernel-emu: $(wc -l < "$BUILD/cases.txt") cases planned by $HOTPATH"
 # 4. Run: the groups in two processes (about equal halves), outputs printed in order.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-if [ ${#ARGS[@]} -eq 0 ] || { [ ${#ARGS[@]} -eq 1 ] && [ "${ARGS[0]}" = -v ]; }; then
+if [ ${#GROUPS_WANTED[@]} -eq 0 ]; then
   halves=("attn_prefill gemm peak kv stream gemv" "attn_decode")
 else
-  halves=("${ARGS[*]}")
+  halves=("${GROUPS_WANTED[*]}")
 fi
 rc=0
 pids=()
 for i in "${!halves[@]}"; do
   # shellcheck disable=SC2086
-  "$BUILD/kernel-emu" --cases "$BUILD/cases.txt" --plans "$BUILD/plans.txt" ${halves[$i]} ${ARGS[@]+"${ARGS[@]}"} > "$BUILD/run$i.log" 2>&1 &
+  "$BUILD/kernel-emu" --cases "$BUILD/cases.txt" --plans "$BUILD/plans.txt" ${halves[$i]} ${EMU_FLAGS[@]+"${EMU_FLAGS[@]}"} > "$BUILD/run$i.log" 2>&1 &
   pids+=($!)
 done
 for i in "${!pids[@]}"; do

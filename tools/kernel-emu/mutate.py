@@ -1,22 +1,36 @@
 #!/usr/bin/env python3
-"""Mutation check of the emulator tests (not part of CI).
+"""Mutation check of the emulator tests: proof that they fail on broken kernels and on
+broken launch plans (CI runs it after scripts/emulate-kernels.sh).
 
-Each mutation breaks one kernel in a copy of kernels/; scripts/emulate-kernels.sh must then
-fail that kernel's group (a wrong result, or the emulator stopping the kernel). Prints one
-line per mutation and exits non-zero if a broken kernel went unnoticed.
+- A kernel mutation breaks one kernel in a copy of kernels/; scripts/emulate-kernels.sh
+  --kernels COPY must then fail that kernel's group.
+- A plan mutation edits one kind of launch in the plans file core made for the tests (two
+  pointers swapped, an integer or the grid off by one, the dynamic shared memory short) and
+  runs the built kernel-emu on the edited copy (kernel-emu --cases F --plans F GROUP): a
+  launcher that passes wrong arguments must fail the group too.
+"Fail" is a wrong result or the emulator stopping the kernel. First the unmutated kernels and
+plans must pass every group. Mutations run N at a time (-j, default 2), each worker with its
+own copy of kernels/ and build directory (a mutation recompiles only the file it breaks), and
+kernel-emu stops at the first failed shape (--fail-fast). Prints one line per mutation and
+exits non-zero if one went unnoticed, no longer applies (stale), or does not compile.
 
-usage: tools/kernel-emu/mutate.py [--sanitize] [LABEL-SUBSTRING]
+usage: tools/kernel-emu/mutate.py [--sanitize] [-j N] [LABEL-SUBSTRING]
 """
 import os
+import re
 import shutil
+import struct
 import subprocess
 import sys
+import threading
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORK = os.path.join(os.environ.get("TMPDIR", "/tmp"), "kernel-emu-mutate")
+SCRIPT = os.path.join(ROOT, "scripts", "emulate-kernels.sh")
+TIMEOUT_S = 900  # a mutation that makes a kernel spin is not a caught one
 
 # (label, file, group, old text (first occurrence is replaced), new text)
-MUTATIONS = [
+KERNEL_MUTATIONS = [
     ("copy: unrolled loop skips vectors", "stream.cu", "stream",
      "for (; i + (HP_UNROLL - 1) * stride < n_vec; i += HP_UNROLL * stride) {\n    uint4 v[HP_UNROLL];",
      "for (; i + (HP_UNROLL - 1) * stride < n_vec; i += (HP_UNROLL + 1) * stride) {\n    uint4 v[HP_UNROLL];"),
@@ -27,6 +41,14 @@ MUTATIONS = [
     ("block sum: no __syncthreads before reading the warp sums", "stream.cu", "stream",
      "  if (lane == 0) warp_sums[warp] = v;\n  __syncthreads();", "  if (lane == 0) warp_sums[warp] = v;"),
     ("triad: tail uses b for c", "stream.cu", "stream", "q * hp_to_float(c[j])", "q * hp_to_float(b[j])"),
+    ("l2_read: one pass fewer", "stream.cu", "stream",
+     "for (int p = 0; p < passes; ++p) {", "for (int p = 1; p < passes; ++p) {"),
+    # `== 0` (the first block to arrive sums) is a race the emulator cannot see: blocks run one
+    # at a time, so each one is "first", resets the counter, and the last sums everything.
+    ("l2_read: the last block but one sums the partials", "stream.cu", "stream",
+     "atomicAdd(arrived, 1u) == gridDim.x - 1", "atomicAdd(arrived, 1u) == gridDim.x - 2"),
+    ("l2_read: arrival counter not reset for the next launch", "stream.cu", "stream",
+     "      out[0] = t;\n      *arrived = 0u;", "      out[0] = t;"),
     ("kv_read: wrong offset in the page", "kv.cu", "kv",
      "* page_size + t % page_size;", "* page_size + (t + 1) % page_size;"),
     ("kv_read: one page too far (out of bounds)", "kv.cu", "kv",
@@ -47,23 +69,46 @@ MUTATIONS = [
      "a + (long long)(i % 8) * k + kk));\n      acc[i] += hp_dot16<T>(w0, x0);"),
     ("gemv finish: last element not written", "gemv.cu", "gemv", "if (i < count) c[i]", "if (i < count - 1) c[i]"),
     ("decode: split end drops a token", "attn_decode.cu", "attn_decode",
-     "const int t1 = min(context, t0 + per_split);", "const int t1 = min(context, t0 + per_split - 1);"),
-    ("decode: no __syncthreads before the warp merge", "attn_decode.cu", "attn_decode",
-     "  __syncthreads();\n  for (int idx = threadIdx.x;", "  for (int idx = threadIdx.x;"),
+     "const int t1 = min(len, t0 + chunk);", "const int t1 = min(len, t0 + chunk - 1);"),
+    # Dropping the `t1 > t0` test would be equivalent (a negative tile count runs no tile, and
+    # a tile past t1 is skipped by the tile functions); off by one, it loses one-token splits.
+    ("decode: a one-token split is taken for an empty one", "attn_decode.cu", "attn_decode",
+     "const int n_tiles = t1 > t0 ?", "const int n_tiles = t1 > t0 + 1 ?"),
     ("decode: GQA head mapping", "attn_decode.cu", "attn_decode",
-     "q[((long long)b * hq + g * group + h) * D", "q[((long long)b * hq + h * hkv + g) * D"),
+     "q[((long long)b * hq + g * group + h) * D", "q[((long long)b * hq + h * (hq / group) + g) * D"),
     ("decode: page offset", "attn_decode.cu", "attn_decode",
-     "(page * page_size + t % page_size)", "(page * page_size + (t + 1) % page_size)"),
-    ("decode: warp merge without rescale", "attn_decode.cu", "attn_decode",
-     "o += f * s_acc[w][h][e];", "o += s_acc[w][h][e];"),
-    ("decode: online softmax without rescale", "attn_decode.cu", "attn_decode",
-     "l[h] = l[h] * corr + p;", "l[h] = l[h] + p;"),
-    ("combine: sum not rescaled", "attn_decode.cu", "attn_decode", "den += f * l;", "den += l;"),
+     "((long long)pg[i] * page_size + t % page_size)", "((long long)pg[i] * page_size + (t + 1) % page_size)"),
+    ("decode: the next tile's block-table entries not prefetched (tile nt looked up again)", "attn_decode.cu",
+     "attn_decode", "dec_lookup<T, D, G>(pg, table, nt + 1,", "dec_lookup<T, D, G>(pg, table, nt,"),
+    ("decode: next tile issued into the slot of tile j+1, not j-1", "attn_decode.cu", "attn_decode",
+     "hp_dec_smem + (nt % stages) * C::STAGE", "hp_dec_smem + ((nt + 1) % stages) * C::STAGE"),
+    ("decode: waits for one copy group too few", "attn_decode.cu", "attn_decode",
+     "dec_wait(stages - 2);", "dec_wait(stages - 1);"),
+    ("decode: no __syncthreads after the wait", "attn_decode.cu", "attn_decode",
+     "    __syncthreads();       // ... and for every thread", "    // ... and for every thread"),
+    ("decode mma: P fragment registers 1 and 2 exchanged", "attn_decode.cu", "attn_decode",
+     "pf[1] = hp_pack2(s[0][2], s[0][3], T());\n  pf[2] = hp_pack2(s[1][0], s[1][1], T());",
+     "pf[1] = hp_pack2(s[1][0], s[1][1], T());\n  pf[2] = hp_pack2(s[0][2], s[0][3], T());"),
+    ("decode mma: row max over 2 of the row's 4 lanes", "attn_decode.cu", "attn_decode",
+     "    mx[r] = fmaxf(mx[r], hp_shfl_xor(mx[r], 2));\n", ""),
+    ("decode scalar: a token's lanes reduced without the last xor", "attn_decode.cu", "attn_decode",
+     "for (int off = C::LPT / 2; off > 0; off >>= 1) s += hp_shfl_xor(s, off);",
+     "for (int off = C::LPT / 2; off > 1; off >>= 1) s += hp_shfl_xor(s, off);"),
+    ("decode scalar: token slots merged without rescaling", "attn_decode.cu", "attn_decode",
+     "const float a = st.l[h] > 0.f ? exp2f((st.m[h] - mx) * sl2) : 0.f;", "const float a = st.l[h] > 0.f ? 1.f : 0.f;"),
+    ("decode: warps merged without rescaling", "attn_decode.cu", "attn_decode",
+     "const float f = l > 0.f ? exp2f((mg.m[w * G + h] - mx) * sl2) : 0.f;", "const float f = l > 0.f ? 1.f : 0.f;"),
+    # Dropping `- mx` would be equivalent (it scales numerator and denominator alike, and the
+    # exponents are far from overflow); the maxima are log2 units, so base e is wrong.
+    ("combine: split weights in base e", "attn_decode.cu", "attn_decode",
+     "exp2f(part_ml[(base + s) * 2] - mx)", "__expf(part_ml[(base + s) * 2] - mx)"),
     ("combine: every split reads split 0's output", "attn_decode.cu", "attn_decode",
-     "num += f * part_o[(base + s) * d + e];", "num += f * part_o[base * d + e];"),
+     "num += s_w[s] * part_o[(base + s) * d + e];", "num += s_w[s] * part_o[base * d + e];"),
     ("peak fma: beta off", "peak.cu", "peak", "beta = 1.0f / 1024.0f;", "beta = 1.0f / 1000.0f;"),
     ("peak mma f16/bf16: odd columns of the identity lost", "peak.cu", "peak",
      "2 * t + 1 == g ? ONE_BITS : 0)", "0)"),
+    ("peak mma f16/bf16: the salt is i, not i & zero", "peak.cu", "peak",
+     "{a ^ ((unsigned)i & (unsigned)zero), a, a, a}; \\", "{a ^ (unsigned)i, a, a, a}; \\"),
     ("peak mma fp8: identity also in b1", "peak.cu", "peak",
      "const unsigned b1 = 0u;\n  for (int i = 0; i < iters; ++i) {", "const unsigned b1 = b0;\n  for (int i = 0; i < iters; ++i) {"),
     ("peak mma: one chain not stored", "peak.cu", "peak",
@@ -76,51 +121,255 @@ MUTATIONS = [
      "  __syncthreads();  // every warp has its Q fragments", "  // every warp has its Q fragments"),
     ("prefill: causal mask one key late", "attn_prefill.cu", "attn_prefill",
      "(causal && key > qi)", "(causal && key > qi + 1)"),
+    # Last: a header mutation recompiles every file.
     ("header: the bf16 hp_mma multiplies as f16", "hotpath_common.cuh", "gemm",
      '"mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "', '"mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "'),
     ("header: hp_ldsm_x4_t does not transpose", "hotpath_common.cuh", "attn_prefill",
      "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16", "ldmatrix.sync.aligned.m8n8.x4.shared.b16"),
 ]
 
+# ---- plan mutations: edits of `kernel` lines of the plans file (crates/core/src/plan/text.rs):
+# kernel <function> <gx> <gy> <gz> <bx> <by> <bz> <dynamic smem bytes> <arg>...
+GRID, SMEM, ARGS = 2, 8, 9  # word indices
 
-def main():
-    args = [a for a in sys.argv[1:] if a != "--sanitize"]
-    san = [] if "--sanitize" in sys.argv else ["--no-sanitize"]
-    only = args[0] if args else ""
-    kdir = os.path.join(WORK, "kernels")
-    shutil.rmtree(kdir, ignore_errors=True)
-    shutil.copytree(os.path.join(ROOT, "kernels"), kdir)
-    caught = missed = 0
-    for label, file, group, old, new in MUTATIONS:
-        if only and only not in label:
-            continue
+
+def ints(w):
+    """The integer arguments of a kernel line by position (None for pointers and floats)."""
+    return [int(a.split(":")[1]) if a.startswith(("i32:", "i64:")) else None for a in w[ARGS:]]
+
+
+def swap_args(i, j):
+    def edit(w):
+        w[ARGS + i], w[ARGS + j] = w[ARGS + j], w[ARGS + i]
+        return True
+    return edit
+
+
+def int_arg(i, f):
+    """Integer argument i becomes f(value, all integer arguments); f gives None where it does not apply."""
+    def edit(w):
+        kind, _ = w[ARGS + i].split(":")
+        new = f(ints(w)[i], ints(w))
+        if new is None:
+            return False
+        w[ARGS + i] = f"{kind}:{new}"
+        return True
+    return edit
+
+
+def f32_arg(i, f):
+    """f32 argument i (hex bits) becomes f(value)."""
+    def edit(w):
+        (v,) = struct.unpack("<f", struct.pack("<I", int(w[ARGS + i].split(":")[1], 16)))
+        w[ARGS + i] = "f32:%08x" % struct.unpack("<I", struct.pack("<f", f(v)))[0]
+        return True
+    return edit
+
+
+def word(k, f):
+    """Word k of the line (a grid dimension, the shared memory) becomes f(value); None: does not apply."""
+    def edit(w):
+        new = f(int(w[k]))
+        if new is None:
+            return False
+        w[k] = str(new)
+        return True
+    return edit
+
+
+def if_more_than_one(f):
+    return lambda v, *_: f(v) if v > 1 else None
+
+
+DECODE = r"hp_attn_decode_(f32|f16|bf16)_d\d+_g\d+"
+# (label, group, function (full match), edit of the line's words: True if it changed the line)
+PLAN_MUTATIONS = [
+    ("decode plan: k_cache and v_cache swapped", "attn_decode", DECODE, swap_args(1, 2)),
+    ("decode plan: 16 bytes less dynamic shared memory", "attn_decode", DECODE, word(SMEM, lambda b: b - 16)),
+    ("decode plan: chunk one page short", "attn_decode", DECODE, int_arg(14, lambda v, a: v - a[11])),
+    ("decode plan: splits argument one below the grid's", "attn_decode", DECODE,
+     int_arg(13, if_more_than_one(lambda v: v - 1))),
+    ("decode plan: one ring stage more than the shared memory holds", "attn_decode", DECODE,
+     int_arg(15, lambda v, a: v + 1)),
+    ("combine plan: one split fewer", "attn_decode", r"hp_attn_decode_combine_\w+", int_arg(5, lambda v, a: v - 1)),
+    ("gemv plan: a and w swapped", "gemv", r"hp_gemv_(f32|f16|bf16)", swap_args(0, 1)),
+    ("gemv plan: splits argument one above the grid's", "gemv", r"hp_gemv_(f32|f16|bf16)",
+     int_arg(7, if_more_than_one(lambda v: v + 1))),
+    ("gemv plan: one row block short", "gemv", r"hp_gemv_(f32|f16|bf16)", word(GRID, if_more_than_one(lambda v: v - 1))),
+    ("kv_write plan: k and v swapped", "kv", r"hp_kv_write_\w+", swap_args(0, 1)),
+    ("kv_write plan: slots one short", "kv", r"hp_kv_write_\w+", int_arg(6, lambda v, a: v - 1)),
+    ("kv_read plan: page_size one more", "kv", r"hp_kv_read_\w+", int_arg(6, lambda v, a: v + 1)),
+    ("copy plan: one vector short", "stream", r"hp_copy", int_arg(2, lambda v, a: v - 1)),
+    ("read plan: one partial fewer summed", "stream", r"hp_reduce_partials", int_arg(1, lambda v, a: v - 1)),
+    ("l2_read plan: one pass more", "stream", r"hp_l2_read_\w+", int_arg(2, lambda v, a: v + 1)),
+    ("triad plan: q doubled", "stream", r"hp_triad_\w+", f32_arg(4, lambda q: 2 * q)),
+    ("peak plan: the zero salt is 1", "peak", r"hp_peak_mma_\w+", int_arg(2, lambda v, a: 1)),
+    ("gemm plan: m and n swapped", "gemm", r"hp_gemm_\w+", swap_args(3, 4)),
+    ("gemm plan: one row tile short", "gemm", r"hp_gemm_\w+", word(GRID + 1, if_more_than_one(lambda v: v - 1))),
+    ("prefill plan: k and v swapped", "attn_prefill", r"hp_attn_prefill_\w+", swap_args(1, 2)),
+    ("prefill plan: causal mask off", "attn_prefill", r"hp_attn_prefill_\w+",
+     int_arg(8, lambda v, a: 0 if v == 1 else None)),
+    ("prefill plan: scale doubled", "attn_prefill", r"hp_attn_prefill_\w+", f32_arg(9, lambda s: 2 * s)),
+]
+
+
+def mutate_plans(text, function, edit):
+    """`text` with `edit` applied to every kernel line of `function`, and how many lines changed."""
+    out, changed = [], 0
+    for line in text.splitlines():
+        w = line.split()
+        if w and w[0] == "kernel" and re.fullmatch(function, w[1]) and edit(w):
+            line = " ".join(w)
+            changed += 1
+        out.append(line)
+    return "\n".join(out) + "\n", changed
+
+
+print_lock = threading.Lock()
+
+
+def report(status, label, how):
+    with print_lock:
+        print(f"{status:7} [{label}] {how}")
+        sys.stdout.flush()
+
+
+COMPILE_ERROR = re.compile(r":\d+:\d+: error:")  # g++'s, not a sanitizer's "runtime error:"
+FAILURE = re.compile(r"^FAIL|kernel-emu stopped|EMU ERROR|ERROR: AddressSanitizer|runtime error")
+
+
+def first_failure(output):
+    lines = output.splitlines()
+    how = next((l for l in lines if COMPILE_ERROR.search(l) or FAILURE.search(l)), "")
+    return " ".join(how.split())[:140]
+
+
+def run(cmd, env):
+    try:
+        r = subprocess.run(cmd, capture_output=True, text=True, env=env, timeout=TIMEOUT_S)
+        return r.returncode, r.stdout + r.stderr
+    except subprocess.TimeoutExpired:
+        return None, ""
+
+
+class Worker:
+    """A copy of kernels/ and a build directory of its own."""
+
+    def __init__(self, i, san):
+        self.dir = os.path.join(WORK, f"w{i}")
+        self.kernels = os.path.join(self.dir, "kernels")
+        self.build = os.path.join(self.dir, "build")
+        self.san = san
+        shutil.rmtree(self.kernels, ignore_errors=True)
+        shutil.copytree(os.path.join(ROOT, "kernels"), self.kernels)
+
+    def emulate(self, groups, env):
+        return run([SCRIPT, *self.san, "--kernels", self.kernels, "--build", self.build, "--fail-fast", *groups], env)
+
+    def kernel_mutation(self, m, env):
+        label, file, group, old, new = m
         orig = open(os.path.join(ROOT, "kernels", file)).read()
         if old not in orig:
-            print(f"STALE   [{label}] text not found in kernels/{file}")
-            missed += 1
-            continue
-        with open(os.path.join(kdir, file), "w") as f:
+            report("STALE", label, f"text not found in kernels/{file}")
+            return False
+        path = os.path.join(self.kernels, file)
+        with open(path, "w") as f:
             f.write(orig.replace(old, new, 1))
-        r = subprocess.run([os.path.join(ROOT, "scripts", "emulate-kernels.sh"), *san, "--kernels", kdir,
-                            "--build", os.path.join(WORK, "build"), group],
-                           capture_output=True, text=True)
-        with open(os.path.join(kdir, file), "w") as f:
+        rc, out = self.emulate([group], env)
+        with open(path, "w") as f:
             f.write(orig)
-        lines = (r.stdout + r.stderr).splitlines()
-        how = next((l for l in lines if l.startswith("FAIL") or "kernel-emu stopped" in l or "error:" in l), "")
-        how = " ".join(how.split())[:120]
-        if r.returncode != 0 and "error:" in how:
-            print(f"BROKEN  [{label}] the mutated kernel does not compile: {how}")
-            missed += 1
-        elif r.returncode != 0:
-            print(f"caught  [{label}] {how}")
-            caught += 1
-        else:
-            print(f"MISSED  [{label}] the {group} checks still pass")
-            missed += 1
-        sys.stdout.flush()
-    print(f"mutations: {caught} caught, {missed} missed, stale or broken")
-    return 0 if missed == 0 else 1
+        return judge(label, group, rc, out)
+
+
+def judge(label, group, rc, out):
+    how = first_failure(out)
+    if rc is None:
+        report("TIMEOUT", label, f"no answer in {TIMEOUT_S} s")
+    elif rc != 0 and COMPILE_ERROR.search(how):
+        report("BROKEN", label, f"the mutation does not compile: {how}")
+    elif rc != 0 and "plans file" in out:
+        report("BROKEN", label, f"the mutated plans file does not read: {how}")
+    elif rc != 0:
+        report("caught", label, how)
+        return True
+    else:
+        report("MISSED", label, f"the {group} checks still pass")
+    return False
+
+
+def main():
+    args = sys.argv[1:]
+    san = [] if "--sanitize" in args else ["--no-sanitize"]
+    jobs = 2
+    if "-j" in args:
+        jobs = int(args[args.index("-j") + 1])
+        del args[args.index("-j"):args.index("-j") + 2]
+    args = [a for a in args if a != "--sanitize"]
+    only = args[0] if args else ""
+    kernel_ms = [m for m in KERNEL_MUTATIONS if only in m[0]]
+    plan_ms = [m for m in PLAN_MUTATIONS if only in m[0]]
+    groups = sorted({m[2] for m in kernel_ms} | {m[1] for m in plan_ms})
+    if not groups:
+        print(f"no mutation label contains '{only}'")
+        return 2
+    os.makedirs(WORK, exist_ok=True)
+    workers = [Worker(i, san) for i in range(max(1, jobs))]
+    env = dict(os.environ)
+    env.setdefault("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=1")
+    env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
+
+    # The unmutated kernels and plans must pass, or every mutation would look caught. This
+    # run also builds worker 0, the hotpath binary (reused by every later run) and the plans.
+    rc, out = workers[0].emulate(groups, env)
+    if rc != 0:
+        print(out)
+        print("mutate.py: the unmutated kernels fail; fix them first")
+        return 1
+    env.setdefault("HOTPATH", os.path.join(ROOT, "target", "release", "hotpath"))
+    base = os.path.join(WORK, "base")
+    os.makedirs(base, exist_ok=True)
+    for f in ("kernel-emu", "cases.txt", "plans.txt"):
+        shutil.copy2(os.path.join(workers[0].build, f), base)
+    plans = open(os.path.join(base, "plans.txt")).read()
+
+    def plan_mutation(m):
+        label, group, function, edit = m
+        text, changed = mutate_plans(plans, function, edit)
+        if changed == 0:
+            report("STALE", label, f"no {function} launch it applies to in the {group} plans")
+            return False
+        path = os.path.join(base, f"plans.{PLAN_MUTATIONS.index(m)}.txt")
+        with open(path, "w") as f:
+            f.write(text)
+        rc, out = run([os.path.join(base, "kernel-emu"), "--fail-fast", "--cases", os.path.join(base, "cases.txt"),
+                       "--plans", path, group], env)
+        return judge(label, group, rc, out)
+
+    # Plan mutations first (no build), then kernel mutations in file order, so a worker
+    # mostly recompiles only the file it mutates; header mutations last.
+    tasks = [(lambda w, m=m: plan_mutation(m)) for m in plan_ms]
+    tasks += [(lambda w, m=m: w.kernel_mutation(m, env)) for m in kernel_ms]
+    results = [None] * len(tasks)
+    next_task = iter(range(len(tasks)))
+    take = threading.Lock()
+
+    def loop(w):
+        while True:
+            with take:
+                i = next(next_task, None)
+            if i is None:
+                return
+            results[i] = tasks[i](w)
+
+    threads = [threading.Thread(target=loop, args=(w,)) for w in workers]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    caught = sum(1 for r in results if r)
+    print(f"mutations: {caught} caught, {len(results) - caught} missed, stale or broken "
+          f"({len(kernel_ms)} kernel, {len(plan_ms)} plan)")
+    return 0 if caught == len(results) else 1
 
 
 if __name__ == "__main__":

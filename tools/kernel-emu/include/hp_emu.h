@@ -531,12 +531,6 @@ void emu_run_grid(const char* name, emu_dim3 grid, emu_dim3 block, const std::fu
                   size_t dyn_smem = 0);
 void emu_seed(uint64_t seed);
 
-template <typename... P, typename... Args>
-void emu_launch_named(const char* name, emu_dim3 grid, emu_dim3 block, void (*kernel)(P...), Args... args) {
-  static_assert(sizeof...(P) == sizeof...(Args), "wrong number of kernel arguments");
-  emu_run_grid(name, grid, block, [&] { kernel(args...); });
-}
-
 // ---------------- launches from a plan (tools/kernel-emu/include/emu_plan.h) ----------------
 // One kernel argument as a plan gives it, converted to the kernel's own parameter types: a
 // plan argument of the wrong kind for its parameter stops the emulator with both named.
@@ -598,5 +592,3 @@ bool emu_register(const char* name, void (*fn)(P...)) {
   return true;
 }
 #define EMU_KERNEL(fn) [[maybe_unused]] static const bool emu_reg_##fn = emu_register(#fn, &fn)
-#define emu_launch(kernel, grid, block, ...) emu_launch_named(#kernel, grid, block, &kernel, __VA_ARGS__)
-#define emu_launch0(kernel, grid, block) emu_launch_named(#kernel, grid, block, &kernel)

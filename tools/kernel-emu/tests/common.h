@@ -1,5 +1,6 @@
-// Shared test helpers: device-like buffers, inputs, f64 references, nmse checks, grouping,
-// and the launch geometry of crates/core/src/launch.rs (mirrored; keep in sync).
+// Shared test helpers: device-like buffers, inputs, f64 references, nmse checks, grouping.
+// Nothing here describes a launch: grids, shared memory and arguments come from core's plans
+// (emu_plan.h).
 #pragma once
 #include "hp_emu.h"
 #include "emu_plan.h"
@@ -11,47 +12,9 @@
 
 namespace emu_test {
 
-// ---- launch geometry (crates/core/src/launch.rs) ----
-inline unsigned long long div_ceil(unsigned long long a, unsigned long long b) { return (a + b - 1) / b; }
-inline unsigned long long clamp1(unsigned long long v) { return v < 1 ? 1 : v; }
-constexpr unsigned H100_SMS = 132;
-inline emu_dim3 grid1(unsigned long long x, unsigned long long y = 1, unsigned long long z = 1) {
-  return emu_dim3{(unsigned)clamp1(x), (unsigned)clamp1(y), (unsigned)clamp1(z)};
-}
-inline emu_dim3 threads(unsigned t) { return emu_dim3{t, 1, 1}; }
-// hp_copy / hp_write / hp_triad: min(units/(256·4)+1, 8·SMs) × 256
-inline emu_dim3 geo_stream(unsigned long long units, unsigned sms) { return grid1(std::min(units / 1024 + 1, 8ull * sms)); }
-// hp_read_*: min(⌈n/(256·16/size)⌉, 8·SMs) × 256
-inline emu_dim3 geo_read(unsigned long long n, unsigned long long elem, unsigned sms) {
-  return grid1(std::min(div_ceil(n, 256 * 16 / elem), 8ull * sms));
-}
-inline unsigned long long vectors16(unsigned long long bytes) { return div_ceil(bytes, 16); }
-inline unsigned gemv_splits(unsigned long long n, unsigned long long k, unsigned sms) {
-  const unsigned long long row_blocks = div_ceil(n, 8);
-  const unsigned long long wanted = div_ceil(4ull * sms, std::max(row_blocks, 1ull));
-  const unsigned long long most = std::min(std::max(k / 512, 1ull), 64ull);
-  return (unsigned)std::clamp(wanted, 1ull, most);
-}
-inline emu_dim3 geo_gemv(unsigned long long n, unsigned splits) { return grid1(div_ceil(n, 8), splits); }
-inline emu_dim3 geo_elementwise(unsigned long long count) { return grid1(div_ceil(count, 256)); }
-inline emu_dim3 geo_gemm(unsigned long long m, unsigned long long n) { return grid1(div_ceil(n, 128), div_ceil(m, 128)); }
-inline emu_dim3 geo_attn_prefill(unsigned long long b, unsigned long long s, unsigned long long hq) {
-  return grid1(div_ceil(s, 64), hq, b);
-}
-inline unsigned decode_splits(unsigned long long batch, unsigned long long hkv, unsigned long long context, unsigned sms) {
-  const unsigned long long groups = std::max(batch * hkv, 1ull);
-  const unsigned long long wanted = div_ceil(2ull * sms, groups);
-  const unsigned long long most = std::clamp(div_ceil(context, 256), 1ull, 64ull);
-  return (unsigned)std::clamp(wanted, 1ull, most);
-}
-inline unsigned long long decode_chunk(unsigned long long context, unsigned splits, unsigned long long ps) {
-  return div_ceil(div_ceil(context, splits), ps) * ps;
-}
-inline emu_dim3 geo_attn_decode(unsigned long long b, unsigned long long hkv, unsigned splits) { return grid1(splits, hkv, b); }
-inline emu_dim3 geo_attn_decode_combine(unsigned long long b, unsigned long long hq) { return grid1(hq, b); }
-inline emu_dim3 geo_kv(unsigned long long tokens) { return grid1(tokens); }
-inline emu_dim3 geo_peak(unsigned sms) { return grid1(4ull * sms); }
-inline unsigned long long pages_for(unsigned long long tokens, unsigned long long ps) { return div_ceil(tokens, ps); }
+// ---- sizes the tests' own inputs and references need (launches are all core's plans) ----
+inline unsigned long long pages_for(unsigned long long tokens, unsigned long long ps) { return (tokens + ps - 1) / ps; }
+constexpr unsigned H100_SMS = 132;  // an H100/H200 SXM, `hotpath kernels plan`'s default device
 
 // ---- buffers: like the launcher, byte size rounded up to 256 B and 256-B aligned; the
 // sanitizer (when built with it) catches any access past the rounded size ----
@@ -107,6 +70,7 @@ struct Group {
 };
 inline std::vector<Group> groups;
 inline bool verbose = false;
+inline bool fail_fast = false;  // stop at the first failed shape (mutate.py needs one, not all)
 inline Group& group(const std::string& name) {
   for (auto& g : groups)
     if (g.name == name) return g;
@@ -124,6 +88,12 @@ inline void record(const std::string& grp, const std::string& shape, bool ok, do
     g.failed.push_back(shape + " nmse=" + std::to_string(nmse) + (extra.empty() ? "" : " " + extra));
   }
   if (verbose) printf("  %-4s %-22s %-64s nmse=%.3e %s\n", ok ? "ok" : "FAIL", grp.c_str(), shape.c_str(), nmse, extra.c_str());
+  if (!ok && fail_fast) {
+    printf("FAIL  %-40s failed: %s\nFAILED: stopped at the first failed shape (--fail-fast)\n", grp.c_str(),
+           g.failed.back().c_str());
+    fflush(stdout);
+    std::exit(1);
+  }
 }
 // nmse = Σ(out−ref)²/Σref²; any non-finite output fails.
 template <typename T> bool check(const std::string& grp, const std::string& shape, const T* out, const std::vector<double>& ref,

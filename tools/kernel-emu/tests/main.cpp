@@ -1,8 +1,14 @@
-// kernel-emu driver: runs the emulated kernels against f64 references, launched from core's
-// launch plans (include/emu_plan.h).
-// usage: kernel-emu --list-cases [GROUP...]                  the cases the tests need, one per line
-//        kernel-emu --cases FILE --plans FILE [-v] [--seed N] [GROUP...]
-//   GROUP ∈ stream kv gemv attn_decode peak gemm attn_prefill
+// kernel-emu driver: runs the emulated kernels against f64 references. Every launch (kernel,
+// grid, block, dynamic shared memory, arguments) is taken from core's launch plans
+// (include/emu_plan.h): the tests only name cases, bind inputs by tensor name and check outputs.
+// usage: kernel-emu --list-cases [GROUP...]      pass 1: the cases the tests need, one per line
+//        kernel-emu --cases FILE --plans FILE [-v] [--fail-fast] [--seed N] [GROUP...]
+//                                                pass 2: run the tests on the plans
+//                                                `hotpath kernels plan --cases FILE --format lines` made
+//   GROUP ∈ stream kv gemv attn_decode peak gemm attn_prefill (default: all)
+//   -v           one line per shape
+//   --fail-fast  exit at the first failed shape (tools/kernel-emu/mutate.py)
+// scripts/emulate-kernels.sh runs both passes.
 #include <chrono>
 #include "common.h"
 
@@ -17,6 +23,7 @@ int main(int argc, char** argv) {
   for (int i = 1; i < argc; ++i) {
     std::string a = argv[i];
     if (a == "-v") verbose = true;
+    else if (a == "--fail-fast") fail_fast = true;
     else if (a == "--seed" && i + 1 < argc) seed = strtoull(argv[++i], nullptr, 0);
     else if (a == "--list-cases") emu_listing = true;
     else if (a == "--cases" && i + 1 < argc) cases = argv[++i];

@@ -1,28 +1,25 @@
 // attn_prefill.cu: hp_attn_prefill_{f16,bf16}_d{64,128} (FlashAttention-2, mma.sync,
-// ldmatrix(.trans), cp.async).
+// ldmatrix(.trans), cp.async), launched from core's plans.
 #include "common.h"
 #include "gen/attn_prefill.cu"
 using namespace emu_test;
 using namespace emu_attn_prefill;
 
-template <typename T, int D> static auto prefill_kernel() {
-  if constexpr (std::is_same_v<T, f16_t>) return D == 64 ? &hp_attn_prefill_f16_d64 : &hp_attn_prefill_f16_d128;
-  else return D == 64 ? &hp_attn_prefill_bf16_d64 : &hp_attn_prefill_bf16_d128;
-}
+EMU_KERNEL(hp_attn_prefill_f16_d64);
+EMU_KERNEL(hp_attn_prefill_f16_d128);
+EMU_KERNEL(hp_attn_prefill_bf16_d64);
+EMU_KERNEL(hp_attn_prefill_bf16_d128);
 
 template <typename T, int D> static void one(int b, int S, int hq, int hkv, int causal, std::mt19937_64& rng) {
+  const EmuPlan* p = emu_plan(fmt("attn_prefill batch=%d,seq=%d,heads_q=%d,heads_kv=%d,head_dim=%d,causal=%d %s", b, S,
+                                  hq, hkv, D, causal, dname<T>()));
+  if (!p) return;
   Arena ar;
   auto q = uniform<T>((size_t)b * S * hq * D, rng);
   auto k = uniform<T>((size_t)b * S * hkv * D, rng), v = uniform<T>((size_t)b * S * hkv * D, rng);
-  T* dq = ar.upload(q);
-  T* dk = ar.upload(k);
-  T* dv = ar.upload(v);
-  const size_t on = (size_t)b * S * hq * D;
-  T* o = ar.alloc<T>(on, 0xff);
-  const float scale = 1.f / std::sqrt((float)D);
-  emu_launch_named("hp_attn_prefill", geo_attn_prefill(b, S, hq), threads(128), prefill_kernel<T, D>(), (const T*)dq,
-                   (const T*)dk, (const T*)dv, o, b, S, hq, hkv, causal, scale);
-  std::vector<double> ref(on), sc(S);
+  EmuRun run;
+  emu_run(*p, {{"q", ar.upload(q)}, {"k", ar.upload(k)}, {"v", ar.upload(v)}}, run);
+  std::vector<double> ref((size_t)b * S * hq * D), sc(S);
   const int grp = hq / hkv;
   for (int bb = 0; bb < b; ++bb)
     for (int h = 0; h < hq; ++h)
@@ -45,7 +42,8 @@ template <typename T, int D> static void one(int b, int S, int hq, int hkv, int 
         }
       }
   check(std::string("attn_prefill ") + dname<T>() + fmt(" d%d cp.async=%s", D, emu_cp_mode ? "early" : "late"),
-        fmt("%s d=%d b=%d S=%d hq=%d hkv=%d causal=%d", dname<T>(), D, b, S, hq, hkv, causal), o, ref);
+        fmt("%s d=%d b=%d S=%d hq=%d hkv=%d causal=%d", dname<T>(), D, b, S, hq, hkv, causal),
+        (const T*)run.outputs[p->check_index], ref);
 }
 
 void test_attn_prefill(uint64_t seed) {

@@ -1,19 +1,20 @@
-// gemm.cu: hp_gemm_{f16,bf16} (mma.sync m16n8k16, ldmatrix, 3-stage cp.async ring).
+// gemm.cu: hp_gemm_{f16,bf16} (mma.sync m16n8k16, ldmatrix, 3-stage cp.async ring),
+// launched from core's plans.
 #include "common.h"
 #include "gen/gemm.cu"
 using namespace emu_test;
 using namespace emu_gemm;
 
+EMU_KERNEL(hp_gemm_f16);
+EMU_KERNEL(hp_gemm_bf16);
+
 template <typename T> static void one(int m, int n, int k, std::mt19937_64& rng) {
+  const EmuPlan* p = emu_plan(fmt("gemm m=%d,n=%d,k=%d %s", m, n, k, dname<T>()));
+  if (!p) return;
   Arena ar;
   auto a = uniform<T>((size_t)m * k, rng), w = uniform<T>((size_t)n * k, rng);
-  T* da = ar.upload(a);
-  T* dw = ar.upload(w);
-  T* dc = ar.alloc<T>((size_t)m * n, 0xff);
-  auto kern = std::is_same_v<T, f16_t> ? &hp_gemm_f16 : (decltype(&hp_gemm_f16))nullptr;
-  if constexpr (std::is_same_v<T, f16_t>) emu_launch(hp_gemm_f16, geo_gemm(m, n), threads(256), (const T*)da, (const T*)dw, dc, m, n, k);
-  else emu_launch(hp_gemm_bf16, geo_gemm(m, n), threads(256), (const T*)da, (const T*)dw, dc, m, n, k);
-  (void)kern;
+  EmuRun run;
+  emu_run(*p, {{"a", ar.upload(a)}, {"w", ar.upload(w)}}, run);
   std::vector<double> ref((size_t)m * n);
   for (int i = 0; i < m; ++i)
     for (int j = 0; j < n; ++j) {
@@ -22,7 +23,7 @@ template <typename T> static void one(int m, int n, int k, std::mt19937_64& rng)
       ref[(size_t)i * n + j] = s;
     }
   check(std::string("gemm ") + dname<T>() + fmt(" cp.async=%s", emu_cp_mode ? "early" : "late"),
-        fmt("%s m=%d n=%d k=%d", dname<T>(), m, n, k), dc, ref);
+        fmt("%s m=%d n=%d k=%d", dname<T>(), m, n, k), (const T*)run.outputs[p->check_index], ref);
 }
 
 void test_gemm(uint64_t seed) {

@@ -1,38 +1,35 @@
-// kv.cu: hp_kv_write_* (scatter by slot_mapping) and hp_kv_read_* (gather by block_table).
+// kv.cu: hp_kv_write_* (scatter by slot_mapping) and hp_kv_read_* (gather by block_table),
+// launched from core's plans.
 #include "common.h"
 #include "gen/kv.cu"
 using namespace emu_test;
 using namespace emu_kv;
 
-template <typename T> static auto write_kernel() {
-  if constexpr (std::is_same_v<T, float>) return &hp_kv_write_f32;
-  else if constexpr (std::is_same_v<T, f16_t>) return &hp_kv_write_f16;
-  else return &hp_kv_write_bf16;
-}
-template <typename T> static auto read_kernel() {
-  if constexpr (std::is_same_v<T, float>) return &hp_kv_read_f32;
-  else if constexpr (std::is_same_v<T, f16_t>) return &hp_kv_read_f16;
-  else return &hp_kv_read_bf16;
-}
+EMU_KERNEL(hp_kv_write_f32);
+EMU_KERNEL(hp_kv_write_f16);
+EMU_KERNEL(hp_kv_write_bf16);
+EMU_KERNEL(hp_kv_read_f32);
+EMU_KERNEL(hp_kv_read_f16);
+EMU_KERNEL(hp_kv_read_bf16);
 
 template <typename T> static void one(int tokens, int hkv, int d, int ps, int pad_tokens, std::mt19937_64& rng) {
   const int row = hkv * d;
   const long long pages = (long long)pages_for(tokens, ps), slots = pages * ps;
+  const std::string dims = fmt("tokens=%d,heads_kv=%d,head_dim=%d,page_size=%d", tokens, hkv, d, ps);
   const std::string shape = fmt("%s T=%d hkv=%d d=%d ps=%d row_bytes=%d%s", dname<T>(), tokens, hkv, d, ps,
                                 row * (int)sizeof(T), pad_tokens ? fmt(" padding=%d", pad_tokens).c_str() : "");
-  {  // kv_write: slot_mapping = the first T entries of a permutation of the slots (inputs.rs);
-     // optionally some tokens are padding (slot −1) and must be skipped
+  // kv_write: slot_mapping = the first T entries of a permutation of the slots (inputs.rs);
+  // optionally some tokens are padding (slot −1) and must be skipped.
+  if (const EmuPlan* p = emu_plan("kv_write " + dims + " " + dname<T>())) {
     Arena ar;
     auto k = uniform<T>((size_t)tokens * row, rng), v = uniform<T>((size_t)tokens * row, rng);
     auto perm = permutation((int)slots, rng);
     std::vector<int> map(perm.begin(), perm.begin() + tokens);
     for (int i = 0; i < pad_tokens && i < tokens; ++i) map[(i * 7919) % tokens] = -1;
-    T* dk = ar.upload(k);
-    T* dv = ar.upload(v);
-    int* dm = ar.upload(map);
-    T* cache = ar.alloc<T>(2 * slots * row, 0x00);  // zero before the write
-    emu_launch_named("hp_kv_write", geo_kv(tokens), threads(128), write_kernel<T>(), (const T*)dk, (const T*)dv,
-                     (const int*)dm, cache, tokens, row, slots);
+    EmuRun run;
+    // The cache starts zeroed, as the CUDA launcher allocates outputs: slots no token maps
+    // to must still be zero afterwards.
+    emu_run(*p, {{"k", ar.upload(k)}, {"v", ar.upload(v)}, {"slot_mapping", ar.upload(map)}}, run, 0x00);
     std::vector<double> ref(2 * slots * row, 0.0);
     for (int t = 0; t < tokens; ++t) {
       if (map[t] < 0) continue;
@@ -41,19 +38,16 @@ template <typename T> static void one(int tokens, int hkv, int d, int ps, int pa
         ref[(size_t)(slots + map[t]) * row + e] = f64(v[(size_t)t * row + e]);
       }
     }
-    check(std::string("kv_write ") + dname<T>(), shape, cache, ref);
+    check(std::string("kv_write ") + dname<T>(), shape, (const T*)run.outputs[p->check_index], ref);
   }
   if (pad_tokens) return;
-  {  // kv_read: block_table = permutation of the pages; tokens past T in the last page are garbage
+  // kv_read: block_table = a permutation of the pages; tokens past T in the last page are garbage.
+  if (const EmuPlan* p = emu_plan("kv_read " + dims + " " + dname<T>())) {
     Arena ar;
     auto kc = uniform<T>((size_t)slots * row, rng), vc = uniform<T>((size_t)slots * row, rng);
     auto table = permutation((int)pages, rng);
-    T* dk = ar.upload(kc);
-    T* dv = ar.upload(vc);
-    int* dt = ar.upload(table);
-    T* kv = ar.alloc<T>(2 * (size_t)tokens * row, 0xff);
-    emu_launch_named("hp_kv_read", geo_kv(tokens), threads(128), read_kernel<T>(), (const T*)dk, (const T*)dv,
-                     (const int*)dt, kv, tokens, row, ps);
+    EmuRun run;
+    emu_run(*p, {{"k_cache", ar.upload(kc)}, {"v_cache", ar.upload(vc)}, {"block_table", ar.upload(table)}}, run);
     std::vector<double> ref(2 * (size_t)tokens * row);
     for (int t = 0; t < tokens; ++t) {
       const size_t slot = (size_t)table[t / ps] * ps + t % ps;
@@ -62,7 +56,7 @@ template <typename T> static void one(int tokens, int hkv, int d, int ps, int pa
         ref[(size_t)(tokens + t) * row + e] = f64(vc[slot * row + e]);
       }
     }
-    check(std::string("kv_read ") + dname<T>(), shape, kv, ref);
+    check(std::string("kv_read ") + dname<T>(), shape, (const T*)run.outputs[p->check_index], ref);
   }
 }
 
