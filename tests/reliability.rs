@@ -328,25 +328,32 @@ impl WorkerWatch {
     }
 }
 
+/// A ceilings run with `HOTPATH_FAULT=fault`, its worker processes watched: the exit code,
+/// stderr, the results file and the workers seen (`tag` names this test's processes).
+fn faulted_run(fault: &str, tag: &str) -> (Option<i32>, String, serde_json::Value, Vec<u32>) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let marker = format!("{tag}-{}", std::process::id());
+    let watch = watch_workers(&marker);
+    let o = ceilings_run(&out, &[])
+        .env("HOTPATH_FAULT", fault)
+        .env("HOTPATH_TEST_MARKER", &marker)
+        .output()
+        .unwrap();
+    let workers = watch.finish();
+    assert!(processes_with(&marker).is_empty());
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    (o.status.code(), err, results(&out), workers)
+}
+
 #[test]
 fn a_device_error_retires_the_worker_and_the_next_benchmarks_run_in_a_fresh_one() {
     // write (the 3rd of copy, read, write, triad, peak_mma) fails with an injected device
     // error that poisons the device: every later call on it fails. Triad and peak_mma
     // therefore pass only if a fresh worker (a freshly opened device) runs them.
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("r.json");
-    let marker = format!("poison-{}", std::process::id());
-    let watch = watch_workers(&marker);
-    let o = ceilings_run(&out, &[])
-        .env("HOTPATH_FAULT", "poison:write/")
-        .env("HOTPATH_TEST_MARKER", &marker)
-        .output()
-        .unwrap();
-    let workers = watch.finish();
-    let err = String::from_utf8_lossy(&o.stderr);
+    let (code, err, f, workers) = faulted_run("poison:write/", "poison");
     // A benchmark that could not run: exit 2 (README, "Exit codes").
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    let f = results(&out);
+    assert_eq!(code, Some(2), "{err}");
     let all = f["benchmarks"].as_array().unwrap();
     let ops: Vec<&str> = all.iter().map(|b| b["op"].as_str().unwrap()).collect();
     assert_eq!(ops, ["copy", "read", "write", "triad", "peak_mma"]);
@@ -367,26 +374,14 @@ fn a_device_error_retires_the_worker_and_the_next_benchmarks_run_in_a_fresh_one(
     }
     // One worker for copy, read and write; a second for triad and peak_mma.
     assert_eq!(workers.len(), 2, "{workers:?}");
-    assert!(processes_with(&marker).is_empty());
 }
 
 #[test]
 fn an_unsupported_refusal_keeps_the_worker() {
     // read is refused in prepare (Unsupported, as a launch plan refuses a shape): its
     // benchmark fails, and the same worker runs everything, before and after it.
-    let dir = tempfile::tempdir().unwrap();
-    let out = dir.path().join("r.json");
-    let marker = format!("refuse-{}", std::process::id());
-    let watch = watch_workers(&marker);
-    let o = ceilings_run(&out, &[])
-        .env("HOTPATH_FAULT", "refuse:read/")
-        .env("HOTPATH_TEST_MARKER", &marker)
-        .output()
-        .unwrap();
-    let workers = watch.finish();
-    let err = String::from_utf8_lossy(&o.stderr);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    let f = results(&out);
+    let (code, err, f, workers) = faulted_run("refuse:read/", "refuse");
+    assert_eq!(code, Some(2), "{err}");
     let read = by_op(&f, "read");
     assert_eq!(read["status"], "error");
     assert_eq!(

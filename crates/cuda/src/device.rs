@@ -225,27 +225,29 @@ impl CudaDevice {
     /// The plan of our kernels for `spec` on this device. For decode attention the split
     /// count depends on how many blocks an SM holds, which the driver's occupancy query
     /// (registers included) answers better than the plan's shared-memory estimate: the plan
-    /// is made again with the driver's figure.
-    fn plan(&mut self, spec: &hotpath_core::OpSpec) -> Result<hotpath_core::plan::Plan> {
+    /// is made again with the driver's figure. Also returns the target's shared memory per
+    /// block (after the opt-in), the limit every launch of the plan is checked against.
+    fn plan(&mut self, spec: &hotpath_core::OpSpec) -> Result<(hotpath_core::plan::Plan, u64)> {
         let mut target = crate::target::read(&self.ctx, &self.info.arch, self.info.compute_units);
+        let limit = target.smem_per_block;
         let plan = hotpath_core::plan::plan(spec, &target)?;
         if spec.op != OpKind::AttnDecode {
-            return Ok(plan);
+            return Ok((plan, limit));
         }
         let Some(hotpath_core::plan::Step::Kernel {
             function, geometry, ..
         }) = plan.steps.first()
         else {
-            return Ok(plan);
+            return Ok((plan, limit));
         };
         let f = self.function(function)?;
         crate::target::opt_in(&f, function, geometry.shared_bytes)?;
         match crate::target::resident(&f, geometry.block.0, geometry.shared_bytes) {
             Some(resident) => {
                 target.decode_resident = Some(resident);
-                hotpath_core::plan::plan(spec, &target)
+                Ok((hotpath_core::plan::plan(spec, &target)?, limit))
             }
-            None => Ok(plan),
+            None => Ok((plan, limit)),
         }
     }
 
@@ -265,12 +267,9 @@ impl CudaDevice {
                 )
             }
             _ => {
-                let plan = self.plan(spec)?;
+                let (plan, limit) = self.plan(spec)?;
                 let out_bytes = plan.output_bytes.clone();
                 let inputs = work.inputs.tensors.len();
-                let limit =
-                    crate::target::read(&self.ctx, &self.info.arch, self.info.compute_units)
-                        .smem_per_block;
                 let device = format!("{} ({})", self.info.name, self.info.arch);
                 let mut f = |n: &str| self.function(n);
                 (

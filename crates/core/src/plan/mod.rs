@@ -161,6 +161,16 @@ pub(crate) fn out(spec: &OpSpec, index: usize, name: &'static str) -> OutputDesc
     }
 }
 
+/// The one-f32 output of `read` and `l2_read`.
+fn sum_output() -> OutputDesc {
+    OutputDesc {
+        index: 0,
+        name: "sum",
+        dtype: DType::F32,
+        shape: vec![1],
+    }
+}
+
 pub(crate) fn out_bytes(spec: &OpSpec) -> usize {
     output_shape(spec)
         .unwrap_or_default()
@@ -281,12 +291,7 @@ fn plan_unchecked(spec: &OpSpec, target: &Target) -> Result<Plan> {
                 // Partials, then the arrival counter (zero at allocation; the last block
                 // resets it for the next launch).
                 scratch_bytes: vec![count * 4, 4],
-                output: OutputDesc {
-                    index: 0,
-                    name: "sum",
-                    dtype: DType::F32,
-                    shape: vec![1],
-                },
+                output: sum_output(),
                 counted_work: None,
             }
         }
@@ -313,12 +318,7 @@ fn plan_unchecked(spec: &OpSpec, target: &Target) -> Result<Plan> {
                 ],
                 output_bytes: vec![4],
                 scratch_bytes: vec![count as usize * 4],
-                output: OutputDesc {
-                    index: 0,
-                    name: "sum",
-                    dtype: DType::F32,
-                    shape: vec![1],
-                },
+                output: sum_output(),
                 counted_work: None,
             }
         }
