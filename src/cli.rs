@@ -33,6 +33,10 @@ enum Command {
     Report(ReportArgs),
     /// Noise-aware comparison of two results files; exit 1 on a significant regression.
     Compare(commands::compare::CompareArgs),
+    /// The new build (this binary) and the last good build measured alternately, benchmark
+    /// by benchmark, judged on the paired rounds; a flagged regression is measured again;
+    /// exit 1 on a confirmed regression.
+    Ab(Box<commands::ab::AbArgs>),
     /// Kernel-gap table of two results files (CUDA vs ROCm, or any two devices).
     Gap(commands::gap::GapArgs),
     /// Per-token latency floors (decode TPOT, prefill TTFT) of a model on a GPU's roofs.
@@ -252,6 +256,11 @@ pub struct RunArgs {
     /// worker is killed and it is recorded as hung (default: 60 + 4 × the time limit).
     #[arg(long)]
     pub watchdog: Option<f64>,
+    /// Measure only what was asked: no calibration ceilings before it (efficiency against
+    /// measured roofs is then missing where the hardware file has no spec roof, e.g. on a
+    /// CPU). `hotpath ab` uses it to time one benchmark per run.
+    #[arg(long)]
+    pub no_calibration: bool,
     /// Model-shaped run: --model M --batch B --context L [--prefill] [--tp N] [--kv-dtype DT].
     #[command(flatten)]
     pub model: commands::model_run::ModelArgs,
@@ -280,6 +289,7 @@ pub fn main() -> ExitCode {
         Command::Kernels(a) => commands::kernels::run(&a),
         Command::Report(a) => commands::report::run(&a),
         Command::Compare(a) => commands::compare::run(&a),
+        Command::Ab(a) => commands::ab::run(&a),
         Command::Gap(a) => commands::gap::run(&a),
         Command::Floors(a) => commands::floors::run(&a),
         Command::Validate(a) => commands::validate::run(&a),

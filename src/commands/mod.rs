@@ -1,5 +1,6 @@
 //! One module per subcommand.
 
+pub mod ab;
 pub mod compare;
 pub mod devices;
 pub mod fleet;

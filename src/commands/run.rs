@@ -37,7 +37,13 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
         let device = backend.open(index)?;
         let (roofs, unmatched) = run_plan::hardware_roofs(device.info(), hw_override.as_ref())?;
         let (plan, notes, limit) =
-            run_plan::benchmarks(&request, device.as_ref(), args.imp.as_deref(), &roofs)?;
+            run_plan::benchmarks(
+            &request,
+            device.as_ref(),
+            args.imp.as_deref(),
+            &roofs,
+            !args.no_calibration,
+        )?;
         let cfg = run_plan::measure_config(args, limit)?;
         let path = run_plan::out_path(
             args.out.as_deref(),

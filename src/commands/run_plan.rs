@@ -139,12 +139,14 @@ pub fn device_indices(text: &str, count: usize) -> Result<Vec<usize>> {
 pub type Plan = (Vec<(OpSpec, &'static str)>, Vec<String>, f64);
 
 /// The benchmarks to run on one device: (spec, impl) pairs, plus stderr notes on what was
-/// skipped. Ceilings the roofs still need are prepended (a CPU has no spec bandwidth).
+/// skipped. Ceilings the roofs still need are prepended (a CPU has no spec bandwidth),
+/// unless `calibrate` is false (`--no-calibration`).
 pub fn benchmarks(
     request: &Request,
     device: &dyn Device,
     imp_filter: Option<&str>,
     roofs: &HardwareRoofs,
+    calibrate: bool,
 ) -> Result<Plan> {
     let class = DeviceClass::of_backend(&device.info().backend);
     let backend = device.info().backend.clone();
@@ -161,7 +163,9 @@ pub fn benchmarks(
     // read-dominated: it gets every streaming ceiling and the peaks of its dtypes.
     let model = matches!(request, Request::Model(_));
     let mut calibration = Vec::new();
-    if model || roofs.mem_bytes_per_s.is_none() && !specs.iter().any(|s| s.op == OpKind::Copy) {
+    let lacks_bandwidth =
+        roofs.mem_bytes_per_s.is_none() && !specs.iter().any(|s| s.op == OpKind::Copy);
+    if calibrate && (model || lacks_bandwidth) {
         calibration.extend(suite("ceilings", class)?.specs.into_iter().filter(|s| {
             s.op == OpKind::Copy
                 || model && matches!(s.op, OpKind::Read | OpKind::Write | OpKind::Triad)
@@ -169,6 +173,7 @@ pub fn benchmarks(
     }
     let mut peak_dtypes: Vec<DType> = specs
         .iter()
+        .filter(|_| calibrate)
         .filter(|s| s.work().flops > 0 && !s.op.is_ceiling())
         .map(|s| device.peak_dtype(s.dtype))
         .filter(|d| model || !roofs.peak_flops.contains_key(d.name()))

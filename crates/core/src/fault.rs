@@ -9,10 +9,12 @@
 //! poisoned: every later call on it in this process fails too, as after a sticky CUDA error
 //! such as an illegal address), `refuse` (preparing it fails with an `Unsupported`
 //! refusal, as a launch plan refuses a shape before touching the device), `wrong` (the
-//! output is perturbed before the correctness check) or `slow` (every timed
+//! output is perturbed before the correctness check), `slow` (every timed
 //! batch runs the kernel twice as often as it counts, so the benchmark measures at half its
 //! speed: a slow GPU for the fleet and threshold checks; `slowN`, N from 2 to 1000, runs it N
-//! times, e.g. `slow4` for a quarter of the speed); PATTERN is a
+//! times, e.g. `slow4` for a quarter of the speed) or `slowerP` (every timed batch is reported
+//! P % longer than it took, P from 1 to 100: a kernel made P % slower with its own noise, e.g.
+//! `slower10`, the planted 10 % slowdown of the nightly job's self-test); PATTERN is a
 //! substring of the benchmark id (`op/shape/dtype/impl`). Example:
 //! `HOTPATH_FAULT=crash:gemv/m=1,wrong:triad`. Unset, nothing is injected. `poison` and
 //! `refuse` are device-side: [`inject`] wraps the backend so that its devices carry them
@@ -31,6 +33,8 @@ use crate::units::Seconds;
 pub const ENV: &str = "HOTPATH_FAULT";
 /// The largest slow-down factor `slowN` accepts.
 pub const MAX_SLOW: u32 = 1000;
+/// The largest percentage `slowerP` accepts.
+pub const MAX_SLOWER_PCT: u32 = 100;
 
 /// A fault to inject.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -48,6 +52,8 @@ pub enum Fault {
     /// Run this many times the iterations each timed batch counts (1 / N of the measured
     /// speed); `slow` is 2.
     Slow(u32),
+    /// Report every timed batch this many percent longer than it took.
+    Slower(u32),
 }
 
 /// Parses `HOTPATH_FAULT` text into (fault, id pattern) pairs.
@@ -64,14 +70,19 @@ pub fn parse(text: &str) -> Result<Vec<(Fault, String)>> {
                 "refuse" => Fault::Refuse,
                 "wrong" => Fault::Wrong,
                 "slow" => Fault::Slow(2),
-                other => match other.strip_prefix("slow").map(str::parse::<u32>) {
-                    Some(Ok(n)) if (2..=MAX_SLOW).contains(&n) => Fault::Slow(n),
-                    _ => {
-                        return Err(Error::bad_input(format!(
-                            "{ENV} entry '{entry}' has fault '{other}'; accepted: crash, hang, poison, refuse, wrong, slow, slowN with N from 2 to {MAX_SLOW} (as KIND:ID-SUBSTRING)"
-                        )))
+                other => {
+                    let slower = other.strip_prefix("slower").map(str::parse::<u32>);
+                    let slow = other.strip_prefix("slow").map(str::parse::<u32>);
+                    match (slower, slow) {
+                        (Some(Ok(p)), _) if (1..=MAX_SLOWER_PCT).contains(&p) => Fault::Slower(p),
+                        (None, Some(Ok(n))) if (2..=MAX_SLOW).contains(&n) => Fault::Slow(n),
+                        _ => {
+                            return Err(Error::bad_input(format!(
+                                "{ENV} entry '{entry}' has fault '{other}'; accepted: crash, hang, poison, refuse, wrong, slow, slowN with N from 2 to {MAX_SLOW}, slowerP with P from 1 to {MAX_SLOWER_PCT} (as KIND:ID-SUBSTRING)"
+                            )))
+                        }
                     }
-                },
+                }
             };
             if pattern.is_empty() {
                 return Err(Error::bad_input(format!(
@@ -95,7 +106,7 @@ pub fn for_benchmark(id: &str) -> Result<Option<Fault>> {
 }
 
 /// Carries out a `Crash` or `Hang` (a `Wrong` is applied to the output by [`corrupt`], a
-/// `Slow` to the timed batches by [`Repeated`], a `Poison` or `Refuse` by the device that
+/// `Slow` or `Slower` to the timed batches by [`Repeated`] or [`Stretched`], a `Poison` or `Refuse` by the device that
 /// [`inject`] wrapped).
 pub fn strike(fault: Fault) {
     match fault {
@@ -109,7 +120,7 @@ pub fn strike(fault: Fault) {
                 std::thread::sleep(std::time::Duration::from_secs(3600));
             }
         }
-        Fault::Wrong | Fault::Slow(_) | Fault::Poison | Fault::Refuse => {}
+        Fault::Wrong | Fault::Slow(_) | Fault::Slower(_) | Fault::Poison | Fault::Refuse => {}
     }
 }
 
@@ -154,6 +165,29 @@ impl Prepared for Repeated {
     }
 }
 
+/// A prepared benchmark whose every timed batch is reported `percent` % longer than it took:
+/// the `slowerP` fault, a slowdown smaller than the whole factors of [`Repeated`] that keeps
+/// the kernel's own noise (every sample is scaled by the same factor).
+pub struct Stretched {
+    /// The benchmark slowed down.
+    pub prepared: Box<dyn Prepared>,
+    /// How much longer each batch is reported, percent.
+    pub percent: u32,
+}
+
+impl Prepared for Stretched {
+    fn run(&mut self, iters: u32) -> Result<Seconds> {
+        let t = self.prepared.run(iters)?.0;
+        Ok(Seconds(t * (1.0 + f64::from(self.percent) / 100.0)))
+    }
+    fn output(&mut self) -> Result<HostTensor> {
+        self.prepared.output()
+    }
+    fn counted_work(&self) -> Option<crate::op::Work> {
+        self.prepared.counted_work()
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -176,13 +210,20 @@ mod tests {
                 && e.contains("accepted: crash, hang, poison, refuse, wrong, slow, slowN"),
             "{e}"
         );
-        for bad in ["slow1", "slow1001", "slowx", "slow-3"] {
+        for bad in [
+            "slow1", "slow1001", "slowx", "slow-3", "slower0", "slower101", "slowerx",
+        ] {
             let e = parse(&format!("{bad}:copy")).unwrap_err().to_string();
             assert!(
-                e.contains(&format!("'{bad}'")) && e.contains("slowN with N from 2 to 1000"),
+                e.contains(&format!("'{bad}'"))
+                    && e.contains("slowN with N from 2 to 1000, slowerP with P from 1 to 100"),
                 "{e}"
             );
         }
+        assert_eq!(
+            parse("slower10:kv_write").unwrap(),
+            vec![(Fault::Slower(10), "kv_write".to_string())]
+        );
         assert!(parse("hang")
             .unwrap_err()
             .to_string()
@@ -221,6 +262,27 @@ mod tests {
         };
         // 3 counted: 12 run at 0.25 s = 3 s, four times the 0.75 s the 3 take.
         assert_eq!(t.run(3).unwrap(), Seconds(3.0));
+    }
+
+    #[test]
+    fn slower_reports_each_batch_longer() {
+        struct Fixed;
+        impl Prepared for Fixed {
+            fn run(&mut self, iters: u32) -> Result<Seconds> {
+                Ok(Seconds(0.5 * f64::from(iters)))
+            }
+            fn output(&mut self) -> Result<HostTensor> {
+                Err(crate::error::Error::backend("no output"))
+            }
+        }
+        // 4 iterations at 0.5 s = 2 s, reported 10 % longer: 2.2 s; 25 %: 2.5 s.
+        let mut t = Stretched {
+            prepared: Box::new(Fixed),
+            percent: 10,
+        };
+        assert!((t.run(4).unwrap().0 - 2.2).abs() < 1e-12);
+        t.percent = 25;
+        assert_eq!(t.run(4).unwrap(), Seconds(2.5));
     }
 
     #[test]

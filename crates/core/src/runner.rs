@@ -210,8 +210,14 @@ fn measure_into(
         result.error = Some("output does not match the reference; not timed".to_string());
         return Ok(());
     }
-    if let Some(crate::fault::Fault::Slow(times)) = fault {
-        prepared = Box::new(crate::fault::Repeated { prepared, times });
+    match fault {
+        Some(crate::fault::Fault::Slow(times)) => {
+            prepared = Box::new(crate::fault::Repeated { prepared, times });
+        }
+        Some(crate::fault::Fault::Slower(percent)) => {
+            prepared = Box::new(crate::fault::Stretched { prepared, percent });
+        }
+        _ => {}
     }
     let m =
         measure(prepared.as_mut(), &mut || device.clock(), cfg, on_progress).map_err(on_device)?;

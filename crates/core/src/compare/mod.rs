@@ -6,7 +6,9 @@
 //! when the files were measured under different conditions; [`gap`] is the kernel-gap
 //! table of two devices, each against its own roofs; [`render`] formats both.
 
+pub mod ab;
 pub mod gap;
+pub mod paired;
 pub mod render;
 pub mod setup;
 pub mod stats;
