@@ -1,24 +1,42 @@
 #!/usr/bin/env bash
-# Nightly regression job: run a suite, keep the results in the history, compare them with
-# the baseline of this hardware, regenerate the trend page, and fail on a regression.
+# Nightly regression job: run a suite, keep the results in the history, judge the new build
+# against the last good build measured alternately in the same window, compare the run with
+# the baseline of this hardware, regenerate the trend page, and fail on a regression that
+# reproduces.
 #
 #   scripts/nightly.sh [--suite NAME] [--dir DIR] [--threshold PCT] [--backend B]
 #                      [--baseline-name NAME] [--update-baseline] [--hotpath BIN]
+#                      [--against BIN | --no-ab] [--rounds N]
 #                      [-- extra `hotpath run` arguments]
 #
 # Writes, under DIR (default: results/ of this repository, or $HOTPATH_NIGHTLY_DIR):
 #   history/<UTC time>_<host>_<git revision>.json   the run (hotpath.results/1)
+#   ab/<same name>.json, compare/<same name>-ab.md   the A/B judgement (hotpath.ab/1)
 #   compare/<same name>.md                           the comparison with the baseline
 #   trend/history.md, trend/history.html             median and 95 % interval over time
 #   baselines/<hardware id>.json                     only with --update-baseline
+#   builds/<hardware id>/last-good/hotpath           the last build whose night passed
+#
+# Regressions are judged two ways, both built to ignore drift between runs:
+# - A/B (`hotpath ab`): the new build and the last good build (--against BIN, else
+#   builds/<hardware id>/last-good/hotpath) run each benchmark alternately, --rounds rounds
+#   (default 3; orders AB, BA, AB), so drift hits both; a regression must show in every
+#   round and again when measured a second time. When it runs, its verdict decides.
+# - Against the baseline (`hotpath compare --history --normalize bandwidth`): a regression
+#   must beat the threshold, its interval and the run-to-run band of the history, memory-bound
+#   kernels compared as efficiency against their run's streaming ceiling; a flagged one is
+#   measured again (the suite once more) and counts only if it reproduces (`--remeasured`).
+#   It decides when no A/B runs (the first night, or --no-ab); otherwise its regressions are
+#   printed as slow drift against the baseline, for a person to look at, without failing.
 #
 # The baseline changes only with --update-baseline: then this run becomes the baseline
 # (after it is compared with the old one, for the record), unless the run failed a check or
-# a benchmark did not run.
+# a benchmark did not run. The last good build is replaced by the new build after every
+# night that exits 0.
 #
-# Exit codes: 0 no regression; 1 a significant regression against the baseline, or a
-# correctness check failed in the run; 2 bad arguments, an error, or a benchmark that could
-# not run (crash, hang: what the run did measure is still compared and kept).
+# Exit codes: 0 no regression; 1 a regression that reproduced, or a correctness check failed
+# in the run; 2 bad arguments, an error, or a benchmark that could not run (crash, hang: what
+# the run did measure is still compared and kept).
 set -uo pipefail
 
 usage() {
@@ -39,6 +57,9 @@ backend="auto"
 baseline_name=""
 update_baseline=0
 hotpath="${HOTPATH:-}"
+against=""
+no_ab=0
+rounds="3"
 run_extra=()
 
 while [ $# -gt 0 ]; do
@@ -50,6 +71,9 @@ while [ $# -gt 0 ]; do
     --baseline-name) [ $# -ge 2 ] || die "--baseline-name needs a name"; baseline_name="$2"; shift 2 ;;
     --update-baseline) update_baseline=1; shift ;;
     --hotpath) [ $# -ge 2 ] || die "--hotpath needs the path of a hotpath binary"; hotpath="$2"; shift 2 ;;
+    --against) [ $# -ge 2 ] || die "--against needs the path of the last good hotpath binary"; against="$2"; shift 2 ;;
+    --no-ab) no_ab=1; shift ;;
+    --rounds) [ $# -ge 2 ] || die "--rounds needs a number of rounds from 2 to 20"; rounds="$2"; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     --) shift; run_extra=("$@"); break ;;
     *) die "unknown argument '$1'; see scripts/nightly.sh --help" ;;
@@ -71,6 +95,15 @@ case "$hotpath" in
   ""|/*) ;;
   *) hotpath="$caller/$hotpath" ;;
 esac
+case "$against" in
+  ""|/*) ;;
+  *) against="$caller/$against" ;;
+esac
+case "$rounds" in
+  ""|*[!0-9]*) die "--rounds '$rounds' is not a number; give 2 to 20" ;;
+esac
+[ "$rounds" -ge 2 ] && [ "$rounds" -le 20 ] || die "--rounds $rounds is out of range; give 2 to 20"
+[ -z "$against" ] || [ "$no_ab" = 0 ] || die "--against and --no-ab contradict each other; give one"
 cd "$repo" || die "cannot enter the repository at $repo"
 
 if [ -z "$hotpath" ]; then
@@ -120,20 +153,65 @@ hw_id="$(awk '/^  "hardware": \{/ { h = 1 } h && /"id":/ { sub(/.*"id": *"/, "")
 [ -n "$hw_id" ] || die "cannot read the hardware id from $out"
 baseline="$dir/baselines/${baseline_name:-$hw_id}.json"
 
+# The A/B judgement against the last good build, when there is one.
+last_good="$dir/builds/$hw_id/last-good/hotpath"
+ab_rc=""
+if [ "$no_ab" = 0 ]; then
+  a_bin="${against:-$last_good}"
+  if [ -n "$against" ] && [ ! -x "$against" ]; then
+    die "--against '$against' is not an executable file"
+  fi
+  if [ -x "$a_bin" ] && [ ! -L "$a_bin" ]; then
+    echo "nightly: A/B against the last good build $a_bin ($rounds rounds per benchmark)" >&2
+    mkdir -p "$dir/ab" || die "cannot create $dir/ab"
+    "$hotpath" ab --against "$a_bin" --new "$hotpath" --backend "$backend" --suite "$suite" --rounds "$rounds" \
+      --threshold "$threshold" --out "$dir/ab/$name.json" --format md \
+      ${run_extra[@]+-- "${run_extra[@]}"} >"$dir/compare/$name-ab.md"
+    ab_rc=$?
+    [ "$ab_rc" -le 1 ] || die "hotpath ab failed (exit $ab_rc); see the messages above"
+    cat "$dir/compare/$name-ab.md"
+    echo "nightly: A/B judgement written to $dir/compare/$name-ab.md" >&2
+  else
+    echo "nightly: no last good build at $a_bin yet (a night that passes makes one); judging against the baseline only" >&2
+  fi
+fi
+
 cmp_rc=0
 if [ -f "$baseline" ]; then
   report="$dir/compare/$name.md"
-  "$hotpath" compare "$baseline" "$out" --threshold "$threshold" --format md >"$report"
+  cmp=("$hotpath" compare "$baseline" "$out" --threshold "$threshold" --history "$dir/history" --normalize bandwidth)
+  "${cmp[@]}" --format md >"$report"
   cmp_rc=$?
   if [ "$cmp_rc" -ge 2 ]; then
     die "hotpath compare failed (exit $cmp_rc) on $baseline and $out"
   fi
-  "$hotpath" compare "$baseline" "$out" --threshold "$threshold" --format table
+  if [ "$cmp_rc" = 1 ] && [ -z "$ab_rc" ]; then
+    # Measured again before it counts: the suite once more, and a regression stands only
+    # where the second measurement shows it too.
+    echo "nightly: a regression against the baseline; measuring the suite again before judging" >&2
+    again="$dir/history/.remeasure-$stamp-$$.json"
+    "$hotpath" run --backend "$backend" --suite "$suite" --out "$again" ${run_extra[@]+"${run_extra[@]}"} >/dev/null
+    [ -f "$again" ] || die "the re-measurement wrote no results file"
+    "${cmp[@]}" --remeasured "$again" --format md >"$report"
+    cmp_rc=$?
+    [ "$cmp_rc" -le 1 ] || { rm -f "$again"; die "hotpath compare failed (exit $cmp_rc) on the re-measurement"; }
+    "${cmp[@]}" --remeasured "$again" --format table
+    rm -f "$again"
+  else
+    "${cmp[@]}" --format table
+  fi
   echo "nightly: comparison written to $report" >&2
+  if [ -n "$ab_rc" ] && [ "$cmp_rc" = 1 ]; then
+    echo "nightly: slower than the baseline $baseline beyond the run-to-run band (see $report); the A/B judgement against the last good build decides the exit code" >&2
+    cmp_rc=0
+  fi
 elif [ "$update_baseline" = 1 ]; then
   echo "nightly: no baseline at $baseline yet; this run becomes it" >&2
 else
   echo "nightly: no baseline at $baseline yet; run with --update-baseline to make this run the baseline" >&2
+fi
+if [ "${ab_rc:-0}" = 1 ]; then
+  cmp_rc=1
 fi
 
 if [ "$update_baseline" = 1 ]; then
@@ -156,7 +234,22 @@ if [ "$run_rc" -ge 2 ]; then
   exit 2
 fi
 if [ "$cmp_rc" = 1 ]; then
-  echo "nightly: REGRESSION against $baseline (exit 1)" >&2
+  if [ "${ab_rc:-0}" = 1 ]; then
+    # The ids in the pretty-printed "regressions" list of the A/B file.
+    ids="$(awk '/^  "regressions": \[$/ { r = 1; next } r && /^  \]/ { exit } r { gsub(/^ *"|",?$/, ""); print "  " $0 }' "$dir/ab/$name.json")"
+    echo "nightly: REGRESSION against the last good build (A/B, reproduced; exit 1):" >&2
+    [ -z "$ids" ] || printf '%s\n' "$ids" >&2
+  else
+    echo "nightly: REGRESSION against $baseline (reproduced; exit 1)" >&2
+  fi
   exit 1
+fi
+if [ "$run_rc" = 0 ]; then
+  # This night passed: the new build is the last good one.
+  mkdir -p "$dir/builds/$hw_id/last-good" || die "cannot create $dir/builds/$hw_id/last-good"
+  tmp_bin="$dir/builds/$hw_id/last-good/.hotpath.tmp.$$"
+  cp "$hotpath" "$tmp_bin" && chmod 0755 "$tmp_bin" && mv -f "$tmp_bin" "$last_good" \
+    || die "cannot keep the new build as the last good one at $last_good"
+  echo "nightly: the last good build is now $last_good" >&2
 fi
 exit "$run_rc"

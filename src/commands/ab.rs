@@ -31,9 +31,13 @@ pub const MAX_ROUNDS: usize = 20;
 #[derive(Args, Debug)]
 #[command(allow_negative_numbers = true)]
 pub struct AbArgs {
-    /// The last good build's hotpath binary (A); the binary running this command is B.
+    /// The last good build's hotpath binary (A).
     #[arg(long, value_name = "BIN")]
     pub against: PathBuf,
+    /// The new build's hotpath binary (B); default this binary. A wrapper script may stand
+    /// here (the nightly self-test plants a slowdown in the new build so).
+    #[arg(long, value_name = "BIN")]
+    pub new: Option<PathBuf>,
     /// Backend to run on (both builds use the same).
     #[arg(long, value_enum, default_value_t = BackendChoice::Auto)]
     pub backend: BackendChoice,
@@ -71,9 +75,15 @@ pub fn run(args: &AbArgs) -> Result<Outcome> {
             args.rounds
         )));
     }
-    check_binary(&args.against)?;
-    let me = std::env::current_exe()
-        .map_err(|e| Error::backend(format!("cannot find this hotpath binary: {e}")))?;
+    check_binary(&args.against, "--against")?;
+    let me = match &args.new {
+        Some(bin) => {
+            check_binary(bin, "--new")?;
+            bin.clone()
+        }
+        None => std::env::current_exe()
+            .map_err(|e| Error::backend(format!("cannot find this hotpath binary: {e}")))?,
+    };
     if let Some(out) = &args.out {
         results::check_writable(out)?;
     }
@@ -409,18 +419,18 @@ fn knows_no_calibration(bin: &Path) -> bool {
         .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).contains("--no-calibration"))
 }
 
-/// The last good build must be an executable regular file.
-fn check_binary(path: &Path) -> Result<()> {
+/// A build must be an executable regular file; `flag` names it in the error.
+fn check_binary(path: &Path, flag: &str) -> Result<()> {
     use std::os::unix::fs::PermissionsExt;
     let meta = std::fs::metadata(path).map_err(|e| {
         Error::bad_input(format!(
-            "--against {} cannot be read ({e}); give the path of the last good hotpath binary",
+            "{flag} {} cannot be read ({e}); give the path of a hotpath binary",
             path.display()
         ))
     })?;
     if !meta.is_file() || meta.permissions().mode() & 0o111 == 0 {
         return Err(Error::bad_input(format!(
-            "--against {} is not an executable file; give the path of the last good hotpath binary",
+            "{flag} {} is not an executable file; give the path of a hotpath binary",
             path.display()
         )));
     }

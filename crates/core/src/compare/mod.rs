@@ -9,6 +9,7 @@
 pub mod ab;
 pub mod gap;
 pub mod paired;
+pub mod remeasure;
 pub mod render;
 pub mod setup;
 pub mod stats;

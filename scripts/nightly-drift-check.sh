@@ -1,0 +1,79 @@
+#!/usr/bin/env bash
+# CI proof that the nightly job flags real slowdowns and not drift, on this machine, with
+# real measurements (CPU backend, quick suite, a temporary directory):
+#   1. three back-to-back nightly runs of one binary: the first makes the baseline and the
+#      last good build; the second and third are judged A/B against it (the same binary)
+#      and compared with the baseline using the history's run-to-run band: all exit 0;
+#   2. `hotpath compare` of the first and third runs with that history: exit 0;
+#   3. a new build with a planted 10 % slowdown of one kernel (HOTPATH_FAULT=slower10:ID,
+#      set by a wrapper for that build's own runs only): the nightly job exits 1 and names
+#      that kernel as the one regression.
+# Short measurements (--time-limit 1 --min-time 0.2) and 2 rounds per benchmark keep it to
+# a few minutes on 2 cores.
+#
+#   scripts/nightly-drift-check.sh [KERNEL-ID-SUBSTRING]
+set -euo pipefail
+repo="$(cd "$(dirname "$0")/.." && pwd)"
+if [ -z "${HOTPATH:-}" ]; then
+  (cd "$repo" && cargo build --release --quiet)
+fi
+hotpath="${HOTPATH:-$repo/target/release/hotpath}"
+planted="${1:-attn_prefill/batch=1,seq=512}"
+tmp="$(mktemp -d)"
+trap 'rm -rf "$tmp"' EXIT
+short=(-- --time-limit 1 --min-time 0.2 --warmup 0.05)
+nightly=(bash "$repo/scripts/nightly.sh" --dir "$tmp" --backend cpu --suite quick --rounds 2)
+
+fail() {
+  echo "nightly-drift-check: FAILED: $*" >&2
+  exit 1
+}
+
+expect() {
+  local want="$1"; shift
+  local rc=0
+  "$@" >"$tmp/stdout.txt" 2>"$tmp/stderr.txt" || rc=$?
+  if [ "$rc" != "$want" ]; then
+    cat "$tmp/stdout.txt" "$tmp/stderr.txt" >&2
+    fail "expected exit $want, got $rc from: $*"
+  fi
+}
+
+start=$SECONDS
+expect 0 "${nightly[@]}" --hotpath "$hotpath" --update-baseline "${short[@]}"
+[ -x "$tmp/builds/cpu-generic/last-good/hotpath" ] || fail "the first night kept no last good build"
+for night in 2 3; do
+  expect 0 "${nightly[@]}" --hotpath "$hotpath" "${short[@]}"
+  grep -q "A/B against the last good build" "$tmp/stderr.txt" || fail "night $night was not judged A/B"
+  grep -q "^0 regression(s)" "$tmp/stdout.txt" || { cat "$tmp/stdout.txt" >&2; fail "night $night: the A/B table lists a regression"; }
+done
+[ "$(ls "$tmp/ab"/*.json | wc -l)" = 2 ] || fail "expected 2 A/B judgements"
+
+first="$(ls "$tmp/history"/*.json | head -n 1)"
+third="$(ls "$tmp/history"/*.json | tail -n 1)"
+expect 0 "$hotpath" compare "$first" "$third" --history "$tmp/history" --normalize bandwidth
+
+# The new build: the same binary, made 10 % slower in one kernel for its own runs only (the
+# `hotpath ab` process and the last good build's runs see no fault).
+cat >"$tmp/new-build" <<SH
+#!/usr/bin/env bash
+if [ "\${1:-}" = run ]; then
+  export HOTPATH_FAULT="slower10:$planted"
+fi
+exec "$hotpath" "\$@"
+SH
+chmod +x "$tmp/new-build"
+expect 1 "${nightly[@]}" --hotpath "$tmp/new-build" "${short[@]}"
+grep -q "REGRESSION against the last good build" "$tmp/stderr.txt" || fail "no A/B regression message"
+ab="$(ls "$tmp/ab"/*.json | tail -n 1)"
+python3 - "$ab" "$planted" <<'PY' || fail "the planted kernel is not the one regression"
+import json, sys
+r = json.load(open(sys.argv[1]))
+regs = r["regressions"]
+assert len(regs) == 1 and sys.argv[2] in regs[0], regs
+row = next(x for x in r["rows"] if x["id"] == regs[0])
+print(f"nightly-drift-check: planted 10 % slowdown flagged: {regs[0]} "
+      f"(rounds {[round(x['ratio'], 3) for x in row['first']['rounds']]}, "
+      f"again {[round(x['ratio'], 3) for x in row['again']['rounds']]})")
+PY
+echo "nightly-drift-check: ok in $((SECONDS - start)) s (3 back-to-back nights of one binary: no regression, A/B and against the baseline; compare with the history: none; a planted 10 % slowdown of $planted: flagged, exit 1)"
