@@ -2,14 +2,16 @@
 # CI check of scripts/nightly.sh end to end on the CPU backend, in a temporary directory
 # (never in the committed results/), on the short `ceilings` suite (about 3 s a run):
 #   1. first run with --update-baseline: creates the baseline; must exit 0;
-#   2. second run compared with it at --threshold 150: must exit 0. A generous threshold on
+#   2. second run, judged A/B against the first run's build (kept as the last good build)
+#      and compared with the baseline at --threshold 150: must exit 0. A generous threshold on
 #      purpose: on a quiet VM the DRAM bandwidth drifts by up to ±20 % between runs, with a
 #      memory-bound process beside them copy runs measured 2.5× apart (CI saw a MAD of 27 %
 #      over four copy runs), and
 #      the within-run intervals of `hotpath compare` cannot see drift between runs;
-#   3. third run compared with a planted baseline, the first run made 10× faster (every
-#      sample ÷ 10): a +900 % change, still above 150 % if the first run was 2.5× slowed,
-#      that must be flagged, exit 1;
+#   3. third run (--no-ab: judged against the baseline only) compared with a planted
+#      baseline, the first run made 10× faster (every sample ÷ 10): a +900 % change, still
+#      above 150 % if the first run was 2.5× slowed, that must be flagged, measured again,
+#      and still flagged: exit 1;
 # then checks that the history files, the comparisons and the trend page are there; with
 # faults injected, that a wrong result exits 1 and never becomes the baseline, and a
 # crashing benchmark exits 2 while the rest of the run is kept; and, without timing
@@ -50,7 +52,10 @@ expect() {
 
 expect 0 "${nightly[@]}" --update-baseline "${short[@]}"
 [ -f "$tmp/baselines/cpu-generic.json" ] || fail "no baseline after --update-baseline"
+[ -x "$tmp/builds/cpu-generic/last-good/hotpath" ] || fail "no last good build after a passing night"
 expect 0 "${nightly[@]}" "${short[@]}"
+grep -q "A/B against the last good build" "$tmp/stderr.txt" || fail "the second night was not judged A/B"
+[ -f "$(ls "$tmp/ab"/*.json | head -n 1)" ] || fail "no A/B judgement kept"
 
 first="$(ls "$tmp/history"/*.json | head -n 1)"
 python3 - "$first" "$tmp/baselines/planted.json" <<'PY'
@@ -62,13 +67,14 @@ for b in f["benchmarks"]:
         b["time"] = {k: v / 10 for k, v in b["time"].items()}
 json.dump(f, open(sys.argv[2], "w"), indent=2)
 PY
-expect 1 "${nightly[@]}" --baseline-name planted "${short[@]}"
-grep -q "REGRESSION against $tmp/baselines/planted.json" "$tmp/stderr.txt" || fail "no regression message"
+expect 1 "${nightly[@]}" --no-ab --baseline-name planted "${short[@]}"
+grep -q "REGRESSION against $tmp/baselines/planted.json (reproduced" "$tmp/stderr.txt" || fail "no regression message"
+grep -q "measuring the suite again before judging" "$tmp/stderr.txt" || fail "the regression was not measured again"
 
 runs="$(ls "$tmp/history"/*.json | wc -l)"
 [ "$runs" = 3 ] || fail "expected 3 runs in the history, found $runs"
-[ "$(ls "$tmp/compare"/*.md | wc -l)" = 2 ] || fail "expected 2 comparisons"
-last_cmp="$(ls "$tmp/compare"/*.md | tail -n 1)"
+[ "$(ls "$tmp/compare"/*.md | grep -vc -- '-ab\.md$')" = 2 ] || fail "expected 2 comparisons with the baseline"
+last_cmp="$(ls "$tmp/compare"/*.md | grep -v -- '-ab\.md$' | tail -n 1)"
 grep -q "| REGRESSION |" "$last_cmp" || fail "the planted comparison lists no regression"
 grep -q "^3 runs\." "$tmp/trend/history.md" || fail "the trend page does not cover 3 runs"
 [ "$(grep -o '<svg' "$tmp/trend/history.html" | wc -l)" = 5 ] || fail "expected 5 trend charts"
@@ -154,7 +160,7 @@ expect 1 "${stub[@]}" PLANTED_RUN="$thr/slow10.json" "${defaults[@]}"
 # FILE`: no empty argument from the empty extra-argument array.
 [ -f "$thr/run-args.txt" ] || { cat "$tmp/stderr.txt" >&2; fail "nightly.sh with no extra run arguments stopped before hotpath run"; }
 [ "$(wc -l <"$thr/run-args.txt")" = 7 ] || { cat "$thr/run-args.txt" >&2; fail "nightly.sh passed extra arguments to hotpath run"; }
-grep -q "REGRESSION against $thr/baselines/cpu-generic.json" "$tmp/stderr.txt" || { cat "$tmp/stderr.txt" >&2; fail "nightly.sh at its default threshold missed a planted 10 % slowdown"; }
+grep -q "REGRESSION against $thr/baselines/cpu-generic.json (reproduced" "$tmp/stderr.txt" || { cat "$tmp/stderr.txt" >&2; fail "nightly.sh at its default threshold missed a planted 10 % slowdown"; }
 grep -q "threshold ±5 %" "$(ls "$thr/compare"/*.md | tail -n 1)" || fail "nightly.sh did not compare at the default 5 %"
 expect 0 "${stub[@]}" PLANTED_RUN="$thr/slow2.json" "${defaults[@]}"
 grep -q "^0 regressions, 0 improvements, 0 noisy, $count unchanged" "$tmp/stdout.txt" || fail "nightly.sh at its default threshold flagged a 2 % change"
