@@ -20,7 +20,7 @@ use hotpath_core::results::{BenchmarkResult, ToolInfo};
 use hotpath_core::suite::DeviceClass;
 use hotpath_core::validate::engine::{self, Bench};
 use hotpath_core::validate::plan;
-use hotpath_core::validate::settle::{SettleRule, SystemClock};
+use hotpath_core::validate::settle::{Clock, SettleRule, SystemClock};
 use hotpath_core::validate::{
     render, Check, DeviceSummary, Group, Level, Status, StatusCounts, ValidateConfig,
     ValidateReport,
@@ -364,7 +364,7 @@ fn validate_device(
         watchdog_s: args.watchdog,
     };
     let mut save_error = None;
-    let mut clock = SystemClock::new();
+    let mut clock = SignalClock(SystemClock::new());
     let outcome = engine::run_device(&plan, &mut bench, source.as_mut(), &mut clock, &mut |c| {
         if c.status >= Status::Warn {
             eprintln!("[{label}] {} {}: {}", c.status.name(), c.name, c.detail);
@@ -436,6 +436,21 @@ fn exclusive_check(info: &DeviceInfo, index: usize) -> Check {
     };
     c.device = index;
     c
+}
+
+/// The system clock, interrupted by SIGINT/SIGTERM, so a settle wait never delays stopping.
+struct SignalClock(SystemClock);
+
+impl Clock for SignalClock {
+    fn now_s(&mut self) -> f64 {
+        self.0.now_s()
+    }
+    fn sleep(&mut self, seconds: f64) {
+        self.0.sleep(seconds)
+    }
+    fn interrupted(&mut self) -> bool {
+        isolate::signals::interrupted()
+    }
 }
 
 /// Runs validate's benchmarks through the same executor as `hotpath run` (a supervised

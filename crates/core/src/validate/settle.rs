@@ -180,6 +180,10 @@ pub trait Clock {
     fn now_s(&mut self) -> f64;
     /// Waits `seconds`.
     fn sleep(&mut self, seconds: f64);
+    /// True once the run is being interrupted (SIGINT/SIGTERM): the wait stops at once.
+    fn interrupted(&mut self) -> bool {
+        false
+    }
 }
 
 /// The system's monotonic clock and `std::thread::sleep`.
@@ -213,8 +217,9 @@ impl Clock for SystemClock {
     }
 }
 
-/// Reads `source` every `rule.interval_s` until [`judge`] says settled or unreadable, or
-/// `rule.max_wait_s` has passed; `None` when waiting is disabled.
+/// Reads `source` every `rule.interval_s` until [`judge`] says settled or unreadable,
+/// `rule.max_wait_s` has passed, or the clock says the run is interrupted; `None` when
+/// waiting is disabled.
 pub fn wait(
     source: &mut dyn HealthSource,
     clock: &mut dyn Clock,
@@ -243,6 +248,13 @@ pub fn wait(
             readings,
             detail,
         };
+        if clock.interrupted() {
+            return Some(record(
+                Some(false),
+                "interrupted while waiting".into(),
+                taken,
+            ));
+        }
         match judge(&series, rule) {
             State::Settled(why) => return Some(record(Some(true), why, taken)),
             State::Unreadable => {
@@ -428,6 +440,22 @@ mod tests {
             r.note().unwrap(),
             "measured unsettled: not settled after 10.0 s: throttle reason active: sw_power_cap"
         );
+        // An interrupted run stops waiting after the first reading.
+        struct Stopping(FakeClock);
+        impl Clock for Stopping {
+            fn now_s(&mut self) -> f64 {
+                self.0.now_s()
+            }
+            fn sleep(&mut self, seconds: f64) {
+                self.0.sleep(seconds)
+            }
+            fn interrupted(&mut self) -> bool {
+                true
+            }
+        }
+        let r = wait(&mut src, &mut Stopping(FakeClock::default()), &rule()).unwrap();
+        assert_eq!((r.settled, r.waited_s, r.readings), (Some(false), 0.0, 1));
+        assert_eq!(r.detail, "interrupted while waiting");
         // 0 disables the wait: nothing read, no record.
         let before = src.reads;
         assert_eq!(wait(&mut src, &mut clock, &SettleRule::bounded(0.0)), None);
