@@ -271,6 +271,7 @@ fn bad_input_is_one_sentence_and_exit_2() {
         (vec!["--out", &d], "is a directory"),
         (vec!["--level", "forever"], "forever"),
         (vec!["--watchdog", "-1"], "--watchdog -1"),
+        (vec!["--settle", "-1"], "--settle -1"),
     ];
     for (extra, needle) in cases {
         let mut args = vec!["validate", "--backend", "cpu"];
@@ -425,8 +426,13 @@ fn long_runs_sustained_load_and_checks_the_kernel_again_after_it() {
     assert_ne!(o.status.code(), Some(2), "{}", text(&o.stderr));
     assert_eq!(r["level"], "long");
     assert_eq!(r["config"]["sustain_s"], 1.5);
-    for key in ["gemm_bf16", "copy"] {
-        for what in ["stability", "clocks", "throttle", "temperature", "ecc"] {
+    for key in ["peak_bf16", "gemm_bf16", "copy"] {
+        let first = if key == "peak_bf16" {
+            "sustained_over_burst"
+        } else {
+            "stability"
+        };
+        for what in [first, "clocks", "throttle", "temperature", "ecc"] {
             check(&r, &format!("sustained/{key}/{what}"));
         }
         assert_eq!(
@@ -444,11 +450,19 @@ fn long_runs_sustained_load_and_checks_the_kernel_again_after_it() {
         .unwrap();
     let wall = copy["measurement"]["wall_s"].as_f64().unwrap();
     assert!(wall >= 1.5, "{wall}");
+    // The bf16 peak (f32 on a CPU) is held first; 1.5 s is too short to tell burst from
+    // sustained, which the check says (WARN) rather than judging.
+    let peak = check(&r, "sustained/peak_bf16/sustained_over_burst");
+    assert_eq!(peak["status"], "WARN", "{peak}");
+    assert!(
+        peak["detail"].as_str().unwrap().contains("too short"),
+        "{peak}"
+    );
     assert!(
         r["devices"][0]["sustained_traces"]
             .as_array()
             .unwrap()
             .len()
-            == 2
+            == 3
     );
 }

@@ -1,7 +1,8 @@
 //! `hotpath validate`: is this GPU healthy and as fast as its kind should be? Health
 //! readings, the hot-path kernels against thresholds from `hardware/*.toml`, the correctness
 //! of every kernel, and (level `long`) minutes of sustained load; PASS/WARN/FAIL per check,
-//! exit 0 pass or warn, 1 fail, 2 error, 130 interrupted.
+//! exit 0 pass or warn, 1 fail, 2 error, 130 interrupted. Each timed benchmark waits
+//! (`--settle`, bounded) for the device to settle from the one before.
 //!
 //! With `--device all` every device is validated at the same time, each in its own thread
 //! with its own supervised worker process, so one bad GPU (a crash, a hang, a device that
@@ -16,8 +17,10 @@ use hotpath_core::backend::{Backend, CacheMode, Device, DeviceInfo};
 use hotpath_core::hardware::{self, HardwareSpec};
 use hotpath_core::measure::MeasureConfig;
 use hotpath_core::results::{BenchmarkResult, ToolInfo};
+use hotpath_core::suite::DeviceClass;
 use hotpath_core::validate::engine::{self, Bench};
 use hotpath_core::validate::plan;
+use hotpath_core::validate::settle::{Clock, SettleRule, SystemClock};
 use hotpath_core::validate::{
     render, Check, DeviceSummary, Group, Level, Status, StatusCounts, ValidateConfig,
     ValidateReport,
@@ -38,8 +41,9 @@ pub enum LevelChoice {
     Quick,
     /// Quick with longer measurements, the fp8 GEMM check, and every dtype's kernels.
     Standard,
-    /// Standard plus sustained GEMM and copy (--sustain seconds each), watching clocks,
-    /// throttling, temperature and errors over time.
+    /// Standard plus the bf16 peak held (sustained over burst), then sustained GEMM and
+    /// copy (--sustain seconds each), watching clocks, throttling, temperature and errors
+    /// over time; health that cannot be read at all FAILs.
     Long,
 }
 
@@ -84,9 +88,13 @@ pub struct ValidateArgs {
     /// Hardware id whose thresholds to use instead of the one matched by device name.
     #[arg(long)]
     pub hardware: Option<String>,
-    /// Seconds of sustained load per kernel at level long.
+    /// Seconds of sustained load per kernel at level long (the bf16 peak, GEMM and copy).
     #[arg(long, default_value_t = plan::DEFAULT_SUSTAIN_S)]
     pub sustain: f64,
+    /// Longest wait, seconds, for the device to settle (temperature and clocks) before each
+    /// timed benchmark; 0 disables. Default: 10 on a GPU, 0 on a CPU.
+    #[arg(long)]
+    pub settle: Option<f64>,
     /// Where benchmarks execute: `process` isolates each in a supervised worker.
     #[arg(long, value_enum, default_value_t = Isolation::Process)]
     pub isolation: Isolation,
@@ -99,6 +107,9 @@ pub struct ValidateArgs {
 /// Longest sustained load accepted per kernel, seconds (a day).
 const MAX_SUSTAIN_S: f64 = 86_400.0;
 
+/// Longest settle wait accepted before one benchmark, seconds.
+const MAX_SETTLE_S: f64 = 600.0;
+
 /// Validates the selected devices and prints the report.
 pub fn run(args: &ValidateArgs) -> Result<Outcome> {
     let started = Instant::now();
@@ -108,6 +119,13 @@ pub fn run(args: &ValidateArgs) -> Result<Outcome> {
             "--sustain {} is out of range; give seconds of load per kernel, above 0 and at most {MAX_SUSTAIN_S:.0}",
             args.sustain
         )));
+    }
+    if let Some(s) = args.settle {
+        if !(s.is_finite() && (0.0..=MAX_SETTLE_S).contains(&s)) {
+            return Err(Error::bad_input(format!(
+                "--settle {s} is out of range; give seconds to wait for the device to settle, from 0 (no wait) to {MAX_SETTLE_S:.0}"
+            )));
+        }
     }
     if let Some(w) = args.watchdog {
         if !(w.is_finite() && w > 0.0) {
@@ -134,6 +152,10 @@ pub fn run(args: &ValidateArgs) -> Result<Outcome> {
         perf: plan::perf_config(level),
         correctness: plan::correctness_config(),
         sustain_s,
+        settle_max_s: Some(
+            args.settle
+                .unwrap_or_else(|| plan::default_settle_s(DeviceClass::of_backend(backend.name()))),
+        ),
         injected_faults: std::env::var(hotpath_core::fault::ENV).ok(),
     };
     let mut report = ValidateReport::new(
@@ -270,6 +292,7 @@ fn summary(info: &DeviceInfo, index: usize) -> DeviceSummary {
         counts: StatusCounts::default(),
         benchmarks: Vec::new(),
         sustained_traces: Vec::new(),
+        verdict_note: None,
     }
 }
 
@@ -301,10 +324,13 @@ fn validate_device(
         Err(e) => return device_fail("device/hardware", e.to_string()),
     };
     let level = args.level.level();
-    let plan = match plan::plan(level, device.as_ref(), hw.as_ref(), args.sustain) {
+    let mut plan = match plan::plan(level, device.as_ref(), hw.as_ref(), args.sustain) {
         Ok(p) => p,
         Err(e) => return device_fail("device/plan", e.to_string()),
     };
+    if let Some(s) = args.settle {
+        plan.settle = SettleRule::bounded(s);
+    }
     let mut info = device.info().clone();
     let mut lock = lock::claim(&mut info);
     let mut source = device.health_source();
@@ -338,7 +364,8 @@ fn validate_device(
         watchdog_s: args.watchdog,
     };
     let mut save_error = None;
-    let outcome = engine::run_device(&plan, &mut bench, source.as_mut(), &mut |c| {
+    let mut clock = SignalClock(SystemClock::new());
+    let outcome = engine::run_device(&plan, &mut bench, source.as_mut(), &mut clock, &mut |c| {
         if c.status >= Status::Warn {
             eprintln!("[{label}] {} {}: {}", c.status.name(), c.name, c.detail);
         }
@@ -409,6 +436,21 @@ fn exclusive_check(info: &DeviceInfo, index: usize) -> Check {
     };
     c.device = index;
     c
+}
+
+/// The system clock, interrupted by SIGINT/SIGTERM, so a settle wait never delays stopping.
+struct SignalClock(SystemClock);
+
+impl Clock for SignalClock {
+    fn now_s(&mut self) -> f64 {
+        self.0.now_s()
+    }
+    fn sleep(&mut self, seconds: f64) {
+        self.0.sleep(seconds)
+    }
+    fn interrupted(&mut self) -> bool {
+        isolate::signals::interrupted()
+    }
 }
 
 /// Runs validate's benchmarks through the same executor as `hotpath run` (a supervised
@@ -524,6 +566,7 @@ mod tests {
             out: Some(out.clone()),
             hardware: None,
             sustain: plan::DEFAULT_SUSTAIN_S,
+            settle: Some(0.0),
             isolation: Isolation::None,
             watchdog: None,
         };
@@ -540,6 +583,7 @@ mod tests {
                 perf: plan::perf_config(Level::Quick),
                 correctness: plan::correctness_config(),
                 sustain_s: 0.0,
+                settle_max_s: Some(0.0),
                 injected_faults: None,
             },
         );

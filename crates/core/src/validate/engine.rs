@@ -1,7 +1,9 @@
 //! Runs one device's [`DevicePlan`]: health before, the performance checks (with their
 //! correctness), health after the load, the correctness of every kernel, then the sustained
 //! load; every benchmark goes through a [`Bench`] (the CLI's supervised workers, or a fake
-//! in tests) and becomes checks as soon as it ends.
+//! in tests) and becomes checks as soon as it ends. Before each timed benchmark the device
+//! is given time to settle ([`settle::wait`], through a [`Clock`] tests can script), and
+//! the check the benchmark makes records how that went.
 
 use std::time::Instant;
 
@@ -11,6 +13,7 @@ use crate::results::BenchmarkResult;
 
 use super::health::{self, HealthReadings, HealthSource};
 use super::plan::DevicePlan;
+use super::settle::{self, Clock, SettleRecord};
 use super::sustained::{self, TracePoint};
 use super::{perf, Check, Group};
 
@@ -46,11 +49,23 @@ pub struct DeviceOutcome {
 /// Seconds between health readings during a sustained load.
 pub const TRACE_INTERVAL_S: f64 = 1.0;
 
-/// Runs `plan` on one device. `on_check` sees each check as it is made (for progress lines).
+/// `check` with the wait before its benchmark recorded, and the detail saying so when the
+/// device had not settled (the status stays: the note is not a warning).
+fn with_settle(mut check: Check, record: Option<SettleRecord>) -> Check {
+    if let Some(note) = record.as_ref().and_then(SettleRecord::note) {
+        check.detail = format!("{}; {note}", check.detail);
+    }
+    check.settle = record;
+    check
+}
+
+/// Runs `plan` on one device, waiting for it to settle on `clock`. `on_check` sees each
+/// check as it is made (for progress lines).
 pub fn run_device(
     plan: &DevicePlan,
     bench: &mut dyn Bench,
     source: &mut dyn HealthSource,
+    clock: &mut dyn Clock,
     on_check: &mut dyn FnMut(&Check),
 ) -> DeviceOutcome {
     let mut out = DeviceOutcome::default();
@@ -68,25 +83,34 @@ pub fn run_device(
     let mut timed: Vec<BenchmarkResult> = Vec::new();
     let mut references: Vec<BenchmarkResult> = Vec::new();
     for (spec, imp) in &plan.references {
+        let waited = settle::wait(source, clock, &plan.settle);
         let Some(r) = bench.run(spec, imp, &plan.perf_cfg, &mut |_| {}) else {
             return finish(out, true);
         };
-        emit(perf::correctness(&r), &mut out);
+        // A reference ceiling makes no perf check of its own: its correctness check keeps
+        // the record.
+        emit(with_settle(perf::correctness(&r), waited), &mut out);
         references.push(r);
     }
     for p in &plan.perf {
+        let waited = settle::wait(source, clock, &plan.settle);
         let Some(r) = bench.run(&p.spec, p.imp, &plan.perf_cfg, &mut |_| {}) else {
             return finish(out, true);
         };
         emit(perf::correctness(&r), &mut out);
         let measured = perf::measured_reference(p.kind, p.peak_dtype, &references);
-        emit(perf::judge(p.kind, &p.threshold, &r, measured), &mut out);
+        emit(
+            with_settle(perf::judge(p.kind, &p.threshold, &r, measured), waited),
+            &mut out,
+        );
         timed.push(r);
     }
     out.benchmarks.extend(references.iter().cloned());
     out.benchmarks.extend(timed.iter().cloned());
     let after = source.read();
-    for c in health::checks(&before, &after, kind) {
+    let health_checks = health::checks(&before, &after, kind);
+    let unverified = health::unverified(&health_checks, kind, plan.level);
+    for c in health_checks.into_iter().chain(unverified) {
         emit(c, &mut out);
     }
     let loaded: Vec<&BenchmarkResult> = references.iter().chain(&timed).collect();
@@ -106,6 +130,7 @@ pub fn run_device(
     }
 
     for (key, spec, imp) in &plan.sustained {
+        let mut waited = settle::wait(source, clock, &plan.settle);
         let start_readings = source.read();
         let started = Instant::now();
         let mut trace: Vec<TracePoint> = Vec::new();
@@ -127,7 +152,8 @@ pub fn run_device(
         };
         let end_readings: HealthReadings = source.read();
         for c in sustained::checks(key, &r, &start_readings, &trace, &end_readings, kind) {
-            emit(c, &mut out);
+            // The first check (stability, or sustained over burst) keeps the record.
+            emit(with_settle(c, waited.take()), &mut out);
         }
         out.traces.push(super::SustainedTrace {
             check: key.to_string(),

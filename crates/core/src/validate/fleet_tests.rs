@@ -46,6 +46,7 @@ fn report(host: &str, copy_bps: f64) -> ValidateReport {
             perf: super::plan::perf_config(Level::Quick),
             correctness: super::plan::correctness_config(),
             sustain_s: 0.0,
+            settle_max_s: None,
             injected_faults: None,
         },
     );
@@ -62,6 +63,7 @@ fn report(host: &str, copy_bps: f64) -> ValidateReport {
         counts: StatusCounts::default(),
         benchmarks: Vec::new(),
         sustained_traces: Vec::new(),
+        verdict_note: None,
     }];
     rep.checks = vec![copy, gemv];
     rep.settle();

@@ -6,7 +6,7 @@ use crate::op::OpKind;
 
 use super::engine::run_device;
 use super::plan;
-use super::tests::{get, healthy, FakeBench, FakeDevice, FakeNvml};
+use super::tests::{get, healthy, FakeBench, FakeClock, FakeDevice, FakeNvml};
 use super::*;
 
 /// An H200 SXM as CUDA and NVML describe it: the name both H200 boards may report, the
@@ -26,7 +26,7 @@ fn h200_run(bench: &mut FakeBench, level: Level) -> Vec<Check> {
     assert_eq!(hw.id, "h200");
     let p = plan::plan(level, &dev, Some(&hw), 30.0).unwrap();
     let mut src = FakeNvml::new(healthy(), healthy());
-    run_device(&p, bench, &mut src, &mut |_| {}).checks
+    run_device(&p, bench, &mut src, &mut FakeClock::default(), &mut |_| {}).checks
 }
 
 /// What a healthy H200 shows: copy 4.3 TB/s (KINDS.md), the other streaming ceilings about

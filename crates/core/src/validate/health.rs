@@ -24,6 +24,12 @@
 //!
 //! On a CPU every GPU check is SKIP ("not applicable"); clocks and temperature are judged
 //! where sysfs has them.
+//!
+//! **Health unverified.** When not one health check could be read, [`unverified`] adds
+//! `health/unverified`: on a GPU WARN at levels quick and standard and FAIL at long (an
+//! acceptance run must see the device's health); on a CPU SKIP, because a CPU's verdict
+//! stands on correctness and performance and a virtual machine commonly shows no clock or
+//! temperature at all.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -329,6 +335,41 @@ pub fn checks(before: &HealthReadings, after: &HealthReadings, kind: SourceKind)
         ),
     });
     out
+}
+
+/// `health/unverified` when none of the health `checks` holds a reading (every value null:
+/// unreadable, whatever its status): WARN on a GPU at `quick` and `standard`, FAIL at `long`,
+/// SKIP on a CPU; `None` when at least one was read.
+pub fn unverified(checks: &[Check], kind: SourceKind, level: super::Level) -> Option<Check> {
+    let health: Vec<&Check> = checks.iter().filter(|c| c.group == Group::Health).collect();
+    if health.iter().any(|c| !c.value.is_null()) {
+        return None;
+    }
+    let n = health.len();
+    Some(match kind {
+        SourceKind::Cpu => check("unverified", Status::Skip)
+            .value(0, "checks read")
+            .detail(format!(
+                "health unverified: none of the {n} health checks could be read on this CPU (no cpufreq or thermal zone); a CPU's verdict stands on correctness and performance"
+            )),
+        SourceKind::Gpu => {
+            let status = if level == super::Level::Long {
+                Status::Fail
+            } else {
+                Status::Warn
+            };
+            check("unverified", status)
+                .value(0, "checks read")
+                .detail(format!(
+                    "health unverified: none of the {n} health checks could be read (ECC, PCIe, clocks, throttling and temperature unknown); {}",
+                    if status == Status::Fail {
+                        "an acceptance run at level long must see the device's health"
+                    } else {
+                        "WARN at this level, FAIL at level long"
+                    }
+                ))
+        }
+    })
 }
 
 fn ecc_volatile(before: &HealthReadings, r: &HealthReadings, kind: SourceKind) -> Check {

@@ -8,8 +8,15 @@
 //!   (NVML, AMD SMI + sysfs, or the CPU's sysfs) and judged by fixed rules;
 //! - [`perf`]: hot-path kernels against thresholds kept as data in `hardware/*.toml`
 //!   ([`thresholds`]), plus the correctness of every kernel run;
-//! - [`sustained`] (level `long`): minutes of GEMM and copy, watching clocks, throttling,
-//!   temperature and errors over time.
+//! - [`sustained`] (level `long`): the bf16 peak held for a minute or more (sustained over
+//!   burst), and minutes of GEMM and copy, watching clocks, throttling, temperature and
+//!   errors over time;
+//! - [`settle`]: before each timed benchmark, a bounded wait for the device to settle from
+//!   the previous load, recorded on the check it makes.
+//!
+//! A verdict means something was checked: a device with no check, or only SKIPs, is WARN
+//! ([`verdict`], [`unverified_note`]); a GPU none of whose health checks could be read gets
+//! `health/unverified` ([`health::unverified`]).
 //!
 //! [`engine`] runs one device's plan ([`plan`]) through a [`engine::Bench`] (the CLI's
 //! isolated workers, or a fake in tests); [`render`] prints the report; [`fleet`] finds
@@ -21,9 +28,12 @@ pub mod health;
 pub mod perf;
 pub mod plan;
 pub mod render;
+pub mod settle;
 pub mod sustained;
 pub mod thresholds;
 
+#[cfg(test)]
+mod acceptance_tests;
 #[cfg(test)]
 mod fleet_tests;
 #[cfg(test)]
@@ -66,11 +76,32 @@ impl Status {
     }
 }
 
-/// The verdict over `statuses`: the worst of them, SKIPs ignored; PASS when there are none.
+/// The verdict over `statuses`: the worst of them, SKIPs ignored. When there are none, or
+/// every one is SKIP, nothing was checked and the verdict is WARN, never PASS
+/// ([`unverified_note`] says why in words).
 pub fn verdict(statuses: impl IntoIterator<Item = Status>) -> Status {
     statuses
         .into_iter()
-        .fold(Status::Pass, |worst, s| worst.max(s))
+        .filter(|s| *s != Status::Skip)
+        .max()
+        .unwrap_or(Status::Warn)
+}
+
+/// Why a verdict over `statuses` is WARN for want of checks: `health unverified: ...` when
+/// there are none or every one is SKIP; `None` when something was checked.
+pub fn unverified_note(statuses: impl IntoIterator<Item = Status>) -> Option<String> {
+    let all: Vec<Status> = statuses.into_iter().collect();
+    if all.iter().any(|s| *s != Status::Skip) {
+        return None;
+    }
+    Some(if all.is_empty() {
+        "health unverified: no check was made".to_string()
+    } else {
+        format!(
+            "health unverified: all {} checks were SKIP, so nothing was checked",
+            all.len()
+        )
+    })
 }
 
 /// Which family a check belongs to (the report groups checks in this order).
@@ -114,6 +145,10 @@ pub struct Check {
     /// Device index (among the backend's devices) the check belongs to.
     #[serde(default)]
     pub device: usize,
+    /// How the wait for the device to settle before this check's benchmark went (timed
+    /// benchmarks only, when waiting is on).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle: Option<settle::SettleRecord>,
 }
 
 impl Check {
@@ -130,6 +165,7 @@ impl Check {
             warn_threshold: None,
             group,
             device: 0,
+            settle: None,
         }
     }
 
@@ -163,8 +199,9 @@ pub enum Level {
     /// Quick with longer measurements, every dtype's kernels checked, and the fp8 GEMM check
     /// where the hardware file has one.
     Standard,
-    /// Standard plus minutes of sustained GEMM and copy, watching clocks, throttling,
-    /// temperature and errors over time.
+    /// Standard plus the bf16 peak held (sustained over burst) and minutes of sustained GEMM
+    /// and copy, watching clocks, throttling, temperature and errors over time; a GPU whose
+    /// health cannot be read at all fails.
     Long,
 }
 
@@ -224,6 +261,10 @@ pub struct DeviceSummary {
     /// Health read about once a second during each sustained-load kernel (level `long`).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub sustained_traces: Vec<SustainedTrace>,
+    /// Why this device's verdict is WARN for want of checks (`health unverified: ...`);
+    /// absent when something was checked.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub verdict_note: Option<String>,
 }
 
 /// The health trace of one sustained-load kernel.
@@ -246,6 +287,10 @@ pub struct ValidateConfig {
     pub correctness: crate::measure::MeasureConfig,
     /// Seconds of sustained load per kernel (level `long`; 0 otherwise).
     pub sustain_s: f64,
+    /// Longest wait for the device to settle before each timed benchmark, seconds (0: no
+    /// wait); absent in reports written before the wait existed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub settle_max_s: Option<f64>,
     /// `HOTPATH_FAULT` when set: faults were injected on purpose (a test, not a verdict).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub injected_faults: Option<String>,
@@ -293,7 +338,8 @@ pub struct ValidateReport {
     pub host: HostInfo,
     /// `quick`, `standard` or `long`.
     pub level: Level,
-    /// Worst device verdict: FAIL if any check failed on any device.
+    /// Worst device verdict: FAIL if any check failed on any device; WARN when no device
+    /// was validated.
     pub status: Status,
     /// Wall time of the whole command, seconds (start-up of the devices included).
     pub wall_s: f64,
@@ -309,7 +355,8 @@ pub struct ValidateReport {
 }
 
 impl ValidateReport {
-    /// An empty report (no devices, no checks, PASS) of a run at `level`.
+    /// An empty report (no devices, no checks, so WARN: nothing checked yet) of a run at
+    /// `level`.
     pub fn new(
         tool: ToolInfo,
         created: String,
@@ -323,7 +370,7 @@ impl ValidateReport {
             created,
             host,
             level,
-            status: Status::Pass,
+            status: Status::Warn,
             wall_s: 0.0,
             config,
             interrupted: false,
@@ -337,6 +384,7 @@ impl ValidateReport {
         for d in &mut self.devices {
             let mine: Vec<&Check> = self.checks.iter().filter(|c| c.device == d.index).collect();
             d.status = verdict(mine.iter().map(|c| c.status));
+            d.verdict_note = unverified_note(mine.iter().map(|c| c.status));
             d.counts = StatusCounts::of(mine);
         }
         self.status = verdict(self.devices.iter().map(|d| d.status));

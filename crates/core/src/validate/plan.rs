@@ -4,10 +4,14 @@
 //! |---|---|---|---|---|
 //! | quick | before and after load | copy, bf16 GEMM, decode GEMV, decode attention, KV write: ≥ 10 samples, ≥ 0.1 s, ≤ 1 s each | serving dtype (bf16; f32 for the streaming kernels), every implementation, small shapes | — |
 //! | standard | same | + fp8 GEMM; ≥ 0.5 s, ≤ 3 s each | every dtype | — |
-//! | long | same | as standard | every dtype | GEMM and copy, `sustain_s` each (default 120 s) |
+//! | long | same | as standard | every dtype | the bf16 peak (`peak_mma`), GEMM and copy, `sustain_s` each (default 120 s) |
 //!
 //! Only the checks the hardware file's `[validate]` table names are timed; the benchmarks a
-//! `"measured"` reference needs (read, write, triad; or `peak_mma`) run first.
+//! `"measured"` reference needs (read, write, triad; or `peak_mma`) run first. Before each
+//! timed benchmark the engine waits for the device to settle ([`super::settle`]): at most
+//! [`super::settle::DEFAULT_MAX_WAIT_S`] on a GPU by default; not at all on a CPU by
+//! default, whose package temperature swings with other processes and which has no
+//! idle-clock signal, so the wait would mostly run out its bound.
 
 use crate::backend::Device;
 use crate::dtype::DType;
@@ -19,6 +23,8 @@ use crate::stopping::StdRelCriterion;
 use crate::suite::DeviceClass;
 
 use super::perf::{Metric, PerfKind};
+use super::settle::{SettleRule, DEFAULT_MAX_WAIT_S};
+use super::sustained::PEAK_KEY;
 use super::thresholds::{Reference, Threshold};
 use super::{Check, Group, Level, Status};
 
@@ -51,8 +57,12 @@ pub struct DevicePlan {
     pub perf: Vec<PerfPlan>,
     /// Kernels run once at a small shape for their correctness.
     pub correctness: Vec<(OpSpec, &'static str)>,
-    /// Sustained-load kernels (level `long`): (check key, spec, implementation).
+    /// Sustained-load kernels (level `long`): (check key, spec, implementation); the bf16
+    /// peak (`peak_bf16`, `peak_mma` of the device's bf16 peak dtype) first, then GEMM and
+    /// copy.
     pub sustained: Vec<(&'static str, OpSpec, &'static str)>,
+    /// The wait for the device to settle before each timed benchmark.
+    pub settle: SettleRule,
     /// Checks decided while planning (no thresholds, a check the device cannot run).
     pub notes: Vec<Check>,
     /// Sampling of the performance checks and their references.
@@ -235,6 +245,10 @@ pub fn plan(
     }
     let mut sustained = Vec::new();
     if level == Level::Long {
+        let d = device.peak_dtype(DType::Bf16);
+        if let Some(imp) = device.impls(OpKind::PeakMma, d).first() {
+            sustained.push((PEAK_KEY, OpSpec::parse(OpKind::PeakMma, "", d)?, *imp));
+        }
         for kind in [PerfKind::GemmBf16, PerfKind::Copy] {
             let spec = kind.spec(class)?;
             if let Some(imp) = kind.pick_impl(&device.impls(spec.op, spec.dtype)) {
@@ -252,7 +266,17 @@ pub fn plan(
         perf_cfg: perf_config(level),
         correctness_cfg: correctness_config(),
         sustained_cfg: sustained_config(sustain_s),
+        settle: SettleRule::bounded(default_settle_s(class)),
     })
+}
+
+/// The default bound on each wait for the device to settle, seconds: 10 on a GPU, 0 (no
+/// wait) on a CPU.
+pub fn default_settle_s(class: DeviceClass) -> f64 {
+    match class {
+        DeviceClass::Gpu => DEFAULT_MAX_WAIT_S,
+        DeviceClass::Cpu => 0.0,
+    }
 }
 
 /// The ceilings whose best rate is the `"measured"` reference of `kind`.

@@ -177,13 +177,16 @@ pub fn table(report: &ValidateReport) -> String {
         }
         let _ = writeln!(
             s,
-            "device {} verdict: {} ({} PASS, {} WARN, {} FAIL, {} SKIP)\n",
+            "device {} verdict: {} ({} PASS, {} WARN, {} FAIL, {} SKIP){}\n",
             d.index,
             d.status.name(),
             d.counts.pass,
             d.counts.warn,
             d.counts.fail,
-            d.counts.skip
+            d.counts.skip,
+            d.verdict_note
+                .as_ref()
+                .map_or(String::new(), |n| format!(": {n}"))
         );
     }
     let failing: Vec<String> = report
@@ -205,6 +208,8 @@ pub fn table(report: &ValidateReport) -> String {
         report.wall_s,
         if report.interrupted {
             " | interrupted: the checks above are what ran"
+        } else if report.devices.is_empty() {
+            " | nothing was validated"
         } else {
             ""
         }

@@ -37,7 +37,7 @@ impl FakeDevice {
             fp8: true,
         }
     }
-    fn cpu() -> FakeDevice {
+    pub(super) fn cpu() -> FakeDevice {
         FakeDevice {
             info: DeviceInfo {
                 backend: "cpu".into(),
@@ -71,6 +71,13 @@ impl Device for FakeDevice {
     }
     fn timing_method(&self) -> TimingMethod {
         TimingMethod::DeviceEvents
+    }
+    fn peak_dtype(&self, dtype: DType) -> DType {
+        // As the CPU backend: bf16 and f16 are computed in f32.
+        match (self.info.backend.as_str(), dtype) {
+            ("cpu", DType::Bf16 | DType::F16) => DType::F32,
+            _ => dtype,
+        }
     }
 }
 
@@ -139,6 +146,23 @@ impl HealthSource for FakeNvml {
     }
 }
 
+/// Time that passes only when the wait sleeps: tests never sleep.
+#[derive(Default)]
+pub(super) struct FakeClock {
+    pub(super) t: f64,
+    pub(super) sleeps: usize,
+}
+
+impl super::settle::Clock for FakeClock {
+    fn now_s(&mut self) -> f64 {
+        self.t
+    }
+    fn sleep(&mut self, seconds: f64) {
+        self.t += seconds;
+        self.sleeps += 1;
+    }
+}
+
 /// Results at a chosen fraction of spec: bandwidth kernels at `bw_fraction` of `spec_bw`
 /// (H100's 3.35 TB/s unless set), GEMMs at `flops_fraction` of their dtype's spec peak;
 /// `wrong` ops return wrong output; `discarded` batches per benchmark ran below 75 % clock.
@@ -149,7 +173,7 @@ pub(super) struct FakeBench {
     wrong: Vec<OpKind>,
     discarded: u64,
     /// Per-iteration times of a sustained run, scripted (else constant).
-    sustained_samples: Option<Vec<f64>>,
+    pub(super) sustained_samples: Option<Vec<f64>>,
     runs: Vec<String>,
 }
 
@@ -168,6 +192,9 @@ impl FakeBench {
 }
 
 const H100_BW: f64 = 3.35e12;
+
+/// FLOP per iteration of a fake peak_mma run.
+pub(super) const PEAK_FLOPS: u64 = 1 << 40;
 
 pub(super) fn result_at(
     spec: &OpSpec,
@@ -239,8 +266,12 @@ impl Bench for FakeBench {
             }
             return Some(r);
         }
-        let work = spec.work();
-        let per_iter = if work.flops > 0 && spec.op == OpKind::Gemm {
+        let mut work = spec.work();
+        if spec.op == OpKind::PeakMma {
+            // The device sizes peak_mma's work at run time; 2^40 FLOP stands in for a GPU's.
+            work.flops = PEAK_FLOPS;
+        }
+        let per_iter = if work.flops > 0 && matches!(spec.op, OpKind::Gemm | OpKind::PeakMma) {
             let peak = match spec.dtype {
                 DType::Fp8E4m3 => 1978.9e12,
                 _ => 989.4e12,
@@ -260,22 +291,34 @@ impl Bench for FakeBench {
             }
             _ => vec![per_iter; 20],
         };
-        Some(result_at(spec, imp, per_iter, samples, self.discarded))
+        let mut r = result_at(spec, imp, per_iter, samples, self.discarded);
+        if spec.op == OpKind::PeakMma {
+            r.flops = PEAK_FLOPS;
+            r.rates = Some(Rates {
+                flops_per_s: PEAK_FLOPS as f64 / per_iter,
+                bytes_per_s: 0.0,
+            });
+        }
+        if let (true, Some(m)) = (sustained, r.measurement.as_mut()) {
+            // Batches of about 0.25 s, as the loop makes them (at least min_sample_s).
+            m.iters_per_sample = (0.25 / per_iter).round().max(1.0) as u32;
+        }
+        Some(r)
     }
 }
 
-fn h100() -> hardware::HardwareSpec {
+pub(super) fn h100() -> hardware::HardwareSpec {
     hardware::by_id("h100-sxm").unwrap()
 }
 
-fn gpu_plan(level: Level) -> DevicePlan {
+pub(super) fn gpu_plan(level: Level) -> DevicePlan {
     plan::plan(level, &FakeDevice::gpu(), Some(&h100()), 30.0).unwrap()
 }
 
 fn run(bench: &mut FakeBench, before: HealthReadings, after: HealthReadings) -> Vec<Check> {
     let p = gpu_plan(Level::Quick);
     let mut src = FakeNvml::new(before, after);
-    run_device(&p, bench, &mut src, &mut |_| {}).checks
+    run_device(&p, bench, &mut src, &mut FakeClock::default(), &mut |_| {}).checks
 }
 
 pub(super) fn get<'a>(checks: &'a [Check], name: &str) -> &'a Check {
@@ -569,7 +612,14 @@ fn cpu_copy_is_judged_against_the_same_runs_streaming_ceilings() {
         kind: SourceKind::Cpu,
         why: "test".into(),
     };
-    let checks = run_device(&p, &mut bench, &mut src, &mut |_| {}).checks;
+    let checks = run_device(
+        &p,
+        &mut bench,
+        &mut src,
+        &mut FakeClock::default(),
+        &mut |_| {},
+    )
+    .checks;
     let c = get(&checks, "perf/copy");
     assert_eq!(c.status, Status::Fail, "{}", c.detail);
     assert!((c.threshold.as_f64().unwrap() - 0.6 * 0.9 * 3.35e12).abs() < 1e3);
@@ -632,7 +682,13 @@ fn sustained_load_catches_slowdown_thermal_throttle_and_new_errors() {
     // First read healthy (before), every later read hot: the sustained start is hot too,
     // so no ECC *increase* shows there; the health check sees the error.
     let mut src = FakeNvml::new(healthy(), hot);
-    let out = run_device(&p, &mut bench, &mut src, &mut |_| {});
+    let out = run_device(
+        &p,
+        &mut bench,
+        &mut src,
+        &mut FakeClock::default(),
+        &mut |_| {},
+    );
     let c = &out.checks;
     let stab = get(c, "sustained/gemm_bf16/stability");
     assert_eq!(stab.status, Status::Fail, "{}", stab.detail);
@@ -687,7 +743,13 @@ fn an_interrupted_run_keeps_what_ran() {
     }
     let p = gpu_plan(Level::Quick);
     let mut src = FakeNvml::new(healthy(), healthy());
-    let out = run_device(&p, &mut Stop(2), &mut src, &mut |_| {});
+    let out = run_device(
+        &p,
+        &mut Stop(2),
+        &mut src,
+        &mut FakeClock::default(),
+        &mut |_| {},
+    );
     assert!(out.interrupted);
     // Two benchmarks ran: copy (correctness + perf) and gemm (correctness + perf).
     assert_eq!(out.checks.len(), 4, "{:#?}", out.checks);
@@ -716,6 +778,7 @@ fn report_json_has_the_contract_fields_and_reads_back() {
             perf: plan::perf_config(Level::Quick),
             correctness: plan::correctness_config(),
             sustain_s: 0.0,
+            settle_max_s: None,
             injected_faults: None,
         },
         interrupted: false,
@@ -731,6 +794,7 @@ fn report_json_has_the_contract_fields_and_reads_back() {
             counts: StatusCounts::default(),
             benchmarks: Vec::new(),
             sustained_traces: Vec::new(),
+            verdict_note: None,
         }],
         checks,
     };
@@ -870,8 +934,10 @@ fn levels_parse_and_verdicts_order() {
         .unwrap_err()
         .to_string()
         .contains("quick, standard, long"));
-    assert_eq!(verdict([]), Status::Pass);
-    assert_eq!(verdict([Status::Skip, Status::Skip]), Status::Pass);
+    // Nothing checked is not PASS: no status, or only SKIPs, is WARN.
+    assert_eq!(verdict([]), Status::Warn);
+    assert_eq!(verdict([Status::Skip, Status::Skip]), Status::Warn);
+    assert_eq!(verdict([Status::Pass, Status::Skip]), Status::Pass);
     assert_eq!(
         verdict([Status::Pass, Status::Warn, Status::Skip]),
         Status::Warn
