@@ -222,7 +222,7 @@ pub fn compare_text(c: &Comparison) -> String {
         out.push('\n');
     }
     out.push_str(&format!(
-        "{}\n{COMPARE_LEGEND}\ninterval: {}\n{}\n",
+        "{}\n{COMPARE_LEGEND}\nmethod: {}\n{}\n",
         summary(c),
         c.method,
         c.verdicts
@@ -250,7 +250,7 @@ pub fn compare_markdown(c: &Comparison) -> String {
         out.push('\n');
     }
     out.push_str(&format!(
-        "\nColumns: {COMPARE_LEGEND}.\n\nInterval: {}.\n\nVerdicts: {}.\n",
+        "\nColumns: {COMPARE_LEGEND}.\n\nMethod: {}.\n\nVerdicts: {}.\n",
         c.method,
         c.verdicts.trim_start_matches("verdicts ")
     ));
