@@ -396,3 +396,164 @@ fn setup_differences_are_warned_in_every_format() {
     let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(json["warnings"], serde_json::json!([]));
 }
+
+/// `planted_file` made at `created`, so that each counts as its own run in a history.
+fn run_at(samples_s: Vec<f64>, created: &str) -> ResultsFile {
+    let mut f = planted_file(samples_s);
+    f.created = created.to_string();
+    f
+}
+
+/// A history of three runs of the gemv at 3.58 ms × e^−d, 3.58 ms, 3.58 ms × e^+d with
+/// d = ln(1 + band) / (3 · 1.4826): log medians −d, 0, +d, MAD d, so the run-to-run band
+/// exp(3 · 1.4826 · d) − 1 is `band` exactly.
+fn write_history(dir: &Path, band: f64) {
+    let d = (1.0 + band).ln() / (3.0 * 1.4826);
+    for (i, x) in [-d, 0.0, d].iter().enumerate() {
+        run_at(
+            vec![3.58e-3 * x.exp(); 9],
+            &format!("2026-11-0{}T02:30:00Z", i + 1),
+        )
+        .write_atomic(&dir.join(format!("run{i}.json")))
+        .unwrap();
+    }
+}
+
+#[test]
+fn history_band_holds_back_a_drift_and_lets_a_larger_change_through() {
+    let dir = tempfile::tempdir().unwrap();
+    // New 12 % slower than base, ±1 % noise, 30 samples a side: a regression on its own.
+    let base = run_at(samples(11, 30, 3.58e-3, 0.01), "2026-11-10T02:30:00Z");
+    let new = run_at(
+        samples(12, 30, 3.58e-3 * 1.12, 0.01),
+        "2026-11-11T02:30:00Z",
+    );
+    let (pb, pn) = (dir.path().join("base.json"), dir.path().join("new.json"));
+    base.write_atomic(&pb).unwrap();
+    let (pb, pn_s) = (pb.to_str().unwrap(), pn.to_str().unwrap());
+    let wide = dir.path().join("wide");
+    let narrow = dir.path().join("narrow");
+    std::fs::create_dir(&wide).unwrap();
+    std::fs::create_dir(&narrow).unwrap();
+    write_history(&wide, 0.20);
+    write_history(&narrow, 0.03);
+    // The new file sits in the history as nightly.sh keeps it: it is left out.
+    new.write_atomic(&wide.join("new.json")).unwrap();
+    std::fs::copy(wide.join("new.json"), &pn).unwrap();
+    // A link to a 10× slower run outside would widen the band if it were followed.
+    let outside = dir.path().join("outside.json");
+    run_at(vec![35.8e-3; 9], "2026-11-05T02:30:00Z")
+        .write_atomic(&outside)
+        .unwrap();
+    std::os::unix::fs::symlink(&outside, narrow.join("link.json")).unwrap();
+
+    let o = hotpath(&["compare", pb, pn_s]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+
+    let o = hotpath(&[
+        "compare",
+        pb,
+        pn_s,
+        "--history",
+        wide.to_str().unwrap(),
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let row = &json["rows"][0];
+    assert_eq!(row["verdict"], "noisy");
+    assert!(
+        (row["band"].as_f64().unwrap() - 0.20).abs() < 1e-12,
+        "{row}"
+    );
+    assert_eq!(row["band_runs"], 3);
+    assert_eq!(
+        row["note"],
+        "within the run-to-run band (±20.0 % over 3 runs)"
+    );
+    assert_eq!(json["history"]["runs"], 3);
+    assert_eq!(json["history"]["new_excluded"], true);
+    assert_eq!(
+        json["verdict_uses"],
+        serde_json::json!(["hl_ratio", "ci_low", "ci_high", "band"])
+    );
+
+    let o = hotpath(&["compare", pb, pn_s, "--history", narrow.to_str().unwrap()]);
+    assert_eq!(o.status.code(), Some(1), "{}", stdout(&o));
+    let text = stdout(&o);
+    assert!(
+        text.contains("run-to-run band") && text.contains("±3.0 % (3 runs)"),
+        "{text}"
+    );
+    assert!(text.contains("REGRESSION"), "{text}");
+}
+
+#[test]
+fn normalize_bandwidth_cancels_a_drift_of_the_memory_roof() {
+    // The committed gemv is memory-bound (roofline bound "memory") and the file's measured
+    // roof is 35.27 GB/s. New: every sample 15 % slower and the roof 15 % lower, as when the
+    // memory system of the machine slows down. The efficiency ratio is 1.15 × (1/1.15) = 1.
+    let dir = tempfile::tempdir().unwrap();
+    let base_s = samples(21, 30, 3.58e-3, 0.01);
+    let base = planted_file(base_s.clone());
+    let mut new = planted_file(base_s.iter().map(|t| t * 1.15).collect());
+    let roof = base.measured.mem_bytes_per_s.unwrap();
+    new.measured.mem_bytes_per_s = Some(roof / 1.15);
+    let (pb, pn) = (dir.path().join("base.json"), dir.path().join("new.json"));
+    base.write_atomic(&pb).unwrap();
+    new.write_atomic(&pn).unwrap();
+    let (pb, pn) = (pb.to_str().unwrap(), pn.to_str().unwrap());
+    let o = hotpath(&["compare", pb, pn, "--format", "json"]);
+    assert_eq!(o.status.code(), Some(1));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(json["rows"][0]["compared_as"], "time");
+    assert_eq!(json["normalize"], "none");
+    let o = hotpath(&[
+        "compare",
+        pb,
+        pn,
+        "--normalize",
+        "bandwidth",
+        "--format",
+        "json",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stdout(&o));
+    let json: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let row = &json["rows"][0];
+    assert_eq!(row["compared_as"], "efficiency");
+    assert_eq!(row["verdict"], "unchanged");
+    assert!(
+        (row["hl_ratio"].as_f64().unwrap() - 1.0).abs() < 1e-9,
+        "{row}"
+    );
+    assert!(
+        (row["roof_ratio"].as_f64().unwrap() - 1.0 / 1.15).abs() < 1e-12,
+        "{row}"
+    );
+    assert_eq!(json["normalize"], "bandwidth");
+}
+
+#[test]
+fn bad_history_and_normalize_arguments_exit_2() {
+    let good = "results/cpu-epyc-2core-quick.json";
+    bad(
+        &["compare", good, good, "--normalize", "dram"],
+        "invalid value 'dram' for '--normalize <HOW>'",
+    );
+    bad(
+        &["compare", good, good, "--history", "/nonexistent/history"],
+        "--history /nonexistent/history cannot be read",
+    );
+    let dir = tempfile::tempdir().unwrap();
+    bad(
+        &[
+            "compare",
+            good,
+            good,
+            "--history",
+            dir.path().to_str().unwrap(),
+        ],
+        "holds no results files",
+    );
+}

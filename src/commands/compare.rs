@@ -3,7 +3,9 @@
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
-use hotpath_core::compare::{self, render};
+use hotpath_core::compare::band::History;
+use hotpath_core::compare::normalize::Normalize;
+use hotpath_core::compare::{self, render, Options};
 use hotpath_core::results::ResultsFile;
 use hotpath_core::{Error, Result};
 
@@ -20,6 +22,25 @@ pub enum TextFormat {
     Md,
 }
 
+/// What `compare --normalize` accepts.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum NormalizeChoice {
+    /// Every benchmark on time.
+    None,
+    /// Memory-bound benchmarks (not the streaming ceilings) on time × their own run's
+    /// measured bandwidth roof: their efficiency against that run's streaming ceiling.
+    Bandwidth,
+}
+
+impl From<NormalizeChoice> for Normalize {
+    fn from(c: NormalizeChoice) -> Normalize {
+        match c {
+            NormalizeChoice::None => Normalize::None,
+            NormalizeChoice::Bandwidth => Normalize::Bandwidth,
+        }
+    }
+}
+
 /// Arguments of `hotpath compare`.
 #[derive(Args, Debug)]
 #[command(allow_negative_numbers = true)]
@@ -34,6 +55,17 @@ pub struct CompareArgs {
     /// Output format.
     #[arg(long, value_enum, default_value_t = TextFormat::Table)]
     pub format: TextFormat,
+    /// Directory of earlier results files of the base's machine (nightly.sh's history/): a
+    /// change must also beat each benchmark's run-to-run band, the 3-sigma robust spread
+    /// of its last up to 20 medians there (at least 3 runs; other hardware and the new file
+    /// are left out; symbolic links are not followed).
+    #[arg(long, value_name = "DIR")]
+    pub history: Option<PathBuf>,
+    /// `bandwidth`: compare memory-bound benchmarks on time × their own run's measured
+    /// bandwidth roof (efficiency against the run's streaming ceiling), so a drift of the
+    /// memory system cancels; compute-bound benchmarks and the ceilings stay on time.
+    #[arg(long, value_enum, value_name = "HOW", default_value_t = NormalizeChoice::None)]
+    pub normalize: NormalizeChoice,
 }
 
 /// Serializes a report struct as pretty JSON with a final newline.
@@ -48,12 +80,20 @@ pub fn run(args: &CompareArgs) -> Result<Outcome> {
     compare::check_threshold(args.threshold)?;
     let base = ResultsFile::read(&args.base)?;
     let new = ResultsFile::read(&args.new)?;
-    let c = compare::compare(
+    let history = match &args.history {
+        Some(dir) => Some(History::load(dir, &base, &new)?),
+        None => None,
+    };
+    let c = compare::compare_with(
         &base,
         &new,
-        args.threshold,
         &args.base.display().to_string(),
         &args.new.display().to_string(),
+        &Options {
+            threshold_pct: args.threshold,
+            normalize: args.normalize.into(),
+            history: history.as_ref(),
+        },
     )?;
     let text = match args.format {
         TextFormat::Table => render::compare_text(&c),

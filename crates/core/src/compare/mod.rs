@@ -2,12 +2,16 @@
 //!
 //! [`compare`] matches benchmarks by id and gives each a noise-aware verdict ([`verdict`])
 //! from the Hodges-Lehmann ratio and its distribution-free interval ([`stats`]), with the
-//! ratio of medians reported beside it; [`setup`] warns
-//! when the files were measured under different conditions; [`gap`] is the kernel-gap
+//! ratio of medians reported beside it; [`band`] adds the run-to-run band of a history of
+//! runs (`--history`) and [`normalize`] the comparison of memory-bound benchmarks on their
+//! efficiency against their own run's streaming ceiling (`--normalize bandwidth`); [`setup`]
+//! warns when the files were measured under different conditions; [`gap`] is the kernel-gap
 //! table of two devices, each against its own roofs; [`render`] formats both.
 
 pub mod ab;
+pub mod band;
 pub mod gap;
+pub mod normalize;
 pub mod paired;
 pub mod remeasure;
 pub mod render;
@@ -23,6 +27,8 @@ use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
 use crate::results::{BenchmarkResult, ResultsFile, Status};
+use band::History;
+use normalize::{ComparedAs, Normalize};
 use stats::{IntervalError, RatioInterval};
 pub use verdict::Verdict;
 
@@ -35,7 +41,8 @@ with the distribution-free 95 % confidence interval that inverts the Mann-Whitne
 (exact for up to 50 samples per side, normal approximation above); deterministic, no resampling";
 
 /// The row fields the verdict is decided on: the Hodges-Lehmann ratio and its interval. The
-/// ratio of medians (`ratio`) is reported beside them and never decides.
+/// ratio of medians (`ratio`) is reported beside them and never decides. With a history the
+/// row's `band` decides too.
 pub const VERDICT_USES: [&str; 3] = ["hl_ratio", "ci_low", "ci_high"];
 
 /// Default threshold of `hotpath compare`, percent.
@@ -67,9 +74,22 @@ pub struct CompareRow {
     pub base_samples: usize,
     /// Samples in the new file.
     pub new_samples: usize,
+    /// What the ratios are of: `time`, or with `--normalize bandwidth` for a memory-bound
+    /// benchmark `efficiency` (time × the run's measured bandwidth roof; above 1 = less
+    /// efficient). `base_median_s` and `new_median_s` are times either way.
+    pub compared_as: ComparedAs,
+    /// For an `efficiency` row, new file's measured bandwidth roof ÷ base file's: the
+    /// ratios are the time ratios × this.
+    pub roof_ratio: Option<f64>,
+    /// Run-to-run band of this benchmark from the history (a fraction: 0.2 = ±20 %); None
+    /// without a history or with fewer than [`band::MIN_RUNS`] runs of it there.
+    pub band: Option<f64>,
+    /// How many runs of the history the band came from (None without a history).
+    pub band_runs: Option<usize>,
     /// The verdict.
     pub verdict: Verdict,
-    /// Why there is no interval, when there is none.
+    /// Notes, `; `-separated: why there is no interval or no band, a change held back by the
+    /// band, a fallback from efficiency to time.
     pub note: Option<String>,
 }
 
@@ -116,16 +136,23 @@ pub struct Comparison {
     pub base: FileLabel,
     /// The new file.
     pub new: FileLabel,
-    /// The interval method ([`METHOD`]).
-    pub method: &'static str,
+    /// The interval method ([`METHOD`]), then the band's ([`band::METHOD`]) with a history
+    /// and the normalization's ([`normalize::METHOD`]) with `--normalize bandwidth`.
+    pub method: String,
     /// Confidence level of the intervals.
     pub confidence: f64,
     /// Threshold, percent.
     pub threshold_pct: f64,
-    /// How the verdicts are defined ([`verdict::DEFINITIONS`]).
-    pub verdicts: &'static str,
-    /// The row fields the verdicts are decided on ([`VERDICT_USES`]).
-    pub verdict_uses: [&'static str; 3],
+    /// How the verdicts are defined ([`verdict::DEFINITIONS`], and
+    /// [`verdict::BAND_DEFINITION`] with a history).
+    pub verdicts: String,
+    /// The row fields the verdicts are decided on ([`VERDICT_USES`], and `band` with a
+    /// history).
+    pub verdict_uses: Vec<&'static str>,
+    /// `none`, or `bandwidth` for `--normalize bandwidth`.
+    pub normalize: Normalize,
+    /// The history the bands came from (None without `--history`).
+    pub history: Option<History>,
     /// Ids judged regressions.
     pub regressions: Vec<String>,
     /// Ids judged improvements.
@@ -198,7 +225,7 @@ fn unusable(b: &BenchmarkResult, side: &str) -> Option<String> {
 }
 
 /// Median of a benchmark's samples (the stored median when the samples were dropped).
-fn median_s(b: &BenchmarkResult) -> Option<f64> {
+pub(crate) fn median_s(b: &BenchmarkResult) -> Option<f64> {
     if b.samples_s.is_empty() {
         b.time.map(|t| t.median_s)
     } else {
@@ -206,8 +233,45 @@ fn median_s(b: &BenchmarkResult) -> Option<f64> {
     }
 }
 
-/// One row: the median ratio, the interval and the verdict.
-fn row(id: &str, a: &BenchmarkResult, b: &BenchmarkResult, threshold: f64) -> Result<CompareRow> {
+/// How one comparison is made: its threshold, normalization and history.
+#[derive(Clone, Copy, Debug)]
+pub struct Options<'a> {
+    /// Threshold, percent (checked by [`check_threshold`]).
+    pub threshold_pct: f64,
+    /// `--normalize`.
+    pub normalize: Normalize,
+    /// The history whose run-to-run band each row must beat (`--history`).
+    pub history: Option<&'a History>,
+}
+
+impl Options<'_> {
+    /// Threshold `threshold_pct` percent, no normalization, no history.
+    pub fn threshold(threshold_pct: f64) -> Options<'static> {
+        Options {
+            threshold_pct,
+            normalize: Normalize::None,
+            history: None,
+        }
+    }
+}
+
+/// What one row is compared on: `scale` multiplies every ratio (the roof ratio of an
+/// efficiency row, 1 for time), `fallback` is why a memory-bound row stayed on time.
+struct Basis {
+    compared_as: ComparedAs,
+    scale: f64,
+    fallback: Option<String>,
+}
+
+/// One row: the median ratio, the interval and the verdict, on `basis`, against the band.
+fn row(
+    id: &str,
+    a: &BenchmarkResult,
+    b: &BenchmarkResult,
+    threshold: f64,
+    basis: Basis,
+    history: Option<&History>,
+) -> Result<CompareRow> {
     let (Some(base_median_s), Some(new_median_s)) = (median_s(a), median_s(b)) else {
         return Err(Error::bad_input(format!(
             "benchmark {id} has no median time"
@@ -219,45 +283,75 @@ fn row(id: &str, a: &BenchmarkResult, b: &BenchmarkResult, threshold: f64) -> Re
             "benchmark {id} has median times {base_median_s} s (base) and {new_median_s} s (new); times must be positive numbers"
         )));
     }
-    let ratio = new_median_s / base_median_s;
-    let (interval, note): (Option<RatioInterval>, Option<String>) =
-        match stats::ratio_interval(&a.samples_s, &b.samples_s) {
-            Ok(r) => (Some(r), None),
-            Err(IntervalError::TooFewSamples) => (
-                None,
-                Some(format!(
-                    "too few samples for a 95 % interval ({} base, {} new; at least 4 each)",
-                    a.samples_s.len(),
-                    b.samples_s.len()
-                )),
-            ),
-            Err(IntervalError::NotPositive) => {
-                return Err(Error::bad_input(format!(
-                    "benchmark {id} holds a sample that is not a positive number of seconds; samples_s must be times"
-                )))
-            }
-        };
+    let mut notes = Vec::new();
+    let interval: Option<RatioInterval> = match stats::ratio_interval(&a.samples_s, &b.samples_s)
+    {
+        Ok(r) => Some(r),
+        Err(IntervalError::TooFewSamples) => {
+            notes.push(format!(
+                "too few samples for a 95 % interval ({} base, {} new; at least 4 each)",
+                a.samples_s.len(),
+                b.samples_s.len()
+            ));
+            None
+        }
+        Err(IntervalError::NotPositive) => {
+            return Err(Error::bad_input(format!(
+                "benchmark {id} holds a sample that is not a positive number of seconds; samples_s must be times"
+            )))
+        }
+    };
+    // Multiplying every sample of a side by a constant shifts every pairwise log-difference
+    // by the same amount, so the estimate and both ends of the interval scale by it.
+    let s = basis.scale;
+    let ratio = new_median_s / base_median_s * s;
+    let band = history.map(|h| h.band(id, basis.compared_as == ComparedAs::Efficiency));
+    let (verdict, held) = verdict::classify_banded(
+        interval.map_or(ratio, |r| r.estimate * s),
+        interval.map(|r| (r.low * s, r.high * s)),
+        threshold,
+        band.and_then(|b| b.band),
+    );
+    if let Some(why) = basis.fallback {
+        notes.push(why);
+    }
+    match band {
+        Some(band::Band {
+            band: Some(width),
+            runs,
+        }) if held => notes.push(format!(
+            "within the run-to-run band (±{:.1} % over {runs} runs)",
+            width * 100.0
+        )),
+        Some(band::Band { band: None, runs }) => notes.push(format!(
+            "no run-to-run band: {runs} run{} of it in the history, at least {} needed",
+            if runs == 1 { "" } else { "s" },
+            band::MIN_RUNS
+        )),
+        _ => {}
+    }
     Ok(CompareRow {
         id: id.to_string(),
         base_median_s,
         new_median_s,
         ratio,
-        hl_ratio: interval.map(|r| r.estimate),
-        ci_low: interval.map(|r| r.low),
-        ci_high: interval.map(|r| r.high),
+        hl_ratio: interval.map(|r| r.estimate * s),
+        ci_low: interval.map(|r| r.low * s),
+        ci_high: interval.map(|r| r.high * s),
         interval: interval.map(|r| if r.exact { "exact" } else { "normal" }),
         base_samples: a.samples_s.len(),
         new_samples: b.samples_s.len(),
-        verdict: match interval {
-            Some(r) => verdict::classify(r.estimate, Some((r.low, r.high)), threshold),
-            None => verdict::classify(ratio, None, threshold),
-        },
-        note,
+        compared_as: basis.compared_as,
+        roof_ratio: (basis.compared_as == ComparedAs::Efficiency).then_some(s),
+        band: band.and_then(|b| b.band),
+        band_runs: band.map(|b| b.runs),
+        verdict,
+        note: (!notes.is_empty()).then(|| notes.join("; ")),
     })
 }
 
-/// Compares `new` against `base` with threshold `threshold_pct` (percent). `base_name` and
-/// `new_name` (paths) name the files in errors.
+/// Compares `new` against `base` with threshold `threshold_pct` (percent), on time, without
+/// a history. `base_name` and `new_name` (paths) name the files in errors.
 pub fn compare(
     base: &ResultsFile,
     new: &ResultsFile,
@@ -265,7 +359,64 @@ pub fn compare(
     base_name: &str,
     new_name: &str,
 ) -> Result<Comparison> {
+    compare_with(
+        base,
+        new,
+        base_name,
+        new_name,
+        &Options::threshold(threshold_pct),
+    )
+}
+
+/// Compares `new` against `base` as `opts` says: its threshold, `--normalize` and the
+/// history whose run-to-run band a change must beat. `base_name` and `new_name` (paths) name
+/// the files in errors and warnings.
+pub fn compare_with(
+    base: &ResultsFile,
+    new: &ResultsFile,
+    base_name: &str,
+    new_name: &str,
+    opts: &Options<'_>,
+) -> Result<Comparison> {
+    let threshold_pct = opts.threshold_pct;
     let threshold = check_threshold(threshold_pct)?;
+    let mut warnings = setup::differences(base, new);
+    let roofs = match opts.normalize {
+        Normalize::None => None,
+        Normalize::Bandwidth => {
+            let (rb, rn) = (normalize::roof(base), normalize::roof(new));
+            if rb.is_none() {
+                warnings.push(normalize::missing_roof("base", base_name));
+            }
+            if rn.is_none() {
+                warnings.push(normalize::missing_roof("new", new_name));
+            }
+            Some((rb, rn))
+        }
+    };
+    let basis = |a: &BenchmarkResult, b: &BenchmarkResult| -> Basis {
+        let time = |fallback| Basis {
+            compared_as: ComparedAs::Time,
+            scale: 1.0,
+            fallback,
+        };
+        match roofs {
+            Some(roofs) if normalize::memory_bound(a, b) => match roofs {
+                (Some(rb), Some(rn)) => Basis {
+                    compared_as: ComparedAs::Efficiency,
+                    scale: rn / rb,
+                    fallback: None,
+                },
+                (rb, _) => {
+                    let name = if rb.is_none() { base_name } else { new_name };
+                    time(Some(format!(
+                        "memory-bound but compared on time: {name} has no measured bandwidth roof"
+                    )))
+                }
+            },
+            _ => time(None),
+        }
+    };
     let base_ids = by_id(base, base_name)?;
     let new_ids = by_id(new, new_name)?;
     let mut rows = Vec::new();
@@ -281,7 +432,7 @@ pub fn compare(
                 id: a.id.clone(),
                 reason,
             }),
-            None => rows.push(row(&a.id, a, b, threshold)?),
+            None => rows.push(row(&a.id, a, b, threshold, basis(a, b), opts.history)?),
         }
     }
     let only_in_new = new
@@ -296,15 +447,28 @@ pub fn compare(
             .map(|r| r.id.clone())
             .collect()
     };
+    let mut method = METHOD.to_string();
+    let mut verdicts = verdict::DEFINITIONS.to_string();
+    let mut verdict_uses = VERDICT_USES.to_vec();
+    if opts.history.is_some() {
+        method = format!("{method}; {}", band::METHOD);
+        verdicts = format!("{verdicts}; {}", verdict::BAND_DEFINITION);
+        verdict_uses.push("band");
+    }
+    if opts.normalize == Normalize::Bandwidth {
+        method = format!("{method}; {}", normalize::METHOD);
+    }
     Ok(Comparison {
         schema: SCHEMA,
         base: FileLabel::of(base, base_name),
         new: FileLabel::of(new, new_name),
-        method: METHOD,
+        method,
         confidence: stats::CONFIDENCE,
         threshold_pct,
-        verdicts: verdict::DEFINITIONS,
-        verdict_uses: VERDICT_USES,
+        verdicts,
+        verdict_uses,
+        normalize: opts.normalize,
+        history: opts.history.cloned(),
         regressions: ids(Verdict::Regression),
         improvements: ids(Verdict::Improvement),
         noisy: ids(Verdict::Noisy),
@@ -312,9 +476,11 @@ pub fn compare(
         only_in_base,
         only_in_new,
         not_compared,
-        warnings: setup::differences(base, new),
+        warnings,
     })
 }
 
+#[cfg(test)]
+mod band_tests;
 #[cfg(test)]
 mod tests;

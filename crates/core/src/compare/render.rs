@@ -2,7 +2,8 @@
 //! Markdown for reports and CI summaries. JSON is the structs themselves (serde).
 
 use super::gap::{Gap, GapRow, Group};
-use super::{verdict, CompareRow, Comparison, Verdict};
+use super::normalize::Normalize;
+use super::{CompareRow, Comparison, Verdict};
 use crate::units::{sig3, Seconds};
 
 /// Aligned text table: the first `left` columns left-aligned, the rest right-aligned.
@@ -66,7 +67,31 @@ const COMPARE_HEADERS: [&str; 7] = [
     "verdict (on HL)",
 ];
 
-fn compare_cells(r: &CompareRow) -> Vec<String> {
+/// The headers of `c`'s table: the band column with a history, the `compared as` column
+/// with `--normalize bandwidth`, both before the verdict.
+fn compare_headers(c: &Comparison) -> Vec<&'static str> {
+    let mut h = COMPARE_HEADERS[..6].to_vec();
+    if c.normalize == Normalize::Bandwidth {
+        h.push("compared as");
+    }
+    if c.history.is_some() {
+        h.push("run-to-run band");
+    }
+    h.push(COMPARE_HEADERS[6]);
+    h
+}
+
+/// A row's band cell: `±20.0 % (12 runs)`, or `none (2 runs)` with too few runs.
+pub fn band_cell(r: &CompareRow) -> String {
+    let runs = r.band_runs.unwrap_or(0);
+    let plural = if runs == 1 { "" } else { "s" };
+    match r.band {
+        Some(b) => format!("±{:.1} % ({runs} run{plural})", b * 100.0),
+        None => format!("none ({runs} run{plural})"),
+    }
+}
+
+fn compare_cells(c: &Comparison, r: &CompareRow) -> Vec<String> {
     let interval = match (r.ci_low, r.ci_high) {
         (Some(lo), Some(hi)) => format!("{} … {}", change_pct(lo), change_pct(hi)),
         _ => "-".into(),
@@ -75,15 +100,22 @@ fn compare_cells(r: &CompareRow) -> Vec<String> {
         Verdict::Regression => "REGRESSION".to_string(),
         v => v.name().to_string(),
     };
-    vec![
+    let mut cells = vec![
         r.id.clone(),
         Seconds(r.base_median_s).to_string(),
         Seconds(r.new_median_s).to_string(),
         change_pct(r.ratio),
         r.hl_ratio.map(change_pct).unwrap_or_else(|| "-".into()),
         interval,
-        verdict,
-    ]
+    ];
+    if c.normalize == Normalize::Bandwidth {
+        cells.push(r.compared_as.name().to_string());
+    }
+    if c.history.is_some() {
+        cells.push(band_cell(r));
+    }
+    cells.push(verdict);
+    cells
 }
 
 /// How to read the columns of a comparison, and which of them decide the verdict.
@@ -93,14 +125,53 @@ new/base (median of all pairwise ratios) and its Mann-Whitney interval, which de
 
 fn summary(c: &Comparison) -> String {
     let count = |v: Verdict| c.rows.iter().filter(|r| r.verdict == v).count();
+    let band = if c.history.is_some() {
+        ", and the run-to-run band"
+    } else {
+        ""
+    };
+    let normalize = if c.normalize == Normalize::Bandwidth {
+        "; memory-bound benchmarks as efficiency against their run's bandwidth roof"
+    } else {
+        ""
+    };
     format!(
-        "{} regressions, {} improvements, {} noisy, {} unchanged (threshold ±{} %)",
+        "{} regressions, {} improvements, {} noisy, {} unchanged (threshold ±{} %{band}{normalize})",
         count(Verdict::Regression),
         count(Verdict::Improvement),
         count(Verdict::Noisy),
         count(Verdict::Unchanged),
         c.threshold_pct
     )
+}
+
+/// The line that says where the bands came from, with a history.
+fn history_line(c: &Comparison) -> Option<String> {
+    let h = c.history.as_ref()?;
+    Some(format!(
+        "{}: {} run{} of {} [{}] (the last up to {} per benchmark, at least {} for a band){}{}",
+        h.dir,
+        h.runs,
+        if h.runs == 1 { "" } else { "s" },
+        h.device,
+        h.hardware,
+        h.window,
+        h.min_runs,
+        if h.other_hardware > 0 {
+            format!(
+                "; {} file{} of other hardware ignored",
+                h.other_hardware,
+                if h.other_hardware == 1 { "" } else { "s" }
+            )
+        } else {
+            String::new()
+        },
+        if h.new_excluded {
+            "; the new file itself left out"
+        } else {
+            ""
+        }
+    ))
 }
 
 fn label(l: &super::FileLabel) -> String {
@@ -140,32 +211,38 @@ fn compare_notes(c: &Comparison, bullet: &str) -> Vec<String> {
 
 /// The comparison as an aligned text table.
 pub fn compare_text(c: &Comparison) -> String {
-    let rows: Vec<Vec<String>> = c.rows.iter().map(compare_cells).collect();
+    let rows: Vec<Vec<String>> = c.rows.iter().map(|r| compare_cells(c, r)).collect();
     let mut out = format!("base: {}\nnew:  {}\n", label(&c.base), label(&c.new));
-    out.push_str(&text_table(&COMPARE_HEADERS, &rows, 1));
+    if let Some(h) = history_line(c) {
+        out.push_str(&format!("history: {h}\n"));
+    }
+    out.push_str(&text_table(&compare_headers(c), &rows, 1));
     for l in compare_notes(c, "") {
         out.push_str(&l);
         out.push('\n');
     }
     out.push_str(&format!(
-        "{}\n{COMPARE_LEGEND}\ninterval: {}\n{}\n",
+        "{}\n{COMPARE_LEGEND}\nmethod: {}\n{}\n",
         summary(c),
         c.method,
-        verdict::DEFINITIONS
+        c.verdicts
     ));
     out
 }
 
 /// The comparison as Markdown.
 pub fn compare_markdown(c: &Comparison) -> String {
-    let rows: Vec<Vec<String>> = c.rows.iter().map(compare_cells).collect();
+    let rows: Vec<Vec<String>> = c.rows.iter().map(|r| compare_cells(c, r)).collect();
+    let history = history_line(c)
+        .map(|h| format!("- history: {h}\n"))
+        .unwrap_or_default();
     let mut out = format!(
-        "# hotpath compare\n\n- base: {}\n- new: {}\n- **{}**\n\n",
+        "# hotpath compare\n\n- base: {}\n- new: {}\n{history}- **{}**\n\n",
         label(&c.base),
         label(&c.new),
         summary(c)
     );
-    out.push_str(&markdown_table(&COMPARE_HEADERS, &rows));
+    out.push_str(&markdown_table(&compare_headers(c), &rows));
     let notes = compare_notes(c, "- ");
     if !notes.is_empty() {
         out.push('\n');
@@ -173,9 +250,9 @@ pub fn compare_markdown(c: &Comparison) -> String {
         out.push('\n');
     }
     out.push_str(&format!(
-        "\nColumns: {COMPARE_LEGEND}.\n\nInterval: {}.\n\nVerdicts: {}.\n",
+        "\nColumns: {COMPARE_LEGEND}.\n\nMethod: {}.\n\nVerdicts: {}.\n",
         c.method,
-        verdict::DEFINITIONS.trim_start_matches("verdicts ")
+        c.verdicts.trim_start_matches("verdicts ")
     ));
     out
 }

@@ -55,6 +55,38 @@ unchanged = lo >= 1-t and hi <= 1+t; noisy = anything else (the interval reaches
 threshold without a significant change beyond it, or too few samples for an interval); the \
 ratio of medians is reported beside r and never decides";
 
+/// What the run-to-run band adds to [`DEFINITIONS`] when a history is given.
+pub const BAND_DEFINITION: &str = "with a history, b = the run-to-run band of the \
+benchmark: a regression must also have r > 1+b and an improvement r < 1/(1+b); a change \
+that passes the threshold and its interval but not the band is noisy (within the \
+run-to-run band); without a band (fewer runs than needed) the rule is the one above";
+
+/// The verdict of [`classify`] with a run-to-run band `band` (a fraction: 0.2 for ±20 %)
+/// applied on top: a regression needs `ratio > 1 + band` too, an improvement
+/// `ratio < 1 / (1 + band)`. Returns the verdict and whether the band alone turned a
+/// regression or improvement into `noisy`. `band` None leaves [`classify`]'s verdict.
+pub fn classify_banded(
+    ratio: f64,
+    interval: Option<(f64, f64)>,
+    threshold: f64,
+    band: Option<f64>,
+) -> (Verdict, bool) {
+    let v = classify(ratio, interval, threshold);
+    let Some(b) = band else {
+        return (v, false);
+    };
+    let held = match v {
+        Verdict::Regression => ratio <= 1.0 + b,
+        Verdict::Improvement => ratio >= 1.0 / (1.0 + b),
+        _ => false,
+    };
+    if held {
+        (Verdict::Noisy, true)
+    } else {
+        (v, false)
+    }
+}
+
 /// The verdict for the estimated ratio `ratio`, its interval `interval` (None when the
 /// samples were too few for one) and threshold `threshold` (a fraction: 0.05 for 5 %).
 pub fn classify(ratio: f64, interval: Option<(f64, f64)>, threshold: f64) -> Verdict {
@@ -100,5 +132,43 @@ mod tests {
         assert_eq!(classify(1.05, Some((1.04, 1.05)), t), Verdict::Unchanged);
         // A larger threshold turns the 10 % regression into noise-free "unchanged".
         assert_eq!(classify(1.10, Some((1.08, 1.12)), 0.25), Verdict::Unchanged);
+    }
+
+    #[test]
+    fn the_band_holds_back_changes_inside_it() {
+        let (t, iv) = (0.05, Some((1.10, 1.14)));
+        // 12 % slower: a regression by the threshold rule; a 20 % band holds it (1.12 ≤
+        // 1.20), a 3 % band does not (1.12 > 1.03); no band leaves the rule alone.
+        assert_eq!(
+            classify_banded(1.12, iv, t, Some(0.20)),
+            (Verdict::Noisy, true)
+        );
+        assert_eq!(
+            classify_banded(1.12, iv, t, Some(0.03)),
+            (Verdict::Regression, false)
+        );
+        assert_eq!(
+            classify_banded(1.12, iv, t, None),
+            (Verdict::Regression, false)
+        );
+        // Faster: 1/1.2 = 0.8333; a ratio of 0.85 is inside the 20 % band, 0.80 is not.
+        let down = Some((0.78, 0.88));
+        assert_eq!(
+            classify_banded(0.85, down, t, Some(0.20)),
+            (Verdict::Noisy, true)
+        );
+        assert_eq!(
+            classify_banded(0.80, down, t, Some(0.20)),
+            (Verdict::Improvement, false)
+        );
+        // Unchanged and noisy verdicts are never changed by a band.
+        assert_eq!(
+            classify_banded(1.0, Some((0.99, 1.01)), t, Some(0.5)),
+            (Verdict::Unchanged, false)
+        );
+        assert_eq!(
+            classify_banded(1.3, Some((0.9, 1.8)), t, Some(0.5)),
+            (Verdict::Noisy, false)
+        );
     }
 }

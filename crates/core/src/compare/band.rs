@@ -1,0 +1,197 @@
+//! The run-to-run band of `hotpath compare --history DIR`: how far a benchmark's median moves
+//! from one run to the next on the same machine, with nothing changed.
+//!
+//! The Mann-Whitney interval of a comparison is built from the samples of one run each, so
+//! it measures noise *within* a run. A machine whose speed drifts *between* runs (memory
+//! bandwidth, clocks, a busy neighbour) makes changes that are significant and larger than
+//! the threshold without any change in the code. The history of the base's machine — the
+//! results files `scripts/nightly.sh` keeps — shows that drift directly: per benchmark, the
+//! spread of the medians of its past runs. With `m_1 … m_k` the medians of the last up to
+//! [`WINDOW`] runs that measured the benchmark (at least [`MIN_RUNS`]),
+//!
+//! ```text
+//! band = exp(3 · 1.4826 · MAD(ln m_i)) − 1
+//! ```
+//!
+//! where MAD is the median absolute deviation from the median: 1.4826 · MAD estimates the
+//! standard deviation of the log medians and ignores up to half of them being wild, and
+//! three of those, turned back into a ratio, is the band (0.2 = ±20 %). A regression must
+//! then also be slower than `1 + band` ([`super::verdict::classify_banded`]).
+
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use crate::error::Result;
+use crate::report::history;
+use crate::results::{ResultsFile, Status};
+
+/// Most recent runs of a benchmark the band is computed over.
+pub const WINDOW: usize = 20;
+
+/// Fewest runs of a benchmark that give a band; with fewer the row has none.
+pub const MIN_RUNS: usize = 3;
+
+/// 1.4826 · MAD estimates the standard deviation of normal data (1 / Φ⁻¹(3/4)).
+pub const MAD_TO_SIGMA: f64 = 1.4826;
+
+/// How many robust standard deviations of the log medians the band spans.
+pub const SIGMAS: f64 = 3.0;
+
+/// How the band is defined, as every output names it.
+pub const METHOD: &str = "run-to-run band b per benchmark from the history's runs of the \
+base's hardware (the new file itself excluded): over the last up to 20 runs that measured it, \
+at least 3, b = exp(3 · 1.4826 · MAD(ln median_i)) − 1, a 3-sigma robust spread of the runs' \
+log medians (of time × the run's measured bandwidth roof for benchmarks compared as efficiency)";
+
+/// One run of the history: its medians by benchmark id.
+#[derive(Clone, Debug, PartialEq)]
+pub struct Run {
+    /// The file's name in the history directory.
+    pub file: String,
+    /// Measured bandwidth roof of the run (`measured.mem_bytes_per_s`), bytes/s.
+    pub mem_bytes_per_s: Option<f64>,
+    /// Median time of every benchmark that ran and was measured, seconds, by id.
+    pub medians_s: BTreeMap<String, f64>,
+}
+
+/// The history a comparison's bands come from.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct History {
+    /// The directory as given.
+    pub dir: String,
+    /// The hardware entry id the runs must share with the base file.
+    pub hardware: String,
+    /// `backend name` of the device the runs must share with the base file.
+    pub device: String,
+    /// Results files of that hardware and device that were used, new excluded.
+    pub runs: usize,
+    /// Results files of other hardware or devices, ignored.
+    pub other_hardware: usize,
+    /// True when the new file itself was in the directory (and was left out).
+    pub new_excluded: bool,
+    /// [`WINDOW`].
+    pub window: usize,
+    /// [`MIN_RUNS`].
+    pub min_runs: usize,
+    /// The runs used, oldest first.
+    #[serde(skip)]
+    pub data: Vec<Run>,
+}
+
+/// The band of one benchmark.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct Band {
+    /// The band as a fraction (0.2 = ±20 %), None with fewer than [`MIN_RUNS`] runs.
+    pub band: Option<f64>,
+    /// How many runs it came from (at most [`WINDOW`]; fewer than [`MIN_RUNS`] when no band).
+    pub runs: usize,
+}
+
+/// Median time of a benchmark that ran: the median of its samples, or the stored median
+/// when the samples were dropped. None when it failed, errored or was not measured.
+pub(crate) fn run_median_s(b: &crate::results::BenchmarkResult) -> Option<f64> {
+    if b.status != Status::Ok {
+        return None;
+    }
+    super::median_s(b).filter(|t| t.is_finite() && *t > 0.0)
+}
+
+/// The band of values `v` (medians of successive runs, any positive unit): None with
+/// fewer than [`MIN_RUNS`] values, else exp([`SIGMAS`] · [`MAD_TO_SIGMA`] · MAD(ln v)) − 1.
+pub fn band_of(v: &[f64]) -> Option<f64> {
+    if v.len() < MIN_RUNS {
+        return None;
+    }
+    let logs: Vec<f64> = v.iter().map(|x| x.ln()).collect();
+    Some((SIGMAS * MAD_TO_SIGMA * crate::stats::mad(&logs)).exp() - 1.0)
+}
+
+/// Whether two files were measured on the same kind of machine: the same hardware entry
+/// and the same backend and device name.
+fn same_hardware(a: &ResultsFile, b: &ResultsFile) -> bool {
+    a.hardware.id == b.hardware.id
+        && a.device.backend == b.device.backend
+        && a.device.name == b.device.name
+}
+
+/// Whether `a` and `b` hold the same run: made at the same second by the same hotpath build
+/// on the same host and device (a copy of a file, or the file itself read twice; the times
+/// need not round-trip bit for bit).
+fn same_run(a: &ResultsFile, b: &ResultsFile) -> bool {
+    a.created == b.created
+        && a.tool.git == b.tool.git
+        && a.host.hostname == b.host.hostname
+        && (&a.device.backend, a.device.index, &a.device.name)
+            == (&b.device.backend, b.device.index, &b.device.name)
+}
+
+impl History {
+    /// Reads the results files directly in `dir` ([`history::read_dir`]: regular `*.json`
+    /// files only, symbolic links skipped) and keeps those of `base`'s hardware entry and
+    /// device, leaving out `new` itself (a file of the same run: the same creation time,
+    /// hotpath build, host and device). A directory that cannot be
+    /// read, holds no results files or holds a file that is not one is an error.
+    pub fn load(dir: &Path, base: &ResultsFile, new: &ResultsFile) -> Result<History> {
+        let files = history::read_dir(dir)?;
+        let mut data = Vec::new();
+        let mut other_hardware = 0;
+        let mut new_excluded = false;
+        for (file, f) in files {
+            if same_run(&f, new) {
+                new_excluded = true;
+            } else if !same_hardware(&f, base) {
+                other_hardware += 1;
+            } else {
+                let medians_s = f
+                    .benchmarks
+                    .iter()
+                    .filter_map(|b| run_median_s(b).map(|m| (b.id.clone(), m)))
+                    .collect();
+                data.push(Run {
+                    file,
+                    mem_bytes_per_s: f.measured.mem_bytes_per_s,
+                    medians_s,
+                });
+            }
+        }
+        Ok(History {
+            dir: dir.display().to_string(),
+            hardware: base.hardware.id.clone(),
+            device: format!("{} {}", base.device.backend, base.device.name),
+            runs: data.len(),
+            other_hardware,
+            new_excluded,
+            window: WINDOW,
+            min_runs: MIN_RUNS,
+            data,
+        })
+    }
+
+    /// The band of benchmark `id` over the last up to [`WINDOW`] runs that measured it: of
+    /// its median times, or with `efficiency` of median time × the run's measured bandwidth
+    /// roof (runs without that roof do not count then).
+    pub fn band(&self, id: &str, efficiency: bool) -> Band {
+        let mut v: Vec<f64> = self
+            .data
+            .iter()
+            .rev()
+            .filter_map(|r| {
+                let m = *r.medians_s.get(id)?;
+                if efficiency {
+                    r.mem_bytes_per_s
+                        .filter(|bw| bw.is_finite() && *bw > 0.0)
+                        .map(|bw| m * bw)
+                } else {
+                    Some(m)
+                }
+            })
+            .take(WINDOW)
+            .collect();
+        v.reverse();
+        Band {
+            band: band_of(&v),
+            runs: v.len(),
+        }
+    }
+}
