@@ -59,13 +59,20 @@ pub struct CompareArgs {
     /// change must also beat each benchmark's run-to-run band, the 3-sigma robust spread
     /// of its last up to 20 medians there (at least 3 runs; other hardware and the new file
     /// are left out; symbolic links are not followed).
+    /// Repeatable: the runs of every directory given count (nightly.sh adds runs/, the
+    /// last good build's A/B rounds).
     #[arg(long, value_name = "DIR")]
-    pub history: Option<PathBuf>,
+    pub history: Vec<PathBuf>,
     /// `bandwidth`: compare memory-bound benchmarks on time × their own run's measured
     /// bandwidth roof (efficiency against the run's streaming ceiling), so a drift of the
     /// memory system cancels; compute-bound benchmarks and the ceilings stay on time.
     #[arg(long, value_enum, value_name = "HOW", default_value_t = NormalizeChoice::None)]
     pub normalize: NormalizeChoice,
+    /// A second measurement of the new build (the same suite run again): a regression
+    /// counts only if comparing this file with the base flags it too; otherwise it is
+    /// noisy, "did not reproduce".
+    #[arg(long, value_name = "FILE")]
+    pub remeasured: Option<PathBuf>,
 }
 
 /// Serializes a report struct as pretty JSON with a final newline.
@@ -80,21 +87,34 @@ pub fn run(args: &CompareArgs) -> Result<Outcome> {
     compare::check_threshold(args.threshold)?;
     let base = ResultsFile::read(&args.base)?;
     let new = ResultsFile::read(&args.new)?;
-    let history = match &args.history {
-        Some(dir) => Some(History::load(dir, &base, &new)?),
-        None => None,
+    let again = args.remeasured.as_deref().map(ResultsFile::read).transpose()?;
+    let dirs: Vec<&std::path::Path> = args.history.iter().map(PathBuf::as_path).collect();
+    let history = match dirs.is_empty() {
+        true => None,
+        false => Some(History::load_dirs(&dirs, &base, &new)?),
     };
-    let c = compare::compare_with(
+    let options = Options {
+        threshold_pct: args.threshold,
+        normalize: args.normalize.into(),
+        history: history.as_ref(),
+    };
+    let mut c = compare::compare_with(
         &base,
         &new,
         &args.base.display().to_string(),
         &args.new.display().to_string(),
-        &Options {
-            threshold_pct: args.threshold,
-            normalize: args.normalize.into(),
-            history: history.as_ref(),
-        },
+        &options,
     )?;
+    if let (Some(again), Some(path)) = (&again, &args.remeasured) {
+        let second = compare::compare_with(
+            &base,
+            again,
+            &args.base.display().to_string(),
+            &path.display().to_string(),
+            &options,
+        )?;
+        compare::remeasure::confirm(&mut c, &second);
+    }
     let text = match args.format {
         TextFormat::Table => render::compare_text(&c),
         TextFormat::Md => render::compare_markdown(&c),

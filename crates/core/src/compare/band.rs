@@ -133,7 +133,18 @@ impl History {
     /// hotpath build, host and device). A directory that cannot be
     /// read, holds no results files or holds a file that is not one is an error.
     pub fn load(dir: &Path, base: &ResultsFile, new: &ResultsFile) -> Result<History> {
-        let files = history::read_dir(dir)?;
+        History::load_dirs(&[dir], base, new)
+    }
+
+    /// As [`History::load`] over several directories (nightly.sh's `history/` and the
+    /// last good build's A/B rounds it keeps in `runs/`), their runs merged in order of
+    /// creation.
+    pub fn load_dirs(dirs: &[&Path], base: &ResultsFile, new: &ResultsFile) -> Result<History> {
+        let mut files = Vec::new();
+        for dir in dirs {
+            files.extend(history::read_dir(dir)?);
+        }
+        files.sort_by(|a, b| (&a.1.created, &a.0).cmp(&(&b.1.created, &b.0)));
         let mut data = Vec::new();
         let mut other_hardware = 0;
         let mut new_excluded = false;
@@ -156,7 +167,11 @@ impl History {
             }
         }
         Ok(History {
-            dir: dir.display().to_string(),
+            dir: dirs
+                .iter()
+                .map(|d| d.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", "),
             hardware: base.hardware.id.clone(),
             device: format!("{} {}", base.device.backend, base.device.name),
             runs: data.len(),
