@@ -359,6 +359,7 @@ mod tests {
             efficiency_spec: Some(0.5),
             efficiency_measured: Some(0.5),
             floor_measured_s: None,
+            timing: Default::default(),
         };
         f.benchmarks[2].roofline = Some(r);
         let found = above_roof(&f, 0.02);
