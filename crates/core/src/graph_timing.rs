@@ -197,6 +197,34 @@ pub fn efficiency_time(b: &BenchmarkResult) -> Option<(f64, EfficiencyTiming)> {
     }
 }
 
+/// A benchmark's median as tables show it: the stream median, and beside it the graph's
+/// per-launch median when there is one (`7.63 us; graph 3.81 us`); `None` when nothing
+/// was measured.
+pub fn median_text(b: &BenchmarkResult) -> Option<String> {
+    let stream = Seconds(b.time?.median_s);
+    Some(match b.graph.as_ref().and_then(|g| g.time) {
+        Some(g) => format!("{stream}; graph {}", Seconds(g.median_s)),
+        None => stream.to_string(),
+    })
+}
+
+/// What tables append to an efficiency that divides by the graph time.
+pub const GRAPH_MARK: &str = " (graph)";
+
+/// An efficiency `cell` as tables show it: with [`GRAPH_MARK`] appended when `b`'s
+/// roofline efficiency divides by its graph time (and the cell holds a value, not `-`).
+pub fn mark_efficiency(cell: String, b: &BenchmarkResult) -> String {
+    let graph = b
+        .roofline
+        .as_ref()
+        .is_some_and(|r| r.timing == EfficiencyTiming::Graph);
+    if graph && cell != "-" {
+        cell + GRAPH_MARK
+    } else {
+        cell
+    }
+}
+
 /// The stream loop's view of a graph: one "iteration" is one replay of all its launches.
 struct Replays<'g, 'p> {
     graph: &'g mut (dyn GraphReplay + 'p),

@@ -421,3 +421,42 @@ fn graph_fields_are_optional_in_the_results_file() {
     let back: crate::results::BenchmarkResult = serde_json::from_str(&text).expect("reads back");
     assert_eq!(back, b);
 }
+
+#[test]
+fn tables_show_both_medians_and_mark_graph_efficiencies() {
+    let mut d = device(Graphs::Capture);
+    let b = run_one(
+        &mut d,
+        &copy_1024(),
+        "hotpath",
+        crate::backend::CacheMode::Hot,
+        None,
+        &quick(),
+        &mut |_| {},
+    )
+    .result;
+    let mut f = crate::compare::fixture::file();
+    f.hardware.mem_bytes_per_s = Some(8_589_934_592.0);
+    f.measured.mem_bytes_per_s = Some(8_589_934_592.0);
+    f.benchmarks = vec![b];
+    place_on_roofline(&mut f);
+    let b = &f.benchmarks[0];
+    // 2⁻¹⁷ s = 7.63 µs by stream, 2⁻¹⁸ s = 3.81 µs per launch by graph.
+    assert_eq!(median_text(b).as_deref(), Some("7.63 us; graph 3.81 us"));
+    let cells = crate::report::tables::row(b, false).cells;
+    assert_eq!(cells[3], "7.63 us; graph 3.81 us");
+    // Both roofs are 2³³ B/s: 2⁻²⁰ ÷ 2⁻¹⁸ = 25.0 %, from the graph.
+    assert_eq!(cells[7], "25.0 (graph)");
+    assert_eq!(cells[8], "25.0 (graph)");
+    // To the roof from the graph time: 2⁻¹⁸ − 2⁻²⁰ = 3 × 2⁻²⁰ s = 2.86 µs.
+    assert_eq!(cells[9], "2.86 us");
+    // An efficiency without a value carries no mark; a stream-timed one neither.
+    assert_eq!(mark_efficiency("-".into(), b), "-");
+    let mut stream = b.clone();
+    stream.graph = None;
+    f.benchmarks = vec![stream];
+    place_on_roofline(&mut f);
+    let cells = crate::report::tables::row(&f.benchmarks[0], false).cells;
+    assert_eq!(cells[3], "7.63 us");
+    assert_eq!(cells[7], "12.5");
+}
