@@ -7,7 +7,7 @@ mod table;
 
 use hotpath_core::graph_timing;
 use hotpath_core::results::{ResultsFile, Status};
-use hotpath_core::units::{sig3, Seconds};
+use hotpath_core::units::sig3;
 use hotpath_core::Result;
 
 use crate::cli::Format;

@@ -460,3 +460,33 @@ fn tables_show_both_medians_and_mark_graph_efficiencies() {
     assert_eq!(cells[3], "7.63 us");
     assert_eq!(cells[7], "12.5");
 }
+
+#[test]
+fn a_graph_time_above_the_roof_is_found() {
+    let mut d = device(Graphs::Capture);
+    let mut b = run_one(
+        &mut d,
+        &copy_1024(),
+        "hotpath",
+        crate::backend::CacheMode::Hot,
+        None,
+        &quick(),
+        &mut |_| {},
+    )
+    .result;
+    // A graph median of 2⁻²¹ s moves 8192 B at 2¹³ ÷ 2⁻²¹ = 2³⁴ B/s: twice the 2³³ B/s roof,
+    // while the stream's 2⁻¹⁷ s stays at an eighth of it.
+    if let Some(t) = b.graph.as_mut().and_then(|g| g.time.as_mut()) {
+        t.median_s = 1.0 / 2_097_152.0;
+    }
+    let mut f = crate::compare::fixture::file();
+    f.hardware.mem_bytes_per_s = Some(8_589_934_592.0);
+    f.benchmarks = vec![b.clone()];
+    place_on_roofline(&mut f);
+    let found = crate::report::roofs::above_roof(&f, 0.02);
+    assert!(found.iter().any(|a| a.id == b.id), "{found:?}");
+    b.graph = None;
+    f.benchmarks = vec![b];
+    place_on_roofline(&mut f);
+    assert!(crate::report::roofs::above_roof(&f, 0.02).is_empty());
+}
