@@ -490,3 +490,29 @@ fn a_graph_time_above_the_roof_is_found() {
     place_on_roofline(&mut f);
     assert!(crate::report::roofs::above_roof(&f, 0.02).is_empty());
 }
+
+#[test]
+fn the_default_prepared_has_no_graphs() {
+    /// A benchmark that says nothing about graphs (as the CPU backend's).
+    struct Plain;
+    impl Prepared for Plain {
+        fn run(&mut self, iters: u32) -> Result<Seconds> {
+            Ok(Seconds(f64::from(iters) * STREAM_LAUNCH_S))
+        }
+        fn output(&mut self) -> Result<HostTensor> {
+            Ok(HostTensor::from_i32("none", vec![0], vec![]))
+        }
+    }
+    assert!(matches!(Plain.graph(16), Ok(None)));
+    let t = time_graph(
+        &mut Plain,
+        "cpu",
+        OpKind::Gemv,
+        2e-6,
+        1,
+        &mut no_clock,
+        &quick(),
+        &mut |_| {},
+    );
+    assert_eq!(t, None);
+}
