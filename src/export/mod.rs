@@ -5,8 +5,9 @@ mod json;
 mod markdown;
 mod table;
 
+use hotpath_core::graph_timing;
 use hotpath_core::results::{ResultsFile, Status};
-use hotpath_core::units::{sig3, Seconds};
+use hotpath_core::units::sig3;
 use hotpath_core::Result;
 
 use crate::cli::Format;
@@ -91,10 +92,7 @@ pub fn rows(file: &ResultsFile) -> Vec<Row> {
                 shape: b.shape.to_string(),
                 dtype: b.dtype.to_string(),
                 imp: b.imp.clone(),
-                median: b
-                    .time
-                    .map(|t| Seconds(t.median_s).to_string())
-                    .unwrap_or_else(|| "-".into()),
+                median: graph_timing::median_text(b).unwrap_or_else(|| "-".into()),
                 rse: b
                     .measurement
                     .as_ref()
@@ -113,8 +111,14 @@ pub fn rows(file: &ResultsFile) -> Vec<Row> {
                 bound: roof
                     .map(|r| format!("{:?}", r.bound).to_lowercase())
                     .unwrap_or_else(|| "-".into()),
-                pct_spec: pct(roof.and_then(|r| r.efficiency_spec)),
-                pct_measured: pct(roof.and_then(|r| r.efficiency_measured)),
+                pct_spec: graph_timing::mark_efficiency(
+                    pct(roof.and_then(|r| r.efficiency_spec)),
+                    b,
+                ),
+                pct_measured: graph_timing::mark_efficiency(
+                    pct(roof.and_then(|r| r.efficiency_measured)),
+                    b,
+                ),
                 check,
             }
         })

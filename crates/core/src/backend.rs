@@ -204,4 +204,21 @@ pub trait Prepared {
     fn counted_work(&self) -> Option<Work> {
         None
     }
+    /// Captures `launches` iterations, enqueued back to back exactly as [`Prepared::run`]
+    /// would (each on the next rotation set), into one graph and instantiates it; nothing
+    /// here is timed ([`crate::graph_timing`]). `Ok(None)` when the backend has no graphs:
+    /// the default, and the CPU backend's answer.
+    fn graph(&mut self, launches: u32) -> Result<Option<Box<dyn GraphReplay + '_>>> {
+        let _ = launches;
+        Ok(None)
+    }
+}
+
+/// An instantiated graph of back-to-back launches of one benchmark (CUDA/HIP graphs).
+pub trait GraphReplay {
+    /// Launches captured in the graph.
+    fn launches(&self) -> u32;
+    /// Replays the graph `replays` times back to back and returns the elapsed time on the
+    /// device's own clock (events around all the replays).
+    fn replay(&mut self, replays: u32) -> Result<Seconds>;
 }

@@ -12,6 +12,7 @@ pub mod compare;
 pub mod dtype;
 pub mod error;
 pub mod fault;
+pub mod graph_timing;
 pub mod hardware;
 pub mod host;
 pub mod inputs;
@@ -36,8 +37,8 @@ pub mod units;
 pub mod validate;
 
 pub use backend::{
-    Backend, CacheMode, ClockSample, Device, DeviceInfo, Health, HealthCheck, HealthState,
-    Prepared, TimingMethod, Workload,
+    Backend, CacheMode, ClockSample, Device, DeviceInfo, GraphReplay, Health, HealthCheck,
+    HealthState, Prepared, TimingMethod, Workload,
 };
 pub use dtype::DType;
 pub use error::{Error, Result};

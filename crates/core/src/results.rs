@@ -11,6 +11,7 @@ use crate::cache::CachePlan;
 use crate::check::Correctness;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+pub use crate::graph_timing::{EfficiencyTiming, GraphTiming};
 use crate::op::{OpKind, Shape};
 use crate::roofline::{Bound, Roofs};
 use crate::stopping::StopReason;
@@ -170,6 +171,14 @@ pub struct Roofline {
     pub efficiency_measured: Option<f64>,
     /// Floor time at the measured roofs, seconds (median − this = distance to the roof).
     pub floor_measured_s: Option<f64>,
+    /// Which median the efficiencies divide by: `graph` (the graph-timed median per launch
+    /// of a launch-bound kernel) or `stream` (absent: the stream median).
+    #[serde(
+        default,
+        rename = "efficiency_timing",
+        skip_serializing_if = "EfficiencyTiming::is_stream"
+    )]
+    pub timing: EfficiencyTiming,
 }
 
 /// How one benchmark was measured.
@@ -232,6 +241,10 @@ pub struct BenchmarkResult {
     pub discarded_samples: u64,
     /// How it was measured.
     pub measurement: Option<MeasurementInfo>,
+    /// The graph timing of a launch-bound kernel (CUDA/HIP, stream median under 20 µs;
+    /// [`crate::graph_timing`]), or why it is missing; absent otherwise.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub graph: Option<GraphTiming>,
 }
 
 impl ResultsFile {

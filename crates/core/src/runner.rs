@@ -115,6 +115,7 @@ pub fn run_one(
         result.error = Some(f.error.to_string());
         device_error = f.from_device && f.error.may_poison_device();
     }
+    device_error |= result.graph.as_ref().is_some_and(|g| g.device_error);
     Ran {
         result,
         device_error,
@@ -166,6 +167,7 @@ pub fn error_result(spec: &OpSpec, imp: &str, message: String) -> BenchmarkResul
         correctness: None,
         discarded_samples: 0,
         measurement: None,
+        graph: None,
     }
 }
 
@@ -219,6 +221,7 @@ fn measure_into(
         }
         _ => {}
     }
+    let sets = plan.sets;
     let m =
         measure(prepared.as_mut(), &mut || device.clock(), cfg, on_progress).map_err(on_device)?;
     result.discarded_samples = m.discarded_samples;
@@ -254,6 +257,17 @@ fn measure_into(
     });
     result.samples_s = m.samples_s;
     result.status = Status::Ok;
+    let backend = device.info().backend.clone();
+    result.graph = crate::graph_timing::time_graph(
+        prepared.as_mut(),
+        &backend,
+        spec.op,
+        s.median,
+        sets,
+        &mut || device.clock(),
+        cfg,
+        on_progress,
+    );
     Ok(())
 }
 
@@ -365,12 +379,14 @@ pub fn place_on_roofline(file: &mut ResultsFile) {
     let spec = file.hardware.roofs();
     let measured = file.measured.clone();
     for b in &mut file.benchmarks {
-        let Some(t) = b.time else { continue };
+        let Some((median_s, timing)) = crate::graph_timing::efficiency_time(b) else {
+            continue;
+        };
         let work = crate::op::Work {
             flops: b.flops,
             bytes: b.bytes,
         };
-        let on_spec = roofline::efficiency(b.op, b.dtype, work, &spec, t.median_s);
+        let on_spec = roofline::efficiency(b.op, b.dtype, work, &spec, median_s);
         let floor_measured = roofline::floor_s(b.op, b.dtype, work, &measured);
         b.roofline = Some(Roofline {
             intensity: work.intensity(),
@@ -379,8 +395,9 @@ pub fn place_on_roofline(file: &mut ResultsFile) {
                 .or(floor_measured.map(|(_, bd)| bd))
                 .unwrap_or(Bound::Unknown),
             efficiency_spec: on_spec.map(|(e, _)| e),
-            efficiency_measured: floor_measured.map(|(f, _)| f / t.median_s),
+            efficiency_measured: floor_measured.map(|(f, _)| f / median_s),
             floor_measured_s: floor_measured.map(|(f, _)| f),
+            timing,
         });
     }
 }

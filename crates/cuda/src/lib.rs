@@ -7,6 +7,7 @@ pub mod blas;
 pub mod buffers;
 pub mod busy;
 pub mod device;
+pub mod graph;
 pub mod health;
 pub mod health_source;
 pub use hotpath_core::launch;

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use cudarc::driver::sys::CUevent_flags;
 use cudarc::driver::{CudaContext, CudaEvent, CudaStream};
-use hotpath_core::{Error, HostTensor, Prepared, Result, Seconds, Work};
+use hotpath_core::{Error, GraphReplay, HostTensor, Prepared, Result, Seconds, Work};
 
 use crate::buffers::download;
 use crate::ops::{Launcher, Set};
@@ -88,5 +88,17 @@ impl Prepared for GpuBench {
 
     fn counted_work(&self) -> Option<Work> {
         self.launcher.counted_work()
+    }
+
+    fn graph(&mut self, launches: u32) -> Result<Option<Box<dyn GraphReplay + '_>>> {
+        let g = crate::graph::capture(
+            &self.stream,
+            self.launcher.as_mut(),
+            &mut self.sets,
+            &mut self.next,
+            (&self.start, &self.end),
+            launches,
+        )?;
+        Ok(Some(Box::new(g)))
     }
 }

@@ -29,6 +29,9 @@ pub const ATTR_MAX_SHARED_PER_BLOCK: c_int = 74;
 pub const ATTR_WAVE_SIZE: c_int = 87;
 /// `HIP_FUNC_ATTRIBUTE_SHARED_SIZE_BYTES` (a kernel's static shared memory, bytes).
 pub const FUNC_ATTR_SHARED_SIZE_BYTES: c_int = 1;
+/// `hipStreamCaptureModeThreadLocal`: while capturing, only this thread's unsafe calls are
+/// refused.
+pub const CAPTURE_MODE_THREAD_LOCAL: c_int = 1;
 
 macro_rules! hip_fns {
     ($($name:ident : fn($($arg:ty),*) -> $ret:ty;)*) => {
@@ -94,6 +97,12 @@ hip_fns! {
     hipModuleGetFunction: fn(*mut *mut c_void, *mut c_void, *const c_char) -> c_int;
     hipFuncGetAttribute: fn(*mut c_int, c_int, *mut c_void) -> c_int;
     hipModuleLaunchKernel: fn(*mut c_void, c_uint, c_uint, c_uint, c_uint, c_uint, c_uint, c_uint, *mut c_void, *mut *mut c_void, *mut *mut c_void) -> c_int;
+    hipStreamBeginCapture: fn(*mut c_void, c_int) -> c_int;
+    hipStreamEndCapture: fn(*mut c_void, *mut *mut c_void) -> c_int;
+    hipGraphInstantiate: fn(*mut *mut c_void, *mut c_void, *mut *mut c_void, *mut c_char, usize) -> c_int;
+    hipGraphLaunch: fn(*mut c_void, *mut c_void) -> c_int;
+    hipGraphExecDestroy: fn(*mut c_void) -> c_int;
+    hipGraphDestroy: fn(*mut c_void) -> c_int;
 }
 
 static HIP: OnceLock<Result<Hip, String>> = OnceLock::new();

@@ -8,6 +8,7 @@ pub mod amdsmi;
 pub mod blas;
 mod buffers;
 pub mod device;
+mod graph;
 pub mod health;
 pub mod health_source;
 pub mod hip;

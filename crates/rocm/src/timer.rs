@@ -4,7 +4,9 @@
 
 use std::ffi::c_void;
 
-use hotpath_core::{DType, Error, HostTensor, OpKind, Prepared, Result, Seconds, Work};
+use hotpath_core::{
+    DType, Error, GraphReplay, HostTensor, OpKind, Prepared, Result, Seconds, Work,
+};
 
 use crate::blas;
 use crate::buffers::{DevBuf, Pinned};
@@ -76,7 +78,8 @@ impl Drop for RocmBench {
 }
 
 impl RocmBench {
-    fn iteration(&mut self, set: usize) -> Result<()> {
+    /// Enqueues one iteration on rotation set `set`.
+    pub(crate) fn iteration(&mut self, set: usize) -> Result<()> {
         let h = self.h;
         if let Some(b) = &self.blas {
             let (ins, outs) = &self.sets[set];
@@ -214,5 +217,9 @@ impl Prepared for RocmBench {
 
     fn counted_work(&self) -> Option<Work> {
         self.counted
+    }
+
+    fn graph(&mut self, launches: u32) -> Result<Option<Box<dyn GraphReplay + '_>>> {
+        Ok(Some(Box::new(crate::graph::capture(self, launches)?)))
     }
 }

@@ -93,6 +93,7 @@ pub fn bench(op: OpKind, shape: &str, imp: &str, samples_s: Vec<f64>) -> Benchma
         correctness: None,
         discarded_samples: 0,
         measurement: None,
+        graph: None,
     }
 }
 

@@ -275,6 +275,7 @@ mod tests {
             efficiency_spec: Some(spec),
             efficiency_measured: Some(measured),
             floor_measured_s: None,
+            timing: Default::default(),
         });
         b
     }

@@ -241,7 +241,8 @@ pub fn cost_model_work(b: &BenchmarkResult) -> Option<(u64, u64)> {
     Some((w.flops, w.bytes))
 }
 
-/// Every benchmark of `file` whose achieved rate (cost-model work ÷ median time) lies above a
+/// Every benchmark of `file` whose achieved rate (cost-model work ÷ the median its efficiency
+/// uses: the graph's per launch where there is one, else the stream's) lies above a
 /// roof drawn for it: bytes/s above a bandwidth roof, or FLOP/s above its dtype's peak (so
 /// FLOP/s above min(bandwidth × intensity, peak)). Roofs measured in this run (or standing
 /// in from it) allow `tolerance` (0.02 = 2 %) for the run's noise; datasheet and reported
@@ -256,15 +257,17 @@ pub fn above_roof(file: &ResultsFile, tolerance: f64) -> Vec<AboveRoof> {
         ) {
             continue;
         }
-        let (Some(t), Some((flops, bytes))) = (b.time, cost_model_work(b)) else {
+        // The median the efficiency divides by: the graph's per launch where there is one.
+        let timed = crate::graph_timing::efficiency_time(b).map(|(m, _)| m);
+        let (Some(t), Some((flops, bytes))) = (timed, cost_model_work(b)) else {
             continue;
         };
-        if !(t.median_s.is_finite() && t.median_s > 0.0) {
+        if !(t.is_finite() && t > 0.0) {
             continue;
         }
         let rates = [
-            (Limit::Bandwidth, bytes as f64 / t.median_s, bytes > 0),
-            (Limit::Peak, flops as f64 / t.median_s, flops > 0),
+            (Limit::Bandwidth, bytes as f64 / t, bytes > 0),
+            (Limit::Peak, flops as f64 / t, flops > 0),
         ];
         for set in [Set::Spec, Set::Measured] {
             let roofs = set.roofs(file);
@@ -359,6 +362,7 @@ mod tests {
             efficiency_spec: Some(0.5),
             efficiency_measured: Some(0.5),
             floor_measured_s: None,
+            timing: Default::default(),
         };
         f.benchmarks[2].roofline = Some(r);
         let found = above_roof(&f, 0.02);

@@ -56,7 +56,7 @@ pub const ABOVE_MARK: &str = "ABOVE ITS ROOF";
 pub fn row(b: &BenchmarkResult, above_roof: bool) -> Row {
     let (median, gbs, tfs) = match (b.time, b.rates) {
         (Some(t), Some(r)) => (
-            Seconds(t.median_s).to_string(),
+            crate::graph_timing::median_text(b).unwrap_or_else(|| Seconds(t.median_s).to_string()),
             if b.bytes > 0 {
                 sig3(r.bytes_per_s / 1e9)
             } else {
@@ -71,8 +71,9 @@ pub fn row(b: &BenchmarkResult, above_roof: bool) -> Row {
         _ => ("-".into(), "-".into(), "-".into()),
     };
     let rf = b.roofline.as_ref();
-    let to_roof = match (b.time, rf.and_then(|r| r.floor_measured_s)) {
-        (Some(t), Some(f)) => Seconds((t.median_s - f).max(0.0)).to_string(),
+    let timed = crate::graph_timing::efficiency_time(b);
+    let to_roof = match (timed, rf.and_then(|r| r.floor_measured_s)) {
+        (Some((t, _)), Some(f)) => Seconds((t - f).max(0.0)).to_string(),
         _ => "-".into(),
     };
     let mut check = match (&b.status, &b.correctness) {
@@ -95,8 +96,8 @@ pub fn row(b: &BenchmarkResult, above_roof: bool) -> Row {
             tfs,
             rf.map(|r| format!("{:?}", r.bound).to_lowercase())
                 .unwrap_or_else(|| "-".into()),
-            pct(rf.and_then(|r| r.efficiency_spec)),
-            pct(rf.and_then(|r| r.efficiency_measured)),
+            crate::graph_timing::mark_efficiency(pct(rf.and_then(|r| r.efficiency_spec)), b),
+            crate::graph_timing::mark_efficiency(pct(rf.and_then(|r| r.efficiency_measured)), b),
             to_roof,
             check,
         ],
