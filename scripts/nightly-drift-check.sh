@@ -4,7 +4,8 @@
 #   1. three back-to-back nightly runs of one binary: the first makes the baseline and the
 #      last good build; the second and third are judged A/B against it (the same binary)
 #      and compared with the baseline using the history's run-to-run band: all exit 0;
-#   2. `hotpath compare` of the first and third runs with that history: exit 0;
+#   2. `hotpath compare` of the first and third runs with that history (the suite runs and
+#      the last good build's A/B rounds): exit 0;
 #   3. a new build with a planted 10 % slowdown of one kernel (HOTPATH_FAULT=slower10:ID,
 #      set by a wrapper for that build's own runs only): the nightly job exits 1 and names
 #      that kernel as the one regression.
@@ -51,7 +52,7 @@ done
 
 first="$(ls "$tmp/history"/*.json | head -n 1)"
 third="$(ls "$tmp/history"/*.json | tail -n 1)"
-expect 0 "$hotpath" compare "$first" "$third" --history "$tmp/history" --normalize bandwidth
+expect 0 "$hotpath" compare "$first" "$third" --history "$tmp/history" --history "$tmp/runs" --normalize bandwidth
 
 # The new build: the same binary, made 10 % slower in one kernel for its own runs only (the
 # `hotpath ab` process and the last good build's runs see no fault).

@@ -13,6 +13,7 @@
 #   history/<UTC time>_<host>_<git revision>.json   the run (hotpath.results/1)
 #   ab/<same name>.json, compare/<same name>-ab.md   the A/B judgement (hotpath.ab/1)
 #   compare/<same name>.md                           the comparison with the baseline
+#   runs/<UTC time>-*.json                           the last good build's A/B rounds
 #   trend/history.md, trend/history.html             median and 95 % interval over time
 #   baselines/<hardware id>.json                     only with --update-baseline
 #   builds/<hardware id>/last-good/hotpath           the last build whose night passed
@@ -165,7 +166,7 @@ if [ "$no_ab" = 0 ]; then
     echo "nightly: A/B against the last good build $a_bin ($rounds rounds per benchmark)" >&2
     mkdir -p "$dir/ab" || die "cannot create $dir/ab"
     "$hotpath" ab --against "$a_bin" --new "$hotpath" --backend "$backend" --suite "$suite" --rounds "$rounds" \
-      --threshold "$threshold" --out "$dir/ab/$name.json" --format md \
+      --threshold "$threshold" --out "$dir/ab/$name.json" --format md --keep-runs "$dir/runs" \
       ${run_extra[@]+-- "${run_extra[@]}"} >"$dir/compare/$name-ab.md"
     ab_rc=$?
     [ "$ab_rc" -le 1 ] || die "hotpath ab failed (exit $ab_rc); see the messages above"
@@ -179,7 +180,9 @@ fi
 cmp_rc=0
 if [ -f "$baseline" ]; then
   report="$dir/compare/$name.md"
-  cmp=("$hotpath" compare "$baseline" "$out" --threshold "$threshold" --history "$dir/history" --normalize bandwidth)
+  hist=(--history "$dir/history")
+  [ ! -d "$dir/runs" ] || hist+=(--history "$dir/runs")
+  cmp=("$hotpath" compare "$baseline" "$out" --threshold "$threshold" "${hist[@]}" --normalize bandwidth)
   "${cmp[@]}" --format md >"$report"
   cmp_rc=$?
   if [ "$cmp_rc" -ge 2 ]; then

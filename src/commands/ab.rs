@@ -60,6 +60,11 @@ pub struct AbArgs {
     /// Output format on stdout.
     #[arg(long, value_enum, default_value_t = TextFormat::Table)]
     pub format: TextFormat,
+    /// Keep the last good build's results files of every round in this directory (created
+    /// if missing): runs of known-good code measured minutes apart, which `hotpath compare
+    /// --history` reads as the run-to-run spread.
+    #[arg(long, value_name = "DIR")]
+    pub keep_runs: Option<PathBuf>,
     /// Arguments given to every `hotpath run` of both builds, after `--` (e.g. `--
     /// --time-limit 1 --min-time 0.2`).
     #[arg(last = true)]
@@ -105,7 +110,24 @@ pub fn run(args: &AbArgs) -> Result<Outcome> {
         .prefix("hotpath-ab-")
         .tempdir()
         .map_err(|e| Error::backend(format!("cannot create a private temporary directory: {e}")))?;
+    if let Some(keep) = &args.keep_runs {
+        std::fs::create_dir_all(keep).map_err(|e| {
+            Error::bad_input(format!(
+                "--keep-runs {} cannot be created ({e}); give a writable directory",
+                keep.display()
+            ))
+        })?;
+        let meta = std::fs::symlink_metadata(keep).map_err(|e| Error::io(keep, e))?;
+        if !meta.is_dir() {
+            return Err(Error::bad_input(format!(
+                "--keep-runs {} is not a directory (a symbolic link is not followed); give a directory",
+                keep.display()
+            )));
+        }
+    }
+    let stamp = chrono::Utc::now().format("%Y%m%dT%H%M%SZ").to_string();
     let runner = Runner {
+        keep: args.keep_runs.clone().map(|d| (d, stamp)),
         a_skips_calibration: knows_no_calibration(&args.against),
         b_skips_calibration: knows_no_calibration(&me),
         a: args.against.clone(),
@@ -146,15 +168,17 @@ pub fn run(args: &AbArgs) -> Result<Outcome> {
                 Err(e) => report.not_judged.push(NotJudged { id, reason: e.0 }),
             }
         }
-        let flagged = judged
-            .iter()
-            .any(|(_, j)| j.verdict == Verdict::Regression);
+        let flagged = judged.iter().any(|(_, j)| j.verdict == Verdict::Regression);
         let mut again = BTreeMap::new();
         if flagged {
             let label = format!("{label} (measured again: flagged as a regression)");
-            for (id, rounds) in
-                runner.measure(spec, &format!("{i}-again"), args.rounds, &label, &mut report)?
-            {
+            for (id, rounds) in runner.measure(
+                spec,
+                &format!("{i}-again"),
+                args.rounds,
+                &label,
+                &mut report,
+            )? {
                 if let Ok(j) = paired::judge(&rounds, threshold) {
                     again.insert(id, j);
                 }
@@ -201,6 +225,8 @@ struct Runner {
     /// their calibration ceilings too, which are then left out of the comparison).
     a_skips_calibration: bool,
     b_skips_calibration: bool,
+    /// Where the last good build's results files are kept, and the prefix of their names.
+    keep: Option<(PathBuf, String)>,
     backend: &'static str,
     device: usize,
     run_args: Vec<String>,
@@ -231,7 +257,10 @@ impl Runner {
             let mut b_file = None;
             for (is_b, bin) in sides {
                 let name = if is_b { "b" } else { "a" };
-                let out = self.dir.join(format!("{tag}-{r}-{name}.json"));
+                let out = match (&self.keep, is_b) {
+                    (Some((keep, stamp)), false) => keep.join(format!("{stamp}-{tag}-{r}-a.json")),
+                    _ => self.dir.join(format!("{tag}-{r}-{name}.json")),
+                };
                 let file = self.run(bin, spec, &out)?;
                 if is_b {
                     b_file = file;

@@ -87,7 +87,11 @@ pub fn run(args: &CompareArgs) -> Result<Outcome> {
     compare::check_threshold(args.threshold)?;
     let base = ResultsFile::read(&args.base)?;
     let new = ResultsFile::read(&args.new)?;
-    let again = args.remeasured.as_deref().map(ResultsFile::read).transpose()?;
+    let again = args
+        .remeasured
+        .as_deref()
+        .map(ResultsFile::read)
+        .transpose()?;
     let dirs: Vec<&std::path::Path> = args.history.iter().map(PathBuf::as_path).collect();
     let history = match dirs.is_empty() {
         true => None,

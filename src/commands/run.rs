@@ -36,8 +36,7 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
     for &index in &indices {
         let device = backend.open(index)?;
         let (roofs, unmatched) = run_plan::hardware_roofs(device.info(), hw_override.as_ref())?;
-        let (plan, notes, limit) =
-            run_plan::benchmarks(
+        let (plan, notes, limit) = run_plan::benchmarks(
             &request,
             device.as_ref(),
             args.imp.as_deref(),

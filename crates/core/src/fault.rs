@@ -211,7 +211,13 @@ mod tests {
             "{e}"
         );
         for bad in [
-            "slow1", "slow1001", "slowx", "slow-3", "slower0", "slower101", "slowerx",
+            "slow1",
+            "slow1001",
+            "slowx",
+            "slow-3",
+            "slower0",
+            "slower101",
+            "slowerx",
         ] {
             let e = parse(&format!("{bad}:copy")).unwrap_err().to_string();
             assert!(

@@ -279,6 +279,7 @@ fn bound(mut b: BenchmarkResult, bound: Bound) -> BenchmarkResult {
         efficiency_spec: None,
         efficiency_measured: None,
         floor_measured_s: None,
+        timing: Default::default(),
     });
     b
 }

@@ -41,7 +41,7 @@ pub enum Order {
 impl Order {
     /// The order of round `index` (0-based): AB, BA, AB, BA, …
     pub fn of_round(index: usize) -> Order {
-        if index % 2 == 0 {
+        if index.is_multiple_of(2) {
             Order::AB
         } else {
             Order::BA
@@ -344,7 +344,9 @@ mod tests {
         let gone = judge(&same, 0.05).unwrap();
         let (v, note) = confirm(&first, Some(&gone));
         assert_eq!(v, Verdict::Noisy);
-        assert!(note.unwrap().starts_with("did not reproduce: measured again it was unchanged (ratio 1.000)"));
+        assert!(note
+            .unwrap()
+            .starts_with("did not reproduce: measured again it was unchanged (ratio 1.000)"));
         assert_eq!(confirm(&first, None).0, Verdict::Noisy);
         // A verdict other than regression stands without a second measurement.
         assert_eq!(confirm(&gone, None).0, Verdict::Unchanged);

@@ -88,7 +88,10 @@ mod tests {
         assert_eq!(first.regressions.len(), 2);
         let again = compare(&base, &run(3, 1.2, 1.0), 5.0, "b", "n2").unwrap();
         confirm(&mut first, &again);
-        assert_eq!(first.regressions, vec!["gemv/m=1,n=4096,k=4096/f32/hotpath"]);
+        assert_eq!(
+            first.regressions,
+            vec!["gemv/m=1,n=4096,k=4096/f32/hotpath"]
+        );
         assert_eq!(first.noisy, vec!["copy/elements=1048576/f32/hotpath"]);
         let copy = &first.rows[1];
         let note = copy.note.as_deref().unwrap();
