@@ -67,6 +67,11 @@ pub trait Elem: Copy + Default + Send + Sync + 'static {
         Self::widen(w, s);
         dot(s, x)
     }
+    /// The slice as bf16 bit patterns when the type is bf16 (kernels then widen in
+    /// registers), `None` otherwise.
+    fn bf16_bits(_src: &[Self]) -> Option<&[u16]> {
+        None
+    }
 }
 
 impl Elem for f32 {
@@ -109,6 +114,10 @@ impl Elem for bf16 {
         let bits: &[u16] =
             unsafe { std::slice::from_raw_parts(src.as_ptr() as *const u16, src.len()) };
         widen_bf16(bits, dst);
+    }
+    fn bf16_bits(src: &[Self]) -> Option<&[u16]> {
+        // SAFETY: bf16 is a transparent u16.
+        Some(unsafe { std::slice::from_raw_parts(src.as_ptr() as *const u16, src.len()) })
     }
     fn dot_f32(w: &[Self], x: &[f32], _: &mut [f32]) -> f32 {
         // SAFETY: bf16 is a transparent u16.
@@ -344,42 +353,59 @@ pub fn sum(x: &[f32]) -> f32 {
 /// Lanes of the row kernels: two 16-lane vectors (AVX-512) or four 8-lane ones (AVX2).
 const ROW: usize = 32;
 
+/// A stored row element the row kernels widen in registers: f32 itself, or bf16 bits.
+trait Lane: Copy {
+    fn f(self) -> f32;
+}
+
+impl Lane for f32 {
+    #[inline(always)]
+    fn f(self) -> f32 {
+        self
+    }
+}
+
+impl Lane for u16 {
+    #[inline(always)]
+    fn f(self) -> f32 {
+        f32::from_bits((self as u32) << 16)
+    }
+}
+
 #[inline(always)]
 fn dots_body<const FUSED: bool>(q: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
     let d = q.len();
-    let full = d / ROW * ROW;
     for (t, o) in out.iter_mut().enumerate() {
-        let r = &rows[t * stride..t * stride + d];
-        let mut acc = [0f32; ROW];
-        for c in (0..full).step_by(ROW) {
-            let (x, y) = (&q[c..c + ROW], &r[c..c + ROW]);
-            for j in 0..ROW {
-                acc[j] = fma::<FUSED>(x[j], y[j], acc[j]);
-            }
-        }
-        let mut s = 0f32;
-        for i in full..d {
-            s = fma::<FUSED>(q[i], r[i], s);
-        }
-        *o = tree(acc) + s;
+        *o = dot_body::<FUSED>(q, &rows[t * stride..t * stride + d]);
     }
 }
 dispatch!(dots_body, dots_avx512, dots_avx2, (q: &[f32], rows: &[f32], stride: usize, out: &mut [f32]));
+
+#[inline(always)]
+fn dots_bf16_body<const FUSED: bool>(q: &[f32], rows: &[u16], stride: usize, out: &mut [f32]) {
+    let d = q.len();
+    for (t, o) in out.iter_mut().enumerate() {
+        *o = dot_bf16_body::<FUSED>(&rows[t * stride..t * stride + d], q);
+    }
+}
+dispatch!(dots_bf16_body, dots_bf16_avx512, dots_bf16_avx2, (q: &[f32], rows: &[u16], stride: usize, out: &mut [f32]));
+
+/// Panics unless `len` elements hold `n` rows of `width`, `stride` apart.
+fn check_rows(what: &str, n: usize, width: usize, stride: usize, len: usize) {
+    if let Some(last) = n.checked_sub(1) {
+        assert!(
+            len >= last * stride + width,
+            "{what}: {n} rows of {width} elements, {stride} apart, need more than {len} elements"
+        );
+    }
+}
 
 /// `out[t] = Σ_i q[i]·rows[t·stride + i]` for every `t < out.len()`: one query row against
 /// `out.len()` key rows of `q.len()` elements, `stride` elements apart.
 ///
 /// Panics if `rows` is shorter than `(out.len() − 1)·stride + q.len()`.
 pub fn dots(q: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
-    if let Some(last) = out.len().checked_sub(1) {
-        assert!(
-            rows.len() >= last * stride + q.len(),
-            "dots: {} rows of {} elements, {stride} apart, need more than {} elements",
-            out.len(),
-            q.len(),
-            rows.len()
-        );
-    }
+    check_rows("dots", out.len(), q.len(), stride, rows.len());
     match level() {
         // SAFETY: the level was detected on this CPU.
         #[cfg(target_arch = "x86_64")]
@@ -391,8 +417,22 @@ pub fn dots(q: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
     }
 }
 
+/// [`dots`] over rows of bf16 bit patterns, widened in registers (no trip through memory).
+pub fn dots_bf16(q: &[f32], rows: &[u16], stride: usize, out: &mut [f32]) {
+    check_rows("dots_bf16", out.len(), q.len(), stride, rows.len());
+    match level() {
+        // SAFETY: the level was detected on this CPU.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { dots_bf16_avx512(q, rows, stride, out) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { dots_bf16_avx2(q, rows, stride, out) },
+        _ => dots_bf16_body::<false>(q, rows, stride, out),
+    }
+}
+
 #[inline(always)]
-fn mix_body<const FUSED: bool>(acc: &mut [f32], p: &[f32], rows: &[f32], stride: usize) {
+fn mix_gen<R: Lane, const FUSED: bool>(acc: &mut [f32], p: &[f32], rows: &[R], stride: usize) {
     let d = acc.len();
     let full = d / ROW * ROW;
     for c in (0..full).step_by(ROW) {
@@ -400,19 +440,34 @@ fn mix_body<const FUSED: bool>(acc: &mut [f32], p: &[f32], rows: &[f32], stride:
         a.copy_from_slice(&acc[c..c + ROW]);
         for (t, &w) in p.iter().enumerate() {
             let r = &rows[t * stride + c..t * stride + c + ROW];
+            let mut v = [0f32; ROW];
             for j in 0..ROW {
-                a[j] = fma::<FUSED>(w, r[j], a[j]);
+                v[j] = r[j].f();
+            }
+            for j in 0..ROW {
+                a[j] = fma::<FUSED>(w, v[j], a[j]);
             }
         }
         acc[c..c + ROW].copy_from_slice(&a);
     }
     for (i, y) in acc.iter_mut().enumerate().skip(full) {
         for (t, &w) in p.iter().enumerate() {
-            *y = fma::<FUSED>(w, rows[t * stride + i], *y);
+            *y = fma::<FUSED>(w, rows[t * stride + i].f(), *y);
         }
     }
 }
+
+#[inline(always)]
+fn mix_body<const FUSED: bool>(acc: &mut [f32], p: &[f32], rows: &[f32], stride: usize) {
+    mix_gen::<f32, FUSED>(acc, p, rows, stride)
+}
 dispatch!(mix_body, mix_avx512, mix_avx2, (acc: &mut [f32], p: &[f32], rows: &[f32], stride: usize));
+
+#[inline(always)]
+fn mix_bf16_body<const FUSED: bool>(acc: &mut [f32], p: &[f32], rows: &[u16], stride: usize) {
+    mix_gen::<u16, FUSED>(acc, p, rows, stride)
+}
+dispatch!(mix_bf16_body, mix_bf16_avx512, mix_bf16_avx2, (acc: &mut [f32], p: &[f32], rows: &[u16], stride: usize));
 
 /// `acc[i] += Σ_t p[t]·rows[t·stride + i]`: the weighted sum of `p.len()` value rows of
 /// `acc.len()` elements, `stride` elements apart, added to `acc` (accumulated in registers
@@ -420,15 +475,7 @@ dispatch!(mix_body, mix_avx512, mix_avx2, (acc: &mut [f32], p: &[f32], rows: &[f
 ///
 /// Panics if `rows` is shorter than `(p.len() − 1)·stride + acc.len()`.
 pub fn mix(acc: &mut [f32], p: &[f32], rows: &[f32], stride: usize) {
-    if let Some(last) = p.len().checked_sub(1) {
-        assert!(
-            rows.len() >= last * stride + acc.len(),
-            "mix: {} rows of {} elements, {stride} apart, need more than {} elements",
-            p.len(),
-            acc.len(),
-            rows.len()
-        );
-    }
+    check_rows("mix", p.len(), acc.len(), stride, rows.len());
     match level() {
         // SAFETY: the level was detected on this CPU.
         #[cfg(target_arch = "x86_64")]
@@ -437,6 +484,20 @@ pub fn mix(acc: &mut [f32], p: &[f32], rows: &[f32], stride: usize) {
         #[cfg(target_arch = "x86_64")]
         Level::Avx2 => unsafe { mix_avx2(acc, p, rows, stride) },
         _ => mix_body::<false>(acc, p, rows, stride),
+    }
+}
+
+/// [`mix`] over rows of bf16 bit patterns, widened in registers.
+pub fn mix_bf16(acc: &mut [f32], p: &[f32], rows: &[u16], stride: usize) {
+    check_rows("mix_bf16", p.len(), acc.len(), stride, rows.len());
+    match level() {
+        // SAFETY: the level was detected on this CPU.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { mix_bf16_avx512(acc, p, rows, stride) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { mix_bf16_avx2(acc, p, rows, stride) },
+        _ => mix_bf16_body::<false>(acc, p, rows, stride),
     }
 }
 
@@ -462,7 +523,7 @@ fn exp_lane<const FUSED: bool>(x: f32) -> f32 {
     p = fma::<FUSED>(p, r, 8.333_452e-3);
     p = fma::<FUSED>(p, r, 4.166_579_6e-2);
     p = fma::<FUSED>(p, r, 1.666_666_5e-1);
-    p = fma::<FUSED>(p, r, 5.000_000_1e-1);
+    p = fma::<FUSED>(p, r, 0.5);
     let y = fma::<FUSED>(p * r, r, r) + 1.0;
     let pow2 = f32::from_bits(((n as i32 + 127) as u32) << 23);
     if x < EXP_MIN {
@@ -606,6 +667,14 @@ mod tests {
                         .sum::<f32>();
                 assert_eq!(*a, want, "d={d} i={i}");
             }
+            // The same rows as bf16 (eighths below 1 are exact in bf16) give the same values.
+            let bits: Vec<u16> = rows.iter().map(|&x| bf16::from_f32(x).to_bits()).collect();
+            let mut got16 = vec![0f32; rows_n];
+            dots_bf16(&q, &bits, stride, &mut got16);
+            assert_eq!(got16, got, "d={d}");
+            let mut acc16 = start.clone();
+            mix_bf16(&mut acc16, &p, &bits, stride);
+            assert_eq!(acc16, acc, "d={d}");
         }
         // No rows: nothing read, nothing written.
         let mut acc = [1f32; 3];

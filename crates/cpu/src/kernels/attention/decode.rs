@@ -9,7 +9,7 @@ use hotpath_core::inputs::pages_for;
 use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 
 use crate::kernels::{indices, tensor, HostElem, Kernel};
-use crate::simd::{dots, exp_sum, max, mix, Elem};
+use crate::simd::{dots, dots_bf16, exp_sum, max, mix, mix_bf16, Elem};
 
 /// Tokens per split (rounded up to whole pages): 16 splits of a 4096-token context, enough
 /// tasks to keep every core streaming, few enough that the merge costs nothing.
@@ -51,7 +51,7 @@ struct Cache<'a, E> {
 
 /// Per-task buffers, allocated once per worker.
 struct Scratch {
-    /// One page's K or V rows for every KV head, widened: `[ps, hkv, d]`.
+    /// One page's K or V rows for every KV head, widened (unless bf16): `[ps, hkv, d]`.
     rows: Vec<f32>,
     /// Scores, then weights, of the split: `[hq, tokens]`.
     scores: Vec<f32>,
@@ -71,16 +71,43 @@ fn part_len(hq: usize, d: usize) -> usize {
     hq * (d + 2)
 }
 
+/// One page's rows of K or V for every KV head, `[n, hkv, d]`: the cache's own bf16 bits
+/// (widened in registers by the kernels) or a widened copy.
+#[derive(Clone, Copy)]
+enum Rows<'a> {
+    F32(&'a [f32]),
+    Bf16(&'a [u16]),
+}
+
+impl Rows<'_> {
+    /// `out[t] = q · row t` over rows `stride` apart, starting at element `at`.
+    fn dots(self, q: &[f32], at: usize, stride: usize, out: &mut [f32]) {
+        match self {
+            Rows::F32(r) => dots(q, &r[at..], stride, out),
+            Rows::Bf16(r) => dots_bf16(q, &r[at..], stride, out),
+        }
+    }
+
+    /// `acc += Σ_t p[t]·row t` over rows `stride` apart, starting at element `at`.
+    fn mix(self, acc: &mut [f32], p: &[f32], at: usize, stride: usize) {
+        match self {
+            Rows::F32(r) => mix(acc, p, &r[at..], stride),
+            Rows::Bf16(r) => mix_bf16(acc, p, &r[at..], stride),
+        }
+    }
+}
+
 impl<E: Elem> Cache<'_, E> {
-    /// Calls `f(t, rows)` for each run of tokens `t..t+n` of `t0..t1` that lies in one page,
-    /// with those tokens' rows of `src` widened into `rows` (`[n, hkv, d]`).
+    /// Calls `f(t, n, rows)` for each run of tokens `t..t+n` of `t0..t1` that lies in one
+    /// page, with those tokens' rows of `src` (`[n, hkv, d]`), widened into `scratch` unless
+    /// they are bf16.
     fn pages(
         &self,
         src: &[E],
         t0: usize,
         t1: usize,
-        rows: &mut [f32],
-        mut f: impl FnMut(usize, usize, &[f32]),
+        scratch: &mut [f32],
+        mut f: impl FnMut(usize, usize, Rows),
     ) {
         let row = self.hkv * self.d;
         let mut t = t0;
@@ -88,8 +115,14 @@ impl<E: Elem> Cache<'_, E> {
             let (page, off) = (self.pages[t / self.ps], t % self.ps);
             let n = (self.ps - off).min(t1 - t);
             let at = (page * self.ps + off) * row;
-            E::widen(&src[at..at + n * row], &mut rows[..n * row]);
-            f(t, n, &rows[..n * row]);
+            let rows = &src[at..at + n * row];
+            match E::bf16_bits(rows) {
+                Some(bits) => f(t, n, Rows::Bf16(bits)),
+                None => {
+                    E::widen(rows, &mut scratch[..n * row]);
+                    f(t, n, Rows::F32(&scratch[..n * row]));
+                }
+            }
             t += n;
         }
     }
@@ -116,12 +149,7 @@ fn attend<E: Elem>(
         for h in 0..hq {
             let g = h / group;
             let at = h * n + (t - t0);
-            dots(
-                &q[h * d..][..d],
-                &rows[g * d..],
-                row,
-                &mut scores[at..at + c],
-            );
+            rows.dots(&q[h * d..][..d], g * d, row, &mut scores[at..at + c]);
         }
     });
     let (acc, stats) = part.split_at_mut(hq * d);
@@ -136,10 +164,10 @@ fn attend<E: Elem>(
         for h in 0..hq {
             let g = h / group;
             let at = h * n + (t - t0);
-            mix(
+            rows.mix(
                 &mut acc[h * d..(h + 1) * d],
                 &scores[at..at + c],
-                &rows[g * d..],
+                g * d,
                 row,
             );
         }
