@@ -501,6 +501,23 @@ pub fn mix_bf16(acc: &mut [f32], p: &[f32], rows: &[u16], stride: usize) {
     }
 }
 
+/// Asks the CPU to start loading `data` into the cache (one hint per 64-byte line) so a later
+/// pass over it does not stall on memory; a no-op off x86-64.
+pub fn prefetch<T>(data: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let bytes = std::mem::size_of_val(data);
+        let base = data.as_ptr() as *const i8;
+        for off in (0..bytes).step_by(64) {
+            // SAFETY: `off` is inside `data`, and a prefetch never faults or writes.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(base.add(off)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
+}
+
 /// Below this `exp` is zero in f32 (e^−87.34 is the smallest normal).
 const EXP_MIN: f32 = -87.3;
 

@@ -9,7 +9,7 @@ use hotpath_core::inputs::pages_for;
 use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 
 use crate::kernels::{indices, tensor, HostElem, Kernel};
-use crate::simd::{dots, dots_bf16, exp_sum, max, mix, mix_bf16, Elem};
+use crate::simd::{dots, dots_bf16, exp_sum, max, mix, mix_bf16, prefetch, Elem};
 
 /// Tokens per split (rounded up to whole pages): 16 splits of a 4096-token context, enough
 /// tasks to keep every core streaming, few enough that the merge costs nothing.
@@ -116,6 +116,14 @@ impl<E: Elem> Cache<'_, E> {
             let n = (self.ps - off).min(t1 - t);
             let at = (page * self.ps + off) * row;
             let rows = &src[at..at + n * row];
+            // The next page is elsewhere in the cache: start loading it while this one is
+            // computed (the hardware prefetcher follows only within a page).
+            let next = t + n;
+            if next < t1 {
+                let m = self.ps.min(t1 - next);
+                let at = self.pages[next / self.ps] * self.ps * row;
+                prefetch(&src[at..at + m * row]);
+            }
             match E::bf16_bits(rows) {
                 Some(bits) => f(t, n, Rows::Bf16(bits)),
                 None => {
