@@ -2,7 +2,9 @@
 //! (AVX-512, AVX2+FMA, portable) and picked once at run time from the CPU's features.
 //!
 //! The bodies are plain loops over fixed-width lane arrays, which LLVM turns into vector
-//! code when the enclosing function enables the target features.
+//! code when the enclosing function enables the target features. The attention primitives
+//! (`dots`, `mix`, `exp_sum`, `max`) work on rows `stride` elements apart so a kernel can
+//! walk one head of a `[token, head, dim]` block in place.
 
 use half::{bf16, f16};
 use std::sync::OnceLock;
@@ -65,6 +67,11 @@ pub trait Elem: Copy + Default + Send + Sync + 'static {
         Self::widen(w, s);
         dot(s, x)
     }
+    /// The slice as bf16 bit patterns when the type is bf16 (kernels then widen in
+    /// registers), `None` otherwise.
+    fn bf16_bits(_src: &[Self]) -> Option<&[u16]> {
+        None
+    }
 }
 
 impl Elem for f32 {
@@ -108,6 +115,10 @@ impl Elem for bf16 {
             unsafe { std::slice::from_raw_parts(src.as_ptr() as *const u16, src.len()) };
         widen_bf16(bits, dst);
     }
+    fn bf16_bits(src: &[Self]) -> Option<&[u16]> {
+        // SAFETY: bf16 is a transparent u16.
+        Some(unsafe { std::slice::from_raw_parts(src.as_ptr() as *const u16, src.len()) })
+    }
     fn dot_f32(w: &[Self], x: &[f32], _: &mut [f32]) -> f32 {
         // SAFETY: bf16 is a transparent u16.
         let bits: &[u16] = unsafe { std::slice::from_raw_parts(w.as_ptr() as *const u16, w.len()) };
@@ -118,10 +129,11 @@ impl Elem for bf16 {
 /// Partial sums per reduction: four 16-lane vectors in flight hide the FMA latency.
 const LANES: usize = 64;
 
-/// Tree reduction of the partial sums (a serial sum of 64 lanes would cost ~250 cycles).
+/// Tree reduction of `N` partial sums (`N` a power of two; a serial sum of 64 lanes would
+/// cost ~250 cycles).
 #[inline(always)]
-fn reduce(mut acc: [f32; LANES]) -> f32 {
-    let mut width = LANES / 2;
+fn tree<const N: usize>(mut acc: [f32; N]) -> f32 {
+    let mut width = N / 2;
     while width > 0 {
         for j in 0..width {
             acc[j] += acc[j + width];
@@ -132,6 +144,18 @@ fn reduce(mut acc: [f32; LANES]) -> f32 {
 }
 
 macro_rules! dispatch {
+    ($generic:ident, $avx512:ident, $avx2:ident, ($($arg:ident : $ty:ty),*)) => {
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
+        unsafe fn $avx512($($arg: $ty),*) {
+            $generic::<true>($($arg),*)
+        }
+        #[cfg(target_arch = "x86_64")]
+        #[target_feature(enable = "avx2,fma")]
+        unsafe fn $avx2($($arg: $ty),*) {
+            $generic::<true>($($arg),*)
+        }
+    };
     ($generic:ident, $avx512:ident, $avx2:ident, ($($arg:ident : $ty:ty),*) -> $ret:ty) => {
         #[cfg(target_arch = "x86_64")]
         #[target_feature(enable = "avx512f,avx512bw,avx2,fma")]
@@ -173,7 +197,7 @@ fn dot_body<const FUSED: bool>(a: &[f32], b: &[f32]) -> f32 {
     for i in chunks * LANES..n {
         s = fma::<FUSED>(a[i], b[i], s);
     }
-    reduce(acc) + s
+    tree(acc) + s
 }
 dispatch!(dot_body, dot_avx512, dot_avx2, (a: &[f32], b: &[f32]) -> f32);
 
@@ -208,7 +232,7 @@ fn dot_bf16_body<const FUSED: bool>(w: &[u16], x: &[f32]) -> f32 {
     for i in chunks * LANES..n {
         s = fma::<FUSED>(f32::from_bits((w[i] as u32) << 16), x[i], s);
     }
-    reduce(acc) + s
+    tree(acc) + s
 }
 dispatch!(dot_bf16_body, dot_bf16_avx512, dot_bf16_avx2, (w: &[u16], x: &[f32]) -> f32);
 
@@ -298,7 +322,7 @@ fn sum_body(x: &[f32]) -> f32 {
             acc[j] += x[c * LANES + j];
         }
     }
-    reduce(acc) + x[chunks * LANES..].iter().sum::<f32>()
+    tree(acc) + x[chunks * LANES..].iter().sum::<f32>()
 }
 
 #[cfg(target_arch = "x86_64")]
@@ -326,6 +350,283 @@ pub fn sum(x: &[f32]) -> f32 {
     }
 }
 
+/// Lanes of the row kernels: two 16-lane vectors (AVX-512) or four 8-lane ones (AVX2).
+const ROW: usize = 32;
+
+/// A stored row element the row kernels widen in registers: f32 itself, or bf16 bits.
+trait Lane: Copy {
+    fn f(self) -> f32;
+}
+
+impl Lane for f32 {
+    #[inline(always)]
+    fn f(self) -> f32 {
+        self
+    }
+}
+
+impl Lane for u16 {
+    #[inline(always)]
+    fn f(self) -> f32 {
+        f32::from_bits((self as u32) << 16)
+    }
+}
+
+#[inline(always)]
+fn dots_body<const FUSED: bool>(q: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
+    let d = q.len();
+    for (t, o) in out.iter_mut().enumerate() {
+        *o = dot_body::<FUSED>(q, &rows[t * stride..t * stride + d]);
+    }
+}
+dispatch!(dots_body, dots_avx512, dots_avx2, (q: &[f32], rows: &[f32], stride: usize, out: &mut [f32]));
+
+#[inline(always)]
+fn dots_bf16_body<const FUSED: bool>(q: &[f32], rows: &[u16], stride: usize, out: &mut [f32]) {
+    let d = q.len();
+    for (t, o) in out.iter_mut().enumerate() {
+        *o = dot_bf16_body::<FUSED>(&rows[t * stride..t * stride + d], q);
+    }
+}
+dispatch!(dots_bf16_body, dots_bf16_avx512, dots_bf16_avx2, (q: &[f32], rows: &[u16], stride: usize, out: &mut [f32]));
+
+/// Panics unless `len` elements hold `n` rows of `width`, `stride` apart.
+fn check_rows(what: &str, n: usize, width: usize, stride: usize, len: usize) {
+    if let Some(last) = n.checked_sub(1) {
+        assert!(
+            len >= last * stride + width,
+            "{what}: {n} rows of {width} elements, {stride} apart, need more than {len} elements"
+        );
+    }
+}
+
+/// `out[t] = Σ_i q[i]·rows[t·stride + i]` for every `t < out.len()`: one query row against
+/// `out.len()` key rows of `q.len()` elements, `stride` elements apart.
+///
+/// Panics if `rows` is shorter than `(out.len() − 1)·stride + q.len()`.
+pub fn dots(q: &[f32], rows: &[f32], stride: usize, out: &mut [f32]) {
+    check_rows("dots", out.len(), q.len(), stride, rows.len());
+    match level() {
+        // SAFETY: the level was detected on this CPU.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { dots_avx512(q, rows, stride, out) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { dots_avx2(q, rows, stride, out) },
+        _ => dots_body::<false>(q, rows, stride, out),
+    }
+}
+
+/// [`dots`] over rows of bf16 bit patterns, widened in registers (no trip through memory).
+pub fn dots_bf16(q: &[f32], rows: &[u16], stride: usize, out: &mut [f32]) {
+    check_rows("dots_bf16", out.len(), q.len(), stride, rows.len());
+    match level() {
+        // SAFETY: the level was detected on this CPU.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { dots_bf16_avx512(q, rows, stride, out) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { dots_bf16_avx2(q, rows, stride, out) },
+        _ => dots_bf16_body::<false>(q, rows, stride, out),
+    }
+}
+
+#[inline(always)]
+fn mix_gen<R: Lane, const FUSED: bool>(acc: &mut [f32], p: &[f32], rows: &[R], stride: usize) {
+    let d = acc.len();
+    let full = d / ROW * ROW;
+    for c in (0..full).step_by(ROW) {
+        let mut a = [0f32; ROW];
+        a.copy_from_slice(&acc[c..c + ROW]);
+        for (t, &w) in p.iter().enumerate() {
+            let r = &rows[t * stride + c..t * stride + c + ROW];
+            let mut v = [0f32; ROW];
+            for j in 0..ROW {
+                v[j] = r[j].f();
+            }
+            for j in 0..ROW {
+                a[j] = fma::<FUSED>(w, v[j], a[j]);
+            }
+        }
+        acc[c..c + ROW].copy_from_slice(&a);
+    }
+    for (i, y) in acc.iter_mut().enumerate().skip(full) {
+        for (t, &w) in p.iter().enumerate() {
+            *y = fma::<FUSED>(w, rows[t * stride + i].f(), *y);
+        }
+    }
+}
+
+#[inline(always)]
+fn mix_body<const FUSED: bool>(acc: &mut [f32], p: &[f32], rows: &[f32], stride: usize) {
+    mix_gen::<f32, FUSED>(acc, p, rows, stride)
+}
+dispatch!(mix_body, mix_avx512, mix_avx2, (acc: &mut [f32], p: &[f32], rows: &[f32], stride: usize));
+
+#[inline(always)]
+fn mix_bf16_body<const FUSED: bool>(acc: &mut [f32], p: &[f32], rows: &[u16], stride: usize) {
+    mix_gen::<u16, FUSED>(acc, p, rows, stride)
+}
+dispatch!(mix_bf16_body, mix_bf16_avx512, mix_bf16_avx2, (acc: &mut [f32], p: &[f32], rows: &[u16], stride: usize));
+
+/// `acc[i] += Σ_t p[t]·rows[t·stride + i]`: the weighted sum of `p.len()` value rows of
+/// `acc.len()` elements, `stride` elements apart, added to `acc` (accumulated in registers
+/// across the rows).
+///
+/// Panics if `rows` is shorter than `(p.len() − 1)·stride + acc.len()`.
+pub fn mix(acc: &mut [f32], p: &[f32], rows: &[f32], stride: usize) {
+    check_rows("mix", p.len(), acc.len(), stride, rows.len());
+    match level() {
+        // SAFETY: the level was detected on this CPU.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { mix_avx512(acc, p, rows, stride) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { mix_avx2(acc, p, rows, stride) },
+        _ => mix_body::<false>(acc, p, rows, stride),
+    }
+}
+
+/// [`mix`] over rows of bf16 bit patterns, widened in registers.
+pub fn mix_bf16(acc: &mut [f32], p: &[f32], rows: &[u16], stride: usize) {
+    check_rows("mix_bf16", p.len(), acc.len(), stride, rows.len());
+    match level() {
+        // SAFETY: the level was detected on this CPU.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { mix_bf16_avx512(acc, p, rows, stride) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { mix_bf16_avx2(acc, p, rows, stride) },
+        _ => mix_bf16_body::<false>(acc, p, rows, stride),
+    }
+}
+
+/// Asks the CPU to start loading `data` into the cache (one hint per 64-byte line) so a later
+/// pass over it does not stall on memory; a no-op off x86-64.
+pub fn prefetch<T>(data: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T0};
+        let bytes = std::mem::size_of_val(data);
+        let base = data.as_ptr() as *const i8;
+        for off in (0..bytes).step_by(64) {
+            // SAFETY: `off` is inside `data`, and a prefetch never faults or writes.
+            unsafe { _mm_prefetch::<_MM_HINT_T0>(base.add(off)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
+}
+
+/// Below this `exp` is zero in f32 (e^−87.34 is the smallest normal).
+const EXP_MIN: f32 = -87.3;
+
+/// e^x for x ≤ 88 by Cephes' `expf`: x = n·ln2 + r with |r| ≤ ln2/2, e^r by a degree-6
+/// polynomial (relative error below 2·10⁻⁷), 2^n put in the exponent bits. Branch-free, so
+/// a loop of it vectorises; x below −87.3 (−∞ included) gives exactly 0.
+#[inline(always)]
+fn exp_lane<const FUSED: bool>(x: f32) -> f32 {
+    const LOG2E: f32 = std::f32::consts::LOG2_E;
+    // ln 2 split in two so n·LN2_HI is exact for |n| < 2^9.
+    const LN2_HI: f32 = 0.693_359_4;
+    const LN2_LO: f32 = -2.121_944_4e-4;
+    // 1.5·2^23: adding and subtracting it rounds to the nearest integer.
+    const ROUND: f32 = 12_582_912.0;
+    let xc = x.clamp(EXP_MIN, 88.0);
+    let n = fma::<FUSED>(xc, LOG2E, ROUND) - ROUND;
+    let r = fma::<FUSED>(-n, LN2_LO, fma::<FUSED>(-n, LN2_HI, xc));
+    let mut p = 1.987_569_1e-4;
+    p = fma::<FUSED>(p, r, 1.398_199_9e-3);
+    p = fma::<FUSED>(p, r, 8.333_452e-3);
+    p = fma::<FUSED>(p, r, 4.166_579_6e-2);
+    p = fma::<FUSED>(p, r, 1.666_666_5e-1);
+    p = fma::<FUSED>(p, r, 0.5);
+    let y = fma::<FUSED>(p * r, r, r) + 1.0;
+    let pow2 = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    if x < EXP_MIN {
+        0.0
+    } else {
+        y * pow2
+    }
+}
+
+#[inline(always)]
+fn exp_sum_body<const FUSED: bool>(x: &mut [f32], shift: f32) -> f32 {
+    let mut acc = [0f32; ROW];
+    let mut chunks = x.chunks_exact_mut(ROW);
+    for c in &mut chunks {
+        for j in 0..ROW {
+            c[j] = exp_lane::<FUSED>(c[j] - shift);
+            acc[j] += c[j];
+        }
+    }
+    let mut s = 0f32;
+    for v in chunks.into_remainder() {
+        *v = exp_lane::<FUSED>(*v - shift);
+        s += *v;
+    }
+    tree(acc) + s
+}
+dispatch!(exp_sum_body, exp_sum_avx512, exp_sum_avx2, (x: &mut [f32], shift: f32) -> f32);
+
+/// `x[i] ← e^(x[i] − shift)` for every element, returning Σ of the results: the softmax
+/// numerators of a row whose maximum is `shift`. An element of −∞ becomes exactly 0.
+pub fn exp_sum(x: &mut [f32], shift: f32) -> f32 {
+    match level() {
+        // SAFETY: the level was detected on this CPU.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { exp_sum_avx512(x, shift) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { exp_sum_avx2(x, shift) },
+        _ => exp_sum_body::<false>(x, shift),
+    }
+}
+
+#[inline(always)]
+fn max_body(x: &[f32]) -> f32 {
+    let mut acc = [f32::NEG_INFINITY; ROW];
+    let mut chunks = x.chunks_exact(ROW);
+    for c in &mut chunks {
+        for j in 0..ROW {
+            acc[j] = acc[j].max(c[j]);
+        }
+    }
+    let mut width = ROW / 2;
+    while width > 0 {
+        for j in 0..width {
+            acc[j] = acc[j].max(acc[j + width]);
+        }
+        width /= 2;
+    }
+    chunks.remainder().iter().fold(acc[0], |m, &v| m.max(v))
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx2")]
+unsafe fn max_avx512(x: &[f32]) -> f32 {
+    max_body(x)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn max_avx2(x: &[f32]) -> f32 {
+    max_body(x)
+}
+
+/// The largest element (−∞ for an empty slice; NaNs are skipped).
+pub fn max(x: &[f32]) -> f32 {
+    match level() {
+        // SAFETY: the level was detected on this CPU.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { max_avx512(x) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { max_avx2(x) },
+        _ => max_body(x),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -350,5 +651,93 @@ mod tests {
         let mut w = vec![0f32; h.len()];
         bf16::widen(&h, &mut w);
         assert_eq!(w, a);
+    }
+
+    /// Multiples of 1/8 below 2^6: every product and partial sum below is exact in f32,
+    /// so any summation order gives the plain loop's value.
+    fn eighths(n: usize, k: usize) -> Vec<f32> {
+        (0..n)
+            .map(|i| ((i * k) % 13) as f32 * 0.125 - 0.75)
+            .collect()
+    }
+
+    #[test]
+    fn dots_and_mix_walk_strided_rows() {
+        for d in [4, 35, 128] {
+            let (rows_n, stride) = (5, d + 3);
+            let q = eighths(d, 3);
+            let rows = eighths(rows_n * stride, 7);
+            let mut got = vec![0f32; rows_n];
+            dots(&q, &rows, stride, &mut got);
+            for (t, g) in got.iter().enumerate() {
+                let want: f32 = (0..d).map(|i| q[i] * rows[t * stride + i]).sum();
+                assert_eq!(*g, want, "d={d} t={t}");
+            }
+            let p = [0.5f32, -1.0, 2.0, 0.25, 1.5];
+            let mut acc = eighths(d, 5);
+            let start = acc.clone();
+            mix(&mut acc, &p, &rows, stride);
+            for (i, a) in acc.iter().enumerate() {
+                let want = start[i]
+                    + (0..rows_n)
+                        .map(|t| p[t] * rows[t * stride + i])
+                        .sum::<f32>();
+                assert_eq!(*a, want, "d={d} i={i}");
+            }
+            // The same rows as bf16 (eighths below 1 are exact in bf16) give the same values.
+            let bits: Vec<u16> = rows.iter().map(|&x| bf16::from_f32(x).to_bits()).collect();
+            let mut got16 = vec![0f32; rows_n];
+            dots_bf16(&q, &bits, stride, &mut got16);
+            assert_eq!(got16, got, "d={d}");
+            let mut acc16 = start.clone();
+            mix_bf16(&mut acc16, &p, &bits, stride);
+            assert_eq!(acc16, acc, "d={d}");
+        }
+        // No rows: nothing read, nothing written.
+        let mut acc = [1f32; 3];
+        mix(&mut acc, &[], &[], 3);
+        assert_eq!(acc, [1.0; 3]);
+        dots(&[1.0], &[], 1, &mut []);
+    }
+
+    #[test]
+    fn exp_sum_matches_f64_and_masks_minus_infinity() {
+        // 70 values from −20 to ~+14 (then shifted by 2), a −∞ and one below the f32 range.
+        let mut x: Vec<f32> = (0..70).map(|i| i as f32 * 0.49 - 20.0).collect();
+        x.push(f32::NEG_INFINITY);
+        x.push(-200.0);
+        let orig = x.clone();
+        let total = exp_sum(&mut x, 2.0);
+        let mut want_total = 0f64;
+        for (y, v) in x.iter().zip(&orig) {
+            // The shift is applied in f32 (as the kernel does) before the f64 exponential.
+            let want = ((*v - 2.0) as f64).exp();
+            want_total += want;
+            if want < 1e-38 {
+                assert_eq!(*y, 0.0, "e^({v}−2)");
+            } else {
+                assert!(
+                    ((*y as f64 - want) / want).abs() < 3e-7,
+                    "e^({v}−2) = {y}, want {want}"
+                );
+            }
+        }
+        assert!(((total as f64 - want_total) / want_total).abs() < 1e-6);
+        // Exact points: e^0 = 1 and e^(ln 2) = 2 within an ulp.
+        let mut y = [3.0f32, 3.0 + std::f32::consts::LN_2];
+        exp_sum(&mut y, 3.0);
+        assert_eq!(y[0], 1.0);
+        assert!((y[1] - 2.0).abs() <= 2.0 * f32::EPSILON);
+    }
+
+    #[test]
+    fn max_of_rows() {
+        let mut x: Vec<f32> = (0..67).map(|i| ((i * 29) % 67) as f32 - 30.0).collect();
+        // (i·29) mod 67 takes every value 0..66 once, so the maximum is 66 − 30 = 36.
+        assert_eq!(max(&x), 36.0);
+        x.truncate(5);
+        // 0, 29, 58, 20, 49 → 58 − 30.
+        assert_eq!(max(&x), 28.0);
+        assert_eq!(max(&[]), f32::NEG_INFINITY);
     }
 }

@@ -3,7 +3,7 @@
 
 use hotpath_core::check::check;
 use hotpath_core::inputs::{generate, seed_for};
-use hotpath_core::{Backend, DType, OpKind, OpSpec, Workload};
+use hotpath_core::{Backend, DType, HostTensor, OpKind, OpSpec, Workload};
 use hotpath_cpu::CpuBackend;
 
 fn run(
@@ -90,6 +90,90 @@ fn paged_decode_attention() {
             "hotpath",
             1,
         );
+    }
+}
+
+#[test]
+fn attention_for_every_gqa_group_and_odd_head_dims() {
+    for d in DTYPES {
+        for group in 1..=8 {
+            let hq = 2 * group;
+            run(
+                OpKind::AttnDecode,
+                &format!("batch=2,context=300,heads_q={hq},heads_kv=2,head_dim=40,page_size=16"),
+                d,
+                "hotpath",
+                1,
+            );
+            run(
+                OpKind::AttnPrefill,
+                &format!("seq=67,heads_q={hq},heads_kv=2,head_dim=24"),
+                d,
+                "hotpath",
+                1,
+            );
+        }
+        run(
+            OpKind::AttnDecode,
+            "context=33,heads_q=3,heads_kv=1,head_dim=5,page_size=4",
+            d,
+            "hotpath",
+            1,
+        );
+        run(
+            OpKind::AttnPrefill,
+            "seq=9,heads_q=3,heads_kv=3,head_dim=7",
+            d,
+            "hotpath",
+            1,
+        );
+    }
+}
+
+#[test]
+fn prefill_longer_than_one_key_block() {
+    // 600 keys are three steps of the online softmax; 130 query positions are three blocks.
+    for d in DTYPES {
+        for causal in [0, 1] {
+            run(
+                OpKind::AttnPrefill,
+                &format!("seq=600,heads_q=2,heads_kv=1,head_dim=16,causal={causal}"),
+                d,
+                "hotpath",
+                1,
+            );
+        }
+    }
+}
+
+#[test]
+fn decode_with_ragged_and_empty_sequences() {
+    for d in DTYPES {
+        let spec = OpSpec::parse(
+            OpKind::AttnDecode,
+            "batch=4,context=600,heads_q=4,heads_kv=2,head_dim=32,page_size=16",
+            d,
+        )
+        .unwrap();
+        let mut inputs = generate(&spec, seed_for(&spec));
+        // Several splits, one page's worth, nothing, and one token.
+        let lens = HostTensor::from_i32("seq_lens", vec![4], vec![600, 16, 0, 1]);
+        for t in inputs.tensors.iter_mut().filter(|t| t.name == "seq_lens") {
+            *t = lens.clone();
+        }
+        let mut dev = CpuBackend::new().open(0).unwrap();
+        let mut p = dev
+            .prepare(&Workload {
+                spec: &spec,
+                imp: "hotpath",
+                inputs: &inputs,
+                rotation_sets: 2,
+            })
+            .unwrap();
+        p.run(3).unwrap();
+        let out = p.output().unwrap();
+        let c = check(&spec, &inputs, &out).unwrap();
+        assert!(c.pass, "{d}: {c:?}");
     }
 }
 

@@ -1,0 +1,462 @@
+//! Paged decode attention, split over (sequence, context split) like the GPU kernel's
+//! split-K: each task walks its split's pages once, serving every query head from each K/V
+//! row it widens, keeps an unnormalised partial (max, sum, weighted values) per head, and a
+//! log-sum-exp merge of the splits gives the output.
+
+use rayon::prelude::*;
+
+use hotpath_core::inputs::pages_for;
+use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
+
+use crate::kernels::{indices, tensor, HostElem, Kernel};
+use crate::simd::{dots, dots_bf16, exp_sum, max, mix, mix_bf16, prefetch, Elem};
+
+/// Tokens per split (rounded up to whole pages): 16 splits of a 4096-token context, enough
+/// tasks to keep every core streaming, few enough that the merge costs nothing.
+const SPLIT_TOKENS: usize = 256;
+
+/// One task: tokens `t0..t1` of sequence `b`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Split {
+    b: usize,
+    t0: usize,
+    t1: usize,
+}
+
+/// The splits of every sequence, in sequence order, `chunk` tokens each (the last shorter);
+/// an empty sequence has none.
+fn plan_splits(lens: &[usize], chunk: usize) -> Vec<Split> {
+    let mut out = Vec::new();
+    for (b, &len) in lens.iter().enumerate() {
+        for t0 in (0..len).step_by(chunk.max(1)) {
+            out.push(Split {
+                b,
+                t0,
+                t1: (t0 + chunk).min(len),
+            });
+        }
+    }
+    out
+}
+
+/// One sequence's view of the paged cache: `k,v[P,ps,hkv,d]` and its page list.
+struct Cache<'a, E> {
+    k: &'a [E],
+    v: &'a [E],
+    pages: &'a [usize],
+    ps: usize,
+    hkv: usize,
+    d: usize,
+}
+
+/// Per-task buffers, allocated once per worker.
+struct Scratch {
+    /// One page's K or V rows for every KV head, widened (unless bf16): `[ps, hkv, d]`.
+    rows: Vec<f32>,
+    /// Scores, then weights, of the split: `[hq, tokens]`.
+    scores: Vec<f32>,
+}
+
+impl Scratch {
+    fn new(ps: usize, hkv: usize, d: usize, hq: usize, tokens: usize) -> Scratch {
+        Scratch {
+            rows: vec![0.0; ps * hkv * d],
+            scores: vec![0.0; hq * tokens],
+        }
+    }
+}
+
+/// Floats of one split's partial: `acc[hq,d]`, then `max[hq]`, then `sum[hq]`.
+fn part_len(hq: usize, d: usize) -> usize {
+    hq * (d + 2)
+}
+
+/// One page's rows of K or V for every KV head, `[n, hkv, d]`: the cache's own bf16 bits
+/// (widened in registers by the kernels) or a widened copy.
+#[derive(Clone, Copy)]
+enum Rows<'a> {
+    F32(&'a [f32]),
+    Bf16(&'a [u16]),
+}
+
+impl Rows<'_> {
+    /// `out[t] = q · row t` over rows `stride` apart, starting at element `at`.
+    fn dots(self, q: &[f32], at: usize, stride: usize, out: &mut [f32]) {
+        match self {
+            Rows::F32(r) => dots(q, &r[at..], stride, out),
+            Rows::Bf16(r) => dots_bf16(q, &r[at..], stride, out),
+        }
+    }
+
+    /// `acc += Σ_t p[t]·row t` over rows `stride` apart, starting at element `at`.
+    fn mix(self, acc: &mut [f32], p: &[f32], at: usize, stride: usize) {
+        match self {
+            Rows::F32(r) => mix(acc, p, &r[at..], stride),
+            Rows::Bf16(r) => mix_bf16(acc, p, &r[at..], stride),
+        }
+    }
+}
+
+impl<E: Elem> Cache<'_, E> {
+    /// Calls `f(t, n, rows)` for each run of tokens `t..t+n` of `t0..t1` that lies in one
+    /// page, with those tokens' rows of `src` (`[n, hkv, d]`), widened into `scratch` unless
+    /// they are bf16.
+    fn pages(
+        &self,
+        src: &[E],
+        t0: usize,
+        t1: usize,
+        scratch: &mut [f32],
+        mut f: impl FnMut(usize, usize, Rows),
+    ) {
+        let row = self.hkv * self.d;
+        let mut t = t0;
+        while t < t1 {
+            let (page, off) = (self.pages[t / self.ps], t % self.ps);
+            let n = (self.ps - off).min(t1 - t);
+            let at = (page * self.ps + off) * row;
+            let rows = &src[at..at + n * row];
+            // The next page is elsewhere in the cache: start loading it while this one is
+            // computed (the hardware prefetcher follows only within a page).
+            let next = t + n;
+            if next < t1 {
+                let m = self.ps.min(t1 - next);
+                let at = self.pages[next / self.ps] * self.ps * row;
+                prefetch(&src[at..at + m * row]);
+            }
+            match E::bf16_bits(rows) {
+                Some(bits) => f(t, n, Rows::Bf16(bits)),
+                None => {
+                    E::widen(rows, &mut scratch[..n * row]);
+                    f(t, n, Rows::F32(&scratch[..n * row]));
+                }
+            }
+            t += n;
+        }
+    }
+}
+
+/// The partial of tokens `t0..t1` for every query head: `q` is `[hq,d]` already scaled by
+/// 1/√d; `part` receives `acc[h] = Σ_t e^(s_ht − m_h)·v_t`, `m_h = max_t s_ht` and
+/// `l_h = Σ_t e^(s_ht − m_h)`. K and V rows are each read once for the whole GQA group.
+fn attend<E: Elem>(
+    cache: &Cache<E>,
+    q: &[f32],
+    t0: usize,
+    t1: usize,
+    scratch: &mut Scratch,
+    part: &mut [f32],
+) {
+    let (hkv, d) = (cache.hkv, cache.d);
+    let hq = q.len() / d;
+    let group = hq / hkv;
+    let n = t1 - t0;
+    let row = hkv * d;
+    let scores = &mut scratch.scores[..hq * n];
+    cache.pages(cache.k, t0, t1, &mut scratch.rows, |t, c, rows| {
+        for h in 0..hq {
+            let g = h / group;
+            let at = h * n + (t - t0);
+            rows.dots(&q[h * d..][..d], g * d, row, &mut scores[at..at + c]);
+        }
+    });
+    let (acc, stats) = part.split_at_mut(hq * d);
+    let (m, l) = stats.split_at_mut(hq);
+    for h in 0..hq {
+        let s = &mut scores[h * n..(h + 1) * n];
+        m[h] = max(s);
+        l[h] = exp_sum(s, m[h]);
+    }
+    acc.fill(0.0);
+    cache.pages(cache.v, t0, t1, &mut scratch.rows, |t, c, rows| {
+        for h in 0..hq {
+            let g = h / group;
+            let at = h * n + (t - t0);
+            rows.mix(
+                &mut acc[h * d..(h + 1) * d],
+                &scores[at..at + c],
+                g * d,
+                row,
+            );
+        }
+    });
+}
+
+/// Merges the partials of one sequence's splits into `out[hq,d]`:
+/// `o_h = Σ_s e^(m_sh − M_h)·acc_sh / Σ_s e^(m_sh − M_h)·l_sh` with `M_h = max_s m_sh`.
+/// No splits (an empty sequence) gives zeros.
+fn merge(parts: &[f32], hq: usize, d: usize, out: &mut [f32]) {
+    let len = part_len(hq, d);
+    out.fill(0.0);
+    for h in 0..hq {
+        let stat = |p: &[f32], i: usize| p[hq * d + i * hq + h];
+        let top = parts
+            .chunks_exact(len)
+            .fold(f32::NEG_INFINITY, |a, p| a.max(stat(p, 0)));
+        let o = &mut out[h * d..(h + 1) * d];
+        let mut total = 0f32;
+        for p in parts.chunks_exact(len) {
+            let w = (stat(p, 0) - top).exp();
+            total += w * stat(p, 1);
+            for (x, a) in o.iter_mut().zip(&p[h * d..(h + 1) * d]) {
+                *x += w * a;
+            }
+        }
+        if total > 0.0 {
+            o.iter_mut().for_each(|x| *x /= total);
+        }
+    }
+}
+
+struct DecodeSet<E> {
+    q: Vec<E>,
+    k: Vec<E>,
+    v: Vec<E>,
+    o: Vec<E>,
+}
+
+/// Paged decode attention `o[b,hq,d]` over `k_cache,v_cache[P,ps,hkv,d]`, `block_table` and
+/// `seq_lens` (sequence `b` attends to its first `seq_lens[b]` tokens).
+pub struct Decode<E> {
+    batch: usize,
+    hq: usize,
+    hkv: usize,
+    d: usize,
+    page_size: usize,
+    per_seq: usize,
+    table: Vec<usize>,
+    splits: Vec<Split>,
+    /// Splits `first[b]..first[b + 1]` belong to sequence `b`.
+    first: Vec<usize>,
+    /// Tokens of the longest split.
+    split_tokens: usize,
+    sets: Vec<DecodeSet<E>>,
+    q32: Vec<f32>,
+    parts: Vec<f32>,
+    o32: Vec<f32>,
+}
+
+/// Builds paged decode attention with `sets` rotation sets.
+pub fn build_decode<E: HostElem>(
+    spec: &OpSpec,
+    inputs: &Inputs,
+    sets: usize,
+) -> Result<Box<dyn Kernel>> {
+    let ps = spec.dim("page_size") as usize;
+    let chunk = SPLIT_TOKENS.div_ceil(ps) * ps;
+    Ok(Box::new(Decode::<E>::new(spec, inputs, sets, chunk)?))
+}
+
+impl<E: HostElem> Decode<E> {
+    /// The kernel with splits of `chunk` tokens.
+    fn new(spec: &OpSpec, inputs: &Inputs, sets: usize, chunk: usize) -> Result<Decode<E>> {
+        let dim = |k: &str| spec.dim(k) as usize;
+        let (batch, hq, d) = (dim("batch"), dim("heads_q"), dim("head_dim"));
+        let per_seq = pages_for(spec.dim("context"), spec.dim("page_size")) as usize;
+        let table = indices(inputs.get("block_table")?, batch * per_seq)?;
+        let lens = indices(inputs.get("seq_lens")?, dim("context") + 1)?;
+        let (q, k, v) = (
+            E::slice(inputs.get("q")?)?,
+            E::slice(inputs.get("k_cache")?)?,
+            E::slice(inputs.get("v_cache")?)?,
+        );
+        let splits = plan_splits(&lens, chunk);
+        let first = (0..=batch)
+            .map(|b| splits.partition_point(|s| s.b < b))
+            .collect();
+        let sets = (0..sets)
+            .map(|_| DecodeSet {
+                q: q.to_vec(),
+                k: k.to_vec(),
+                v: v.to_vec(),
+                o: vec![E::default(); q.len()],
+            })
+            .collect();
+        Ok(Decode {
+            batch,
+            hq,
+            hkv: dim("heads_kv"),
+            d,
+            page_size: dim("page_size"),
+            per_seq,
+            table,
+            split_tokens: splits.iter().map(|s| s.t1 - s.t0).max().unwrap_or(0),
+            parts: vec![0.0; splits.len() * part_len(hq, d)],
+            splits,
+            first,
+            sets,
+            q32: vec![0.0; q.len()],
+            o32: vec![0.0; q.len()],
+        })
+    }
+}
+
+impl<E: HostElem> Kernel for Decode<E> {
+    fn run(&mut self, set: usize) -> Result<()> {
+        let s = &mut self.sets[set];
+        let (hq, hkv, d, ps) = (self.hq, self.hkv, self.d, self.page_size);
+        E::widen(&s.q, &mut self.q32);
+        let scale = 1.0 / (d as f32).sqrt();
+        self.q32.iter_mut().for_each(|x| *x *= scale);
+        let (q32, table, per_seq, tokens) =
+            (&self.q32, &self.table, self.per_seq, self.split_tokens);
+        let (k, v) = (&s.k[..], &s.v[..]);
+        self.parts
+            .par_chunks_mut(part_len(hq, d))
+            .zip(&self.splits)
+            .for_each_init(
+                || Scratch::new(ps, hkv, d, hq, tokens),
+                |scratch, (part, split)| {
+                    let cache = Cache {
+                        k,
+                        v,
+                        pages: &table[split.b * per_seq..(split.b + 1) * per_seq],
+                        ps,
+                        hkv,
+                        d,
+                    };
+                    let q = &q32[split.b * hq * d..(split.b + 1) * hq * d];
+                    attend(&cache, q, split.t0, split.t1, scratch, part);
+                },
+            );
+        let (parts, first) = (&self.parts, &self.first);
+        self.o32
+            .par_chunks_mut(hq * d)
+            .enumerate()
+            .for_each(|(b, out)| {
+                let p = &parts[first[b] * part_len(hq, d)..first[b + 1] * part_len(hq, d)];
+                merge(p, hq, d, out);
+            });
+        for (o, x) in s.o.iter_mut().zip(&self.o32) {
+            *o = E::from_f32(*x);
+        }
+        Ok(())
+    }
+
+    fn output(&self, set: usize) -> HostTensor {
+        tensor(
+            "o",
+            vec![self.batch, self.hq, self.d],
+            self.sets[set].o.clone(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hotpath_core::check::check;
+    use hotpath_core::inputs::{generate, seed_for};
+    use hotpath_core::{DType, OpKind};
+
+    #[test]
+    fn splits_cover_each_sequence_in_chunks() {
+        let s = plan_splits(&[45, 0, 17], 16);
+        let want = [
+            (0, 0, 16),
+            (0, 16, 32),
+            (0, 32, 45),
+            (2, 0, 16),
+            (2, 16, 17),
+        ];
+        assert_eq!(s.len(), want.len());
+        for (got, (b, t0, t1)) in s.iter().zip(want) {
+            assert_eq!(*got, Split { b, t0, t1 });
+        }
+    }
+
+    /// Two keys, d = 2, one head, one token per page (pages in reverse order). The query
+    /// (already scaled) is [1, 0], so the scores are the keys' first elements: 0 and ln 3,
+    /// giving weights 1/4 and 3/4 and o = ¼·[4, 8] + ¾·[8, −4] = [7, −1].
+    #[test]
+    fn two_keys_by_hand_whole_and_split() {
+        let ln3 = 3f32.ln();
+        let (k, v) = ([ln3, 7.0, 0.0, 5.0], [8.0, -4.0, 4.0, 8.0]);
+        let cache = Cache {
+            k: &k[..],
+            v: &v[..],
+            pages: &[1, 0],
+            ps: 1,
+            hkv: 1,
+            d: 2,
+        };
+        let q = [1.0, 0.0];
+        let mut scratch = Scratch::new(1, 1, 2, 1, 2);
+        let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5);
+
+        let mut whole = [0f32; 4];
+        attend(&cache, &q, 0, 2, &mut scratch, &mut whole);
+        // Unnormalised: max ln 3, weights e^(0 − ln 3) = 1/3 and 1, sum 4/3,
+        // acc = ⅓·[4, 8] + [8, −4] = [28/3, −4/3].
+        assert!(
+            close(&whole, &[28.0 / 3.0, -4.0 / 3.0, ln3, 4.0 / 3.0]),
+            "{whole:?}"
+        );
+        let mut o = [0f32; 2];
+        merge(&whole, 1, 2, &mut o);
+        assert!(close(&o, &[7.0, -1.0]), "{o:?}");
+
+        // Each key alone: its own max, weight 1.
+        let mut parts = [0f32; 8];
+        attend(&cache, &q, 0, 1, &mut scratch, &mut parts[..4]);
+        attend(&cache, &q, 1, 2, &mut scratch, &mut parts[4..]);
+        assert_eq!(parts, [4.0, 8.0, 0.0, 1.0, 8.0, -4.0, ln3, 1.0]);
+        merge(&parts, 1, 2, &mut o);
+        assert!(close(&o, &[7.0, -1.0]), "{o:?}");
+
+        // No partials: an empty sequence's output is zero.
+        let mut o = [5f32; 2];
+        merge(&[], 1, 2, &mut o);
+        assert_eq!(o, [0.0, 0.0]);
+    }
+
+    fn decode_with(dtype: DType, chunk: usize) -> (Vec<f32>, hotpath_core::check::Correctness) {
+        let spec = OpSpec::parse(
+            OpKind::AttnDecode,
+            "batch=3,context=70,heads_q=8,heads_kv=2,head_dim=24,page_size=8",
+            dtype,
+        )
+        .expect("valid shape");
+        let mut inputs = generate(&spec, seed_for(&spec));
+        // Ragged lengths: a full context, an empty sequence, one ending mid-page.
+        let lens = HostTensor::from_i32("seq_lens", vec![3], vec![70, 0, 21]);
+        for t in inputs.tensors.iter_mut().filter(|t| t.name == "seq_lens") {
+            *t = lens.clone();
+        }
+        let mut k = match dtype {
+            DType::F32 => Box::new(Decode::<f32>::new(&spec, &inputs, 1, chunk).expect("build"))
+                as Box<dyn Kernel>,
+            _ => Box::new(Decode::<half::bf16>::new(&spec, &inputs, 1, chunk).expect("build")),
+        };
+        k.run(0).expect("run");
+        let out = k.output(0);
+        let c = check(&spec, &inputs, &out).expect("check");
+        let o = match &out.data {
+            hotpath_core::HostData::F32(v) => v.clone(),
+            hotpath_core::HostData::Bf16(v) => v.iter().map(|x| x.to_f32()).collect(),
+            _ => Vec::new(),
+        };
+        (o, c)
+    }
+
+    #[test]
+    fn merged_splits_equal_the_unsplit_context() {
+        for dtype in [DType::F32, DType::Bf16] {
+            // One page per split (9 splits of the full sequence) against one split each.
+            let (split, c1) = decode_with(dtype, 8);
+            let (whole, c2) = decode_with(dtype, 70);
+            assert!(c1.pass && c2.pass, "{c1:?} {c2:?}");
+            assert_eq!(split.len(), 3 * 8 * 24);
+            // bf16 outputs may differ by one rounding step (2⁻⁸ relative); f32 by a few ulps.
+            let tol = if dtype == DType::F32 { 1e-5 } else { 1e-2 };
+            for (i, (a, b)) in split.iter().zip(&whole).enumerate() {
+                assert!(
+                    (a - b).abs() <= tol * b.abs().max(0.1),
+                    "{dtype} {i}: {a} vs {b}"
+                );
+            }
+            // The empty sequence (b = 1) is zero either way.
+            assert!(split[8 * 24..16 * 24].iter().all(|&x| x == 0.0));
+        }
+    }
+}

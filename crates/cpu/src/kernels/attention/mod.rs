@@ -1,0 +1,8 @@
+//! Attention on the CPU, math in f32: prefill blocked like FlashAttention on GEMM
+//! micro-kernels, and paged decode split over the context with a log-sum-exp merge.
+
+mod decode;
+mod prefill;
+
+pub use decode::{build_decode, Decode};
+pub use prefill::{build_prefill, Prefill};
