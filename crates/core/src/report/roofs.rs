@@ -363,8 +363,9 @@ mod tests {
             efficiency_measured: Some(0.5),
             floor_measured_s: None,
             timing: Default::default(),
+            sets_roof: vec![],
         };
-        f.benchmarks[2].roofline = Some(r);
+        f.benchmarks[2].roofline = Some(r.clone());
         let found = above_roof(&f, 0.02);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(
