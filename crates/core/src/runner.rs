@@ -434,14 +434,10 @@ pub fn place_on_roofline(file: &mut ResultsFile) {
     let spec = file.hardware.roofs();
     let measured = file.measured.clone();
     for b in &mut file.benchmarks {
-        let Some((time_s, timing)) = crate::graph_timing::efficiency_time(b) else {
-            continue;
-        };
         // The graph's per-launch median when there is one, else the estimator's stream time
         // (the median, or a ceiling's fastest sample).
-        let t = match timing {
-            crate::graph_timing::EfficiencyTiming::Graph => time_s,
-            crate::graph_timing::EfficiencyTiming::Stream => estimator::time_s(b).unwrap_or(time_s),
+        let Some((t, timing)) = crate::graph_timing::efficiency_time(b) else {
+            continue;
         };
         let sets_roof = b
             .roofline
