@@ -95,10 +95,7 @@ pub fn rows(file: &ResultsFile) -> Vec<Row> {
                 shape: b.shape.to_string(),
                 dtype: b.dtype.to_string(),
                 imp: b.imp.clone(),
-                time: match (b.time, estimator::of(b)) {
-                    (Some(t), Estimator::Best) => format!("{} best", Seconds(t.min_s)),
-                    _ => graph_timing::median_text(b).unwrap_or_else(|| "-".into()),
-                },
+                time: estimator::time_text(b).unwrap_or_else(|| "-".into()),
                 rse: b
                     .measurement
                     .as_ref()

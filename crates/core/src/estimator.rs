@@ -83,6 +83,22 @@ pub fn time_s(b: &BenchmarkResult) -> Option<f64> {
     b.time.as_ref().map(|t| of(b).time_s(t))
 }
 
+/// `b`'s time as tables show it: a ceiling's fastest sample marked `best` (`4.00 ms best`),
+/// else the median ([`crate::graph_timing::median_text`]); either followed by the graph's
+/// per-launch median when there is one. `None` when nothing was measured.
+pub fn time_text(b: &BenchmarkResult) -> Option<String> {
+    match of(b) {
+        Estimator::Median => crate::graph_timing::median_text(b),
+        Estimator::Best => {
+            let best = format!("{} best", crate::units::Seconds(b.time?.min_s));
+            Some(match b.graph.as_ref().and_then(|g| g.time) {
+                Some(g) => format!("{best}; graph {}", crate::units::Seconds(g.median_s)),
+                None => best,
+            })
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -225,9 +225,15 @@ fn measure_into(
     let sets = plan.sets;
     // A ceiling's batches last at least 10 ms, and its rates are those of its fastest sample.
     let estimator = Estimator::for_op(spec.op);
-    let cfg = &estimator::sample_config(spec.op, cfg);
-    let m =
-        measure(prepared.as_mut(), &mut || device.clock(), cfg, on_progress).map_err(on_device)?;
+    // Graph timing keeps the run's own settings.
+    let sample_cfg = estimator::sample_config(spec.op, cfg);
+    let m = measure(
+        prepared.as_mut(),
+        &mut || device.clock(),
+        &sample_cfg,
+        on_progress,
+    )
+    .map_err(on_device)?;
     result.discarded_samples = m.discarded_samples;
     let Some(s) = Summary::of(&m.samples_s) else {
         return Err(Failure::from(Error::backend(format!(

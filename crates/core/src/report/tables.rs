@@ -1,7 +1,6 @@
 //! The report's tables, as text cells: one row per benchmark (grouped by op), and the
 //! device and run facts, with every roof labelled by where it comes from.
 
-use crate::estimator::Estimator;
 use crate::report::roofs::{self, Origin, Set};
 use crate::results::{BenchmarkResult, ResultsFile, Status};
 use crate::roof_check;
@@ -56,14 +55,9 @@ pub const ABOVE_MARK: &str = "ABOVE ITS ROOF";
 
 /// The formatted row of one benchmark; `above_roof` marks one found above a roof.
 pub fn row(b: &BenchmarkResult, above_roof: bool) -> Row {
-    let est = crate::estimator::of(b);
     let (time, gbs, tfs) = match (b.time, b.rates) {
         (Some(t), Some(r)) => (
-            match est {
-                Estimator::Median => crate::graph_timing::median_text(b)
-                    .unwrap_or_else(|| Seconds(t.median_s).to_string()),
-                Estimator::Best => format!("{} best", Seconds(t.min_s)),
-            },
+            crate::estimator::time_text(b).unwrap_or_else(|| Seconds(t.median_s).to_string()),
             if b.bytes > 0 {
                 sig3(r.bytes_per_s / 1e9)
             } else {
