@@ -12,4 +12,5 @@ pub mod model_run;
 pub mod report;
 pub mod run;
 mod run_plan;
+mod run_roofs;
 pub mod validate;

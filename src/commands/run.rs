@@ -157,6 +157,27 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
             update_roofs(&mut file, &spec_roofs, device.as_ref());
             file.write_atomic(&path)?;
         }
+        let checked = super::run_roofs::recheck(
+            &mut executor,
+            device.as_mut(),
+            &plan,
+            cache,
+            &cfg,
+            &mut file,
+            &spec_roofs,
+            &progress,
+        );
+        lock::note_intruders(&mut lock, &mut file.device);
+        file.write_atomic(&path)?;
+        if let super::run_roofs::Checked::Interrupted = checked {
+            progress.finish();
+            print!("{}", export::exporter(args.format).export(&file)?);
+            eprintln!(
+                "interrupted while measuring a ceiling again; results: {}",
+                display(&path)
+            );
+            return Ok(Outcome::Interrupted);
+        }
         progress.finish();
         print!("{}", export::exporter(args.format).export(&file)?);
         super::model_run::print_floors(&file, args.format)?;

@@ -8,7 +8,7 @@ use super::Exporter;
 /// Comma-separated values with a header row.
 pub struct CsvExporter;
 
-const COLUMNS: [&str; 21] = [
+const COLUMNS: [&str; 22] = [
     "id",
     "op",
     "shape",
@@ -26,6 +26,7 @@ const COLUMNS: [&str; 21] = [
     "bytes",
     "flops_per_s",
     "bytes_per_s",
+    "estimator",
     "efficiency_spec",
     "efficiency_measured",
     "nmse",
@@ -62,6 +63,7 @@ impl Exporter for CsvExporter {
                 b.bytes.to_string(),
                 opt(b.rates.map(|r| r.flops_per_s)),
                 opt(b.rates.map(|r| r.bytes_per_s)),
+                hotpath_core::estimator::of(b).name().to_string(),
                 opt(roof.and_then(|r| r.efficiency_spec)),
                 opt(roof.and_then(|r| r.efficiency_measured)),
                 opt(b.correctness.as_ref().map(|c| c.nmse)),

@@ -3,7 +3,7 @@
 use hotpath_core::results::ResultsFile;
 use hotpath_core::Result;
 
-use super::{header_line, rows, Exporter, HEADERS};
+use super::{header_line, notes, rows, Exporter, HEADERS};
 
 /// GitHub-flavoured Markdown table.
 pub struct MarkdownExporter;
@@ -24,6 +24,13 @@ impl Exporter for MarkdownExporter {
         out.push_str(&format!("|{}|\n", align.join("|")));
         for r in rows(file) {
             out.push_str(&format!("| {} |\n", r.cells().join(" | ")));
+        }
+        let notes = notes(file);
+        if !notes.is_empty() {
+            out.push('\n');
+            for n in notes {
+                out.push_str(&format!("- {n}\n"));
+            }
         }
         Ok(out)
     }

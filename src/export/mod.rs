@@ -5,9 +5,11 @@ mod json;
 mod markdown;
 mod table;
 
+use hotpath_core::estimator::{self, Estimator};
 use hotpath_core::graph_timing;
 use hotpath_core::results::{ResultsFile, Status};
-use hotpath_core::units::sig3;
+use hotpath_core::roof_check;
+use hotpath_core::units::{sig3, Seconds};
 use hotpath_core::Result;
 
 use crate::cli::Format;
@@ -34,7 +36,8 @@ pub struct Row {
     pub shape: String,
     pub dtype: String,
     pub imp: String,
-    pub median: String,
+    /// Time per iteration at the estimator: the median, or `… best` (a ceiling's fastest sample).
+    pub time: String,
     pub rse: String,
     pub gb_s: String,
     pub tflop_s: String,
@@ -46,7 +49,7 @@ pub struct Row {
 
 /// Column headers matching [`Row`]'s fields.
 pub const HEADERS: [&str; 12] = [
-    "op", "shape", "dtype", "impl", "median", "rse", "GB/s", "TFLOP/s", "bound", "%spec", "%meas",
+    "op", "shape", "dtype", "impl", "time", "rse", "GB/s", "TFLOP/s", "bound", "%spec", "%meas",
     "check",
 ];
 
@@ -58,7 +61,7 @@ impl Row {
             &self.shape,
             &self.dtype,
             &self.imp,
-            &self.median,
+            &self.time,
             &self.rse,
             &self.gb_s,
             &self.tflop_s,
@@ -92,7 +95,7 @@ pub fn rows(file: &ResultsFile) -> Vec<Row> {
                 shape: b.shape.to_string(),
                 dtype: b.dtype.to_string(),
                 imp: b.imp.clone(),
-                median: graph_timing::median_text(b).unwrap_or_else(|| "-".into()),
+                time: estimator::time_text(b).unwrap_or_else(|| "-".into()),
                 rse: b
                     .measurement
                     .as_ref()
@@ -132,11 +135,23 @@ pub fn header_line(file: &ResultsFile) -> String {
     if let Some(bw) = file.hardware.mem_bytes_per_s {
         roofs.push(format!("spec {} GB/s", sig3(bw / 1e9)));
     }
+    let set_by = |key: &str| match file.measured.set_by.get(key) {
+        Some(id) => format!(" (roof set by {id})"),
+        None => String::new(),
+    };
     if let Some(bw) = file.measured.mem_bytes_per_s {
-        roofs.push(format!("measured copy {} GB/s", sig3(bw / 1e9)));
+        roofs.push(format!(
+            "measured {} GB/s{}",
+            sig3(bw / 1e9),
+            set_by(roof_check::MEM_KEY)
+        ));
     }
     for (dt, p) in &file.measured.peak_flops {
-        roofs.push(format!("measured {dt} {} TFLOP/s", sig3(p / 1e12)));
+        roofs.push(format!(
+            "measured {dt} {} TFLOP/s{}",
+            sig3(p / 1e12),
+            set_by(&roof_check::peak_key(dt))
+        ));
     }
     format!(
         "{} {} ({}) | hardware {} | cache {} | roofs: {}",
@@ -151,4 +166,53 @@ pub fn header_line(file: &ResultsFile) -> String {
             roofs.join(", ")
         }
     )
+}
+
+/// Lines printed under a table: how the ceilings were estimated, which ceilings were measured
+/// again at the end of the run and why, and every roof a benchmark set ("roof set by <id>").
+pub fn notes(file: &ResultsFile) -> Vec<String> {
+    let mut out = Vec::new();
+    if file
+        .benchmarks
+        .iter()
+        .any(|b| estimator::of(b) == Estimator::Best)
+    {
+        out.push(
+            "ceilings (time \"best\"): rate of the fastest sample of batches of at least 10 ms; other benchmarks: the median"
+                .to_string(),
+        );
+    }
+    for b in &file.benchmarks {
+        let Some(r) = b.measurement.as_ref().and_then(|m| m.remeasured.as_ref()) else {
+            continue;
+        };
+        let second = r
+            .second_s
+            .map_or_else(|| "failed".to_string(), |s| Seconds(s).to_string());
+        out.push(format!(
+            "{} measured again ({} above the roof it set): first {}, second {}; the faster is kept",
+            b.id,
+            r.triggered_by.join(", "),
+            Seconds(r.first_s),
+            second
+        ));
+    }
+    for (key, id) in &file.measured.set_by {
+        let value = match key.strip_prefix("peak_flops.") {
+            Some(d) => file
+                .measured
+                .peak_flops
+                .get(d)
+                .map(|p| format!("{d} peak {} TFLOP/s", sig3(p / 1e12))),
+            None => file
+                .measured
+                .mem_bytes_per_s
+                .map(|bw| format!("bandwidth {} GB/s", sig3(bw / 1e9))),
+        };
+        out.push(format!(
+            "roof set by {id}: the measured {} (still above the roof after its ceiling was measured again)",
+            value.unwrap_or_else(|| key.clone())
+        ));
+    }
+    out
 }

@@ -3,7 +3,7 @@
 use hotpath_core::results::ResultsFile;
 use hotpath_core::Result;
 
-use super::{header_line, rows, Exporter, HEADERS};
+use super::{header_line, notes, rows, Exporter, HEADERS};
 
 /// Aligned text table with a device/roof header line.
 pub struct TableExporter;
@@ -38,6 +38,10 @@ impl Exporter for TableExporter {
         out.push('\n');
         for r in &rows {
             out.push_str(&line(r.cells()));
+            out.push('\n');
+        }
+        for n in notes(file) {
+            out.push_str(&n);
             out.push('\n');
         }
         Ok(out)

@@ -180,9 +180,9 @@ impl GraphTiming {
     }
 }
 
-/// The median a benchmark's efficiency divides by, and which timing it is: the graph's
-/// per-launch median when the benchmark has one, else the stream median; `None` when
-/// nothing was measured.
+/// The time a benchmark's efficiency divides by, and which timing it is: the graph's
+/// per-launch median when the benchmark has one, else the stream time at its estimator (the
+/// median, or a ceiling's fastest sample); `None` when nothing was measured.
 pub fn efficiency_time(b: &BenchmarkResult) -> Option<(f64, EfficiencyTiming)> {
     let graph = b
         .graph
@@ -192,7 +192,7 @@ pub fn efficiency_time(b: &BenchmarkResult) -> Option<(f64, EfficiencyTiming)> {
         .filter(|m| m.is_finite() && *m > 0.0);
     match (graph, b.time) {
         (Some(m), _) => Some((m, EfficiencyTiming::Graph)),
-        (None, Some(t)) => Some((t.median_s, EfficiencyTiming::Stream)),
+        (None, Some(t)) => Some((crate::estimator::of(b).time_s(&t), EfficiencyTiming::Stream)),
         (None, None) => None,
     }
 }

@@ -11,8 +11,10 @@ use crate::cache::CachePlan;
 use crate::check::Correctness;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::estimator::Estimator;
 pub use crate::graph_timing::{EfficiencyTiming, GraphTiming};
 use crate::op::{OpKind, Shape};
+use crate::roof_check::Remeasured;
 use crate::roofline::{Bound, Roofs};
 use crate::stopping::StopReason;
 
@@ -87,6 +89,7 @@ impl HardwareRoofs {
         Roofs {
             mem_bytes_per_s: self.mem_bytes_per_s,
             peak_flops: self.peak_flops.clone(),
+            set_by: BTreeMap::new(),
         }
     }
 }
@@ -149,7 +152,8 @@ pub struct TimeStats {
     pub mad_s: f64,
 }
 
-/// Achieved rates at the median time.
+/// Achieved rates at the result's estimator time (`measurement.estimator`: the median, or the
+/// fastest sample of a ceiling).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Rates {
     /// FLOP per second.
@@ -159,17 +163,18 @@ pub struct Rates {
 }
 
 /// Position under the roofline.
-#[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Roofline {
     /// FLOP per compulsory byte (None when no bytes move).
     pub intensity: Option<f64>,
     /// Which roof limits it (spec roofs, else measured).
     pub bound: Bound,
-    /// Floor time at the spec roofs ÷ median time.
+    /// Floor time at the spec roofs ÷ the estimator's time.
     pub efficiency_spec: Option<f64>,
-    /// Floor time at the measured roofs ÷ median time.
+    /// Floor time at the measured roofs ÷ the estimator's time.
     pub efficiency_measured: Option<f64>,
-    /// Floor time at the measured roofs, seconds (median − this = distance to the roof).
+    /// Floor time at the measured roofs, seconds (the estimator's time − this = distance to
+    /// the roof).
     pub floor_measured_s: Option<f64>,
     /// Which median the efficiencies divide by: `graph` (the graph-timed median per launch
     /// of a launch-bound kernel) or `stream` (absent: the stream median).
@@ -179,6 +184,11 @@ pub struct Roofline {
         skip_serializing_if = "EfficiencyTiming::is_stream"
     )]
     pub timing: EfficiencyTiming,
+    /// The measured roofs this benchmark sets (`mem_bytes_per_s`, `peak_flops.<dtype>`):
+    /// measured cold above such a roof, it stayed above after the roof's ceiling was measured
+    /// again, so the roof was raised to its rate (`measured.set_by` names it). Usually empty.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sets_roof: Vec<String>,
 }
 
 /// How one benchmark was measured.
@@ -203,6 +213,14 @@ pub struct MeasurementInfo {
     pub sm_clock_mhz: Option<(f64, f64)>,
     /// Cache control.
     pub cache: CachePlan,
+    /// The statistic the rates and efficiencies use: `best` (the fastest sample) for a
+    /// ceiling, the median otherwise; absent means `median` (as in files written before).
+    #[serde(default, skip_serializing_if = "Estimator::is_median")]
+    pub estimator: Estimator,
+    /// Set when this ceiling was measured a second time at the end of the run because a
+    /// benchmark was above the roof it set; the faster of the two measurements is kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub remeasured: Option<Remeasured>,
 }
 
 /// One benchmark's result.

@@ -14,6 +14,11 @@ pub struct Roofs {
     /// Peak FLOP/s keyed by dtype name.
     #[serde(default)]
     pub peak_flops: BTreeMap<String, f64>,
+    /// Roofs raised to a benchmark's rate, keyed `mem_bytes_per_s` or `peak_flops.<dtype>`,
+    /// valued by that benchmark's id: it stayed above the roof its ceiling measured after the
+    /// ceiling was measured again ("roof set by <id>"). Empty for most runs.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub set_by: BTreeMap<String, String>,
 }
 
 /// Which roof limits a benchmark.
@@ -80,6 +85,7 @@ mod tests {
         Roofs {
             mem_bytes_per_s: Some(3.35e12),
             peak_flops: BTreeMap::from([("bf16".to_string(), 9.894e14)]),
+            set_by: BTreeMap::new(),
         }
     }
 

@@ -8,6 +8,7 @@ use crate::cache::{CachePlan, LlcHint, LlcSize};
 use crate::check;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::estimator::{self, Estimator};
 use crate::hardware;
 use crate::inputs;
 use crate::measure::{measure, MeasureConfig};
@@ -222,8 +223,17 @@ fn measure_into(
         _ => {}
     }
     let sets = plan.sets;
-    let m =
-        measure(prepared.as_mut(), &mut || device.clock(), cfg, on_progress).map_err(on_device)?;
+    // A ceiling's batches last at least 10 ms, and its rates are those of its fastest sample.
+    let estimator = Estimator::for_op(spec.op);
+    // Graph timing keeps the run's own settings.
+    let sample_cfg = estimator::sample_config(spec.op, cfg);
+    let m = measure(
+        prepared.as_mut(),
+        &mut || device.clock(),
+        &sample_cfg,
+        on_progress,
+    )
+    .map_err(on_device)?;
     result.discarded_samples = m.discarded_samples;
     let Some(s) = Summary::of(&m.samples_s) else {
         return Err(Failure::from(Error::backend(format!(
@@ -241,9 +251,13 @@ fn measure_into(
         p90_s: s.p90,
         mad_s: s.mad,
     });
+    let t = result
+        .time
+        .as_ref()
+        .map_or(s.median, |t| estimator.time_s(t));
     result.rates = Some(Rates {
-        flops_per_s: result.flops as f64 / s.median,
-        bytes_per_s: result.bytes as f64 / s.median,
+        flops_per_s: result.flops as f64 / t,
+        bytes_per_s: result.bytes as f64 / t,
     });
     result.measurement = Some(MeasurementInfo {
         iters_per_sample: m.iters_per_sample,
@@ -254,6 +268,8 @@ fn measure_into(
         wall_s: m.wall_s,
         sm_clock_mhz: m.sm_clock_mhz,
         cache: plan,
+        estimator,
+        remeasured: None,
     });
     result.samples_s = m.samples_s;
     result.status = Status::Ok;
@@ -271,11 +287,14 @@ fn measure_into(
     Ok(())
 }
 
-/// Roofs measured by the ceilings in `benchmarks`: bandwidth is the best median of the
-/// streaming ceilings (copy, read, write, triad) measured with a cold cache (past the
-/// last-level cache), so every streaming point sits at or below it and the best one on it;
-/// without cold ones, the largest `copy`. Peak FLOP/s per dtype from the best `peak_mma`. `compute_dtype` maps
-/// a dtype to the dtype whose peak governs it (a CPU computes f16/bf16 in f32).
+/// Roofs measured by the ceilings in `benchmarks`: bandwidth is the best rate of the
+/// streaming ceilings (copy, read, write, triad; each at its estimator, the fastest sample)
+/// measured with a cold cache (past the last-level cache), so every streaming point sits at
+/// or below it and the best one on it; without cold ones, the largest `copy`. Peak FLOP/s per
+/// dtype from the best `peak_mma`. `compute_dtype` maps a dtype to the dtype whose peak
+/// governs it (a CPU computes f16/bf16 in f32). A roof a benchmark sets
+/// (`roofline.sets_roof`, see [`crate::roof_check`]) is raised to that benchmark's rate when
+/// higher, and `set_by` names it.
 pub fn measured_roofs(
     benchmarks: &[BenchmarkResult],
     compute_dtype: &dyn Fn(DType) -> DType,
@@ -287,11 +306,7 @@ pub fn measured_roofs(
             OpKind::Copy | OpKind::Read | OpKind::Write | OpKind::Triad
         )
     };
-    let cold = |b: &&BenchmarkResult| {
-        b.measurement
-            .as_ref()
-            .is_some_and(|m| m.cache.is_fully_cold() || m.cache.llc_multiple >= 3.0)
-    };
+    let cold = |b: &&BenchmarkResult| crate::roof_check::is_cold(b);
     let best_cold = benchmarks
         .iter()
         .filter(ok)
@@ -328,9 +343,41 @@ pub fn measured_roofs(
             }
         }
     }
-    Roofs {
+    let mut roofs = Roofs {
         mem_bytes_per_s: mem,
         peak_flops: peaks,
+        set_by: BTreeMap::new(),
+    };
+    raise_to_setters(&mut roofs, benchmarks);
+    roofs
+}
+
+/// Raises each roof a benchmark sets (`roofline.sets_roof`) to its rate when that is higher,
+/// naming it in `set_by`.
+fn raise_to_setters(roofs: &mut Roofs, benchmarks: &[BenchmarkResult]) {
+    for b in benchmarks.iter().filter(|b| b.status == Status::Ok) {
+        let (Some(r), Some(rl)) = (b.rates, b.roofline.as_ref()) else {
+            continue;
+        };
+        for key in &rl.sets_roof {
+            let (roof, rate) = if key == crate::roof_check::MEM_KEY {
+                (roofs.mem_bytes_per_s, r.bytes_per_s)
+            } else if let Some(d) = key.strip_prefix("peak_flops.") {
+                (roofs.peak_flops.get(d).copied(), r.flops_per_s)
+            } else {
+                continue;
+            };
+            if roof.is_some_and(|v| v >= rate) {
+                continue;
+            }
+            match key.strip_prefix("peak_flops.") {
+                Some(d) => {
+                    roofs.peak_flops.insert(d.to_string(), rate);
+                }
+                None => roofs.mem_bytes_per_s = Some(rate),
+            }
+            roofs.set_by.insert(key.clone(), b.id.clone());
+        }
     }
 }
 
@@ -347,9 +394,13 @@ pub fn update_roofs(
     if file.hardware.mem_bytes_per_s.is_none() {
         if let Some(bw) = file.measured.mem_bytes_per_s {
             file.hardware.mem_bytes_per_s = Some(bw);
+            let what = match file.measured.set_by.get(crate::roof_check::MEM_KEY) {
+                Some(id) => format!("roof set by {id}"),
+                None => "best cold streaming ceiling".into(),
+            };
             file.hardware.sources.insert(
                 "mem_bytes_per_s".into(),
-                "measured: best cold streaming ceiling in this run (the hardware file has no spec bandwidth)".into(),
+                format!("measured: {what} in this run (the hardware file has no spec bandwidth)"),
             );
         }
     }
@@ -360,7 +411,15 @@ pub fn update_roofs(
                 .benchmarks
                 .iter()
                 .any(|b| b.op == OpKind::PeakMma && b.dtype.name() == dtype);
+            let set_by = file
+                .measured
+                .set_by
+                .get(&crate::roof_check::peak_key(dtype));
             let source = match DType::parse(dtype).map(compute_dtype) {
+                _ if set_by.is_some() => format!(
+                    "measured: roof set by {} in this run (the hardware file has no spec peak)",
+                    set_by.map_or("", String::as_str)
+                ),
                 Ok(governing) if !own && governing.name() != dtype => format!(
                     "stand-in: the {governing} peak_mma of this run (this backend computes {dtype} in {governing}; the hardware file has no spec peak)"
                 ),
@@ -374,19 +433,28 @@ pub fn update_roofs(
     place_on_roofline(file);
 }
 
-/// Fills `roofline` for every measured benchmark from the file's spec and measured roofs.
+/// Fills `roofline` for every measured benchmark from the file's spec and measured roofs, at
+/// each benchmark's estimator time (the median, or a ceiling's fastest sample); the roofs a
+/// benchmark sets (`roofline.sets_roof`) are kept.
 pub fn place_on_roofline(file: &mut ResultsFile) {
     let spec = file.hardware.roofs();
     let measured = file.measured.clone();
     for b in &mut file.benchmarks {
-        let Some((median_s, timing)) = crate::graph_timing::efficiency_time(b) else {
+        // The graph's per-launch median when there is one, else the estimator's stream time
+        // (the median, or a ceiling's fastest sample).
+        let Some((t, timing)) = crate::graph_timing::efficiency_time(b) else {
             continue;
         };
+        let sets_roof = b
+            .roofline
+            .as_mut()
+            .map(|r| std::mem::take(&mut r.sets_roof))
+            .unwrap_or_default();
         let work = crate::op::Work {
             flops: b.flops,
             bytes: b.bytes,
         };
-        let on_spec = roofline::efficiency(b.op, b.dtype, work, &spec, median_s);
+        let on_spec = roofline::efficiency(b.op, b.dtype, work, &spec, t);
         let floor_measured = roofline::floor_s(b.op, b.dtype, work, &measured);
         b.roofline = Some(Roofline {
             intensity: work.intensity(),
@@ -395,9 +463,10 @@ pub fn place_on_roofline(file: &mut ResultsFile) {
                 .or(floor_measured.map(|(_, bd)| bd))
                 .unwrap_or(Bound::Unknown),
             efficiency_spec: on_spec.map(|(e, _)| e),
-            efficiency_measured: floor_measured.map(|(f, _)| f / median_s),
+            efficiency_measured: floor_measured.map(|(f, _)| f / t),
             floor_measured_s: floor_measured.map(|(f, _)| f),
             timing,
+            sets_roof,
         });
     }
 }

@@ -280,6 +280,7 @@ fn bound(mut b: BenchmarkResult, bound: Bound) -> BenchmarkResult {
         efficiency_measured: None,
         floor_measured_s: None,
         timing: Default::default(),
+        sets_roof: vec![],
     });
     b
 }

@@ -276,6 +276,7 @@ mod tests {
             efficiency_measured: Some(measured),
             floor_measured_s: None,
             timing: Default::default(),
+            sets_roof: vec![],
         });
         b
     }

@@ -315,6 +315,8 @@ fn clocked(lo: f64, hi: f64) -> crate::results::MeasurementInfo {
         wall_s: 0.5,
         sm_clock_mhz: Some((lo, hi)),
         cache: crate::cache::CachePlan::new(CacheMode::Cold, 117_477_376, 50_000_000, 1 << 34),
+        estimator: Default::default(),
+        remeasured: None,
     }
 }
 

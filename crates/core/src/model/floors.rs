@@ -68,6 +68,7 @@ impl<'a> Roofing<'a> {
             spec: Roofs {
                 mem_bytes_per_s: hw.mem_bytes_per_s,
                 peak_flops: hw.peak_flops.clone(),
+                set_by: Default::default(),
             },
             measured: None,
             benchmarks: None,

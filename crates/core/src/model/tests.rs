@@ -16,6 +16,7 @@ fn h100() -> Roofs {
             ("bf16".to_string(), 989.4e12),
             ("fp8_e4m3".to_string(), 1978.9e12),
         ]),
+        set_by: BTreeMap::new(),
     }
 }
 

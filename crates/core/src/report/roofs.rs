@@ -1,6 +1,6 @@
 //! Where every roof a report draws comes from (a datasheet, the device's own report, a
 //! ceiling measured in the same run, or another dtype's measured peak standing in), and the
-//! check that every benchmark lies at or below its roofs, recomputed from the median time and
+//! check that every benchmark lies at or below its roofs, recomputed from the estimator's time and
 //! the cost model rather than read back from the stored efficiencies.
 
 use std::fmt;
@@ -205,7 +205,7 @@ pub struct AboveRoof {
     pub set: Set,
     /// Which roof.
     pub limit: Limit,
-    /// Achieved rate, B/s or FLOP/s, recomputed from the median time and the cost model.
+    /// Achieved rate, B/s or FLOP/s, recomputed from the estimator's time and the cost model.
     pub achieved: f64,
     /// The roof, same unit.
     pub roof: f64,
@@ -241,8 +241,9 @@ pub fn cost_model_work(b: &BenchmarkResult) -> Option<(u64, u64)> {
     Some((w.flops, w.bytes))
 }
 
-/// Every benchmark of `file` whose achieved rate (cost-model work ÷ the median its efficiency
-/// uses: the graph's per launch where there is one, else the stream's) lies above a
+/// Every benchmark of `file` whose achieved rate (cost-model work ÷ the time its efficiency
+/// uses: the graph's median per launch where there is one, else its estimator's stream time,
+/// the median or a ceiling's fastest sample) lies above a
 /// roof drawn for it: bytes/s above a bandwidth roof, or FLOP/s above its dtype's peak (so
 /// FLOP/s above min(bandwidth × intensity, peak)). Roofs measured in this run (or standing
 /// in from it) allow `tolerance` (0.02 = 2 %) for the run's noise; datasheet and reported
@@ -363,8 +364,9 @@ mod tests {
             efficiency_measured: Some(0.5),
             floor_measured_s: None,
             timing: Default::default(),
+            sets_roof: vec![],
         };
-        f.benchmarks[2].roofline = Some(r);
+        f.benchmarks[2].roofline = Some(r.clone());
         let found = above_roof(&f, 0.02);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(

@@ -3,6 +3,7 @@
 
 use crate::report::roofs::{self, Origin, Set};
 use crate::results::{BenchmarkResult, ResultsFile, Status};
+use crate::roof_check;
 use crate::units::{sig3, Seconds};
 
 /// One table row of a benchmark, already formatted.
@@ -10,7 +11,7 @@ use crate::units::{sig3, Seconds};
 pub struct Row {
     /// Op name (tables are grouped by it).
     pub op: String,
-    /// Cells: shape, dtype, impl, median, GB/s, TFLOP/s, bound, %spec, %meas, to roof, check.
+    /// Cells: shape, dtype, impl, time (median, or a ceiling's best), GB/s, TFLOP/s, bound, %spec, %meas, to roof, check.
     pub cells: Vec<String>,
 }
 
@@ -19,7 +20,7 @@ pub const HEADERS: [&str; 11] = [
     "shape",
     "dtype",
     "impl",
-    "median",
+    "time",
     "GB/s",
     "TFLOP/s",
     "bound",
@@ -54,9 +55,9 @@ pub const ABOVE_MARK: &str = "ABOVE ITS ROOF";
 
 /// The formatted row of one benchmark; `above_roof` marks one found above a roof.
 pub fn row(b: &BenchmarkResult, above_roof: bool) -> Row {
-    let (median, gbs, tfs) = match (b.time, b.rates) {
+    let (time, gbs, tfs) = match (b.time, b.rates) {
         (Some(t), Some(r)) => (
-            crate::graph_timing::median_text(b).unwrap_or_else(|| Seconds(t.median_s).to_string()),
+            crate::estimator::time_text(b).unwrap_or_else(|| Seconds(t.median_s).to_string()),
             if b.bytes > 0 {
                 sig3(r.bytes_per_s / 1e9)
             } else {
@@ -91,7 +92,7 @@ pub fn row(b: &BenchmarkResult, above_roof: bool) -> Row {
             b.shape.to_string(),
             b.dtype.to_string(),
             b.imp.clone(),
-            median,
+            time,
             gbs,
             tfs,
             rf.map(|r| format!("{:?}", r.bound).to_lowercase())
@@ -125,6 +126,9 @@ fn bandwidth_cell(file: &ResultsFile, set: Set) -> String {
         return "-".into();
     };
     let gbs = format!("{} GB/s", sig3(bw / 1e9));
+    if let (Set::Measured, Some(id)) = (set, file.measured.set_by.get(roof_check::MEM_KEY)) {
+        return format!("{gbs} (roof set by {id})");
+    }
     match (set, roofs::bandwidth_origin(file, set)) {
         (Set::Spec, Some(o)) if o.is_from_run() => format!(
             "none in {}: the measured {gbs} stands in",
@@ -159,7 +163,11 @@ fn peaks_cell(file: &ResultsFile, set: Set) -> String {
     let mut groups: Vec<(f64, String, Vec<String>)> = Vec::new();
     for (d, &p) in &r.peak_flops {
         let tf = format!("{} TFLOP/s", sig3(p / 1e12));
+        let set_by = file.measured.set_by.get(&roof_check::peak_key(d));
         let words = match roofs::peak_origin(file, set, d) {
+            _ if set == Set::Measured && set_by.is_some() => {
+                format!("{{dtypes}} {tf} (roof set by {})", set_by.map_or("", String::as_str))
+            }
             Some(Origin::Measured(by)) if set == Set::Spec => format!(
                 "none in {}: the measured {}, {tf}, stands in for {{dtypes}}",
                 hardware_file(file),

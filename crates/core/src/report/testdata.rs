@@ -135,6 +135,7 @@ pub fn gpu_file(
     f.measured = Roofs {
         mem_bytes_per_s: Some(measured.0),
         peak_flops: BTreeMap::from([("bf16".to_string(), measured.1)]),
+        set_by: BTreeMap::new(),
     };
     // peak_mma: the kernel counts measured.1 FLOP in one second.
     let peak_flops = measured.1 as u64;

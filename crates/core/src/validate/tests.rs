@@ -240,6 +240,8 @@ pub(super) fn result_at(
         wall_s: 0.1 * samples.len() as f64,
         sm_clock_mhz: Some((if discarded > 0 { 1500.0 } else { 1980.0 }, 1980.0)),
         cache: CachePlan::new(CacheMode::Cold, 1, 1, 1),
+        estimator: Default::default(),
+        remeasured: None,
     });
     r.samples_s = samples;
     r
