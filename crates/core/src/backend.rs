@@ -204,6 +204,12 @@ pub trait Prepared {
     fn counted_work(&self) -> Option<Work> {
         None
     }
+    /// How [`Prepared::run`] times a batch when it is not the device's usual
+    /// [`Device::timing_method`] (the CPU times its ceilings on the cores); recorded in the
+    /// result's `measurement.clock`. `None`: the usual method.
+    fn clock(&self) -> Option<&'static str> {
+        None
+    }
     /// Captures `launches` iterations, enqueued back to back exactly as [`Prepared::run`]
     /// would (each on the next rotation set), into one graph and instantiates it; nothing
     /// here is timed ([`crate::graph_timing`]). `Ok(None)` when the backend has no graphs:

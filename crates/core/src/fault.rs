@@ -163,6 +163,9 @@ impl Prepared for Repeated {
     fn counted_work(&self) -> Option<crate::op::Work> {
         self.prepared.counted_work()
     }
+    fn clock(&self) -> Option<&'static str> {
+        self.prepared.clock()
+    }
 }
 
 /// A prepared benchmark whose every timed batch is reported `percent` % longer than it took:
@@ -185,6 +188,9 @@ impl Prepared for Stretched {
     }
     fn counted_work(&self) -> Option<crate::op::Work> {
         self.prepared.counted_work()
+    }
+    fn clock(&self) -> Option<&'static str> {
+        self.prepared.clock()
     }
 }
 

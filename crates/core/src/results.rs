@@ -221,6 +221,10 @@ pub struct MeasurementInfo {
     /// benchmark was above the roof it set; the faster of the two measurements is kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub remeasured: Option<Remeasured>,
+    /// How the batches were timed when not by the run's `config.timing` (a CPU ceiling:
+    /// on-core time); absent means the run's method.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock: Option<String>,
 }
 
 /// One benchmark's result.

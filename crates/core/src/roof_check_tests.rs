@@ -35,6 +35,7 @@ fn measured(mut b: BenchmarkResult, cold: bool, flops: Option<u64>) -> Benchmark
         cache: CachePlan::new(mode, 67_108_864, 33_554_432, 1 << 34),
         estimator,
         remeasured: None,
+        clock: None,
     });
     if let Some(f) = flops {
         b.flops = f;

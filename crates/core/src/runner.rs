@@ -270,6 +270,7 @@ fn measure_into(
         cache: plan,
         estimator,
         remeasured: None,
+        clock: prepared.clock().map(str::to_string),
     });
     result.samples_s = m.samples_s;
     result.status = Status::Ok;

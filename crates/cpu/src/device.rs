@@ -133,7 +133,7 @@ impl Device for CpuDevice {
             (OpKind::PeakMma, _) => peak::build(spec)?,
             (_, _) => by_dtype!(spec.dtype, stream_build(spec, inputs, sets))?,
         };
-        Ok(Box::new(Timed::new(kernel, sets)))
+        Ok(Box::new(Timed::new(kernel, sets, spec.op)))
     }
 
     fn health(&self) -> Result<Health> {

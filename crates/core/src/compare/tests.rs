@@ -317,6 +317,7 @@ fn clocked(lo: f64, hi: f64) -> crate::results::MeasurementInfo {
         cache: crate::cache::CachePlan::new(CacheMode::Cold, 117_477_376, 50_000_000, 1 << 34),
         estimator: Default::default(),
         remeasured: None,
+        clock: None,
     }
 }
 

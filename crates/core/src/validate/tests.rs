@@ -242,6 +242,7 @@ pub(super) fn result_at(
         cache: CachePlan::new(CacheMode::Cold, 1, 1, 1),
         estimator: Default::default(),
         remeasured: None,
+        clock: None,
     });
     r.samples_s = samples;
     r
