@@ -115,6 +115,10 @@ pub struct RunConfig {
     pub suite: Option<String>,
     /// How inputs are generated.
     pub inputs: String,
+    /// Where the clocks, temperature, power and throttle reasons were read (`nvml`,
+    /// `amdsmi`, `sysfs`, `none`); absent in files written before telemetry was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry_source: Option<crate::telemetry::TelemetrySource>,
 }
 
 /// Outcome of one benchmark.
@@ -232,6 +236,10 @@ pub struct BenchmarkResult {
     pub discarded_samples: u64,
     /// How it was measured.
     pub measurement: Option<MeasurementInfo>,
+    /// Clocks, temperature, power and throttle reasons read after every sample batch (see
+    /// [`crate::telemetry::TelemetryTrace`]); absent when nothing was readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<crate::telemetry::TelemetryTrace>,
 }
 
 impl ResultsFile {
@@ -381,6 +389,7 @@ mod tests {
                 timing: TimingMethod::WallClock,
                 suite: None,
                 inputs: "uniform".into(),
+                telemetry_source: None,
             },
             model: None,
             benchmarks: vec![],

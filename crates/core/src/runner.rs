@@ -10,7 +10,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::hardware;
 use crate::inputs;
-use crate::measure::{measure, MeasureConfig};
+use crate::measure::{measure_with_telemetry, MeasureConfig};
 use crate::op::{OpKind, OpSpec};
 use crate::results::{
     BenchmarkResult, HardwareRoofs, MeasurementInfo, Rates, ResultsFile, Roofline, Status,
@@ -166,6 +166,7 @@ pub fn error_result(spec: &OpSpec, imp: &str, message: String) -> BenchmarkResul
         correctness: None,
         discarded_samples: 0,
         measurement: None,
+        telemetry: None,
     }
 }
 
@@ -213,9 +214,17 @@ fn measure_into(
     if let Some(crate::fault::Fault::Slow(times)) = fault {
         prepared = Box::new(crate::fault::Repeated { prepared, times });
     }
-    let m =
-        measure(prepared.as_mut(), &mut || device.clock(), cfg, on_progress).map_err(on_device)?;
+    let source = device.telemetry_source();
+    let m = measure_with_telemetry(
+        prepared.as_mut(),
+        &mut || device.telemetry(),
+        source,
+        cfg,
+        on_progress,
+    )
+    .map_err(on_device)?;
     result.discarded_samples = m.discarded_samples;
+    result.telemetry = m.telemetry.clone();
     let Some(s) = Summary::of(&m.samples_s) else {
         return Err(Failure::from(Error::backend(format!(
             "all {} sample batches were discarded because the SM clock fell below {:.0} % of its maximum",

@@ -54,6 +54,7 @@ pub fn file() -> ResultsFile {
             timing: TimingMethod::WallClock,
             suite: None,
             inputs: "uniform".into(),
+            telemetry_source: None,
         },
         model: None,
         benchmarks: vec![],
@@ -93,6 +94,7 @@ pub fn bench(op: OpKind, shape: &str, imp: &str, samples_s: Vec<f64>) -> Benchma
         correctness: None,
         discarded_samples: 0,
         measurement: None,
+        telemetry: None,
     }
 }
 

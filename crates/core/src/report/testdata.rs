@@ -83,6 +83,7 @@ pub fn bench(
         correctness: None,
         discarded_samples: 0,
         measurement: None,
+        telemetry: None,
     }
 }
 
