@@ -210,6 +210,10 @@ pub fn metadata(file: &ResultsFile) -> Vec<(String, String)> {
         let hi = clocks.iter().map(|c| c.1).fold(0.0, f64::max);
         format!("{lo:.0}–{hi:.0} MHz around kept samples")
     };
+    let clock = match file.config.telemetry_source {
+        Some(source) => format!("{clock} (read by {})", source.name()),
+        None => clock,
+    };
     let c = &file.config;
     vec![
         (
