@@ -9,6 +9,9 @@
 
 pub mod sysfs;
 
+#[cfg(test)]
+mod run_tests;
+
 use serde::{Deserialize, Serialize};
 
 use crate::backend::ClockSample;
