@@ -169,3 +169,23 @@ fn tick_labels_read_back_as_their_values() {
     assert_eq!(tick(0.0), "0");
     assert_eq!(tick(0.125), "0.125");
 }
+
+#[test]
+fn the_metadata_says_where_the_clocks_were_read() {
+    let clocks = |f: &ResultsFile| {
+        crate::report::metadata(f)
+            .into_iter()
+            .find(|(k, _)| k == "clocks")
+            .map(|(_, v)| v)
+    };
+    let mut f = file();
+    assert_eq!(clocks(&f).as_deref(), Some("not readable on this device"));
+    // A CPU read through sysfs: clocks per batch, but no maximum for the throttle rule.
+    f.config.telemetry_source = Some(TelemetrySource::Sysfs);
+    assert_eq!(
+        clocks(&f).as_deref(),
+        Some("read by sysfs, without a maximum to judge throttling against")
+    );
+    f.config.telemetry_source = Some(TelemetrySource::None);
+    assert_eq!(clocks(&f).as_deref(), Some("not readable on this device"));
+}

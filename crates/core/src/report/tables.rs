@@ -3,6 +3,7 @@
 
 use crate::report::roofs::{self, Origin, Set};
 use crate::results::{BenchmarkResult, ResultsFile, Status};
+use crate::telemetry::TelemetrySource;
 use crate::units::{sig3, Seconds};
 
 /// One table row of a benchmark, already formatted.
@@ -211,8 +212,12 @@ pub fn metadata(file: &ResultsFile) -> Vec<(String, String)> {
         format!("{lo:.0}–{hi:.0} MHz around kept samples")
     };
     let clock = match file.config.telemetry_source {
+        Some(TelemetrySource::None) | None => clock,
+        Some(source) if clocks.is_empty() => format!(
+            "read by {}, without a maximum to judge throttling against",
+            source.name()
+        ),
         Some(source) => format!("{clock} (read by {})", source.name()),
-        None => clock,
     };
     let c = &file.config;
     vec![
