@@ -220,9 +220,11 @@ impl Recorder {
         Recorder::default()
     }
 
-    /// Records the reading after one batch, taken `t_s` seconds after sampling started;
-    /// `kept` is false when the throttle rule discarded the batch.
+    /// Records the reading after one batch, taken `t_s` seconds after sampling started
+    /// (stored to the microsecond, which keeps the file short); `kept` is false when the
+    /// throttle rule discarded the batch.
     pub fn push(&mut self, t_s: f64, kept: bool, reading: Option<Telemetry>) {
+        let t_s = (t_s * 1e6).round() / 1e6;
         self.points.push((t_s, kept, reading.unwrap_or_default()));
     }
 
@@ -290,7 +292,8 @@ mod tests {
     #[test]
     fn a_short_trace_keeps_every_batch_and_drops_unread_columns() {
         let mut r = Recorder::new();
-        r.push(0.001, true, reading(1980.0, Some(41.0)));
+        // 0.00099999999 s is stored to the microsecond: 0.001.
+        r.push(0.000_999_999_99, true, reading(1980.0, Some(41.0)));
         r.push(0.002, false, reading(1200.0, None));
         r.push(0.003, true, None);
         let t = r.finish(TelemetrySource::Nvml).unwrap();
@@ -324,7 +327,8 @@ mod tests {
         let t = r.finish(TelemetrySource::Amdsmi).unwrap();
         assert_eq!((t.batches, t.stride, t.t_s.len()), (10_000, 3, 3334));
         assert_eq!(t.sm_mhz[3], Some(1009.0));
-        assert_eq!(t.t_s[3333], 9999.0 * 0.01, "the last point is batch 9999");
+        // Batch 9999 at 99.99 s (9999 × 0.01 = 99.99000000000001, stored to the µs).
+        assert_eq!(t.t_s[3333], 99.99, "the last point is batch 9999");
         assert_eq!(t.discarded, vec![3]);
         assert!(t.temp_c.is_empty());
     }
