@@ -95,6 +95,7 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
                 },
                 inputs: "uniform random, seeded by FNV-1a of the spec (identical every run)"
                     .to_string(),
+                telemetry_source: Some(device.telemetry_source()),
             },
             model: request.model_run(),
             benchmarks: Vec::new(),

@@ -61,6 +61,7 @@ pub fn file(backend: &str, name: &str, arch: &str, hardware_id: &str) -> Results
             timing: TimingMethod::DeviceEvents,
             suite: None,
             inputs: "uniform".into(),
+            telemetry_source: None,
         },
         model: None,
         benchmarks: vec![],
@@ -118,6 +119,7 @@ pub fn bench(
         discarded_samples: 0,
         measurement: None,
         graph: None,
+        telemetry: None,
     }
 }
 

@@ -176,6 +176,18 @@ pub trait Device {
     fn health(&self) -> Result<Health>;
     /// The current clock, read around each sample batch; `None` when the backend cannot tell.
     fn clock(&self) -> Result<Option<ClockSample>>;
+    /// One telemetry reading (clocks, temperature, power, throttle reasons), taken around
+    /// each sample batch and stored with the samples. Default: the [`Device::clock`]
+    /// reading alone.
+    fn telemetry(&self) -> Result<Option<crate::telemetry::Telemetry>> {
+        Ok(self
+            .clock()?
+            .map(|c| crate::telemetry::Telemetry::from_clock(&c)))
+    }
+    /// Where [`Device::telemetry`] reads from. Default: nothing known.
+    fn telemetry_source(&self) -> crate::telemetry::TelemetrySource {
+        crate::telemetry::TelemetrySource::None
+    }
     /// How `Prepared::run` is timed.
     fn timing_method(&self) -> TimingMethod;
     /// The dtype whose `peak_mma` roof governs compute at `dtype` (a CPU computes f16/bf16

@@ -7,6 +7,7 @@ use std::time::Instant;
 use crate::backend::{ClockSample, Prepared};
 use crate::error::Result;
 use crate::stopping::{StdRelCriterion, StopReason};
+use crate::telemetry::{Recorder, Telemetry, TelemetrySource, TelemetryTrace};
 
 /// Knobs of the measurement loop (all configurable from the command line).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]
@@ -55,6 +56,10 @@ pub struct Measurement {
     pub wall_s: f64,
     /// Lowest and highest SM clock read around kept batches, MHz (None when unreadable).
     pub sm_clock_mhz: Option<(f64, f64)>,
+    /// The telemetry read after every batch, kept and discarded ([`measure_with_telemetry`]);
+    /// `None` when nothing was readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<TelemetryTrace>,
 }
 
 /// True when either clock reading around a batch shows the SM clock below `fraction` of its max.
@@ -72,10 +77,28 @@ pub fn is_throttled(
 /// Runs warm-up and adaptive sampling on a prepared benchmark.
 ///
 /// `clock` reads the device clock (called before and after every batch); `on_sample` is told
-/// the fraction of the time limit used so far (for a progress bar).
+/// the fraction of the time limit used so far (for a progress bar). Keeps no telemetry trace;
+/// [`measure_with_telemetry`] does.
 pub fn measure(
     prepared: &mut dyn Prepared,
     clock: &mut dyn FnMut() -> Result<Option<ClockSample>>,
+    cfg: &MeasureConfig,
+    on_sample: &mut dyn FnMut(f64),
+) -> Result<Measurement> {
+    let mut read = || Ok(clock()?.map(|c| Telemetry::from_clock(&c)));
+    let mut m = measure_with_telemetry(prepared, &mut read, TelemetrySource::None, cfg, on_sample)?;
+    m.telemetry = None;
+    Ok(m)
+}
+
+/// [`measure`] reading full telemetry around every batch: `telemetry` is called before and
+/// after each batch (the throttle rule judges both readings' SM clock), and the reading after
+/// it is kept in [`Measurement::telemetry`] with its time since sampling began; `source`
+/// says where the readings come from.
+pub fn measure_with_telemetry(
+    prepared: &mut dyn Prepared,
+    telemetry: &mut dyn FnMut() -> Result<Option<Telemetry>>,
+    source: TelemetrySource,
     cfg: &MeasureConfig,
     on_sample: &mut dyn FnMut(f64),
 ) -> Result<Measurement> {
@@ -96,11 +119,18 @@ pub fn measure(
     let mut sampled_time = 0.0;
     let mut discarded = 0u64;
     let mut clock_range: Option<(f64, f64)> = None;
+    let mut trace = Recorder::new();
+    let sampling = Instant::now();
     let stop_reason = loop {
-        let before = clock()?;
+        let read_before = telemetry()?;
         let t = prepared.run(iters)?.0;
-        let after = clock()?;
-        if is_throttled(before.as_ref(), after.as_ref(), cfg.throttle_fraction) {
+        let read_after = telemetry()?;
+        let at = sampling.elapsed().as_secs_f64();
+        let before = read_before.as_ref().and_then(Telemetry::clock);
+        let after = read_after.as_ref().and_then(Telemetry::clock);
+        let throttled = is_throttled(before.as_ref(), after.as_ref(), cfg.throttle_fraction);
+        trace.push(at, !throttled, read_after);
+        if throttled {
             discarded += 1;
         } else {
             samples.push(t / iters as f64);
@@ -130,6 +160,7 @@ pub fn measure(
         stop_reason,
         wall_s: start.elapsed().as_secs_f64(),
         sm_clock_mhz: clock_range,
+        telemetry: trace.finish(source),
     })
 }
 
@@ -227,6 +258,49 @@ mod tests {
         assert!(m.samples_s.iter().all(|&s| s == 0.015_625));
         assert_eq!(m.sm_clock_mhz, Some((1980.0, 1980.0)));
         assert_eq!(m.iters_per_sample, 1);
+    }
+
+    #[test]
+    fn telemetry_is_kept_for_every_batch_with_the_discarded_ones_marked() {
+        // The scenario above, with telemetry: reading n (1-based) has temperature n °C, so the
+        // reading after batch k (the 2k-th) reads 2k °C. 47 batches run; batches 3, 6, …, 45
+        // (positions 2, 5, …, 44) are discarded.
+        let mut k = Scripted {
+            per_iter: vec![0.015_625],
+            calls: 0,
+        };
+        let mut n = 0;
+        let mut read = || {
+            n += 1;
+            let mhz = if n % 6 == 0 { 1000.0 } else { 1980.0 };
+            Ok(Some(Telemetry {
+                temp_c: Some(n as f64),
+                mem_mhz: Some(2619.0),
+                ..Telemetry::from_clock(&clock(mhz).unwrap())
+            }))
+        };
+        let cfg = MeasureConfig {
+            warmup_s: 0.0,
+            ..MeasureConfig::default()
+        };
+        let m = measure_with_telemetry(&mut k, &mut read, TelemetrySource::Nvml, &cfg, &mut |_| {})
+            .unwrap();
+        let t = m.telemetry.unwrap();
+        assert_eq!(t.source, TelemetrySource::Nvml);
+        assert_eq!((t.batches, t.stride, t.t_s.len()), (47, 1, 47));
+        let discarded: Vec<u32> = (1..=15).map(|j| 3 * j - 1).collect();
+        assert_eq!(t.discarded, discarded);
+        assert_eq!(t.temp_c[0], Some(2.0));
+        assert_eq!(t.temp_c[46], Some(94.0));
+        assert_eq!(
+            t.sm_mhz[2],
+            Some(1000.0),
+            "the discarded batch's own reading"
+        );
+        assert_eq!(t.sm_mhz[3], Some(1980.0));
+        assert!(t.mem_mhz.iter().all(|&v| v == Some(2619.0)));
+        assert!(t.t_s.windows(2).all(|w| w[0] <= w[1]), "time only grows");
+        assert_eq!(m.samples_s.len(), 32);
     }
 
     #[test]

@@ -119,6 +119,10 @@ pub struct RunConfig {
     pub suite: Option<String>,
     /// How inputs are generated.
     pub inputs: String,
+    /// Where the clocks, temperature, power and throttle reasons were read (`nvml`,
+    /// `amdsmi`, `sysfs`, `none`); absent in files written before telemetry was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry_source: Option<crate::telemetry::TelemetrySource>,
 }
 
 /// Outcome of one benchmark.
@@ -267,6 +271,10 @@ pub struct BenchmarkResult {
     /// [`crate::graph_timing`]), or why it is missing; absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub graph: Option<GraphTiming>,
+    /// Clocks, temperature, power and throttle reasons read after every sample batch (see
+    /// [`crate::telemetry::TelemetryTrace`]); absent when nothing was readable.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub telemetry: Option<crate::telemetry::TelemetryTrace>,
 }
 
 impl ResultsFile {
@@ -416,6 +424,7 @@ mod tests {
                 timing: TimingMethod::WallClock,
                 suite: None,
                 inputs: "uniform".into(),
+                telemetry_source: None,
             },
             model: None,
             benchmarks: vec![],

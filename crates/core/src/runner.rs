@@ -11,7 +11,7 @@ use crate::error::{Error, Result};
 use crate::estimator::{self, Estimator};
 use crate::hardware;
 use crate::inputs;
-use crate::measure::{measure, MeasureConfig};
+use crate::measure::{measure_with_telemetry, MeasureConfig};
 use crate::op::{OpKind, OpSpec};
 use crate::results::{
     BenchmarkResult, HardwareRoofs, MeasurementInfo, Rates, ResultsFile, Roofline, Status,
@@ -169,6 +169,7 @@ pub fn error_result(spec: &OpSpec, imp: &str, message: String) -> BenchmarkResul
         discarded_samples: 0,
         measurement: None,
         graph: None,
+        telemetry: None,
     }
 }
 
@@ -227,14 +228,17 @@ fn measure_into(
     let estimator = Estimator::for_op(spec.op);
     // Graph timing keeps the run's own settings.
     let sample_cfg = estimator::sample_config(spec.op, cfg);
-    let m = measure(
+    let source = device.telemetry_source();
+    let m = measure_with_telemetry(
         prepared.as_mut(),
-        &mut || device.clock(),
+        &mut || device.telemetry(),
+        source,
         &sample_cfg,
         on_progress,
     )
     .map_err(on_device)?;
     result.discarded_samples = m.discarded_samples;
+    result.telemetry = m.telemetry.clone();
     let Some(s) = Summary::of(&m.samples_s) else {
         return Err(Failure::from(Error::backend(format!(
             "all {} sample batches were discarded because the SM clock fell below {:.0} % of its maximum",

@@ -11,6 +11,7 @@ use crate::{blas, by_dtype, kernels};
 /// The host CPU, all rayon threads.
 pub struct CpuDevice {
     info: DeviceInfo,
+    telemetry: crate::telemetry::CpuTelemetry,
 }
 
 /// A `/proc/meminfo` value in bytes.
@@ -85,6 +86,7 @@ impl CpuDevice {
                 power_limit_max_w: None,
                 extra,
             },
+            telemetry: crate::telemetry::CpuTelemetry::open(),
         }
     }
 }
@@ -146,6 +148,14 @@ impl Device for CpuDevice {
 
     fn clock(&self) -> Result<Option<hotpath_core::ClockSample>> {
         Ok(None)
+    }
+
+    fn telemetry(&self) -> Result<Option<hotpath_core::Telemetry>> {
+        Ok(self.telemetry.read())
+    }
+
+    fn telemetry_source(&self) -> hotpath_core::TelemetrySource {
+        self.telemetry.source()
     }
 
     fn timing_method(&self) -> TimingMethod {

@@ -8,6 +8,7 @@ pub mod health;
 pub mod health_source;
 pub mod kernels;
 pub mod simd;
+pub mod telemetry;
 pub mod timer;
 
 use hotpath_core::{Backend, Device, DeviceInfo, Error, Result};

@@ -51,7 +51,7 @@ fn thread_cpu_s() -> Option<f64> {
     };
     // SAFETY: `ts` is a valid, writable timespec for the duration of the call.
     let rc = unsafe { libc::clock_gettime(libc::CLOCK_THREAD_CPUTIME_ID, &mut ts) };
-    (rc == 0).then(|| ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
+    (rc == 0).then_some(ts.tv_sec as f64 + ts.tv_nsec as f64 * 1e-9)
 }
 
 /// CPU time of every rayon worker thread, in thread order.
@@ -133,6 +133,9 @@ mod tests {
             .sum();
         assert!(x > 0.0);
         let after = pool_cpu_s();
-        assert!(before.iter().zip(&after).all(|(b, a)| a.unwrap() > b.unwrap()));
+        assert!(before
+            .iter()
+            .zip(&after)
+            .all(|(b, a)| a.unwrap() > b.unwrap()));
     }
 }

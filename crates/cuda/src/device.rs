@@ -329,6 +329,17 @@ impl Device for CudaDevice {
         Ok(self.monitor.as_ref().and_then(Monitor::clock))
     }
 
+    fn telemetry(&self) -> Result<Option<hotpath_core::Telemetry>> {
+        Ok(self.monitor.as_ref().and_then(Monitor::telemetry))
+    }
+
+    fn telemetry_source(&self) -> hotpath_core::TelemetrySource {
+        match self.monitor {
+            Some(_) => hotpath_core::TelemetrySource::Nvml,
+            None => hotpath_core::TelemetrySource::None,
+        }
+    }
+
     fn timing_method(&self) -> TimingMethod {
         TimingMethod::DeviceEvents
     }

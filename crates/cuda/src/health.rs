@@ -1,7 +1,8 @@
 //! NVML readings: clocks, throttle reasons, power, temperature, ECC, PCIe, and the memory
 //! bandwidth the device itself implies (memory clock × bus width × 2 for DDR).
 
-use hotpath_core::{ClockSample, Health, HealthCheck, HealthState};
+use hotpath_core::telemetry::{Refresh, GPU_REFRESH};
+use hotpath_core::{ClockSample, Health, HealthCheck, HealthState, Telemetry};
 use nvml_wrapper::enum_wrappers::device::{Clock, EccCounter, MemoryError, TemperatureSensor};
 use nvml_wrapper::Device as NvmlDevice;
 use nvml_wrapper::Nvml;
@@ -46,6 +47,8 @@ pub fn bandwidth_from_clock(mem_clock_mhz: u32, bus_width_bits: u32) -> f64 {
 pub struct Monitor {
     nvml: Nvml,
     index: u32,
+    /// Memory clock, temperature and power, refreshed every [`GPU_REFRESH`].
+    slow: Refresh<(Option<u32>, Option<u32>, Option<u32>)>,
 }
 
 /// A PCI address: domain, bus, device (the function of a GPU is 0).
@@ -99,7 +102,11 @@ impl Monitor {
         let nvml = crate::loader::nvml()?;
         nvml.device_by_index(index)
             .map_err(|e| format!("NVML has no device {index}: {e}"))?;
-        Ok(Monitor { nvml, index })
+        Ok(Monitor {
+            nvml,
+            index,
+            slow: Refresh::new(GPU_REFRESH),
+        })
     }
 
     fn device(&self) -> Option<NvmlDevice<'_>> {
@@ -168,6 +175,30 @@ impl Monitor {
             sm_max_mhz: max as f64,
             throttle_reasons: throttle_names(bits & SLOWDOWN_REASONS),
         })
+    }
+
+    /// The telemetry read around every sample batch: SM clock and the slowdown throttle
+    /// reasons on every call (the throttle rule judges them), memory clock, GPU temperature
+    /// and board power (NVML's power usage, which the driver averages over up to a second
+    /// on some boards) refreshed every [`GPU_REFRESH`]. Each value `None` where NVML cannot
+    /// answer; `None` when the device is gone.
+    pub fn telemetry(&self) -> Option<Telemetry> {
+        let d = self.device()?;
+        let (mem_mhz, temp_c, power_mw) = self.slow.get(std::time::Instant::now(), || {
+            (
+                d.clock_info(Clock::Memory).ok(),
+                d.temperature(TemperatureSensor::Gpu).ok(),
+                d.power_usage().ok(),
+            )
+        });
+        Some(telemetry_from(NvmlReadings {
+            sm_mhz: d.clock_info(Clock::SM).ok(),
+            sm_max_mhz: d.max_clock_info(Clock::SM).ok(),
+            mem_mhz,
+            temp_c,
+            power_mw,
+            throttle_bits: d.current_throttle_reasons().ok().map(|r| r.bits()),
+        }))
     }
 
     /// Every reading NVML gives, each with a verdict.
@@ -253,6 +284,41 @@ impl Monitor {
     }
 }
 
+/// The raw NVML answers one telemetry reading is made of (`None`: the call failed).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct NvmlReadings {
+    /// `nvmlDeviceGetClockInfo(NVML_CLOCK_SM)`, MHz.
+    pub sm_mhz: Option<u32>,
+    /// `nvmlDeviceGetMaxClockInfo(NVML_CLOCK_SM)`, MHz.
+    pub sm_max_mhz: Option<u32>,
+    /// `nvmlDeviceGetClockInfo(NVML_CLOCK_MEM)`, MHz.
+    pub mem_mhz: Option<u32>,
+    /// `nvmlDeviceGetTemperature(NVML_TEMPERATURE_GPU)`, °C.
+    pub temp_c: Option<u32>,
+    /// `nvmlDeviceGetPowerUsage`, mW.
+    pub power_mw: Option<u32>,
+    /// `nvmlDeviceGetCurrentClocksThrottleReasons` bits.
+    pub throttle_bits: Option<u64>,
+}
+
+/// One telemetry reading from NVML's answers: power in W (mW ÷ 1000), the throttle reasons
+/// that are slowdowns ([`SLOWDOWN_REASONS`]; idle and application clocks are not), a zero
+/// clock or maximum (NVML's "no value") left unset.
+pub fn telemetry_from(r: NvmlReadings) -> Telemetry {
+    let mhz = |v: Option<u32>| v.filter(|&m| m > 0).map(f64::from);
+    Telemetry {
+        sm_mhz: mhz(r.sm_mhz),
+        sm_max_mhz: mhz(r.sm_max_mhz),
+        mem_mhz: mhz(r.mem_mhz),
+        temp_c: r.temp_c.map(f64::from),
+        power_w: r.power_mw.map(|mw| f64::from(mw) / 1000.0),
+        throttle_reasons: r
+            .throttle_bits
+            .map(|b| throttle_names(b & SLOWDOWN_REASONS))
+            .unwrap_or_default(),
+    }
+}
+
 /// Temperature verdict: above 85 °C warn, above 95 °C fail (GPU core, typical slowdown ≈ 87–90).
 pub fn temperature_state(celsius: u32) -> HealthState {
     match celsius {
@@ -305,6 +371,38 @@ mod tests {
             vec!["sw_power_cap".to_string(), "0x1000".to_string()]
         );
         assert_eq!(SLOWDOWN_REASONS & 0x1, 0, "idle is not a slowdown");
+    }
+
+    #[test]
+    fn nvml_answers_become_a_telemetry_reading() {
+        // An H100 SXM under a power cap: 1755 of 1980 MHz, HBM3 at 2619 MHz, 67 °C,
+        // 699,512 mW = 699.512 W; bits 0x1 (idle, not a slowdown) | 0x4 (sw_power_cap).
+        let t = telemetry_from(NvmlReadings {
+            sm_mhz: Some(1755),
+            sm_max_mhz: Some(1980),
+            mem_mhz: Some(2619),
+            temp_c: Some(67),
+            power_mw: Some(699_512),
+            throttle_bits: Some(0x1 | 0x4),
+        });
+        assert_eq!(
+            (t.sm_mhz, t.sm_max_mhz, t.mem_mhz, t.temp_c, t.power_w),
+            (
+                Some(1755.0),
+                Some(1980.0),
+                Some(2619.0),
+                Some(67.0),
+                Some(699.512)
+            )
+        );
+        assert_eq!(t.throttle_reasons, vec!["sw_power_cap"]);
+        assert_eq!(t.clock().map(|c| c.sm_mhz), Some(1755.0));
+        // Nothing answered, or zeros: no values, no clock for the throttle rule.
+        let none = telemetry_from(NvmlReadings {
+            sm_mhz: Some(0),
+            ..NvmlReadings::default()
+        });
+        assert!(none.is_empty() && none.clock().is_none());
     }
 
     #[test]

@@ -391,6 +391,13 @@ impl AmdSmi {
         readings::readings_with(self, bdf)
     }
 
+    /// The memory clock (MHz) and temperature (°C) of the GPU at `bdf`, for telemetry;
+    /// `None` when AMD SMI lists no GPU there.
+    pub fn slow_for_bdf(&self, bdf: Bdf) -> Option<(Option<f64>, Option<f64>)> {
+        let _guard = self.lock.lock().unwrap_or_else(|e| e.into_inner());
+        readings::slow_with(self, bdf)
+    }
+
     /// The graphics clock of the GPU at `bdf` (read around every sample batch, so only the
     /// clock is asked for); `None` when AMD SMI cannot say.
     pub fn clock_for_bdf(&self, bdf: Bdf) -> Option<ClockSample> {
@@ -573,6 +580,17 @@ pub fn health(bdf: Option<Bdf>, sysfs: Health) -> Health {
 /// cannot say (the caller falls back to sysfs).
 pub fn clock(bdf: Option<Bdf>) -> Option<ClockSample> {
     amd_smi().ok()?.clock_for_bdf(bdf?)
+}
+
+/// The memory clock and temperature of the GPU at `bdf` from AMD SMI, as telemetry's slow
+/// readings; `None` when AMD SMI is absent or lists no GPU there (the caller uses sysfs).
+pub fn mem_and_temperature(bdf: Option<Bdf>) -> Option<crate::telemetry::Slow> {
+    let (mem_mhz, temp_c) = amd_smi().ok()?.slow_for_bdf(bdf?)?;
+    Some(crate::telemetry::Slow {
+        mem_mhz,
+        temp_c,
+        power_w: None,
+    })
 }
 
 #[cfg(test)]

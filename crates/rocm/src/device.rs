@@ -171,11 +171,13 @@ impl Backend for RocmBackend {
         // The PCI address finds this GPU in AMD SMI and in sysfs whatever order they list
         // GPUs in; without it, the index-th amdgpu card.
         let bdf = hip_bdf(h, index as c_int);
+        let card = bdf
+            .and_then(|b| b.sysfs_dir())
+            .or_else(|| health::card_dir(index));
         Ok(Box::new(RocmDevice {
             shared_limit: shared_limit(h, index as c_int),
-            card: bdf
-                .and_then(|b| b.sysfs_dir())
-                .or_else(|| health::card_dir(index)),
+            telemetry: crate::telemetry::RocmTelemetry::new(card.clone(), bdf),
+            card,
             bdf,
             info,
             h,
@@ -242,6 +244,8 @@ pub struct RocmDevice {
     stream: *mut c_void,
     card: Option<PathBuf>,
     bdf: Option<amdsmi::Bdf>,
+    /// Clocks, temperature and power around every sample batch.
+    telemetry: crate::telemetry::RocmTelemetry,
     modules: HashMap<&'static str, *mut c_void>,
     /// Shared memory one workgroup may use, bytes.
     shared_limit: u64,
@@ -507,6 +511,14 @@ impl Device for RocmDevice {
             }
             None => card.and_then(health::clock),
         })
+    }
+
+    fn telemetry(&self) -> Result<Option<hotpath_core::Telemetry>> {
+        Ok(self.telemetry.read())
+    }
+
+    fn telemetry_source(&self) -> hotpath_core::TelemetrySource {
+        self.telemetry.source()
     }
 
     fn health_source(&self) -> Box<dyn hotpath_core::validate::health::HealthSource> {

@@ -15,6 +15,7 @@ pub mod hip;
 pub mod hiprtc;
 pub mod loader;
 pub mod metrics;
+pub mod telemetry;
 mod timer;
 pub mod topology;
 

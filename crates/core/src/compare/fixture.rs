@@ -54,6 +54,7 @@ pub fn file() -> ResultsFile {
             timing: TimingMethod::WallClock,
             suite: None,
             inputs: "uniform".into(),
+            telemetry_source: None,
         },
         model: None,
         benchmarks: vec![],
@@ -94,6 +95,7 @@ pub fn bench(op: OpKind, shape: &str, imp: &str, samples_s: Vec<f64>) -> Benchma
         discarded_samples: 0,
         measurement: None,
         graph: None,
+        telemetry: None,
     }
 }
 

@@ -137,6 +137,13 @@ impl Device for FaultyDevice {
         sticky(&self.poisoned)?;
         self.inner.clock()
     }
+    fn telemetry(&self) -> Result<Option<crate::telemetry::Telemetry>> {
+        sticky(&self.poisoned)?;
+        self.inner.telemetry()
+    }
+    fn telemetry_source(&self) -> crate::telemetry::TelemetrySource {
+        self.inner.telemetry_source()
+    }
     fn timing_method(&self) -> TimingMethod {
         self.inner.timing_method()
     }

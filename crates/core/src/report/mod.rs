@@ -7,6 +7,7 @@
 
 pub mod bandwidth;
 pub mod chart;
+pub mod clocks;
 pub mod criterion;
 pub mod floors;
 pub mod history;
@@ -73,6 +74,7 @@ pub fn markdown(files: &[ResultsFile]) -> String {
             }
         }
         out.push_str(&floors::markdown(f));
+        out.push_str(&clocks::markdown(f));
         out.push('\n');
     }
     out
@@ -137,6 +139,7 @@ pub fn html(
             body.push_str("</table>\n");
         }
         body.push_str(&floors::html(f));
+        body.push_str(&clocks::html(f)?);
         body.push_str("</section>\n");
     }
     if !estimates.is_empty() {

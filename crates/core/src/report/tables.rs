@@ -4,6 +4,7 @@
 use crate::report::roofs::{self, Origin, Set};
 use crate::results::{BenchmarkResult, ResultsFile, Status};
 use crate::roof_check;
+use crate::telemetry::TelemetrySource;
 use crate::units::{sig3, Seconds};
 
 /// One table row of a benchmark, already formatted.
@@ -218,6 +219,14 @@ pub fn metadata(file: &ResultsFile) -> Vec<(String, String)> {
         let lo = clocks.iter().map(|c| c.0).fold(f64::INFINITY, f64::min);
         let hi = clocks.iter().map(|c| c.1).fold(0.0, f64::max);
         format!("{lo:.0}–{hi:.0} MHz around kept samples")
+    };
+    let clock = match file.config.telemetry_source {
+        Some(TelemetrySource::None) | None => clock,
+        Some(source) if clocks.is_empty() => format!(
+            "read by {}, without a maximum to judge throttling against",
+            source.name()
+        ),
+        Some(source) => format!("{clock} (read by {})", source.name()),
     };
     let c = &file.config;
     vec![

@@ -84,6 +84,7 @@ pub fn bench(
         discarded_samples: 0,
         measurement: None,
         graph: None,
+        telemetry: None,
     }
 }
 

@@ -185,6 +185,21 @@ pub fn clock_with(api: &impl SmiCalls, bdf: Bdf) -> Option<ClockSample> {
     })
 }
 
+/// The memory clock (MHz) and temperature (°C: hotspot, else edge) of the GPU at `bdf`,
+/// for telemetry, asking for nothing else; `None` when AMD SMI lists no GPU there.
+pub fn slow_with(api: &impl SmiCalls, bdf: Bdf) -> Option<(Option<f64>, Option<f64>)> {
+    let p = processor_at(api, bdf).ok()?;
+    let mem = api
+        .clock(p, CLK_MEM)
+        .and_then(|c| mhz(c.current))
+        .map(f64::from);
+    let temp = api
+        .temperature_c(p, SENSOR_HOTSPOT, TEMP_CURRENT)
+        .or_else(|| api.temperature_c(p, SENSOR_EDGE, TEMP_CURRENT))
+        .map(|c| c as f64);
+    Some((mem, temp))
+}
+
 /// Every reading of the GPU at `bdf`; `Err` when AMD SMI lists no GPU there.
 pub fn readings_with(api: &impl SmiCalls, bdf: Bdf) -> Result<AmdSmiReadings, String> {
     let p = processor_at(api, bdf)?;

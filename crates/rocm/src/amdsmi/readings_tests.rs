@@ -263,6 +263,19 @@ fn the_clock_path_asks_for_the_graphics_clock_only() {
 }
 
 #[test]
+fn telemetry_asks_for_the_memory_clock_and_one_temperature() {
+    let fake = Fake::new();
+    // The fake's memory clock is 0xFFFF (unsupported): no value; the hotspot reads 71 °C.
+    assert_eq!(
+        slow_with(&fake, bdf("0000:c2:00.0")),
+        Some((None, Some(71.0)))
+    );
+    // One memory clock call and one temperature call (the hotspot answered).
+    assert_eq!(fake.used.borrow().len(), 2);
+    assert_eq!(slow_with(&fake, bdf("0000:c3:00.0")), None, "no GPU there");
+}
+
+#[test]
 fn the_clock_sample_needs_both_clocks() {
     let r = AmdSmiReadings {
         gfx_mhz: Some(1700),
