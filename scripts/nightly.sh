@@ -181,7 +181,7 @@ cmp_rc=0
 if [ -f "$baseline" ]; then
   report="$dir/compare/$name.md"
   hist=(--history "$dir/history")
-  [ ! -d "$dir/runs" ] || hist+=(--history "$dir/runs")
+  if ls "$dir/runs"/*.json >/dev/null 2>&1; then hist+=(--history "$dir/runs"); fi
   cmp=("$hotpath" compare "$baseline" "$out" --threshold "$threshold" "${hist[@]}" --normalize bandwidth)
   "${cmp[@]}" --format md >"$report"
   cmp_rc=$?
