@@ -9,6 +9,9 @@
 use half::{bf16, f16};
 use std::sync::OnceLock;
 
+mod group;
+pub use group::{group_bf16_fast, group_dots_bf16, group_mix_bf16, unpair};
+
 /// Instruction-set level the kernels run at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
