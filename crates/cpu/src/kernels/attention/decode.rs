@@ -11,7 +11,7 @@ use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 use crate::kernels::{indices, tensor, HostElem, Kernel};
 use crate::simd::{
     dots, dots_bf16, exp_sum, group_bf16_fast, group_dots_bf16, group_mix_bf16, max, mix, mix_bf16,
-    prefetch, unpair, Elem,
+    prefetch, prefetch_l2, unpair, Elem,
 };
 
 /// Tokens per split (rounded up to whole pages): 16 splits of a 4096-token context, enough
@@ -100,43 +100,80 @@ impl Rows<'_> {
     }
 }
 
+/// Pages loaded ahead of the one being computed: the cache's pages are scattered, so the
+/// hardware prefetcher cannot follow from one to the next.
+const AHEAD: usize = 2;
+
 impl<E: Elem> Cache<'_, E> {
-    /// Calls `f(t, n, rows)` for each run of tokens `t..t+n` of `t0..t1` that lies in one
-    /// page, with those tokens' rows of `src` (`[n, hkv, d]`), widened into `scratch` unless
-    /// they are bf16.
+    /// The run of tokens from `t` (before `t1`) that lies in one page: its length and rows.
+    fn run<'s>(&self, src: &'s [E], t: usize, t1: usize) -> (usize, &'s [E]) {
+        let row = self.hkv * self.d;
+        let (page, off) = (self.pages[t / self.ps], t % self.ps);
+        let n = (self.ps - off).min(t1 - t);
+        let at = (page * self.ps + off) * row;
+        (n, &src[at..at + n * row])
+    }
+
+    /// Calls `f(t, n, rows, ahead)` for each run of tokens `t..t+n` of `t0..t1` that lies in
+    /// one page, with those tokens' rows of `src` (`[n, hkv, d]`), widened into `scratch`
+    /// unless they are bf16, and `ahead`, the rows [`AHEAD`] runs later, for `f` to
+    /// prefetch while it computes. Past `t1` the runs ahead continue into `then` (the rows
+    /// the next pass reads from `t0`), if any, else are empty. Unless `primed` (a previous
+    /// pass's `then` covered them), the first runs are prefetched here.
+    #[allow(clippy::too_many_arguments)]
     fn pages(
         &self,
         src: &[E],
         t0: usize,
         t1: usize,
+        primed: bool,
+        then: Option<&[E]>,
         scratch: &mut [f32],
-        mut f: impl FnMut(usize, usize, Rows),
+        mut f: impl FnMut(usize, usize, Rows, &[E]),
     ) {
-        let row = self.hkv * self.d;
+        // Position of the next run to prefetch: in `src` up to `t1`, then in `then`.
+        let mut later = t0;
+        let mut next = || -> &[E] {
+            let (buf, t) = if later < t1 {
+                (src, later)
+            } else {
+                match then {
+                    Some(buf) if later - t1 < t1 - t0 => (buf, t0 + (later - t1)),
+                    _ => return &[],
+                }
+            };
+            let end = if t < t1 { t1 } else { return &[] };
+            let (m, rows) = self.run(buf, t, end);
+            later += m;
+            rows
+        };
+        for _ in 0..AHEAD {
+            let rows = next();
+            if !primed {
+                prefetch(rows);
+            }
+        }
         let mut t = t0;
         while t < t1 {
-            let (page, off) = (self.pages[t / self.ps], t % self.ps);
-            let n = (self.ps - off).min(t1 - t);
-            let at = (page * self.ps + off) * row;
-            let rows = &src[at..at + n * row];
-            // The next page is elsewhere in the cache: start loading it while this one is
-            // computed (the hardware prefetcher follows only within a page).
-            let next = t + n;
-            if next < t1 {
-                let m = self.ps.min(t1 - next);
-                let at = self.pages[next / self.ps] * self.ps * row;
-                prefetch(&src[at..at + m * row]);
-            }
+            let (n, rows) = self.run(src, t, t1);
+            let ahead = next();
             match E::bf16_bits(rows) {
-                Some(bits) => f(t, n, Rows::Bf16(bits)),
+                Some(bits) => f(t, n, Rows::Bf16(bits), ahead),
                 None => {
-                    E::widen(rows, &mut scratch[..n * row]);
-                    f(t, n, Rows::F32(&scratch[..n * row]));
+                    E::widen(rows, &mut scratch[..rows.len()]);
+                    f(t, n, Rows::F32(&scratch[..rows.len()]), ahead);
                 }
             }
             t += n;
         }
     }
+}
+
+/// Prefetches the `i`-th of `parts` near-equal pieces of `data`, so a loop of `parts` steps
+/// spreads one page's prefetches over its work instead of stalling on a burst of them.
+fn prefetch_part<T>(data: &[T], i: usize, parts: usize) {
+    let (a, b) = (data.len() * i / parts, data.len() * (i + 1) / parts);
+    prefetch_l2(&data[a..b]);
 }
 
 /// The partial of tokens `t0..t1` for every query head: `q` is `[hq,d]` already scaled by
@@ -163,22 +200,32 @@ fn attend<E: Elem>(
     let grouped = q_bf16.filter(|_| group_bf16_fast(d));
     let scale = 1.0 / (d as f32).sqrt();
     let scores = &mut scratch.scores[..hq * n];
-    cache.pages(cache.k, t0, t1, &mut scratch.rows, |t, c, rows| {
-        if let (Some(qb), Rows::Bf16(bits)) = (grouped, rows) {
-            for g in 0..hkv {
-                let heads = g * group * d..(g + 1) * group * d;
-                let at = g * group * n + (t - t0);
-                let out = &mut scores[at..];
-                group_dots_bf16(&qb[heads], d, &bits[g * d..], row, c, scale, out, n);
+    cache.pages(
+        cache.k,
+        t0,
+        t1,
+        false,
+        Some(cache.v),
+        &mut scratch.rows,
+        |t, c, rows, ahead| {
+            if let (Some(qb), Rows::Bf16(bits)) = (grouped, rows) {
+                for g in 0..hkv {
+                    prefetch_part(ahead, g, hkv);
+                    let heads = g * group * d..(g + 1) * group * d;
+                    let at = g * group * n + (t - t0);
+                    let out = &mut scores[at..];
+                    group_dots_bf16(&qb[heads], d, &bits[g * d..], row, c, scale, out, n);
+                }
+                return;
             }
-            return;
-        }
-        for h in 0..hq {
-            let g = h / group;
-            let at = h * n + (t - t0);
-            rows.dots(&q[h * d..][..d], g * d, row, &mut scores[at..at + c]);
-        }
-    });
+            prefetch(ahead);
+            for h in 0..hq {
+                let g = h / group;
+                let at = h * n + (t - t0);
+                rows.dots(&q[h * d..][..d], g * d, row, &mut scores[at..at + c]);
+            }
+        },
+    );
     let (acc, stats) = part.split_at_mut(hq * d);
     let (m, l) = stats.split_at_mut(hq);
     for h in 0..hq {
@@ -188,27 +235,37 @@ fn attend<E: Elem>(
     }
     acc.fill(0.0);
     let mut paired = false;
-    cache.pages(cache.v, t0, t1, &mut scratch.rows, |t, c, rows| {
-        if let (Some(_), Rows::Bf16(bits)) = (grouped, rows) {
-            paired = true;
-            for g in 0..hkv {
-                let heads = &mut acc[g * group * d..(g + 1) * group * d];
-                let p = &scores[g * group * n + (t - t0)..];
-                group_mix_bf16(heads, d, p, n, &bits[g * d..], row, c);
+    cache.pages(
+        cache.v,
+        t0,
+        t1,
+        true,
+        None,
+        &mut scratch.rows,
+        |t, c, rows, ahead| {
+            if let (Some(_), Rows::Bf16(bits)) = (grouped, rows) {
+                paired = true;
+                for g in 0..hkv {
+                    prefetch_part(ahead, g, hkv);
+                    let heads = &mut acc[g * group * d..(g + 1) * group * d];
+                    let p = &scores[g * group * n + (t - t0)..];
+                    group_mix_bf16(heads, d, p, n, &bits[g * d..], row, c);
+                }
+                return;
             }
-            return;
-        }
-        for h in 0..hq {
-            let g = h / group;
-            let at = h * n + (t - t0);
-            rows.mix(
-                &mut acc[h * d..(h + 1) * d],
-                &scores[at..at + c],
-                g * d,
-                row,
-            );
-        }
-    });
+            prefetch(ahead);
+            for h in 0..hq {
+                let g = h / group;
+                let at = h * n + (t - t0);
+                rows.mix(
+                    &mut acc[h * d..(h + 1) * d],
+                    &scores[at..at + c],
+                    g * d,
+                    row,
+                );
+            }
+        },
+    );
     if paired {
         for h in acc.chunks_exact_mut(d) {
             let tmp = &mut scratch.rows[..d];
