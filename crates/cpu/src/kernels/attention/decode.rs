@@ -9,7 +9,10 @@ use hotpath_core::inputs::pages_for;
 use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 
 use crate::kernels::{indices, tensor, HostElem, Kernel};
-use crate::simd::{dots, dots_bf16, exp_sum, max, mix, mix_bf16, prefetch, Elem};
+use crate::simd::{
+    dots, dots_bf16, exp_sum, group_bf16_fast, group_dots_bf16, group_mix_bf16, max, mix, mix_bf16,
+    prefetch, prefetch_l2, unpair, Elem,
+};
 
 /// Tokens per split (rounded up to whole pages): 16 splits of a 4096-token context, enough
 /// tasks to keep every core streaming, few enough that the merge costs nothing.
@@ -97,38 +100,68 @@ impl Rows<'_> {
     }
 }
 
+/// Pages loaded ahead of the one being computed: the cache's pages are scattered, so the
+/// hardware prefetcher cannot follow from one to the next.
+const AHEAD: usize = 2;
+
 impl<E: Elem> Cache<'_, E> {
-    /// Calls `f(t, n, rows)` for each run of tokens `t..t+n` of `t0..t1` that lies in one
-    /// page, with those tokens' rows of `src` (`[n, hkv, d]`), widened into `scratch` unless
-    /// they are bf16.
+    /// The run of tokens from `t` (before `t1`) that lies in one page: its length and rows.
+    fn run<'s>(&self, src: &'s [E], t: usize, t1: usize) -> (usize, &'s [E]) {
+        let row = self.hkv * self.d;
+        let (page, off) = (self.pages[t / self.ps], t % self.ps);
+        let n = (self.ps - off).min(t1 - t);
+        let at = (page * self.ps + off) * row;
+        (n, &src[at..at + n * row])
+    }
+
+    /// Calls `f(t, n, rows, ahead)` for each run of tokens `t..t+n` of `t0..t1` that lies in
+    /// one page, with those tokens' rows of `src` (`[n, hkv, d]`), widened into `scratch`
+    /// unless they are bf16, and `ahead`, the rows [`AHEAD`] runs later, for `f` to
+    /// prefetch while it computes. Past `t1` the runs ahead continue into `then` (the rows
+    /// the next pass reads from `t0`), if any, else are empty. Unless `primed` (a previous
+    /// pass's `then` covered them), the first runs are prefetched here.
+    #[allow(clippy::too_many_arguments)]
     fn pages(
         &self,
         src: &[E],
         t0: usize,
         t1: usize,
+        primed: bool,
+        then: Option<&[E]>,
         scratch: &mut [f32],
-        mut f: impl FnMut(usize, usize, Rows),
+        mut f: impl FnMut(usize, usize, Rows, &[E]),
     ) {
-        let row = self.hkv * self.d;
+        // Position of the next run to prefetch: in `src` up to `t1`, then in `then`.
+        let mut later = t0;
+        let mut next = || -> &[E] {
+            let (buf, t) = if later < t1 {
+                (src, later)
+            } else {
+                match then {
+                    Some(buf) if later - t1 < t1 - t0 => (buf, t0 + (later - t1)),
+                    _ => return &[],
+                }
+            };
+            let end = if t < t1 { t1 } else { return &[] };
+            let (m, rows) = self.run(buf, t, end);
+            later += m;
+            rows
+        };
+        for _ in 0..AHEAD {
+            let rows = next();
+            if !primed {
+                prefetch(rows);
+            }
+        }
         let mut t = t0;
         while t < t1 {
-            let (page, off) = (self.pages[t / self.ps], t % self.ps);
-            let n = (self.ps - off).min(t1 - t);
-            let at = (page * self.ps + off) * row;
-            let rows = &src[at..at + n * row];
-            // The next page is elsewhere in the cache: start loading it while this one is
-            // computed (the hardware prefetcher follows only within a page).
-            let next = t + n;
-            if next < t1 {
-                let m = self.ps.min(t1 - next);
-                let at = self.pages[next / self.ps] * self.ps * row;
-                prefetch(&src[at..at + m * row]);
-            }
+            let (n, rows) = self.run(src, t, t1);
+            let ahead = next();
             match E::bf16_bits(rows) {
-                Some(bits) => f(t, n, Rows::Bf16(bits)),
+                Some(bits) => f(t, n, Rows::Bf16(bits), ahead),
                 None => {
-                    E::widen(rows, &mut scratch[..n * row]);
-                    f(t, n, Rows::F32(&scratch[..n * row]));
+                    E::widen(rows, &mut scratch[..rows.len()]);
+                    f(t, n, Rows::F32(&scratch[..rows.len()]), ahead);
                 }
             }
             t += n;
@@ -136,12 +169,24 @@ impl<E: Elem> Cache<'_, E> {
     }
 }
 
+/// Prefetches the `i`-th of `parts` near-equal pieces of `data`, so a loop of `parts` steps
+/// spreads one page's prefetches over its work instead of stalling on a burst of them.
+fn prefetch_part<T>(data: &[T], i: usize, parts: usize) {
+    let (a, b) = (data.len() * i / parts, data.len() * (i + 1) / parts);
+    prefetch_l2(&data[a..b]);
+}
+
 /// The partial of tokens `t0..t1` for every query head: `q` is `[hq,d]` already scaled by
 /// 1/√d; `part` receives `acc[h] = Σ_t e^(s_ht − m_h)·v_t`, `m_h = max_t s_ht` and
 /// `l_h = Σ_t e^(s_ht − m_h)`. K and V rows are each read once for the whole GQA group.
+///
+/// `q_bf16`, the unscaled query's bf16 bits when the cache is bf16, selects the grouped
+/// kernels (where this CPU runs them for `d`): scores straight from bf16 pairs, and value
+/// rows widened once for every head of their group.
 fn attend<E: Elem>(
     cache: &Cache<E>,
     q: &[f32],
+    q_bf16: Option<&[u16]>,
     t0: usize,
     t1: usize,
     scratch: &mut Scratch,
@@ -152,14 +197,35 @@ fn attend<E: Elem>(
     let group = hq / hkv;
     let n = t1 - t0;
     let row = hkv * d;
+    let grouped = q_bf16.filter(|_| group_bf16_fast(d));
+    let scale = 1.0 / (d as f32).sqrt();
     let scores = &mut scratch.scores[..hq * n];
-    cache.pages(cache.k, t0, t1, &mut scratch.rows, |t, c, rows| {
-        for h in 0..hq {
-            let g = h / group;
-            let at = h * n + (t - t0);
-            rows.dots(&q[h * d..][..d], g * d, row, &mut scores[at..at + c]);
-        }
-    });
+    cache.pages(
+        cache.k,
+        t0,
+        t1,
+        false,
+        Some(cache.v),
+        &mut scratch.rows,
+        |t, c, rows, ahead| {
+            if let (Some(qb), Rows::Bf16(bits)) = (grouped, rows) {
+                for g in 0..hkv {
+                    prefetch_part(ahead, g, hkv);
+                    let heads = g * group * d..(g + 1) * group * d;
+                    let at = g * group * n + (t - t0);
+                    let out = &mut scores[at..];
+                    group_dots_bf16(&qb[heads], d, &bits[g * d..], row, c, scale, out, n);
+                }
+                return;
+            }
+            prefetch(ahead);
+            for h in 0..hq {
+                let g = h / group;
+                let at = h * n + (t - t0);
+                rows.dots(&q[h * d..][..d], g * d, row, &mut scores[at..at + c]);
+            }
+        },
+    );
     let (acc, stats) = part.split_at_mut(hq * d);
     let (m, l) = stats.split_at_mut(hq);
     for h in 0..hq {
@@ -168,18 +234,45 @@ fn attend<E: Elem>(
         l[h] = exp_sum(s, m[h]);
     }
     acc.fill(0.0);
-    cache.pages(cache.v, t0, t1, &mut scratch.rows, |t, c, rows| {
-        for h in 0..hq {
-            let g = h / group;
-            let at = h * n + (t - t0);
-            rows.mix(
-                &mut acc[h * d..(h + 1) * d],
-                &scores[at..at + c],
-                g * d,
-                row,
-            );
+    let mut paired = false;
+    cache.pages(
+        cache.v,
+        t0,
+        t1,
+        true,
+        None,
+        &mut scratch.rows,
+        |t, c, rows, ahead| {
+            if let (Some(_), Rows::Bf16(bits)) = (grouped, rows) {
+                paired = true;
+                for g in 0..hkv {
+                    prefetch_part(ahead, g, hkv);
+                    let heads = &mut acc[g * group * d..(g + 1) * group * d];
+                    let p = &scores[g * group * n + (t - t0)..];
+                    group_mix_bf16(heads, d, p, n, &bits[g * d..], row, c);
+                }
+                return;
+            }
+            prefetch(ahead);
+            for h in 0..hq {
+                let g = h / group;
+                let at = h * n + (t - t0);
+                rows.mix(
+                    &mut acc[h * d..(h + 1) * d],
+                    &scores[at..at + c],
+                    g * d,
+                    row,
+                );
+            }
+        },
+    );
+    if paired {
+        for h in acc.chunks_exact_mut(d) {
+            let tmp = &mut scratch.rows[..d];
+            tmp.copy_from_slice(h);
+            unpair(tmp, h);
         }
-    });
+    }
 }
 
 /// Merges the partials of one sequence's splits into `out[hq,d]`:
@@ -301,6 +394,7 @@ impl<E: HostElem> Kernel for Decode<E> {
         let (q32, table, per_seq, tokens) =
             (&self.q32, &self.table, self.per_seq, self.split_tokens);
         let (k, v) = (&s.k[..], &s.v[..]);
+        let q_bf16 = E::bf16_bits(&s.q);
         self.parts
             .par_chunks_mut(part_len(hq, d))
             .zip(&self.splits)
@@ -315,8 +409,17 @@ impl<E: HostElem> Kernel for Decode<E> {
                         hkv,
                         d,
                     };
-                    let q = &q32[split.b * hq * d..(split.b + 1) * hq * d];
-                    attend(&cache, q, split.t0, split.t1, scratch, part);
+                    let heads = split.b * hq * d..(split.b + 1) * hq * d;
+                    let q_bf16 = q_bf16.map(|q| &q[heads.clone()]);
+                    attend(
+                        &cache,
+                        &q32[heads],
+                        q_bf16,
+                        split.t0,
+                        split.t1,
+                        scratch,
+                        part,
+                    );
                 },
             );
         let (parts, first) = (&self.parts, &self.first);
@@ -385,7 +488,7 @@ mod tests {
         let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5);
 
         let mut whole = [0f32; 4];
-        attend(&cache, &q, 0, 2, &mut scratch, &mut whole);
+        attend(&cache, &q, None, 0, 2, &mut scratch, &mut whole);
         // Unnormalised: max ln 3, weights e^(0 − ln 3) = 1/3 and 1, sum 4/3,
         // acc = ⅓·[4, 8] + [8, −4] = [28/3, −4/3].
         assert!(
@@ -398,8 +501,8 @@ mod tests {
 
         // Each key alone: its own max, weight 1.
         let mut parts = [0f32; 8];
-        attend(&cache, &q, 0, 1, &mut scratch, &mut parts[..4]);
-        attend(&cache, &q, 1, 2, &mut scratch, &mut parts[4..]);
+        attend(&cache, &q, None, 0, 1, &mut scratch, &mut parts[..4]);
+        attend(&cache, &q, None, 1, 2, &mut scratch, &mut parts[4..]);
         assert_eq!(parts, [4.0, 8.0, 0.0, 1.0, 8.0, -4.0, ln3, 1.0]);
         merge(&parts, 1, 2, &mut o);
         assert!(close(&o, &[7.0, -1.0]), "{o:?}");
@@ -411,15 +514,26 @@ mod tests {
     }
 
     fn decode_with(dtype: DType, chunk: usize) -> (Vec<f32>, hotpath_core::check::Correctness) {
-        let spec = OpSpec::parse(
-            OpKind::AttnDecode,
-            "batch=3,context=70,heads_q=8,heads_kv=2,head_dim=24,page_size=8",
+        decode_shape(
             dtype,
+            chunk,
+            "batch=3,context=70,heads_q=8,heads_kv=2,head_dim=24,page_size=8",
         )
-        .expect("valid shape");
+    }
+
+    /// Runs a decode of `shape` with sequence lengths `[context, 0, 21]` (a full context, an
+    /// empty sequence, one ending mid-page) in splits of `chunk` tokens, and checks it
+    /// against the reference.
+    fn decode_shape(
+        dtype: DType,
+        chunk: usize,
+        shape: &str,
+    ) -> (Vec<f32>, hotpath_core::check::Correctness) {
+        let spec = OpSpec::parse(OpKind::AttnDecode, shape, dtype).expect("valid shape");
+        let context = spec.dim("context") as i32;
         let mut inputs = generate(&spec, seed_for(&spec));
         // Ragged lengths: a full context, an empty sequence, one ending mid-page.
-        let lens = HostTensor::from_i32("seq_lens", vec![3], vec![70, 0, 21]);
+        let lens = HostTensor::from_i32("seq_lens", vec![3], vec![context, 0, 21]);
         for t in inputs.tensors.iter_mut().filter(|t| t.name == "seq_lens") {
             *t = lens.clone();
         }
@@ -457,6 +571,32 @@ mod tests {
             }
             // The empty sequence (b = 1) is zero either way.
             assert!(split[8 * 24..16 * 24].iter().all(|&x| x == 0.0));
+        }
+    }
+
+    /// Head dims the grouped bf16 kernels take (64, 128), every GQA group size, pages of 16
+    /// and of 8 (a split ending mid-block of 16 keys): the output matches the reference, and
+    /// one-page splits merge to the unsplit result.
+    #[test]
+    fn grouped_bf16_kernels_match_the_reference() {
+        for (d, ps) in [(128, 16), (64, 8)] {
+            for group in 1..=8 {
+                let shape = format!(
+                    "batch=3,context=300,heads_q={},heads_kv=2,head_dim={d},page_size={ps}",
+                    2 * group
+                );
+                let (split, c1) = decode_shape(DType::Bf16, ps, &shape);
+                let (whole, c2) = decode_shape(DType::Bf16, 256, &shape);
+                assert!(c1.pass && c2.pass, "{shape}: {c1:?} {c2:?}");
+                for (i, (a, b)) in split.iter().zip(&whole).enumerate() {
+                    assert!(
+                        (a - b).abs() <= 1e-2 * b.abs().max(0.1),
+                        "{shape} {i}: {a} vs {b}"
+                    );
+                }
+                let hq = 2 * group;
+                assert!(split[hq * d..2 * hq * d].iter().all(|&x| x == 0.0));
+            }
         }
     }
 }
