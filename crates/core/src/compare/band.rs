@@ -10,13 +10,18 @@
 //! [`WINDOW`] runs that measured the benchmark (at least [`MIN_RUNS`]),
 //!
 //! ```text
-//! band = exp(3 · 1.4826 · MAD(ln m_i)) − 1
+//! band = max(exp(3 · 1.4826 · MAD(ln m_i)) − 1,  max m_i / min m_i − 1)
 //! ```
 //!
 //! where MAD is the median absolute deviation from the median: 1.4826 · MAD estimates the
-//! standard deviation of the log medians and ignores up to half of them being wild, and
-//! three of those, turned back into a ratio, is the band (0.2 = ±20 %). A regression must
-//! then also be slower than `1 + band` ([`super::verdict::classify_banded`]).
+//! standard deviation of the log medians, and three of those, turned back into a ratio, is
+//! the spread of a machine whose runs scatter around one speed. Some machines have two
+//! speeds instead (a VM whose memory bandwidth was 41 GB/s in some runs and 60–73 GB/s in
+//! others, minutes apart, the binary unchanged): most runs sit in one mode, the MAD sees
+//! only that one, and a run in the other mode would read as a 60 % regression. So the band
+//! is at least the whole range the window's runs spanned: a change no larger than what runs
+//! of the history already showed is never a regression. A regression must then also be
+//! slower than `1 + band` ([`super::verdict::classify_banded`]).
 
 use serde::Serialize;
 use std::collections::BTreeMap;
@@ -41,8 +46,8 @@ pub const SIGMAS: f64 = 3.0;
 /// How the band is defined, as every output names it.
 pub const METHOD: &str = "run-to-run band b per benchmark from the history's runs of the \
 base's hardware (the new file itself excluded): over the last up to 20 runs that measured it, \
-at least 3, b = exp(3 · 1.4826 · MAD(ln median_i)) − 1, a 3-sigma robust spread of the runs' \
-log medians (of time × the run's measured bandwidth roof for benchmarks compared as efficiency)";
+at least 3, b = the larger of exp(3 · 1.4826 · MAD(ln median_i)) − 1, a 3-sigma robust \
+spread of the runs' log medians, and max/min − 1, the whole range they spanned (of time × the run's measured bandwidth roof for benchmarks compared as efficiency)";
 
 /// One run of the history: its medians by benchmark id.
 #[derive(Clone, Debug, PartialEq)]
@@ -98,13 +103,20 @@ pub(crate) fn run_median_s(b: &crate::results::BenchmarkResult) -> Option<f64> {
 }
 
 /// The band of values `v` (medians of successive runs, any positive unit): None with
-/// fewer than [`MIN_RUNS`] values, else exp([`SIGMAS`] · [`MAD_TO_SIGMA`] · MAD(ln v)) − 1.
+/// fewer than [`MIN_RUNS`] values, else the larger of exp([`SIGMAS`] · [`MAD_TO_SIGMA`] ·
+/// MAD(ln v)) − 1 and the range max v / min v − 1.
 pub fn band_of(v: &[f64]) -> Option<f64> {
     if v.len() < MIN_RUNS {
         return None;
     }
     let logs: Vec<f64> = v.iter().map(|x| x.ln()).collect();
-    Some((SIGMAS * MAD_TO_SIGMA * crate::stats::mad(&logs)).exp() - 1.0)
+    let robust = (SIGMAS * MAD_TO_SIGMA * crate::stats::mad(&logs)).exp() - 1.0;
+    let (lo, hi) = logs
+        .iter()
+        .fold((f64::INFINITY, f64::NEG_INFINITY), |(lo, hi), &x| {
+            (lo.min(x), hi.max(x))
+        });
+    Some(robust.max((hi - lo).exp() - 1.0))
 }
 
 /// Whether two files were measured on the same kind of machine: the same hardware entry

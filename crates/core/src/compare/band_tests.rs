@@ -83,13 +83,23 @@ fn with_history(base: &ResultsFile, new: &ResultsFile, h: &History) -> Compariso
 fn band_is_three_robust_sigmas_of_the_log_medians() {
     // Log medians 0, 0.1, −0.1, 0.02, 0.3: median 0.02; absolute deviations 0.02, 0.08,
     // 0.12, 0, 0.28 → sorted 0, 0.02, 0.08, 0.12, 0.28 → MAD 0.08.
-    // Band = exp(3 · 1.4826 · 0.08) − 1 = exp(0.355824) − 1 = 0.427356.
+    // Robust band = exp(3 · 1.4826 · 0.08) − 1 = exp(0.355824) − 1 = 0.427356; the range
+    // is 0.3 − (−0.1) = 0.4 in logs, exp(0.4) − 1 = 0.491825, the larger, so the band.
     let v: Vec<f64> = [0.0f64, 0.1, -0.1, 0.02, 0.3]
         .iter()
         .map(|x| 2e-3 * x.exp())
         .collect();
     let b = band_of(&v).unwrap();
-    assert!((b - 0.427_356_311_4).abs() < 1e-9, "{b}");
+    assert!((b - 0.491_824_697_6).abs() < 1e-9, "{b}");
+    // A machine with two speeds (four runs at 1 ms, one at 1.6 ms) gets the range too:
+    // 1.6 / 1 − 1 = 0.6, where the MAD of the log medians is 0.
+    let two_speeds = [1e-3, 1e-3, 1.6e-3, 1e-3, 1e-3];
+    assert!((band_of(&two_speeds).unwrap() - 0.6).abs() < 1e-12);
+    // Log medians −d, 0, +d: MAD d gives exp(4.4478 d) − 1, more than the range exp(2d) − 1.
+    let d = 0.05f64;
+    let three = [(-d).exp(), 1.0, d.exp()];
+    let robust = (3.0 * 1.4826 * d).exp() - 1.0;
+    assert!((band_of(&three).unwrap() - robust).abs() < 1e-12);
     // The unit does not matter: the same medians in seconds or as rates give one band.
     let scaled: Vec<f64> = v.iter().map(|x| x * 3.5e10).collect();
     assert!((band_of(&scaled).unwrap() - b).abs() < 1e-12);
