@@ -363,7 +363,20 @@ impl Runner {
         } else {
             self.b_skips_calibration
         };
-        let output = Command::new(bin)
+        // Each run executes a fresh copy of its build: the page cache holds one copy of a
+        // binary's code for every process that runs it, at the same physical addresses, and
+        // on a CPU that placement can bias a kernel by several percent for as long as the
+        // file stays cached (measured: one build's attn_decode slower than an identical copy
+        // in 8 of 9 runs). A fresh copy per run turns that bias into noise the rounds see.
+        let fresh = self.dir.join(format!(
+            ".build-{}",
+            out.file_stem().map_or("run".into(), |s| s.to_string_lossy())
+        ));
+        let exe = match std::fs::copy(bin, &fresh) {
+            Ok(_) => fresh.clone(),
+            Err(_) => bin.to_path_buf(),
+        };
+        let output = Command::new(&exe)
             .arg("run")
             .args(skip.then_some("--no-calibration"))
             .args(["--backend", self.backend])
@@ -378,7 +391,11 @@ impl Runner {
             .stdout(Stdio::null())
             .stderr(Stdio::piped())
             .output()
-            .map_err(|e| Error::backend(format!("cannot start {}: {e}", bin.display())))?;
+            .map_err(|e| Error::backend(format!("cannot start {}: {e}", bin.display())));
+        if exe == fresh {
+            let _ = std::fs::remove_file(&fresh);
+        }
+        let output = output?;
         match output.status.code() {
             Some(130) => {
                 return Err(Error::backend(format!(
