@@ -52,7 +52,7 @@ done
 
 first="$(ls "$tmp/history"/*.json | head -n 1)"
 third="$(ls "$tmp/history"/*.json | tail -n 1)"
-expect 0 "$hotpath" compare "$first" "$third" --history "$tmp/history" --history "$tmp/runs" --normalize bandwidth
+expect 0 "$hotpath" compare "$first" "$third" --history "$tmp/history" --history "$tmp/runs"
 
 # The new build: the same binary, made 10 % slower in one kernel for its own runs only (the
 # `hotpath ab` process and the last good build's runs see no fault).

@@ -23,9 +23,9 @@
 #   builds/<hardware id>/last-good/hotpath) run each benchmark alternately, --rounds rounds
 #   (default 3; orders AB, BA, AB), so drift hits both; a regression must show in every
 #   round and again when measured a second time. When it runs, its verdict decides.
-# - Against the baseline (`hotpath compare --history --normalize bandwidth`): a regression
-#   must beat the threshold, its interval and the run-to-run band of the history, memory-bound
-#   kernels compared as efficiency against their run's streaming ceiling; a flagged one is
+# - Against the baseline (`hotpath compare --history history/ --history runs/`): a regression
+#   must beat the threshold, its interval and the run-to-run band of the history (the suite
+#   runs and the last good build's A/B rounds); a flagged one is
 #   measured again (the suite once more) and counts only if it reproduces (`--remeasured`).
 #   It decides when no A/B runs (the first night, or --no-ab); otherwise its regressions are
 #   printed as slow drift against the baseline, for a person to look at, without failing.
@@ -182,7 +182,7 @@ if [ -f "$baseline" ]; then
   report="$dir/compare/$name.md"
   hist=(--history "$dir/history")
   if ls "$dir/runs"/*.json >/dev/null 2>&1; then hist+=(--history "$dir/runs"); fi
-  cmp=("$hotpath" compare "$baseline" "$out" --threshold "$threshold" "${hist[@]}" --normalize bandwidth)
+  cmp=("$hotpath" compare "$baseline" "$out" --threshold "$threshold" "${hist[@]}")
   "${cmp[@]}" --format md >"$report"
   cmp_rc=$?
   if [ "$cmp_rc" -ge 2 ]; then
