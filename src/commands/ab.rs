@@ -370,7 +370,8 @@ impl Runner {
         // in 8 of 9 runs). A fresh copy per run turns that bias into noise the rounds see.
         let fresh = self.dir.join(format!(
             ".build-{}",
-            out.file_stem().map_or("run".into(), |s| s.to_string_lossy())
+            out.file_stem()
+                .map_or("run".into(), |s| s.to_string_lossy())
         ));
         let exe = match std::fs::copy(bin, &fresh) {
             Ok(_) => fresh.clone(),
