@@ -156,6 +156,21 @@ pub struct TimeStats {
     pub mad_s: f64,
 }
 
+impl TimeStats {
+    /// The statistics of a sample set's [`crate::stats::Summary`].
+    pub fn of(s: &crate::stats::Summary) -> TimeStats {
+        TimeStats {
+            median_s: s.median,
+            min_s: s.min,
+            mean_s: s.mean,
+            stdev_s: s.stdev,
+            p10_s: s.p10,
+            p90_s: s.p90,
+            mad_s: s.mad,
+        }
+    }
+}
+
 /// Achieved rates at the result's estimator time (`measurement.estimator`: the median, or the
 /// fastest sample of a ceiling).
 #[derive(Clone, Copy, Debug, PartialEq, Serialize, Deserialize)]

@@ -246,15 +246,7 @@ fn measure_into(
             cfg.throttle_fraction * 100.0
         ))));
     };
-    result.time = Some(TimeStats {
-        median_s: s.median,
-        min_s: s.min,
-        mean_s: s.mean,
-        stdev_s: s.stdev,
-        p10_s: s.p10,
-        p90_s: s.p90,
-        mad_s: s.mad,
-    });
+    result.time = Some(TimeStats::of(&s));
     let t = result
         .time
         .as_ref()
