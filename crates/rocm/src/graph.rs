@@ -161,9 +161,8 @@ impl GraphReplay for HipGraph<'_> {
 
     fn replay(&mut self, replays: u32) -> Result<Seconds> {
         let h = self.h;
-        let mut ms = 0f32;
         // SAFETY: stream and events live as long as the benchmark this graph borrows; the
-        // executable graph was instantiated in `capture`; `ms` is valid for writes.
+        // executable graph was instantiated in `capture`.
         unsafe {
             h.check(
                 "hipEventRecord",
@@ -174,23 +173,8 @@ impl GraphReplay for HipGraph<'_> {
                 h.check("hipGraphLaunch", (h.hipGraphLaunch)(self.exec, self.stream))
                     .map_err(err)?;
             }
-            h.check(
-                "hipEventRecord",
-                (h.hipEventRecord)(self.events.1, self.stream),
-            )
-            .map_err(err)?;
-            h.check(
-                "hipEventSynchronize",
-                (h.hipEventSynchronize)(self.events.1),
-            )
-            .map_err(err)?;
-            h.check(
-                "hipEventElapsedTime",
-                (h.hipEventElapsedTime)(&mut ms, self.events.0, self.events.1),
-            )
-            .map_err(err)?;
+            crate::timer::elapsed_since_start(h, self.events, self.stream)
         }
-        Ok(Seconds(f64::from(ms) / 1000.0))
     }
 }
 

@@ -138,6 +138,30 @@ impl RocmBench {
     }
 }
 
+/// Records the end event `events.1` on `stream`, waits for it and returns the time since the
+/// start event `events.0` was recorded on the same stream.
+///
+/// # Safety
+/// Both events and the stream must be live HIP handles of the current device, and the start
+/// event must have been recorded on `stream`.
+pub(crate) unsafe fn elapsed_since_start(
+    h: &Hip,
+    events: (*mut c_void, *mut c_void),
+    stream: *mut c_void,
+) -> Result<Seconds> {
+    let mut ms = 0f32;
+    h.check("hipEventRecord", (h.hipEventRecord)(events.1, stream))
+        .map_err(err)?;
+    h.check("hipEventSynchronize", (h.hipEventSynchronize)(events.1))
+        .map_err(err)?;
+    h.check(
+        "hipEventElapsedTime",
+        (h.hipEventElapsedTime)(&mut ms, events.0, events.1),
+    )
+    .map_err(err)?;
+    Ok(Seconds(f64::from(ms) / 1000.0))
+}
+
 impl Prepared for RocmBench {
     fn run(&mut self, iters: u32) -> Result<Seconds> {
         let h = self.h;
@@ -153,26 +177,8 @@ impl Prepared for RocmBench {
             self.iteration(self.next)?;
             self.next = (self.next + 1) % self.sets.len();
         }
-        let mut ms = 0f32;
-        // SAFETY: as above; `ms` is valid for writes.
-        unsafe {
-            h.check(
-                "hipEventRecord",
-                (h.hipEventRecord)(self.events.1, self.stream),
-            )
-            .map_err(err)?;
-            h.check(
-                "hipEventSynchronize",
-                (h.hipEventSynchronize)(self.events.1),
-            )
-            .map_err(err)?;
-            h.check(
-                "hipEventElapsedTime",
-                (h.hipEventElapsedTime)(&mut ms, self.events.0, self.events.1),
-            )
-            .map_err(err)?;
-        }
-        Ok(Seconds(ms as f64 / 1000.0))
+        // SAFETY: as above.
+        unsafe { elapsed_since_start(h, self.events, self.stream) }
     }
 
     fn output(&mut self) -> Result<HostTensor> {
