@@ -405,10 +405,12 @@ fn run_at(samples_s: Vec<f64>, created: &str) -> ResultsFile {
 }
 
 /// A history of three runs of the gemv at 3.58 ms × e^−d, 3.58 ms, 3.58 ms × e^+d with
-/// d = ln(1 + band) / (3 · 1.4826): log medians −d, 0, +d, MAD d, so the run-to-run band
-/// exp(3 · 1.4826 · d) − 1 is `band` exactly.
+/// d = ln(1 + band) / (22.327125 · √2 · 1.4826): log medians −d, 0, +d, MAD d (1.4826 d,
+/// more than their standard deviation d), so the run-to-run band of three runs,
+/// exp(t(2) · √2 · 1.4826 · d) − 1 with Student's t(2) at 0.999 = 22.327125, is `band`
+/// exactly.
 fn write_history(dir: &Path, band: f64) {
-    let d = (1.0 + band).ln() / (3.0 * 1.4826);
+    let d = (1.0 + band).ln() / (22.327125 * std::f64::consts::SQRT_2 * 1.4826);
     for (i, x) in [-d, 0.0, d].iter().enumerate() {
         run_at(
             vec![3.58e-3 * x.exp(); 9],

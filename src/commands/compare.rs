@@ -56,9 +56,10 @@ pub struct CompareArgs {
     #[arg(long, value_enum, default_value_t = TextFormat::Table)]
     pub format: TextFormat,
     /// Directory of earlier results files of the base's machine (nightly.sh's history/): a
-    /// change must also beat each benchmark's run-to-run band, the larger of the 3-sigma
-    /// robust spread and the range of its last up to 20 medians there (at least 3 runs;
-    /// other hardware and the new file are left out; symbolic links are not followed).
+    /// change must also beat each benchmark's run-to-run band: a 99.9 % prediction bound
+    /// (Student's t) for the ratio of two runs, from the spread of its last up to 20 medians
+    /// there, and at least their range (at least 3 runs; other hardware and the new file
+    /// are left out; symbolic links are not followed).
     /// Repeatable: the runs of every directory given count (nightly.sh adds runs/, the
     /// last good build's A/B rounds).
     #[arg(long, value_name = "DIR")]

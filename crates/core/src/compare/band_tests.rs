@@ -1,9 +1,10 @@
 //! The run-to-run band (`--history`) and the bandwidth normalization (`--normalize
 //! bandwidth`) on hand-made history and results files.
 
+use std::f64::consts::{FRAC_PI_2, SQRT_2};
 use std::path::Path;
 
-use super::band::{band_of, History};
+use super::band::{band_of, History, T_999};
 use super::fixture::{bench, file, samples};
 use super::normalize::{ComparedAs, Normalize};
 use super::*;
@@ -30,11 +31,16 @@ fn write_all(dir: &Path, runs: &[(String, ResultsFile)]) {
     }
 }
 
+/// Student's t at 0.999 for 2 and 19 degrees of freedom (3 and 20 runs), from a t table.
+const T2: f64 = 22.327125;
+const T19: f64 = 3.5794001;
+
 /// Three runs of gemv at 1 ms × e^−d, 1 ms, 1 ms × e^+d: the log medians are −d, 0, +d,
-/// their median 0 and their absolute deviations d, 0, d, so MAD = d and the band is
-/// exp(3 · 1.4826 · d) − 1. With d = ln(1 + b) / (3 · 1.4826) the band is b exactly.
+/// their median 0 and their absolute deviations d, 0, d, so MAD = d, 1.4826 · MAD =
+/// 1.4826 d, more than their standard deviation √((d² + 0 + d²) / 2) = d, and the band is
+/// exp(T2 · √2 · 1.4826 · d) − 1. With d = ln(1 + b) / (T2 · √2 · 1.4826) it is b exactly.
 fn three_runs_with_band(b: f64, day0: u32) -> Vec<(String, ResultsFile)> {
-    let d = (1.0 + b).ln() / (3.0 * 1.4826);
+    let d = (1.0 + b).ln() / (T2 * SQRT_2 * 1.4826);
     [-d, 0.0, d]
         .iter()
         .enumerate()
@@ -80,34 +86,71 @@ fn with_history(base: &ResultsFile, new: &ResultsFile, h: &History) -> Compariso
 }
 
 #[test]
-fn band_is_three_robust_sigmas_of_the_log_medians() {
+fn band_is_a_t_prediction_bound_on_the_ratio_of_two_runs() {
     // Log medians 0, 0.1, −0.1, 0.02, 0.3: median 0.02; absolute deviations 0.02, 0.08,
-    // 0.12, 0, 0.28 → sorted 0, 0.02, 0.08, 0.12, 0.28 → MAD 0.08.
-    // Robust band = exp(3 · 1.4826 · 0.08) − 1 = exp(0.355824) − 1 = 0.427356; the range
-    // is 0.3 − (−0.1) = 0.4 in logs, exp(0.4) − 1 = 0.491825, the larger, so the band.
+    // 0.12, 0, 0.28 → MAD 0.08, 1.4826 · MAD = 0.118608. Mean 0.064, squared deviations
+    // 0.004096, 0.001296, 0.026896, 0.001936, 0.055696, sum 0.08992, / 4 = 0.02248, so the
+    // standard deviation is 0.1499333, the larger spread. Five runs: t(4) = 7.1731822, and
+    // the band is exp(7.1731822 · √2 · 0.1499333) − 1 = 3.5767324; the range,
+    // exp(0.3 − (−0.1)) − 1 = 0.4918247, is smaller.
     let v: Vec<f64> = [0.0f64, 0.1, -0.1, 0.02, 0.3]
         .iter()
         .map(|x| 2e-3 * x.exp())
         .collect();
     let b = band_of(&v).unwrap();
-    assert!((b - 0.491_824_697_6).abs() < 1e-9, "{b}");
-    // A machine with two speeds (four runs at 1 ms, one at 1.6 ms) gets the range too:
-    // 1.6 / 1 − 1 = 0.6, where the MAD of the log medians is 0.
-    let two_speeds = [1e-3, 1e-3, 1.6e-3, 1e-3, 1e-3];
-    assert!((band_of(&two_speeds).unwrap() - 0.6).abs() < 1e-12);
-    // Log medians −d, 0, +d: MAD d gives exp(4.4478 d) − 1, more than the range exp(2d) − 1.
-    let d = 0.05f64;
+    assert!((b - 3.576_732_4).abs() < 1e-6, "{b}");
+    // Log medians −d, 0, +d: 1.4826 · MAD = 1.4826 d beats the standard deviation d.
+    let d = 0.001f64;
     let three = [(-d).exp(), 1.0, d.exp()];
-    let robust = (3.0 * 1.4826 * d).exp() - 1.0;
+    let robust = (T2 * SQRT_2 * 1.4826 * d).exp() - 1.0;
     assert!((band_of(&three).unwrap() - robust).abs() < 1e-12);
+    // Twenty runs, 18 at 1 ms and two at e^∓0.05 ms: MAD 0; standard deviation
+    // √(2 · 0.05² / 19) = 0.0162221, so exp(T19 · √2 · 0.0162221) − 1 = 0.0855829, less than
+    // the range exp(0.1) − 1 = 0.1051709, which is the band.
+    let mut twenty = vec![1e-3; 18];
+    twenty.insert(3, 1e-3 * (-0.05f64).exp());
+    twenty.push(1e-3 * 0.05f64.exp());
+    assert!((band_of(&twenty).unwrap() - 0.105_170_918).abs() < 1e-8);
+    // Only the last 20 count: five wild runs in front change nothing.
+    let mut longer = vec![1e-3, 9e-3, 27e-3, 3e-3, 5e-3];
+    longer.extend_from_slice(&twenty);
+    assert_eq!(band_of(&longer), band_of(&twenty));
     // The unit does not matter: the same medians in seconds or as rates give one band.
     let scaled: Vec<f64> = v.iter().map(|x| x * 3.5e10).collect();
-    assert!((band_of(&scaled).unwrap() - b).abs() < 1e-12);
+    assert!((band_of(&scaled).unwrap() - b).abs() < 1e-9);
     // Identical medians: no spread, a band of 0.
     assert_eq!(band_of(&[1e-3; 4]), Some(0.0));
     // Fewer than 3 runs: no band.
     assert_eq!(band_of(&[1e-3, 2e-3]), None);
     assert_eq!(band_of(&[]), None);
+}
+
+/// The upper-tail probability of Student's t with `nu` degrees of freedom beyond `q`, by a
+/// second method: with x = √ν · tan θ the density is proportional to cos^(ν−1) θ on
+/// (−π/2, π/2), so the tail is ∫_{atan(q/√ν)}^{π/2} cos^(ν−1) / ∫_{−π/2}^{π/2} cos^(ν−1),
+/// both by Simpson's rule.
+fn t_upper_tail(q: f64, nu: f64) -> f64 {
+    let simpson = |a: f64, b: f64| {
+        let n = 20_000;
+        let h = (b - a) / n as f64;
+        let f = |x: f64| x.cos().max(0.0).powf(nu - 1.0);
+        let inner: f64 = (1..n)
+            .map(|i| f(a + i as f64 * h) * if i % 2 == 1 { 4.0 } else { 2.0 })
+            .sum();
+        (f(a) + f(b) + inner) * h / 3.0
+    };
+    simpson((q / nu.sqrt()).atan(), FRAC_PI_2) / simpson(-FRAC_PI_2, FRAC_PI_2)
+}
+
+#[test]
+fn the_t_quantiles_leave_one_in_a_thousand_above_them() {
+    for (i, q) in T_999.iter().enumerate() {
+        let nu = (i + 2) as f64;
+        let tail = t_upper_tail(*q, nu);
+        assert!((tail - 1e-3).abs() < 1e-7, "t({nu}) = {q}: tail {tail}");
+    }
+    // And a quantile 1 % off leaves a visibly different tail.
+    assert!((t_upper_tail(T_999[5] * 1.01, 7.0) - 1e-3).abs() > 2e-5);
 }
 
 #[test]
@@ -138,7 +181,7 @@ fn a_twelve_percent_slowdown_is_noisy_in_a_20_percent_band_and_a_regression_in_3
     assert!(!c.has_regression());
     assert_eq!(c.noisy, vec![GEMV_ID]);
     assert_eq!(c.verdict_uses, ["hl_ratio", "ci_low", "ci_high", "band"]);
-    assert!(c.method.contains("exp(3 · 1.4826 · MAD(ln median_i)) − 1"));
+    assert!(c.method.contains("exp(t(n − 1) · √2 · s) − 1"));
     assert!(c.verdicts.contains("r > 1+b"));
 
     let dir = tempfile::tempdir().unwrap();
@@ -240,9 +283,11 @@ fn the_band_uses_the_last_twenty_runs_that_measured_the_benchmark() {
     let dir = tempfile::tempdir().unwrap();
     // 25 runs, oldest first: 5 wild ones (1, 3, 9, 27, 81 ms), then 20 at 1 ms × e^x with
     // x cycling −d, 0, +d (7 × −d, 7 × 0, 6 × +d). The last 20 log medians have median 0
-    // and absolute deviations 13 × d and 7 × 0, so MAD = d and the band is 3 % if the wild
-    // five are left out. Then a newest run without gemv, which does not count.
-    let d = 1.03f64.ln() / (3.0 * 1.4826);
+    // and absolute deviations 13 × d and 7 × 0, so MAD = d; their mean is −d/20 and their
+    // standard deviation √((13 d² − 20 (d/20)²) / 19) = 0.8256 d, less than 1.4826 d. With
+    // t(19) the band is exp(T19 · √2 · 1.4826 · d) − 1, 3 % if the wild five are left out.
+    // Then a newest run without gemv, which does not count.
+    let d = 1.03f64.ln() / (T19 * SQRT_2 * 1.4826);
     let mut runs = Vec::new();
     for i in 0..25u32 {
         let m = if i < 5 {
@@ -440,8 +485,9 @@ fn a_file_without_a_measured_roof_falls_back_to_time_with_a_note() {
 fn the_band_of_an_efficiency_row_is_of_time_times_the_roof() {
     // Three history runs whose gemv times drift 1, 1.2, 1.44 ms with roofs that drift the
     // other way by the same factors: time × roof is constant, so the efficiency band is 0
-    // while the time band is exp(3 · 1.4826 · ln 1.2) − 1 (log medians 0, ln 1.2, 2 ln 1.2:
-    // median ln 1.2, deviations ln 1.2, 0, ln 1.2 → MAD ln 1.2).
+    // while the time band is exp(T2 · √2 · 1.4826 · ln 1.2) − 1 (log medians 0, ln 1.2,
+    // 2 ln 1.2: median ln 1.2, deviations ln 1.2, 0, ln 1.2 → MAD ln 1.2, more than the
+    // standard deviation ln 1.2).
     let (base, new) = memory_drift(1.0);
     let dir = tempfile::tempdir().unwrap();
     let mut runs = Vec::new();
@@ -457,8 +503,8 @@ fn the_band_of_an_efficiency_row_is_of_time_times_the_roof() {
     }
     write_all(dir.path(), &runs);
     let h = History::load(dir.path(), &base, &new).unwrap();
-    let time_band = (3.0 * 1.4826 * 1.2f64.ln()).exp() - 1.0;
-    assert!((h.band(GEMV_ID, false).band.unwrap() - time_band).abs() < 1e-9);
+    let time_band = (T2 * SQRT_2 * 1.4826 * 1.2f64.ln()).exp() - 1.0;
+    assert!((h.band(GEMV_ID, false).band.unwrap() / time_band - 1.0).abs() < 1e-9);
     assert!(h.band(GEMV_ID, true).band.unwrap().abs() < 1e-9);
     let opts = Options {
         threshold_pct: 5.0,
