@@ -12,7 +12,8 @@ use crate::backend::CacheMode;
 use crate::units::bytes_decimal;
 
 /// The rotating working set must exceed the last-level cache by this factor
-/// (METHODOLOGY.md: rotate ≥ 3× L2 / Infinity Cache).
+/// (METHODOLOGY.md: rotate ≥ 3× L2 / Infinity Cache): the cold guarantee, and the multiple
+/// a plan aims for unless the device's hardware file asks for more (`cold_llc_multiple`).
 pub const LLC_FACTOR: u64 = 3;
 
 /// Most sets allocated for rotation; tiny kernels beyond this rotate less and say so.
@@ -31,6 +32,9 @@ pub struct LlcSize {
     pub bytes: u64,
     /// Where the figure comes from, in words (recorded with every cold result).
     pub source: String,
+    /// How many times `bytes` a cold rotation spans: [`LLC_FACTOR`], or more where the
+    /// hardware file says its cache keeps part of a larger stream (`cold_llc_multiple`).
+    pub multiple: u64,
 }
 
 /// The cache a cold plan must defeat: the larger of `runtime_bytes` (what the runtime
@@ -46,30 +50,23 @@ pub fn rotation_llc(runtime_bytes: u64, hardware: Option<(&str, u64)>) -> LlcSiz
         )
     };
     let hw = |file: &str, b: u64| format!("{file} llc_bytes ({})", bytes_decimal(b as f64));
-    match (runtime, hardware) {
-        (Some(r), Some((id, h))) if h > r => LlcSize {
-            bytes: h,
-            source: format!("{}, larger than {}", hw(id, h), rt(r)),
-        },
-        (Some(r), Some((id, h))) => LlcSize {
-            bytes: r,
-            source: format!("{}, at least {}", rt(r), hw(id, h)),
-        },
-        (Some(r), None) => LlcSize {
-            bytes: r,
-            source: rt(r),
-        },
-        (None, Some((id, h))) => LlcSize {
-            bytes: h,
-            source: format!("{} (the runtime reports none)", hw(id, h)),
-        },
-        (None, None) => LlcSize {
-            bytes: UNKNOWN_LLC_BYTES,
-            source: format!(
+    let (bytes, source) = match (runtime, hardware) {
+        (Some(r), Some((id, h))) if h > r => (h, format!("{}, larger than {}", hw(id, h), rt(r))),
+        (Some(r), Some((id, h))) => (r, format!("{}, at least {}", rt(r), hw(id, h))),
+        (Some(r), None) => (r, rt(r)),
+        (None, Some((id, h))) => (h, format!("{} (the runtime reports none)", hw(id, h))),
+        (None, None) => (
+            UNKNOWN_LLC_BYTES,
+            format!(
                 "unknown: neither the runtime nor a hardware file gives a last-level cache, so {} is assumed (the largest of any built-in GPU)",
                 bytes_decimal(UNKNOWN_LLC_BYTES as f64)
             ),
-        },
+        ),
+    };
+    LlcSize {
+        bytes,
+        source,
+        multiple: LLC_FACTOR,
     }
 }
 
@@ -82,6 +79,9 @@ pub struct LlcHint {
     pub hardware: String,
     /// Its `llc_bytes`.
     pub bytes: Option<u64>,
+    /// Its `cold_llc_multiple` (None: [`LLC_FACTOR`]).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub multiple: Option<u64>,
 }
 
 /// How cache state is controlled for one benchmark, recorded with its result.
@@ -103,6 +103,14 @@ pub struct CachePlan {
     pub llc_source: String,
     /// Rotated bytes ÷ LLC: ≥ 3 means the cold guarantee holds; 0 when the LLC is unknown.
     pub llc_multiple: f64,
+    /// The multiple of the LLC the rotation aimed for ([`LlcSize::multiple`]); files
+    /// written before it was recorded read as [`LLC_FACTOR`].
+    #[serde(default = "llc_factor")]
+    pub llc_target_multiple: u64,
+}
+
+fn llc_factor() -> u64 {
+    LLC_FACTOR
 }
 
 impl CachePlan {
@@ -111,18 +119,20 @@ impl CachePlan {
         let llc = LlcSize {
             bytes: llc_bytes,
             source: String::new(),
+            multiple: LLC_FACTOR,
         };
         CachePlan::for_llc(mode, set_bytes, llc, budget_bytes)
     }
 
     /// Plans rotation for a benchmark whose one set of inputs and outputs takes `set_bytes`,
-    /// on a device whose last-level cache is `llc`, spending at most `budget_bytes`. An LLC
+    /// on a device whose last-level cache is `llc` (rotated `llc.multiple` times over),
+    /// spending at most `budget_bytes`. An LLC
     /// of 0 bytes is unknown: a cold plan then rotates at least two sets and never claims
     /// the cold guarantee (`llc_multiple` 0).
     pub fn for_llc(mode: CacheMode, set_bytes: u64, llc: LlcSize, budget_bytes: u64) -> CachePlan {
         let set_bytes = set_bytes.max(1);
         let llc_bytes = llc.bytes;
-        let target = LLC_FACTOR.saturating_mul(llc_bytes);
+        let target = llc.multiple.max(LLC_FACTOR).saturating_mul(llc_bytes);
         let sets = match mode {
             CacheMode::Hot => 1,
             CacheMode::Cold => {
@@ -155,6 +165,7 @@ impl CachePlan {
             } else {
                 (sets * set_bytes) as f64 / llc_bytes as f64
             },
+            llc_target_multiple: llc.multiple.max(LLC_FACTOR),
         }
     }
 
@@ -174,6 +185,7 @@ mod tests {
         LlcSize {
             bytes,
             source: "test".into(),
+            multiple: LLC_FACTOR,
         }
     }
 

@@ -185,8 +185,9 @@ fn graph_samples_are_per_launch_and_stop_by_the_stream_rule() {
     assert_eq!(t.method, "cuda_graph");
     // One replay: 16 × 2⁻¹⁸ s = 2⁻¹⁴ s = 61.04 µs ≥ 50 µs, so one replay per sample.
     assert_eq!(t.replays_per_sample, 1);
-    // No warm-up time asked: the loop's two warm-up runs.
-    assert_eq!(t.warmup_replays, 2);
+    // No warm-up time asked: the loop's two warm-up runs, then one sizing batch of one
+    // replay, which lasts the 50 µs.
+    assert_eq!(t.warmup_replays, 3);
     // Identical samples converge once 0.5 s is sampled: 0.5 ÷ 2⁻¹⁴ = 8192 samples.
     assert_eq!(t.stop_reason, Some(StopReason::Converged));
     assert_eq!(t.samples_s.len(), 8192);
@@ -198,8 +199,8 @@ fn graph_samples_are_per_launch_and_stop_by_the_stream_rule() {
     );
     assert_eq!(t.error, None);
     assert_eq!(log.captures.get(), 1);
-    assert_eq!(log.replay_calls.get(), 2 + 8192);
-    assert_eq!(log.replays.get(), 2 + 8192);
+    assert_eq!(log.replay_calls.get(), 3 + 8192);
+    assert_eq!(log.replays.get(), 3 + 8192);
 }
 
 #[test]

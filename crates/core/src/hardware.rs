@@ -44,6 +44,11 @@ pub struct HardwareSpec {
     pub mem_bytes_per_s: Option<f64>,
     /// Last-level cache (L2 / Infinity Cache), bytes; absent when unknown.
     pub llc_bytes: Option<u64>,
+    /// How many times its last-level cache a cold rotation must span on this kind of device,
+    /// at least [`crate::cache::LLC_FACTOR`] (absent: that). More where the cache's
+    /// replacement keeps part of a stream a few times its size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cold_llc_multiple: Option<u64>,
     /// Device memory, bytes.
     pub memory_bytes: Option<u64>,
     /// Streaming multiprocessors (NVIDIA) or compute units (AMD).
@@ -78,6 +83,7 @@ impl HardwareSpec {
         crate::cache::LlcHint {
             hardware: self.file_label(),
             bytes: self.llc_bytes,
+            multiple: self.cold_llc_multiple,
         }
     }
 }
@@ -86,9 +92,10 @@ impl HardwareSpec {
 pub const CPU_GENERIC: &str = "cpu-generic";
 
 /// Field names a `[sources]` key may name.
-const SOURCE_KEYS: [&str; 6] = [
+const SOURCE_KEYS: [&str; 7] = [
     "mem_bytes_per_s",
     "llc_bytes",
+    "cold_llc_multiple",
     "memory_bytes",
     "compute_units",
     "peak_flops",
@@ -194,6 +201,14 @@ fn validate(spec: &HardwareSpec, stem: Option<&str>) -> std::result::Result<(), 
     ] {
         if value == Some(0) {
             return Err(format!("{field} = 0; leave it out when unknown"));
+        }
+    }
+    if let Some(m) = spec.cold_llc_multiple {
+        if m < crate::cache::LLC_FACTOR {
+            return Err(format!(
+                "cold_llc_multiple = {m}; it must be at least {} (the cold guarantee), or left out",
+                crate::cache::LLC_FACTOR
+            ));
         }
     }
     crate::validate::thresholds::check_table(&spec.validate)?;
@@ -305,6 +320,7 @@ mod tests {
             let needs = [
                 ("mem_bytes_per_s", s.mem_bytes_per_s.is_some()),
                 ("llc_bytes", s.llc_bytes.is_some()),
+                ("cold_llc_multiple", s.cold_llc_multiple.is_some()),
                 ("memory_bytes", s.memory_bytes.is_some()),
                 ("compute_units", s.compute_units.is_some()),
                 ("peak_flops", !s.peak_flops.is_empty()),
@@ -453,6 +469,11 @@ mod tests {
         assert!(err.contains("bogus") && err.contains("line 5"), "{err}");
         let err = load_err("name = \"x\"\nvendor = \"nvidia\"\nkind = \"gpu\"\n");
         assert!(err.contains("`id`"), "{err}");
+        let err = load_err(&format!("{HEAD}cold_llc_multiple = 2\n"));
+        assert!(
+            err.contains("cold_llc_multiple = 2") && err.contains("at least 3"),
+            "{err}"
+        );
         let err = load_err(&format!("{HEAD}[peak_flops]\nint4 = 1e12\n"));
         assert!(err.contains("'int4'"), "{err}");
         let err = load_err(&format!("{HEAD}[peak_flops]\nfp16 = 1e12\n"));

@@ -49,7 +49,8 @@ pub fn check_fits(spec: &OpSpec, info: &DeviceInfo) -> Result<()> {
 /// (the run's `--hardware`) when given, else the one that applies to the device
 /// ([`hardware::identify`]; [`crate::cache::rotation_llc`]). The same rule for every
 /// backend: on an MI300X, HIP reports one XCD's 4 MB L2 while the hardware file has the
-/// 256 MB Infinity Cache; on an H100 both say 50 MB.
+/// 256 MB Infinity Cache; on an H100 both say 50 MB. The same file's `cold_llc_multiple`
+/// sets how many times over it is rotated (16 for CPUs: hardware/cpu-generic.toml).
 pub fn rotation_llc(info: &DeviceInfo, hint: Option<&LlcHint>) -> LlcSize {
     let matched = match hint {
         Some(_) => None,
@@ -58,10 +59,17 @@ pub fn rotation_llc(info: &DeviceInfo, hint: Option<&LlcHint>) -> LlcSize {
             .and_then(|i| i.spec)
             .map(|s| s.llc_hint()),
     };
-    let from_file = hint
-        .or(matched.as_ref())
-        .and_then(|h| h.bytes.map(|b| (h.hardware.as_str(), b)));
-    crate::cache::rotation_llc(info.llc_bytes, from_file)
+    let file = hint.or(matched.as_ref());
+    let from_file = file.and_then(|h| h.bytes.map(|b| (h.hardware.as_str(), b)));
+    let mut llc = crate::cache::rotation_llc(info.llc_bytes, from_file);
+    if let Some((m, h)) = file.and_then(|h| Some((h.multiple?, h))) {
+        llc.multiple = m.max(llc.multiple);
+        llc.source = format!(
+            "{}; rotated {m}× ({} cold_llc_multiple)",
+            llc.source, h.hardware
+        );
+    }
+    llc
 }
 
 /// Plans cache rotation for `spec` on `info`, spending at most a quarter of the free memory;
@@ -513,6 +521,46 @@ mod tests {
     }
 
     #[test]
+    fn a_cpu_rotates_sixteen_times_its_l3() {
+        // A CPU matches cpu-generic (cold_llc_multiple = 16) and reports a 32 MiB L3: a copy
+        // of 16 Mi f32 moves 128 MiB a set, and 16 × 32 MiB = 512 MiB takes ⌈512 / 128⌉ =
+        // 4 sets (3× would be 1 set: 128 MiB ≥ 96 MiB).
+        let info = DeviceInfo {
+            backend: "cpu".into(),
+            name: "AMD EPYC".into(),
+            llc_bytes: 32 << 20,
+            memory_available_bytes: 20_000_000_000,
+            ..DeviceInfo::default()
+        };
+        let copy = OpSpec::parse(OpKind::Copy, "elements=16777216", DType::F32).unwrap();
+        let p = cache_plan(&copy, &info, CacheMode::Cold, None);
+        assert_eq!((p.sets, p.set_bytes), (4, 128 << 20));
+        assert_eq!(p.llc_target_multiple, 16);
+        assert!((p.llc_multiple - 16.0).abs() < 1e-12);
+        assert!(
+            p.llc_source
+                .ends_with("; rotated 16× (hardware/cpu-generic.toml cold_llc_multiple)"),
+            "{}",
+            p.llc_source
+        );
+        // A GPU file without the key keeps 3×.
+        let info = gpu("cuda", "NVIDIA H100 80GB HBM3", 52_428_800);
+        assert_eq!(
+            cache_plan(&gemv(), &info, CacheMode::Cold, None).llc_target_multiple,
+            3
+        );
+        // A site file may ask for more than the matched one.
+        let site = LlcHint {
+            hardware: "site.toml".into(),
+            bytes: None,
+            multiple: Some(8),
+        };
+        let p = cache_plan(&gemv(), &info, CacheMode::Cold, Some(&site));
+        // ⌈8 × 52.43 MB / 117.48 MB⌉ = ⌈3.570⌉ = 4 sets.
+        assert_eq!((p.sets, p.llc_target_multiple), (4, 8));
+    }
+
+    #[test]
     fn a_hardware_override_replaces_the_matched_file_for_cold_sizing() {
         // An H100 told to use a site file claiming a 200 MB cache: ⌈3 × 200 MB / 117.48 MB⌉
         // = ⌈5.107⌉ = 6 sets, against 2 with the matched h100-sxm file (above).
@@ -520,6 +568,7 @@ mod tests {
         let site = LlcHint {
             hardware: "/etc/hotpath/site-h100.toml".into(),
             bytes: Some(200_000_000),
+            multiple: None,
         };
         let p = cache_plan(&gemv(), &info, CacheMode::Cold, Some(&site));
         assert_eq!((p.sets, p.llc_bytes), (6, 200_000_000));
@@ -535,6 +584,7 @@ mod tests {
         let bare = LlcHint {
             hardware: "site-mi300x.toml".into(),
             bytes: None,
+            multiple: None,
         };
         let p = cache_plan(&gemv(), &info, CacheMode::Cold, Some(&bare));
         assert_eq!((p.sets, p.llc_bytes), (1, 4_194_304));

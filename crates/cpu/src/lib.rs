@@ -7,6 +7,7 @@ pub mod device;
 pub mod health;
 pub mod health_source;
 pub mod kernels;
+pub mod priority;
 pub mod simd;
 pub mod telemetry;
 pub mod timer;

@@ -9,18 +9,30 @@
 //! bandwidth: a thread running alone on the memory system gets more than its share, so
 //! on-core time would overstate what all cores sustain together; the streaming ceilings
 //! stay on the wall clock (measured: a copy at 64 GB/s on-core where the wall clock never
-//! saw more than 41).
+//! saw more than 41), with each worker pinned to its own core and under a real-time policy
+//! for each batch where permitted ([`crate::priority`]).
 
 use std::time::Instant;
 
 use hotpath_core::{HostTensor, OpKind, Prepared, Result, Seconds, Work};
 
 use crate::kernels::Kernel;
+use crate::priority::{self, Raised};
 
 /// How a ceiling's batches are timed, as its results record it.
 pub const ON_CORE_CLOCK: &str = "on-core: CPU time of the busiest worker thread \
 (CLOCK_THREAD_CPUTIME_ID, read on every rayon thread before and after the batch), at most \
 the wall time; time a neighbour took from the threads is not counted";
+
+/// How a streaming ceiling's batches are timed when its workers got their cores.
+pub const RAISED_CLOCK: &str = "wall clock, every rayon worker pinned to its own CPU and \
+under SCHED_FIFO (priority 1) during each batch, its own policy and CPUs restored after: a \
+neighbour at normal priority does not take the cores from the ceiling";
+
+/// How a streaming ceiling's batches are timed when the real-time policy was refused.
+pub const NOT_RAISED_CLOCK: &str = "wall clock, every rayon worker pinned to its own CPU \
+during each batch at the process's priority: SCHED_FIFO was not permitted (needs root or \
+CAP_SYS_NICE), so a neighbour on the cores takes its share of the ceiling";
 
 /// A kernel with its rotation state.
 pub struct Timed {
@@ -28,17 +40,24 @@ pub struct Timed {
     sets: usize,
     next: usize,
     on_core: bool,
+    /// A streaming ceiling: its batches run pinned, under a real-time policy.
+    raise: bool,
+    /// What the raises of the batches so far did (refused once: refused).
+    raised: Option<Raised>,
 }
 
 impl Timed {
     /// Wraps `kernel` of `op`, which owns `sets` rotation sets; the compute ceiling is
-    /// timed on the cores.
+    /// timed on the cores, the streaming ceilings' workers get their cores ([`priority`]).
     pub fn new(kernel: Box<dyn Kernel>, sets: usize, op: OpKind) -> Timed {
+        let on_core = op == OpKind::PeakMma;
         Timed {
             kernel,
             sets: sets.max(1),
             next: 0,
-            on_core: op == OpKind::PeakMma,
+            on_core,
+            raise: op.is_ceiling() && !on_core,
+            raised: None,
         }
     }
 }
@@ -77,6 +96,7 @@ pub fn on_core_s(before: &[Option<f64>], after: &[Option<f64>], wall_s: f64) -> 
 
 impl Prepared for Timed {
     fn run(&mut self, iters: u32) -> Result<Seconds> {
+        let priority = self.raise.then(priority::raise_pool);
         let before = self.on_core.then(pool_cpu_s);
         let start = Instant::now();
         for _ in 0..iters {
@@ -84,6 +104,12 @@ impl Prepared for Timed {
             self.next = (self.next + 1) % self.sets;
         }
         let wall_s = start.elapsed().as_secs_f64();
+        if let Some((restore, raised)) = priority {
+            priority::restore_pool(&restore);
+            if self.raised != Some(Raised::NotPermitted) {
+                self.raised = Some(raised);
+            }
+        }
         Ok(Seconds(match before {
             Some(before) => on_core_s(&before, &pool_cpu_s(), wall_s),
             None => wall_s,
@@ -100,7 +126,13 @@ impl Prepared for Timed {
     }
 
     fn clock(&self) -> Option<&'static str> {
-        self.on_core.then_some(ON_CORE_CLOCK)
+        if self.on_core {
+            return Some(ON_CORE_CLOCK);
+        }
+        self.raised.map(|r| match r {
+            Raised::Yes => RAISED_CLOCK,
+            Raised::NotPermitted => NOT_RAISED_CLOCK,
+        })
     }
 }
 
