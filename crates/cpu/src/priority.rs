@@ -1,4 +1,4 @@
-//! The worker threads of a streaming ceiling get their cores while a batch is timed.
+//! The worker threads of a ceiling get their cores while a batch is timed.
 //!
 //! A ceiling is what the memory system sustains. On a node where another process keeps a
 //! core busy, the kernel's worker on that core gets half of it, and the wall-clock copy then
@@ -11,15 +11,15 @@
 //! So, where permitted (root, or `CAP_SYS_NICE`), every rayon worker is pinned to its own
 //! CPU (worker `i` to the `i`-th CPU it may use, as STREAM's `OMP_PROC_BIND` does) and runs
 //! under `SCHED_FIFO` at the lowest real-time priority ([`CEILING_RT_PRIORITY`]) for each
-//! timed batch of a streaming ceiling, and gets its own policy and CPU mask back right
+//! timed batch of a ceiling (streaming, and `peak_mma`, which is also timed on the cores
+//! for when the policy is refused), and gets its own policy and CPU mask back right
 //! after. A neighbour at normal priority then waits for the batch (measured: a spinning
 //! thread got 0.95 of a core against a busy loop, nice −20 got 0.5); the kernel's real-time
 //! throttling (`sched_rt_runtime_us`, 95 % by default) still leaves others a share, the
 //! batches last tens of milliseconds, and the ceilings a few seconds in all. Benchmarks other
-//! than the streaming ceilings keep the process's scheduling: they are measured as they would
-//! run.
+//! than the ceilings keep the process's scheduling: they are measured as they would run.
 
-/// The `SCHED_FIFO` priority of the workers while a streaming ceiling's batch runs: the
+/// The `SCHED_FIFO` priority of the workers while a ceiling's batch runs: the
 /// lowest, so that no real-time thread of the system waits for it.
 pub const CEILING_RT_PRIORITY: i32 = 1;
 

@@ -24,6 +24,12 @@ pub const ON_CORE_CLOCK: &str = "on-core: CPU time of the busiest worker thread 
 (CLOCK_THREAD_CPUTIME_ID, read on every rayon thread before and after the batch), at most \
 the wall time; time a neighbour took from the threads is not counted";
 
+/// [`ON_CORE_CLOCK`] for a compute ceiling whose workers also got their cores.
+pub const ON_CORE_RAISED_CLOCK: &str = "on-core: CPU time of the busiest worker thread \
+(CLOCK_THREAD_CPUTIME_ID, read on every rayon thread before and after the batch), at most \
+the wall time; every worker pinned to its own CPU and under SCHED_FIFO (priority 1) during \
+each batch, its own policy and CPUs restored after";
+
 /// How a streaming ceiling's batches are timed when its workers got their cores.
 pub const RAISED_CLOCK: &str = "wall clock, every rayon worker pinned to its own CPU and \
 under SCHED_FIFO (priority 1) during each batch, its own policy and CPUs restored after: a \
@@ -40,7 +46,7 @@ pub struct Timed {
     sets: usize,
     next: usize,
     on_core: bool,
-    /// A streaming ceiling: its batches run pinned, under a real-time policy.
+    /// A ceiling: its batches run pinned, under a real-time policy.
     raise: bool,
     /// What the raises of the batches so far did (refused once: refused).
     raised: Option<Raised>,
@@ -48,7 +54,7 @@ pub struct Timed {
 
 impl Timed {
     /// Wraps `kernel` of `op`, which owns `sets` rotation sets; the compute ceiling is
-    /// timed on the cores, the streaming ceilings' workers get their cores ([`priority`]).
+    /// timed on the cores, and every ceiling's workers get their cores ([`priority`]).
     pub fn new(kernel: Box<dyn Kernel>, sets: usize, op: OpKind) -> Timed {
         let on_core = op == OpKind::PeakMma;
         Timed {
@@ -56,7 +62,7 @@ impl Timed {
             sets: sets.max(1),
             next: 0,
             on_core,
-            raise: op.is_ceiling() && !on_core,
+            raise: op.is_ceiling(),
             raised: None,
         }
     }
@@ -98,18 +104,30 @@ impl Prepared for Timed {
     fn run(&mut self, iters: u32) -> Result<Seconds> {
         let priority = self.raise.then(priority::raise_pool);
         let before = self.on_core.then(pool_cpu_s);
-        let start = Instant::now();
-        for _ in 0..iters {
-            self.kernel.run(self.next)?;
-            self.next = (self.next + 1) % self.sets;
-        }
-        let wall_s = start.elapsed().as_secs_f64();
+        let (kernel, sets, next) = (&mut self.kernel, self.sets, &mut self.next);
+        let mut batch = || -> Result<f64> {
+            let start = Instant::now();
+            for _ in 0..iters {
+                kernel.run(*next)?;
+                *next = (*next + 1) % sets;
+            }
+            Ok(start.elapsed().as_secs_f64())
+        };
+        // A ceiling's batch is driven from a worker (the pool's, pinned and real-time), as
+        // OpenMP's master thread takes part: dispatched from this thread, every iteration
+        // would wait for it to be scheduled beside workers that keep their cores.
+        let wall_s = if priority.is_some() {
+            rayon::scope(|_| batch())
+        } else {
+            batch()
+        };
         if let Some((restore, raised)) = priority {
             priority::restore_pool(&restore);
             if self.raised != Some(Raised::NotPermitted) {
                 self.raised = Some(raised);
             }
         }
+        let wall_s = wall_s?;
         Ok(Seconds(match before {
             Some(before) => on_core_s(&before, &pool_cpu_s(), wall_s),
             None => wall_s,
@@ -126,13 +144,13 @@ impl Prepared for Timed {
     }
 
     fn clock(&self) -> Option<&'static str> {
-        if self.on_core {
-            return Some(ON_CORE_CLOCK);
+        match (self.on_core, self.raised) {
+            (true, Some(Raised::Yes)) => Some(ON_CORE_RAISED_CLOCK),
+            (true, _) => Some(ON_CORE_CLOCK),
+            (false, Some(Raised::Yes)) => Some(RAISED_CLOCK),
+            (false, Some(Raised::NotPermitted)) => Some(NOT_RAISED_CLOCK),
+            (false, None) => None,
         }
-        self.raised.map(|r| match r {
-            Raised::Yes => RAISED_CLOCK,
-            Raised::NotPermitted => NOT_RAISED_CLOCK,
-        })
     }
 }
 
