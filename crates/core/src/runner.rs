@@ -494,6 +494,15 @@ mod tests {
         }
     }
 
+    /// A `--hardware` file's cache facts.
+    fn hint(hardware: &str, bytes: Option<u64>, multiple: Option<u64>) -> LlcHint {
+        LlcHint {
+            hardware: hardware.into(),
+            bytes,
+            multiple,
+        }
+    }
+
     fn gemv() -> OpSpec {
         OpSpec::parse(OpKind::Gemv, "m=1,n=14336,k=4096", DType::Bf16).unwrap()
     }
@@ -550,11 +559,7 @@ mod tests {
             3
         );
         // A site file may ask for more than the matched one.
-        let site = LlcHint {
-            hardware: "site.toml".into(),
-            bytes: None,
-            multiple: Some(8),
-        };
+        let site = hint("site.toml", None, Some(8));
         let p = cache_plan(&gemv(), &info, CacheMode::Cold, Some(&site));
         // ⌈8 × 52.43 MB / 117.48 MB⌉ = ⌈3.570⌉ = 4 sets.
         assert_eq!((p.sets, p.llc_target_multiple), (4, 8));
@@ -565,11 +570,7 @@ mod tests {
         // An H100 told to use a site file claiming a 200 MB cache: ⌈3 × 200 MB / 117.48 MB⌉
         // = ⌈5.107⌉ = 6 sets, against 2 with the matched h100-sxm file (above).
         let info = gpu("cuda", "NVIDIA H100 80GB HBM3", 52_428_800);
-        let site = LlcHint {
-            hardware: "/etc/hotpath/site-h100.toml".into(),
-            bytes: Some(200_000_000),
-            multiple: None,
-        };
+        let site = hint("/etc/hotpath/site-h100.toml", Some(200_000_000), None);
         let p = cache_plan(&gemv(), &info, CacheMode::Cold, Some(&site));
         assert_eq!((p.sets, p.llc_bytes), (6, 200_000_000));
         assert!(
@@ -581,11 +582,7 @@ mod tests {
         // An override without llc_bytes leaves the runtime's figure, not the matched file's:
         // an MI300X's 4 MiB L2 then gives ⌈12.58 MB / 117.48 MB⌉ = 1 set, not the 7 above.
         let info = gpu("rocm", "AMD Instinct MI300X", 4_194_304);
-        let bare = LlcHint {
-            hardware: "site-mi300x.toml".into(),
-            bytes: None,
-            multiple: None,
-        };
+        let bare = hint("site-mi300x.toml", None, None);
         let p = cache_plan(&gemv(), &info, CacheMode::Cold, Some(&bare));
         assert_eq!((p.sets, p.llc_bytes), (1, 4_194_304));
     }
