@@ -20,7 +20,7 @@ const KNOWN_ABOVE: [(&str, &str, &str); 1] = [(
     "results/cpu-epyc-2core-llama-3.2-1b-decode.json",
     "gemv/m=1,n=128256,k=2048/bf16/hotpath",
     "the LM head's 525 MB GEMV ran at 39.5 GB/s, above the 30.9 GB/s triad ceiling measured a \
-     minute earlier: this VM's DRAM bandwidth drifts by up to 20 % (README, Latency floors)",
+     minute earlier: this VM's DRAM bandwidth drifts by up to 20 % (docs/floors.md)",
 )];
 
 fn results_files(dir: &Path, out: &mut Vec<PathBuf>) {
