@@ -12,7 +12,7 @@ use crate::backend::CacheMode;
 use crate::units::bytes_decimal;
 
 /// The rotating working set must exceed the last-level cache by this factor
-/// (METHODOLOGY.md: rotate ≥ 3× L2 / Infinity Cache): the cold guarantee, and the multiple
+/// (docs/methodology.md: rotate ≥ 3× L2 / Infinity Cache): the cold guarantee, and the multiple
 /// a plan aims for unless the device's hardware file asks for more (`cold_llc_multiple`).
 pub const LLC_FACTOR: u64 = 3;
 

@@ -1,4 +1,4 @@
-//! Latency floors (METHODOLOGY.md): memory floor = bytes / bandwidth, compute floor =
+//! Latency floors (docs/floors.md): memory floor = bytes / bandwidth, compute floor =
 //! Σ FLOPs / peak of each op's dtype, floor = the larger (TPOT or TTFT ≥ floor); the
 //! kernel-composed step time sums the measured kernels at the step's exact shapes, and
 //! MBU = memory floor / composed time, MFU = compute floor / composed time (against the

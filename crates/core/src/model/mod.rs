@@ -1,6 +1,6 @@
 //! Models: transformer decoder configs (built in, or any Hugging Face `config.json`), the
 //! kernels of one decode step or prefill at a model's exact shapes, and the per-token
-//! latency floors of METHODOLOGY.md ("Latency floors").
+//! latency floors of docs/floors.md.
 //!
 //! - [`ModelConfig`]: the shape facts of a model, from [`builtin`] or [`config::parse`];
 //! - [`step`]: one decode step (or prefill) as a list of ops with their bytes, FLOPs and

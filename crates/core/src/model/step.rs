@@ -2,7 +2,7 @@
 //! prefill (B prompts of L tokens) as a list of ops: the bytes that must cross the memory
 //! bus, the FLOPs, and the benchmark that measures each op at the model's exact shape.
 //!
-//! Bytes per METHODOLOGY.md: every linear layer and the LM head read in full once per step;
+//! Bytes per docs/floors.md: every linear layer and the LM head read in full once per step;
 //! the embedding table is not (only the rows of the step's tokens are); norms count; the
 //! KV cache is read in full (decode) and the new tokens' K/V are written. Activations are
 //! not counted: a floor assumes they stay on chip. FLOPs: 2 per weight per token for the

@@ -45,9 +45,9 @@ fn llama_3_1_8b_decode_floor_on_h100_by_hand() {
     // down 4096 × 14336 → 117,440,512; two norms 2·4096·2 = 16,384.
     // Sum 436,224,000 × 32 layers = 13,959,168,000.
     // + final norm 8,192 + one embedding row 8,192 + LM head 128256·4096·2 = 1,050,673,152
-    // = 15,009,857,536 B of weights (7.50 B params, METHODOLOGY's ≈ 15.0 GB).
+    // = 15,009,857,536 B of weights (7.50 B params, docs/floors.md's ≈ 15.0 GB).
     // KV read: 4096 · 32 · 2 · 8 · 128 · 2 = 536,870,912 B; KV written: 32·2·8·128·2 = 131,072.
-    // Total 15,546,859,520 B / 3.35e12 B/s = 4.640854 ms (METHODOLOGY's ≈ 4.64 ms).
+    // Total 15,546,859,520 B / 3.35e12 B/s = 4.640854 ms (docs/floors.md's ≈ 4.64 ms).
     // FLOPs: 2 · 7,504,658,432 linear params = 15,009,316,864, + attention
     // 4 · 4096 · 32 · 128 · 32 = 2,147,483,648 → 17,156,800,512; / 989.4e12 = 17.34 µs.
     let r = analyze(

@@ -1,4 +1,4 @@
-//! FLOPs and compulsory bytes per op (ARCHITECTURE.md, "Ops and their cost model").
+//! FLOPs and compulsory bytes per op (docs/methodology.md, "Cost model").
 
 use serde::{Deserialize, Serialize};
 

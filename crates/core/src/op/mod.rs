@@ -1,4 +1,4 @@
-//! Ops, their shapes, and the exact FLOP / compulsory-byte cost model of ARCHITECTURE.md.
+//! Ops, their shapes, and the exact FLOP / compulsory-byte cost model of docs/methodology.md.
 
 mod cost;
 mod kind;

@@ -67,7 +67,7 @@ impl Geometry {
     }
 }
 
-/// Shape keys as the cost model writes them (ARCHITECTURE.md), for short chart labels.
+/// Shape keys as the cost model writes them (docs/methodology.md), for short chart labels.
 pub const SHORT_KEYS: [(&str, &str); 9] = [
     ("batch", "b"),
     ("seq", "S"),
