@@ -96,13 +96,22 @@ pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
     if !matches!(dtype, DType::F32 | DType::F16 | DType::Bf16) {
         return vec![];
     }
+    // Every op named: a new op is a compile error here until the CPU says what it offers.
     match op {
         OpKind::Gemm => vec!["candle"],
         OpKind::Gemv => vec!["hotpath", "candle"],
         OpKind::PeakMma if dtype != DType::F32 => vec![],
+        OpKind::AttnPrefill
+        | OpKind::AttnDecode
+        | OpKind::KvWrite
+        | OpKind::KvRead
+        | OpKind::Copy
+        | OpKind::Read
+        | OpKind::Write
+        | OpKind::Triad
+        | OpKind::PeakMma => vec!["hotpath"],
         // GPU-only ceilings: a CPU has no separate cache-only path, launches or PCIe copies.
         OpKind::L2Read | OpKind::Launch | OpKind::H2d | OpKind::D2h => vec![],
-        _ => vec!["hotpath"],
     }
 }
 
@@ -125,15 +134,28 @@ impl Device for CpuDevice {
         }
         let (inputs, sets) = (work.inputs, work.rotation_sets.max(1));
         use kernels::peak;
-        let kernel = match (spec.op, work.imp) {
-            (OpKind::Gemm | OpKind::Gemv, "candle") => blas::build(spec, inputs, sets)?,
-            (OpKind::Gemv, _) => by_dtype!(spec.dtype, linear_build(spec, inputs, sets))?,
-            (OpKind::AttnPrefill, _) => by_dtype!(spec.dtype, prefill_build(spec, inputs, sets))?,
-            (OpKind::AttnDecode, _) => by_dtype!(spec.dtype, decode_build(spec, inputs, sets))?,
-            (OpKind::KvWrite, _) => by_dtype!(spec.dtype, kv_write_build(spec, inputs, sets))?,
-            (OpKind::KvRead, _) => by_dtype!(spec.dtype, kv_read_build(spec, inputs, sets))?,
-            (OpKind::PeakMma, _) => peak::build(spec)?,
-            (_, _) => by_dtype!(spec.dtype, stream_build(spec, inputs, sets))?,
+        // `impls` above admitted (op, imp); every op is named so that a new one does not
+        // compile until it is given a kernel here or refused.
+        let kernel = match spec.op {
+            OpKind::Gemm | OpKind::Gemv if work.imp == "candle" => blas::build(spec, inputs, sets)?,
+            OpKind::Gemv => by_dtype!(spec.dtype, linear_build(spec, inputs, sets))?,
+            OpKind::AttnPrefill => by_dtype!(spec.dtype, prefill_build(spec, inputs, sets))?,
+            OpKind::AttnDecode => by_dtype!(spec.dtype, decode_build(spec, inputs, sets))?,
+            OpKind::KvWrite => by_dtype!(spec.dtype, kv_write_build(spec, inputs, sets))?,
+            OpKind::KvRead => by_dtype!(spec.dtype, kv_read_build(spec, inputs, sets))?,
+            OpKind::PeakMma => peak::build(spec)?,
+            OpKind::Copy | OpKind::Read | OpKind::Write | OpKind::Triad => {
+                by_dtype!(spec.dtype, stream_build(spec, inputs, sets))?
+            }
+            OpKind::Gemm | OpKind::L2Read | OpKind::Launch | OpKind::H2d | OpKind::D2h => {
+                return Err(hotpath_core::backend::unsupported_impl(
+                    "cpu",
+                    spec,
+                    work.imp,
+                    &offered,
+                    "not implemented on cpu",
+                ))
+            }
         };
         Ok(Box::new(Timed::new(kernel, sets, spec.op)))
     }
@@ -218,5 +240,38 @@ mod tests {
         assert_eq!(impls(OpKind::Gemm, DType::F32), vec!["candle"]);
         assert!(impls(OpKind::PeakMma, DType::Bf16).is_empty());
         assert!(impls(OpKind::Copy, DType::Fp8E4m3).is_empty());
+        // The GPU-only ceilings are offered nowhere; every other op by hotpath's own kernel.
+        for op in OpKind::ALL {
+            let offered = impls(op, DType::F32);
+            let gpu_only = matches!(
+                op,
+                OpKind::L2Read | OpKind::Launch | OpKind::H2d | OpKind::D2h
+            );
+            if gpu_only {
+                assert!(offered.is_empty(), "{op:?}");
+            } else if op == OpKind::Gemm {
+                assert_eq!(offered, ["candle"]);
+            } else {
+                assert!(offered.contains(&"hotpath"), "{op:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn an_op_without_a_cpu_kernel_is_refused_not_routed_elsewhere() {
+        let spec = OpSpec::parse(OpKind::L2Read, "elements=1024", DType::F32).unwrap();
+        let inputs = hotpath_core::inputs::generate(&spec, 1);
+        let work = Workload {
+            spec: &spec,
+            imp: "hotpath",
+            inputs: &inputs,
+            rotation_sets: 1,
+        };
+        let err = CpuDevice::detect()
+            .prepare(&work)
+            .err()
+            .unwrap()
+            .to_string();
+        assert!(err.contains("l2_read"), "{err}");
     }
 }

@@ -11,6 +11,41 @@ use crate::simd::Elem;
 /// Elements per parallel task: 64 Ki keeps tasks well above rayon's overhead.
 const CHUNK: usize = 1 << 16;
 
+/// The four STREAM kernels: the only ops this file builds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum StreamOp {
+    Copy,
+    Read,
+    Write,
+    Triad,
+}
+
+impl StreamOp {
+    /// The STREAM kernel of `op`; an error for any other op.
+    fn of(op: OpKind) -> Result<StreamOp> {
+        match op {
+            OpKind::Copy => Ok(StreamOp::Copy),
+            OpKind::Read => Ok(StreamOp::Read),
+            OpKind::Write => Ok(StreamOp::Write),
+            OpKind::Triad => Ok(StreamOp::Triad),
+            OpKind::Gemm
+            | OpKind::Gemv
+            | OpKind::AttnPrefill
+            | OpKind::AttnDecode
+            | OpKind::KvWrite
+            | OpKind::KvRead
+            | OpKind::PeakMma
+            | OpKind::L2Read
+            | OpKind::Launch
+            | OpKind::H2d
+            | OpKind::D2h => Err(hotpath_core::Error::unsupported(format!(
+                "{} is not a STREAM kernel; the CPU's stream.rs builds copy, read, write and triad",
+                op.name()
+            ))),
+        }
+    }
+}
+
 struct Set<E> {
     a: Vec<E>,
     b: Vec<E>,
@@ -20,36 +55,37 @@ struct Set<E> {
 
 /// One of the four STREAM kernels over `elements` values of `E`.
 pub struct Stream<E> {
-    op: OpKind,
+    op: StreamOp,
     sets: Vec<Set<E>>,
 }
 
 /// Builds the kernel with `sets` rotation sets.
 pub fn build<E: HostElem>(spec: &OpSpec, inputs: &Inputs, sets: usize) -> Result<Box<dyn Kernel>> {
+    let op = StreamOp::of(spec.op)?;
     let n = spec.dim("elements") as usize;
     let input = |name: &str| -> Result<Vec<E>> { Ok(E::slice(inputs.get(name)?)?.to_vec()) };
     let mut out = Vec::with_capacity(sets);
     for _ in 0..sets {
-        out.push(match spec.op {
-            OpKind::Copy => Set {
+        out.push(match op {
+            StreamOp::Copy => Set {
                 a: input("a")?,
                 b: vec![E::default(); n],
                 c: vec![],
                 sum: 0.0,
             },
-            OpKind::Read => Set {
+            StreamOp::Read => Set {
                 a: input("a")?,
                 b: vec![],
                 c: vec![],
                 sum: 0.0,
             },
-            OpKind::Write => Set {
+            StreamOp::Write => Set {
                 a: vec![E::default(); n],
                 b: vec![],
                 c: vec![],
                 sum: 0.0,
             },
-            _ => Set {
+            StreamOp::Triad => Set {
                 a: vec![E::default(); n],
                 b: input("b")?,
                 c: input("c")?,
@@ -57,10 +93,7 @@ pub fn build<E: HostElem>(spec: &OpSpec, inputs: &Inputs, sets: usize) -> Result
             },
         });
     }
-    Ok(Box::new(Stream {
-        op: spec.op,
-        sets: out,
-    }))
+    Ok(Box::new(Stream { op, sets: out }))
 }
 
 fn sum_of<E: Elem>(x: &[E]) -> f32 {
@@ -80,19 +113,19 @@ impl<E: HostElem> Kernel for Stream<E> {
     fn run(&mut self, set: usize) -> Result<()> {
         let s = &mut self.sets[set];
         match self.op {
-            OpKind::Copy => {
+            StreamOp::Copy => {
                 s.b.par_chunks_mut(CHUNK)
                     .zip(s.a.par_chunks(CHUNK))
                     .for_each(|(b, a)| b.copy_from_slice(a))
             }
-            OpKind::Read => {
+            StreamOp::Read => {
                 s.sum = s.a.par_chunks(CHUNK).map(sum_of).sum();
             }
-            OpKind::Write => {
+            StreamOp::Write => {
                 let v = E::from_f32(WRITE_VALUE);
                 s.a.par_chunks_mut(CHUNK).for_each(|a| a.fill(v));
             }
-            _ => {
+            StreamOp::Triad => {
                 s.a.par_chunks_mut(CHUNK)
                     .zip(s.b.par_chunks(CHUNK).zip(s.c.par_chunks(CHUNK)))
                     .for_each(|(a, (b, c))| triad(a, b, c))
@@ -104,9 +137,9 @@ impl<E: HostElem> Kernel for Stream<E> {
     fn output(&self, set: usize) -> HostTensor {
         let s = &self.sets[set];
         match self.op {
-            OpKind::Copy => tensor("b", vec![s.b.len()], s.b.clone()),
-            OpKind::Read => tensor("sum", vec![1], vec![s.sum]),
-            _ => tensor("a", vec![s.a.len()], s.a.clone()),
+            StreamOp::Copy => tensor("b", vec![s.b.len()], s.b.clone()),
+            StreamOp::Read => tensor("sum", vec![1], vec![s.sum]),
+            StreamOp::Write | StreamOp::Triad => tensor("a", vec![s.a.len()], s.a.clone()),
         }
     }
 }
@@ -139,4 +172,23 @@ fn as_f32_mut<E: Elem>(x: &mut [E]) -> Option<&mut [f32]> {
     (std::any::TypeId::of::<E>() == std::any::TypeId::of::<f32>())
         // SAFETY: E is f32 (checked by TypeId just above).
         .then(|| unsafe { std::slice::from_raw_parts_mut(x.as_mut_ptr() as *mut f32, x.len()) })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_the_four_stream_ops_are_built_here() {
+        let stream: Vec<OpKind> = OpKind::ALL
+            .into_iter()
+            .filter(|op| StreamOp::of(*op).is_ok())
+            .collect();
+        assert_eq!(
+            stream,
+            [OpKind::Copy, OpKind::Read, OpKind::Write, OpKind::Triad]
+        );
+        let err = StreamOp::of(OpKind::Gemv).unwrap_err().to_string();
+        assert!(err.contains("gemv is not a STREAM kernel"), "{err}");
+    }
 }
