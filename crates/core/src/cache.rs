@@ -132,7 +132,8 @@ impl CachePlan {
     pub fn for_llc(mode: CacheMode, set_bytes: u64, llc: LlcSize, budget_bytes: u64) -> CachePlan {
         let set_bytes = set_bytes.max(1);
         let llc_bytes = llc.bytes;
-        let target = llc.multiple.max(LLC_FACTOR).saturating_mul(llc_bytes);
+        let target_multiple = llc.multiple.max(LLC_FACTOR);
+        let target = target_multiple.saturating_mul(llc_bytes);
         let sets = match mode {
             CacheMode::Hot => 1,
             CacheMode::Cold => {
@@ -165,7 +166,7 @@ impl CachePlan {
             } else {
                 (sets * set_bytes) as f64 / llc_bytes as f64
             },
-            llc_target_multiple: llc.multiple.max(LLC_FACTOR),
+            llc_target_multiple: target_multiple,
         }
     }
 
