@@ -197,8 +197,8 @@ fn a_synthetic_rate_above_the_roof_is_caught() {
     assert!((found[0].2 - 134_217_728.0 / 0.0019027).abs() < 1.0);
     // The library's own check (the report's) agrees, once: the CPU's spec bandwidth is the
     // measured one standing in.
-    let lib = hotpath_core::report::roofs::above_roof(&f, SAME_RUN);
+    let lib = hotpath_report::roofs::above_roof(&f, SAME_RUN);
     assert_eq!(lib.len(), 1, "{lib:?}");
     assert_eq!(lib[0].id, "copy/elements=16777216/f32/hotpath");
-    assert_eq!(lib[0].set, hotpath_core::report::roofs::Set::Measured);
+    assert_eq!(lib[0].set, hotpath_report::roofs::Set::Measured);
 }

@@ -7,7 +7,7 @@ mod support;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
-use hotpath_core::compare::{compare, Verdict};
+use hotpath_compare::{compare, Verdict};
 use hotpath_core::results::{ResultsFile, TimeStats};
 use hotpath_core::stats::Summary;
 use hotpath_core::{DType, OpKind};
@@ -280,7 +280,7 @@ fn both_statistics_are_printed_and_the_hodges_lehmann_one_decides() {
     // A GPU kernel that runs in a fast (40 µs) or a slow (80 µs) state: base 21 fast and 20
     // slow samples (median 40 µs), new 20 fast and 21 slow (median 80 µs). The ratio of
     // medians is 2 (+100 %); the Hodges-Lehmann ratio, the median of the 41 · 41 pairwise
-    // ratios (400 of 0.5, 840 of 1, 441 of 2, derived in crates/core/src/compare/tests.rs),
+    // ratios (400 of 0.5, 840 of 1, 441 of 2, derived in crates/compare/src/tests.rs),
     // is 1 with the interval [1, 1]: unchanged, exit 0.
     let state = |fast: usize, slow: usize| {
         let mut v = vec![40e-6; fast];

@@ -60,7 +60,7 @@ fn floors_json_for_llama_8b_on_h100() {
         "--format",
         "json",
     ]));
-    // The worked example of docs/floors.md (numbers derived in crates/core/src/model/tests.rs).
+    // The worked example of docs/floors.md (numbers derived in crates/model/src/tests.rs).
     let d = &v["decode"];
     assert_eq!(d["weight_bytes"].as_f64(), Some(15_009_857_536.0));
     assert_eq!(d["kv_bytes"].as_f64(), Some(536_870_912.0));

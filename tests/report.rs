@@ -8,7 +8,7 @@ use common::{assert_bad_input, hotpath, stderr};
 use std::path::Path;
 use std::process::Output;
 
-use hotpath_core::report::svgread;
+use hotpath_report::svgread;
 
 fn report(args: &[&str], out: &Path) -> (Output, String, String) {
     let mut all: Vec<&str> = vec!["report"];

@@ -1,6 +1,6 @@
 //! `hotpath ab --against LAST_GOOD`: this build (B) and the last good build (A) measured
 //! alternately, benchmark by benchmark, in the same window, judged on the paired rounds
-//! (`hotpath_core::compare::paired`); a flagged regression is measured again before it
+//! (`hotpath_compare::paired`); a flagged regression is measured again before it
 //! counts. Exit 1 on a confirmed regression or a failed check in the new build.
 //!
 //! Each side of a round is one `hotpath run --op … --shape … --dtype …` of that build, so
@@ -13,9 +13,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::Instant;
 
-use hotpath_core::compare::ab::{self, AbReport, AbRow, Build, NotJudged};
-use hotpath_core::compare::paired::{self, Order, Round};
-use hotpath_core::compare::{self, Verdict};
+use hotpath_compare::ab::{self, AbReport, AbRow, Build, NotJudged};
+use hotpath_compare::paired::{self, Order, Round};
+use hotpath_compare::{self as compare, Verdict};
 use hotpath_core::results::{self, ResultsFile, Status};
 use hotpath_core::suite::{self, DeviceClass};
 use hotpath_core::{Error, OpSpec, Result};

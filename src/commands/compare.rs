@@ -3,9 +3,9 @@
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
-use hotpath_core::compare::band::History;
-use hotpath_core::compare::normalize::Normalize;
-use hotpath_core::compare::{self, render, Options};
+use hotpath_compare::band::History;
+use hotpath_compare::normalize::Normalize;
+use hotpath_compare::{self as compare, render, Options};
 use hotpath_core::results::ResultsFile;
 use hotpath_core::{Error, Result};
 

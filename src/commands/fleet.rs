@@ -7,9 +7,9 @@
 use std::path::{Path, PathBuf};
 
 use clap::Args;
-use hotpath_core::validate::fleet::{self, Member};
-use hotpath_core::validate::{render, Status};
 use hotpath_core::{Error, Result};
+use hotpath_validate::fleet::{self, Member};
+use hotpath_validate::{render, Status};
 
 use super::compare::json;
 use super::validate::ValidateFormat;

@@ -5,12 +5,12 @@
 use clap::{Args, ValueEnum};
 use std::path::PathBuf;
 
-use hotpath_core::model::floors::{analyze, FloorsReport, Roofing};
-use hotpath_core::model::step::{ModelRun, Phase};
-use hotpath_core::model::{self};
-use hotpath_core::report::floors::{heading, op_cells, summary, OP_HEADERS};
 use hotpath_core::results::ResultsFile;
 use hotpath_core::{hardware, DType, Error, Result};
+use hotpath_model::floors::{analyze, FloorsReport, Roofing};
+use hotpath_model::step::{ModelRun, Phase};
+use hotpath_model::{self as model};
+use hotpath_report::floors::{heading, op_cells, summary, OP_HEADERS};
 
 use crate::cli::Outcome;
 

@@ -4,7 +4,7 @@
 use clap::Args;
 use std::path::PathBuf;
 
-use hotpath_core::compare::{gap, render};
+use hotpath_compare::{gap, render};
 use hotpath_core::results::ResultsFile;
 use hotpath_core::Result;
 

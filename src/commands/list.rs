@@ -100,7 +100,7 @@ pub fn run(args: &ListArgs) -> Result<Outcome> {
                 mem_bytes_per_s: h.mem_bytes_per_s,
             })
             .collect(),
-        models: hotpath_core::model::builtin::all()
+        models: hotpath_model::builtin::all()
             .into_iter()
             .map(|m| ModelEntry {
                 params: m.total_params(),

@@ -4,11 +4,11 @@
 
 use clap::Args;
 
-use hotpath_core::model::floors::{analyze, Roofing};
-use hotpath_core::model::step::{self, ModelRun, Phase};
-use hotpath_core::model::{self};
 use hotpath_core::results::ResultsFile;
 use hotpath_core::{DType, Error, OpSpec, Result};
+use hotpath_model::floors::{analyze, Roofing};
+use hotpath_model::step::{self, ModelRun, Phase};
+use hotpath_model::{self as model};
 
 use super::floors::render;
 use crate::cli::Format;

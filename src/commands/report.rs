@@ -2,9 +2,9 @@
 
 use std::path::Path;
 
-use hotpath_core::report;
 use hotpath_core::results::ResultsFile;
 use hotpath_core::{Error, Result};
+use hotpath_report as report;
 
 use crate::cli::{Outcome, ReportArgs};
 

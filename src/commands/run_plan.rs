@@ -20,7 +20,7 @@ pub enum Request {
     /// One op at one shape and dtype.
     Single(OpSpec),
     /// The kernels of one decode step (or prefill) of a model at its exact shapes.
-    Model(Box<hotpath_core::model::step::ModelRun>),
+    Model(Box<hotpath_model::step::ModelRun>),
 }
 
 impl Request {
@@ -69,7 +69,7 @@ impl Request {
     }
 
     /// The model run a model-shaped request records in its results file.
-    pub fn model_run(&self) -> Option<hotpath_core::model::step::ModelRun> {
+    pub fn model_run(&self) -> Option<hotpath_model::step::ModelRun> {
         match self {
             Request::Model(run) => Some((**run).clone()),
             _ => None,
@@ -166,10 +166,12 @@ pub fn benchmarks(
     let lacks_bandwidth =
         roofs.mem_bytes_per_s.is_none() && !specs.iter().any(|s| s.op == OpKind::Copy);
     if calibrate && (model || lacks_bandwidth) {
-        calibration.extend(suite("ceilings", class)?.specs.into_iter().filter(|s| {
-            s.op == OpKind::Copy
-                || model && matches!(s.op, OpKind::Read | OpKind::Write | OpKind::Triad)
-        }));
+        calibration.extend(
+            suite("ceilings", class)?
+                .specs
+                .into_iter()
+                .filter(|s| s.op == OpKind::Copy || model && s.op.is_streaming_ceiling()),
+        );
     }
     let mut peak_dtypes: Vec<DType> = specs
         .iter()

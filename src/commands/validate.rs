@@ -18,14 +18,14 @@ use hotpath_core::hardware::{self, HardwareSpec};
 use hotpath_core::measure::MeasureConfig;
 use hotpath_core::results::{BenchmarkResult, ToolInfo};
 use hotpath_core::suite::DeviceClass;
-use hotpath_core::validate::engine::{self, Bench};
-use hotpath_core::validate::plan;
-use hotpath_core::validate::settle::{Clock, SettleRule, SystemClock};
-use hotpath_core::validate::{
+use hotpath_core::{host, Error, OpSpec, Result};
+use hotpath_validate::engine::{self, Bench};
+use hotpath_validate::plan;
+use hotpath_validate::settle::{Clock, SettleRule, SystemClock};
+use hotpath_validate::{
     render, Check, DeviceSummary, Group, Level, Status, StatusCounts, ValidateConfig,
     ValidateReport,
 };
-use hotpath_core::{host, Error, OpSpec, Result};
 
 use super::run_plan;
 use crate::backends;

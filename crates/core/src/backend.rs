@@ -197,9 +197,9 @@ pub trait Device {
     }
     /// The health readings `hotpath validate` judges (ECC, PCIe, clocks, ...), from a source
     /// of its own (it is read while benchmarks run elsewhere). Default: nothing readable.
-    fn health_source(&self) -> Box<dyn crate::validate::health::HealthSource> {
-        Box::new(crate::validate::health::NoHealth {
-            kind: crate::validate::health::SourceKind::Gpu,
+    fn health_source(&self) -> Box<dyn crate::health::HealthSource> {
+        Box::new(crate::health::NoHealth {
+            kind: crate::health::SourceKind::Gpu,
             why: format!("the {} backend reads no health", self.info().backend),
         })
     }

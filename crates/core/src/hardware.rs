@@ -16,6 +16,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 
 mod identify;
+pub mod thresholds;
 
 pub use identify::{
     identify, match_device, resolve, spec_bandwidth, spec_roofs, Identity, MatchRequires,
@@ -62,7 +63,7 @@ pub struct HardwareSpec {
     /// `hotpath validate` performance thresholds, keyed by check (`[validate.copy]`, ...);
     /// each names its reference figure and where it comes from.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub validate: crate::validate::thresholds::ValidateTable,
+    pub validate: thresholds::ValidateTable,
     /// The path it was read from, for a site's own file (`--hardware PATH.toml`); None for a
     /// built-in entry.
     #[serde(skip)]
@@ -211,7 +212,7 @@ fn validate(spec: &HardwareSpec, stem: Option<&str>) -> std::result::Result<(), 
             ));
         }
     }
-    crate::validate::thresholds::check_table(&spec.validate)?;
+    thresholds::check_table(&spec.validate)?;
     if let Some(key) = spec
         .sources
         .keys()

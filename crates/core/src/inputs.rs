@@ -328,7 +328,7 @@ mod tests {
     #[test]
     fn input_names_are_what_generate_returns() {
         for op in OpKind::ALL {
-            let shape = crate::validate::plan::small_shape(op);
+            let shape = op.small_shape();
             let spec = OpSpec::parse(op, shape, DType::F32).unwrap();
             let names: Vec<&str> = generate(&spec, 1).tensors.iter().map(|t| t.name).collect();
             assert_eq!(names, input_names(op), "{op}");

@@ -8,24 +8,24 @@
 pub mod backend;
 pub mod cache;
 pub mod check;
-pub mod compare;
 pub mod dtype;
 pub mod error;
 pub mod estimator;
 pub mod fault;
+pub mod fixture;
 pub mod graph_timing;
 pub mod hardware;
+pub mod health;
 pub mod host;
 pub mod inputs;
 pub mod kernels;
 pub mod launch;
 pub mod libs;
 pub mod measure;
-pub mod model;
+pub mod model_config;
 pub mod op;
 pub mod plan;
 pub mod reference;
-pub mod report;
 pub mod results;
 pub mod roof_check;
 pub mod roofline;
@@ -37,7 +37,6 @@ pub mod target;
 pub mod telemetry;
 pub mod tensor;
 pub mod units;
-pub mod validate;
 
 pub use backend::{
     Backend, CacheMode, ClockSample, Device, DeviceInfo, GraphReplay, Health, HealthCheck,

@@ -18,6 +18,10 @@ use crate::roof_check::Remeasured;
 use crate::roofline::{Bound, Roofs};
 use crate::stopping::StopReason;
 
+mod directory;
+
+pub use directory::read_dir;
+
 /// The schema identifier written into every file.
 pub const SCHEMA: &str = "hotpath.results/1";
 
@@ -44,7 +48,7 @@ pub struct ResultsFile {
     /// The model step a model-shaped run measured (`hotpath run --model`): model config,
     /// phase, batch, context, dtypes and tensor-parallel degree. Absent otherwise.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub model: Option<crate::model::step::ModelRun>,
+    pub model: Option<crate::model_config::ModelRun>,
     /// Every benchmark, in the order run.
     pub benchmarks: Vec<BenchmarkResult>,
 }

@@ -130,12 +130,7 @@ pub fn governing_ceiling<'a>(
     let flops_rate = |b: &BenchmarkResult| b.rates.map_or(0.0, |r| r.flops_per_s);
     if roof == MEM_KEY {
         let streams: Vec<_> = ok()
-            .filter(|b| {
-                matches!(
-                    b.op,
-                    OpKind::Copy | OpKind::Read | OpKind::Write | OpKind::Triad
-                ) && is_cold(b)
-            })
+            .filter(|b| b.op.is_streaming_ceiling() && is_cold(b))
             .collect();
         if !streams.is_empty() {
             return fastest(streams, bytes_rate);

@@ -4,8 +4,8 @@
 use super::*;
 use crate::backend::CacheMode;
 use crate::cache::CachePlan;
-use crate::compare::fixture;
 use crate::estimator::Estimator;
+use crate::fixture;
 use crate::results::{HardwareRoofs, MeasurementInfo, Rates};
 use crate::stopping::StopReason;
 

@@ -38,10 +38,7 @@ pub enum Bound {
 /// triad's two FLOPs per element are never the limit.
 pub fn floor_s(op: OpKind, dtype: DType, work: Work, roofs: &Roofs) -> Option<(f64, Bound)> {
     // Cache, launch and PCIe ceilings are not under the DRAM/compute roofs: they are roofs.
-    if matches!(
-        op,
-        OpKind::L2Read | OpKind::Launch | OpKind::H2d | OpKind::D2h
-    ) {
+    if op.is_off_roofline() {
         return None;
     }
     let mem = if work.bytes > 0 {
@@ -49,10 +46,7 @@ pub fn floor_s(op: OpKind, dtype: DType, work: Work, roofs: &Roofs) -> Option<(f
     } else {
         None
     };
-    let stream = matches!(
-        op,
-        OpKind::Copy | OpKind::Read | OpKind::Write | OpKind::Triad
-    );
+    let stream = op.is_streaming_ceiling();
     let compute = if work.flops > 0 && !stream {
         Some(work.flops as f64 / *roofs.peak_flops.get(dtype.name())?)
     } else {

@@ -84,9 +84,10 @@ pub fn cache_plan(
     let budget = (info.memory_available_bytes / 4).max(set);
     // The cache ceiling is hot by definition; launch and host copies do not touch the LLC's
     // cold/hot question (their data crosses PCIe or does not exist).
-    let mode = match spec.op {
-        OpKind::L2Read | OpKind::Launch | OpKind::H2d | OpKind::D2h => CacheMode::Hot,
-        _ => mode,
+    let mode = if spec.op.is_off_roofline() {
+        CacheMode::Hot
+    } else {
+        mode
     };
     CachePlan::for_llc(mode, set, rotation_llc(info, hint), budget)
 }
@@ -305,12 +306,7 @@ pub fn measured_roofs(
     compute_dtype: &dyn Fn(DType) -> DType,
 ) -> Roofs {
     let ok = |b: &&BenchmarkResult| b.status == Status::Ok && b.rates.is_some();
-    let streaming = |b: &&BenchmarkResult| {
-        matches!(
-            b.op,
-            OpKind::Copy | OpKind::Read | OpKind::Write | OpKind::Triad
-        )
-    };
+    let streaming = |b: &&BenchmarkResult| b.op.is_streaming_ceiling();
     let cold = |b: &&BenchmarkResult| crate::roof_check::is_cold(b);
     let best_cold = benchmarks
         .iter()

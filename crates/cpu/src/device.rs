@@ -184,7 +184,7 @@ impl Device for CpuDevice {
         TimingMethod::WallClock
     }
 
-    fn health_source(&self) -> Box<dyn hotpath_core::validate::health::HealthSource> {
+    fn health_source(&self) -> Box<dyn hotpath_core::health::HealthSource> {
         Box::new(crate::health_source::CpuHealth::new())
     }
 

@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hotpath_core::validate::health::{HealthReadings, HealthSource, SourceKind};
+use hotpath_core::health::{HealthReadings, HealthSource, SourceKind};
 
 /// Reads from a sysfs root (`/sys`, or a fake tree in tests).
 pub struct CpuHealth {
@@ -90,7 +90,7 @@ impl HealthSource for CpuHealth {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hotpath_core::validate::{health, Status};
+    use hotpath_validate::{health, Status};
 
     #[test]
     fn a_fake_sysfs_reads_back_and_only_cpu_checks_apply() {

@@ -344,7 +344,7 @@ impl Device for CudaDevice {
         TimingMethod::DeviceEvents
     }
 
-    fn health_source(&self) -> Box<dyn hotpath_core::validate::health::HealthSource> {
+    fn health_source(&self) -> Box<dyn hotpath_core::health::HealthSource> {
         Box::new(crate::health_source::NvmlHealth::open(self.nvml_index))
     }
 }

@@ -1,9 +1,9 @@
 //! NVML as the health source of `hotpath validate`: every field of
 //! [`HealthReadings`] NVML can give, each unreadable one with NVML's reason. The rules that
-//! judge the readings are in core (`hotpath_core::validate::health`) and tested there with a
+//! judge the readings are hotpath-validate's (`hotpath_validate::health`) and tested there with a
 //! fake source behind the same trait.
 
-use hotpath_core::validate::health::{HealthReadings, HealthSource, SourceKind};
+use hotpath_core::health::{HealthReadings, HealthSource, SourceKind};
 use nvml_wrapper::enum_wrappers::device::{
     Clock, EccCounter, MemoryError, RetirementCause, TemperatureSensor, TemperatureThreshold,
 };
@@ -213,12 +213,12 @@ mod tests {
         assert_eq!(r.ecc_uncorrected_volatile, None);
         assert!(r.notes["ecc_uncorrected_volatile"].contains("NVML is not available"));
         // The rules then warn that memory errors cannot be ruled out.
-        let checks = hotpath_core::validate::health::checks(&r, &r, SourceKind::Gpu);
+        let checks = hotpath_validate::health::checks(&r, &r, SourceKind::Gpu);
         let ecc = checks
             .iter()
             .find(|c| c.name == "health/ecc_uncorrected_volatile")
             .unwrap();
-        assert_eq!(ecc.status, hotpath_core::validate::Status::Warn);
+        assert_eq!(ecc.status, hotpath_validate::Status::Warn);
         assert!(
             ecc.detail.contains("NVML is not available"),
             "{}",

@@ -521,7 +521,7 @@ impl Device for RocmDevice {
         self.telemetry.source()
     }
 
-    fn health_source(&self) -> Box<dyn hotpath_core::validate::health::HealthSource> {
+    fn health_source(&self) -> Box<dyn hotpath_core::health::HealthSource> {
         Box::new(crate::health_source::RocmHealth::new(
             self.card.clone(),
             self.bdf,

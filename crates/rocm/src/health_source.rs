@@ -6,7 +6,7 @@
 
 use std::path::{Path, PathBuf};
 
-use hotpath_core::validate::health::{HealthReadings, HealthSource, SourceKind};
+use hotpath_core::health::{HealthReadings, HealthSource, SourceKind};
 
 use crate::amdsmi::{self, AmdSmiReadings, Bdf};
 use crate::health::{parse_dpm, read};
@@ -252,8 +252,8 @@ mod tests {
         assert_eq!(r.temperature_c, Some(71.0));
         assert_eq!(r.temperature_slowdown_c, Some(100.0));
         assert_eq!(r.ecc_uncorrected_volatile, Some(2));
-        use hotpath_core::validate::Status;
-        let checks = hotpath_core::validate::health::checks(&r, &r, SourceKind::Gpu);
+        use hotpath_validate::Status;
+        let checks = hotpath_validate::health::checks(&r, &r, SourceKind::Gpu);
         let get = |n: &str| checks.iter().find(|c| c.name == n).unwrap();
         assert_eq!(get("health/pcie_width").status, Status::Fail);
         assert_eq!(get("health/ecc_uncorrected_volatile").status, Status::Fail);
@@ -274,13 +274,13 @@ mod tests {
 
     #[test]
     fn throttle_reasons_from_gpu_metrics_are_judged() {
-        use hotpath_core::validate::Status;
+        use hotpath_validate::Status;
         let dir = tempfile::tempdir().unwrap();
         let d = dir.path();
         let judge = |indep: u64| {
             std::fs::write(d.join("gpu_metrics"), metrics::tests::v1_3(indep)).unwrap();
             let r = combine(None, &sysfs(d));
-            let checks = hotpath_core::validate::health::checks(&r, &r, SourceKind::Gpu);
+            let checks = hotpath_validate::health::checks(&r, &r, SourceKind::Gpu);
             let c = checks
                 .into_iter()
                 .find(|c| c.name == "health/throttle")
@@ -309,7 +309,7 @@ mod tests {
         std::fs::write(d.join("gpu_metrics"), v14).unwrap();
         let r = combine(None, &sysfs(d));
         assert_eq!(r.throttle_reasons, None);
-        let checks = hotpath_core::validate::health::checks(&r, &r, SourceKind::Gpu);
+        let checks = hotpath_validate::health::checks(&r, &r, SourceKind::Gpu);
         let c = checks.iter().find(|c| c.name == "health/throttle").unwrap();
         assert_eq!(c.status, Status::Skip);
         assert!(c.detail.contains("MI300"), "{}", c.detail);

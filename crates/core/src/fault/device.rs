@@ -150,7 +150,7 @@ impl Device for FaultyDevice {
     fn peak_dtype(&self, dtype: DType) -> DType {
         self.inner.peak_dtype(dtype)
     }
-    fn health_source(&self) -> Box<dyn crate::validate::health::HealthSource> {
+    fn health_source(&self) -> Box<dyn crate::health::HealthSource> {
         self.inner.health_source()
     }
 }

@@ -75,6 +75,22 @@ const PEAK_KEYS: &[ShapeKey] = &[opt(
     65536,
 )];
 
+/// What kind of measurement an op is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum OpClass {
+    /// A kernel of the inference hot path, measured against the roofs (GEMM, GEMV,
+    /// attention, KV cache).
+    Model,
+    /// A streaming bandwidth ceiling (copy, read, write, triad): its best cold rate is the
+    /// measured memory roof.
+    StreamingCeiling,
+    /// The compute ceiling (peak multiply-add): its rate is the measured FLOP/s roof.
+    ComputeCeiling,
+    /// A ceiling off the DRAM/compute roofline (cache bandwidth, launch overhead, host
+    /// copies): always hot, no floor, no efficiency.
+    OffRoofline,
+}
+
 /// An operation hotpath benchmarks (the rows of the cost-model table).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -190,20 +206,60 @@ impl OpKind {
         }
     }
 
-    /// True for the ceiling ops (bandwidth and compute roofs).
+    /// What kind of measurement the op is: written once here, asked everywhere else.
+    pub fn class(self) -> OpClass {
+        match self {
+            OpKind::Gemm
+            | OpKind::Gemv
+            | OpKind::AttnPrefill
+            | OpKind::AttnDecode
+            | OpKind::KvWrite
+            | OpKind::KvRead => OpClass::Model,
+            OpKind::Copy | OpKind::Read | OpKind::Write | OpKind::Triad => {
+                OpClass::StreamingCeiling
+            }
+            OpKind::PeakMma => OpClass::ComputeCeiling,
+            OpKind::L2Read | OpKind::Launch | OpKind::H2d | OpKind::D2h => OpClass::OffRoofline,
+        }
+    }
+
+    /// True for the ceiling ops (bandwidth and compute roofs, and the off-roofline ones).
     pub fn is_ceiling(self) -> bool {
-        matches!(
-            self,
+        self.class() != OpClass::Model
+    }
+
+    /// True for the streaming bandwidth ceilings (copy, read, write, triad): the ops whose
+    /// best measured rate is the device's memory roof.
+    pub fn is_streaming_ceiling(self) -> bool {
+        self.class() == OpClass::StreamingCeiling
+    }
+
+    /// True for the ceilings that are not under the DRAM/compute roofline (cache, launch
+    /// and host-link ceilings): they have no floor and no efficiency, they are roofs.
+    pub fn is_off_roofline(self) -> bool {
+        self.class() == OpClass::OffRoofline
+    }
+
+    /// The small shape the op's correctness runs use (`hotpath validate`, the input tests): multiples of 128 so every kernel's tiling
+    /// applies, big enough to cover more than one block of threads, small enough that the f64
+    /// reference takes milliseconds.
+    pub fn small_shape(self) -> &'static str {
+        match self {
+            OpKind::Gemm => "m=128,n=256,k=256",
+            OpKind::Gemv => "m=4,n=512,k=512",
+            OpKind::AttnPrefill => "seq=128",
+            OpKind::AttnDecode => "batch=2,context=512",
+            OpKind::KvWrite | OpKind::KvRead => "tokens=256",
             OpKind::Copy
-                | OpKind::Read
-                | OpKind::Write
-                | OpKind::Triad
-                | OpKind::PeakMma
-                | OpKind::L2Read
-                | OpKind::Launch
-                | OpKind::H2d
-                | OpKind::D2h
-        )
+            | OpKind::Read
+            | OpKind::Write
+            | OpKind::Triad
+            | OpKind::H2d
+            | OpKind::D2h => "elements=1M",
+            OpKind::L2Read => "elements=256K",
+            OpKind::Launch => "blocks=1",
+            OpKind::PeakMma => "",
+        }
     }
 
     /// Parses an op name.

@@ -5,7 +5,7 @@ mod kind;
 mod shape;
 
 pub use cost::{Sat, Work};
-pub use kind::{OpKind, ShapeKey};
+pub use kind::{OpClass, OpKind, ShapeKey};
 pub use shape::{example as shape_example, Shape, MAX_DIM};
 
 use serde::{Deserialize, Serialize};
