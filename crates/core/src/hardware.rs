@@ -4,7 +4,7 @@
 //! overrides the match.
 //!
 //! Numbers are decimal (1 GB/s = 1e9 B/s) and dense (no sparsity). The built-in files take
-//! their numbers from `HARDWARE.md`; a device that matches no file, or more than one that
+//! their numbers from `docs/hardware-sources.md`; a device that matches no file, or more than one that
 //! its facts cannot tell apart, gets no spec roof rather than a wrong one, and
 //! `cpu-generic` has none at all: CPU roofs are measured.
 

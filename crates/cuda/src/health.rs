@@ -352,7 +352,7 @@ mod tests {
 
     #[test]
     fn h100_sxm_bandwidth_from_its_memory_clock() {
-        // 2619 MHz × 2 × 5120 bit / 8 = 3.352 TB/s (HARDWARE.md: 3.35 TB/s).
+        // 2619 MHz × 2 × 5120 bit / 8 = 3.352 TB/s (docs/hardware-sources.md: 3.35 TB/s).
         let bw = bandwidth_from_clock(2619, 5120);
         assert!((bw - 3.352_32e12).abs() < 1e6, "{bw}");
         // L40S: 9001 MHz × 2 × 384 / 8 = 864.1 GB/s.

@@ -29,7 +29,7 @@ fn h200_run(bench: &mut FakeBench, level: Level) -> Vec<Check> {
     run_device(&p, bench, &mut src, &mut FakeClock::default(), &mut |_| {}).checks
 }
 
-/// What a healthy H200 shows: copy 4.3 TB/s (KINDS.md), the other streaming ceilings about
+/// What a healthy H200 shows: copy 4.3 TB/s (docs/hardware-sources.md, measured on this project's H200), the other streaming ceilings about
 /// the same, cuBLASLt bf16 and fp8 at 75 % and 60 % of spec (below torch's 78-81 % at 8192^3),
 /// and our unmeasured kernels slow: GEMV and KV write at half of copy (a guess), decode
 /// attention at 40 % (a factor of two under what the rewritten kernel is predicted to reach).

@@ -137,7 +137,7 @@ fn bad_match_requires_are_rejected_with_their_field() {
 fn h200_figures_are_the_datasheet_s_and_the_runtime_s_l2() {
     let h = by_id("h200").unwrap();
     assert_eq!(h.mem_bytes_per_s, Some(4.8e12));
-    // 60 MiB, as PyTorch printed it on this workplace's H200 (KINDS.md).
+    // 60 MiB, as PyTorch printed it on this workplace's H200 (docs/hardware-sources.md, measured on this project's H200).
     assert_eq!(h.llc_bytes, Some(60 * 1024 * 1024));
     assert_eq!(h.compute_units, Some(132));
     assert_eq!(h.peak_flops["bf16"], 989.4e12);
