@@ -119,13 +119,14 @@ fn bench(c: &mut Criterion) {
                 continue;
             };
             let id = spec.id(imp);
-            let inputs = generate(&spec, seed_for(&spec));
+            let inputs = generate(&spec, seed_for(&spec)).expect("a suite shape has every key");
             let plan = hotpath_core::runner::cache_plan(
                 &spec,
                 dev.info(),
                 hotpath_core::CacheMode::Cold,
                 None,
-            );
+            )
+            .expect("a suite shape has every key");
             let work = Workload {
                 spec: &spec,
                 imp,
@@ -161,7 +162,9 @@ fn bench(c: &mut Criterion) {
                 fail(format!("{id}: run failed: {e}"));
                 continue;
             }
-            group.throughput(Throughput::BytesDecimal(spec.work().bytes));
+            group.throughput(Throughput::BytesDecimal(
+                spec.work().expect("a suite shape has every key").bytes,
+            ));
             group.bench_function(&id, |b| {
                 b.iter_custom(|iters| timed(prepared.as_mut(), &id, iters))
             });

@@ -47,7 +47,9 @@ fn citations(text: &str) -> Vec<String> {
             .map_or(0, |(j, c)| j + c.len_utf8());
         let cited = &text[start..end];
         let stem = cited.rsplit('/').next().unwrap_or(cited);
-        let upper = stem[..stem.len() - 3].chars().any(|c| c.is_ascii_uppercase());
+        let upper = stem[..stem.len() - 3]
+            .chars()
+            .any(|c| c.is_ascii_uppercase());
         if cited.contains('/') || upper {
             out.push(cited.to_string());
         }
@@ -78,11 +80,17 @@ fn every_cited_document_is_in_the_repository() {
                 .iter()
                 .any(|o| c.ends_with(o) && !c.starts_with("docs/"));
             if !found && !output {
-                missing.push(format!("{}: {c}", f.strip_prefix(root).unwrap_or(f).display()));
+                missing.push(format!(
+                    "{}: {c}",
+                    f.strip_prefix(root).unwrap_or(f).display()
+                ));
             }
         }
     }
-    assert!(missing.is_empty(), "documents cited but not in the repository: {missing:#?}");
+    assert!(
+        missing.is_empty(),
+        "documents cited but not in the repository: {missing:#?}"
+    );
 }
 
 #[test]

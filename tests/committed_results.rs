@@ -64,7 +64,8 @@ fn above(f: &ResultsFile) -> Vec<(String, String, f64, f64)> {
         // counted by its kernel, so they are the stored ones.
         let w = OpSpec::parse(b.op, &b.shape.to_string(), b.dtype)
             .expect("a committed shape parses")
-            .work();
+            .work()
+            .unwrap();
         let (flops, bytes) = if b.op == OpKind::PeakMma {
             (b.flops as f64, 0.0)
         } else {

@@ -240,7 +240,8 @@ fn huge_shapes_are_counted_or_rejected() {
                 dtype: DType::F32,
             };
             let _ = spec.work();
-            let need = hotpath_core::inputs::footprint_bytes(&spec);
+            let need =
+                hotpath_core::inputs::footprint_bytes(&spec).expect("a parsed shape has every key");
             let info = hotpath_core::backend::DeviceInfo {
                 memory_available_bytes: 80_000_000_000,
                 ..Default::default()

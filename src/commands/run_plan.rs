@@ -176,7 +176,7 @@ pub fn benchmarks(
     let mut peak_dtypes: Vec<DType> = specs
         .iter()
         .filter(|_| calibrate)
-        .filter(|s| s.work().flops > 0 && !s.op.is_ceiling())
+        .filter(|s| s.work().is_ok_and(|w| w.flops > 0) && !s.op.is_ceiling())
         .map(|s| device.peak_dtype(s.dtype))
         .filter(|d| model || !roofs.peak_flops.contains_key(d.name()))
         .filter(|d| {

@@ -87,7 +87,7 @@ pub fn bench(
     flops: Option<u64>,
 ) -> BenchmarkResult {
     let spec = OpSpec::parse(op, shape, dtype).expect("test shapes are valid");
-    let work = spec.work();
+    let work = spec.work().unwrap();
     let flops = flops.unwrap_or(work.flops);
     let s = Summary::of(&samples_s).expect("test samples are not empty");
     BenchmarkResult {

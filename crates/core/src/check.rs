@@ -7,7 +7,7 @@ use serde::{Deserialize, Serialize};
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::inputs::{output_shape, Inputs};
-use crate::op::{OpKind, OpSpec};
+use crate::op::OpSpec;
 use crate::reference::{self, OpReference};
 use crate::tensor::HostTensor;
 
@@ -43,10 +43,7 @@ pub struct Correctness {
 
 /// The dtype the output is stored in (`read` sums into one f32).
 fn output_dtype(spec: &OpSpec) -> DType {
-    match spec.op {
-        OpKind::Read | OpKind::L2Read | OpKind::PeakMma => DType::F32,
-        _ => spec.dtype,
-    }
+    crate::ops::def(spec.op).output_dtype(spec.dtype)
 }
 
 /// Checks `output` of `spec` run on `inputs` against the reference.
@@ -72,9 +69,10 @@ pub fn compare(spec: &OpSpec, reference: &dyn OpReference, output: &HostTensor) 
         note: None,
     };
     if output.len() != total {
-        let want = output_shape(spec)
-            .map(|s| format!("{s:?}"))
-            .unwrap_or_else(|| total.to_string());
+        let want = match output_shape(spec) {
+            Ok(Some(s)) => format!("{s:?}"),
+            Ok(None) | Err(_) => total.to_string(),
+        };
         result.note = Some(format!(
             "output has {} elements; expected {total} ({want})",
             output.len()
@@ -145,14 +143,12 @@ pub fn compare(spec: &OpSpec, reference: &dyn OpReference, output: &HostTensor) 
 mod tests {
     use super::*;
     use crate::inputs::generate;
+    use crate::op::OpKind;
 
     fn gemm_output(spec: &OpSpec, inputs: &Inputs) -> Vec<f32> {
         // A second, independent way to the same numbers: f32 loops in i-k-j order.
-        let (m, n, k) = (
-            spec.dim("m") as usize,
-            spec.dim("n") as usize,
-            spec.dim("k") as usize,
-        );
+        let s = crate::ops::LinearShape::of(spec).unwrap();
+        let (m, n, k) = (s.m as usize, s.n as usize, s.k as usize);
         let a = inputs.get("a").unwrap().to_f32_vec();
         let w = inputs.get("w").unwrap().to_f32_vec();
         let mut c = vec![0f32; m * n];
@@ -169,7 +165,7 @@ mod tests {
     #[test]
     fn a_correct_gemm_passes_and_a_perturbed_one_fails() {
         let spec = OpSpec::parse(OpKind::Gemm, "m=7,n=9,k=33", DType::F32).unwrap();
-        let inputs = generate(&spec, 1);
+        let inputs = generate(&spec, 1).unwrap();
         let c = gemm_output(&spec, &inputs);
         let ok = check(
             &spec,
@@ -195,7 +191,7 @@ mod tests {
     #[test]
     fn bf16_rounding_of_the_output_passes_its_tolerance() {
         let spec = OpSpec::parse(OpKind::Gemv, "m=2,n=40,k=100", DType::Bf16).unwrap();
-        let inputs = generate(&spec, 2);
+        let inputs = generate(&spec, 2).unwrap();
         let c = gemm_output(&spec, &inputs);
         let out = HostTensor::from_f32("c", vec![2, 40], DType::Bf16, &c);
         let r = check(&spec, &inputs, &out).unwrap();
@@ -205,7 +201,7 @@ mod tests {
     #[test]
     fn nan_and_wrong_length_fail() {
         let spec = OpSpec::parse(OpKind::Copy, "elements=5", DType::F32).unwrap();
-        let inputs = generate(&spec, 3);
+        let inputs = generate(&spec, 3).unwrap();
         let mut a = inputs.get("a").unwrap().to_f32_vec();
         a[2] = f32::NAN;
         let r = check(
@@ -227,7 +223,7 @@ mod tests {
     #[test]
     fn read_sum_and_peak_chain() {
         let spec = OpSpec::parse(OpKind::Read, "elements=1000", DType::Bf16).unwrap();
-        let inputs = generate(&spec, 4);
+        let inputs = generate(&spec, 4).unwrap();
         let sum: f32 = inputs.get("a").unwrap().to_f32_vec().iter().sum();
         let r = check(
             &spec,

@@ -64,7 +64,7 @@ pub fn file() -> ResultsFile {
 /// A measured benchmark `op shape dtype impl` with these samples (seconds).
 pub fn bench(op: OpKind, shape: &str, imp: &str, samples_s: Vec<f64>) -> BenchmarkResult {
     let spec = OpSpec::parse(op, shape, DType::F32).expect("fixture shapes are valid");
-    let work = spec.work();
+    let work = spec.work().expect("fixture shapes are valid");
     let s = Summary::of(&samples_s).expect("fixture samples are not empty");
     BenchmarkResult {
         id: spec.id(imp),

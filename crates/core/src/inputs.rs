@@ -28,6 +28,7 @@ use rayon::prelude::*;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::op::{OpKind, OpSpec, Sat};
+use crate::ops;
 use crate::tensor::HostTensor;
 
 /// Value every element of the `write` ceiling's output holds (exact in every dtype).
@@ -72,174 +73,44 @@ pub fn pages_for(tokens: u64, page_size: u64) -> u64 {
 }
 
 /// Shape of the output tensor, or `None` for `peak_mma` (one value per lane, backend-defined).
-pub fn output_shape(spec: &OpSpec) -> Option<Vec<usize>> {
-    let d = |k: &str| spec.dim(k) as usize;
-    Some(match spec.op {
-        OpKind::Gemm | OpKind::Gemv => vec![d("m"), d("n")],
-        OpKind::AttnPrefill => vec![d("batch"), d("seq"), d("heads_q"), d("head_dim")],
-        OpKind::AttnDecode => vec![d("batch"), d("heads_q"), d("head_dim")],
-        OpKind::KvWrite => {
-            let slots =
-                pages_for(spec.dim("tokens"), spec.dim("page_size")) * spec.dim("page_size");
-            vec![2, slots as usize, d("heads_kv"), d("head_dim")]
-        }
-        OpKind::KvRead => vec![2, d("tokens"), d("heads_kv"), d("head_dim")],
-        OpKind::Copy | OpKind::Write | OpKind::Triad => vec![d("elements")],
-        OpKind::Read | OpKind::L2Read => vec![1],
-        OpKind::H2d | OpKind::D2h => vec![d("elements")],
-        OpKind::Launch => vec![0],
-        OpKind::PeakMma => return None,
-    })
+pub fn output_shape(spec: &OpSpec) -> Result<Option<Vec<usize>>> {
+    ops::def(spec.op).output_shape(spec)
 }
 
-/// Bytes of one output set in the op's dtype (`read` returns one f32); saturates at
+/// Bytes of one output set in the op's output dtype (`read` returns one f32); saturates at
 /// u64::MAX for shapes too large to count.
-pub fn output_bytes(spec: &OpSpec) -> u64 {
-    match (spec.op, output_shape(spec)) {
-        (OpKind::Read | OpKind::L2Read, _) => 4,
-        (_, Some(shape)) => {
+pub fn output_bytes(spec: &OpSpec) -> Result<u64> {
+    let size = ops::def(spec.op).output_dtype(spec.dtype).size_bytes();
+    Ok(match output_shape(spec)? {
+        Some(shape) => {
             shape
                 .iter()
-                .fold(Sat(spec.dtype.size_bytes()), |acc, &x| acc * Sat(x as u64))
+                .fold(Sat(size), |acc, &x| acc * Sat(x as u64))
                 .0
         }
-        (_, None) => 0,
-    }
+        None => 0,
+    })
 }
 
 /// Bytes one rotation set of inputs and outputs occupies, computed without allocating.
 /// Saturates at u64::MAX for shapes too large to count, which no device has room for.
-pub fn footprint_bytes(spec: &OpSpec) -> u64 {
-    let d = |k: &str| Sat(spec.dim(k));
-    let s = Sat(spec.dtype.size_bytes());
-    let c = Sat;
-    let pages = |tokens: Sat, page_size: Sat| Sat(pages_for(tokens.0, page_size.0));
-    let inputs = match spec.op {
-        OpKind::Gemm | OpKind::Gemv => (d("m") + d("n")) * d("k") * s,
-        OpKind::AttnPrefill => {
-            d("batch") * d("seq") * d("head_dim") * (d("heads_q") + c(2) * d("heads_kv")) * s
-        }
-        OpKind::AttnDecode => {
-            let pages = d("batch") * pages(d("context"), d("page_size"));
-            d("batch") * d("heads_q") * d("head_dim") * s
-                + c(2) * pages * d("page_size") * d("heads_kv") * d("head_dim") * s
-                + pages * c(4)
-                + d("batch") * c(4)
-        }
-        OpKind::KvWrite => {
-            c(2) * d("tokens") * d("heads_kv") * d("head_dim") * s + d("tokens") * c(4)
-        }
-        OpKind::KvRead => {
-            let pages = pages(d("tokens"), d("page_size"));
-            c(2) * pages * d("page_size") * d("heads_kv") * d("head_dim") * s + pages * c(4)
-        }
-        OpKind::Copy | OpKind::Read | OpKind::L2Read | OpKind::H2d | OpKind::D2h => {
-            d("elements") * s
-        }
-        OpKind::Triad => c(2) * d("elements") * s,
-        OpKind::Write | OpKind::PeakMma | OpKind::Launch => c(0),
-    };
-    (inputs + Sat(output_bytes(spec))).0
+pub fn footprint_bytes(spec: &OpSpec) -> Result<u64> {
+    Ok((ops::def(spec.op).input_bytes(spec)? + Sat(output_bytes(spec)?)).0)
 }
 
 /// The names of `op`'s input tensors in layout order (what [`generate`] returns, without
 /// generating anything): plan arguments `Input(i)` name `input_names(op)[i]`.
 pub fn input_names(op: OpKind) -> &'static [&'static str] {
-    match op {
-        OpKind::Gemm | OpKind::Gemv => &["a", "w"],
-        OpKind::AttnPrefill => &["q", "k", "v"],
-        OpKind::AttnDecode => &["q", "k_cache", "v_cache", "block_table", "seq_lens"],
-        OpKind::KvWrite => &["k", "v", "slot_mapping"],
-        OpKind::KvRead => &["k_cache", "v_cache", "block_table"],
-        OpKind::Copy | OpKind::H2d | OpKind::D2h | OpKind::Read | OpKind::L2Read => &["a"],
-        OpKind::Triad => &["b", "c"],
-        OpKind::Write | OpKind::PeakMma | OpKind::Launch => &[],
-    }
+    ops::def(op).input_names()
 }
 
 /// Generates the inputs of `spec` from `seed`. The same seed always gives the same values,
 /// so a backend and the reference see identical inputs.
-pub fn generate(spec: &OpSpec, seed: u64) -> Inputs {
-    let d = |k: &str| spec.dim(k) as usize;
-    let dt = spec.dtype;
+pub fn generate(spec: &OpSpec, seed: u64) -> Result<Inputs> {
     let mut gen = Gen { seed, next: 0 };
-    let tensors = match spec.op {
-        OpKind::Gemm | OpKind::Gemv => vec![
-            gen.uniform("a", vec![d("m"), d("k")], dt, -1.0, 1.0),
-            gen.uniform("w", vec![d("n"), d("k")], dt, -1.0, 1.0),
-        ],
-        OpKind::AttnPrefill => {
-            let (b, s, hq, hkv, hd) = (
-                d("batch"),
-                d("seq"),
-                d("heads_q"),
-                d("heads_kv"),
-                d("head_dim"),
-            );
-            vec![
-                gen.uniform("q", vec![b, s, hq, hd], dt, -1.0, 1.0),
-                gen.uniform("k", vec![b, s, hkv, hd], dt, -1.0, 1.0),
-                gen.uniform("v", vec![b, s, hkv, hd], dt, -1.0, 1.0),
-            ]
-        }
-        OpKind::AttnDecode => {
-            let (b, hq, hkv, hd, ps) = (
-                d("batch"),
-                d("heads_q"),
-                d("heads_kv"),
-                d("head_dim"),
-                d("page_size"),
-            );
-            let per_seq = pages_for(spec.dim("context"), spec.dim("page_size")) as usize;
-            let pages = b * per_seq;
-            vec![
-                gen.uniform("q", vec![b, hq, hd], dt, -1.0, 1.0),
-                gen.uniform("k_cache", vec![pages, ps, hkv, hd], dt, -1.0, 1.0),
-                gen.uniform("v_cache", vec![pages, ps, hkv, hd], dt, -1.0, 1.0),
-                gen.permutation("block_table", vec![b, per_seq], pages),
-                HostTensor::from_i32(
-                    "seq_lens",
-                    vec![b],
-                    vec![spec.dim("context").min(i32::MAX as u64) as i32; b],
-                ),
-            ]
-        }
-        OpKind::KvWrite => {
-            let (t, hkv, hd, ps) = (d("tokens"), d("heads_kv"), d("head_dim"), d("page_size"));
-            let slots = pages_for(t as u64, ps as u64) as usize * ps;
-            let mut mapping = gen.permutation("slot_mapping", vec![slots], slots);
-            if let crate::tensor::HostData::I32(v) = &mut mapping.data {
-                v.truncate(t);
-            }
-            mapping.shape = vec![t];
-            vec![
-                gen.uniform("k", vec![t, hkv, hd], dt, -1.0, 1.0),
-                gen.uniform("v", vec![t, hkv, hd], dt, -1.0, 1.0),
-                mapping,
-            ]
-        }
-        OpKind::KvRead => {
-            let (hkv, hd, ps) = (d("heads_kv"), d("head_dim"), d("page_size"));
-            let pages = pages_for(spec.dim("tokens"), spec.dim("page_size")) as usize;
-            vec![
-                gen.uniform("k_cache", vec![pages, ps, hkv, hd], dt, -1.0, 1.0),
-                gen.uniform("v_cache", vec![pages, ps, hkv, hd], dt, -1.0, 1.0),
-                gen.permutation("block_table", vec![pages], pages),
-            ]
-        }
-        OpKind::Copy | OpKind::H2d | OpKind::D2h => {
-            vec![gen.uniform("a", vec![d("elements")], dt, -1.0, 1.0)]
-        }
-        OpKind::Read | OpKind::L2Read => {
-            vec![gen.uniform("a", vec![d("elements")], dt, 0.0, 1.0)]
-        }
-        OpKind::Triad => vec![
-            gen.uniform("b", vec![d("elements")], dt, -1.0, 1.0),
-            gen.uniform("c", vec![d("elements")], dt, -1.0, 1.0),
-        ],
-        OpKind::Write | OpKind::PeakMma | OpKind::Launch => vec![],
-    };
-    Inputs { tensors }
+    Ok(Inputs {
+        tensors: ops::def(spec.op).generate(spec, &mut gen)?,
+    })
 }
 
 /// A seed derived from the spec, so every run of the same benchmark uses the same inputs.
@@ -252,7 +123,8 @@ pub fn seed_for(spec: &OpSpec) -> u64 {
         })
 }
 
-struct Gen {
+/// Deterministic tensors from one seed: each tensor draws from its own stream.
+pub struct Gen {
     seed: u64,
     next: u64,
 }
@@ -263,7 +135,8 @@ impl Gen {
         self.seed ^ self.next.wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
 
-    fn uniform(
+    /// A tensor of values uniform in [lo, hi), stored in `dtype`.
+    pub(crate) fn uniform(
         &mut self,
         name: &'static str,
         shape: Vec<usize>,
@@ -288,7 +161,13 @@ impl Gen {
         HostTensor::from_f32(name, shape, dtype, &values)
     }
 
-    fn permutation(&mut self, name: &'static str, shape: Vec<usize>, n: usize) -> HostTensor {
+    /// The first `shape`-many entries of a random permutation of 0..n (i32).
+    pub(crate) fn permutation(
+        &mut self,
+        name: &'static str,
+        shape: Vec<usize>,
+        n: usize,
+    ) -> HostTensor {
         let mut rng = ChaCha8Rng::seed_from_u64(self.stream());
         let mut v: Vec<i32> = (0..n as i32).collect();
         for i in (1..n).rev() {
@@ -313,8 +192,8 @@ mod tests {
             DType::Bf16,
         )
         .unwrap();
-        let a = generate(&spec, 7);
-        let b = generate(&spec, 7);
+        let a = generate(&spec, 7).unwrap();
+        let b = generate(&spec, 7).unwrap();
         assert_eq!(a.tensors, b.tensors);
         let bt = a.get("block_table").unwrap();
         assert_eq!(bt.shape, vec![2, 3]);
@@ -322,7 +201,7 @@ mod tests {
         pages.sort();
         assert_eq!(pages, (0..6).collect::<Vec<_>>(), "every page used once");
         assert_eq!(a.get("k_cache").unwrap().shape, vec![6, 16, 8, 128]);
-        assert_ne!(generate(&spec, 8).tensors, a.tensors);
+        assert_ne!(generate(&spec, 8).unwrap().tensors, a.tensors);
     }
 
     #[test]
@@ -330,7 +209,12 @@ mod tests {
         for op in OpKind::ALL {
             let shape = op.small_shape();
             let spec = OpSpec::parse(op, shape, DType::F32).unwrap();
-            let names: Vec<&str> = generate(&spec, 1).tensors.iter().map(|t| t.name).collect();
+            let names: Vec<&str> = generate(&spec, 1)
+                .unwrap()
+                .tensors
+                .iter()
+                .map(|t| t.name)
+                .collect();
             assert_eq!(names, input_names(op), "{op}");
         }
     }
@@ -343,7 +227,7 @@ mod tests {
             DType::F32,
         )
         .unwrap();
-        let inputs = generate(&spec, 1);
+        let inputs = generate(&spec, 1).unwrap();
         let slots = inputs
             .get("slot_mapping")
             .unwrap()
@@ -356,7 +240,7 @@ mod tests {
         sorted.dedup();
         assert_eq!(sorted.len(), 37);
         assert!(sorted.iter().all(|&s| (0..48).contains(&s)));
-        assert_eq!(output_shape(&spec), Some(vec![2, 48, 2, 4]));
+        assert_eq!(output_shape(&spec).unwrap(), Some(vec![2, 48, 2, 4]));
     }
 
     #[test]
@@ -379,10 +263,10 @@ mod tests {
             (OpKind::Triad, "elements=100"),
         ] {
             let spec = OpSpec::parse(op, shape, DType::Bf16).unwrap();
-            let inputs = generate(&spec, 3);
+            let inputs = generate(&spec, 3).unwrap();
             assert_eq!(
-                footprint_bytes(&spec),
-                inputs.size_bytes() + output_bytes(&spec),
+                footprint_bytes(&spec).unwrap(),
+                inputs.size_bytes() + output_bytes(&spec).unwrap(),
                 "{op}"
             );
         }

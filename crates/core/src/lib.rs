@@ -24,6 +24,7 @@ pub mod libs;
 pub mod measure;
 pub mod model_config;
 pub mod op;
+pub mod ops;
 pub mod plan;
 pub mod reference;
 pub mod results;

@@ -25,7 +25,7 @@ use serde::{Deserialize, Serialize};
 /// Checks that one set of `spec`'s buffers, plus the host copy of its inputs, fits in the
 /// device's available memory. Fails with a sentence naming the sizes.
 pub fn check_fits(spec: &OpSpec, info: &DeviceInfo) -> Result<()> {
-    let set = inputs::footprint_bytes(spec);
+    let set = inputs::footprint_bytes(spec)?;
     if set == u64::MAX {
         return Err(Error::bad_input(format!(
             "{spec} needs more than 18.4 EB (its byte count does not fit in 64 bits); use a smaller shape"
@@ -79,8 +79,8 @@ pub fn cache_plan(
     info: &DeviceInfo,
     mode: CacheMode,
     hint: Option<&LlcHint>,
-) -> CachePlan {
-    let set = inputs::footprint_bytes(spec);
+) -> Result<CachePlan> {
+    let set = inputs::footprint_bytes(spec)?;
     let budget = (info.memory_available_bytes / 4).max(set);
     // The cache ceiling is hot by definition; launch and host copies do not touch the LLC's
     // cold/hot question (their data crosses PCIe or does not exist).
@@ -89,7 +89,12 @@ pub fn cache_plan(
     } else {
         mode
     };
-    CachePlan::for_llc(mode, set, rotation_llc(info, hint), budget)
+    Ok(CachePlan::for_llc(
+        mode,
+        set,
+        rotation_llc(info, hint),
+        budget,
+    ))
 }
 
 /// One finished benchmark, and whether the device may be unusable after it.
@@ -118,9 +123,11 @@ pub fn run_one(
 ) -> Ran {
     let mut result = error_result(spec, imp, String::new());
     result.error = None;
-    let plan = cache_plan(spec, device.info(), cache, hint);
     let mut device_error = false;
-    if let Err(f) = measure_into(device, spec, imp, plan, cfg, on_progress, &mut result) {
+    let measured = cache_plan(spec, device.info(), cache, hint)
+        .map_err(Failure::from)
+        .and_then(|plan| measure_into(device, spec, imp, plan, cfg, on_progress, &mut result));
+    if let Err(f) = measured {
         result.status = Status::Error;
         result.error = Some(f.error.to_string());
         device_error = f.from_device && f.error.may_poison_device();
@@ -159,7 +166,8 @@ fn on_device(error: Error) -> Failure {
 /// The result of a benchmark that could not run: status `error`, the cost model's work,
 /// nothing measured, and `message` as the reason.
 pub fn error_result(spec: &OpSpec, imp: &str, message: String) -> BenchmarkResult {
-    let work = spec.work();
+    // A spec whose work cannot be counted records none: the result is an error already.
+    let (flops, bytes) = spec.work().map_or((0, 0), |w| (w.flops, w.bytes));
     BenchmarkResult {
         id: spec.id(imp),
         op: spec.op,
@@ -168,8 +176,8 @@ pub fn error_result(spec: &OpSpec, imp: &str, message: String) -> BenchmarkResul
         imp: imp.to_string(),
         status: Status::Error,
         error: Some(message),
-        flops: work.flops,
-        bytes: work.bytes,
+        flops,
+        bytes,
         time: None,
         samples_s: vec![],
         rates: None,
@@ -196,7 +204,7 @@ fn measure_into(
     if let Some(f) = fault {
         crate::fault::strike(f);
     }
-    let host_inputs = inputs::generate(spec, inputs::seed_for(spec));
+    let host_inputs = inputs::generate(spec, inputs::seed_for(spec))?;
     let mut prepared = device
         .prepare(&Workload {
             spec,
@@ -508,21 +516,26 @@ mod tests {
         // MI300X: HIP's 4 MiB L2 against the file's 256 MB Infinity Cache: 7 sets of
         // 117,477,376 B (⌈768 MB / 117.48 MB⌉), as worked in cache.rs.
         let info = gpu("rocm", "AMD Instinct MI300X", 4_194_304);
-        let p = cache_plan(&gemv(), &info, CacheMode::Cold, None);
+        let p = cache_plan(&gemv(), &info, CacheMode::Cold, None).unwrap();
         assert_eq!((p.sets, p.llc_bytes), (7, 256_000_000));
         assert!(p.is_fully_cold());
         // H100: CUDA's 50 MiB L2 is larger than the file's 50 MB: ⌈157.3 MB / 117.5 MB⌉ = 2.
         let info = gpu("cuda", "NVIDIA H100 80GB HBM3", 52_428_800);
-        let p = cache_plan(&gemv(), &info, CacheMode::Cold, None);
+        let p = cache_plan(&gemv(), &info, CacheMode::Cold, None).unwrap();
         assert_eq!((p.sets, p.llc_bytes), (2, 52_428_800));
         // An AMD GPU no file matches, whose runtime reports no L2: the 256 MB default.
         let info = gpu("rocm", "AMD Radeon Something", 0);
-        let p = cache_plan(&gemv(), &info, CacheMode::Cold, None);
+        let p = cache_plan(&gemv(), &info, CacheMode::Cold, None).unwrap();
         assert_eq!((p.sets, p.llc_bytes), (7, 256_000_000));
         assert!(p.llc_source.starts_with("unknown"), "{}", p.llc_source);
         // Hot stays one set whatever the cache.
         let info = gpu("rocm", "AMD Instinct MI300X", 4_194_304);
-        assert_eq!(cache_plan(&gemv(), &info, CacheMode::Hot, None).sets, 1);
+        assert_eq!(
+            cache_plan(&gemv(), &info, CacheMode::Hot, None)
+                .unwrap()
+                .sets,
+            1
+        );
     }
 
     #[test]
@@ -538,7 +551,7 @@ mod tests {
             ..DeviceInfo::default()
         };
         let copy = OpSpec::parse(OpKind::Copy, "elements=16777216", DType::F32).unwrap();
-        let p = cache_plan(&copy, &info, CacheMode::Cold, None);
+        let p = cache_plan(&copy, &info, CacheMode::Cold, None).unwrap();
         assert_eq!((p.sets, p.set_bytes), (4, 128 << 20));
         assert_eq!(p.llc_target_multiple, 16);
         assert!((p.llc_multiple - 16.0).abs() < 1e-12);
@@ -551,12 +564,14 @@ mod tests {
         // A GPU file without the key keeps 3×.
         let info = gpu("cuda", "NVIDIA H100 80GB HBM3", 52_428_800);
         assert_eq!(
-            cache_plan(&gemv(), &info, CacheMode::Cold, None).llc_target_multiple,
+            cache_plan(&gemv(), &info, CacheMode::Cold, None)
+                .unwrap()
+                .llc_target_multiple,
             3
         );
         // A site file may ask for more than the matched one.
         let site = hint("site.toml", None, Some(8));
-        let p = cache_plan(&gemv(), &info, CacheMode::Cold, Some(&site));
+        let p = cache_plan(&gemv(), &info, CacheMode::Cold, Some(&site)).unwrap();
         // ⌈8 × 52.43 MB / 117.48 MB⌉ = ⌈3.570⌉ = 4 sets.
         assert_eq!((p.sets, p.llc_target_multiple), (4, 8));
     }
@@ -567,7 +582,7 @@ mod tests {
         // = ⌈5.107⌉ = 6 sets, against 2 with the matched h100-sxm file (above).
         let info = gpu("cuda", "NVIDIA H100 80GB HBM3", 52_428_800);
         let site = hint("/etc/hotpath/site-h100.toml", Some(200_000_000), None);
-        let p = cache_plan(&gemv(), &info, CacheMode::Cold, Some(&site));
+        let p = cache_plan(&gemv(), &info, CacheMode::Cold, Some(&site)).unwrap();
         assert_eq!((p.sets, p.llc_bytes), (6, 200_000_000));
         assert!(
             p.llc_source
@@ -579,7 +594,7 @@ mod tests {
         // an MI300X's 4 MiB L2 then gives ⌈12.58 MB / 117.48 MB⌉ = 1 set, not the 7 above.
         let info = gpu("rocm", "AMD Instinct MI300X", 4_194_304);
         let bare = hint("site-mi300x.toml", None, None);
-        let p = cache_plan(&gemv(), &info, CacheMode::Cold, Some(&bare));
+        let p = cache_plan(&gemv(), &info, CacheMode::Cold, Some(&bare)).unwrap();
         assert_eq!((p.sets, p.llc_bytes), (1, 4_194_304));
     }
 }

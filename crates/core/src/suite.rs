@@ -1,6 +1,5 @@
 //! Named suites: which benchmarks a `hotpath run --suite NAME` runs, scaled to the device.
 
-use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::op::{OpKind, OpSpec};
 
@@ -65,138 +64,49 @@ pub const LLAMA_8B_PROJECTIONS: [(&str, u64, u64); 4] = [
     ("down", 4096, 14336),
 ];
 
-fn spec(op: OpKind, shape: &str, dtype: DType) -> Result<OpSpec> {
-    OpSpec::parse(op, shape, dtype)
-        .map_err(|e| Error::backend(format!("built-in suite shape {op} {shape} is invalid: {e}")))
+/// The suites the ops contribute to; `full` is ceilings, decode and prefill in turn.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SuiteName {
+    /// One of each op family at a Llama-3.1-8B shape.
+    Quick,
+    /// The decode path.
+    Decode,
+    /// The prefill path.
+    Prefill,
+    /// The roofs.
+    Ceilings,
 }
 
-fn ceilings(class: DeviceClass) -> Result<Vec<OpSpec>> {
-    // CPU: 16 Mi f32 = 64 MiB per array (copy moves 128 MiB, > 3× a 32 MiB L3).
-    // GPU: 512 Mi f32 = 2 GiB per array.
-    let (elements, peaks): (&str, &[DType]) = match class {
-        DeviceClass::Cpu => ("elements=16M", &[DType::F32]),
-        DeviceClass::Gpu => (
-            "elements=512M",
-            &[DType::Bf16, DType::F16, DType::Fp8E4m3, DType::F32],
-        ),
-    };
+/// The benchmarks of suite `name` on a device of `class`: every op's entries
+/// ([`crate::ops::Op::suite_entries`]), the ceilings first (so the measured roofs exist for
+/// the rest), then the others, each in [`OpKind::ALL`] order.
+fn assemble(name: SuiteName, class: DeviceClass) -> Result<Vec<OpSpec>> {
+    let ceilings_first = OpKind::ALL
+        .iter()
+        .filter(|op| op.is_ceiling())
+        .chain(OpKind::ALL.iter().filter(|op| !op.is_ceiling()));
     let mut v = Vec::new();
-    for op in [OpKind::Copy, OpKind::Read, OpKind::Write, OpKind::Triad] {
-        v.push(spec(op, elements, DType::F32)?);
-    }
-    for &d in peaks {
-        v.push(spec(OpKind::PeakMma, "", d)?);
-    }
-    if class == DeviceClass::Gpu {
-        // 2 Mi f32 = 8 MB: inside every supported GPU's L2 (MI250X's is 8 MB per GCD).
-        v.push(spec(OpKind::L2Read, "elements=2M", DType::F32)?);
-        v.push(spec(OpKind::Launch, "blocks=1", DType::F32)?);
-        // 256 Mi f32 = 1 GiB each way over PCIe / C2C.
-        v.push(spec(OpKind::H2d, "elements=256M", DType::F32)?);
-        v.push(spec(OpKind::D2h, "elements=256M", DType::F32)?);
-    }
-    Ok(v)
-}
-
-fn decode(class: DeviceClass) -> Result<Vec<OpSpec>> {
-    let bf = DType::Bf16;
-    let ms: &[u64] = match class {
-        DeviceClass::Cpu => &[1, 4, 16],
-        DeviceClass::Gpu => &[1, 2, 4, 8, 16],
-    };
-    let mut v = Vec::new();
-    for &m in ms {
-        for (_, n, k) in LLAMA_8B_PROJECTIONS {
-            v.push(spec(OpKind::Gemv, &format!("m={m},n={n},k={k}"), bf)?);
+    for &op in ceilings_first {
+        for (shape, dtype) in crate::ops::def(op).suite_entries(name, class) {
+            v.push(OpSpec::parse(op, &shape, dtype).map_err(|e| {
+                Error::backend(format!("built-in suite shape {op} {shape} is invalid: {e}"))
+            })?);
         }
     }
-    let attn: &[&str] = match class {
-        DeviceClass::Cpu => &[
-            "batch=1,context=4096",
-            "batch=4,context=4096",
-            "batch=1,context=16384",
-        ],
-        DeviceClass::Gpu => &[
-            "batch=1,context=4096",
-            "batch=16,context=4096",
-            "batch=64,context=4096",
-            "batch=8,context=32768",
-        ],
-    };
-    for s in attn {
-        v.push(spec(OpKind::AttnDecode, s, bf)?);
-    }
-    v.push(spec(OpKind::KvWrite, "tokens=4096", bf)?);
-    v.push(spec(OpKind::KvRead, "tokens=4096", bf)?);
-    Ok(v)
-}
-
-fn prefill(class: DeviceClass) -> Result<Vec<OpSpec>> {
-    let bf = DType::Bf16;
-    let mut v = Vec::new();
-    match class {
-        DeviceClass::Cpu => {
-            v.push(spec(OpKind::Gemm, "m=1024,n=1024,k=1024", DType::F32)?);
-            for (_, n, k) in LLAMA_8B_PROJECTIONS {
-                v.push(spec(OpKind::Gemm, &format!("m=128,n={n},k={k}"), bf)?);
-            }
-            for s in ["seq=512", "seq=1024"] {
-                v.push(spec(OpKind::AttnPrefill, s, bf)?);
-            }
-        }
-        DeviceClass::Gpu => {
-            for s in ["m=4096,n=4096,k=4096", "m=8192,n=8192,k=8192"] {
-                v.push(spec(OpKind::Gemm, s, bf)?);
-            }
-            for (_, n, k) in LLAMA_8B_PROJECTIONS {
-                v.push(spec(OpKind::Gemm, &format!("m=2048,n={n},k={k}"), bf)?);
-            }
-            v.push(spec(OpKind::Gemm, "m=8192,n=8192,k=8192", DType::Fp8E4m3)?);
-            for s in ["seq=1024", "seq=4096", "seq=8192"] {
-                v.push(spec(OpKind::AttnPrefill, s, bf)?);
-            }
-        }
-    }
-    Ok(v)
-}
-
-fn quick(class: DeviceClass) -> Result<Vec<OpSpec>> {
-    let bf = DType::Bf16;
-    let mut v = ceilings(class)?;
-    if class == DeviceClass::Gpu {
-        v.truncate(4);
-        v.push(spec(OpKind::PeakMma, "", bf)?);
-    }
-    v.push(spec(OpKind::Gemv, "m=1,n=14336,k=4096", bf)?);
-    v.push(spec(OpKind::Gemv, "m=8,n=4096,k=4096", bf)?);
-    match class {
-        DeviceClass::Cpu => {
-            v.push(spec(OpKind::Gemm, "m=512,n=512,k=512", DType::F32)?);
-            v.push(spec(OpKind::Gemm, "m=128,n=4096,k=4096", bf)?);
-            v.push(spec(OpKind::AttnPrefill, "seq=512", bf)?);
-        }
-        DeviceClass::Gpu => {
-            v.push(spec(OpKind::Gemm, "m=4096,n=4096,k=4096", bf)?);
-            v.push(spec(OpKind::AttnPrefill, "seq=4096", bf)?);
-        }
-    }
-    v.push(spec(OpKind::AttnDecode, "batch=1,context=4096", bf)?);
-    v.push(spec(OpKind::KvWrite, "tokens=4096", bf)?);
-    v.push(spec(OpKind::KvRead, "tokens=4096", bf)?);
     Ok(v)
 }
 
 /// The suite `name` for a device of `class`.
 pub fn suite(name: &str, class: DeviceClass) -> Result<Suite> {
     let (specs, time_limit_s) = match name {
-        "quick" => (quick(class)?, 3.0),
-        "decode" => (decode(class)?, 15.0),
-        "prefill" => (prefill(class)?, 15.0),
-        "ceilings" => (ceilings(class)?, 15.0),
+        "quick" => (assemble(SuiteName::Quick, class)?, 3.0),
+        "decode" => (assemble(SuiteName::Decode, class)?, 15.0),
+        "prefill" => (assemble(SuiteName::Prefill, class)?, 15.0),
+        "ceilings" => (assemble(SuiteName::Ceilings, class)?, 15.0),
         "full" => {
-            let mut v = ceilings(class)?;
-            v.extend(decode(class)?);
-            v.extend(prefill(class)?);
+            let mut v = assemble(SuiteName::Ceilings, class)?;
+            v.extend(assemble(SuiteName::Decode, class)?);
+            v.extend(assemble(SuiteName::Prefill, class)?);
             (v, 15.0)
         }
         _ => {
@@ -253,6 +163,6 @@ mod tests {
     fn cpu_copy_ceiling_exceeds_three_times_a_32_mib_l3() {
         let s = suite("ceilings", DeviceClass::Cpu).unwrap();
         let copy = s.specs.iter().find(|x| x.op == OpKind::Copy).unwrap();
-        assert!(copy.work().bytes >= 3 * 32 * 1024 * 1024);
+        assert!(copy.work().unwrap().bytes >= 3 * 32 * 1024 * 1024);
     }
 }

@@ -3,6 +3,7 @@
 
 use candle_core::{DType as CDType, Device, Tensor};
 
+use hotpath_core::ops::LinearShape;
 use hotpath_core::{DType, Error, HostData, HostTensor, Inputs, OpSpec, Result};
 
 use crate::kernels::Kernel;
@@ -44,11 +45,8 @@ pub struct CandleMatmul {
 
 /// Builds the candle matmul with `sets` rotation sets.
 pub fn build(spec: &OpSpec, inputs: &Inputs, sets: usize) -> Result<Box<dyn Kernel>> {
-    let (m, n, k) = (
-        spec.dim("m") as usize,
-        spec.dim("n") as usize,
-        spec.dim("k") as usize,
-    );
+    let s = LinearShape::of(spec)?;
+    let (m, n, k) = (s.m as usize, s.n as usize, s.k as usize);
     let mut out = Vec::with_capacity(sets);
     for _ in 0..sets {
         let a = to_tensor(inputs.get("a")?, m, k)?;

@@ -260,7 +260,7 @@ mod tests {
     #[test]
     fn an_op_without_a_cpu_kernel_is_refused_not_routed_elsewhere() {
         let spec = OpSpec::parse(OpKind::L2Read, "elements=1024", DType::F32).unwrap();
-        let inputs = hotpath_core::inputs::generate(&spec, 1);
+        let inputs = hotpath_core::inputs::generate(&spec, 1).unwrap();
         let work = Workload {
             spec: &spec,
             imp: "hotpath",

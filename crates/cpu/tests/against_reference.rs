@@ -14,7 +14,7 @@ fn run(
     sets: usize,
 ) -> hotpath_core::check::Correctness {
     let spec = OpSpec::parse(op, shape, dtype).unwrap();
-    let inputs = generate(&spec, seed_for(&spec));
+    let inputs = generate(&spec, seed_for(&spec)).unwrap();
     let mut dev = CpuBackend::new().open(0).unwrap();
     let mut p = dev
         .prepare(&Workload {
@@ -155,7 +155,7 @@ fn decode_with_ragged_and_empty_sequences() {
             d,
         )
         .unwrap();
-        let mut inputs = generate(&spec, seed_for(&spec));
+        let mut inputs = generate(&spec, seed_for(&spec)).unwrap();
         // Several splits, one page's worth, nothing, and one token.
         let lens = HostTensor::from_i32("seq_lens", vec![4], vec![600, 16, 0, 1]);
         for t in inputs.tensors.iter_mut().filter(|t| t.name == "seq_lens") {
@@ -211,7 +211,7 @@ fn stream_ceilings_and_peak() {
 #[test]
 fn unsupported_combinations_say_what_is_offered() {
     let spec = OpSpec::parse(OpKind::Gemm, "m=4,n=4,k=4", DType::Bf16).unwrap();
-    let inputs = generate(&spec, 1);
+    let inputs = generate(&spec, 1).unwrap();
     let mut dev = CpuBackend::new().open(0).unwrap();
     let err = dev
         .prepare(&Workload {
@@ -239,7 +239,7 @@ fn unsupported_combinations_say_what_is_offered() {
 #[test]
 fn peak_counts_its_own_flops() {
     let spec = OpSpec::parse(OpKind::PeakMma, "iters=10", DType::F32).unwrap();
-    let inputs = generate(&spec, 1);
+    let inputs = generate(&spec, 1).unwrap();
     let mut dev = CpuBackend::new().open(0).unwrap();
     let p = dev
         .prepare(&Workload {

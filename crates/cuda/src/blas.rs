@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use cudarc::cublaslt::{result, sys};
 use cudarc::driver::{CudaSlice, CudaStream, DevicePtr, DevicePtrMut};
+use hotpath_core::ops::LinearShape;
 use hotpath_core::{DType, Error, OpSpec, Result};
 
 use crate::buffers::zeros;
@@ -67,7 +68,7 @@ impl LtMatmul {
                 "cuBLASLt (libcublasLt.so) was not found on the loader path",
             ));
         }
-        let (m, n, k) = (spec.dim("m"), spec.dim("n"), spec.dim("k"));
+        let LinearShape { m, n, k } = LinearShape::of(spec)?;
         if spec.dtype == DType::Fp8E4m3 && (m % 16 != 0 || n % 16 != 0 || k % 16 != 0) {
             return Err(Error::unsupported(format!(
                 "cuBLASLt fp8 needs m, n and k to be multiples of 16; got m={m}, n={n}, k={k}"
@@ -135,9 +136,10 @@ impl LtMatmul {
     }
 
     /// Output bytes of one set.
-    pub fn out_bytes(spec: &OpSpec) -> Vec<usize> {
+    pub fn out_bytes(spec: &OpSpec) -> Result<Vec<usize>> {
         let bytes = output_dtype(spec.dtype).size_bytes();
-        vec![(spec.dim("m") * spec.dim("n") * bytes) as usize]
+        let s = LinearShape::of(spec)?;
+        Ok(vec![(s.m * s.n * bytes) as usize])
     }
 }
 

@@ -257,13 +257,13 @@ impl CudaDevice {
         Ok(match (spec.op, work.imp) {
             (OpKind::Gemm | OpKind::Gemv, "cublaslt") => (
                 Box::new(blas::LtMatmul::new(spec, &stream)?),
-                blas::LtMatmul::out_bytes(spec),
+                blas::LtMatmul::out_bytes(spec)?,
             ),
             (OpKind::H2d | OpKind::D2h, _) => {
                 let input = work.inputs.get("a")?;
                 (
                     Box::new(ops::host::Transfer::new(spec, &self.ctx, input)?),
-                    ops::host::Transfer::out_bytes(spec),
+                    ops::host::Transfer::out_bytes(spec)?,
                 )
             }
             _ => {

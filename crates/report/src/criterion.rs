@@ -150,7 +150,8 @@ pub fn read_dir(dir: &Path) -> Result<Found> {
 
 /// Cells of one estimate: group, benchmark, median, 95 % CI, GB/s, TFLOP/s.
 pub fn cells(e: &Estimate) -> [String; 6] {
-    let w = e.spec.work();
+    // A rate needs the cost model; a spec it cannot count shows none.
+    let (bytes, flops) = e.spec.work().map_or((0, 0), |w| (w.bytes, w.flops));
     [
         e.group.clone(),
         e.id.clone(),
@@ -160,13 +161,13 @@ pub fn cells(e: &Estimate) -> [String; 6] {
             hotpath_core::units::Seconds(e.median_ci_s.0),
             hotpath_core::units::Seconds(e.median_ci_s.1)
         ),
-        if w.bytes > 0 {
-            hotpath_core::units::sig3(w.bytes as f64 / e.median_s / 1e9)
+        if bytes > 0 {
+            hotpath_core::units::sig3(bytes as f64 / e.median_s / 1e9)
         } else {
             "-".into()
         },
-        if w.flops > 0 {
-            hotpath_core::units::sig3(w.flops as f64 / e.median_s / 1e12)
+        if flops > 0 {
+            hotpath_core::units::sig3(flops as f64 / e.median_s / 1e12)
         } else {
             "-".into()
         },
@@ -225,7 +226,7 @@ mod tests {
         assert_eq!(e.len(), 1);
         assert_eq!(found.skipped.len(), 1, "{:?}", found.skipped);
         assert!(found.skipped[0].contains("other/fib_20/new: estimates.json is not criterion's"));
-        assert_eq!(e[0].spec.work().bytes, 117_477_376);
+        assert_eq!(e[0].spec.work().unwrap().bytes, 117_477_376);
         assert!((e[0].median_s - 2.9369344e-3).abs() < 1e-15);
         let md = markdown(&e);
         assert!(md.contains("| 40.0 |"), "{md}");

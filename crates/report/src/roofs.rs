@@ -229,7 +229,7 @@ pub fn cost_model_work(b: &BenchmarkResult) -> Option<(u64, u64)> {
         return Some((b.flops, 0));
     }
     let spec = OpSpec::parse(b.op, &b.shape.to_string(), b.dtype).ok()?;
-    let w = spec.work();
+    let w = spec.work().ok()?;
     Some((w.flops, w.bytes))
 }
 

@@ -49,7 +49,7 @@ pub fn bench(
     kernel_flops: Option<u64>,
 ) -> BenchmarkResult {
     let spec = OpSpec::parse(op, shape, dtype).expect("test shapes are valid");
-    let w = spec.work();
+    let w = spec.work().unwrap();
     let flops = kernel_flops.unwrap_or(w.flops);
     let median_s = match rate {
         Rate::Bytes(r) => w.bytes as f64 / r,

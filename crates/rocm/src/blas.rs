@@ -13,6 +13,7 @@
 
 use std::ffi::{c_int, c_void};
 
+use hotpath_core::ops::LinearShape;
 use hotpath_core::{DType, Error, OpSpec, Result};
 use libloading::Library;
 
@@ -124,7 +125,7 @@ impl LtMatmul {
         let mut version = 0;
         // SAFETY: `version` is valid for writes.
         let _ = unsafe { (hip.hipRuntimeGetVersion)(&mut version) };
-        let (m, n, k) = (spec.dim("m"), spec.dim("n"), spec.dim("k"));
+        let LinearShape { m, n, k } = LinearShape::of(spec)?;
         // SAFETY: symbols looked up by their exported names with hipblaslt.h's signatures; every
         // call gets valid out-pointers; the library outlives the objects (kept in `_lib`).
         unsafe {

@@ -7,6 +7,7 @@ use std::ffi::{c_char, c_int, c_void, CString};
 
 use std::path::PathBuf;
 
+use hotpath_core::ops::LinearShape;
 use hotpath_core::plan::{self, Arg, Step};
 use hotpath_core::{
     Backend, ClockSample, DType, Device, DeviceInfo, Error, Health, OpKind, Prepared, Result,
@@ -345,7 +346,8 @@ impl Device for RocmDevice {
         let mut lt = None;
         let (transfer, output, counted) = if work.imp == "hipblaslt" {
             lt = Some(blas::LtMatmul::new(spec, h)?);
-            let (m, n) = (spec.dim("m") as usize, spec.dim("n") as usize);
+            let s = LinearShape::of(spec)?;
+            let (m, n) = (s.m as usize, s.n as usize);
             for _ in 0..n_sets {
                 let ins: Vec<DevBuf> = work
                     .inputs

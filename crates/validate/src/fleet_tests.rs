@@ -19,14 +19,14 @@ fn report(host: &str, copy_bps: f64) -> ValidateReport {
     let spec = PerfKind::Copy
         .spec(hotpath_core::suite::DeviceClass::Gpu)
         .unwrap();
-    let per_iter = spec.work().bytes as f64 / copy_bps;
+    let per_iter = spec.work().unwrap().bytes as f64 / copy_bps;
     let r = result_at(&spec, "hotpath", per_iter, vec![per_iter; 10], 0);
     let copy = perf::judge(PerfKind::Copy, &hw.validate["copy"], &r, None);
     let gemv_spec = OpSpec::parse(OpKind::Gemv, "m=1,n=14336,k=4096", DType::Bf16).unwrap();
     let g = result_at(
         &gemv_spec,
         "hotpath",
-        gemv_spec.work().bytes as f64 / 2.9e12,
+        gemv_spec.work().unwrap().bytes as f64 / 2.9e12,
         vec![1.0; 10],
         0,
     );

@@ -273,7 +273,7 @@ impl Bench for FakeBench {
             }
             return Some(r);
         }
-        let mut work = spec.work();
+        let mut work = spec.work().unwrap();
         if spec.op == OpKind::PeakMma {
             // The device sizes peak_mma's work at run time; 2^40 FLOP stands in for a GPU's.
             work.flops = PEAK_FLOPS;

@@ -248,7 +248,7 @@ mod tests {
     }
 
     fn prepare(d: &mut FaultyDevice, spec: &OpSpec) -> Result<Box<dyn Prepared>> {
-        let host = inputs::generate(spec, 1);
+        let host = inputs::generate(spec, 1).unwrap();
         d.prepare(&Workload {
             spec,
             imp: "hotpath",
@@ -324,7 +324,7 @@ mod tests {
         let b = FaultyBackend::new(Box::new(One), parse("refuse:copy").unwrap());
         assert_eq!(b.name(), "one");
         let mut d = b.open(0).unwrap();
-        let host = inputs::generate(&copy(8), 1);
+        let host = inputs::generate(&copy(8), 1).unwrap();
         let refused = d.prepare(&Workload {
             spec: &copy(8),
             imp: "hotpath",

@@ -167,7 +167,7 @@ fn run_s_spec_bandwidth_is_the_file_s_figure_not_nvml_s() {
     // A copy of 128 Mi f32 (2 x 536,870,912 B) at 4.3 TB/s is 4.3 / 4.8 = 89.58 % of the
     // spec roof, not 4.3 / 4.92 = 87.40 %.
     let copy = OpSpec::parse(OpKind::Copy, "elements=128M", DType::F32).unwrap();
-    let work = copy.work();
+    let work = copy.work().unwrap();
     assert_eq!(work.bytes, 1_073_741_824);
     let t = work.bytes as f64 / 4.3e12;
     let (eff, _) = roofline::efficiency(OpKind::Copy, DType::F32, work, &roofs.roofs(), t).unwrap();

@@ -2,7 +2,8 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{OpKind, OpSpec};
+use super::OpSpec;
+use crate::error::Result;
 
 /// The work of one execution: floating-point operations and compulsory DRAM bytes.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,64 +48,12 @@ impl std::ops::Div for Sat {
     }
 }
 
-pub(super) fn work(spec: &OpSpec) -> Work {
-    let w = work_sat(spec);
-    Work {
-        flops: w.0 .0,
-        bytes: w.1 .0,
-    }
-}
-
-fn work_sat(spec: &OpSpec) -> (Sat, Sat) {
-    let d = |k: &str| Sat(spec.dim(k));
-    let s = Sat(spec.dtype.size_bytes());
-    let c = Sat;
-    match spec.op {
-        OpKind::Gemm | OpKind::Gemv => {
-            let (m, n, k) = (d("m"), d("n"), d("k"));
-            (c(2) * m * n * k, (m * k + n * k + m * n) * s)
-        }
-        OpKind::AttnPrefill => {
-            let (b, seq, hq, hkv, hd) = (
-                d("batch"),
-                d("seq"),
-                d("heads_q"),
-                d("heads_kv"),
-                d("head_dim"),
-            );
-            let full = c(4) * b * hq * seq * seq * hd;
-            (
-                if d("causal") == c(1) {
-                    full / c(2)
-                } else {
-                    full
-                },
-                b * seq * hd * (c(2) * hq + c(2) * hkv) * s,
-            )
-        }
-        OpKind::AttnDecode => {
-            let (b, l, hq, hkv, hd) = (
-                d("batch"),
-                d("context"),
-                d("heads_q"),
-                d("heads_kv"),
-                d("head_dim"),
-            );
-            (
-                c(4) * b * hq * l * hd,
-                b * l * hkv * hd * c(2) * s + b * hq * hd * c(2) * s,
-            )
-        }
-        OpKind::KvWrite | OpKind::KvRead => {
-            (c(0), c(4) * d("tokens") * d("heads_kv") * d("head_dim") * s)
-        }
-        OpKind::Copy => (c(0), c(2) * d("elements") * s),
-        OpKind::Read | OpKind::Write => (c(0), d("elements") * s),
-        OpKind::Triad => (c(2) * d("elements"), c(3) * d("elements") * s),
-        OpKind::PeakMma | OpKind::Launch => (c(0), c(0)),
-        OpKind::L2Read => (c(0), d("elements") * d("passes") * s),
-        OpKind::H2d | OpKind::D2h => (c(0), d("elements") * s),
-    }
+pub(super) fn work(spec: &OpSpec) -> Result<Work> {
+    let (flops, bytes) = crate::ops::def(spec.op).work(spec)?;
+    Ok(Work {
+        flops: flops.0,
+        bytes: bytes.0,
+    })
 }
 
 #[cfg(test)]
@@ -113,7 +62,7 @@ mod tests {
     use crate::op::{OpKind, OpSpec, Work};
 
     fn work(op: OpKind, shape: &str, dtype: DType) -> Work {
-        OpSpec::parse(op, shape, dtype).unwrap().work()
+        OpSpec::parse(op, shape, dtype).unwrap().work().unwrap()
     }
 
     #[test]

@@ -5,6 +5,7 @@ mod kind;
 mod shape;
 
 pub use cost::{Sat, Work};
+pub(crate) use kind::{opt, req};
 pub use kind::{OpClass, OpKind, ShapeKey};
 pub use shape::{example as shape_example, Shape, MAX_DIM};
 
@@ -35,9 +36,10 @@ impl OpSpec {
         })
     }
 
-    /// Shorthand for a shape value.
-    pub fn dim(&self, key: &str) -> u64 {
-        self.shape.get(key)
+    /// A shape value; an error when the shape has no such key (the typed shapes of
+    /// [`crate::ops`] read their fields through it).
+    pub fn dim(&self, key: &str) -> Result<u64> {
+        self.shape.dim(key)
     }
 
     /// The result id: `op/shape/dtype/impl`, e.g. `gemv/m=1,n=14336,k=4096/bf16/hotpath`.
@@ -47,7 +49,7 @@ impl OpSpec {
 
     /// FLOPs and compulsory bytes of one execution, exactly as the cost-model table says.
     /// `peak_mma` counts no FLOPs here: its kernel reports them ([`crate::Prepared::counted_work`]).
-    pub fn work(&self) -> Work {
+    pub fn work(&self) -> Result<Work> {
         cost::work(self)
     }
 }

@@ -78,13 +78,14 @@ impl Shape {
         Shape::for_op(op, &pairs)
     }
 
-    /// Value of `key`; 0 when the key is not part of this shape.
-    pub fn get(&self, key: &str) -> u64 {
+    /// Value of `key`; an error naming the key and the shape when the shape has no such key
+    /// (never a silent zero).
+    pub fn dim(&self, key: &str) -> Result<u64> {
         self.dims
             .iter()
             .find(|(n, _)| n == key)
             .map(|(_, v)| *v)
-            .unwrap_or(0)
+            .ok_or_else(|| Error::bad_input(format!("shape '{self}' has no key '{key}'")))
     }
 
     /// Keys and values in canonical order.
@@ -95,11 +96,7 @@ impl Shape {
     fn check_ranges(&self, op: OpKind) -> Result<()> {
         for (name, value) in &self.dims {
             if name == "causal" {
-                if *value > 1 {
-                    return Err(Error::bad_input(format!(
-                        "causal={value} is not valid; accepted: 0 or 1"
-                    )));
-                }
+                // A flag: 0 is a value; the op checks its range.
                 continue;
             }
             if *value == 0 {
@@ -113,18 +110,7 @@ impl Shape {
                 )));
             }
         }
-        if op == OpKind::Gemv && self.get("m") > 16 {
-            return Err(Error::bad_input(format!(
-                "gemv takes m <= 16 (decode), got m={}; use --op gemm for larger m",
-                self.get("m")
-            )));
-        }
-        let (hq, hkv) = (self.get("heads_q"), self.get("heads_kv"));
-        if hq > 0 && hkv > 0 && hq % hkv != 0 {
-            return Err(Error::bad_input(format!(
-                "heads_q={hq} is not a multiple of heads_kv={hkv}; GQA needs heads_q = g * heads_kv"
-            )));
-        }
+        crate::ops::def(op).check_shape(self)?;
         Ok(())
     }
 }
@@ -171,20 +157,7 @@ fn key_list(op: OpKind) -> String {
 
 /// An example `--shape` value for `op`, for error messages and `hotpath list`.
 pub fn example(op: OpKind) -> &'static str {
-    match op {
-        OpKind::Gemm => "m=2048,n=4096,k=4096",
-        OpKind::Gemv => "m=1,n=14336,k=4096",
-        OpKind::AttnPrefill => "batch=1,seq=4096,heads_q=32,heads_kv=8,head_dim=128,causal=1",
-        OpKind::AttnDecode => {
-            "batch=1,context=4096,heads_q=32,heads_kv=8,head_dim=128,page_size=16"
-        }
-        OpKind::KvWrite | OpKind::KvRead => "tokens=4096,heads_kv=8,head_dim=128,page_size=16",
-        OpKind::Copy | OpKind::Read | OpKind::Write | OpKind::Triad => "elements=256M",
-        OpKind::PeakMma => "iters=65536",
-        OpKind::L2Read => "elements=2M",
-        OpKind::Launch => "blocks=1",
-        OpKind::H2d | OpKind::D2h => "elements=256M",
-    }
+    crate::ops::def(op).example_shape()
 }
 
 impl fmt::Display for Shape {
@@ -227,6 +200,8 @@ impl<'de> Deserialize<'de> for Shape {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::dtype::DType;
+    use crate::op::OpSpec;
 
     #[test]
     fn parses_and_fills_defaults_in_canonical_order() {
@@ -236,7 +211,7 @@ mod tests {
             "batch=16,context=4096,heads_q=32,heads_kv=8,head_dim=128,page_size=16"
         );
         let s = Shape::parse(OpKind::Copy, "elements=256M").unwrap();
-        assert_eq!(s.get("elements"), 268_435_456);
+        assert_eq!(s.dim("elements").unwrap(), 268_435_456);
         let s = Shape::parse(OpKind::Gemm, "k=3,n=2,m=1").unwrap();
         assert_eq!(s.to_string(), "m=1,n=2,k=3");
     }
@@ -265,6 +240,19 @@ mod tests {
             assert!(err.contains(needle), "{text}: {err}");
             assert!(!err.contains('\n'), "one line: {err}");
         }
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_not_a_zero() {
+        let s = Shape::parse(OpKind::Gemv, "m=1,n=14336,k=4096").unwrap();
+        let err = s.dim("context").unwrap_err().to_string();
+        assert!(
+            err.contains("'context'") && err.contains("m=1,n=14336,k=4096"),
+            "{err}"
+        );
+        let spec = OpSpec::parse(OpKind::Gemv, "m=1,n=14336,k=4096", DType::Bf16).unwrap();
+        assert!(crate::ops::DecodeShape::of(&spec).is_err());
+        assert_eq!(crate::ops::LinearShape::of(&spec).unwrap().n, 14336);
     }
 
     #[test]

@@ -8,6 +8,7 @@ use crate::error::{Error, Result};
 use crate::inputs::pages_for;
 use crate::launch::{self, Geometry};
 use crate::op::OpSpec;
+use crate::ops::DecodeShape;
 use crate::target::Target;
 
 /// Threads per block of `hp_attn_decode_*` (4 warps).
@@ -139,14 +140,14 @@ pub fn splits(groups: u64, context: u64, page_size: u64, tile: u64, slots: u64) 
 
 /// The plan of `hp_attn_decode` (and its combine when there is more than one split).
 pub fn plan(spec: &OpSpec, target: &Target) -> Result<Plan> {
-    let d = |k: &str| spec.dim(k);
+    let p = DecodeShape::of(spec)?;
     let (b, l, hq, hkv, hd, ps) = (
-        d("batch"),
-        d("context"),
-        d("heads_q"),
-        d("heads_kv"),
-        d("head_dim"),
-        d("page_size"),
+        p.batch,
+        p.context,
+        p.heads_q,
+        p.heads_kv,
+        p.head_dim,
+        p.page_size,
     );
     if hkv == 0 || hq % hkv != 0 {
         return Err(Error::bad_input(format!(
@@ -209,9 +210,9 @@ pub fn plan(spec: &OpSpec, target: &Target) -> Result<Plan> {
     let rows = (b * hq * splits as u64) as usize;
     Ok(Plan {
         steps,
-        output_bytes: vec![out_bytes(spec)],
+        output_bytes: vec![out_bytes(spec)?],
         scratch_bytes: vec![rows * hd as usize * 4, rows * 2 * 4],
-        output: out(spec, 0, "o"),
+        output: out(spec, 0, "o")?,
         counted_work: None,
     })
 }

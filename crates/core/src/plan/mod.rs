@@ -11,10 +11,10 @@ mod text;
 pub use text::to_lines;
 
 use crate::dtype::DType;
-use crate::error::{Error, Result};
-use crate::inputs::{output_shape, pages_for, TRIAD_SCALAR, WRITE_VALUE};
+use crate::error::Result;
+use crate::inputs::output_shape;
 use crate::launch::{self, Geometry};
-use crate::op::{OpKind, OpSpec, Work};
+use crate::op::{OpSpec, Work};
 use crate::target::Target;
 use crate::tensor::HostTensor;
 
@@ -144,6 +144,7 @@ fn element_bytes(t: &HostTensor, i: usize) -> Vec<u8> {
     }
 }
 
+/// A kernel step.
 pub(crate) fn kernel(function: String, geometry: Geometry, args: Vec<Arg>) -> Step {
     Step::Kernel {
         function,
@@ -152,17 +153,17 @@ pub(crate) fn kernel(function: String, geometry: Geometry, args: Vec<Arg>) -> St
     }
 }
 
-pub(crate) fn out(spec: &OpSpec, index: usize, name: &'static str) -> OutputDesc {
-    OutputDesc {
+pub(crate) fn out(spec: &OpSpec, index: usize, name: &'static str) -> Result<OutputDesc> {
+    Ok(OutputDesc {
         index,
         name,
         dtype: spec.dtype,
-        shape: output_shape(spec).unwrap_or_default(),
-    }
+        shape: output_shape(spec)?.unwrap_or_default(),
+    })
 }
 
 /// The one-f32 output of `read` and `l2_read`.
-fn sum_output() -> OutputDesc {
+pub(crate) fn sum_output() -> OutputDesc {
     OutputDesc {
         index: 0,
         name: "sum",
@@ -171,21 +172,23 @@ fn sum_output() -> OutputDesc {
     }
 }
 
-pub(crate) fn out_bytes(spec: &OpSpec) -> usize {
-    output_shape(spec)
+/// Bytes of the output of `spec` in its dtype.
+pub(crate) fn out_bytes(spec: &OpSpec) -> Result<usize> {
+    Ok(output_shape(spec)?
         .unwrap_or_default()
         .iter()
         .product::<usize>()
-        * spec.dtype.size_bytes() as usize
+        * spec.dtype.size_bytes() as usize)
 }
 
-fn head_dim(spec: &OpSpec) -> Result<u64> {
-    match spec.dim("head_dim") {
-        d @ (64 | 128) => Ok(d),
-        d => Err(Error::unsupported(format!(
-            "the hotpath {} kernels take head_dim 64 or 128; got head_dim={d}",
-            spec.op
-        ))),
+/// A plan of `steps` with one output buffer set and no scratch.
+pub(crate) fn simple(steps: Vec<Step>, output: OutputDesc, output_bytes: Vec<usize>) -> Plan {
+    Plan {
+        steps,
+        output_bytes,
+        scratch_bytes: vec![],
+        output,
+        counted_work: None,
     }
 }
 
@@ -193,7 +196,7 @@ fn head_dim(spec: &OpSpec) -> Result<u64> {
 /// memory exceeds the target's limits. Ops that are not kernels (`h2d`, `d2h`) and vendor
 /// libraries are not planned here.
 pub fn plan(spec: &OpSpec, target: &Target) -> Result<Plan> {
-    let p = plan_unchecked(spec, target)?;
+    let p = crate::ops::def(spec.op).launch_plan(spec, target)?;
     for step in &p.steps {
         if let Step::Kernel {
             function, geometry, ..
@@ -211,322 +214,6 @@ pub fn plan(spec: &OpSpec, target: &Target) -> Result<Plan> {
         }
     }
     Ok(p)
-}
-
-fn plan_unchecked(spec: &OpSpec, target: &Target) -> Result<Plan> {
-    let units = target.units;
-    let d = |k: &str| spec.dim(k);
-    let dt = suffix(spec.dtype);
-    let s = spec.dtype.size_bytes();
-    let simple = |steps: Vec<Step>, output: OutputDesc, output_bytes: Vec<usize>| Plan {
-        steps,
-        output_bytes,
-        scratch_bytes: vec![],
-        output,
-        counted_work: None,
-    };
-    Ok(match spec.op {
-        OpKind::Copy => {
-            let n_vec = launch::vectors16(d("elements") * s) as i64;
-            let g = launch::stream(n_vec as u64, units);
-            simple(
-                vec![kernel(
-                    "hp_copy".into(),
-                    g,
-                    vec![Arg::Input(0), Arg::Output(0), Arg::I64(n_vec)],
-                )],
-                out(spec, 0, "b"),
-                vec![out_bytes(spec)],
-            )
-        }
-        OpKind::Write => {
-            let n_vec = launch::vectors16(d("elements") * s) as i64;
-            let g = launch::stream(n_vec as u64, units);
-            let pattern = vector_pattern(spec.dtype, WRITE_VALUE);
-            simple(
-                vec![kernel(
-                    "hp_write".into(),
-                    g,
-                    vec![Arg::Output(0), Arg::I64(n_vec), Arg::U32x4(pattern)],
-                )],
-                out(spec, 0, "a"),
-                vec![out_bytes(spec)],
-            )
-        }
-        OpKind::Triad => {
-            let n = d("elements") as i64;
-            let g = launch::stream(n as u64, units);
-            let args = vec![
-                Arg::Output(0),
-                Arg::Input(0),
-                Arg::Input(1),
-                Arg::I64(n),
-                Arg::F32(TRIAD_SCALAR),
-            ];
-            simple(
-                vec![kernel(format!("hp_triad_{dt}"), g, args)],
-                out(spec, 0, "a"),
-                vec![out_bytes(spec)],
-            )
-        }
-        OpKind::L2Read => {
-            let n = d("elements") as i64;
-            let g = launch::l2_read(n as u64, s, units);
-            let count = g.blocks() as usize;
-            let passes = d("passes").min(i32::MAX as u64) as i32;
-            Plan {
-                steps: vec![kernel(
-                    format!("hp_l2_read_{dt}"),
-                    g,
-                    vec![
-                        Arg::Input(0),
-                        Arg::I64(n),
-                        Arg::I32(passes),
-                        Arg::Scratch(0),
-                        Arg::Scratch(1),
-                        Arg::Output(0),
-                    ],
-                )],
-                output_bytes: vec![4],
-                // Partials, then the arrival counter (zero at allocation; the last block
-                // resets it for the next launch).
-                scratch_bytes: vec![count * 4, 4],
-                output: sum_output(),
-                counted_work: None,
-            }
-        }
-        OpKind::Read => {
-            let n = d("elements") as i64;
-            let g = launch::read(n as u64, s, units);
-            let count = g.blocks() as i32;
-            Plan {
-                steps: vec![
-                    kernel(
-                        format!("hp_read_{dt}"),
-                        g,
-                        vec![Arg::Input(0), Arg::I64(n), Arg::Scratch(0)],
-                    ),
-                    kernel(
-                        "hp_reduce_partials".into(),
-                        Geometry {
-                            grid: (1, 1, 1),
-                            block: (256, 1, 1),
-                            shared_bytes: 0,
-                        },
-                        vec![Arg::Scratch(0), Arg::I32(count), Arg::Output(0)],
-                    ),
-                ],
-                output_bytes: vec![4],
-                scratch_bytes: vec![count as usize * 4],
-                output: sum_output(),
-                counted_work: None,
-            }
-        }
-        OpKind::Gemv => {
-            let (m, n, k) = (d("m"), d("n"), d("k"));
-            if k % 8 != 0 {
-                return Err(Error::unsupported(format!(
-                    "the hotpath gemv needs k to be a multiple of 8 (16-byte rows); got k={k}"
-                )));
-            }
-            let splits = launch::gemv_splits(n, k, units);
-            let dims = vec![
-                Arg::I32(m as i32),
-                Arg::I32(n as i32),
-                Arg::I32(k as i32),
-                Arg::I32(splits as i32),
-            ];
-            let mut args = vec![
-                Arg::Input(0),
-                Arg::Input(1),
-                Arg::Output(0),
-                Arg::Scratch(0),
-            ];
-            args.extend(dims);
-            let mut steps = vec![];
-            if splits > 1 {
-                steps.push(Step::ZeroScratch(0));
-            }
-            steps.push(kernel(
-                format!("hp_gemv_{dt}"),
-                launch::gemv(n, splits),
-                args,
-            ));
-            if splits > 1 {
-                let count = (m * n) as i64;
-                steps.push(kernel(
-                    format!("hp_gemv_finish_{dt}"),
-                    launch::elementwise(count as u64),
-                    vec![Arg::Scratch(0), Arg::Output(0), Arg::I64(count)],
-                ));
-            }
-            Plan {
-                steps,
-                output_bytes: vec![out_bytes(spec)],
-                scratch_bytes: vec![(m * n * 4) as usize],
-                output: out(spec, 0, "c"),
-                counted_work: None,
-            }
-        }
-        OpKind::Gemm => {
-            let (m, n, k) = (d("m"), d("n"), d("k"));
-            if k % 8 != 0 {
-                return Err(Error::unsupported(format!(
-                    "the hotpath gemm needs k to be a multiple of 8 (16-byte rows); got k={k}"
-                )));
-            }
-            let args = vec![
-                Arg::Input(0),
-                Arg::Input(1),
-                Arg::Output(0),
-                Arg::I32(m as i32),
-                Arg::I32(n as i32),
-                Arg::I32(k as i32),
-            ];
-            simple(
-                vec![kernel(format!("hp_gemm_{dt}"), launch::gemm(m, n), args)],
-                out(spec, 0, "c"),
-                vec![out_bytes(spec)],
-            )
-        }
-        OpKind::AttnPrefill => {
-            let hd = head_dim(spec)?;
-            let g = launch::attn_prefill(d("batch"), d("seq"), d("heads_q"));
-            let args = vec![
-                Arg::Input(0),
-                Arg::Input(1),
-                Arg::Input(2),
-                Arg::Output(0),
-                Arg::I32(d("batch") as i32),
-                Arg::I32(d("seq") as i32),
-                Arg::I32(d("heads_q") as i32),
-                Arg::I32(d("heads_kv") as i32),
-                Arg::I32(d("causal") as i32),
-                Arg::F32(1.0 / (hd as f32).sqrt()),
-            ];
-            simple(
-                vec![kernel(format!("hp_attn_prefill_{dt}_d{hd}"), g, args)],
-                out(spec, 0, "o"),
-                vec![out_bytes(spec)],
-            )
-        }
-        OpKind::AttnDecode => decode::plan(spec, target)?,
-        OpKind::KvWrite | OpKind::KvRead => {
-            let (t, ps) = (d("tokens"), d("page_size"));
-            let row = (d("heads_kv") * d("head_dim")) as i32;
-            let last = if spec.op == OpKind::KvWrite {
-                Arg::I64((pages_for(t, ps) * ps) as i64)
-            } else {
-                Arg::I32(ps as i32)
-            };
-            let name = if spec.op == OpKind::KvWrite {
-                "hp_kv_write"
-            } else {
-                "hp_kv_read"
-            };
-            let args = vec![
-                Arg::Input(0),
-                Arg::Input(1),
-                Arg::Input(2),
-                Arg::Output(0),
-                Arg::I32(t as i32),
-                Arg::I32(row),
-                last,
-            ];
-            let out_name = if spec.op == OpKind::KvWrite {
-                "kv_cache"
-            } else {
-                "kv"
-            };
-            simple(
-                vec![kernel(format!("{name}_{dt}"), launch::kv(t), args)],
-                out(spec, 0, out_name),
-                vec![out_bytes(spec)],
-            )
-        }
-        OpKind::PeakMma => peak(spec, target)?,
-        OpKind::Launch => {
-            let g = launch::grid((d("blocks"), 1, 1), 32);
-            Plan {
-                steps: vec![kernel("hp_empty".into(), g, vec![])],
-                output_bytes: vec![0],
-                scratch_bytes: vec![],
-                output: OutputDesc {
-                    index: 0,
-                    name: "none",
-                    dtype: DType::F32,
-                    shape: vec![0],
-                },
-                counted_work: None,
-            }
-        }
-        OpKind::H2d | OpKind::D2h => {
-            return Err(Error::unsupported(format!(
-                "{} is a copy, not a kernel: the backend runs it itself",
-                spec.op
-            )))
-        }
-    })
-}
-
-/// The compute-roof plan: FMA chains for f32; for f16/bf16/fp8, wgmma on Hopper (`sm_90a`),
-/// `mma.sync` elsewhere on NVIDIA (fp8 only on sm_89, where it is native), MFMA on AMD.
-fn peak(spec: &OpSpec, target: &Target) -> Result<Plan> {
-    let iters = spec.dim("iters");
-    let dt = suffix(spec.dtype);
-    let k = if spec.dtype == DType::Fp8E4m3 { 32 } else { 16 };
-    let (function, g, lanes, flops, args) = match spec.dtype {
-        DType::F32 => {
-            let g = launch::peak(target.units);
-            (
-                "hp_peak_fma_f32".to_string(),
-                g,
-                launch::peak_fma_lanes(&g),
-                launch::peak_fma_flops(&g, iters),
-                vec![Arg::Output(0), Arg::I32(iters as i32)],
-            )
-        }
-        _ if target.has_wgmma() => {
-            let g = launch::peak_wgmma(target.units);
-            (
-                format!("hp_peak_wgmma_{dt}"),
-                g,
-                launch::peak_wgmma_lanes(&g),
-                launch::peak_wgmma_flops(&g, k, iters),
-                vec![Arg::Output(0), Arg::I32(iters as i32)],
-            )
-        }
-        DType::Fp8E4m3 if !target.has_fp8_mma_sync() => {
-            return Err(Error::unsupported(format!(
-                "the hotpath fp8 peak runs on sm_89 (mma.sync) and sm_90a (wgmma); {} has neither on its tensor cores",
-                target.arch
-            )))
-        }
-        _ => {
-            let g = launch::peak(target.units);
-            (
-                format!("hp_peak_mma_{dt}"),
-                g,
-                launch::peak_mma_lanes(&g),
-                launch::peak_mma_flops(&g, k, iters),
-                // The last argument is 0 at run time; the kernel folds it into an operand
-                // so the compiler cannot hoist the product out of the timed loop.
-                vec![Arg::Output(0), Arg::I32(iters as i32), Arg::I32(0)],
-            )
-        }
-    };
-    Ok(Plan {
-        steps: vec![kernel(function, g, args)],
-        output_bytes: vec![lanes as usize * 4],
-        scratch_bytes: vec![],
-        output: OutputDesc {
-            index: 0,
-            name: "lanes",
-            dtype: DType::F32,
-            shape: vec![lanes as usize],
-        },
-        counted_work: Some(Work { flops, bytes: 0 }),
-    })
 }
 
 #[cfg(test)]

@@ -1,6 +1,8 @@
 //! Launch plans on NVIDIA targets, every number worked by hand.
 
 use super::*;
+use crate::error::Error;
+use crate::op::OpKind;
 
 fn spec(op: OpKind, shape: &str, dtype: DType) -> OpSpec {
     OpSpec::parse(op, shape, dtype).unwrap()
@@ -280,7 +282,7 @@ fn a_kernel_over_the_devices_shared_memory_is_refused_before_launch() {
 fn l2_read_is_one_launch_of_many_passes() {
     // 2M f32 = 8 MB, read 512 times (the default) in one launch: 4 GiB... 4.29 GB counted.
     let s = spec(OpKind::L2Read, "elements=2M", DType::F32);
-    assert_eq!(s.work().bytes, 2 * 1024 * 1024 * 4 * 512);
+    assert_eq!(s.work().unwrap().bytes, 2 * 1024 * 1024 * 4 * 512);
     let p = plan(&s, &h100()).unwrap();
     assert_eq!(p.steps.len(), 1);
     let (f, g, args) = first(&p);

@@ -4,6 +4,7 @@
 //! MI300X has 304 CUs, one MI250X GCD 110, MI100 (gfx908) 120, H100 SXM 132 SMs.
 
 use super::*;
+use crate::op::OpKind;
 
 const MI300X: u32 = 304;
 const MI250X_GCD: u32 = 110;

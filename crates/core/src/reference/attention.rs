@@ -3,8 +3,9 @@
 
 use super::{expect_len, indices, load, OpReference};
 use crate::error::{Error, Result};
-use crate::inputs::{pages_for, Inputs};
+use crate::inputs::Inputs;
 use crate::op::OpSpec;
+use crate::ops::{DecodeShape, PrefillShape};
 use crate::tensor::HostTensor;
 
 /// Softmax-weighted sum of `values(j)` over keys `0..keys`, scores `q·key(j)·scale`.
@@ -67,17 +68,17 @@ pub struct Prefill<'a> {
 impl<'a> Prefill<'a> {
     /// Binds the inputs and checks their sizes.
     pub fn new(spec: &OpSpec, inputs: &'a Inputs) -> Result<Self> {
-        let dim = |k: &str| spec.dim(k) as usize;
+        let p = PrefillShape::of(spec)?;
         let r = Prefill {
             q: inputs.get("q")?,
             k: inputs.get("k")?,
             v: inputs.get("v")?,
-            seq: dim("seq"),
-            hq: dim("heads_q"),
-            hkv: dim("heads_kv"),
-            d: dim("head_dim"),
-            batch: dim("batch"),
-            causal: spec.dim("causal") == 1,
+            seq: p.seq as usize,
+            hq: p.heads_q as usize,
+            hkv: p.heads_kv as usize,
+            d: p.head_dim as usize,
+            batch: p.batch as usize,
+            causal: p.causal,
         };
         group_size(r.hq, r.hkv)?;
         expect_len(r.q, r.batch * r.seq * r.hq * r.d)?;
@@ -141,18 +142,18 @@ pub struct Decode<'a> {
 impl<'a> Decode<'a> {
     /// Binds the inputs and checks sizes and page indices.
     pub fn new(spec: &OpSpec, inputs: &'a Inputs) -> Result<Self> {
-        let dim = |k: &str| spec.dim(k) as usize;
+        let p = DecodeShape::of(spec)?;
         let (batch, ps, hkv, d) = (
-            dim("batch"),
-            dim("page_size"),
-            dim("heads_kv"),
-            dim("head_dim"),
+            p.batch as usize,
+            p.page_size as usize,
+            p.heads_kv as usize,
+            p.head_dim as usize,
         );
-        let per_seq = pages_for(spec.dim("context"), spec.dim("page_size")) as usize;
+        let per_seq = p.pages_per_seq() as usize;
         let pages = batch * per_seq;
         let table_t = inputs.get("block_table")?;
         expect_len(table_t, batch * per_seq)?;
-        let context = dim("context");
+        let context = p.context as usize;
         let lens_t = inputs.get("seq_lens")?;
         expect_len(lens_t, batch)?;
         let lens = lens_t
@@ -173,7 +174,7 @@ impl<'a> Decode<'a> {
             per_seq,
             lens,
             page_size: ps,
-            hq: dim("heads_q"),
+            hq: p.heads_q as usize,
             hkv,
             d,
             batch,

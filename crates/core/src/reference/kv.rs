@@ -3,8 +3,9 @@
 
 use super::{expect_len, indices, load, OpReference};
 use crate::error::{Error, Result};
-use crate::inputs::{pages_for, Inputs};
+use crate::inputs::Inputs;
 use crate::op::OpSpec;
+use crate::ops::KvShape;
 use crate::tensor::HostTensor;
 
 /// Reference of `kv_write`: `k,v[T,hkv,d]` scattered by `slot_mapping[T]` into
@@ -19,10 +20,10 @@ pub struct Write<'a> {
 impl<'a> Write<'a> {
     /// Binds the inputs and inverts the slot mapping (two tokens may not share a slot).
     pub fn new(spec: &OpSpec, inputs: &'a Inputs) -> Result<Self> {
-        let t = spec.dim("tokens") as usize;
-        let row = (spec.dim("heads_kv") * spec.dim("head_dim")) as usize;
-        let slots =
-            (pages_for(spec.dim("tokens"), spec.dim("page_size")) * spec.dim("page_size")) as usize;
+        let p = KvShape::of(spec)?;
+        let t = p.tokens as usize;
+        let row = p.row() as usize;
+        let slots = p.slots() as usize;
         let (k, v) = (inputs.get("k")?, inputs.get("v")?);
         expect_len(k, t * row)?;
         expect_len(v, t * row)?;
@@ -82,9 +83,10 @@ pub struct Read<'a> {
 impl<'a> Read<'a> {
     /// Binds the inputs and checks sizes and page indices.
     pub fn new(spec: &OpSpec, inputs: &'a Inputs) -> Result<Self> {
-        let ps = spec.dim("page_size") as usize;
-        let row = (spec.dim("heads_kv") * spec.dim("head_dim")) as usize;
-        let pages = pages_for(spec.dim("tokens"), spec.dim("page_size")) as usize;
+        let p = KvShape::of(spec)?;
+        let ps = p.page_size as usize;
+        let row = p.row() as usize;
+        let pages = p.pages() as usize;
         let (k, v) = (inputs.get("k_cache")?, inputs.get("v_cache")?);
         expect_len(k, pages * ps * row)?;
         expect_len(v, pages * ps * row)?;
@@ -94,7 +96,7 @@ impl<'a> Read<'a> {
             k,
             v,
             table: indices(table_t, pages)?,
-            tokens: spec.dim("tokens") as usize,
+            tokens: p.tokens as usize,
             page_size: ps,
             row,
         })

@@ -7,14 +7,14 @@
 //! time. Small problems are checked in full; large ones on a deterministic, evenly spread
 //! sample of blocks that always includes the first and the last (see [`plan`]).
 
-mod attention;
-mod kv;
-mod linear;
-mod stream;
+pub(crate) mod attention;
+pub(crate) mod kv;
+pub(crate) mod linear;
+pub(crate) mod stream;
 
 use crate::error::{Error, Result};
 use crate::inputs::Inputs;
-use crate::op::{OpKind, OpSpec};
+use crate::op::OpSpec;
 use crate::tensor::HostTensor;
 
 /// Multiply-adds the reference may spend on one check before it samples.
@@ -43,33 +43,7 @@ pub fn for_spec<'a>(
     inputs: &'a Inputs,
     output_len: usize,
 ) -> Result<Box<dyn OpReference + 'a>> {
-    let d = |k: &str| spec.dim(k) as usize;
-    Ok(match spec.op {
-        OpKind::Gemm | OpKind::Gemv => Box::new(linear::Linear::new(
-            inputs.get("a")?,
-            inputs.get("w")?,
-            d("m"),
-            d("n"),
-            d("k"),
-        )?),
-        OpKind::AttnPrefill => Box::new(attention::Prefill::new(spec, inputs)?),
-        OpKind::AttnDecode => Box::new(attention::Decode::new(spec, inputs)?),
-        OpKind::KvWrite => Box::new(kv::Write::new(spec, inputs)?),
-        OpKind::KvRead => Box::new(kv::Read::new(spec, inputs)?),
-        OpKind::Copy
-        | OpKind::Read
-        | OpKind::Write
-        | OpKind::Triad
-        | OpKind::L2Read
-        | OpKind::H2d
-        | OpKind::D2h => Box::new(stream::Stream::new(spec, inputs)?),
-        OpKind::Launch => Box::new(stream::Nothing),
-        OpKind::PeakMma => Box::new(stream::PeakChain::new(
-            spec.dtype,
-            spec.dim("iters"),
-            output_len,
-        )),
-    })
+    crate::ops::def(spec.op).reference(spec, inputs, output_len)
 }
 
 /// Which blocks a check computes.

@@ -7,62 +7,72 @@ use super::{expect_len, OpReference};
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::inputs::{Inputs, PEAK_ALPHA, PEAK_BETA, PEAK_MMA_STEP, TRIAD_SCALAR, WRITE_VALUE};
-use crate::op::{OpKind, OpSpec};
 use crate::tensor::HostTensor;
 
-/// Reference of `copy`, `read`, `write` and `triad`, one element per block (`read` and
-/// `l2_read`: one sum, `l2_read` over `passes` reads of the array).
+/// What a streaming ceiling computes per element.
+enum Kind<'a> {
+    /// b = a (`copy`, `h2d`, `d2h`).
+    Copy(&'a HostTensor),
+    /// One sum of `passes` reads of a (`read`, `l2_read`).
+    Sum(&'a HostTensor, f64),
+    /// a = b + q·c (`triad`).
+    Triad(&'a HostTensor, &'a HostTensor),
+    /// a = [`WRITE_VALUE`] (`write`).
+    Fill,
+}
+
+/// Reference of the streaming ceilings, one element per block (a sum: one block).
 pub struct Stream<'a> {
-    op: OpKind,
+    kind: Kind<'a>,
     elements: usize,
-    passes: f64,
-    a: Option<&'a HostTensor>,
-    b: Option<&'a HostTensor>,
-    c: Option<&'a HostTensor>,
+}
+
+/// Input `name` of `inputs`, checked to hold `n` elements.
+fn bind<'a>(inputs: &'a Inputs, name: &str, n: usize) -> Result<&'a HostTensor> {
+    let t = inputs.get(name)?;
+    expect_len(t, n)?;
+    Ok(t)
 }
 
 impl<'a> Stream<'a> {
-    /// Binds the inputs the op reads.
-    pub fn new(spec: &OpSpec, inputs: &'a Inputs) -> Result<Self> {
-        let n = spec.dim("elements") as usize;
-        let bind = |name: &str| -> Result<&'a HostTensor> {
-            let t = inputs.get(name)?;
-            expect_len(t, n)?;
-            Ok(t)
-        };
-        // l2_read is a read, h2d/d2h are copies: same values, another path.
-        let op = match spec.op {
-            OpKind::L2Read => OpKind::Read,
-            OpKind::H2d | OpKind::D2h => OpKind::Copy,
-            op => op,
-        };
-        let (a, b, c) = match op {
-            OpKind::Copy | OpKind::Read => (Some(bind("a")?), None, None),
-            OpKind::Triad => (None, Some(bind("b")?), Some(bind("c")?)),
-            _ => (None, None, None),
-        };
-        let passes = if spec.op == OpKind::L2Read {
-            spec.dim("passes") as f64
-        } else {
-            1.0
-        };
+    /// b = a over `n` elements of input `a`.
+    pub fn copy(inputs: &'a Inputs, n: usize) -> Result<Self> {
         Ok(Stream {
-            op,
+            kind: Kind::Copy(bind(inputs, "a", n)?),
             elements: n,
-            passes,
-            a,
-            b,
-            c,
         })
+    }
+
+    /// The sum of `passes` reads of input `a` (`n` elements).
+    pub fn sum(inputs: &'a Inputs, n: usize, passes: u64) -> Result<Self> {
+        Ok(Stream {
+            kind: Kind::Sum(bind(inputs, "a", n)?, passes as f64),
+            elements: n,
+        })
+    }
+
+    /// a = b + q·c over `n` elements.
+    pub fn triad(inputs: &'a Inputs, n: usize) -> Result<Self> {
+        Ok(Stream {
+            kind: Kind::Triad(bind(inputs, "b", n)?, bind(inputs, "c", n)?),
+            elements: n,
+        })
+    }
+
+    /// `n` elements of [`WRITE_VALUE`].
+    pub fn fill(n: usize) -> Self {
+        Stream {
+            kind: Kind::Fill,
+            elements: n,
+        }
     }
 }
 
 impl OpReference for Stream<'_> {
     fn blocks(&self) -> usize {
-        if self.op == OpKind::Read {
-            1
-        } else {
-            self.elements
+        match self.kind {
+            Kind::Sum(..) => 1,
+            Kind::Copy(_) | Kind::Triad(..) | Kind::Fill => self.elements,
         }
     }
 
@@ -71,27 +81,24 @@ impl OpReference for Stream<'_> {
     }
 
     fn block_cost(&self) -> f64 {
-        if self.op == OpKind::Read {
-            self.elements as f64
-        } else {
-            1.0
+        match self.kind {
+            Kind::Sum(..) => self.elements as f64,
+            Kind::Copy(_) | Kind::Triad(..) | Kind::Fill => 1.0,
         }
     }
 
     fn compute(&self, block: usize, out: &mut [f64]) {
-        out[0] = match (self.op, self.a, self.b, self.c) {
-            (OpKind::Copy, Some(a), _, _) => a.get_f64(block),
-            (OpKind::Read, Some(a), _, _) => {
-                self.passes
+        out[0] = match self.kind {
+            Kind::Copy(a) => a.get_f64(block),
+            Kind::Sum(a, passes) => {
+                passes
                     * (0..self.elements)
                         .into_par_iter()
                         .map(|i| a.get_f64(i))
                         .sum::<f64>()
             }
-            (OpKind::Triad, _, Some(b), Some(c)) => {
-                b.get_f64(block) + TRIAD_SCALAR as f64 * c.get_f64(block)
-            }
-            _ => WRITE_VALUE as f64,
+            Kind::Triad(b, c) => b.get_f64(block) + TRIAD_SCALAR as f64 * c.get_f64(block),
+            Kind::Fill => WRITE_VALUE as f64,
         };
     }
 }
@@ -159,6 +166,7 @@ impl OpReference for PeakChain {
 mod tests {
     use super::*;
     use crate::dtype::DType;
+    use crate::op::{OpKind, OpSpec};
 
     #[test]
     fn peak_chain_closed_form_matches_iterating() {
@@ -189,7 +197,7 @@ mod tests {
         };
         let one = |op: OpKind, block: usize| {
             let spec = OpSpec::parse(op, "elements=3", DType::F32).unwrap();
-            let r = Stream::new(&spec, &inputs).unwrap();
+            let r = crate::ops::def(op).reference(&spec, &inputs, 1).unwrap();
             let mut o = [0.0];
             r.compute(block, &mut o);
             o[0]

@@ -3,7 +3,7 @@
 
 use rayon::prelude::*;
 
-use hotpath_core::inputs::pages_for;
+use hotpath_core::ops::KvShape;
 use hotpath_core::{Error, HostTensor, Inputs, OpSpec, Result};
 
 use super::{indices, tensor, HostElem, Kernel};
@@ -29,9 +29,9 @@ pub fn build_write<E: HostElem>(
     inputs: &Inputs,
     sets: usize,
 ) -> Result<Box<dyn Kernel>> {
-    let row = (spec.dim("heads_kv") * spec.dim("head_dim")) as usize;
-    let slots =
-        (pages_for(spec.dim("tokens"), spec.dim("page_size")) * spec.dim("page_size")) as usize;
+    let p = KvShape::of(spec)?;
+    let row = p.row() as usize;
+    let slots = p.slots() as usize;
     let mut token_of_slot = vec![None; slots];
     for (t, slot) in indices(inputs.get("slot_mapping")?, slots)?
         .into_iter()
@@ -107,10 +107,11 @@ pub fn build_read<E: HostElem>(
     inputs: &Inputs,
     sets: usize,
 ) -> Result<Box<dyn Kernel>> {
-    let row = (spec.dim("heads_kv") * spec.dim("head_dim")) as usize;
-    let ps = spec.dim("page_size") as usize;
-    let tokens = spec.dim("tokens") as usize;
-    let pages = pages_for(spec.dim("tokens"), spec.dim("page_size")) as usize;
+    let p = KvShape::of(spec)?;
+    let row = p.row() as usize;
+    let ps = p.page_size as usize;
+    let tokens = p.tokens as usize;
+    let pages = p.pages() as usize;
     let table = indices(inputs.get("block_table")?, pages)?;
     let slot_of_token = (0..tokens).map(|t| table[t / ps] * ps + t % ps).collect();
     let (k, v) = (

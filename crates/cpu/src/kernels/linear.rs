@@ -5,6 +5,7 @@
 
 use rayon::prelude::*;
 
+use hotpath_core::ops::LinearShape;
 use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 
 use super::{tensor, HostElem, Kernel};
@@ -37,11 +38,8 @@ pub struct Gemv<E> {
 
 /// Builds the kernel with `sets` rotation sets.
 pub fn build<E: HostElem>(spec: &OpSpec, inputs: &Inputs, sets: usize) -> Result<Box<dyn Kernel>> {
-    let (m, n, k) = (
-        spec.dim("m") as usize,
-        spec.dim("n") as usize,
-        spec.dim("k") as usize,
-    );
+    let s = LinearShape::of(spec)?;
+    let (m, n, k) = (s.m as usize, s.n as usize, s.k as usize);
     let a = E::slice(inputs.get("a")?)?;
     let w = E::slice(inputs.get("w")?)?;
     let sets = (0..sets)

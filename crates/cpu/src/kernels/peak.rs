@@ -4,6 +4,7 @@
 use rayon::prelude::*;
 
 use hotpath_core::inputs::{PEAK_ALPHA, PEAK_BETA};
+use hotpath_core::ops::PeakShape;
 use hotpath_core::{HostTensor, OpSpec, Result, Work};
 
 use super::{tensor, Kernel};
@@ -23,7 +24,7 @@ pub struct Peak {
 pub fn build(spec: &OpSpec) -> Result<Box<dyn Kernel>> {
     let threads = rayon::current_num_threads().max(1);
     Ok(Box::new(Peak {
-        iters: spec.dim("iters"),
+        iters: PeakShape::of(spec)?.iters,
         threads,
         out: vec![0.0; threads * CHAINS_PER_THREAD],
     }))

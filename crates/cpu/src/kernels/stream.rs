@@ -3,6 +3,7 @@
 use rayon::prelude::*;
 
 use hotpath_core::inputs::{TRIAD_SCALAR, WRITE_VALUE};
+use hotpath_core::ops::StreamShape;
 use hotpath_core::{HostTensor, Inputs, OpKind, OpSpec, Result};
 
 use super::{tensor, HostElem, Kernel};
@@ -62,7 +63,7 @@ pub struct Stream<E> {
 /// Builds the kernel with `sets` rotation sets.
 pub fn build<E: HostElem>(spec: &OpSpec, inputs: &Inputs, sets: usize) -> Result<Box<dyn Kernel>> {
     let op = StreamOp::of(spec.op)?;
-    let n = spec.dim("elements") as usize;
+    let n = StreamShape::of(spec)?.elements as usize;
     let input = |name: &str| -> Result<Vec<E>> { Ok(E::slice(inputs.get(name)?)?.to_vec()) };
     let mut out = Vec::with_capacity(sets);
     for _ in 0..sets {

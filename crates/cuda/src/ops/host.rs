@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use cudarc::driver::{CudaContext, CudaStream, PinnedHostSlice};
+use hotpath_core::ops::StreamShape;
 use hotpath_core::{HostTensor, OpKind, OpSpec, Result};
 
 use super::{out_spec, Launcher, OutputSpec, Set};
@@ -36,13 +37,15 @@ impl Transfer {
             op: spec.op,
             bytes: src.len(),
             host,
-            out: out_spec(spec, 1, "b"),
+            out: out_spec(spec, 1, "b")?,
         })
     }
 
     /// Output bytes of one set (the device side of the copy).
-    pub fn out_bytes(spec: &OpSpec) -> Vec<usize> {
-        vec![(spec.dim("elements") * spec.dtype.size_bytes()) as usize]
+    pub fn out_bytes(spec: &OpSpec) -> Result<Vec<usize>> {
+        Ok(vec![
+            (StreamShape::of(spec)?.elements * spec.dtype.size_bytes()) as usize,
+        ])
     }
 }
 

@@ -84,11 +84,11 @@ pub fn upload_set(stream: &Arc<CudaStream>, inputs: &Inputs, out_bytes: &[usize]
 }
 
 /// The op's output in its own dtype at buffer `buf`.
-pub fn out_spec(spec: &OpSpec, buf: usize, name: &'static str) -> OutputSpec {
-    OutputSpec {
+pub fn out_spec(spec: &OpSpec, buf: usize, name: &'static str) -> Result<OutputSpec> {
+    Ok(OutputSpec {
         buf,
         name,
         dtype: spec.dtype,
-        shape: output_shape(spec).unwrap_or_default(),
-    }
+        shape: output_shape(spec)?.unwrap_or_default(),
+    })
 }

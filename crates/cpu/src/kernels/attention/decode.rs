@@ -5,7 +5,7 @@
 
 use rayon::prelude::*;
 
-use hotpath_core::inputs::pages_for;
+use hotpath_core::ops::DecodeShape;
 use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 
 use crate::kernels::{indices, tensor, HostElem, Kernel};
@@ -335,7 +335,7 @@ pub fn build_decode<E: HostElem>(
     inputs: &Inputs,
     sets: usize,
 ) -> Result<Box<dyn Kernel>> {
-    let ps = spec.dim("page_size") as usize;
+    let ps = DecodeShape::of(spec)?.page_size as usize;
     let chunk = SPLIT_TOKENS.div_ceil(ps) * ps;
     Ok(Box::new(Decode::<E>::new(spec, inputs, sets, chunk)?))
 }
@@ -343,11 +343,11 @@ pub fn build_decode<E: HostElem>(
 impl<E: HostElem> Decode<E> {
     /// The kernel with splits of `chunk` tokens.
     fn new(spec: &OpSpec, inputs: &Inputs, sets: usize, chunk: usize) -> Result<Decode<E>> {
-        let dim = |k: &str| spec.dim(k) as usize;
-        let (batch, hq, d) = (dim("batch"), dim("heads_q"), dim("head_dim"));
-        let per_seq = pages_for(spec.dim("context"), spec.dim("page_size")) as usize;
+        let p = DecodeShape::of(spec)?;
+        let (batch, hq, d) = (p.batch as usize, p.heads_q as usize, p.head_dim as usize);
+        let per_seq = p.pages_per_seq() as usize;
         let table = indices(inputs.get("block_table")?, batch * per_seq)?;
-        let lens = indices(inputs.get("seq_lens")?, dim("context") + 1)?;
+        let lens = indices(inputs.get("seq_lens")?, p.context as usize + 1)?;
         let (q, k, v) = (
             E::slice(inputs.get("q")?)?,
             E::slice(inputs.get("k_cache")?)?,
@@ -368,9 +368,9 @@ impl<E: HostElem> Decode<E> {
         Ok(Decode {
             batch,
             hq,
-            hkv: dim("heads_kv"),
+            hkv: p.heads_kv as usize,
             d,
-            page_size: dim("page_size"),
+            page_size: p.page_size as usize,
             per_seq,
             table,
             split_tokens: splits.iter().map(|s| s.t1 - s.t0).max().unwrap_or(0),
@@ -530,8 +530,8 @@ mod tests {
         shape: &str,
     ) -> (Vec<f32>, hotpath_core::check::Correctness) {
         let spec = OpSpec::parse(OpKind::AttnDecode, shape, dtype).expect("valid shape");
-        let context = spec.dim("context") as i32;
-        let mut inputs = generate(&spec, seed_for(&spec));
+        let context = spec.dim("context").unwrap() as i32;
+        let mut inputs = generate(&spec, seed_for(&spec)).unwrap();
         // Ragged lengths: a full context, an empty sequence, one ending mid-page.
         let lens = HostTensor::from_i32("seq_lens", vec![3], vec![context, 0, 21]);
         for t in inputs.tensors.iter_mut().filter(|t| t.name == "seq_lens") {

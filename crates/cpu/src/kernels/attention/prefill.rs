@@ -6,6 +6,7 @@
 use gemm::Parallelism;
 use rayon::prelude::*;
 
+use hotpath_core::ops::PrefillShape;
 use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 
 use crate::kernels::{tensor, HostElem, Kernel};
@@ -198,7 +199,7 @@ pub fn build_prefill<E: HostElem>(
     inputs: &Inputs,
     sets: usize,
 ) -> Result<Box<dyn Kernel>> {
-    let dim = |k: &str| spec.dim(k) as usize;
+    let p = PrefillShape::of(spec)?;
     let (q, k, v) = (
         E::slice(inputs.get("q")?)?,
         E::slice(inputs.get("k")?)?,
@@ -214,12 +215,12 @@ pub fn build_prefill<E: HostElem>(
         })
         .collect();
     Ok(Box::new(Prefill {
-        batch: dim("batch"),
-        seq: dim("seq"),
-        hq: dim("heads_q"),
-        hkv: dim("heads_kv"),
-        d: dim("head_dim"),
-        causal: spec.dim("causal") == 1,
+        batch: p.batch as usize,
+        seq: p.seq as usize,
+        hq: p.heads_q as usize,
+        hkv: p.heads_kv as usize,
+        d: p.head_dim as usize,
+        causal: p.causal,
         sets,
         q32: vec![0.0; q.len()],
         k32: vec![0.0; k.len()],

@@ -1,0 +1,140 @@
+//! `gemv`: decode GEMV, the product of [`super::gemm`] with m ≤ 16, bound by the weights.
+
+use super::gemm::{LinearShape, LINEAR_KEYS};
+use super::Op;
+use crate::dtype::DType;
+use crate::error::{Error, Result};
+use crate::inputs::{Gen, Inputs};
+use crate::launch;
+use crate::op::{OpClass, OpKind, OpSpec, Sat, Shape, ShapeKey};
+use crate::plan::{kernel, out, out_bytes, suffix, Arg, Plan, Step};
+use crate::reference::OpReference;
+use crate::suite::{DeviceClass, SuiteName, LLAMA_8B_PROJECTIONS};
+use crate::target::Target;
+use crate::tensor::HostTensor;
+
+/// Decode GEMV.
+pub struct Gemv;
+
+impl Op for Gemv {
+    fn kind(&self) -> OpKind {
+        OpKind::Gemv
+    }
+    fn name(&self) -> &'static str {
+        "gemv"
+    }
+    fn summary(&self) -> &'static str {
+        "decode GEMV (m <= 16), memory-bound on the weights"
+    }
+    fn shape_keys(&self) -> &'static [ShapeKey] {
+        LINEAR_KEYS
+    }
+    fn example_shape(&self) -> &'static str {
+        "m=1,n=14336,k=4096"
+    }
+    fn small_shape(&self) -> &'static str {
+        "m=4,n=512,k=512"
+    }
+    fn class(&self) -> OpClass {
+        OpClass::Model
+    }
+    fn check_shape(&self, shape: &Shape) -> Result<()> {
+        let m = shape.dim("m")?;
+        if m > 16 {
+            return Err(Error::bad_input(format!(
+                "gemv takes m <= 16 (decode), got m={m}; use --op gemm for larger m"
+            )));
+        }
+        Ok(())
+    }
+    fn work(&self, spec: &OpSpec) -> Result<(Sat, Sat)> {
+        Ok(LinearShape::of(spec)?.work(spec.dtype))
+    }
+    fn input_names(&self) -> &'static [&'static str] {
+        &["a", "w"]
+    }
+    fn input_bytes(&self, spec: &OpSpec) -> Result<Sat> {
+        Ok(LinearShape::of(spec)?.input_bytes(spec.dtype))
+    }
+    fn output_shape(&self, spec: &OpSpec) -> Result<Option<Vec<usize>>> {
+        let s = LinearShape::of(spec)?;
+        Ok(Some(vec![s.m as usize, s.n as usize]))
+    }
+    fn generate(&self, spec: &OpSpec, gen: &mut Gen) -> Result<Vec<HostTensor>> {
+        Ok(LinearShape::of(spec)?.generate(spec.dtype, gen))
+    }
+    fn reference<'a>(
+        &self,
+        spec: &OpSpec,
+        inputs: &'a Inputs,
+        _output_len: usize,
+    ) -> Result<Box<dyn OpReference + 'a>> {
+        LinearShape::of(spec)?.reference(inputs)
+    }
+    fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<Plan> {
+        let s = LinearShape::of(spec)?;
+        s.check_k(OpKind::Gemv)?;
+        let (m, n, k) = (s.m, s.n, s.k);
+        let dt = suffix(spec.dtype);
+        let splits = launch::gemv_splits(n, k, target.units);
+        let mut args = vec![
+            Arg::Input(0),
+            Arg::Input(1),
+            Arg::Output(0),
+            Arg::Scratch(0),
+        ];
+        args.extend([
+            Arg::I32(m as i32),
+            Arg::I32(n as i32),
+            Arg::I32(k as i32),
+            Arg::I32(splits as i32),
+        ]);
+        let mut steps = vec![];
+        if splits > 1 {
+            steps.push(Step::ZeroScratch(0));
+        }
+        steps.push(kernel(
+            format!("hp_gemv_{dt}"),
+            launch::gemv(n, splits),
+            args,
+        ));
+        if splits > 1 {
+            let count = (m * n) as i64;
+            steps.push(kernel(
+                format!("hp_gemv_finish_{dt}"),
+                launch::elementwise(count as u64),
+                vec![Arg::Scratch(0), Arg::Output(0), Arg::I64(count)],
+            ));
+        }
+        Ok(Plan {
+            steps,
+            output_bytes: vec![out_bytes(spec)?],
+            scratch_bytes: vec![(m * n * 4) as usize],
+            output: out(spec, 0, "c")?,
+            counted_work: None,
+        })
+    }
+    fn suite_entries(&self, suite: SuiteName, class: DeviceClass) -> Vec<(String, DType)> {
+        let bf = DType::Bf16;
+        match suite {
+            SuiteName::Quick => vec![
+                ("m=1,n=14336,k=4096".to_string(), bf),
+                ("m=8,n=4096,k=4096".to_string(), bf),
+            ],
+            SuiteName::Decode => {
+                let ms: &[u64] = match class {
+                    DeviceClass::Cpu => &[1, 4, 16],
+                    DeviceClass::Gpu => &[1, 2, 4, 8, 16],
+                };
+                let mut v = Vec::new();
+                for &m in ms {
+                    for (_, n, k) in LLAMA_8B_PROJECTIONS {
+                        v.push((format!("m={m},n={n},k={k}"), bf));
+                    }
+                }
+                v
+            }
+            SuiteName::Prefill | SuiteName::Ceilings => vec![],
+        }
+    }
+}

@@ -1,0 +1,126 @@
+//! One file per op: everything the engine knows about an op, behind the [`Op`] trait — its
+//! shape keys and typed shape, cost model, input layout and generation, f64 reference, launch
+//! plan and suite membership. [`def`] is the one table from [`OpKind`] to its definition;
+//! everything else asks the op (docs/ARCHITECTURE.md, "Adding an op").
+
+mod attn_decode;
+mod attn_prefill;
+mod copy;
+mod d2h;
+mod gemm;
+mod gemv;
+mod h2d;
+mod kv_read;
+mod kv_write;
+mod l2_read;
+mod launch;
+mod peak_mma;
+mod read;
+mod triad;
+mod write;
+
+pub use attn_decode::DecodeShape;
+pub use attn_prefill::PrefillShape;
+pub use copy::StreamShape;
+pub use gemm::LinearShape;
+pub use kv_write::KvShape;
+pub use l2_read::L2Shape;
+pub use launch::LaunchShape;
+pub use peak_mma::PeakShape;
+
+use crate::dtype::DType;
+use crate::error::Result;
+use crate::inputs::{Gen, Inputs};
+use crate::op::{OpClass, OpKind, OpSpec, Sat, Shape, ShapeKey};
+use crate::plan::Plan;
+use crate::reference::OpReference;
+use crate::suite::{DeviceClass, SuiteName};
+use crate::target::Target;
+use crate::tensor::HostTensor;
+
+/// One benchmarked operation, defined once.
+pub trait Op: Sync {
+    /// Which op this is.
+    fn kind(&self) -> OpKind;
+    /// Name on the command line and in results files.
+    fn name(&self) -> &'static str;
+    /// One line on what the op measures, for `hotpath list`.
+    fn summary(&self) -> &'static str;
+    /// Shape keys, in canonical order.
+    fn shape_keys(&self) -> &'static [ShapeKey];
+    /// An example `--shape` value, for error messages and `hotpath list`.
+    fn example_shape(&self) -> &'static str;
+    /// The small shape correctness runs use (`hotpath validate`, the input tests): tiling
+    /// multiples, more than one block of threads, a reference of milliseconds.
+    fn small_shape(&self) -> &'static str;
+    /// What kind of measurement the op is.
+    fn class(&self) -> OpClass;
+    /// Constraints between keys beyond each key's own range (refused with a sentence).
+    fn check_shape(&self, _shape: &Shape) -> Result<()> {
+        Ok(())
+    }
+    /// FLOPs and compulsory bytes of one execution (docs/methodology.md, "Cost model"), in
+    /// saturating arithmetic.
+    fn work(&self, spec: &OpSpec) -> Result<(Sat, Sat)>;
+    /// Names of the input tensors, in layout order (plan arguments `Input(i)` name the i-th).
+    fn input_names(&self) -> &'static [&'static str];
+    /// Bytes of one set of inputs, without allocating.
+    fn input_bytes(&self, spec: &OpSpec) -> Result<Sat>;
+    /// Shape of the output tensor, or `None` when the backend chooses it (`peak_mma`).
+    fn output_shape(&self, spec: &OpSpec) -> Result<Option<Vec<usize>>>;
+    /// The dtype the output is stored in, for inputs of `dtype`.
+    fn output_dtype(&self, dtype: DType) -> DType {
+        dtype
+    }
+    /// The input tensors, deterministic in `gen`'s seed, named as [`Op::input_names`].
+    fn generate(&self, spec: &OpSpec, gen: &mut Gen) -> Result<Vec<HostTensor>>;
+    /// The f64 reference of the output on `inputs`; `output_len` is the output's length as
+    /// the backend produced it (only `peak_mma` consults it).
+    fn reference<'a>(
+        &self,
+        spec: &OpSpec,
+        inputs: &'a Inputs,
+        output_len: usize,
+    ) -> Result<Box<dyn OpReference + 'a>>;
+    /// The launch plan of our kernels for `spec` on `target` (GPU backends and the emulator).
+    fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<Plan>;
+    /// The benchmarks this op adds to suite `suite` on a device of `class`, as
+    /// (shape, dtype), in run order.
+    fn suite_entries(&self, suite: SuiteName, class: DeviceClass) -> Vec<(String, DType)>;
+}
+
+/// The definition of `op`: the registry, one row per op.
+pub fn def(op: OpKind) -> &'static dyn Op {
+    match op {
+        OpKind::Gemm => &gemm::Gemm,
+        OpKind::Gemv => &gemv::Gemv,
+        OpKind::AttnPrefill => &attn_prefill::AttnPrefill,
+        OpKind::AttnDecode => &attn_decode::AttnDecode,
+        OpKind::KvWrite => &kv_write::KvWrite,
+        OpKind::KvRead => &kv_read::KvRead,
+        OpKind::Copy => &copy::Copy,
+        OpKind::Read => &read::Read,
+        OpKind::Write => &write::Write,
+        OpKind::Triad => &triad::Triad,
+        OpKind::PeakMma => &peak_mma::PeakMma,
+        OpKind::L2Read => &l2_read::L2Read,
+        OpKind::Launch => &launch::Launch,
+        OpKind::H2d => &h2d::H2d,
+        OpKind::D2h => &d2h::D2h,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_definition_is_of_its_own_op() {
+        for op in OpKind::ALL {
+            assert_eq!(def(op).kind(), op);
+            let spec = OpSpec::parse(op, def(op).small_shape(), DType::F32).unwrap();
+            assert_eq!(spec.op, op);
+            OpSpec::parse(op, def(op).example_shape(), DType::F32).unwrap();
+        }
+    }
+}
