@@ -90,38 +90,6 @@ pub struct ClockSample {
     pub throttle_reasons: Vec<String>,
 }
 
-/// State of one health check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HealthState {
-    /// Fine.
-    Ok,
-    /// Worth a look, not a failure.
-    Warn,
-    /// The device should not be trusted.
-    Fail,
-    /// The backend cannot read this on this device.
-    Unknown,
-}
-
-/// One health reading (clocks, throttle reasons, ECC, power, temperature, PCIe).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct HealthCheck {
-    /// Short name (`sm_clock`, `ecc_volatile`, ...).
-    pub name: String,
-    /// Verdict.
-    pub state: HealthState,
-    /// The value read, with its unit.
-    pub value: String,
-}
-
-/// A health snapshot of a device.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Health {
-    /// Every reading the backend could take.
-    pub checks: Vec<HealthCheck>,
-}
-
 /// What `prepare` needs to build one benchmark.
 pub struct Workload<'a> {
     /// The problem.
@@ -172,8 +140,6 @@ pub trait Device {
     fn impls(&self, op: OpKind, dtype: DType) -> Vec<&'static str>;
     /// Allocates, initialises and compiles everything the benchmark needs. Nothing here is timed.
     fn prepare(&mut self, work: &Workload) -> Result<Box<dyn Prepared>>;
-    /// A health snapshot.
-    fn health(&self) -> Result<Health>;
     /// The current clock, read around each sample batch; `None` when the backend cannot tell.
     fn clock(&self) -> Result<Option<ClockSample>>;
     /// One telemetry reading (clocks, temperature, power, throttle reasons), taken around

@@ -1,8 +1,6 @@
 //! The CPU as a benchmark device: what it is (from /proc and sysfs) and which kernels it runs.
 
-use hotpath_core::{
-    DType, Device, DeviceInfo, Health, OpKind, Prepared, Result, TimingMethod, Workload,
-};
+use hotpath_core::{DType, Device, DeviceInfo, OpKind, Prepared, Result, TimingMethod, Workload};
 
 use crate::simd::level;
 use crate::timer::Timed;
@@ -158,14 +156,6 @@ impl Device for CpuDevice {
             }
         };
         Ok(Box::new(Timed::new(kernel, sets, spec.op)))
-    }
-
-    fn health(&self) -> Result<Health> {
-        Ok(crate::health::snapshot(
-            self.info.compute_units as usize,
-            self.info.memory_bytes,
-            self.info.memory_available_bytes,
-        ))
     }
 
     fn clock(&self) -> Result<Option<hotpath_core::ClockSample>> {

@@ -4,7 +4,6 @@
 
 pub mod blas;
 pub mod device;
-pub mod health;
 pub mod health_source;
 pub mod kernels;
 pub mod priority;

@@ -8,8 +8,8 @@ use cudarc::driver::sys::CUdevice_attribute;
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream};
 use cudarc::nvrtc::Ptx;
 use hotpath_core::{
-    Backend, ClockSample, DType, Device, DeviceInfo, Error, Health, OpKind, Prepared, Result,
-    TimingMethod, Workload,
+    Backend, ClockSample, DType, Device, DeviceInfo, Error, OpKind, Prepared, Result, TimingMethod,
+    Workload,
 };
 
 use crate::health::Monitor;
@@ -315,14 +315,6 @@ impl Device for CudaDevice {
             launcher,
             sets,
         )?))
-    }
-
-    fn health(&self) -> Result<Health> {
-        Ok(self
-            .monitor
-            .as_ref()
-            .map(Monitor::health)
-            .unwrap_or_default())
     }
 
     fn clock(&self) -> Result<Option<ClockSample>> {

@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use hotpath_core::plan::{self, Arg, Step};
 use hotpath_core::{
-    Backend, ClockSample, DType, Device, DeviceInfo, Error, Health, OpKind, Prepared, Result,
-    TimingMethod, Workload,
+    Backend, ClockSample, DType, Device, DeviceInfo, Error, OpKind, Prepared, Result, TimingMethod,
+    Workload,
 };
 
 use crate::amdsmi::{self, bdf::hip_bdf};
@@ -492,13 +492,6 @@ impl Device for RocmDevice {
             next: 0,
             events: (e0, e1),
         }))
-    }
-
-    fn health(&self) -> Result<Health> {
-        Ok(amdsmi::health(
-            self.bdf,
-            health::snapshot(self.card.as_deref()),
-        ))
     }
 
     fn clock(&self) -> Result<Option<ClockSample>> {

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::backend::{CacheMode, ClockSample, Device, DeviceInfo, Health, Prepared, TimingMethod};
+use crate::backend::{CacheMode, ClockSample, Device, DeviceInfo, Prepared, TimingMethod};
 use crate::cache::CachePlan;
 use crate::check::Correctness;
 use crate::dtype::DType;
@@ -62,9 +62,6 @@ impl Device for FakeDevice {
     }
     fn prepare(&mut self, _: &crate::backend::Workload) -> Result<Box<dyn Prepared>> {
         Err(Error::backend("the fake device runs nothing"))
-    }
-    fn health(&self) -> Result<Health> {
-        Ok(Health::default())
     }
     fn clock(&self) -> Result<Option<ClockSample>> {
         Ok(None)
