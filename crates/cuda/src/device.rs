@@ -12,7 +12,7 @@ use hotpath_core::{
     Workload,
 };
 
-use crate::health::Monitor;
+use crate::nvml::Monitor;
 use crate::ops::{self, Launcher};
 use crate::timer::GpuBench;
 use crate::{blas, nvrtc, toolkit};
@@ -65,7 +65,7 @@ fn describe(index: usize) -> Result<(DeviceInfo, Arc<CudaContext>, u32)> {
                 .ok()?,
         ))
     })();
-    let nvml_index = crate::health::resolve_nvml_index(index as u32, pci);
+    let nvml_index = crate::nvml::resolve_nvml_index(index as u32, pci);
     let monitor = Monitor::open(nvml_index).ok();
     let mut extra = BTreeMap::new();
     extra.insert(

@@ -1,6 +1,6 @@
 //! AMD SMI (`libamd_smi.so`), loaded at run time with libloading: temperature, clocks, ECC
 //! counts, PCIe link and retired pages of one GPU, found by its PCI address. Where AMD SMI is
-//! absent, or gives no value for a reading, the reading comes from sysfs ([`crate::health`]).
+//! absent, or gives no value for a reading, the reading comes from sysfs ([`crate::sysfs`]).
 //!
 //! **Unverified on hardware**: nothing here has run against a real `libamd_smi.so`.
 //!

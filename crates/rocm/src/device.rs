@@ -22,7 +22,7 @@ use crate::hip::{
 use crate::hiprtc::rtc;
 use crate::timer::{Action, Launch, OutputPlace, RocmBench};
 use crate::topology::kfd_targets;
-use crate::{blas, health};
+use crate::{blas, sysfs};
 
 /// A HIP failure sentence as a backend error.
 pub(crate) fn err(e: String) -> Error {
@@ -173,7 +173,7 @@ impl Backend for RocmBackend {
         let bdf = hip_bdf(h, index as c_int);
         let card = bdf
             .and_then(|b| b.sysfs_dir())
-            .or_else(|| health::card_dir(index));
+            .or_else(|| sysfs::card_dir(index));
         Ok(Box::new(RocmDevice {
             shared_limit: shared_limit(h, index as c_int),
             telemetry: crate::telemetry::RocmTelemetry::new(card.clone(), bdf),
@@ -499,10 +499,10 @@ impl Device for RocmDevice {
         Ok(match amdsmi::clock(self.bdf) {
             // AMD SMI gives the clock; the throttle status only sysfs has.
             Some(mut sample) => {
-                sample.throttle_reasons = health::throttle_reasons(card);
+                sample.throttle_reasons = sysfs::throttle_reasons(card);
                 Some(sample)
             }
-            None => card.and_then(health::clock),
+            None => card.and_then(sysfs::clock),
         })
     }
 
