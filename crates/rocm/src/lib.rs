@@ -14,6 +14,7 @@ pub mod hip;
 pub mod hiprtc;
 pub mod loader;
 pub mod metrics;
+mod ops;
 pub mod sysfs;
 pub mod telemetry;
 mod timer;
