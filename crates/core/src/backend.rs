@@ -121,6 +121,13 @@ pub fn unsupported_impl(
     ))
 }
 
+/// The error for an op a backend has no implementation of at all, at any dtype:
+/// `<op> is not implemented on <backend>`. A backend refuses such an op with it and never
+/// runs another op's kernel in its place.
+pub fn not_implemented(op: OpKind, backend: &str) -> crate::Error {
+    crate::Error::unsupported(format!("{op} is not implemented on {backend}"))
+}
+
 /// A family of devices reachable through one runtime (CUDA, ROCm, CPU).
 pub trait Backend: Send + Sync {
     /// `cuda`, `rocm` or `cpu`.

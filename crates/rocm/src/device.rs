@@ -183,7 +183,9 @@ impl Backend for RocmBackend {
 /// the f16/bf16 peak on CDNA), and hipBLASLt for gemm/gemv when `blas` (it loaded) is true.
 pub fn impls_with(op: OpKind, dtype: DType, blas: bool) -> Vec<&'static str> {
     let mut v = impls(op, dtype);
-    if blas && matches!(op, OpKind::Gemm | OpKind::Gemv) && blas::data_type(dtype).is_some() {
+    // hipBLASLt for the ops its launcher runs (gemm, gemv), at the dtypes it multiplies.
+    let runs = matches!(ops::route(op, "hipblaslt"), Ok(ops::Route::Blas));
+    if blas && runs && blas::data_type(dtype).is_some() {
         v.push("hipblaslt");
     }
     v
@@ -207,25 +209,38 @@ pub fn unoffered_why(
     }
 }
 
-/// Our kernels on AMD (no vendor library).
+/// Our kernels on AMD (no vendor library). Every op and dtype is named: a new one does not
+/// compile until ROCm says what it offers for it.
 pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
-    let ours = matches!(dtype, DType::F32 | DType::F16 | DType::Bf16);
-    match op {
-        OpKind::Gemm | OpKind::AttnPrefill if matches!(dtype, DType::F16 | DType::Bf16) => {
-            vec!["hotpath"]
-        }
-        OpKind::Gemm | OpKind::AttnPrefill => vec![],
-        // F32: the FMA chains; F16/Bf16: MFMA chains (v_mfma_f32_16x16x16*). No fp8 MFMA
-        // kernel (CDNA3 only).
-        OpKind::PeakMma if matches!(dtype, DType::F32 | DType::F16 | DType::Bf16) => {
-            vec!["hotpath"]
-        }
-        OpKind::PeakMma => vec![],
-        OpKind::Copy | OpKind::Write | OpKind::H2d | OpKind::D2h => vec!["hotpath"],
-        OpKind::Launch if dtype == DType::F32 => vec!["hotpath"],
-        OpKind::Launch => vec![],
-        _ if ours => vec!["hotpath"],
-        _ => vec![],
+    // The dtypes our kernels are written for; no fp8 MFMA kernel (CDNA3 only).
+    let ours = match dtype {
+        DType::F32 | DType::F16 | DType::Bf16 => true,
+        DType::Fp8E4m3 => false,
+    };
+    let offered = match op {
+        // MFMA paths only: no f32 gemm or prefill attention kernel on AMD.
+        OpKind::Gemm | OpKind::AttnPrefill => match dtype {
+            DType::F16 | DType::Bf16 => true,
+            DType::F32 | DType::Fp8E4m3 => false,
+        },
+        // F32: the FMA chains; F16/Bf16: MFMA chains (v_mfma_f32_16x16x16*).
+        OpKind::PeakMma => ours,
+        // Copies move bytes, whatever their type.
+        OpKind::Copy | OpKind::Write | OpKind::H2d | OpKind::D2h => true,
+        // The empty kernel has no type: offered once, as f32.
+        OpKind::Launch => dtype == DType::F32,
+        OpKind::Gemv
+        | OpKind::AttnDecode
+        | OpKind::KvWrite
+        | OpKind::KvRead
+        | OpKind::Read
+        | OpKind::Triad
+        | OpKind::L2Read => ours,
+    };
+    if offered {
+        vec!["hotpath"]
+    } else {
+        vec![]
     }
 }
 
@@ -297,22 +312,26 @@ impl RocmDevice {
         Ok((plan::plan(spec, &target)?, self.shared_limit))
     }
 
-    fn launcher(&mut self, work: &Workload) -> Result<(Box<dyn Launcher>, Vec<usize>)> {
+    fn launcher(
+        &mut self,
+        work: &Workload,
+        route: ops::Route,
+    ) -> Result<(Box<dyn Launcher>, Vec<usize>)> {
         let spec = work.spec;
         let h = self.h;
-        Ok(match (spec.op, work.imp) {
-            (OpKind::Gemm | OpKind::Gemv, "hipblaslt") => (
+        Ok(match route {
+            ops::Route::Blas => (
                 Box::new(blas::LtMatmul::new(spec, h)?),
                 blas::LtMatmul::out_bytes(spec),
             ),
-            (OpKind::H2d | OpKind::D2h, _) => {
+            ops::Route::Host => {
                 let input = work.inputs.get("a")?;
                 (
                     Box::new(ops::host::Transfer::new(spec, h, input)?),
                     ops::host::Transfer::out_bytes(spec),
                 )
             }
-            _ => {
+            ops::Route::Planned => {
                 let (plan, limit) = self.plan(spec)?;
                 let out_bytes = plan.output_bytes.clone();
                 let inputs = work.inputs.tensors.len();
@@ -341,6 +360,7 @@ impl Device for RocmDevice {
 
     fn prepare(&mut self, work: &Workload) -> Result<Box<dyn Prepared>> {
         let spec = work.spec;
+        let route = ops::route(spec.op, work.imp)?;
         let offered = impls_with(spec.op, spec.dtype, blas::available().is_ok());
         if !offered.contains(&work.imp) {
             let why = unoffered_why(
@@ -353,7 +373,7 @@ impl Device for RocmDevice {
                 "rocm", spec, work.imp, &offered, &why,
             ));
         }
-        let (launcher, out_bytes) = self.launcher(work)?;
+        let (launcher, out_bytes) = self.launcher(work, route)?;
         let (h, stream) = (self.h, self.stream);
         let mut sets = Vec::with_capacity(work.rotation_sets.max(1));
         for _ in 0..work.rotation_sets.max(1) {

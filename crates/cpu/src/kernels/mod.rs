@@ -96,15 +96,17 @@ pub fn indices(t: &HostTensor, limit: usize) -> Result<Vec<usize>> {
 }
 
 /// Picks the kernel instantiation for `dtype` (f32, f16, bf16), or says the dtype is not run.
+/// `$build` is a generic function's name or path, called as `$build::<E>(args)`.
 #[macro_export]
 macro_rules! by_dtype {
-    ($dtype:expr, $build:ident ( $($arg:expr),* )) => {
+    ($dtype:expr, $($build:ident)::+ ( $($arg:expr),* )) => {
         match $dtype {
-            hotpath_core::DType::F32 => $build::<f32>($($arg),*),
-            hotpath_core::DType::F16 => $build::<half::f16>($($arg),*),
-            hotpath_core::DType::Bf16 => $build::<half::bf16>($($arg),*),
-            other => Err(hotpath_core::Error::unsupported(format!(
-                "the cpu backend does not run {other}"
+            hotpath_core::DType::F32 => $($build)::+::<f32>($($arg),*),
+            hotpath_core::DType::F16 => $($build)::+::<half::f16>($($arg),*),
+            hotpath_core::DType::Bf16 => $($build)::+::<half::bf16>($($arg),*),
+            hotpath_core::DType::Fp8E4m3 => Err(hotpath_core::Error::unsupported(format!(
+                "the cpu backend does not run {}",
+                hotpath_core::DType::Fp8E4m3
             ))),
         }
     };

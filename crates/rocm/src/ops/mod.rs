@@ -8,7 +8,7 @@ pub mod planned;
 use std::ffi::c_void;
 
 use hotpath_core::inputs::output_shape;
-use hotpath_core::{DType, HostTensor, Inputs, OpSpec, Result, Work};
+use hotpath_core::{DType, HostTensor, Inputs, OpKind, OpSpec, Result, Work};
 
 use crate::buffers::{alloc, upload, DevBuf};
 use crate::hip::Hip;
@@ -45,6 +45,42 @@ pub trait Launcher {
     /// The output when it lives in host memory (`d2h`); `None` = read [`Launcher::output`].
     fn host_output(&self, _stream: *mut c_void) -> Option<Result<HostTensor>> {
         None
+    }
+}
+
+/// Which launcher runs an op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// hipBLASLt's product ([`crate::blas::LtMatmul`]).
+    Blas,
+    /// A pinned host↔device copy ([`host::Transfer`]).
+    Host,
+    /// Our kernels, from the op's launch plan ([`planned::Planned`]).
+    Planned,
+}
+
+/// The launcher that runs `op` as implementation `imp` (`hotpath` or `hipblaslt`). Every op
+/// is named, so a new one does not compile until ROCm says how it runs it, or refuses it
+/// with [`hotpath_core::backend::not_implemented`] ("<op> is not implemented on rocm");
+/// no op is run by another op's launcher. Whether `imp` is offered for the op at a dtype
+/// is [`crate::device::impls_with`]'s to say.
+pub fn route(op: OpKind, imp: &str) -> Result<Route> {
+    match op {
+        OpKind::Gemm | OpKind::Gemv if imp == "hipblaslt" => Ok(Route::Blas),
+        OpKind::Gemm
+        | OpKind::Gemv
+        | OpKind::AttnPrefill
+        | OpKind::AttnDecode
+        | OpKind::KvWrite
+        | OpKind::KvRead
+        | OpKind::Copy
+        | OpKind::Read
+        | OpKind::Write
+        | OpKind::Triad
+        | OpKind::PeakMma
+        | OpKind::L2Read
+        | OpKind::Launch => Ok(Route::Planned),
+        OpKind::H2d | OpKind::D2h => Ok(Route::Host),
     }
 }
 
