@@ -4,6 +4,11 @@
 //! the same `kernels/*.cu` as on CUDA, compiled by hipRTC, launched from the
 //! backend-independent plans of `hotpath_core::plan`.
 
+#![deny(
+    clippy::wildcard_enum_match_arm,
+    clippy::match_wildcard_for_single_variants
+)]
+
 pub mod amdsmi;
 pub mod blas;
 mod buffers;

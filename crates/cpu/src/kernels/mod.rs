@@ -47,7 +47,9 @@ impl HostElem for f32 {
     fn slice(t: &HostTensor) -> Result<&[Self]> {
         match &t.data {
             HostData::F32(v) => Ok(v),
-            _ => Err(mismatch(t, DType::F32)),
+            HostData::F16(_) | HostData::Bf16(_) | HostData::Fp8E4m3(_) | HostData::I32(_) => {
+                Err(mismatch(t, DType::F32))
+            }
         }
     }
     fn wrap(v: Vec<Self>) -> HostData {
@@ -60,7 +62,9 @@ impl HostElem for f16 {
     fn slice(t: &HostTensor) -> Result<&[Self]> {
         match &t.data {
             HostData::F16(v) => Ok(v),
-            _ => Err(mismatch(t, DType::F16)),
+            HostData::F32(_) | HostData::Bf16(_) | HostData::Fp8E4m3(_) | HostData::I32(_) => {
+                Err(mismatch(t, DType::F16))
+            }
         }
     }
     fn wrap(v: Vec<Self>) -> HostData {
@@ -73,7 +77,9 @@ impl HostElem for bf16 {
     fn slice(t: &HostTensor) -> Result<&[Self]> {
         match &t.data {
             HostData::Bf16(v) => Ok(v),
-            _ => Err(mismatch(t, DType::Bf16)),
+            HostData::F32(_) | HostData::F16(_) | HostData::Fp8E4m3(_) | HostData::I32(_) => {
+                Err(mismatch(t, DType::Bf16))
+            }
         }
     }
     fn wrap(v: Vec<Self>) -> HostData {
