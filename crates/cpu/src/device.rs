@@ -260,21 +260,66 @@ mod tests {
         }
     }
 
-    #[test]
-    fn an_op_without_a_cpu_kernel_is_refused_not_routed_elsewhere() {
-        let spec = OpSpec::parse(OpKind::L2Read, "elements=1024", DType::F32).unwrap();
-        let inputs = hotpath_core::inputs::generate(&spec, 1);
-        let work = Workload {
+    fn prepare(op: OpKind, shape: &str, dtype: DType, imp: &str) -> Result<Box<dyn Prepared>> {
+        let spec = OpSpec::parse(op, shape, dtype).unwrap();
+        // A refusal reads no input: none are made for what the table does not list (fp8's
+        // take seconds to make).
+        let inputs = if impls(op, dtype).contains(&imp) {
+            hotpath_core::inputs::generate(&spec, 1)
+        } else {
+            Inputs { tensors: vec![] }
+        };
+        CpuDevice::detect().prepare(&Workload {
             spec: &spec,
-            imp: "hotpath",
+            imp,
             inputs: &inputs,
             rotation_sets: 1,
-        };
-        let err = CpuDevice::detect()
-            .prepare(&work)
+        })
+    }
+
+    #[test]
+    fn an_op_without_a_cpu_kernel_is_refused_not_routed_elsewhere() {
+        let err = prepare(OpKind::L2Read, "elements=1024", DType::F32, "hotpath")
             .err()
-            .unwrap()
-            .to_string();
-        assert!(err.contains("l2_read"), "{err}");
+            .unwrap();
+        assert!(
+            matches!(err, hotpath_core::Error::Unsupported(_)),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "l2_read is not implemented on cpu");
+    }
+
+    /// Every op, dtype and implementation: what the impl table lists prepares (or is
+    /// refused for a shape reason), what it does not list is refused, and an op it lists at
+    /// no dtype is "not implemented on cpu".
+    #[test]
+    fn the_impl_table_and_prepare_agree() {
+        use hotpath_core::validate::plan::small_shape;
+        use hotpath_core::Error;
+        for op in OpKind::ALL {
+            let implemented = DType::ALL.iter().any(|&d| !impls(op, d).is_empty());
+            assert_eq!(implemented, builder(op, "hotpath").is_ok(), "{op}");
+            for dtype in DType::ALL {
+                let offered = impls(op, dtype);
+                for imp in ["hotpath", "candle"] {
+                    let got = prepare(op, small_shape(op), dtype, imp);
+                    let what = format!("{op} {dtype} {imp}");
+                    match got {
+                        Ok(_) => assert!(offered.contains(&imp), "{what}: prepared, not listed"),
+                        Err(Error::BadInput(why)) if offered.contains(&imp) => {
+                            eprintln!("{what}: refused for its shape: {why}")
+                        }
+                        Err(e) if offered.contains(&imp) => panic!("{what}: listed, but {e}"),
+                        Err(Error::Unsupported(why)) if !implemented => {
+                            assert_eq!(why, format!("{op} is not implemented on cpu"))
+                        }
+                        Err(Error::Unsupported(why)) => {
+                            assert!(why.starts_with("the cpu backend has no"), "{what}: {why}")
+                        }
+                        Err(e) => panic!("{what}: not listed, refused with {e:?}"),
+                    }
+                }
+            }
+        }
     }
 }

@@ -363,57 +363,5 @@ impl Device for CudaDevice {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn impls_follow_the_architecture() {
-        assert_eq!(
-            impls(OpKind::Gemm, DType::Bf16, (9, 0)),
-            vec!["hotpath", "cublaslt"]
-        );
-        assert_eq!(
-            impls(OpKind::Gemm, DType::Fp8E4m3, (9, 0)),
-            vec!["cublaslt"]
-        );
-        assert!(
-            impls(OpKind::Gemm, DType::Fp8E4m3, (8, 0)).is_empty(),
-            "A100 has no fp8"
-        );
-        assert!(impls(OpKind::PeakMma, DType::Fp8E4m3, (8, 0)).is_empty());
-        assert_eq!(
-            impls(OpKind::PeakMma, DType::Fp8E4m3, (8, 9)),
-            vec!["hotpath"]
-        );
-        assert_eq!(
-            impls(OpKind::PeakMma, DType::Fp8E4m3, (9, 0)),
-            vec!["hotpath"]
-        );
-        assert!(impls(OpKind::PeakMma, DType::Fp8E4m3, (10, 0)).is_empty());
-        assert_eq!(
-            impls(OpKind::Gemv, DType::Bf16, (8, 0)),
-            vec!["hotpath", "cublaslt"]
-        );
-        assert!(impls(OpKind::AttnDecode, DType::Fp8E4m3, (9, 0)).is_empty());
-    }
-
-    #[test]
-    fn kernel_functions_map_to_their_files() {
-        assert_eq!(file_of("hp_gemv_finish_bf16"), "gemv.cu");
-        assert_eq!(file_of("hp_attn_decode_combine_f16"), "attn_decode.cu");
-        assert_eq!(file_of("hp_kv_read_f32"), "kv.cu");
-        assert_eq!(file_of("hp_reduce_partials"), "stream.cu");
-        assert_eq!(file_of("hp_peak_fma_f32"), "peak.cu");
-        assert_eq!(file_of("hp_copy"), "stream.cu");
-    }
-
-    #[test]
-    fn no_driver_is_a_reason_not_a_panic() {
-        // This machine (and CI) has no NVIDIA driver; on a GPU node the backend opens.
-        match CudaBackend::new().devices() {
-            Err(Error::NotAvailable(why)) => assert!(why.contains("driver"), "{why}"),
-            Err(e) => panic!("expected NotAvailable, got {e}"),
-            Ok(devs) => assert!(!devs.is_empty()),
-        }
-    }
-}
+#[path = "device_tests.rs"]
+mod tests;
