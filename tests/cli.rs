@@ -103,6 +103,18 @@ fn unsupported_and_unavailable_are_exit_2() {
         ],
         "cublaslt",
     );
+    // An op the CPU lacks at every dtype is named as such, not run by another kernel.
+    bad(
+        &[
+            "--op",
+            "l2_read",
+            "--shape",
+            "elements=1K",
+            "--dtype",
+            "f32",
+        ],
+        "l2_read is not implemented on cpu",
+    );
     assert_bad_input(
         &[
             "run",

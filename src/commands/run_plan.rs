@@ -212,6 +212,13 @@ pub fn benchmarks(
                     spec.dtype,
                     offered.join(", ")
                 ),
+                // An op offered at no dtype is one the backend lacks: the one sentence for it.
+                _ if DType::ALL
+                    .iter()
+                    .all(|&d| device.impls(spec.op, d).is_empty()) =>
+                {
+                    hotpath_core::backend::not_implemented(spec.op, &backend).to_string()
+                }
                 _ => format!(
                     "the {backend} backend does not run {} in {}",
                     spec.op, spec.dtype

@@ -500,7 +500,7 @@ fn display(path: &Path) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use hotpath_core::backend::{ClockSample, Health, Prepared, TimingMethod, Workload};
+    use hotpath_core::backend::{ClockSample, Prepared, TimingMethod, Workload};
     use hotpath_core::{DType, OpKind};
 
     /// Three devices; device 1 does not open. None offers a kernel, so each device's checks
@@ -542,9 +542,6 @@ mod tests {
         }
         fn prepare(&mut self, _: &Workload) -> Result<Box<dyn Prepared>> {
             Err(Error::backend("nothing to run"))
-        }
-        fn health(&self) -> Result<Health> {
-            Ok(Health::default())
         }
         fn clock(&self) -> Result<Option<ClockSample>> {
             Ok(None)

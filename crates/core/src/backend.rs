@@ -90,38 +90,6 @@ pub struct ClockSample {
     pub throttle_reasons: Vec<String>,
 }
 
-/// State of one health check.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum HealthState {
-    /// Fine.
-    Ok,
-    /// Worth a look, not a failure.
-    Warn,
-    /// The device should not be trusted.
-    Fail,
-    /// The backend cannot read this on this device.
-    Unknown,
-}
-
-/// One health reading (clocks, throttle reasons, ECC, power, temperature, PCIe).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct HealthCheck {
-    /// Short name (`sm_clock`, `ecc_volatile`, ...).
-    pub name: String,
-    /// Verdict.
-    pub state: HealthState,
-    /// The value read, with its unit.
-    pub value: String,
-}
-
-/// A health snapshot of a device.
-#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
-pub struct Health {
-    /// Every reading the backend could take.
-    pub checks: Vec<HealthCheck>,
-}
-
 /// What `prepare` needs to build one benchmark.
 pub struct Workload<'a> {
     /// The problem.
@@ -153,6 +121,13 @@ pub fn unsupported_impl(
     ))
 }
 
+/// The error for an op a backend has no implementation of at all, at any dtype:
+/// `<op> is not implemented on <backend>`. A backend refuses such an op with it and never
+/// runs another op's kernel in its place.
+pub fn not_implemented(op: OpKind, backend: &str) -> crate::Error {
+    crate::Error::unsupported(format!("{op} is not implemented on {backend}"))
+}
+
 /// A family of devices reachable through one runtime (CUDA, ROCm, CPU).
 pub trait Backend: Send + Sync {
     /// `cuda`, `rocm` or `cpu`.
@@ -172,8 +147,6 @@ pub trait Device {
     fn impls(&self, op: OpKind, dtype: DType) -> Vec<&'static str>;
     /// Allocates, initialises and compiles everything the benchmark needs. Nothing here is timed.
     fn prepare(&mut self, work: &Workload) -> Result<Box<dyn Prepared>>;
-    /// A health snapshot.
-    fn health(&self) -> Result<Health>;
     /// The current clock, read around each sample batch; `None` when the backend cannot tell.
     fn clock(&self) -> Result<Option<ClockSample>>;
     /// One telemetry reading (clocks, temperature, power, throttle reasons), taken around

@@ -5,7 +5,7 @@ use std::cell::Cell;
 use std::rc::Rc;
 
 use super::*;
-use crate::backend::{Device, DeviceInfo, Health, TimingMethod, Workload};
+use crate::backend::{Device, DeviceInfo, TimingMethod, Workload};
 use crate::dtype::DType;
 use crate::op::OpSpec;
 use crate::results::Status;
@@ -278,9 +278,6 @@ impl Device for OneKernel {
         k.output = work.inputs.get("a")?.clone();
         k.output.name = "b";
         Ok(Box::new(k))
-    }
-    fn health(&self) -> Result<Health> {
-        Ok(Health::default())
     }
     fn clock(&self) -> Result<Option<ClockSample>> {
         Ok(None)

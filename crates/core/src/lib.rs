@@ -40,8 +40,8 @@ pub mod tensor;
 pub mod units;
 
 pub use backend::{
-    Backend, CacheMode, ClockSample, Device, DeviceInfo, GraphReplay, Health, HealthCheck,
-    HealthState, Prepared, TimingMethod, Workload,
+    Backend, CacheMode, ClockSample, Device, DeviceInfo, GraphReplay, Prepared, TimingMethod,
+    Workload,
 };
 pub use dtype::DType;
 pub use error::{Error, Result};

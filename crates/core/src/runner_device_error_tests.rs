@@ -2,7 +2,7 @@
 //! what retires a worker): a `Backend` error from a call into the device, and nothing else.
 
 use super::*;
-use crate::backend::{ClockSample, Health, Prepared, TimingMethod, Workload};
+use crate::backend::{ClockSample, Prepared, TimingMethod, Workload};
 use crate::fault::{self, Fault, FaultyDevice};
 use crate::tensor::HostTensor;
 use crate::units::Seconds;
@@ -52,9 +52,6 @@ impl Device for Scripted {
             at: self.at,
             kind: self.kind,
         }))
-    }
-    fn health(&self) -> Result<Health> {
-        Ok(Health::default())
     }
     fn clock(&self) -> Result<Option<ClockSample>> {
         match self.at {

@@ -1,12 +1,13 @@
 //! The CPU as a benchmark device: what it is (from /proc and sysfs) and which kernels it runs.
 
 use hotpath_core::{
-    DType, Device, DeviceInfo, Health, OpKind, Prepared, Result, TimingMethod, Workload,
+    DType, Device, DeviceInfo, Inputs, OpKind, OpSpec, Prepared, Result, TimingMethod, Workload,
 };
 
+use crate::kernels::{self, Kernel};
 use crate::simd::level;
 use crate::timer::Timed;
-use crate::{blas, by_dtype, kernels};
+use crate::{blas, by_dtype};
 
 /// The host CPU, all rayon threads.
 pub struct CpuDevice {
@@ -91,16 +92,22 @@ impl CpuDevice {
     }
 }
 
-/// Implementations the CPU offers for `op` at `dtype`.
+/// Implementations the CPU offers for `op` at `dtype`. Every op and dtype is named: a new
+/// one does not compile until the CPU says what it offers for it.
 pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
-    if !matches!(dtype, DType::F32 | DType::F16 | DType::Bf16) {
-        return vec![];
+    // Our kernels and candle's GEMM compute in f32, f16 and bf16; fp8 is not run at all.
+    match dtype {
+        DType::F32 | DType::F16 | DType::Bf16 => {}
+        DType::Fp8E4m3 => return vec![],
     }
-    // Every op named: a new op is a compile error here until the CPU says what it offers.
     match op {
         OpKind::Gemm => vec!["candle"],
         OpKind::Gemv => vec!["hotpath", "candle"],
-        OpKind::PeakMma if dtype != DType::F32 => vec![],
+        // f16/bf16 are widened and computed in f32, so their roof is the f32 one.
+        OpKind::PeakMma => match dtype {
+            DType::F32 => vec!["hotpath"],
+            DType::F16 | DType::Bf16 | DType::Fp8E4m3 => vec![],
+        },
         OpKind::AttnPrefill
         | OpKind::AttnDecode
         | OpKind::KvWrite
@@ -108,11 +115,59 @@ pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
         | OpKind::Copy
         | OpKind::Read
         | OpKind::Write
-        | OpKind::Triad
-        | OpKind::PeakMma => vec!["hotpath"],
+        | OpKind::Triad => vec!["hotpath"],
         // GPU-only ceilings: a CPU has no separate cache-only path, launches or PCIe copies.
         OpKind::L2Read | OpKind::Launch | OpKind::H2d | OpKind::D2h => vec![],
     }
+}
+
+type Built = Result<Box<dyn Kernel>>;
+
+/// Builds a CPU kernel from its spec, its inputs and the number of rotation sets.
+pub type Build = fn(&OpSpec, &Inputs, usize) -> Built;
+
+/// The builder of `op` as implementation `imp` (`hotpath` or `candle`). Every op is named,
+/// so a new one does not compile until the CPU builds it, or refuses it with
+/// [`hotpath_core::backend::not_implemented`] ("<op> is not implemented on cpu"); no op is
+/// built by another op's builder. Whether `imp` is offered for the op at a dtype is
+/// [`impls`]'s to say (gemm is offered as `candle` alone).
+pub fn builder(op: OpKind, imp: &str) -> Result<Build> {
+    Ok(match op {
+        OpKind::Gemm => blas::build,
+        OpKind::Gemv if imp == "candle" => blas::build,
+        OpKind::Gemv => gemv,
+        OpKind::AttnPrefill => attn_prefill,
+        OpKind::AttnDecode => attn_decode,
+        OpKind::KvWrite => kv_write,
+        OpKind::KvRead => kv_read,
+        OpKind::PeakMma => peak_mma,
+        OpKind::Copy | OpKind::Read | OpKind::Write | OpKind::Triad => stream,
+        OpKind::L2Read | OpKind::Launch | OpKind::H2d | OpKind::D2h => {
+            return Err(hotpath_core::backend::not_implemented(op, "cpu"))
+        }
+    })
+}
+
+fn gemv(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    by_dtype!(s.dtype, kernels::linear::build(s, i, n))
+}
+fn attn_prefill(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    by_dtype!(s.dtype, kernels::attention::build_prefill(s, i, n))
+}
+fn attn_decode(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    by_dtype!(s.dtype, kernels::attention::build_decode(s, i, n))
+}
+fn kv_write(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    by_dtype!(s.dtype, kernels::kv::build_write(s, i, n))
+}
+fn kv_read(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    by_dtype!(s.dtype, kernels::kv::build_read(s, i, n))
+}
+fn peak_mma(s: &OpSpec, _: &Inputs, _: usize) -> Built {
+    kernels::peak::build(s)
+}
+fn stream(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    by_dtype!(s.dtype, kernels::stream::build(s, i, n))
 }
 
 impl Device for CpuDevice {
@@ -126,46 +181,16 @@ impl Device for CpuDevice {
 
     fn prepare(&mut self, work: &Workload) -> Result<Box<dyn Prepared>> {
         let spec = work.spec;
+        let build = builder(spec.op, work.imp)?;
         let offered = impls(spec.op, spec.dtype);
         if !offered.contains(&work.imp) {
             return Err(hotpath_core::backend::unsupported_impl(
                 "cpu", spec, work.imp, &offered, "",
             ));
         }
-        let (inputs, sets) = (work.inputs, work.rotation_sets.max(1));
-        use kernels::peak;
-        // `impls` above admitted (op, imp); every op is named so that a new one does not
-        // compile until it is given a kernel here or refused.
-        let kernel = match spec.op {
-            OpKind::Gemm | OpKind::Gemv if work.imp == "candle" => blas::build(spec, inputs, sets)?,
-            OpKind::Gemv => by_dtype!(spec.dtype, linear_build(spec, inputs, sets))?,
-            OpKind::AttnPrefill => by_dtype!(spec.dtype, prefill_build(spec, inputs, sets))?,
-            OpKind::AttnDecode => by_dtype!(spec.dtype, decode_build(spec, inputs, sets))?,
-            OpKind::KvWrite => by_dtype!(spec.dtype, kv_write_build(spec, inputs, sets))?,
-            OpKind::KvRead => by_dtype!(spec.dtype, kv_read_build(spec, inputs, sets))?,
-            OpKind::PeakMma => peak::build(spec)?,
-            OpKind::Copy | OpKind::Read | OpKind::Write | OpKind::Triad => {
-                by_dtype!(spec.dtype, stream_build(spec, inputs, sets))?
-            }
-            OpKind::Gemm | OpKind::L2Read | OpKind::Launch | OpKind::H2d | OpKind::D2h => {
-                return Err(hotpath_core::backend::unsupported_impl(
-                    "cpu",
-                    spec,
-                    work.imp,
-                    &offered,
-                    "not implemented on cpu",
-                ))
-            }
-        };
+        let sets = work.rotation_sets.max(1);
+        let kernel = build(spec, work.inputs, sets)?;
         Ok(Box::new(Timed::new(kernel, sets, spec.op)))
-    }
-
-    fn health(&self) -> Result<Health> {
-        Ok(crate::health::snapshot(
-            self.info.compute_units as usize,
-            self.info.memory_bytes,
-            self.info.memory_available_bytes,
-        ))
     }
 
     fn clock(&self) -> Result<Option<hotpath_core::ClockSample>> {
@@ -192,31 +217,9 @@ impl Device for CpuDevice {
         // f16/bf16 are widened and computed in f32; fp8 is not run at all.
         match dtype {
             DType::Fp8E4m3 => DType::Fp8E4m3,
-            _ => DType::F32,
+            DType::F32 | DType::F16 | DType::Bf16 => DType::F32,
         }
     }
-}
-
-use hotpath_core::{Inputs, OpSpec};
-use kernels::Kernel;
-type Built = Result<Box<dyn Kernel>>;
-fn linear_build<E: kernels::HostElem>(s: &OpSpec, i: &Inputs, n: usize) -> Built {
-    kernels::linear::build::<E>(s, i, n)
-}
-fn prefill_build<E: kernels::HostElem>(s: &OpSpec, i: &Inputs, n: usize) -> Built {
-    kernels::attention::build_prefill::<E>(s, i, n)
-}
-fn decode_build<E: kernels::HostElem>(s: &OpSpec, i: &Inputs, n: usize) -> Built {
-    kernels::attention::build_decode::<E>(s, i, n)
-}
-fn kv_write_build<E: kernels::HostElem>(s: &OpSpec, i: &Inputs, n: usize) -> Built {
-    kernels::kv::build_write::<E>(s, i, n)
-}
-fn kv_read_build<E: kernels::HostElem>(s: &OpSpec, i: &Inputs, n: usize) -> Built {
-    kernels::kv::build_read::<E>(s, i, n)
-}
-fn stream_build<E: kernels::HostElem>(s: &OpSpec, i: &Inputs, n: usize) -> Built {
-    kernels::stream::build::<E>(s, i, n)
 }
 
 #[cfg(test)]
@@ -257,21 +260,65 @@ mod tests {
         }
     }
 
-    #[test]
-    fn an_op_without_a_cpu_kernel_is_refused_not_routed_elsewhere() {
-        let spec = OpSpec::parse(OpKind::L2Read, "elements=1024", DType::F32).unwrap();
-        let inputs = hotpath_core::inputs::generate(&spec, 1).unwrap();
-        let work = Workload {
+    fn prepare(op: OpKind, shape: &str, dtype: DType, imp: &str) -> Result<Box<dyn Prepared>> {
+        let spec = OpSpec::parse(op, shape, dtype).unwrap();
+        // A refusal reads no input: none are made for what the table does not list (fp8's
+        // take seconds to make).
+        let inputs = if impls(op, dtype).contains(&imp) {
+            hotpath_core::inputs::generate(&spec, 1).unwrap()
+        } else {
+            Inputs { tensors: vec![] }
+        };
+        CpuDevice::detect().prepare(&Workload {
             spec: &spec,
-            imp: "hotpath",
+            imp,
             inputs: &inputs,
             rotation_sets: 1,
-        };
-        let err = CpuDevice::detect()
-            .prepare(&work)
+        })
+    }
+
+    #[test]
+    fn an_op_without_a_cpu_kernel_is_refused_not_routed_elsewhere() {
+        let err = prepare(OpKind::L2Read, "elements=1024", DType::F32, "hotpath")
             .err()
-            .unwrap()
-            .to_string();
-        assert!(err.contains("l2_read"), "{err}");
+            .unwrap();
+        assert!(
+            matches!(err, hotpath_core::Error::Unsupported(_)),
+            "{err:?}"
+        );
+        assert_eq!(err.to_string(), "l2_read is not implemented on cpu");
+    }
+
+    /// Every op, dtype and implementation: what the impl table lists prepares (or is
+    /// refused for a shape reason), what it does not list is refused, and an op it lists at
+    /// no dtype is "not implemented on cpu".
+    #[test]
+    fn the_impl_table_and_prepare_agree() {
+        use hotpath_core::Error;
+        for op in OpKind::ALL {
+            let implemented = DType::ALL.iter().any(|&d| !impls(op, d).is_empty());
+            assert_eq!(implemented, builder(op, "hotpath").is_ok(), "{op}");
+            for dtype in DType::ALL {
+                let offered = impls(op, dtype);
+                for imp in ["hotpath", "candle"] {
+                    let got = prepare(op, op.small_shape(), dtype, imp);
+                    let what = format!("{op} {dtype} {imp}");
+                    match got {
+                        Ok(_) => assert!(offered.contains(&imp), "{what}: prepared, not listed"),
+                        Err(Error::BadInput(why)) if offered.contains(&imp) => {
+                            eprintln!("{what}: refused for its shape: {why}")
+                        }
+                        Err(e) if offered.contains(&imp) => panic!("{what}: listed, but {e}"),
+                        Err(Error::Unsupported(why)) if !implemented => {
+                            assert_eq!(why, format!("{op} is not implemented on cpu"))
+                        }
+                        Err(Error::Unsupported(why)) => {
+                            assert!(why.starts_with("the cpu backend has no"), "{what}: {why}")
+                        }
+                        Err(e) => panic!("{what}: not listed, refused with {e:?}"),
+                    }
+                }
+            }
+        }
     }
 }

@@ -2,9 +2,13 @@
 //! AVX-512/AVX2 loops, candle-core's GEMM) timed with the wall clock, and the STREAM-style
 //! ceilings that give a CPU its measured roofs.
 
+#![deny(
+    clippy::wildcard_enum_match_arm,
+    clippy::match_wildcard_for_single_variants
+)]
+
 pub mod blas;
 pub mod device;
-pub mod health;
 pub mod health_source;
 pub mod kernels;
 pub mod priority;

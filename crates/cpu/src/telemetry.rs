@@ -84,7 +84,7 @@ fn resolve_devices_link(root: &Path, dir: &Path, link: &Path) -> Option<PathBuf>
             }
             Component::Normal(n) => out.push(n),
             Component::CurDir => {}
-            _ => return None,
+            Component::Prefix(_) | Component::RootDir => return None,
         }
     }
     let rest = out.strip_prefix(root.join("devices")).ok()?;

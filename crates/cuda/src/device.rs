@@ -8,11 +8,11 @@ use cudarc::driver::sys::CUdevice_attribute;
 use cudarc::driver::{CudaContext, CudaFunction, CudaModule, CudaStream};
 use cudarc::nvrtc::Ptx;
 use hotpath_core::{
-    Backend, ClockSample, DType, Device, DeviceInfo, Error, Health, OpKind, Prepared, Result,
-    TimingMethod, Workload,
+    Backend, ClockSample, DType, Device, DeviceInfo, Error, OpKind, Prepared, Result, TimingMethod,
+    Workload,
 };
 
-use crate::health::Monitor;
+use crate::nvml::Monitor;
 use crate::ops::{self, Launcher};
 use crate::timer::GpuBench;
 use crate::{blas, nvrtc, toolkit};
@@ -65,7 +65,7 @@ fn describe(index: usize) -> Result<(DeviceInfo, Arc<CudaContext>, u32)> {
                 .ok()?,
         ))
     })();
-    let nvml_index = crate::health::resolve_nvml_index(index as u32, pci);
+    let nvml_index = crate::nvml::resolve_nvml_index(index as u32, pci);
     let monitor = Monitor::open(nvml_index).ok();
     let mut extra = BTreeMap::new();
     extra.insert(
@@ -167,32 +167,48 @@ pub struct CudaDevice {
     modules: HashMap<&'static str, Arc<CudaModule>>,
 }
 
-/// Implementations offered at compute capability `cc`.
+/// Implementations offered at compute capability `cc`. Every op and dtype is named: a new
+/// one does not compile until CUDA says what it offers for it.
 pub fn impls(op: OpKind, dtype: DType, cc: (i32, i32)) -> Vec<&'static str> {
-    let fp8 = cc >= (8, 9);
     let tensor_cores = cc >= (8, 0);
-    match (op, dtype) {
-        (OpKind::Gemm, DType::F16 | DType::Bf16) if tensor_cores => vec!["hotpath", "cublaslt"],
-        (OpKind::Gemm, DType::F32) => vec!["cublaslt"],
-        (OpKind::Gemm, DType::Fp8E4m3) if fp8 => vec!["cublaslt"],
-        (OpKind::Gemv, DType::F32 | DType::F16 | DType::Bf16) => vec!["hotpath", "cublaslt"],
-        (OpKind::AttnPrefill, DType::F16 | DType::Bf16) if tensor_cores => vec!["hotpath"],
-        (
-            OpKind::AttnDecode | OpKind::KvWrite | OpKind::KvRead | OpKind::Read | OpKind::Triad,
-            DType::F32 | DType::F16 | DType::Bf16,
-        ) => {
-            vec!["hotpath"]
-        }
-        (OpKind::Copy | OpKind::Write | OpKind::H2d | OpKind::D2h, _) => vec!["hotpath"],
-        (OpKind::L2Read, DType::F32 | DType::F16 | DType::Bf16) => vec!["hotpath"],
-        (OpKind::Launch, DType::F32) => vec!["hotpath"],
-        (OpKind::PeakMma, DType::F32) => vec!["hotpath"],
-        (OpKind::PeakMma, DType::F16 | DType::Bf16) if tensor_cores => vec!["hotpath"],
-        // The fp8 roof runs on the tensor cores only where it was written for them: mma.sync
-        // e4m3 on Ada (sm_89), wgmma on Hopper (sm_90a). Hopper emulates mma.sync e4m3, and
-        // Blackwell's own fp8 path (tcgen05) has no peak kernel yet.
-        (OpKind::PeakMma, DType::Fp8E4m3) if cc == (8, 9) || cc == (9, 0) => vec!["hotpath"],
-        _ => vec![],
+    // The dtypes our element-wise, GEMV, attention and KV kernels are written for.
+    let ours = match dtype {
+        DType::F32 | DType::F16 | DType::Bf16 => true,
+        DType::Fp8E4m3 => false,
+    };
+    let hotpath = |offered: bool| if offered { vec!["hotpath"] } else { vec![] };
+    match op {
+        OpKind::Gemm => match dtype {
+            DType::F16 | DType::Bf16 if tensor_cores => vec!["hotpath", "cublaslt"],
+            DType::F32 => vec!["cublaslt"],
+            // cuBLASLt's e4m3 GEMM needs Ada (sm_89) or later.
+            DType::Fp8E4m3 if cc >= (8, 9) => vec!["cublaslt"],
+            DType::F16 | DType::Bf16 | DType::Fp8E4m3 => vec![],
+        },
+        OpKind::Gemv if ours => vec!["hotpath", "cublaslt"],
+        OpKind::Gemv => vec![],
+        OpKind::AttnPrefill => match dtype {
+            DType::F16 | DType::Bf16 => hotpath(tensor_cores),
+            DType::F32 | DType::Fp8E4m3 => vec![],
+        },
+        OpKind::AttnDecode
+        | OpKind::KvWrite
+        | OpKind::KvRead
+        | OpKind::Read
+        | OpKind::Triad
+        | OpKind::L2Read => hotpath(ours),
+        // Copies move bytes, whatever their type.
+        OpKind::Copy | OpKind::Write | OpKind::H2d | OpKind::D2h => hotpath(true),
+        // The empty kernel has no type: offered once, as f32.
+        OpKind::Launch => hotpath(dtype == DType::F32),
+        OpKind::PeakMma => match dtype {
+            DType::F32 => hotpath(true),
+            DType::F16 | DType::Bf16 => hotpath(tensor_cores),
+            // The fp8 roof runs on the tensor cores only where it was written for them:
+            // mma.sync e4m3 on Ada (sm_89), wgmma on Hopper (sm_90a). Hopper emulates
+            // mma.sync e4m3, and Blackwell's own fp8 path (tcgen05) has no peak kernel yet.
+            DType::Fp8E4m3 => hotpath(cc == (8, 9) || cc == (9, 0)),
+        },
     }
 }
 
@@ -251,22 +267,26 @@ impl CudaDevice {
         }
     }
 
-    fn launcher(&mut self, work: &Workload) -> Result<(Box<dyn Launcher>, Vec<usize>)> {
+    fn launcher(
+        &mut self,
+        work: &Workload,
+        route: ops::Route,
+    ) -> Result<(Box<dyn Launcher>, Vec<usize>)> {
         let spec = work.spec;
         let stream = self.stream.clone();
-        Ok(match (spec.op, work.imp) {
-            (OpKind::Gemm | OpKind::Gemv, "cublaslt") => (
+        Ok(match route {
+            ops::Route::Blas => (
                 Box::new(blas::LtMatmul::new(spec, &stream)?),
                 blas::LtMatmul::out_bytes(spec)?,
             ),
-            (OpKind::H2d | OpKind::D2h, _) => {
+            ops::Route::Host => {
                 let input = work.inputs.get("a")?;
                 (
                     Box::new(ops::host::Transfer::new(spec, &self.ctx, input)?),
                     ops::host::Transfer::out_bytes(spec)?,
                 )
             }
-            _ => {
+            ops::Route::Planned => {
                 let (plan, limit) = self.plan(spec)?;
                 let out_bytes = plan.output_bytes.clone();
                 let inputs = work.inputs.tensors.len();
@@ -294,6 +314,7 @@ impl Device for CudaDevice {
 
     fn prepare(&mut self, work: &Workload) -> Result<Box<dyn Prepared>> {
         let spec = work.spec;
+        let route = ops::route(spec.op, work.imp)?;
         let offered = impls(spec.op, spec.dtype, self.cc);
         if !offered.contains(&work.imp) {
             let on = format!(" on {} ({})", self.info.name, self.info.arch);
@@ -301,7 +322,7 @@ impl Device for CudaDevice {
                 "cuda", spec, work.imp, &offered, &on,
             ));
         }
-        let (launcher, out_bytes) = self.launcher(work)?;
+        let (launcher, out_bytes) = self.launcher(work, route)?;
         let mut sets = Vec::with_capacity(work.rotation_sets.max(1));
         for _ in 0..work.rotation_sets.max(1) {
             sets.push(ops::upload_set(&self.stream, work.inputs, &out_bytes)?);
@@ -315,14 +336,6 @@ impl Device for CudaDevice {
             launcher,
             sets,
         )?))
-    }
-
-    fn health(&self) -> Result<Health> {
-        Ok(self
-            .monitor
-            .as_ref()
-            .map(Monitor::health)
-            .unwrap_or_default())
     }
 
     fn clock(&self) -> Result<Option<ClockSample>> {
@@ -350,57 +363,5 @@ impl Device for CudaDevice {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn impls_follow_the_architecture() {
-        assert_eq!(
-            impls(OpKind::Gemm, DType::Bf16, (9, 0)),
-            vec!["hotpath", "cublaslt"]
-        );
-        assert_eq!(
-            impls(OpKind::Gemm, DType::Fp8E4m3, (9, 0)),
-            vec!["cublaslt"]
-        );
-        assert!(
-            impls(OpKind::Gemm, DType::Fp8E4m3, (8, 0)).is_empty(),
-            "A100 has no fp8"
-        );
-        assert!(impls(OpKind::PeakMma, DType::Fp8E4m3, (8, 0)).is_empty());
-        assert_eq!(
-            impls(OpKind::PeakMma, DType::Fp8E4m3, (8, 9)),
-            vec!["hotpath"]
-        );
-        assert_eq!(
-            impls(OpKind::PeakMma, DType::Fp8E4m3, (9, 0)),
-            vec!["hotpath"]
-        );
-        assert!(impls(OpKind::PeakMma, DType::Fp8E4m3, (10, 0)).is_empty());
-        assert_eq!(
-            impls(OpKind::Gemv, DType::Bf16, (8, 0)),
-            vec!["hotpath", "cublaslt"]
-        );
-        assert!(impls(OpKind::AttnDecode, DType::Fp8E4m3, (9, 0)).is_empty());
-    }
-
-    #[test]
-    fn kernel_functions_map_to_their_files() {
-        assert_eq!(file_of("hp_gemv_finish_bf16"), "gemv.cu");
-        assert_eq!(file_of("hp_attn_decode_combine_f16"), "attn_decode.cu");
-        assert_eq!(file_of("hp_kv_read_f32"), "kv.cu");
-        assert_eq!(file_of("hp_reduce_partials"), "stream.cu");
-        assert_eq!(file_of("hp_peak_fma_f32"), "peak.cu");
-        assert_eq!(file_of("hp_copy"), "stream.cu");
-    }
-
-    #[test]
-    fn no_driver_is_a_reason_not_a_panic() {
-        // This machine (and CI) has no NVIDIA driver; on a GPU node the backend opens.
-        match CudaBackend::new().devices() {
-            Err(Error::NotAvailable(why)) => assert!(why.contains("driver"), "{why}"),
-            Err(e) => panic!("expected NotAvailable, got {e}"),
-            Ok(devs) => assert!(!devs.is_empty()),
-        }
-    }
-}
+#[path = "device_tests.rs"]
+mod tests;

@@ -11,7 +11,7 @@ use nvml_wrapper::error::{nvml_try, NvmlError};
 use nvml_wrapper::Device as NvmlDevice;
 use nvml_wrapper::Nvml;
 
-use crate::health::throttle_names;
+use crate::nvml::throttle_names;
 
 /// NVML's `nvmlDeviceGetRemappedRows` result: rows remapped after correctable and after
 /// uncorrectable errors, a remapping pending a reset, a remapping that failed.
@@ -33,7 +33,7 @@ pub fn watts(milliwatts: u32) -> f64 {
 }
 
 /// The health source of NVML device `index` (the CUDA device's NVML index, matched by PCI
-/// address: see `health::resolve_nvml_index`).
+/// address: see `nvml::resolve_nvml_index`).
 pub struct NvmlHealth {
     nvml: Result<Nvml, String>,
     index: u32,

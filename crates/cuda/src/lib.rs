@@ -3,15 +3,20 @@
 //! missing driver is a reason string, not a link error. `HOTPATH_CUDA_LIBRARY`,
 //! `HOTPATH_NVRTC_LIBRARY` and `HOTPATH_NVML_LIBRARY` choose (or hide) them ([`loader`]).
 
+#![deny(
+    clippy::wildcard_enum_match_arm,
+    clippy::match_wildcard_for_single_variants
+)]
+
 pub mod blas;
 pub mod buffers;
 pub mod busy;
 pub mod device;
 pub mod graph;
-pub mod health;
 pub mod health_source;
 pub use hotpath_core::launch;
 pub mod loader;
+pub mod nvml;
 pub mod nvrtc;
 pub mod ops;
 pub mod target;

@@ -1,6 +1,6 @@
 //! AMD SMI (`libamd_smi.so`), loaded at run time with libloading: temperature, clocks, ECC
 //! counts, PCIe link and retired pages of one GPU, found by its PCI address. Where AMD SMI is
-//! absent, or gives no value for a reading, the reading comes from sysfs ([`crate::health`]).
+//! absent, or gives no value for a reading, the reading comes from sysfs ([`crate::sysfs`]).
 //!
 //! **Unverified on hardware**: nothing here has run against a real `libamd_smi.so`.
 //!
@@ -50,7 +50,7 @@ use std::ffi::{c_char, c_void, CStr};
 use std::path::Path;
 use std::sync::{Mutex, OnceLock};
 
-use hotpath_core::{ClockSample, Health, HealthCheck, HealthState};
+use hotpath_core::ClockSample;
 use libloading::Library;
 
 use crate::loader::{self, Candidates, AMD_SMI_ENV};
@@ -517,63 +517,6 @@ static SMI: OnceLock<Result<AmdSmi, String>> = OnceLock::new();
 /// AMD SMI, loaded and initialised once; the error says what was looked for or what failed.
 pub fn amd_smi() -> Result<&'static AmdSmi, String> {
     SMI.get_or_init(AmdSmi::load).as_ref().map_err(Clone::clone)
-}
-
-fn status_check(state: HealthState, value: String) -> HealthCheck {
-    HealthCheck {
-        name: "amd_smi".into(),
-        state,
-        value,
-    }
-}
-
-/// The health of the GPU at `bdf`: AMD SMI's readings where it gives them, `sysfs`'s for the
-/// rest, and an `amd_smi` check saying which library answered and what came from where.
-pub fn health(bdf: Option<Bdf>, sysfs: Health) -> Health {
-    let (status, amd) = match (amd_smi(), bdf) {
-        (Err(why), _) => (
-            status_check(
-                HealthState::Unknown,
-                format!("{why}; readings come from sysfs"),
-            ),
-            vec![],
-        ),
-        (Ok(smi), None) => (
-            status_check(
-                HealthState::Unknown,
-                format!(
-                    "found at {} but HIP gave no PCI address for this GPU; readings come from sysfs",
-                    smi.path
-                ),
-            ),
-            vec![],
-        ),
-        (Ok(smi), Some(b)) => match smi.readings_for_bdf(b) {
-            Ok(r) => {
-                let checks = readings::checks(&r);
-                let names: Vec<&str> = checks.iter().map(|c| c.name.as_str()).collect();
-                let version = smi.version.map_or("version unknown".into(), |v| v.to_string());
-                let value = format!(
-                    "{} ({version}) for {b}: {}; the rest from sysfs",
-                    smi.path,
-                    if names.is_empty() {
-                        "no readings".to_string()
-                    } else {
-                        names.join(", ")
-                    }
-                );
-                (status_check(HealthState::Ok, value), checks)
-            }
-            Err(why) => (
-                status_check(
-                    HealthState::Unknown,
-                    format!("{why}; readings come from sysfs"),
-                ),
-                vec![],
-            ),
-        },
-    };
-    readings::merge(status, amd, sysfs)
 }
 
 /// The graphics clock of the GPU at `bdf` from AMD SMI; `None` when AMD SMI is absent or

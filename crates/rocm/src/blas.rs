@@ -19,6 +19,7 @@ use libloading::Library;
 
 use crate::hip::Hip;
 use crate::loader::{Candidates, HIPBLASLT_ENV, HIPBLASLT_NAMES};
+use crate::ops::{out_spec, Launcher, OutputSpec, Set};
 
 /// Workspace handed to hipBLASLt.
 pub const WORKSPACE_BYTES: usize = 32 << 20;
@@ -101,6 +102,7 @@ pub struct LtMatmul {
     heuristic: Box<[u64; 256]>,
     workspace: *mut c_void,
     hip: &'static Hip,
+    out: OutputSpec,
 }
 
 fn status(what: &str, code: c_int) -> Result<()> {
@@ -232,12 +234,19 @@ impl LtMatmul {
                 heuristic,
                 workspace,
                 hip,
+                out: out_spec(spec, 2, "c")?,
             })
         }
     }
 
+    /// Output bytes of one set.
+    pub fn out_bytes(spec: &OpSpec) -> Result<Vec<usize>> {
+        let s = LinearShape::of(spec)?;
+        Ok(vec![(s.m * s.n * spec.dtype.size_bytes()) as usize])
+    }
+
     /// Enqueues `C = A·Wᵀ` on `stream`.
-    pub(crate) fn launch(
+    fn enqueue(
         &self,
         a: *const c_void,
         w: *const c_void,
@@ -269,6 +278,22 @@ impl LtMatmul {
             )
         };
         status("matmul", r)
+    }
+}
+
+impl Launcher for LtMatmul {
+    fn launch(&mut self, stream: *mut c_void, set: &mut Set) -> Result<()> {
+        let [a, w, c] = [0, 1, 2].map(|i| set.bufs.get(i).map(|b| b.ptr));
+        let (Some(a), Some(w), Some(c)) = (a, w, c) else {
+            return Err(Error::backend(
+                "a hipBLASLt set holds a, w and c; this one has fewer buffers",
+            ));
+        };
+        self.enqueue(a, w, c, stream)
+    }
+
+    fn output(&self) -> OutputSpec {
+        self.out.clone()
     }
 }
 

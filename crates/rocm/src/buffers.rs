@@ -2,10 +2,10 @@
 
 use std::ffi::c_void;
 
-use hotpath_core::{HostTensor, Result};
+use hotpath_core::{DType, HostTensor, Result};
 
 use crate::device::err;
-use crate::hip::{Hip, MEMCPY_H2D};
+use crate::hip::{Hip, MEMCPY_D2H, MEMCPY_H2D};
 
 /// A device allocation, freed when dropped.
 pub(crate) struct DevBuf {
@@ -62,6 +62,24 @@ pub(crate) fn upload(h: &'static Hip, t: &HostTensor, stream: *mut c_void) -> Re
     Ok(buf)
 }
 
+/// Reads `shape` elements of `dtype` back from `buf` with a blocking copy (call it once the
+/// stream that wrote `buf` is idle).
+pub(crate) fn download(
+    h: &'static Hip,
+    buf: &DevBuf,
+    name: &'static str,
+    dtype: DType,
+    shape: Vec<usize>,
+) -> Result<HostTensor> {
+    let len: usize = shape.iter().product();
+    let bytes = len * dtype.size_bytes() as usize;
+    let mut host = vec![0u8; bytes];
+    // SAFETY: the output buffer holds at least `bytes`; `host` is exactly `bytes`.
+    let r = unsafe { (h.hipMemcpy)(host.as_mut_ptr() as *mut c_void, buf.ptr, bytes, MEMCPY_D2H) };
+    h.check("reading the output back", r).map_err(err)?;
+    Ok(HostTensor::from_le_bytes(name, shape, dtype, &host))
+}
+
 /// Pinned host memory (`hipHostMalloc`), freed when dropped.
 pub(crate) struct Pinned {
     pub(crate) h: &'static Hip,
@@ -71,7 +89,7 @@ pub(crate) struct Pinned {
 
 impl Drop for Pinned {
     fn drop(&mut self) {
-        // SAFETY: allocated by hipHostMalloc in `prepare`, freed once.
+        // SAFETY: allocated by hipHostMalloc (`ops::host::Transfer::new`), freed once.
         let _ = unsafe { (self.h.hipHostFree)(self.ptr) };
     }
 }

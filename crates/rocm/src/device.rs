@@ -7,23 +7,22 @@ use std::ffi::{c_char, c_int, c_void, CString};
 
 use std::path::PathBuf;
 
-use hotpath_core::ops::LinearShape;
-use hotpath_core::plan::{self, Arg, Step};
+use hotpath_core::plan;
 use hotpath_core::{
-    Backend, ClockSample, DType, Device, DeviceInfo, Error, Health, OpKind, Prepared, Result,
-    TimingMethod, Workload,
+    Backend, ClockSample, DType, Device, DeviceInfo, Error, OpKind, Prepared, Result, TimingMethod,
+    Workload,
 };
 
 use crate::amdsmi::{self, bdf::hip_bdf};
-use crate::buffers::{alloc, upload, DevBuf, Pinned};
 use crate::hip::{
     hip, Hip, ATTR_CU_COUNT, ATTR_L2_CACHE, ATTR_MAX_SHARED_PER_BLOCK, ATTR_MEM_BUS_WIDTH,
-    ATTR_MEM_CLOCK, ATTR_WAVE_SIZE, FUNC_ATTR_SHARED_SIZE_BYTES,
+    ATTR_MEM_CLOCK, ATTR_WAVE_SIZE,
 };
 use crate::hiprtc::rtc;
-use crate::timer::{Action, Launch, OutputPlace, RocmBench};
+use crate::ops::{self, Launcher};
+use crate::timer::RocmBench;
 use crate::topology::kfd_targets;
-use crate::{blas, health};
+use crate::{blas, sysfs};
 
 /// A HIP failure sentence as a backend error.
 pub(crate) fn err(e: String) -> Error {
@@ -66,14 +65,6 @@ fn shared_limit(h: &Hip, dev: c_int) -> u64 {
     attr(h, ATTR_MAX_SHARED_PER_BLOCK, dev)
         .filter(|&b| b > 0)
         .map_or(hotpath_core::launch::AMD_LDS_BYTES, |b| b as u64)
-}
-
-/// The static shared memory kernel `f` declares, as HIP reports it.
-fn static_shared(h: &Hip, f: *mut c_void) -> Option<u64> {
-    let mut v = 0;
-    // SAFETY: `v` is valid for writes; `f` came from hipModuleGetFunction on a loaded module.
-    let code = unsafe { (h.hipFuncGetAttribute)(&mut v, FUNC_ATTR_SHARED_SIZE_BYTES, f) };
-    (code == 0 && v >= 0).then_some(v as u64)
 }
 
 fn describe(h: &Hip, index: usize) -> Result<DeviceInfo> {
@@ -174,7 +165,7 @@ impl Backend for RocmBackend {
         let bdf = hip_bdf(h, index as c_int);
         let card = bdf
             .and_then(|b| b.sysfs_dir())
-            .or_else(|| health::card_dir(index));
+            .or_else(|| sysfs::card_dir(index));
         Ok(Box::new(RocmDevice {
             shared_limit: shared_limit(h, index as c_int),
             telemetry: crate::telemetry::RocmTelemetry::new(card.clone(), bdf),
@@ -192,7 +183,9 @@ impl Backend for RocmBackend {
 /// the f16/bf16 peak on CDNA), and hipBLASLt for gemm/gemv when `blas` (it loaded) is true.
 pub fn impls_with(op: OpKind, dtype: DType, blas: bool) -> Vec<&'static str> {
     let mut v = impls(op, dtype);
-    if blas && matches!(op, OpKind::Gemm | OpKind::Gemv) && blas::data_type(dtype).is_some() {
+    // hipBLASLt for the ops its launcher runs (gemm, gemv), at the dtypes it multiplies.
+    let runs = matches!(ops::route(op, "hipblaslt"), Ok(ops::Route::Blas));
+    if blas && runs && blas::data_type(dtype).is_some() {
         v.push("hipblaslt");
     }
     v
@@ -216,25 +209,38 @@ pub fn unoffered_why(
     }
 }
 
-/// Our kernels on AMD (no vendor library).
+/// Our kernels on AMD (no vendor library). Every op and dtype is named: a new one does not
+/// compile until ROCm says what it offers for it.
 pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
-    let ours = matches!(dtype, DType::F32 | DType::F16 | DType::Bf16);
-    match op {
-        OpKind::Gemm | OpKind::AttnPrefill if matches!(dtype, DType::F16 | DType::Bf16) => {
-            vec!["hotpath"]
-        }
-        OpKind::Gemm | OpKind::AttnPrefill => vec![],
-        // F32: the FMA chains; F16/Bf16: MFMA chains (v_mfma_f32_16x16x16*). No fp8 MFMA
-        // kernel (CDNA3 only).
-        OpKind::PeakMma if matches!(dtype, DType::F32 | DType::F16 | DType::Bf16) => {
-            vec!["hotpath"]
-        }
-        OpKind::PeakMma => vec![],
-        OpKind::Copy | OpKind::Write | OpKind::H2d | OpKind::D2h => vec!["hotpath"],
-        OpKind::Launch if dtype == DType::F32 => vec!["hotpath"],
-        OpKind::Launch => vec![],
-        _ if ours => vec!["hotpath"],
-        _ => vec![],
+    // The dtypes our kernels are written for; no fp8 MFMA kernel (CDNA3 only).
+    let ours = match dtype {
+        DType::F32 | DType::F16 | DType::Bf16 => true,
+        DType::Fp8E4m3 => false,
+    };
+    let offered = match op {
+        // MFMA paths only: no f32 gemm or prefill attention kernel on AMD.
+        OpKind::Gemm | OpKind::AttnPrefill => match dtype {
+            DType::F16 | DType::Bf16 => true,
+            DType::F32 | DType::Fp8E4m3 => false,
+        },
+        // F32: the FMA chains; F16/Bf16: MFMA chains (v_mfma_f32_16x16x16*).
+        OpKind::PeakMma => ours,
+        // Copies move bytes, whatever their type.
+        OpKind::Copy | OpKind::Write | OpKind::H2d | OpKind::D2h => true,
+        // The empty kernel has no type: offered once, as f32.
+        OpKind::Launch => dtype == DType::F32,
+        OpKind::Gemv
+        | OpKind::AttnDecode
+        | OpKind::KvWrite
+        | OpKind::KvRead
+        | OpKind::Read
+        | OpKind::Triad
+        | OpKind::L2Read => ours,
+    };
+    if offered {
+        vec!["hotpath"]
+    } else {
+        vec![]
     }
 }
 
@@ -291,28 +297,56 @@ impl RocmDevice {
             .map_err(err)?;
         Ok(f)
     }
-}
 
-/// The bytes of one kernel argument as the kernel receives it.
-pub fn arg_bytes(arg: &Arg, ins: &[u64], outs: &[u64], scratch: &[u64]) -> Result<Vec<u8>> {
-    let ptr = |list: &[u64], i: usize, what: &str| {
-        list.get(i)
-            .map(|p| p.to_le_bytes().to_vec())
-            .ok_or_else(|| {
-                Error::backend(format!(
-                    "plan names {what} buffer {i}, which does not exist"
-                ))
-            })
-    };
-    Ok(match arg {
-        Arg::Input(i) => ptr(ins, *i, "input")?,
-        Arg::Output(i) => ptr(outs, *i, "output")?,
-        Arg::Scratch(i) => ptr(scratch, *i, "scratch")?,
-        Arg::I32(v) => v.to_le_bytes().to_vec(),
-        Arg::I64(v) => v.to_le_bytes().to_vec(),
-        Arg::F32(v) => v.to_le_bytes().to_vec(),
-        Arg::U32x4(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
-    })
+    /// The plan of our kernels for `spec` on this device, and the shared memory one
+    /// workgroup may use, the limit every launch of the plan is checked against. CDNA's LDS
+    /// is 64 KiB per workgroup and per CU, and dynamic LDS up to that needs no opt-in; more
+    /// (gfx950's 160 KiB) would need hipFuncSetAttribute on a host stub, which module
+    /// kernels do not have, so plans stay within 64 KiB. Blocks per CU are estimated from
+    /// LDS and threads (no occupancy query is loaded).
+    fn plan(&self, spec: &hotpath_core::OpSpec) -> Result<(plan::Plan, u64)> {
+        let mut target =
+            hotpath_core::target::Target::amd(&self.info.arch, self.info.compute_units);
+        target.smem_per_block = self.shared_limit.min(hotpath_core::launch::AMD_LDS_BYTES);
+        target.smem_per_unit = target.smem_per_block;
+        Ok((plan::plan(spec, &target)?, self.shared_limit))
+    }
+
+    fn launcher(
+        &mut self,
+        work: &Workload,
+        route: ops::Route,
+    ) -> Result<(Box<dyn Launcher>, Vec<usize>)> {
+        let spec = work.spec;
+        let h = self.h;
+        Ok(match route {
+            ops::Route::Blas => (
+                Box::new(blas::LtMatmul::new(spec, h)?),
+                blas::LtMatmul::out_bytes(spec)?,
+            ),
+            ops::Route::Host => {
+                let input = work.inputs.get("a")?;
+                (
+                    Box::new(ops::host::Transfer::new(spec, h, input)?),
+                    ops::host::Transfer::out_bytes(spec)?,
+                )
+            }
+            ops::Route::Planned => {
+                let (plan, limit) = self.plan(spec)?;
+                let out_bytes = plan.output_bytes.clone();
+                let inputs = work.inputs.tensors.len();
+                let device = format!("{} ({})", self.info.name, self.info.arch);
+                let stream = self.stream;
+                let mut f = |n: &str| self.function(n);
+                (
+                    Box::new(ops::planned::Planned::new(
+                        plan, inputs, h, stream, &mut f, limit, &device,
+                    )?),
+                    out_bytes,
+                )
+            }
+        })
+    }
 }
 
 impl Device for RocmDevice {
@@ -326,6 +360,7 @@ impl Device for RocmDevice {
 
     fn prepare(&mut self, work: &Workload) -> Result<Box<dyn Prepared>> {
         let spec = work.spec;
+        let route = ops::route(spec.op, work.imp)?;
         let offered = impls_with(spec.op, spec.dtype, blas::available().is_ok());
         if !offered.contains(&work.imp) {
             let why = unoffered_why(
@@ -338,169 +373,18 @@ impl Device for RocmDevice {
                 "rocm", spec, work.imp, &offered, &why,
             ));
         }
+        let (launcher, out_bytes) = self.launcher(work, route)?;
         let (h, stream) = (self.h, self.stream);
-        let n_sets = work.rotation_sets.max(1);
-        let mut sets = Vec::with_capacity(n_sets);
-        let mut actions = Vec::with_capacity(n_sets);
-        let mut scratch = Vec::new();
-        let mut lt = None;
-        let (transfer, output, counted) = if work.imp == "hipblaslt" {
-            lt = Some(blas::LtMatmul::new(spec, h)?);
-            let s = LinearShape::of(spec)?;
-            let (m, n) = (s.m as usize, s.n as usize);
-            for _ in 0..n_sets {
-                let ins: Vec<DevBuf> = work
-                    .inputs
-                    .tensors
-                    .iter()
-                    .map(|t| upload(h, t, stream))
-                    .collect::<Result<_>>()?;
-                let outs = vec![alloc(h, m * n * spec.dtype.size_bytes() as usize, stream)?];
-                sets.push((ins, outs));
-                actions.push(vec![]);
-            }
-            (
-                None,
-                (OutputPlace::Device(0), "c", spec.dtype, vec![m, n]),
-                None,
-            )
-        } else if matches!(spec.op, OpKind::H2d | OpKind::D2h) {
-            let input = work.inputs.get("a")?;
-            let bytes = input.to_le_bytes();
-            let mut ptr = std::ptr::null_mut();
-            // SAFETY: out-pointer valid; flags 0 = ordinary pinned memory.
-            h.check("hipHostMalloc", unsafe {
-                (h.hipHostMalloc)(&mut ptr, bytes.len().max(1), 0)
-            })
-            .map_err(err)?;
-            let pinned = Pinned { h, ptr };
-            // SAFETY: the pinned buffer holds `bytes.len()` bytes.
-            unsafe { std::ptr::copy_nonoverlapping(bytes.as_ptr(), ptr as *mut u8, bytes.len()) };
-            for _ in 0..n_sets {
-                let ins = vec![upload(h, input, stream)?];
-                let outs = vec![alloc(h, bytes.len(), stream)?];
-                sets.push((ins, outs));
-                actions.push(vec![]);
-            }
-            let place = if spec.op == OpKind::H2d {
-                OutputPlace::Device(0)
-            } else {
-                OutputPlace::Host
-            };
-            (
-                Some((spec.op, bytes.len(), pinned)),
-                (place, "b", spec.dtype, input.shape.clone()),
-                None,
-            )
-        } else {
-            // CDNA's LDS is 64 KiB per workgroup and per CU, and dynamic LDS up to that needs
-            // no opt-in; more (gfx950's 160 KiB) would need hipFuncSetAttribute on a host
-            // stub, which module kernels do not have, so plans stay within 64 KiB. Blocks
-            // per CU are estimated from LDS and threads (no occupancy query is loaded).
-            let mut target =
-                hotpath_core::target::Target::amd(&self.info.arch, self.info.compute_units);
-            target.smem_per_block = self.shared_limit.min(hotpath_core::launch::AMD_LDS_BYTES);
-            target.smem_per_unit = target.smem_per_block;
-            let plan = plan::plan(spec, &target)?;
-            for &b in &plan.scratch_bytes {
-                scratch.push((alloc(h, b, stream)?, b));
-            }
-            let scratch_ptrs: Vec<u64> = scratch.iter().map(|(b, _)| b.ptr as u64).collect();
-            let mut functions = HashMap::new();
-            for step in &plan.steps {
-                if let Step::Kernel { function, .. } = step {
-                    if !functions.contains_key(function) {
-                        functions.insert(function.clone(), self.function(function)?);
-                    }
-                }
-            }
-            let device = format!("{} ({})", self.info.name, self.info.arch);
-            plan.check_shared_memory(
-                &mut |f| Ok(functions.get(f).and_then(|&func| static_shared(h, func))),
-                self.shared_limit,
-                &device,
-            )?;
-            for _ in 0..n_sets {
-                let ins: Vec<DevBuf> = work
-                    .inputs
-                    .tensors
-                    .iter()
-                    .map(|t| upload(h, t, stream))
-                    .collect::<Result<_>>()?;
-                let outs: Vec<DevBuf> = plan
-                    .output_bytes
-                    .iter()
-                    .map(|&b| alloc(h, b, stream))
-                    .collect::<Result<_>>()?;
-                let (ip, op): (Vec<u64>, Vec<u64>) = (
-                    ins.iter().map(|b| b.ptr as u64).collect(),
-                    outs.iter().map(|b| b.ptr as u64).collect(),
-                );
-                let mut steps = Vec::new();
-                for step in &plan.steps {
-                    steps.push(match step {
-                        Step::ZeroScratch(i) => Action::Zero(*i),
-                        Step::Kernel {
-                            function,
-                            geometry,
-                            args,
-                        } => Action::Kernel(Launch {
-                            function: functions[function],
-                            grid: geometry.grid,
-                            block: geometry.block,
-                            shared_bytes: geometry.shared_bytes,
-                            values: args
-                                .iter()
-                                .map(|a| arg_bytes(a, &ip, &op, &scratch_ptrs))
-                                .collect::<Result<_>>()?,
-                        }),
-                    });
-                }
-                sets.push((ins, outs));
-                actions.push(steps);
-            }
-            let o = &plan.output;
-            (
-                None,
-                (
-                    OutputPlace::Device(o.index),
-                    o.name,
-                    o.dtype,
-                    o.shape.clone(),
-                ),
-                plan.counted_work,
-            )
-        };
-        let (mut e0, mut e1) = (std::ptr::null_mut(), std::ptr::null_mut());
-        // SAFETY: out-pointers valid; stream created in `open`.
-        unsafe {
-            h.check("hipEventCreate", (h.hipEventCreate)(&mut e0))
-                .map_err(err)?;
-            h.check("hipEventCreate", (h.hipEventCreate)(&mut e1))
-                .map_err(err)?;
-            h.check("hipStreamSynchronize", (h.hipStreamSynchronize)(stream))
-                .map_err(err)?;
+        let mut sets = Vec::with_capacity(work.rotation_sets.max(1));
+        for _ in 0..work.rotation_sets.max(1) {
+            sets.push(ops::upload_set(h, stream, work.inputs, &out_bytes)?);
         }
-        Ok(Box::new(RocmBench {
-            h,
-            stream,
-            actions,
-            sets,
-            scratch,
-            transfer,
-            blas: lt,
-            output,
-            counted,
-            next: 0,
-            events: (e0, e1),
-        }))
-    }
-
-    fn health(&self) -> Result<Health> {
-        Ok(amdsmi::health(
-            self.bdf,
-            health::snapshot(self.card.as_deref()),
-        ))
+        // SAFETY: the stream was created in `open` and lives as long as the device.
+        h.check("hipStreamSynchronize", unsafe {
+            (h.hipStreamSynchronize)(stream)
+        })
+        .map_err(err)?;
+        Ok(Box::new(RocmBench::new(h, stream, launcher, sets)?))
     }
 
     fn clock(&self) -> Result<Option<ClockSample>> {
@@ -508,10 +392,10 @@ impl Device for RocmDevice {
         Ok(match amdsmi::clock(self.bdf) {
             // AMD SMI gives the clock; the throttle status only sysfs has.
             Some(mut sample) => {
-                sample.throttle_reasons = health::throttle_reasons(card);
+                sample.throttle_reasons = sysfs::throttle_reasons(card);
                 Some(sample)
             }
-            None => card.and_then(health::clock),
+            None => card.and_then(sysfs::clock),
         })
     }
 

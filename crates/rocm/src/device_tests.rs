@@ -1,36 +1,8 @@
-//! Tests of the ROCm device layer that need no GPU: argument bytes, offered
-//! implementations, reasons for what is missing.
+//! Tests of the ROCm device layer that need no GPU: offered implementations, reasons for
+//! what is missing.
 
 use super::*;
 use hotpath_core::HostTensor;
-
-#[test]
-fn arguments_are_laid_out_as_the_kernel_reads_them() {
-    let (ins, outs, scratch) = ([0x1000u64, 0x2000], [0x3000u64], [0x4000u64]);
-    assert_eq!(
-        arg_bytes(&Arg::Input(1), &ins, &outs, &scratch).unwrap(),
-        0x2000u64.to_le_bytes()
-    );
-    assert_eq!(
-        arg_bytes(&Arg::Scratch(0), &ins, &outs, &scratch).unwrap(),
-        0x4000u64.to_le_bytes()
-    );
-    assert_eq!(
-        arg_bytes(&Arg::I32(-2), &ins, &outs, &scratch).unwrap(),
-        vec![0xfe, 0xff, 0xff, 0xff]
-    );
-    assert_eq!(
-        arg_bytes(&Arg::F32(1.0), &ins, &outs, &scratch).unwrap(),
-        vec![0, 0, 0x80, 0x3f]
-    );
-    assert_eq!(
-        arg_bytes(&Arg::U32x4([1, 2, 3, 4]), &ins, &outs, &scratch)
-            .unwrap()
-            .len(),
-        16
-    );
-    assert!(arg_bytes(&Arg::Output(3), &ins, &outs, &scratch).is_err());
-}
 
 #[test]
 fn amd_offers_our_kernels_and_mfma_peaks() {
@@ -89,4 +61,55 @@ fn bytes_come_back_as_host_data() {
         data,
         hotpath_core::HostData::Bf16(vec![half::bf16::from_f32(1.0), half::bf16::from_f32(-2.0)])
     );
+}
+
+/// Every op and dtype, with and without hipBLASLt, on each AMD target CI compiles for (and
+/// MI300X's): each implementation the table lists has a launcher (hipBLASLt for
+/// `hipblaslt` alone), a planned one has a launch plan for the op's example shape, a host
+/// copy has none, and an op listed nowhere is "not implemented on rocm".
+#[test]
+fn the_impl_table_and_the_launchers_agree() {
+    use hotpath_core::target::Target;
+    let targets = [
+        Target::amd("gfx908", 120),
+        Target::amd("gfx90a", 110),
+        Target::amd("gfx942", 304),
+    ];
+    for op in OpKind::ALL {
+        let mut listed = false;
+        for dtype in DType::ALL {
+            let spec = hotpath_core::OpSpec::parse(op, hotpath_core::op::shape_example(op), dtype)
+                .unwrap();
+            for imp in impls_with(op, dtype, true) {
+                listed = true;
+                let route = ops::route(op, imp).unwrap_or_else(|e| panic!("{op} {dtype}: {e}"));
+                assert_eq!(
+                    route == ops::Route::Blas,
+                    imp == "hipblaslt",
+                    "{op} {dtype}"
+                );
+                for target in &targets {
+                    let what = format!("{op} {dtype} {imp} on {}", target.arch);
+                    match (route, plan::plan(&spec, target)) {
+                        (ops::Route::Planned, Ok(_)) | (ops::Route::Blas, _) => {}
+                        (ops::Route::Planned, Err(Error::BadInput(why))) => {
+                            eprintln!("{what}: refused for its shape: {why}")
+                        }
+                        (ops::Route::Planned, Err(e)) => panic!("{what}: listed, but {e}"),
+                        (ops::Route::Host, Ok(_)) => panic!("{what}: a copy with a kernel plan"),
+                        (ops::Route::Host, Err(_)) => {}
+                    }
+                }
+            }
+            // Without hipBLASLt, our kernels alone.
+            let ours = impls_with(op, dtype, false);
+            assert!(!ours.contains(&"hipblaslt"), "{op} {dtype}");
+            assert_eq!(ours, impls(op, dtype), "{op} {dtype}");
+        }
+        if !listed {
+            let e = ops::route(op, "hotpath").unwrap_err();
+            assert!(matches!(e, Error::Unsupported(_)), "{e:?}");
+            assert_eq!(e.to_string(), format!("{op} is not implemented on rocm"));
+        }
+    }
 }

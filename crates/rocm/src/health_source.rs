@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use hotpath_core::health::{HealthReadings, HealthSource, SourceKind};
 
 use crate::amdsmi::{self, AmdSmiReadings, Bdf};
-use crate::health::{parse_dpm, read};
 use crate::metrics;
+use crate::sysfs::{parse_dpm, read};
 
 /// What amdgpu's sysfs says about one card; `None` = file absent or unparsable.
 #[derive(Clone, Debug, Default, PartialEq)]

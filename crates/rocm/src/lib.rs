@@ -4,17 +4,23 @@
 //! the same `kernels/*.cu` as on CUDA, compiled by hipRTC, launched from the
 //! backend-independent plans of `hotpath_core::plan`.
 
+#![deny(
+    clippy::wildcard_enum_match_arm,
+    clippy::match_wildcard_for_single_variants
+)]
+
 pub mod amdsmi;
 pub mod blas;
 mod buffers;
 pub mod device;
 mod graph;
-pub mod health;
 pub mod health_source;
 pub mod hip;
 pub mod hiprtc;
 pub mod loader;
 pub mod metrics;
+mod ops;
+pub mod sysfs;
 pub mod telemetry;
 mod timer;
 pub mod topology;

@@ -11,7 +11,7 @@ use hotpath_core::telemetry::{Refresh, GPU_REFRESH};
 use hotpath_core::{ClockSample, Telemetry, TelemetrySource};
 
 use crate::amdsmi::{self, Bdf};
-use crate::health;
+use crate::sysfs;
 
 /// The readings refreshed every [`GPU_REFRESH`].
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
@@ -52,7 +52,7 @@ pub fn sysfs_slow(dir: &Path) -> Slow {
     let read = |f: &str| hotpath_core::telemetry::sysfs::read_text(&dir.join(f));
     Slow {
         mem_mhz: read("pp_dpm_mclk")
-            .and_then(|t| health::parse_dpm(&t))
+            .and_then(|t| sysfs::parse_dpm(&t))
             .map(|(now, _)| now),
         temp_c: hwmon(dir, "temp2_input")
             .or_else(|| hwmon(dir, "temp1_input"))
@@ -109,12 +109,12 @@ impl RocmTelemetry {
     /// The reading now.
     pub fn read(&self) -> Option<Telemetry> {
         let card = self.card.as_deref();
-        let clock = amdsmi::clock(self.bdf).or_else(|| card.and_then(health::clock));
+        let clock = amdsmi::clock(self.bdf).or_else(|| card.and_then(sysfs::clock));
         let slow = self.slow.get(std::time::Instant::now(), || {
             let smi = amdsmi::mem_and_temperature(self.bdf).unwrap_or_default();
             smi.or(card.map(sysfs_slow).unwrap_or_default())
         });
-        combine(clock, slow, health::throttle_reasons(card))
+        combine(clock, slow, sysfs::throttle_reasons(card))
     }
 }
 

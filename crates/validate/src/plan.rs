@@ -18,7 +18,7 @@ use hotpath_core::dtype::DType;
 use hotpath_core::error::Result;
 use hotpath_core::hardware::HardwareSpec;
 use hotpath_core::measure::MeasureConfig;
-use hotpath_core::op::{OpKind, OpSpec};
+use hotpath_core::op::{OpClass, OpKind, OpSpec};
 use hotpath_core::stopping::StdRelCriterion;
 use hotpath_core::suite::DeviceClass;
 
@@ -80,13 +80,10 @@ pub fn correctness_dtypes(op: OpKind, level: Level) -> Vec<DType> {
     if level != Level::Quick {
         return DType::ALL.to_vec();
     }
-    match op {
-        OpKind::Gemm | OpKind::Gemv | OpKind::AttnPrefill | OpKind::AttnDecode => {
-            vec![DType::Bf16]
-        }
-        OpKind::KvWrite | OpKind::KvRead => vec![DType::Bf16],
-        OpKind::PeakMma => vec![DType::Bf16, DType::F32],
-        _ => vec![DType::F32],
+    match op.class() {
+        OpClass::Model => vec![DType::Bf16],
+        OpClass::ComputeCeiling => vec![DType::Bf16, DType::F32],
+        OpClass::StreamingCeiling | OpClass::OffRoofline => vec![DType::F32],
     }
 }
 

@@ -4,9 +4,7 @@
 
 use std::collections::BTreeMap;
 
-use hotpath_core::backend::{
-    CacheMode, ClockSample, Device, DeviceInfo, Health, Prepared, TimingMethod,
-};
+use hotpath_core::backend::{CacheMode, ClockSample, Device, DeviceInfo, Prepared, TimingMethod};
 use hotpath_core::cache::CachePlan;
 use hotpath_core::check::Correctness;
 use hotpath_core::dtype::DType;
@@ -66,9 +64,6 @@ impl Device for FakeDevice {
     }
     fn prepare(&mut self, _: &hotpath_core::backend::Workload) -> Result<Box<dyn Prepared>> {
         Err(Error::backend("the fake device runs nothing"))
-    }
-    fn health(&self) -> Result<Health> {
-        Ok(Health::default())
     }
     fn clock(&self) -> Result<Option<ClockSample>> {
         Ok(None)

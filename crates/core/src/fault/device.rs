@@ -3,7 +3,7 @@
 //!
 //! - `poison`: the benchmark prepares normally, then its first kernel run (the correctness
 //!   run, `Prepared::output`) fails with an `Error::Backend` device error, and from then on
-//!   every fallible call on that device object (`prepare`, `health`, `clock`, and `run` and
+//!   every fallible call on that device object (`prepare`, `clock`, `telemetry`, and `run` and
 //!   `output` of anything it prepared) fails too — what a sticky CUDA error (an illegal
 //!   address) does to a context. A freshly opened device, as in a fresh worker process, is
 //!   not poisoned.
@@ -18,7 +18,7 @@ use std::rc::Rc;
 
 use super::{parse, Fault, ENV};
 use crate::backend::Workload;
-use crate::backend::{Backend, ClockSample, Device, DeviceInfo, Health, Prepared, TimingMethod};
+use crate::backend::{Backend, ClockSample, Device, DeviceInfo, Prepared, TimingMethod};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::op::OpKind;
@@ -129,10 +129,6 @@ impl Device for FaultyDevice {
             strike: (fault == Some(Fault::Poison)).then_some(id),
         }))
     }
-    fn health(&self) -> Result<Health> {
-        sticky(&self.poisoned)?;
-        self.inner.health()
-    }
     fn clock(&self) -> Result<Option<ClockSample>> {
         sticky(&self.poisoned)?;
         self.inner.clock()
@@ -213,9 +209,6 @@ mod tests {
         fn prepare(&mut self, _: &Workload) -> Result<Box<dyn Prepared>> {
             Ok(Box::new(Kernel))
         }
-        fn health(&self) -> Result<Health> {
-            Ok(Health::default())
-        }
         fn clock(&self) -> Result<Option<ClockSample>> {
             Ok(None)
         }
@@ -278,14 +271,13 @@ mod tests {
             )),
             "{first}"
         );
-        // Sticky: its own later runs, anything prepared before, new prepares, clock, health.
+        // Sticky: its own later runs, anything prepared before, new prepares, clock.
         let again = p.run(1).unwrap_err().to_string();
         assert!(again.contains("unusable since the device error injected in copy/elements=4096/"));
         assert!(matches!(before.run(1), Err(Error::Backend(_))));
         assert!(matches!(before.output(), Err(Error::Backend(_))));
         assert!(matches!(prepare(&mut d, &other), Err(Error::Backend(_))));
         assert!(matches!(d.clock(), Err(Error::Backend(_))));
-        assert!(matches!(d.health(), Err(Error::Backend(_))));
         // A device opened afresh (a new worker) is not poisoned until its own strike.
         let mut fresh = device("poison:elements=4096/");
         let out = prepare(&mut fresh, &other).unwrap().output().unwrap();

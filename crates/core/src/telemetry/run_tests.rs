@@ -3,7 +3,7 @@
 
 use std::cell::Cell;
 
-use crate::backend::{CacheMode, ClockSample, Device, DeviceInfo, Health, Prepared};
+use crate::backend::{CacheMode, ClockSample, Device, DeviceInfo, Prepared};
 use crate::backend::{TimingMethod, Workload};
 use crate::error::Result;
 use crate::measure::MeasureConfig;
@@ -37,9 +37,6 @@ impl Device for Traced {
         let mut output = work.inputs.get("a")?.clone();
         output.name = "b";
         Ok(Box::new(Copy(output)))
-    }
-    fn health(&self) -> Result<Health> {
-        Ok(Health::default())
     }
     fn clock(&self) -> Result<Option<ClockSample>> {
         Ok(None)

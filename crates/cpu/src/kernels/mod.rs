@@ -47,7 +47,9 @@ impl HostElem for f32 {
     fn slice(t: &HostTensor) -> Result<&[Self]> {
         match &t.data {
             HostData::F32(v) => Ok(v),
-            _ => Err(mismatch(t, DType::F32)),
+            HostData::F16(_) | HostData::Bf16(_) | HostData::Fp8E4m3(_) | HostData::I32(_) => {
+                Err(mismatch(t, DType::F32))
+            }
         }
     }
     fn wrap(v: Vec<Self>) -> HostData {
@@ -60,7 +62,9 @@ impl HostElem for f16 {
     fn slice(t: &HostTensor) -> Result<&[Self]> {
         match &t.data {
             HostData::F16(v) => Ok(v),
-            _ => Err(mismatch(t, DType::F16)),
+            HostData::F32(_) | HostData::Bf16(_) | HostData::Fp8E4m3(_) | HostData::I32(_) => {
+                Err(mismatch(t, DType::F16))
+            }
         }
     }
     fn wrap(v: Vec<Self>) -> HostData {
@@ -73,7 +77,9 @@ impl HostElem for bf16 {
     fn slice(t: &HostTensor) -> Result<&[Self]> {
         match &t.data {
             HostData::Bf16(v) => Ok(v),
-            _ => Err(mismatch(t, DType::Bf16)),
+            HostData::F32(_) | HostData::F16(_) | HostData::Fp8E4m3(_) | HostData::I32(_) => {
+                Err(mismatch(t, DType::Bf16))
+            }
         }
     }
     fn wrap(v: Vec<Self>) -> HostData {
@@ -96,15 +102,17 @@ pub fn indices(t: &HostTensor, limit: usize) -> Result<Vec<usize>> {
 }
 
 /// Picks the kernel instantiation for `dtype` (f32, f16, bf16), or says the dtype is not run.
+/// `$build` is a generic function's name or path, called as `$build::<E>(args)`.
 #[macro_export]
 macro_rules! by_dtype {
-    ($dtype:expr, $build:ident ( $($arg:expr),* )) => {
+    ($dtype:expr, $($build:ident)::+ ( $($arg:expr),* )) => {
         match $dtype {
-            hotpath_core::DType::F32 => $build::<f32>($($arg),*),
-            hotpath_core::DType::F16 => $build::<half::f16>($($arg),*),
-            hotpath_core::DType::Bf16 => $build::<half::bf16>($($arg),*),
-            other => Err(hotpath_core::Error::unsupported(format!(
-                "the cpu backend does not run {other}"
+            hotpath_core::DType::F32 => $($build)::+::<f32>($($arg),*),
+            hotpath_core::DType::F16 => $($build)::+::<half::f16>($($arg),*),
+            hotpath_core::DType::Bf16 => $($build)::+::<half::bf16>($($arg),*),
+            hotpath_core::DType::Fp8E4m3 => Err(hotpath_core::Error::unsupported(format!(
+                "the cpu backend does not run {}",
+                hotpath_core::DType::Fp8E4m3
             ))),
         }
     };

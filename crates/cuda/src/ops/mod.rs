@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, DeviceRepr, LaunchConfig};
 use hotpath_core::inputs::output_shape;
-use hotpath_core::{DType, Error, HostTensor, Inputs, OpSpec, Result, Work};
+use hotpath_core::{DType, Error, HostTensor, Inputs, OpKind, OpSpec, Result, Work};
 
 use crate::buffers::{upload, zeros};
 use crate::launch::Geometry;
@@ -53,6 +53,42 @@ pub trait Launcher {
     /// The output when it lives in host memory (`d2h`); `None` = read [`Launcher::output`].
     fn host_output(&self, _stream: &Arc<CudaStream>) -> Option<Result<HostTensor>> {
         None
+    }
+}
+
+/// Which launcher runs an op.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Route {
+    /// cuBLASLt's product ([`crate::blas::LtMatmul`]).
+    Blas,
+    /// A pinned host↔device copy ([`host::Transfer`]).
+    Host,
+    /// Our kernels, from the op's launch plan ([`planned::Planned`]).
+    Planned,
+}
+
+/// The launcher that runs `op` as implementation `imp` (`hotpath` or `cublaslt`). Every op
+/// is named, so a new one does not compile until CUDA says how it runs it, or refuses it
+/// with [`hotpath_core::backend::not_implemented`] ("<op> is not implemented on cuda");
+/// no op is run by another op's launcher. Whether `imp` is offered for the op at a dtype
+/// on a device is [`crate::device::impls`]'s to say.
+pub fn route(op: OpKind, imp: &str) -> Result<Route> {
+    match op {
+        OpKind::Gemm | OpKind::Gemv if imp == "cublaslt" => Ok(Route::Blas),
+        OpKind::Gemm
+        | OpKind::Gemv
+        | OpKind::AttnPrefill
+        | OpKind::AttnDecode
+        | OpKind::KvWrite
+        | OpKind::KvRead
+        | OpKind::Copy
+        | OpKind::Read
+        | OpKind::Write
+        | OpKind::Triad
+        | OpKind::PeakMma
+        | OpKind::L2Read
+        | OpKind::Launch => Ok(Route::Planned),
+        OpKind::H2d | OpKind::D2h => Ok(Route::Host),
     }
 }
 

@@ -1,12 +1,12 @@
-//! What AMD SMI tells about one GPU, the verdict on each reading, and how they replace the
-//! sysfs readings of the same thing. Pure code over the [`SmiCalls`] trait: the library
-//! implements it, tests implement it with fakes.
+//! What AMD SMI tells about one GPU: its readings, found by PCI address, and the clock sample
+//! they give. Pure code over the [`SmiCalls`] trait: the library implements it, tests
+//! implement it with fakes. `hotpath validate` judges the readings
+//! ([`crate::health_source`]).
 
-use std::collections::BTreeSet;
 use std::ffi::c_void;
 use std::ptr::NonNull;
 
-use hotpath_core::{ClockSample, Health, HealthCheck, HealthState};
+use hotpath_core::ClockSample;
 
 use super::bdf::Bdf;
 
@@ -235,118 +235,6 @@ pub fn clock_sample(r: &AmdSmiReadings) -> Option<ClockSample> {
         sm_max_mhz: f64::from(r.gfx_max_mhz?),
         throttle_reasons: vec![],
     })
-}
-
-fn check(name: &str, state: HealthState, value: String) -> HealthCheck {
-    HealthCheck {
-        name: name.into(),
-        state,
-        value,
-    }
-}
-
-/// One check per reading AMD SMI gave, with its verdict:
-/// - `temperature` (hotspot): warn at or above the device's critical limit, fail at or above
-///   its emergency limit; edge instead when the hotspot is unreadable (warn above 95 °C, as
-///   the sysfs edge reading does).
-/// - `ecc_uncorrected`: fail when above 0. `ecc_corrected`: reported, never a verdict.
-/// - `retired_pages`: warn when above 0 (memory was lost to errors; the GPU keeps working).
-/// - `pcie_link`: warn when fewer lanes than the maximum; a lower speed alone is not a warning
-///   (amdgpu lowers the link speed at idle).
-/// - `sm_clock`, `mem_clock`: now/max, for the record.
-pub fn checks(r: &AmdSmiReadings) -> Vec<HealthCheck> {
-    let mut out = Vec::new();
-    match (r.hotspot_c, r.edge_c) {
-        (Some(t), _) => {
-            let state = match (r.hotspot_crit_c, r.hotspot_emergency_c) {
-                (_, Some(e)) if t >= e => HealthState::Fail,
-                (Some(c), _) if t >= c => HealthState::Warn,
-                _ => HealthState::Ok,
-            };
-            let limit = match r.hotspot_crit_c {
-                Some(c) => format!("critical {c} C"),
-                None => "no limit readable".into(),
-            };
-            out.push(check(
-                "temperature",
-                state,
-                format!("{t} C hotspot ({limit})"),
-            ));
-        }
-        (None, Some(t)) => out.push(check(
-            "temperature",
-            if t > 95 {
-                HealthState::Warn
-            } else {
-                HealthState::Ok
-            },
-            format!("{t} C edge"),
-        )),
-        (None, None) => {}
-    }
-    if let Some(n) = r.ecc_uncorrectable {
-        let state = if n == 0 {
-            HealthState::Ok
-        } else {
-            HealthState::Fail
-        };
-        out.push(check("ecc_uncorrected", state, n.to_string()));
-    }
-    if let Some(n) = r.ecc_correctable {
-        out.push(check("ecc_corrected", HealthState::Ok, n.to_string()));
-    }
-    if let Some(n) = r.retired_pages {
-        let state = if n == 0 {
-            HealthState::Ok
-        } else {
-            HealthState::Warn
-        };
-        out.push(check("retired_pages", state, n.to_string()));
-    }
-    if let (Some(w), Some(wm)) = (r.pcie_width, r.pcie_max_width) {
-        let speed = match (r.pcie_mts, r.pcie_max_mts) {
-            (Some(s), Some(sm)) => format!("{:.1}/{:.1} GT/s ", s as f64 / 1e3, sm as f64 / 1e3),
-            _ => String::new(),
-        };
-        let state = if w < wm {
-            HealthState::Warn
-        } else {
-            HealthState::Ok
-        };
-        out.push(check("pcie_link", state, format!("{speed}x{w}/{wm}")));
-    }
-    for (name, now, max) in [
-        ("sm_clock", r.gfx_mhz, r.gfx_max_mhz),
-        ("mem_clock", r.mem_mhz, r.mem_max_mhz),
-    ] {
-        if let (Some(now), Some(max)) = (now, max) {
-            out.push(check(name, HealthState::Ok, format!("{now}/{max} MHz")));
-        }
-    }
-    out
-}
-
-/// Sysfs checks that an AMD SMI check replaces: the same name, or `ras_umc_uncorrectable`
-/// (the memory controller's count) when AMD SMI gave the count over every RAS block.
-fn superseded(sysfs_name: &str, amd: &BTreeSet<&str>) -> bool {
-    sysfs_name == "amd_smi"
-        || amd.contains(sysfs_name)
-        || (sysfs_name == "ras_umc_uncorrectable" && amd.contains("ecc_uncorrected"))
-}
-
-/// `status` (the `amd_smi` check), then AMD SMI's checks, then every sysfs check AMD SMI did
-/// not replace, in sysfs order.
-pub fn merge(status: HealthCheck, amd: Vec<HealthCheck>, sysfs: Health) -> Health {
-    let names: BTreeSet<&str> = amd.iter().map(|c| c.name.as_str()).collect();
-    let rest: Vec<HealthCheck> = sysfs
-        .checks
-        .into_iter()
-        .filter(|c| !superseded(&c.name, &names))
-        .collect();
-    let mut checks = vec![status];
-    checks.extend(amd);
-    checks.extend(rest);
-    Health { checks }
 }
 
 #[cfg(test)]

@@ -1,4 +1,4 @@
-//! Tests of readings, verdicts and the sysfs merge over hand-made readings and a fake library.
+//! Tests of the readings and the clock sample over hand-made readings and a fake library.
 
 use std::cell::RefCell;
 
@@ -160,92 +160,6 @@ fn sentinel_values_are_not_readings() {
     assert_eq!(pcie_mts(u32::MAX), None);
 }
 
-fn state(checks: &[HealthCheck], name: &str) -> Option<(HealthState, String)> {
-    checks
-        .iter()
-        .find(|c| c.name == name)
-        .map(|c| (c.state, c.value.clone()))
-}
-
-#[test]
-fn verdicts_of_hand_made_readings() {
-    let healthy = AmdSmiReadings {
-        hotspot_c: Some(71),
-        hotspot_crit_c: Some(105),
-        hotspot_emergency_c: Some(115),
-        ecc_correctable: Some(3),
-        ecc_uncorrectable: Some(0),
-        pcie_width: Some(16),
-        pcie_max_width: Some(16),
-        pcie_mts: Some(2500),
-        pcie_max_mts: Some(32000),
-        retired_pages: Some(0),
-        gfx_mhz: Some(1700),
-        gfx_max_mhz: Some(2100),
-        ..Default::default()
-    };
-    let c = checks(&healthy);
-    assert_eq!(
-        state(&c, "temperature"),
-        Some((HealthState::Ok, "71 C hotspot (critical 105 C)".into()))
-    );
-    assert_eq!(state(&c, "ecc_uncorrected").unwrap().0, HealthState::Ok);
-    assert_eq!(
-        state(&c, "ecc_corrected"),
-        Some((HealthState::Ok, "3".into()))
-    );
-    assert_eq!(state(&c, "retired_pages").unwrap().0, HealthState::Ok);
-    // Gen1 speed on a Gen5 link at full width: idle link power management, not a warning.
-    assert_eq!(
-        state(&c, "pcie_link"),
-        Some((HealthState::Ok, "2.5/32.0 GT/s x16/16".into()))
-    );
-    assert_eq!(
-        state(&c, "sm_clock"),
-        Some((HealthState::Ok, "1700/2100 MHz".into()))
-    );
-    assert_eq!(state(&c, "mem_clock"), None, "no memory clock read");
-
-    let sick = AmdSmiReadings {
-        hotspot_c: Some(106),
-        ecc_uncorrectable: Some(1),
-        pcie_width: Some(8),
-        retired_pages: Some(4),
-        ..healthy.clone()
-    };
-    let c = checks(&sick);
-    assert_eq!(state(&c, "temperature").unwrap().0, HealthState::Warn);
-    assert_eq!(
-        state(&c, "ecc_uncorrected"),
-        Some((HealthState::Fail, "1".into()))
-    );
-    assert_eq!(state(&c, "retired_pages").unwrap().0, HealthState::Warn);
-    assert_eq!(
-        state(&c, "pcie_link"),
-        Some((HealthState::Warn, "2.5/32.0 GT/s x8/16".into()))
-    );
-    let hotter = AmdSmiReadings {
-        hotspot_c: Some(115),
-        ..sick
-    };
-    assert_eq!(
-        state(&checks(&hotter), "temperature").unwrap().0,
-        HealthState::Fail,
-        "at the emergency limit"
-    );
-    // Edge only (no hotspot sensor): the sysfs rule, warn above 95 °C.
-    let edge = AmdSmiReadings {
-        edge_c: Some(96),
-        ..Default::default()
-    };
-    assert_eq!(
-        state(&checks(&edge), "temperature"),
-        Some((HealthState::Warn, "96 C edge".into()))
-    );
-    // Nothing readable: no checks at all, so sysfs gives every reading.
-    assert!(checks(&AmdSmiReadings::default()).is_empty());
-}
-
 #[test]
 fn the_clock_path_asks_for_the_graphics_clock_only() {
     let fake = Fake::new();
@@ -295,50 +209,4 @@ fn the_clock_sample_needs_both_clocks() {
         ..r
     };
     assert_eq!(clock_sample(&no_max), None);
-}
-
-fn named(name: &str, value: &str) -> HealthCheck {
-    HealthCheck {
-        name: name.into(),
-        state: HealthState::Ok,
-        value: value.into(),
-    }
-}
-
-#[test]
-fn amd_smi_readings_replace_sysfs_ones_and_sysfs_fills_the_rest() {
-    let sysfs = Health {
-        checks: vec![
-            named("amd_smi", "old text"),
-            named("temperature", "51 C"),
-            named("power", "300.0 W"),
-            named("pcie_link", "32.0 GT/s PCIe x16/16"),
-            named("ras_umc_uncorrectable", "0"),
-        ],
-    };
-    let amd = vec![
-        named("temperature", "71 C hotspot"),
-        named("ecc_uncorrected", "0"),
-    ];
-    let h = merge(named("amd_smi", "new"), amd, sysfs.clone());
-    let got: Vec<(&str, &str)> = h
-        .checks
-        .iter()
-        .map(|c| (c.name.as_str(), c.value.as_str()))
-        .collect();
-    assert_eq!(
-        got,
-        vec![
-            ("amd_smi", "new"),
-            ("temperature", "71 C hotspot"),
-            ("ecc_uncorrected", "0"),
-            ("power", "300.0 W"),
-            ("pcie_link", "32.0 GT/s PCIe x16/16"),
-        ]
-    );
-    // AMD SMI gave nothing: every sysfs reading stays, behind the new status.
-    let h = merge(named("amd_smi", "absent"), vec![], sysfs);
-    assert_eq!(h.checks.len(), 5);
-    assert_eq!(h.checks[0].value, "absent");
-    assert_eq!(h.checks[4].name, "ras_umc_uncorrectable");
 }

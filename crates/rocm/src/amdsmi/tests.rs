@@ -1,4 +1,4 @@
-//! Tests of the loader, version decoding, the list calls and health without AMD SMI.
+//! Tests of the loader, version decoding, the list calls and the readings without AMD SMI.
 
 use super::*;
 
@@ -134,25 +134,12 @@ fn lists_are_asked_for_twice_and_cut_to_what_was_written() {
 }
 
 #[test]
-fn without_amd_smi_health_is_sysfs_with_the_reason() {
-    // On a machine without AMD SMI (this one), health() is sysfs's readings behind an
-    // amd_smi check that says why.
+fn without_amd_smi_the_readings_come_from_sysfs() {
+    // On a machine without AMD SMI (this one) neither the clock nor telemetry's slow
+    // readings come from it: the callers read sysfs instead.
     if amd_smi().is_ok() {
         return;
     }
-    let sysfs = Health {
-        checks: vec![HealthCheck {
-            name: "power".into(),
-            state: HealthState::Ok,
-            value: "300.0 W".into(),
-        }],
-    };
-    let h = health(Bdf::parse("0000:c1:00.0"), sysfs);
-    assert_eq!(h.checks.len(), 2);
-    assert_eq!(h.checks[0].name, "amd_smi");
-    assert_eq!(h.checks[0].state, HealthState::Unknown);
-    assert!(h.checks[0].value.contains("AMD SMI not found (looked for"));
-    assert!(h.checks[0].value.ends_with("readings come from sysfs"));
-    assert_eq!(h.checks[1].value, "300.0 W");
     assert_eq!(clock(Bdf::parse("0000:c1:00.0")), None);
+    assert!(mem_and_temperature(Bdf::parse("0000:c1:00.0")).is_none());
 }

@@ -1,9 +1,11 @@
-//! NVML readings: clocks, throttle reasons, power, temperature, ECC, PCIe, and the memory
-//! bandwidth the device itself implies (memory clock × bus width × 2 for DDR).
+//! NVML readings: the device's facts for the results file, its clock and telemetry around
+//! every sample batch, the names of its throttle reasons, the CUDA-to-NVML index match by
+//! PCI address, and the memory bandwidth the device itself implies (memory clock × bus
+//! width × 2 for DDR).
 
 use hotpath_core::telemetry::{Refresh, GPU_REFRESH};
-use hotpath_core::{ClockSample, Health, HealthCheck, HealthState, Telemetry};
-use nvml_wrapper::enum_wrappers::device::{Clock, EccCounter, MemoryError, TemperatureSensor};
+use hotpath_core::{ClockSample, Telemetry};
+use nvml_wrapper::enum_wrappers::device::{Clock, TemperatureSensor};
 use nvml_wrapper::Device as NvmlDevice;
 use nvml_wrapper::Nvml;
 
@@ -200,88 +202,6 @@ impl Monitor {
             throttle_bits: d.current_throttle_reasons().ok().map(|r| r.bits()),
         }))
     }
-
-    /// Every reading NVML gives, each with a verdict.
-    pub fn health(&self) -> Health {
-        let mut checks = Vec::new();
-        let Some(d) = self.device() else {
-            return Health { checks };
-        };
-        let mut add = |name: &str, state: HealthState, value: String| {
-            checks.push(HealthCheck {
-                name: name.to_string(),
-                state,
-                value,
-            })
-        };
-        match d.temperature(TemperatureSensor::Gpu) {
-            Ok(t) => add("temperature", temperature_state(t), format!("{t} C")),
-            Err(e) => add("temperature", HealthState::Unknown, e.to_string()),
-        }
-        match d.power_usage() {
-            Ok(mw) => add(
-                "power",
-                HealthState::Ok,
-                format!("{:.1} W", mw as f64 / 1000.0),
-            ),
-            Err(e) => add("power", HealthState::Unknown, e.to_string()),
-        }
-        match d.current_throttle_reasons() {
-            Ok(r) => {
-                let bits = r.bits();
-                let state = if bits & SLOWDOWN_REASONS != 0 {
-                    HealthState::Warn
-                } else {
-                    HealthState::Ok
-                };
-                let names = throttle_names(bits);
-                add(
-                    "throttle_reasons",
-                    state,
-                    if names.is_empty() {
-                        "none".into()
-                    } else {
-                        names.join(",")
-                    },
-                );
-            }
-            Err(e) => add("throttle_reasons", HealthState::Unknown, e.to_string()),
-        }
-        match d.total_ecc_errors(MemoryError::Uncorrected, EccCounter::Volatile) {
-            Ok(n) => add(
-                "ecc_uncorrected_volatile",
-                if n == 0 {
-                    HealthState::Ok
-                } else {
-                    HealthState::Fail
-                },
-                n.to_string(),
-            ),
-            Err(e) => add(
-                "ecc_uncorrected_volatile",
-                HealthState::Unknown,
-                e.to_string(),
-            ),
-        }
-        match (
-            d.current_pcie_link_gen(),
-            d.max_pcie_link_gen(),
-            d.current_pcie_link_width(),
-            d.max_pcie_link_width(),
-        ) {
-            (Ok(g), Ok(gm), Ok(w), Ok(wm)) => add(
-                "pcie_link",
-                if w < wm {
-                    HealthState::Warn
-                } else {
-                    HealthState::Ok
-                },
-                format!("gen{g}/{gm} x{w}/{wm}"),
-            ),
-            _ => add("pcie_link", HealthState::Unknown, "not readable".into()),
-        }
-        Health { checks }
-    }
 }
 
 /// The raw NVML answers one telemetry reading is made of (`None`: the call failed).
@@ -316,15 +236,6 @@ pub fn telemetry_from(r: NvmlReadings) -> Telemetry {
             .throttle_bits
             .map(|b| throttle_names(b & SLOWDOWN_REASONS))
             .unwrap_or_default(),
-    }
-}
-
-/// Temperature verdict: above 85 °C warn, above 95 °C fail (GPU core, typical slowdown ≈ 87–90).
-pub fn temperature_state(celsius: u32) -> HealthState {
-    match celsius {
-        0..=85 => HealthState::Ok,
-        86..=95 => HealthState::Warn,
-        _ => HealthState::Fail,
     }
 }
 
@@ -403,12 +314,5 @@ mod tests {
             ..NvmlReadings::default()
         });
         assert!(none.is_empty() && none.clock().is_none());
-    }
-
-    #[test]
-    fn temperature_verdicts() {
-        assert_eq!(temperature_state(60), HealthState::Ok);
-        assert_eq!(temperature_state(90), HealthState::Warn);
-        assert_eq!(temperature_state(99), HealthState::Fail);
     }
 }
