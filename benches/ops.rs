@@ -120,7 +120,7 @@ fn bench(c: &mut Criterion) {
             };
             let id = spec.id(imp);
             let inputs = generate(&spec, seed_for(&spec)).expect("a suite shape has every key");
-            let plan = hotpath_core::runner::cache_plan(
+            let rotation = hotpath_core::runner::cache_rotation(
                 &spec,
                 dev.info(),
                 hotpath_core::CacheMode::Cold,
@@ -131,7 +131,7 @@ fn bench(c: &mut Criterion) {
                 spec: &spec,
                 imp,
                 inputs: &inputs,
-                rotation_sets: plan.sets,
+                rotation_sets: rotation.sets,
             };
             let mut prepared = match dev.prepare(&work) {
                 Ok(p) => p,

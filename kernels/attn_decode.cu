@@ -36,7 +36,7 @@
 #define HP_NEG (-1.0e30f)
 #define HP_LOG2E 1.4426950408889634f
 
-// Compile-time layout of one instantiation; the launch plan (crates/core/src/plan/decode.rs)
+// Compile-time layout of one instantiation; the launch plan (crates/core/src/launch_plan/decode.rs)
 // computes the same numbers.
 template <typename T, int D, int G>
 struct DecCfg {

@@ -11,6 +11,6 @@ pub mod list;
 pub mod model_run;
 pub mod report;
 pub mod run;
-mod run_plan;
+mod run_list;
 mod run_roofs;
 pub mod validate;

@@ -8,7 +8,7 @@ use hotpath_core::results::{ResultsFile, RunConfig, Status, ToolInfo, SCHEMA};
 use hotpath_core::{host, Result};
 use std::time::Duration;
 
-use super::run_plan::{self, Request};
+use super::run_list::{self, Request};
 use crate::backends;
 use crate::cli::{CacheChoice, Outcome, RunArgs};
 use crate::export;
@@ -21,30 +21,30 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
     let request = Request::from_args(args)?;
     // A malformed fault-injection setting is bad input before anything runs.
     hotpath_core::fault::for_benchmark("")?;
-    run_plan::measure_config(args, 15.0)?;
+    run_list::measure_config(args, 15.0)?;
     let hw_override = args.hardware.as_deref().map(hardware::by_id).transpose()?;
     let (backend, devices) = backends::select(args.backend)?;
-    let indices = run_plan::device_indices(&args.device, devices.len())?;
+    let indices = run_list::device_indices(&args.device, devices.len())?;
     let cache = match args.cache {
         CacheChoice::Cold => CacheMode::Cold,
         CacheChoice::Hot => CacheMode::Hot,
     };
     let stamp = chrono::Utc::now().format("%Y%m%d-%H%M%S").to_string();
 
-    // Plan every device before measuring anything: bad input fails here, with nothing lost.
+    // List every device's benchmarks before measuring anything: bad input fails here, with nothing lost.
     let mut jobs = Vec::new();
     for &index in &indices {
         let device = backend.open(index)?;
-        let (roofs, unmatched) = run_plan::hardware_roofs(device.info(), hw_override.as_ref())?;
-        let (plan, notes, limit) = run_plan::benchmarks(
+        let (roofs, unmatched) = run_list::hardware_roofs(device.info(), hw_override.as_ref())?;
+        let (benchmarks, notes, limit) = run_list::benchmarks(
             &request,
             device.as_ref(),
             args.imp.as_deref(),
             &roofs,
             !args.no_calibration,
         )?;
-        let cfg = run_plan::measure_config(args, limit)?;
-        let path = run_plan::out_path(
+        let cfg = run_list::measure_config(args, limit)?;
+        let path = run_list::out_path(
             args.out.as_deref(),
             backend.name(),
             &request.label(),
@@ -100,7 +100,7 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
             model: request.model_run(),
             benchmarks: Vec::new(),
         };
-        jobs.push((device, plan, cfg, path, file));
+        jobs.push((device, benchmarks, cfg, path, file));
     }
 
     let mut outcome = Outcome::Ok;
@@ -108,7 +108,7 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
     isolate::signals::install().map_err(|e| {
         hotpath_core::Error::backend(format!("cannot install signal handlers: {e}"))
     })?;
-    for (mut device, plan, cfg, path, mut file) in jobs {
+    for (mut device, benchmarks, cfg, path, mut file) in jobs {
         let spec_roofs = file.hardware.clone();
         let mut lock = lock::claim(&mut file.device);
         let watchdog = args.watchdog.unwrap_or(60.0 + 4.0 * cfg.time_limit_s);
@@ -119,9 +119,9 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
             Duration::from_secs_f64(watchdog),
             hw_override.as_ref().map(HardwareSpec::llc_hint),
         );
-        let progress = RunProgress::new(plan.len());
-        for (i, (spec, imp)) in plan.iter().enumerate() {
-            progress.start(i, plan.len(), &spec.id(imp));
+        let progress = RunProgress::new(benchmarks.len());
+        for (i, (spec, imp)) in benchmarks.iter().enumerate() {
+            progress.start(i, benchmarks.len(), &spec.id(imp));
             let step = executor.run(device.as_mut(), spec, imp, cache, &cfg, &mut |f| {
                 progress.advance(i, f)
             });
@@ -133,7 +133,7 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
                 eprintln!(
                     "interrupted: {} of {} benchmarks measured; results: {}",
                     file.benchmarks.len(),
-                    plan.len(),
+                    benchmarks.len(),
                     display(&path)
                 );
                 return Ok(Outcome::Interrupted);
@@ -161,7 +161,7 @@ pub fn run(args: &RunArgs) -> Result<Outcome> {
         let checked = super::run_roofs::recheck(
             &mut executor,
             device.as_mut(),
-            &plan,
+            &benchmarks,
             cache,
             &cfg,
             &mut file,

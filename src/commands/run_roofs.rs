@@ -30,7 +30,7 @@ pub enum Checked {
 pub fn recheck(
     executor: &mut Executor,
     device: &mut dyn Device,
-    plan: &[(OpSpec, &'static str)],
+    benchmarks: &[(OpSpec, &'static str)],
     cache: CacheMode,
     cfg: &MeasureConfig,
     file: &mut ResultsFile,
@@ -41,7 +41,7 @@ pub fn recheck(
     let todo = roof_check::ceilings_to_remeasure(file, &compute_dtype);
     let mut checked = Checked::Done;
     for r in todo {
-        let Some((ceiling, imp)) = plan.iter().find(|(s, imp)| s.id(imp) == r.ceiling) else {
+        let Some((ceiling, imp)) = benchmarks.iter().find(|(s, imp)| s.id(imp) == r.ceiling) else {
             continue;
         };
         let Some(index) = file.benchmarks.iter().position(|b| b.id == r.ceiling) else {

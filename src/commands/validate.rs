@@ -19,15 +19,15 @@ use hotpath_core::measure::MeasureConfig;
 use hotpath_core::results::{BenchmarkResult, ToolInfo};
 use hotpath_core::suite::DeviceClass;
 use hotpath_core::{host, Error, OpSpec, Result};
+use hotpath_validate::checklist;
 use hotpath_validate::engine::{self, Bench};
-use hotpath_validate::plan;
 use hotpath_validate::settle::{Clock, SettleRule, SystemClock};
 use hotpath_validate::{
     render, Check, DeviceSummary, Group, Level, Status, StatusCounts, ValidateConfig,
     ValidateReport,
 };
 
-use super::run_plan;
+use super::run_list;
 use crate::backends;
 use crate::cli::{BackendChoice, Isolation, Outcome};
 use crate::isolate::{self, Executor, Step};
@@ -89,7 +89,7 @@ pub struct ValidateArgs {
     #[arg(long)]
     pub hardware: Option<String>,
     /// Seconds of sustained load per kernel at level long (the bf16 peak, GEMM and copy).
-    #[arg(long, default_value_t = plan::DEFAULT_SUSTAIN_S)]
+    #[arg(long, default_value_t = checklist::DEFAULT_SUSTAIN_S)]
     pub sustain: f64,
     /// Longest wait, seconds, for the device to settle (temperature and clocks) before each
     /// timed benchmark; 0 disables. Default: 10 on a GPU, 0 on a CPU.
@@ -141,7 +141,7 @@ pub fn run(args: &ValidateArgs) -> Result<Outcome> {
         hotpath_core::results::check_writable(out)?;
     }
     let (backend, devices) = backends::select(args.backend)?;
-    let indices = run_plan::device_indices(&args.device, devices.len())?;
+    let indices = run_list::device_indices(&args.device, devices.len())?;
     let sustain_s = if level == Level::Long {
         args.sustain
     } else {
@@ -149,13 +149,12 @@ pub fn run(args: &ValidateArgs) -> Result<Outcome> {
     };
     let config = ValidateConfig {
         cache: CacheMode::Cold,
-        perf: plan::perf_config(level),
-        correctness: plan::correctness_config(),
+        perf: checklist::perf_config(level),
+        correctness: checklist::correctness_config(),
         sustain_s,
-        settle_max_s: Some(
-            args.settle
-                .unwrap_or_else(|| plan::default_settle_s(DeviceClass::of_backend(backend.name()))),
-        ),
+        settle_max_s: Some(args.settle.unwrap_or_else(|| {
+            checklist::default_settle_s(DeviceClass::of_backend(backend.name()))
+        })),
         injected_faults: std::env::var(hotpath_core::fault::ENV).ok(),
     };
     let mut report = ValidateReport::new(
@@ -324,12 +323,12 @@ fn validate_device(
         Err(e) => return device_fail("device/hardware", e.to_string()),
     };
     let level = args.level.level();
-    let mut plan = match plan::plan(level, device.as_ref(), hw.as_ref(), args.sustain) {
+    let mut list = match checklist::build(level, device.as_ref(), hw.as_ref(), args.sustain) {
         Ok(p) => p,
         Err(e) => return device_fail("device/plan", e.to_string()),
     };
     if let Some(s) = args.settle {
-        plan.settle = SettleRule::bounded(s);
+        list.settle = SettleRule::bounded(s);
     }
     let mut info = device.info().clone();
     let mut lock = lock::claim(&mut info);
@@ -348,9 +347,9 @@ fn validate_device(
         "[{label}] validating {} (hardware {hw_id}, level {}, health from {source_name}): {} timed, {} correctness, {} sustained benchmarks",
         info.name,
         level.name(),
-        plan.references.len() + plan.perf.len(),
-        plan.correctness.len(),
-        plan.sustained.len()
+        list.references.len() + list.perf.len(),
+        list.correctness.len(),
+        list.sustained.len()
     );
     let mut bench = WorkerBench {
         executor: Executor::new(
@@ -365,7 +364,7 @@ fn validate_device(
     };
     let mut save_error = None;
     let mut clock = SignalClock(SystemClock::new());
-    let outcome = engine::run_device(&plan, &mut bench, source.as_mut(), &mut clock, &mut |c| {
+    let outcome = engine::run_device(&list, &mut bench, source.as_mut(), &mut clock, &mut |c| {
         if c.status >= Status::Warn {
             eprintln!("[{label}] {} {}: {}", c.status.name(), c.name, c.detail);
         }
@@ -562,7 +561,7 @@ mod tests {
             format: ValidateFormat::Json,
             out: Some(out.clone()),
             hardware: None,
-            sustain: plan::DEFAULT_SUSTAIN_S,
+            sustain: checklist::DEFAULT_SUSTAIN_S,
             settle: Some(0.0),
             isolation: Isolation::None,
             watchdog: None,
@@ -577,8 +576,8 @@ mod tests {
             Level::Quick,
             ValidateConfig {
                 cache: CacheMode::Cold,
-                perf: plan::perf_config(Level::Quick),
-                correctness: plan::correctness_config(),
+                perf: checklist::perf_config(Level::Quick),
+                correctness: checklist::correctness_config(),
                 sustain_s: 0.0,
                 settle_max_s: Some(0.0),
                 injected_faults: None,

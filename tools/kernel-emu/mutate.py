@@ -128,7 +128,7 @@ KERNEL_MUTATIONS = [
      "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16", "ldmatrix.sync.aligned.m8n8.x4.shared.b16"),
 ]
 
-# ---- plan mutations: edits of `kernel` lines of the plans file (crates/core/src/plan/text.rs):
+# ---- plan mutations: edits of `kernel` lines of the plans file (crates/core/src/launch_plan/text.rs):
 # kernel <function> <gx> <gy> <gz> <bx> <by> <bz> <dynamic smem bytes> <arg>...
 GRID, SMEM, ARGS = 2, 8, 9  # word indices
 

@@ -314,7 +314,7 @@ fn clocked(lo: f64, hi: f64) -> hotpath_core::results::MeasurementInfo {
         cv: 0.01,
         wall_s: 0.5,
         sm_clock_mhz: Some((lo, hi)),
-        cache: hotpath_core::cache::CachePlan::new(
+        cache: hotpath_core::cache::CacheRotation::new(
             CacheMode::Cold,
             117_477_376,
             50_000_000,

@@ -86,7 +86,7 @@ pub struct LlcHint {
 
 /// How cache state is controlled for one benchmark, recorded with its result.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-pub struct CachePlan {
+pub struct CacheRotation {
     /// `cold` or `hot`.
     pub mode: CacheMode,
     /// How: `rotate` (distinct buffer sets per iteration) or `reuse` (hot).
@@ -113,15 +113,20 @@ fn llc_factor() -> u64 {
     LLC_FACTOR
 }
 
-impl CachePlan {
-    /// [`CachePlan::for_llc`] for an LLC of `llc_bytes` whose source is not recorded.
-    pub fn new(mode: CacheMode, set_bytes: u64, llc_bytes: u64, budget_bytes: u64) -> CachePlan {
+impl CacheRotation {
+    /// [`CacheRotation::for_llc`] for an LLC of `llc_bytes` whose source is not recorded.
+    pub fn new(
+        mode: CacheMode,
+        set_bytes: u64,
+        llc_bytes: u64,
+        budget_bytes: u64,
+    ) -> CacheRotation {
         let llc = LlcSize {
             bytes: llc_bytes,
             source: String::new(),
             multiple: LLC_FACTOR,
         };
-        CachePlan::for_llc(mode, set_bytes, llc, budget_bytes)
+        CacheRotation::for_llc(mode, set_bytes, llc, budget_bytes)
     }
 
     /// Plans rotation for a benchmark whose one set of inputs and outputs takes `set_bytes`,
@@ -129,7 +134,12 @@ impl CachePlan {
     /// spending at most `budget_bytes`. An LLC
     /// of 0 bytes is unknown: a cold plan then rotates at least two sets and never claims
     /// the cold guarantee (`llc_multiple` 0).
-    pub fn for_llc(mode: CacheMode, set_bytes: u64, llc: LlcSize, budget_bytes: u64) -> CachePlan {
+    pub fn for_llc(
+        mode: CacheMode,
+        set_bytes: u64,
+        llc: LlcSize,
+        budget_bytes: u64,
+    ) -> CacheRotation {
         let set_bytes = set_bytes.max(1);
         let llc_bytes = llc.bytes;
         let target_multiple = llc.multiple.max(LLC_FACTOR);
@@ -149,7 +159,7 @@ impl CachePlan {
                 wanted.min(affordable).min(MAX_SETS)
             }
         };
-        CachePlan {
+        CacheRotation {
             mode,
             method: if mode == CacheMode::Hot {
                 "reuse"
@@ -193,19 +203,19 @@ mod tests {
     #[test]
     fn rotation_sizing_by_hand() {
         // H100: 50 MB L2, a 117.48 MB gemv set is below 3·50 = 150 MB: ⌈150/117.48⌉ = 2 sets.
-        let p = CachePlan::for_llc(CacheMode::Cold, 117_477_376, llc(50 * MB), 10_000 * MB);
+        let p = CacheRotation::for_llc(CacheMode::Cold, 117_477_376, llc(50 * MB), 10_000 * MB);
         assert_eq!(p.sets, 2);
         assert!(p.is_fully_cold());
         // A 2 GB copy: one set is 13× the L2, no rotation needed.
-        let p = CachePlan::for_llc(CacheMode::Cold, 2_000 * MB, llc(50 * MB), 10_000 * MB);
+        let p = CacheRotation::for_llc(CacheMode::Cold, 2_000 * MB, llc(50 * MB), 10_000 * MB);
         assert_eq!(p.sets, 1);
         // CPU: 32 MiB L3, 786,432-byte GEMM set: ⌈3·33,554,432 / 786,432⌉ = 128.
-        let p = CachePlan::for_llc(CacheMode::Cold, 786_432, llc(33_554_432), 10_000 * MB);
+        let p = CacheRotation::for_llc(CacheMode::Cold, 786_432, llc(33_554_432), 10_000 * MB);
         assert_eq!(p.sets, 128);
         assert!((p.llc_multiple - 3.0).abs() < 1e-12);
         // Hot: always one set.
         assert_eq!(
-            CachePlan::for_llc(CacheMode::Hot, 10, llc(50 * MB), 1).sets,
+            CacheRotation::for_llc(CacheMode::Hot, 10, llc(50 * MB), 1).sets,
             1
         );
     }
@@ -213,11 +223,11 @@ mod tests {
     #[test]
     fn budget_and_cap_limit_rotation() {
         // 1 kB sets on a 256 MB Infinity Cache want 768,000 sets: capped at 4096.
-        let p = CachePlan::for_llc(CacheMode::Cold, 1_000, llc(256 * MB), u64::MAX);
+        let p = CacheRotation::for_llc(CacheMode::Cold, 1_000, llc(256 * MB), u64::MAX);
         assert_eq!(p.sets as u64, MAX_SETS);
         assert!(!p.is_fully_cold());
         // Budget of 100 MB for 40 MB sets: 2 sets although 4 are wanted.
-        let p = CachePlan::for_llc(CacheMode::Cold, 40 * MB, llc(50 * MB), 100 * MB);
+        let p = CacheRotation::for_llc(CacheMode::Cold, 40 * MB, llc(50 * MB), 100 * MB);
         assert_eq!(p.sets, 2);
     }
 
@@ -233,7 +243,7 @@ mod tests {
         // The Llama-3-8B MLP decode GEMV (m=1, n=14336, k=4096, bf16): one set is
         // (4096 + 14336·4096 + 14336)·2 = 117,477,376 B. 3 × 256 MB = 768 MB →
         // ⌈768,000,000 / 117,477,376⌉ = ⌈6.537⌉ = 7 sets, 822,341,632 B = 3.212 × 256 MB.
-        let p = CachePlan::for_llc(CacheMode::Cold, 117_477_376, l, 190_000 * MB);
+        let p = CacheRotation::for_llc(CacheMode::Cold, 117_477_376, l, 190_000 * MB);
         assert_eq!(p.sets, 7);
         assert!((p.llc_multiple - 822_341_632.0 / 256e6).abs() < 1e-12);
         assert!(p.is_fully_cold());
@@ -241,10 +251,10 @@ mod tests {
         // Sized from the L2 alone (the old behaviour), the same set is 28× the 4 MiB L2:
         // one set, which the Infinity Cache holds from one iteration to the next.
         let from_l2 =
-            CachePlan::for_llc(CacheMode::Cold, 117_477_376, llc(4_194_304), 190_000 * MB);
+            CacheRotation::for_llc(CacheMode::Cold, 117_477_376, llc(4_194_304), 190_000 * MB);
         assert_eq!(from_l2.sets, 1);
         // A 2 GB copy set is 7.8 × 256 MB on its own: no rotation needed.
-        let p = CachePlan::for_llc(
+        let p = CacheRotation::for_llc(
             CacheMode::Cold,
             2_000 * MB,
             rotation_llc(4_194_304, Some(("hardware/mi300x.toml", 256 * MB))),
@@ -276,12 +286,12 @@ mod tests {
         assert!(l.source.starts_with("unknown"), "{}", l.source);
         // A plan told the LLC is 0 bytes rotates two sets even for a 2 GB set and never
         // calls itself cold (the old code divided by zero into an infinite multiple).
-        let p = CachePlan::for_llc(CacheMode::Cold, 2_000 * MB, llc(0), 10_000 * MB);
+        let p = CacheRotation::for_llc(CacheMode::Cold, 2_000 * MB, llc(0), 10_000 * MB);
         assert_eq!(p.sets, 2);
         assert_eq!(p.llc_multiple, 0.0);
         assert!(!p.is_fully_cold());
         // Without memory for a second set it stays at one, still not cold.
-        let p = CachePlan::for_llc(CacheMode::Cold, 2_000 * MB, llc(0), 2_000 * MB);
+        let p = CacheRotation::for_llc(CacheMode::Cold, 2_000 * MB, llc(0), 2_000 * MB);
         assert_eq!(p.sets, 1);
         assert!(!p.is_fully_cold());
     }

@@ -52,7 +52,7 @@ pub fn check(spec: &OpSpec, inputs: &Inputs, output: &HostTensor) -> Result<Corr
     Ok(compare(spec, reference.as_ref(), output))
 }
 
-/// Compares `output` with `reference` on the blocks [`reference::plan`] picks.
+/// Compares `output` with `reference` on the blocks [`reference::sample_blocks`] picks.
 pub fn compare(spec: &OpSpec, reference: &dyn OpReference, output: &HostTensor) -> Correctness {
     let tolerance = output_dtype(spec).nmse_tolerance();
     let len = reference.block_len();
@@ -79,8 +79,8 @@ pub fn compare(spec: &OpSpec, reference: &dyn OpReference, output: &HostTensor) 
         ));
         return result;
     }
-    let plan = reference::plan(reference);
-    let (err2, ref2, max_abs, bad) = plan
+    let sample = reference::sample_blocks(reference);
+    let (err2, ref2, max_abs, bad) = sample
         .blocks
         .par_iter()
         .map(|&b| {
@@ -104,7 +104,7 @@ pub fn compare(spec: &OpSpec, reference: &dyn OpReference, output: &HostTensor) 
             || (0.0, 0.0, 0.0, 0),
             |x, y| (x.0 + y.0, x.1 + y.1, x.2.max(y.2), x.3 + y.3),
         );
-    result.checked_elements = (plan.blocks.len() * len) as u64;
+    result.checked_elements = (sample.blocks.len() * len) as u64;
     result.non_finite = bad;
     result.max_abs_err = max_abs;
     result.nmse = if ref2 > 0.0 {
@@ -128,10 +128,10 @@ pub fn compare(spec: &OpSpec, reference: &dyn OpReference, output: &HostTensor) 
             tolerance
         ));
     }
-    if plan.sampled {
+    if sample.sampled {
         notes.push(format!(
             "sampled {} of {} output blocks of {len} elements, evenly spread",
-            plan.blocks.len(),
+            sample.blocks.len(),
             reference.blocks()
         ));
     }

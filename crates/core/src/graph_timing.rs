@@ -1,12 +1,12 @@
 //! Launch-bound kernels timed as engines run them. A kernel whose stream-timed median is
 //! below [`THRESHOLD_S`] spends a good part of that time being launched; inference engines
 //! run such kernels (decode steps) from CUDA/HIP graphs, so on backends that can capture
-//! graphs it is also timed as [`GraphPlan::launches`] back-to-back launches captured in one
+//! graphs it is also timed as [`GraphSize::launches`] back-to-back launches captured in one
 //! graph, replayed with device events around the replays: time per launch = elapsed ÷
 //! (replays × launches). The stream timing stays as it was; the graph timing is recorded
 //! beside it ([`GraphTiming`]) and the roofline efficiency uses it ([`EfficiencyTiming`]).
 //!
-//! The rule for the graph's size ([`plan`]):
+//! The rule for the graph's size ([`graph_size`]):
 //! 1. `n = ⌈min_sample_s ÷ stream median⌉` (a quotient within 10⁻⁹ of a whole number
 //!    counts as it), so one replay lasts about one sample batch,
 //!    clamped to [[`MIN_LAUNCHES`], [`MAX_LAUNCHES`]];
@@ -42,7 +42,7 @@ pub const MAX_LAUNCHES: u32 = 1024;
 
 /// How to graph-time one benchmark.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub struct GraphPlan {
+pub struct GraphSize {
     /// Launches captured in the graph: a multiple of the rotation set count.
     pub launches: u32,
 }
@@ -51,12 +51,12 @@ pub struct GraphPlan {
 /// run whose sample batches last at least `min_sample_s`, rotating `rotation_sets` sets;
 /// `None` when it is not graph-timed (host copies, kernels of [`THRESHOLD_S`] or longer, a
 /// median that is not a positive number). The rule is the module's.
-pub fn plan(
+pub fn graph_size(
     op: OpKind,
     stream_median_s: f64,
     min_sample_s: f64,
     rotation_sets: usize,
-) -> Option<GraphPlan> {
+) -> Option<GraphSize> {
     if matches!(op, OpKind::H2d | OpKind::D2h) {
         return None;
     }
@@ -75,7 +75,7 @@ pub fn plan(
         Some(l) if l <= MAX_LAUNCHES => l,
         _ => (MAX_LAUNCHES / sets).max(1) * sets,
     };
-    Some(GraphPlan { launches })
+    Some(GraphSize { launches })
 }
 
 /// `⌈q⌉`, where a quotient within one part in 10⁹ of a whole number counts as that number
@@ -129,7 +129,7 @@ impl EfficiencyTiming {
 pub struct GraphTiming {
     /// How: `cuda_graph` or `hip_graph` ([`method_name`]), replays timed by device events.
     pub method: String,
-    /// Launches captured in the graph ([`plan`]).
+    /// Launches captured in the graph ([`graph_size`]).
     pub launches_per_graph: u32,
     /// Graph replays per sample batch (0 when nothing was measured).
     #[serde(default)]
@@ -241,7 +241,7 @@ impl Prepared for Replays<'_, '_> {
     }
 }
 
-/// Graph-times `prepared` when [`plan`] says so for a stream median of `stream_median_s`:
+/// Graph-times `prepared` when [`graph_size`] says so for a stream median of `stream_median_s`:
 /// captures the planned launches (not timed), then runs the stream loop's warm-up,
 /// batching, clock checks and stopping rule on whole replays, and keeps samples per launch.
 /// `None` when the benchmark is not graph-timed or the backend has no graphs; a failure is
@@ -257,7 +257,7 @@ pub fn time_graph(
     cfg: &MeasureConfig,
     on_progress: &mut dyn FnMut(f64),
 ) -> Option<GraphTiming> {
-    let p = plan(op, stream_median_s, cfg.min_sample_s, rotation_sets)?;
+    let p = graph_size(op, stream_median_s, cfg.min_sample_s, rotation_sets)?;
     let method = method_name(backend);
     let mut graph = match prepared.graph(p.launches) {
         Ok(Some(g)) => g,

@@ -20,46 +20,52 @@ const STREAM_LAUNCH_S: f64 = 1.0 / 131_072.0;
 fn launches_per_graph_by_hand() {
     let gemv = OpKind::Gemv;
     // 50 µs ÷ 2 µs = 25 launches, within [16, 1024]; one set.
-    assert_eq!(plan(gemv, 2e-6, 50e-6, 1), Some(GraphPlan { launches: 25 }));
+    assert_eq!(
+        graph_size(gemv, 2e-6, 50e-6, 1),
+        Some(GraphSize { launches: 25 })
+    );
     // 50 µs ÷ 10 µs = 5 → raised to 16 → ⌈16 ÷ 3⌉ = 6 cycles of 3 sets = 18.
     assert_eq!(
-        plan(gemv, 10e-6, 50e-6, 3),
-        Some(GraphPlan { launches: 18 })
+        graph_size(gemv, 10e-6, 50e-6, 3),
+        Some(GraphSize { launches: 18 })
     );
     // 50 µs ÷ 19.9 µs = 2.51 → 3 → raised to 16.
     assert_eq!(
-        plan(gemv, 19.9e-6, 50e-6, 1),
-        Some(GraphPlan { launches: 16 })
+        graph_size(gemv, 19.9e-6, 50e-6, 1),
+        Some(GraphSize { launches: 16 })
     );
     // 50 µs ÷ 10 ns = 5000 → capped at 1024 → ⌈1024 ÷ 7⌉ × 7 = 1029 > 1024, so the largest
     // multiple of 7 below: ⌊1024 ÷ 7⌋ × 7 = 146 × 7 = 1022.
     assert_eq!(
-        plan(gemv, 10e-9, 50e-6, 7),
-        Some(GraphPlan { launches: 1022 })
+        graph_size(gemv, 10e-9, 50e-6, 7),
+        Some(GraphSize { launches: 1022 })
     );
     // 2000 sets outnumber the cap: one whole cycle of 2000.
     assert_eq!(
-        plan(gemv, 2e-6, 50e-6, 2000),
-        Some(GraphPlan { launches: 2000 })
+        graph_size(gemv, 2e-6, 50e-6, 2000),
+        Some(GraphSize { launches: 2000 })
     );
     // No minimum sample length: the floor of 16.
-    assert_eq!(plan(gemv, 2e-6, 0.0, 1), Some(GraphPlan { launches: 16 }));
+    assert_eq!(
+        graph_size(gemv, 2e-6, 0.0, 1),
+        Some(GraphSize { launches: 16 })
+    );
 }
 
 #[test]
 fn only_short_kernels_are_graph_timed() {
     let gemv = OpKind::Gemv;
     // The threshold itself and anything longer: stream only.
-    assert_eq!(plan(gemv, 20e-6, 50e-6, 1), None);
-    assert_eq!(plan(gemv, 1e-3, 50e-6, 1), None);
+    assert_eq!(graph_size(gemv, 20e-6, 50e-6, 1), None);
+    assert_eq!(graph_size(gemv, 1e-3, 50e-6, 1), None);
     // Nothing measured.
-    assert_eq!(plan(gemv, 0.0, 50e-6, 1), None);
-    assert_eq!(plan(gemv, f64::NAN, 50e-6, 1), None);
+    assert_eq!(graph_size(gemv, 0.0, 50e-6, 1), None);
+    assert_eq!(graph_size(gemv, f64::NAN, 50e-6, 1), None);
     // Host copies are not kernels, however short.
-    assert_eq!(plan(OpKind::H2d, 2e-6, 50e-6, 1), None);
-    assert_eq!(plan(OpKind::D2h, 2e-6, 50e-6, 1), None);
+    assert_eq!(graph_size(OpKind::H2d, 2e-6, 50e-6, 1), None);
+    assert_eq!(graph_size(OpKind::D2h, 2e-6, 50e-6, 1), None);
     // The launch ceiling is a kernel: graph-timed.
-    assert!(plan(OpKind::Launch, 2e-6, 50e-6, 1).is_some());
+    assert!(graph_size(OpKind::Launch, 2e-6, 50e-6, 1).is_some());
 }
 
 #[test]

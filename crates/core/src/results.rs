@@ -7,7 +7,7 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use crate::backend::{CacheMode, DeviceInfo, TimingMethod};
-use crate::cache::CachePlan;
+use crate::cache::CacheRotation;
 use crate::check::Correctness;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -235,7 +235,7 @@ pub struct MeasurementInfo {
     /// Lowest and highest SM clock read around kept batches, MHz.
     pub sm_clock_mhz: Option<(f64, f64)>,
     /// Cache control.
-    pub cache: CachePlan,
+    pub cache: CacheRotation,
     /// The statistic the rates and efficiencies use: `best` (the fastest sample) for a
     /// ceiling, the median otherwise; absent means `median` (as in files written before).
     #[serde(default, skip_serializing_if = "Estimator::is_median")]

@@ -3,7 +3,7 @@
 
 use super::*;
 use crate::backend::CacheMode;
-use crate::cache::CachePlan;
+use crate::cache::CacheRotation;
 use crate::estimator::Estimator;
 use crate::fixture;
 use crate::results::{HardwareRoofs, MeasurementInfo, Rates};
@@ -32,7 +32,7 @@ fn measured(mut b: BenchmarkResult, cold: bool, flops: Option<u64>) -> Benchmark
         wall_s: 0.5,
         sm_clock_mhz: None,
         // A 64 MiB set against a 32 MiB cache: cold rotates 2 sets, hot keeps 1.
-        cache: CachePlan::new(mode, 67_108_864, 33_554_432, 1 << 34),
+        cache: CacheRotation::new(mode, 67_108_864, 33_554_432, 1 << 34),
         estimator,
         remeasured: None,
         clock: None,

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 use crate::backend::{CacheMode, Device, DeviceInfo, Workload};
-use crate::cache::{CachePlan, LlcHint, LlcSize};
+use crate::cache::{CacheRotation, LlcHint, LlcSize};
 use crate::check;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -74,12 +74,12 @@ pub fn rotation_llc(info: &DeviceInfo, hint: Option<&LlcHint>) -> LlcSize {
 
 /// Plans cache rotation for `spec` on `info`, spending at most a quarter of the free memory;
 /// `hint` as in [`rotation_llc`].
-pub fn cache_plan(
+pub fn cache_rotation(
     spec: &OpSpec,
     info: &DeviceInfo,
     mode: CacheMode,
     hint: Option<&LlcHint>,
-) -> Result<CachePlan> {
+) -> Result<CacheRotation> {
     let set = inputs::footprint_bytes(spec)?;
     let budget = (info.memory_available_bytes / 4).max(set);
     // The cache ceiling is hot by definition; launch and host copies do not touch the LLC's
@@ -89,7 +89,7 @@ pub fn cache_plan(
     } else {
         mode
     };
-    Ok(CachePlan::for_llc(
+    Ok(CacheRotation::for_llc(
         mode,
         set,
         rotation_llc(info, hint),
@@ -124,9 +124,11 @@ pub fn run_one(
     let mut result = error_result(spec, imp, String::new());
     result.error = None;
     let mut device_error = false;
-    let measured = cache_plan(spec, device.info(), cache, hint)
+    let measured = cache_rotation(spec, device.info(), cache, hint)
         .map_err(Failure::from)
-        .and_then(|plan| measure_into(device, spec, imp, plan, cfg, on_progress, &mut result));
+        .and_then(|rotation| {
+            measure_into(device, spec, imp, rotation, cfg, on_progress, &mut result)
+        });
     if let Err(f) = measured {
         result.status = Status::Error;
         result.error = Some(f.error.to_string());
@@ -194,7 +196,7 @@ fn measure_into(
     device: &mut dyn Device,
     spec: &OpSpec,
     imp: &str,
-    plan: CachePlan,
+    rotation: CacheRotation,
     cfg: &MeasureConfig,
     on_progress: &mut dyn FnMut(f64),
     result: &mut BenchmarkResult,
@@ -210,7 +212,7 @@ fn measure_into(
             spec,
             imp,
             inputs: &host_inputs,
-            rotation_sets: plan.sets,
+            rotation_sets: rotation.sets,
         })
         .map_err(on_device)?;
     if let Some(w) = prepared.counted_work() {
@@ -240,7 +242,7 @@ fn measure_into(
         }
         _ => {}
     }
-    let sets = plan.sets;
+    let sets = rotation.sets;
     // A ceiling's batches last at least 10 ms, and its rates are those of its fastest sample.
     let estimator = Estimator::for_op(spec.op);
     // Graph timing keeps the run's own settings.
@@ -280,7 +282,7 @@ fn measure_into(
         cv: s.cv(),
         wall_s: m.wall_s,
         sm_clock_mhz: m.sm_clock_mhz,
-        cache: plan,
+        cache: rotation,
         estimator,
         remeasured: None,
         clock: prepared.clock().map(str::to_string),
@@ -516,22 +518,22 @@ mod tests {
         // MI300X: HIP's 4 MiB L2 against the file's 256 MB Infinity Cache: 7 sets of
         // 117,477,376 B (⌈768 MB / 117.48 MB⌉), as worked in cache.rs.
         let info = gpu("rocm", "AMD Instinct MI300X", 4_194_304);
-        let p = cache_plan(&gemv(), &info, CacheMode::Cold, None).unwrap();
+        let p = cache_rotation(&gemv(), &info, CacheMode::Cold, None).unwrap();
         assert_eq!((p.sets, p.llc_bytes), (7, 256_000_000));
         assert!(p.is_fully_cold());
         // H100: CUDA's 50 MiB L2 is larger than the file's 50 MB: ⌈157.3 MB / 117.5 MB⌉ = 2.
         let info = gpu("cuda", "NVIDIA H100 80GB HBM3", 52_428_800);
-        let p = cache_plan(&gemv(), &info, CacheMode::Cold, None).unwrap();
+        let p = cache_rotation(&gemv(), &info, CacheMode::Cold, None).unwrap();
         assert_eq!((p.sets, p.llc_bytes), (2, 52_428_800));
         // An AMD GPU no file matches, whose runtime reports no L2: the 256 MB default.
         let info = gpu("rocm", "AMD Radeon Something", 0);
-        let p = cache_plan(&gemv(), &info, CacheMode::Cold, None).unwrap();
+        let p = cache_rotation(&gemv(), &info, CacheMode::Cold, None).unwrap();
         assert_eq!((p.sets, p.llc_bytes), (7, 256_000_000));
         assert!(p.llc_source.starts_with("unknown"), "{}", p.llc_source);
         // Hot stays one set whatever the cache.
         let info = gpu("rocm", "AMD Instinct MI300X", 4_194_304);
         assert_eq!(
-            cache_plan(&gemv(), &info, CacheMode::Hot, None)
+            cache_rotation(&gemv(), &info, CacheMode::Hot, None)
                 .unwrap()
                 .sets,
             1
@@ -551,7 +553,7 @@ mod tests {
             ..DeviceInfo::default()
         };
         let copy = OpSpec::parse(OpKind::Copy, "elements=16777216", DType::F32).unwrap();
-        let p = cache_plan(&copy, &info, CacheMode::Cold, None).unwrap();
+        let p = cache_rotation(&copy, &info, CacheMode::Cold, None).unwrap();
         assert_eq!((p.sets, p.set_bytes), (4, 128 << 20));
         assert_eq!(p.llc_target_multiple, 16);
         assert!((p.llc_multiple - 16.0).abs() < 1e-12);
@@ -564,14 +566,14 @@ mod tests {
         // A GPU file without the key keeps 3×.
         let info = gpu("cuda", "NVIDIA H100 80GB HBM3", 52_428_800);
         assert_eq!(
-            cache_plan(&gemv(), &info, CacheMode::Cold, None)
+            cache_rotation(&gemv(), &info, CacheMode::Cold, None)
                 .unwrap()
                 .llc_target_multiple,
             3
         );
         // A site file may ask for more than the matched one.
         let site = hint("site.toml", None, Some(8));
-        let p = cache_plan(&gemv(), &info, CacheMode::Cold, Some(&site)).unwrap();
+        let p = cache_rotation(&gemv(), &info, CacheMode::Cold, Some(&site)).unwrap();
         // ⌈8 × 52.43 MB / 117.48 MB⌉ = ⌈3.570⌉ = 4 sets.
         assert_eq!((p.sets, p.llc_target_multiple), (4, 8));
     }
@@ -582,7 +584,7 @@ mod tests {
         // = ⌈5.107⌉ = 6 sets, against 2 with the matched h100-sxm file (above).
         let info = gpu("cuda", "NVIDIA H100 80GB HBM3", 52_428_800);
         let site = hint("/etc/hotpath/site-h100.toml", Some(200_000_000), None);
-        let p = cache_plan(&gemv(), &info, CacheMode::Cold, Some(&site)).unwrap();
+        let p = cache_rotation(&gemv(), &info, CacheMode::Cold, Some(&site)).unwrap();
         assert_eq!((p.sets, p.llc_bytes), (6, 200_000_000));
         assert!(
             p.llc_source
@@ -594,7 +596,7 @@ mod tests {
         // an MI300X's 4 MiB L2 then gives ⌈12.58 MB / 117.48 MB⌉ = 1 set, not the 7 above.
         let info = gpu("rocm", "AMD Instinct MI300X", 4_194_304);
         let bare = hint("site-mi300x.toml", None, None);
-        let p = cache_plan(&gemv(), &info, CacheMode::Cold, Some(&bare)).unwrap();
+        let p = cache_rotation(&gemv(), &info, CacheMode::Cold, Some(&bare)).unwrap();
         assert_eq!((p.sets, p.llc_bytes), (1, 4_194_304));
     }
 }

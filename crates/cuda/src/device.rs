@@ -243,14 +243,17 @@ impl CudaDevice {
     /// (registers included) answers better than the plan's shared-memory estimate: the plan
     /// is made again with the driver's figure. Also returns the target's shared memory per
     /// block (after the opt-in), the limit every launch of the plan is checked against.
-    fn plan(&mut self, spec: &hotpath_core::OpSpec) -> Result<(hotpath_core::plan::Plan, u64)> {
+    fn plan(
+        &mut self,
+        spec: &hotpath_core::OpSpec,
+    ) -> Result<(hotpath_core::launch_plan::LaunchPlan, u64)> {
         let mut target = crate::target::read(&self.ctx, &self.info.arch, self.info.compute_units);
         let limit = target.smem_per_block;
-        let plan = hotpath_core::plan::plan(spec, &target)?;
+        let plan = hotpath_core::launch_plan::build(spec, &target)?;
         if spec.op != OpKind::AttnDecode {
             return Ok((plan, limit));
         }
-        let Some(hotpath_core::plan::Step::Kernel {
+        let Some(hotpath_core::launch_plan::LaunchStep::Kernel {
             function, geometry, ..
         }) = plan.steps.first()
         else {
@@ -261,7 +264,7 @@ impl CudaDevice {
         match crate::target::resident(&f, geometry.block.0, geometry.shared_bytes) {
             Some(resident) => {
                 target.decode_resident = Some(resident);
-                Ok((hotpath_core::plan::plan(spec, &target)?, limit))
+                Ok((hotpath_core::launch_plan::build(spec, &target)?, limit))
             }
             None => Ok((plan, limit)),
         }

@@ -2,7 +2,7 @@
 //! each runs on, kernel files, the missing-driver reason.
 
 use super::*;
-use hotpath_core::plan::plan;
+use hotpath_core::launch_plan;
 use hotpath_core::target::Target;
 use hotpath_core::OpSpec;
 
@@ -92,7 +92,7 @@ fn the_impl_table_and_the_launchers_agree() {
                 let what = format!("{op} {dtype} {imp} on {}", target.arch);
                 let route = ops::route(op, imp).unwrap_or_else(|e| panic!("{what}: {e}"));
                 assert_eq!(route == ops::Route::Blas, imp == "cublaslt", "{what}");
-                match (route, plan(&spec, &target)) {
+                match (route, launch_plan::build(&spec, &target)) {
                     (ops::Route::Planned, Ok(_)) | (ops::Route::Blas, _) => {}
                     (ops::Route::Planned, Err(Error::BadInput(why))) => {
                         eprintln!("{what}: refused for its shape: {why}")

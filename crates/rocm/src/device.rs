@@ -1,13 +1,13 @@
 //! The ROCm backend and its devices. Everything is loaded at run time; a missing runtime,
 //! driver or GPU is a reason string. Our kernels run from the backend-independent launch
-//! plans of `hotpath_core::plan`, compiled by hipRTC for the device's gfx target.
+//! plans of `hotpath_core::launch_plan`, compiled by hipRTC for the device's gfx target.
 
 use std::collections::{BTreeMap, HashMap};
 use std::ffi::{c_char, c_int, c_void, CString};
 
 use std::path::PathBuf;
 
-use hotpath_core::plan;
+use hotpath_core::launch_plan;
 use hotpath_core::{
     Backend, ClockSample, DType, Device, DeviceInfo, Error, OpKind, Prepared, Result, TimingMethod,
     Workload,
@@ -304,12 +304,12 @@ impl RocmDevice {
     /// (gfx950's 160 KiB) would need hipFuncSetAttribute on a host stub, which module
     /// kernels do not have, so plans stay within 64 KiB. Blocks per CU are estimated from
     /// LDS and threads (no occupancy query is loaded).
-    fn plan(&self, spec: &hotpath_core::OpSpec) -> Result<(plan::Plan, u64)> {
+    fn plan(&self, spec: &hotpath_core::OpSpec) -> Result<(launch_plan::LaunchPlan, u64)> {
         let mut target =
             hotpath_core::target::Target::amd(&self.info.arch, self.info.compute_units);
         target.smem_per_block = self.shared_limit.min(hotpath_core::launch::AMD_LDS_BYTES);
         target.smem_per_unit = target.smem_per_block;
-        Ok((plan::plan(spec, &target)?, self.shared_limit))
+        Ok((launch_plan::build(spec, &target)?, self.shared_limit))
     }
 
     fn launcher(

@@ -90,7 +90,7 @@ fn the_impl_table_and_the_launchers_agree() {
                 );
                 for target in &targets {
                     let what = format!("{op} {dtype} {imp} on {}", target.arch);
-                    match (route, plan::plan(&spec, target)) {
+                    match (route, hotpath_core::launch_plan::build(&spec, target)) {
                         (ops::Route::Planned, Ok(_)) | (ops::Route::Blas, _) => {}
                         (ops::Route::Planned, Err(Error::BadInput(why))) => {
                             eprintln!("{what}: refused for its shape: {why}")

@@ -2,7 +2,7 @@
 //! loaded at run time with libloading, so the crate builds and its tests pass on a machine
 //! with no ROCm. (`hip-rs` is not used: it needs ROCm at build time.) Our kernels come from
 //! the same `kernels/*.cu` as on CUDA, compiled by hipRTC, launched from the
-//! backend-independent plans of `hotpath_core::plan`.
+//! backend-independent plans of `hotpath_core::launch_plan`.
 
 #![deny(
     clippy::wildcard_enum_match_arm,

@@ -7,9 +7,9 @@ use hotpath_core::hardware;
 use hotpath_core::op::{OpKind, OpSpec};
 use hotpath_core::results::{BenchmarkResult, HostInfo, ToolInfo};
 
+use super::checklist;
 use super::engine::run_device;
 use super::health::{self, HealthReadings, NoHealth, SourceKind};
-use super::plan;
 use super::sustained::{self, TracePoint};
 use super::tests::{
     get, gpu_plan, healthy, result_at, FakeBench, FakeClock, FakeDevice, FakeNvml, PEAK_FLOPS,
@@ -31,8 +31,8 @@ fn empty_report() -> ValidateReport {
         Level::Quick,
         ValidateConfig {
             cache: hotpath_core::backend::CacheMode::Cold,
-            perf: plan::perf_config(Level::Quick),
-            correctness: plan::correctness_config(),
+            perf: checklist::perf_config(Level::Quick),
+            correctness: checklist::correctness_config(),
             sustain_s: 0.0,
             settle_max_s: Some(10.0),
             injected_faults: None,
@@ -361,7 +361,7 @@ fn level_long_holds_the_peak_of_the_bf16_peak_dtype_first() {
     let keys: Vec<&str> = g.sustained.iter().map(|s| s.0).collect();
     assert_eq!(keys, ["peak_bf16", "gemm_bf16", "copy"]);
     let cpu = hardware::by_id("cpu-generic").unwrap();
-    let c = plan::plan(Level::Long, &FakeDevice::cpu(), Some(&cpu), 60.0).unwrap();
+    let c = checklist::build(Level::Long, &FakeDevice::cpu(), Some(&cpu), 60.0).unwrap();
     assert_eq!(c.sustained[0].1.dtype, DType::F32);
     assert_eq!(c.settle.max_wait_s, 0.0, "a CPU does not wait by default");
     assert!(gpu_plan(Level::Standard).sustained.is_empty());

@@ -1,4 +1,4 @@
-//! Runs one device's [`DevicePlan`]: health before, the performance checks (with their
+//! Runs one device's [`DeviceChecklist`]: health before, the performance checks (with their
 //! correctness), health after the load, the correctness of every kernel, then the sustained
 //! load; every benchmark goes through a [`Bench`] (the CLI's supervised workers, or a fake
 //! in tests) and becomes checks as soon as it ends. Before each timed benchmark the device
@@ -11,8 +11,8 @@ use hotpath_core::measure::MeasureConfig;
 use hotpath_core::op::OpSpec;
 use hotpath_core::results::BenchmarkResult;
 
+use super::checklist::DeviceChecklist;
 use super::health::{self, HealthReadings, HealthSource};
-use super::plan::DevicePlan;
 use super::settle::{self, Clock, SettleRecord};
 use super::sustained::{self, TracePoint};
 use super::{perf, Check, Group};
@@ -62,7 +62,7 @@ fn with_settle(mut check: Check, record: Option<SettleRecord>) -> Check {
 /// Runs `plan` on one device, waiting for it to settle on `clock`. `on_check` sees each
 /// check as it is made (for progress lines).
 pub fn run_device(
-    plan: &DevicePlan,
+    list: &DeviceChecklist,
     bench: &mut dyn Bench,
     source: &mut dyn HealthSource,
     clock: &mut dyn Clock,
@@ -74,7 +74,7 @@ pub fn run_device(
         on_check(&c);
         out.checks.push(c);
     };
-    for c in &plan.notes {
+    for c in &list.notes {
         emit(c.clone(), &mut out);
     }
     let before = source.read();
@@ -82,9 +82,9 @@ pub fn run_device(
 
     let mut timed: Vec<BenchmarkResult> = Vec::new();
     let mut references: Vec<BenchmarkResult> = Vec::new();
-    for (spec, imp) in &plan.references {
-        let waited = settle::wait(source, clock, &plan.settle);
-        let Some(r) = bench.run(spec, imp, &plan.perf_cfg, &mut |_| {}) else {
+    for (spec, imp) in &list.references {
+        let waited = settle::wait(source, clock, &list.settle);
+        let Some(r) = bench.run(spec, imp, &list.perf_cfg, &mut |_| {}) else {
             return finish(out, true);
         };
         // A reference ceiling makes no perf check of its own: its correctness check keeps
@@ -92,9 +92,9 @@ pub fn run_device(
         emit(with_settle(perf::correctness(&r), waited), &mut out);
         references.push(r);
     }
-    for p in &plan.perf {
-        let waited = settle::wait(source, clock, &plan.settle);
-        let Some(r) = bench.run(&p.spec, p.imp, &plan.perf_cfg, &mut |_| {}) else {
+    for p in &list.perf {
+        let waited = settle::wait(source, clock, &list.settle);
+        let Some(r) = bench.run(&p.spec, p.imp, &list.perf_cfg, &mut |_| {}) else {
             return finish(out, true);
         };
         emit(perf::correctness(&r), &mut out);
@@ -109,7 +109,7 @@ pub fn run_device(
     out.benchmarks.extend(timed.iter().cloned());
     let after = source.read();
     let health_checks = health::checks(&before, &after, kind);
-    let unverified = health::unverified(&health_checks, kind, plan.level);
+    let unverified = health::unverified(&health_checks, kind, list.level);
     for c in health_checks.into_iter().chain(unverified) {
         emit(c, &mut out);
     }
@@ -122,15 +122,15 @@ pub fn run_device(
         );
     }
 
-    for (spec, imp) in &plan.correctness {
-        let Some(r) = bench.run(spec, imp, &plan.correctness_cfg, &mut |_| {}) else {
+    for (spec, imp) in &list.correctness {
+        let Some(r) = bench.run(spec, imp, &list.correctness_cfg, &mut |_| {}) else {
             return finish(out, true);
         };
         emit(perf::correctness(&r), &mut out);
     }
 
-    for (key, spec, imp) in &plan.sustained {
-        let mut waited = settle::wait(source, clock, &plan.settle);
+    for (key, spec, imp) in &list.sustained {
+        let mut waited = settle::wait(source, clock, &list.settle);
         let start_readings = source.read();
         let started = Instant::now();
         let mut trace: Vec<TracePoint> = Vec::new();
@@ -145,7 +145,7 @@ pub fn run_device(
                     });
                 }
             };
-            bench.run(spec, imp, &plan.sustained_cfg, &mut sample)
+            bench.run(spec, imp, &list.sustained_cfg, &mut sample)
         };
         let Some(r) = result else {
             return finish(out, true);
@@ -161,7 +161,7 @@ pub fn run_device(
         });
         out.benchmarks.push(r);
         // The same kernel's output again, on the device as the load left it.
-        let Some(again) = bench.run(spec, imp, &plan.correctness_cfg, &mut |_| {}) else {
+        let Some(again) = bench.run(spec, imp, &list.correctness_cfg, &mut |_| {}) else {
             return finish(out, true);
         };
         let mut c = perf::correctness(&again);

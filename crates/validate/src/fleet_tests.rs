@@ -45,8 +45,8 @@ fn report(host: &str, copy_bps: f64) -> ValidateReport {
         Level::Quick,
         ValidateConfig {
             cache: hotpath_core::backend::CacheMode::Cold,
-            perf: super::plan::perf_config(Level::Quick),
-            correctness: super::plan::correctness_config(),
+            perf: super::checklist::perf_config(Level::Quick),
+            correctness: super::checklist::correctness_config(),
             sustain_s: 0.0,
             settle_max_s: None,
             injected_faults: None,

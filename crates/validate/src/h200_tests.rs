@@ -4,8 +4,8 @@
 use hotpath_core::hardware;
 use hotpath_core::op::OpKind;
 
+use super::checklist;
 use super::engine::run_device;
-use super::plan;
 use super::tests::{get, healthy, FakeBench, FakeClock, FakeDevice, FakeNvml};
 use super::*;
 
@@ -24,7 +24,7 @@ fn h200_run(bench: &mut FakeBench, level: Level) -> Vec<Check> {
     let dev = h200_device();
     let hw = hardware::identify(&dev.info).unwrap().spec.unwrap();
     assert_eq!(hw.id, "h200");
-    let p = plan::plan(level, &dev, Some(&hw), 30.0).unwrap();
+    let p = checklist::build(level, &dev, Some(&hw), 30.0).unwrap();
     let mut src = FakeNvml::new(healthy(), healthy());
     run_device(&p, bench, &mut src, &mut FakeClock::default(), &mut |_| {}).checks
 }
@@ -57,7 +57,7 @@ fn the_validate_reference_of_an_h200_is_the_datasheet_s_not_nvml_s() {
     // The same 4.8 TB/s as run's roof (hardware::spec_bandwidth), not NVML's 4.92.
     let dev = h200_device();
     let hw = hardware::identify(&dev.info).unwrap().spec.unwrap();
-    let p = plan::plan(Level::Quick, &dev, Some(&hw), 30.0).unwrap();
+    let p = checklist::build(Level::Quick, &dev, Some(&hw), 30.0).unwrap();
     let copy = p.perf.iter().find(|c| c.kind.key() == "copy").unwrap();
     assert_eq!(copy.threshold.reference.figure(), Some(4.8e12));
     assert_eq!(
@@ -151,7 +151,7 @@ fn an_h200_nvl_is_judged_against_its_own_figures() {
     dev.info.power_limit_max_w = Some(600.0);
     let hw = hardware::identify(&dev.info).unwrap().spec.unwrap();
     assert_eq!(hw.id, "h200-nvl");
-    let p = plan::plan(Level::Standard, &dev, Some(&hw), 30.0).unwrap();
+    let p = checklist::build(Level::Standard, &dev, Some(&hw), 30.0).unwrap();
     let reference = |key: &str| {
         p.perf
             .iter()
@@ -182,7 +182,7 @@ fn an_h200_that_cannot_be_told_apart_is_not_judged_and_says_why() {
     dev.info.power_limit_max_w = None;
     let identity = hardware::identify(&dev.info).unwrap();
     assert_eq!(identity.spec, None);
-    let p = plan::plan(Level::Quick, &dev, None, 30.0).unwrap();
+    let p = checklist::build(Level::Quick, &dev, None, 30.0).unwrap();
     assert!(p.perf.is_empty());
     assert_eq!(p.notes.len(), 1);
     assert_eq!(p.notes[0].status, Status::Warn);

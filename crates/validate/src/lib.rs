@@ -22,11 +22,11 @@
 //! isolated workers, or a fake in tests); [`render`] prints the report; [`fleet`] finds
 //! outlier nodes across many reports by median and MAD.
 
+pub mod checklist;
 pub mod engine;
 pub mod fleet;
 pub mod health;
 pub mod perf;
-pub mod plan;
 pub mod render;
 pub mod settle;
 pub mod sustained;

@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 
 use hotpath_core::backend::{CacheMode, ClockSample, Device, DeviceInfo, Prepared, TimingMethod};
-use hotpath_core::cache::CachePlan;
+use hotpath_core::cache::CacheRotation;
 use hotpath_core::check::Correctness;
 use hotpath_core::dtype::DType;
 use hotpath_core::error::{Error, Result};
@@ -17,9 +17,9 @@ use hotpath_core::results::{
 };
 use hotpath_core::stopping::StopReason;
 
+use super::checklist::{self, DeviceChecklist};
 use super::engine::{run_device, Bench};
 use super::health::{HealthReadings, HealthSource, SourceKind};
-use super::plan::{self, DevicePlan};
 use super::*;
 
 /// A device that only answers what planning asks: its facts and which kernels it offers.
@@ -238,7 +238,7 @@ pub(super) fn result_at(
         cv: 0.01,
         wall_s: 0.1 * samples.len() as f64,
         sm_clock_mhz: Some((if discarded > 0 { 1500.0 } else { 1980.0 }, 1980.0)),
-        cache: CachePlan::new(CacheMode::Cold, 1, 1, 1),
+        cache: CacheRotation::new(CacheMode::Cold, 1, 1, 1),
         estimator: Default::default(),
         remeasured: None,
         clock: None,
@@ -313,8 +313,8 @@ pub(super) fn h100() -> hardware::HardwareSpec {
     hardware::by_id("h100-sxm").unwrap()
 }
 
-pub(super) fn gpu_plan(level: Level) -> DevicePlan {
-    plan::plan(level, &FakeDevice::gpu(), Some(&h100()), 30.0).unwrap()
+pub(super) fn gpu_plan(level: Level) -> DeviceChecklist {
+    checklist::build(level, &FakeDevice::gpu(), Some(&h100()), 30.0).unwrap()
 }
 
 fn run(bench: &mut FakeBench, before: HealthReadings, after: HealthReadings) -> Vec<Check> {
@@ -600,7 +600,7 @@ fn pending_retirement_remap_failure_heat_power_and_persistence() {
 #[test]
 fn cpu_copy_is_judged_against_the_same_runs_streaming_ceilings() {
     let cpu = hardware::by_id("cpu-generic").unwrap();
-    let p = plan::plan(Level::Quick, &FakeDevice::cpu(), Some(&cpu), 30.0).unwrap();
+    let p = checklist::build(Level::Quick, &FakeDevice::cpu(), Some(&cpu), 30.0).unwrap();
     let refs: Vec<OpKind> = p.references.iter().map(|r| r.0.op).collect();
     assert_eq!(refs, vec![OpKind::Read, OpKind::Write, OpKind::Triad]);
     assert_eq!(p.perf.len(), 1, "cpu-generic thresholds only copy");
@@ -639,7 +639,7 @@ fn cpu_copy_is_judged_against_the_same_runs_streaming_ceilings() {
 
 #[test]
 fn a_gpu_without_thresholds_warns_that_performance_is_not_judged() {
-    let p = plan::plan(Level::Quick, &FakeDevice::gpu(), None, 30.0).unwrap();
+    let p = checklist::build(Level::Quick, &FakeDevice::gpu(), None, 30.0).unwrap();
     assert!(p.perf.is_empty());
     assert_eq!(p.notes.len(), 1);
     assert_eq!(p.notes[0].status, Status::Warn);
@@ -777,8 +777,8 @@ fn report_json_has_the_contract_fields_and_reads_back() {
         wall_s: 1.0,
         config: ValidateConfig {
             cache: CacheMode::Cold,
-            perf: plan::perf_config(Level::Quick),
-            correctness: plan::correctness_config(),
+            perf: checklist::perf_config(Level::Quick),
+            correctness: checklist::correctness_config(),
             sustain_s: 0.0,
             settle_max_s: None,
             injected_faults: None,

@@ -1,9 +1,9 @@
 //! `hotpath kernels compile`: every kernel file through NVRTC (`sm_*` targets) or hipRTC
 //! (`gfx*` targets) for each target, one line per kernel (named by its op) with registers,
 //! spills and static shared memory where the compiler reports them. No GPU needed.
-//! `hotpath kernels plan`: an op's launch plan on a described device ([`plan`]).
+//! `hotpath kernels plan`: an op's launch plan on a described device ([`launch_plans`]).
 
-mod plan;
+mod launch_plans;
 
 use hotpath_core::kernels::{op_of_function, FILES};
 use hotpath_core::{Error, Result};
@@ -16,7 +16,7 @@ use crate::cli::{KernelsAction, KernelsArgs, Outcome};
 pub fn run(args: &KernelsArgs) -> Result<Outcome> {
     match &args.action {
         KernelsAction::Compile { target, out_dir } => compile(target, out_dir.as_deref()),
-        KernelsAction::Plan(a) => plan::run(a),
+        KernelsAction::Plan(a) => launch_plans::run(a),
     }
 }
 

@@ -1,5 +1,5 @@
 // plans.cpp — reading `hotpath kernels plan --format lines` records and executing them
-// (include/emu_plan.h; the record format is crates/core/src/plan/text.rs's).
+// (include/emu_plan.h; the record format is crates/core/src/launch_plan/text.rs's).
 #include "emu_plan.h"
 
 #include <fstream>

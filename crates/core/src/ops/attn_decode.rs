@@ -1,13 +1,13 @@
 //! `attn_decode`: decode attention over a paged KV cache (GQA). Its launch plan's split and
-//! ring choices are `crate::plan::decode`'s.
+//! ring choices are `crate::launch_plan::decode`'s.
 
 use super::attn_prefill::check_gqa;
 use super::Op;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::inputs::{pages_for, Gen, Inputs};
+use crate::launch_plan::{decode, LaunchPlan};
 use crate::op::{opt, req, OpClass, OpKind, OpSpec, Sat, Shape, ShapeKey};
-use crate::plan::{decode, Plan};
 use crate::reference::{attention::Decode, OpReference};
 use crate::suite::{DeviceClass, SuiteName};
 use crate::target::Target;
@@ -160,8 +160,8 @@ impl Op for AttnDecode {
     ) -> Result<Box<dyn OpReference + 'a>> {
         Ok(Box::new(Decode::new(spec, inputs)?))
     }
-    fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<Plan> {
-        decode::plan(spec, target)
+    fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
+        decode::build(spec, target)
     }
     fn suite_entries(&self, suite: SuiteName, class: DeviceClass) -> Vec<(String, DType)> {
         let shapes: &[&str] = match (suite, class) {

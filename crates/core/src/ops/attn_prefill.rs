@@ -5,8 +5,8 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::inputs::{Gen, Inputs};
 use crate::launch;
+use crate::launch_plan::{kernel, out, out_bytes, simple, suffix, Arg, LaunchPlan};
 use crate::op::{opt, req, OpClass, OpKind, OpSpec, Sat, Shape, ShapeKey};
-use crate::plan::{kernel, out, out_bytes, simple, suffix, Arg, Plan};
 use crate::reference::{attention::Prefill, OpReference};
 use crate::suite::{DeviceClass, SuiteName};
 use crate::target::Target;
@@ -164,7 +164,7 @@ impl Op for AttnPrefill {
     ) -> Result<Box<dyn OpReference + 'a>> {
         Ok(Box::new(Prefill::new(spec, inputs)?))
     }
-    fn launch_plan(&self, spec: &OpSpec, _target: &Target) -> Result<Plan> {
+    fn launch_plan(&self, spec: &OpSpec, _target: &Target) -> Result<LaunchPlan> {
         let p = PrefillShape::of(spec)?;
         let hd = kernel_head_dim(OpKind::AttnPrefill, p.head_dim)?;
         let g = launch::attn_prefill(p.batch, p.seq, p.heads_q);

@@ -5,8 +5,8 @@ use crate::dtype::DType;
 use crate::error::Result;
 use crate::inputs::{Gen, Inputs};
 use crate::launch;
+use crate::launch_plan::{kernel, out, out_bytes, simple, Arg, LaunchPlan};
 use crate::op::{req, OpClass, OpKind, OpSpec, Sat, ShapeKey};
-use crate::plan::{kernel, out, out_bytes, simple, Arg, Plan};
 use crate::reference::{stream::Stream, OpReference};
 use crate::suite::{DeviceClass, SuiteName};
 use crate::target::Target;
@@ -115,7 +115,7 @@ impl Op for Copy {
         let n = StreamShape::of(spec)?.elements as usize;
         Ok(Box::new(Stream::copy(inputs, n)?))
     }
-    fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<Plan> {
+    fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
         let s = StreamShape::of(spec)?;
         let n_vec = launch::vectors16(s.elements * spec.dtype.size_bytes()) as i64;
         let g = launch::stream(n_vec as u64, target.units);

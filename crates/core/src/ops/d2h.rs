@@ -5,8 +5,8 @@ use super::Op;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::inputs::{Gen, Inputs};
+use crate::launch_plan::LaunchPlan;
 use crate::op::{OpClass, OpKind, OpSpec, Sat, ShapeKey};
-use crate::plan::Plan;
 use crate::reference::{stream::Stream, OpReference};
 use crate::suite::{DeviceClass, SuiteName};
 use crate::target::Target;
@@ -63,7 +63,7 @@ impl Op for D2h {
         let n = StreamShape::of(spec)?.elements as usize;
         Ok(Box::new(Stream::copy(inputs, n)?))
     }
-    fn launch_plan(&self, _spec: &OpSpec, _target: &Target) -> Result<Plan> {
+    fn launch_plan(&self, _spec: &OpSpec, _target: &Target) -> Result<LaunchPlan> {
         Err(Error::unsupported(
             "d2h is a copy, not a kernel: the backend runs it itself",
         ))

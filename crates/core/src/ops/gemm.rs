@@ -5,8 +5,8 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::inputs::{Gen, Inputs};
 use crate::launch;
+use crate::launch_plan::{kernel, out, out_bytes, simple, suffix, Arg, LaunchPlan};
 use crate::op::{req, OpClass, OpKind, OpSpec, Sat, ShapeKey};
-use crate::plan::{kernel, out, out_bytes, simple, suffix, Arg, Plan};
 use crate::reference::{linear::Linear, OpReference};
 use crate::suite::{DeviceClass, SuiteName, LLAMA_8B_PROJECTIONS};
 use crate::target::Target;
@@ -134,7 +134,7 @@ impl Op for Gemm {
     ) -> Result<Box<dyn OpReference + 'a>> {
         LinearShape::of(spec)?.reference(inputs)
     }
-    fn launch_plan(&self, spec: &OpSpec, _target: &Target) -> Result<Plan> {
+    fn launch_plan(&self, spec: &OpSpec, _target: &Target) -> Result<LaunchPlan> {
         let s = LinearShape::of(spec)?;
         s.check_k(OpKind::Gemm)?;
         let args = vec![

@@ -6,8 +6,8 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::inputs::{Gen, Inputs};
 use crate::launch;
+use crate::launch_plan::{kernel, out, out_bytes, suffix, Arg, LaunchPlan, LaunchStep};
 use crate::op::{OpClass, OpKind, OpSpec, Sat, Shape, ShapeKey};
-use crate::plan::{kernel, out, out_bytes, suffix, Arg, Plan, Step};
 use crate::reference::OpReference;
 use crate::suite::{DeviceClass, SuiteName, LLAMA_8B_PROJECTIONS};
 use crate::target::Target;
@@ -71,7 +71,7 @@ impl Op for Gemv {
     ) -> Result<Box<dyn OpReference + 'a>> {
         LinearShape::of(spec)?.reference(inputs)
     }
-    fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<Plan> {
+    fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
         let s = LinearShape::of(spec)?;
         s.check_k(OpKind::Gemv)?;
         let (m, n, k) = (s.m, s.n, s.k);
@@ -91,7 +91,7 @@ impl Op for Gemv {
         ]);
         let mut steps = vec![];
         if splits > 1 {
-            steps.push(Step::ZeroScratch(0));
+            steps.push(LaunchStep::ZeroScratch(0));
         }
         steps.push(kernel(
             format!("hp_gemv_{dt}"),
@@ -106,7 +106,7 @@ impl Op for Gemv {
                 vec![Arg::Scratch(0), Arg::Output(0), Arg::I64(count)],
             ));
         }
-        Ok(Plan {
+        Ok(LaunchPlan {
             steps,
             output_bytes: vec![out_bytes(spec)?],
             scratch_bytes: vec![(m * n * 4) as usize],

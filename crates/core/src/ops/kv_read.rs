@@ -5,8 +5,8 @@ use super::Op;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::inputs::{Gen, Inputs};
+use crate::launch_plan::{Arg, LaunchPlan};
 use crate::op::{OpClass, OpKind, OpSpec, Sat, ShapeKey};
-use crate::plan::{Arg, Plan};
 use crate::reference::{kv, OpReference};
 use crate::suite::{DeviceClass, SuiteName};
 use crate::target::Target;
@@ -83,7 +83,7 @@ impl Op for KvRead {
     ) -> Result<Box<dyn OpReference + 'a>> {
         Ok(Box::new(kv::Read::new(spec, inputs)?))
     }
-    fn launch_plan(&self, spec: &OpSpec, _target: &Target) -> Result<Plan> {
+    fn launch_plan(&self, spec: &OpSpec, _target: &Target) -> Result<LaunchPlan> {
         let p = KvShape::of(spec)?;
         p.plan(spec, "hp_kv_read", Arg::I32(p.page_size as i32), "kv")
     }

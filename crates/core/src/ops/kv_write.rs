@@ -5,8 +5,8 @@ use crate::dtype::DType;
 use crate::error::Result;
 use crate::inputs::{pages_for, Gen, Inputs};
 use crate::launch;
+use crate::launch_plan::{kernel, out, out_bytes, simple, suffix, Arg, LaunchPlan};
 use crate::op::{opt, req, OpClass, OpKind, OpSpec, Sat, ShapeKey};
-use crate::plan::{kernel, out, out_bytes, simple, suffix, Arg, Plan};
 use crate::reference::{kv, OpReference};
 use crate::suite::{DeviceClass, SuiteName};
 use crate::target::Target;
@@ -66,7 +66,7 @@ impl KvShape {
         function: &str,
         last: Arg,
         output: &'static str,
-    ) -> Result<Plan> {
+    ) -> Result<LaunchPlan> {
         let args = vec![
             Arg::Input(0),
             Arg::Input(1),
@@ -168,7 +168,7 @@ impl Op for KvWrite {
     ) -> Result<Box<dyn OpReference + 'a>> {
         Ok(Box::new(kv::Write::new(spec, inputs)?))
     }
-    fn launch_plan(&self, spec: &OpSpec, _target: &Target) -> Result<Plan> {
+    fn launch_plan(&self, spec: &OpSpec, _target: &Target) -> Result<LaunchPlan> {
         let p = KvShape::of(spec)?;
         let slots = Arg::I64(p.slots() as i64);
         p.plan(spec, "hp_kv_write", slots, "kv_cache")

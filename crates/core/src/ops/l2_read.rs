@@ -6,8 +6,8 @@ use crate::dtype::DType;
 use crate::error::Result;
 use crate::inputs::{Gen, Inputs};
 use crate::launch;
+use crate::launch_plan::{kernel, suffix, sum_output, Arg, LaunchPlan};
 use crate::op::{opt, req, OpClass, OpKind, OpSpec, Sat, ShapeKey};
-use crate::plan::{kernel, suffix, sum_output, Arg, Plan};
 use crate::reference::{stream::Stream, OpReference};
 use crate::suite::{DeviceClass, SuiteName};
 use crate::target::Target;
@@ -102,13 +102,13 @@ impl Op for L2Read {
             s.passes,
         )?))
     }
-    fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<Plan> {
+    fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
         let s = L2Shape::of(spec)?;
         let n = s.elements as i64;
         let g = launch::l2_read(n as u64, spec.dtype.size_bytes(), target.units);
         let count = g.blocks() as usize;
         let passes = s.passes.min(i32::MAX as u64) as i32;
-        Ok(Plan {
+        Ok(LaunchPlan {
             steps: vec![kernel(
                 format!("hp_l2_read_{}", suffix(spec.dtype)),
                 g,

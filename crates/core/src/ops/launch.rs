@@ -4,8 +4,8 @@ use super::Op;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::inputs::{Gen, Inputs};
+use crate::launch_plan::{kernel, LaunchPlan, OutputDesc};
 use crate::op::{opt, OpClass, OpKind, OpSpec, Sat, ShapeKey};
-use crate::plan::{kernel, OutputDesc, Plan};
 use crate::reference::{stream::Nothing, OpReference};
 use crate::suite::{DeviceClass, SuiteName};
 use crate::target::Target;
@@ -77,9 +77,9 @@ impl Op for Launch {
     ) -> Result<Box<dyn OpReference + 'a>> {
         Ok(Box::new(Nothing))
     }
-    fn launch_plan(&self, spec: &OpSpec, _target: &Target) -> Result<Plan> {
+    fn launch_plan(&self, spec: &OpSpec, _target: &Target) -> Result<LaunchPlan> {
         let g = crate::launch::grid((LaunchShape::of(spec)?.blocks, 1, 1), 32);
-        Ok(Plan {
+        Ok(LaunchPlan {
             steps: vec![kernel("hp_empty".into(), g, vec![])],
             output_bytes: vec![0],
             scratch_bytes: vec![],

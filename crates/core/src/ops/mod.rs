@@ -31,8 +31,8 @@ pub use peak_mma::PeakShape;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::inputs::{Gen, Inputs};
+use crate::launch_plan::LaunchPlan;
 use crate::op::{OpClass, OpKind, OpSpec, Sat, Shape, ShapeKey};
-use crate::plan::Plan;
 use crate::reference::OpReference;
 use crate::suite::{DeviceClass, SuiteName};
 use crate::target::Target;
@@ -83,7 +83,7 @@ pub trait Op: Sync {
         output_len: usize,
     ) -> Result<Box<dyn OpReference + 'a>>;
     /// The launch plan of our kernels for `spec` on `target` (GPU backends and the emulator).
-    fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<Plan>;
+    fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<LaunchPlan>;
     /// The benchmarks this op adds to suite `suite` on a device of `class`, as
     /// (shape, dtype), in run order.
     fn suite_entries(&self, suite: SuiteName, class: DeviceClass) -> Vec<(String, DType)>;

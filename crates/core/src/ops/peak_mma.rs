@@ -1,13 +1,13 @@
 //! `peak_mma`: dependent multiply-add chains, the compute ceiling. Its kernel counts the
-//! FLOPs it does (`Plan::counted_work`); the cost model counts none.
+//! FLOPs it does (`LaunchPlan::counted_work`); the cost model counts none.
 
 use super::Op;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::inputs::{Gen, Inputs};
 use crate::launch;
+use crate::launch_plan::{kernel, suffix, Arg, LaunchPlan, OutputDesc};
 use crate::op::{opt, OpClass, OpKind, OpSpec, Sat, ShapeKey, Work};
-use crate::plan::{kernel, suffix, Arg, OutputDesc, Plan};
 use crate::reference::{stream::PeakChain, OpReference};
 use crate::suite::{DeviceClass, SuiteName};
 use crate::target::Target;
@@ -90,7 +90,7 @@ impl Op for PeakMma {
             output_len,
         )))
     }
-    fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<Plan> {
+    fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
         peak_plan(spec, target)
     }
     fn suite_entries(&self, suite: SuiteName, class: DeviceClass) -> Vec<(String, DType)> {
@@ -108,7 +108,7 @@ impl Op for PeakMma {
 
 /// The compute-roof plan: FMA chains for f32; for f16/bf16/fp8, wgmma on Hopper (`sm_90a`),
 /// `mma.sync` elsewhere on NVIDIA (fp8 only on sm_89, where it is native), MFMA on AMD.
-fn peak_plan(spec: &OpSpec, target: &Target) -> Result<Plan> {
+fn peak_plan(spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
     let iters = PeakShape::of(spec)?.iters;
     let dt = suffix(spec.dtype);
     let k = if spec.dtype == DType::Fp8E4m3 { 32 } else { 16 };
@@ -152,7 +152,7 @@ fn peak_plan(spec: &OpSpec, target: &Target) -> Result<Plan> {
             )
         }
     };
-    Ok(Plan {
+    Ok(LaunchPlan {
         steps: vec![kernel(function, g, args)],
         output_bytes: vec![lanes as usize * 4],
         scratch_bytes: vec![],

@@ -6,8 +6,8 @@ use crate::dtype::DType;
 use crate::error::Result;
 use crate::inputs::{Gen, Inputs};
 use crate::launch::{self, Geometry};
+use crate::launch_plan::{kernel, suffix, sum_output, Arg, LaunchPlan};
 use crate::op::{OpClass, OpKind, OpSpec, Sat, ShapeKey};
-use crate::plan::{kernel, suffix, sum_output, Arg, Plan};
 use crate::reference::{stream::Stream, OpReference};
 use crate::suite::{DeviceClass, SuiteName};
 use crate::target::Target;
@@ -67,11 +67,11 @@ impl Op for Read {
         let n = StreamShape::of(spec)?.elements as usize;
         Ok(Box::new(Stream::sum(inputs, n, 1)?))
     }
-    fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<Plan> {
+    fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
         let n = StreamShape::of(spec)?.elements as i64;
         let g = launch::read(n as u64, spec.dtype.size_bytes(), target.units);
         let count = g.blocks() as i32;
-        Ok(Plan {
+        Ok(LaunchPlan {
             steps: vec![
                 kernel(
                     format!("hp_read_{}", suffix(spec.dtype)),

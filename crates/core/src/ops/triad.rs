@@ -6,8 +6,8 @@ use crate::dtype::DType;
 use crate::error::Result;
 use crate::inputs::{Gen, Inputs, TRIAD_SCALAR};
 use crate::launch;
+use crate::launch_plan::{kernel, out, out_bytes, simple, suffix, Arg, LaunchPlan};
 use crate::op::{OpClass, OpKind, OpSpec, Sat, ShapeKey};
-use crate::plan::{kernel, out, out_bytes, simple, suffix, Arg, Plan};
 use crate::reference::{stream::Stream, OpReference};
 use crate::suite::{DeviceClass, SuiteName};
 use crate::target::Target;
@@ -67,7 +67,7 @@ impl Op for Triad {
         let n = StreamShape::of(spec)?.elements as usize;
         Ok(Box::new(Stream::triad(inputs, n)?))
     }
-    fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<Plan> {
+    fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
         let n = StreamShape::of(spec)?.elements as i64;
         let g = launch::stream(n as u64, target.units);
         let args = vec![

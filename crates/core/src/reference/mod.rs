@@ -5,7 +5,7 @@
 //! A reference splits the output into equal contiguous *blocks* (one GEMM element, one
 //! attention row of `head_dim` values, one KV-cache slot, ...) that it can compute one at a
 //! time. Small problems are checked in full; large ones on a deterministic, evenly spread
-//! sample of blocks that always includes the first and the last (see [`plan`]).
+//! sample of blocks that always includes the first and the last (see [`sample_blocks`]).
 
 pub(crate) mod attention;
 pub(crate) mod kv;
@@ -48,7 +48,7 @@ pub fn for_spec<'a>(
 
 /// Which blocks a check computes.
 #[derive(Clone, Debug, PartialEq)]
-pub struct CheckPlan {
+pub struct CheckSample {
     /// Block indices, ascending, no duplicates.
     pub blocks: Vec<usize>,
     /// True when not every block is checked.
@@ -57,11 +57,11 @@ pub struct CheckPlan {
 
 /// Chooses the blocks to check: all of them when the whole output fits the budget,
 /// otherwise an evenly spread, deterministically jittered sample including both ends.
-pub fn plan(reference: &dyn OpReference) -> CheckPlan {
+pub fn sample_blocks(reference: &dyn OpReference) -> CheckSample {
     let n = reference.blocks();
     let cost = reference.block_cost().max(1.0);
     if n as f64 * cost <= CHECK_BUDGET_MACS && n <= MAX_CHECKED_BLOCKS {
-        return CheckPlan {
+        return CheckSample {
             blocks: (0..n).collect(),
             sampled: false,
         };
@@ -89,7 +89,7 @@ pub fn plan(reference: &dyn OpReference) -> CheckPlan {
     blocks.push(n - 1);
     blocks.sort_unstable();
     blocks.dedup();
-    CheckPlan {
+    CheckSample {
         sampled: blocks.len() < n,
         blocks,
     }
@@ -145,7 +145,7 @@ mod tests {
 
     #[test]
     fn small_outputs_are_checked_in_full() {
-        let p = plan(&Fake {
+        let p = sample_blocks(&Fake {
             n: 1000,
             cost: 4096.0,
         });
@@ -157,7 +157,7 @@ mod tests {
     fn large_outputs_are_sampled_evenly_with_both_ends() {
         // 8192² GEMM elements at k = 8192: the budget buys 1.5e8 / 8192 = 18310 blocks.
         let n = 8192 * 8192;
-        let p = plan(&Fake { n, cost: 8192.0 });
+        let p = sample_blocks(&Fake { n, cost: 8192.0 });
         assert!(p.sampled);
         assert_eq!(p.blocks[0], 0);
         assert_eq!(*p.blocks.last().unwrap(), n - 1);
@@ -178,7 +178,7 @@ mod tests {
 
     #[test]
     fn expensive_blocks_still_get_a_minimum_sample() {
-        let p = plan(&Fake {
+        let p = sample_blocks(&Fake {
             n: 10_000,
             cost: 1e9,
         });

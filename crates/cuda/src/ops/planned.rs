@@ -1,12 +1,12 @@
-//! Our kernels on CUDA: executes a backend-independent [`Plan`] (which kernels, geometry,
+//! Our kernels on CUDA: executes a backend-independent [`LaunchPlan`] (which kernels, geometry,
 //! argument order, scratch) with cudarc. The argument order lives once, in
-//! `hotpath_core::plan`, for CUDA and ROCm alike.
+//! `hotpath_core::launch_plan`, for CUDA and ROCm alike.
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use cudarc::driver::{CudaFunction, CudaSlice, CudaStream, PushKernelArg};
-use hotpath_core::plan::{Arg, Plan, Step};
+use hotpath_core::launch_plan::{Arg, LaunchPlan, LaunchStep};
 use hotpath_core::{Error, Result, Work};
 
 use super::{cfg, launch_err, FuncLookup, Launcher, OutputSpec, Set, Uint4};
@@ -46,7 +46,7 @@ impl Planned {
     /// (static plus dynamic) exceeds `smem_limit` (bytes per block on `device`, after the
     /// opt-in) is refused before anything is launched.
     pub fn new(
-        plan: Plan,
+        plan: LaunchPlan,
         inputs: usize,
         stream: &Arc<CudaStream>,
         func: &mut FuncLookup,
@@ -57,8 +57,8 @@ impl Planned {
         let mut steps = Vec::new();
         for step in &plan.steps {
             steps.push(match step {
-                Step::ZeroScratch(i) => CudaStep::Zero(*i),
-                Step::Kernel {
+                LaunchStep::ZeroScratch(i) => CudaStep::Zero(*i),
+                LaunchStep::Kernel {
                     function,
                     geometry,
                     args,

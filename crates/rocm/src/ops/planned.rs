@@ -1,12 +1,12 @@
-//! Our kernels on ROCm: executes a backend-independent [`Plan`] (which kernels, geometry,
+//! Our kernels on ROCm: executes a backend-independent [`LaunchPlan`] (which kernels, geometry,
 //! argument order, scratch) with the HIP runtime. The argument order lives once, in
-//! `hotpath_core::plan`, for CUDA and ROCm alike.
+//! `hotpath_core::launch_plan`, for CUDA and ROCm alike.
 
 use std::collections::HashMap;
 use std::ffi::c_void;
 
 use hotpath_core::launch::Geometry;
-use hotpath_core::plan::{Arg, Plan, Step};
+use hotpath_core::launch_plan::{Arg, LaunchPlan, LaunchStep};
 use hotpath_core::{Error, Result, Work};
 
 use super::{FuncLookup, Launcher, OutputSpec, Set};
@@ -122,7 +122,7 @@ impl Planned {
     /// `device`) is refused before anything is launched. CDNA's dynamic LDS up to 64 KiB
     /// needs no opt-in, so none is made.
     pub fn new(
-        plan: Plan,
+        plan: LaunchPlan,
         inputs: usize,
         h: &'static Hip,
         stream: *mut c_void,
@@ -134,8 +134,8 @@ impl Planned {
         let mut steps = Vec::new();
         for step in &plan.steps {
             steps.push(match step {
-                Step::ZeroScratch(i) => HipStep::Zero(*i),
-                Step::Kernel {
+                LaunchStep::ZeroScratch(i) => HipStep::Zero(*i),
+                LaunchStep::Kernel {
                     function,
                     geometry,
                     args,

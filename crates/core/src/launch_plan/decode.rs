@@ -2,7 +2,7 @@
 //! shared-memory ring is, and how many splits fill the device's waves. The layout numbers
 //! here are the kernel's `DecCfg` (`kernels/attn_decode.cu`), computed the same way.
 
-use super::{kernel, out, out_bytes, Arg, Plan, Step};
+use super::{kernel, out, out_bytes, Arg, LaunchPlan, LaunchStep};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::inputs::pages_for;
@@ -139,7 +139,7 @@ pub fn splits(groups: u64, context: u64, page_size: u64, tile: u64, slots: u64) 
 }
 
 /// The plan of `hp_attn_decode` (and its combine when there is more than one split).
-pub fn plan(spec: &OpSpec, target: &Target) -> Result<Plan> {
+pub fn build(spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
     let p = DecodeShape::of(spec)?;
     let (b, l, hq, hkv, hd, ps) = (
         p.batch,
@@ -208,7 +208,7 @@ pub fn plan(spec: &OpSpec, target: &Target) -> Result<Plan> {
         ));
     }
     let rows = (b * hq * splits as u64) as usize;
-    Ok(Plan {
+    Ok(LaunchPlan {
         steps,
         output_bytes: vec![out_bytes(spec)?],
         scratch_bytes: vec![rows * hd as usize * 4, rows * 2 * 4],
@@ -219,12 +219,12 @@ pub fn plan(spec: &OpSpec, target: &Target) -> Result<Plan> {
 
 /// The split count and ring depth a plan chose (for listings and tests): the main kernel's
 /// `splits` and `stages` arguments.
-pub fn chosen(plan: &Plan) -> Option<(u32, u32)> {
+pub fn chosen(plan: &LaunchPlan) -> Option<(u32, u32)> {
     match plan.steps.first()? {
-        Step::Kernel { args, .. } => match (args.get(13)?, args.get(15)?) {
+        LaunchStep::Kernel { args, .. } => match (args.get(13)?, args.get(15)?) {
             (Arg::I32(s), Arg::I32(st)) => Some((*s as u32, *st as u32)),
             _ => None,
         },
-        Step::ZeroScratch(_) => None,
+        LaunchStep::ZeroScratch(_) => None,
     }
 }

@@ -4,8 +4,8 @@
 
 use std::fmt::Write as _;
 
+use hotpath_core::launch_plan::{self, Arg, LaunchPlan, LaunchStep};
 use hotpath_core::op::{OpKind, OpSpec};
-use hotpath_core::plan::{self, Arg, Plan, Step};
 use hotpath_core::target::Target;
 use hotpath_core::{DType, Error, Result};
 use serde_json::{json, Value};
@@ -53,10 +53,10 @@ fn target(k: &Knobs) -> Result<Target> {
         t.smem_per_unit = b;
     }
     if let Some(s) = k.splits {
-        if !(1..=plan::decode::MAX_SPLITS).contains(&s) {
+        if !(1..=launch_plan::decode::MAX_SPLITS).contains(&s) {
             return Err(Error::bad_input(format!(
                 "--splits {s} is out of range; accepted: 1 to {}",
-                plan::decode::MAX_SPLITS
+                launch_plan::decode::MAX_SPLITS
             )));
         }
         t.decode_splits = Some(s);
@@ -96,9 +96,9 @@ pub fn run(a: &KernelsPlanArgs) -> Result<Outcome> {
         splits: a.splits,
     };
     let t = target(&knobs)?;
-    let p = plan::plan(&spec, &t)?;
+    let p = launch_plan::build(&spec, &t)?;
     if a.format == "lines" {
-        print!("{}", plan::to_lines(&spec, &t, &p));
+        print!("{}", launch_plan::to_lines(&spec, &t, &p));
     } else {
         let text = serde_json::to_string_pretty(&to_json(&spec, &t, &p))
             .map_err(|e| Error::backend(format!("writing the plan as JSON failed: {e}")))?;
@@ -150,9 +150,9 @@ pub fn cases(text: &str) -> Result<String> {
         let shape = if words[1] == "-" { "" } else { words[1] };
         let planned = spec(words[0], shape, words[2])
             .and_then(|s| target(&knobs).map(|t| (s, t)))
-            .and_then(|(s, t)| plan::plan(&s, &t).map(|p| (s, t, p)));
+            .and_then(|(s, t)| launch_plan::build(&s, &t).map(|p| (s, t, p)));
         match planned {
-            Ok((s, t, p)) => out.push_str(&plan::to_lines(&s, &t, &p)),
+            Ok((s, t, p)) => out.push_str(&launch_plan::to_lines(&s, &t, &p)),
             Err(e) => {
                 let _ = writeln!(out, "error {}", e.to_string().replace('\n', " "));
                 out.push_str("end\n");
@@ -174,12 +174,12 @@ fn arg_json(a: &Arg) -> Value {
     }
 }
 
-fn to_json(spec: &OpSpec, t: &Target, p: &Plan) -> Value {
+fn to_json(spec: &OpSpec, t: &Target, p: &LaunchPlan) -> Value {
     let steps: Vec<Value> = p
         .steps
         .iter()
         .map(|s| match s {
-            Step::Kernel {
+            LaunchStep::Kernel {
                 function,
                 geometry: g,
                 args,
@@ -190,7 +190,7 @@ fn to_json(spec: &OpSpec, t: &Target, p: &Plan) -> Value {
                 "dynamic_shared_bytes": g.shared_bytes,
                 "args": args.iter().map(arg_json).collect::<Vec<_>>(),
             }),
-            Step::ZeroScratch(i) => json!({ "zero_scratch": i }),
+            LaunchStep::ZeroScratch(i) => json!({ "zero_scratch": i }),
         })
         .collect();
     json!({

@@ -13,16 +13,16 @@ fn h100() -> Target {
 }
 
 /// The first kernel step.
-fn first(p: &Plan) -> (&str, Geometry, &[Arg]) {
+fn first(p: &LaunchPlan) -> (&str, Geometry, &[Arg]) {
     p.steps
         .iter()
         .find_map(|s| match s {
-            Step::Kernel {
+            LaunchStep::Kernel {
                 function,
                 geometry,
                 args,
             } => Some((function.as_str(), *geometry, args.as_slice())),
-            Step::ZeroScratch(_) => None,
+            LaunchStep::ZeroScratch(_) => None,
         })
         .unwrap()
 }
@@ -38,7 +38,7 @@ fn write_patterns_replicate_the_value() {
 #[test]
 fn gemv_splits_only_when_rows_are_few() {
     // 14336 rows on 132 SMs: one pass, no scratch zeroing.
-    let p = plan(
+    let p = build(
         &spec(OpKind::Gemv, "m=1,n=14336,k=4096", DType::Bf16),
         &h100(),
     )
@@ -46,15 +46,15 @@ fn gemv_splits_only_when_rows_are_few() {
     assert_eq!(p.steps.len(), 1);
     // 1024 rows on 304 CUs (MI300X): ⌈1216/128⌉ = 10 splits → zero, gemv, finish.
     let mi300x = Target::amd("gfx942", 304);
-    let p = plan(
+    let p = build(
         &spec(OpKind::Gemv, "m=2,n=1024,k=8192", DType::Bf16),
         &mi300x,
     )
     .unwrap();
     assert_eq!(p.steps.len(), 3);
-    assert_eq!(p.steps[0], Step::ZeroScratch(0));
+    assert_eq!(p.steps[0], LaunchStep::ZeroScratch(0));
     match &p.steps[1] {
-        Step::Kernel {
+        LaunchStep::Kernel {
             function,
             geometry,
             args,
@@ -75,7 +75,7 @@ fn decode_at_llama_8b_batch_1_takes_32_splits_of_128_tokens() {
     // 233,472 / (69,632 + 1,024) = 3 blocks per SM → 396 slots. 8 groups: every split count
     // up to 49 fits one wave, so the smallest chunk wins: at least 2 tiles = 128 tokens →
     // 4096 / 128 = 32 splits, 256 blocks.
-    let p = plan(
+    let p = build(
         &spec(OpKind::AttnDecode, "batch=1,context=4096", DType::Bf16),
         &h100(),
     )
@@ -94,7 +94,7 @@ fn decode_at_llama_8b_batch_1_takes_32_splits_of_128_tokens() {
     assert_eq!(&args[8..], &[1, 32, 8, 16, 256, 32, 128, 2].map(Arg::I32));
     assert_eq!(p.scratch_bytes, vec![32 * 32 * 128 * 4, 32 * 32 * 2 * 4]);
     assert_eq!(decode::chosen(&p), Some((32, 2)));
-    let Step::Kernel {
+    let LaunchStep::Kernel {
         function, geometry, ..
     } = &p.steps[1]
     else {
@@ -112,7 +112,7 @@ fn decode_splits_fill_whole_waves() {
     // s = 6: one wave (384 blocks), chunk ⌈⌈32768/6⌉/16⌉·16 = 5472 → 5536;
     // s = 12: two waves, chunk 2736 → 5600; s = 18: three, chunk 1824 → 5664.
     // The old rule gave 5 splits = 320 blocks for 264 slots (a tail wave).
-    let p = plan(
+    let p = build(
         &spec(OpKind::AttnDecode, "batch=8,context=32768", DType::Bf16),
         &h100(),
     )
@@ -127,7 +127,7 @@ fn decode_splits_fill_whole_waves() {
     // A forced count (hotpath kernels plan --splits, the emulator) is taken as given.
     let mut t = h100();
     t.decode_splits = Some(3);
-    let p = plan(
+    let p = build(
         &spec(OpKind::AttnDecode, "batch=2,context=17", DType::F32),
         &t,
     )
@@ -181,7 +181,7 @@ fn decode_instantiation_follows_group_dtype_and_head_dim() {
     ];
     for (shape, dtype, function, smem) in cases {
         let s = spec(OpKind::AttnDecode, &format!("context=300,{shape}"), dtype);
-        let p = plan(&s, &t).unwrap();
+        let p = build(&s, &t).unwrap();
         let (f, g, _) = first(&p);
         assert_eq!((f, g.shared_bytes), (function, smem), "{shape}");
     }
@@ -191,7 +191,7 @@ fn decode_instantiation_follows_group_dtype_and_head_dim() {
             &format!("context=64,{bad}"),
             DType::Bf16,
         );
-        assert!(matches!(plan(&s, &t), Err(Error::Unsupported(_))), "{bad}");
+        assert!(matches!(build(&s, &t), Err(Error::Unsupported(_))), "{bad}");
     }
 }
 
@@ -200,12 +200,12 @@ fn decode_ring_shrinks_to_the_devices_shared_memory_and_is_refused_beyond() {
     // Without the opt-in (48 KiB): bf16 d=128 G=4 keeps one stage (32 KiB + Q 4 KiB).
     let static_only = Target::nvidia("sm_80", 108);
     let s = spec(OpKind::AttnDecode, "context=4096", DType::Bf16);
-    let p = plan(&s, &static_only).unwrap();
+    let p = build(&s, &static_only).unwrap();
     assert_eq!(first(&p).1.shared_bytes, 36_864);
     assert_eq!(decode::chosen(&p).unwrap().1, 1);
     // d = 256 needs 64 KiB + 8 KiB for one stage: refused with one sentence, before launch.
     let s = spec(OpKind::AttnDecode, "context=4096,head_dim=256", DType::Bf16);
-    let err = plan(&s, &static_only).unwrap_err().to_string();
+    let err = build(&s, &static_only).unwrap_err().to_string();
     assert_eq!(
         err,
         "hp_attn_decode_bf16_d256_g4 needs 73728 B of shared memory per block but sm_80 allows 49152 B, so it is not launched"
@@ -218,39 +218,39 @@ fn decode_ring_shrinks_to_the_devices_shared_memory_and_is_refused_beyond() {
         "context=64,heads_q=8,heads_kv=8,head_dim=256",
         DType::F32,
     );
-    let p = plan(&s, &mi300x).unwrap();
+    let p = build(&s, &mi300x).unwrap();
     assert_eq!(first(&p).1.shared_bytes, 65_536);
     let s = spec(
         OpKind::AttnDecode,
         "context=64,heads_q=128,heads_kv=8,head_dim=256",
         DType::F32,
     );
-    assert!(plan(&s, &mi300x).is_err());
+    assert!(build(&s, &mi300x).is_err());
 }
 
 #[test]
 fn grids_over_the_device_limit_are_refused_before_launch() {
     // 70,000 sequences: the decode grid's z is the batch, at most 65,535 on NVIDIA.
     let s = spec(OpKind::AttnDecode, "batch=70000,context=16", DType::Bf16);
-    let err = plan(&s, &h100()).unwrap_err().to_string();
+    let err = build(&s, &h100()).unwrap_err().to_string();
     assert!(
         err.starts_with("hp_attn_decode_bf16_d128_g4 needs a grid of 1 × 8 × 70000 blocks but sm_90a allows at most 65535 in z"),
         "{err}"
     );
     // AMD allows 2³¹−1 in every dimension.
-    assert!(plan(&s, &Target::amd("gfx942", 304)).is_ok());
+    assert!(build(&s, &Target::amd("gfx942", 304)).is_ok());
     // Prefill puts the heads in y: 70,000 query heads do not fit.
     let s = spec(
         OpKind::AttnPrefill,
         "seq=64,heads_q=70000,heads_kv=1,head_dim=64",
         DType::Bf16,
     );
-    assert!(plan(&s, &h100()).is_err());
+    assert!(build(&s, &h100()).is_err());
 }
 
 #[test]
 fn a_kernel_over_the_devices_shared_memory_is_refused_before_launch() {
-    let p = plan(
+    let p = build(
         &spec(
             OpKind::AttnPrefill,
             "batch=1,seq=4096,head_dim=128",
@@ -283,7 +283,7 @@ fn l2_read_is_one_launch_of_many_passes() {
     // 2M f32 = 8 MB, read 512 times (the default) in one launch: 4 GiB... 4.29 GB counted.
     let s = spec(OpKind::L2Read, "elements=2M", DType::F32);
     assert_eq!(s.work().unwrap().bytes, 2 * 1024 * 1024 * 4 * 512);
-    let p = plan(&s, &h100()).unwrap();
+    let p = build(&s, &h100()).unwrap();
     assert_eq!(p.steps.len(), 1);
     let (f, g, args) = first(&p);
     // ⌈2,097,152 / 1024⌉ = 2048 blocks wanted, capped at 8 × 132 = 1056.
@@ -297,7 +297,7 @@ fn peaks_pick_the_tensor_instruction_of_the_target() {
     let iters = "iters=100";
     // Hopper: wgmma for f16, bf16 and fp8: 264 warpgroups × 2 × 2·64·128·K per step.
     for (dtype, k) in [(DType::Bf16, 16u64), (DType::F16, 16), (DType::Fp8E4m3, 32)] {
-        let p = plan(&spec(OpKind::PeakMma, iters, dtype), &h100()).unwrap();
+        let p = build(&spec(OpKind::PeakMma, iters, dtype), &h100()).unwrap();
         let (f, g, args) = first(&p);
         assert!(f.starts_with("hp_peak_wgmma_"), "{f}");
         assert_eq!((g.grid.0, g.block.0, args.len()), (264, 128, 2));
@@ -309,7 +309,7 @@ fn peaks_pick_the_tensor_instruction_of_the_target() {
     }
     // Ada: mma.sync, fp8 included, with the zero operand salt as the last argument.
     let ada = Target::nvidia("sm_89", 142);
-    let p = plan(&spec(OpKind::PeakMma, iters, DType::Fp8E4m3), &ada).unwrap();
+    let p = build(&spec(OpKind::PeakMma, iters, DType::Fp8E4m3), &ada).unwrap();
     let (f, g, args) = first(&p);
     assert_eq!((f, g.grid.0, args.len()), ("hp_peak_mma_fp8", 568, 3));
     assert_eq!(args[2], Arg::I32(0));
@@ -317,7 +317,7 @@ fn peaks_pick_the_tensor_instruction_of_the_target() {
     assert_eq!(p.counted_work.unwrap().flops, 568 * 8 * 4 * 8192 * 100);
     // Ampere and Blackwell have no verified fp8 peak: refused with a sentence.
     for arch in ["sm_80", "sm_100a"] {
-        let err = plan(
+        let err = build(
             &spec(OpKind::PeakMma, iters, DType::Fp8E4m3),
             &Target::nvidia(arch, 108),
         )
@@ -329,14 +329,14 @@ fn peaks_pick_the_tensor_instruction_of_the_target() {
         );
     }
     // bf16 on Ampere: mma.sync.
-    let p = plan(
+    let p = build(
         &spec(OpKind::PeakMma, iters, DType::Bf16),
         &Target::nvidia("sm_80", 108),
     )
     .unwrap();
     assert_eq!(first(&p).0, "hp_peak_mma_bf16");
     // f32: FMA chains on every target; 416 blocks × 256 threads × 8 chains, 2 FLOPs a step.
-    let p = plan(
+    let p = build(
         &spec(OpKind::PeakMma, iters, DType::F32),
         &Target::nvidia("sm_80", 104),
     )

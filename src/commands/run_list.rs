@@ -1,4 +1,4 @@
-//! Planning a run before anything is measured: what to run, on which roofs, into which file.
+//! The run list, made before anything is measured: what to run, on which roofs, into which file.
 //! Every bad input is found here, so a run never dies half way on something it could have
 //! rejected up front.
 
@@ -134,9 +134,9 @@ pub fn device_indices(text: &str, count: usize) -> Result<Vec<usize>> {
     }
 }
 
-/// A device's plan: (spec, impl) pairs in order, stderr notes on what was skipped, and the
+/// A device's run list: (spec, impl) pairs in order, stderr notes on what was skipped, and the
 /// per-benchmark time limit in seconds.
-pub type Plan = (Vec<(OpSpec, &'static str)>, Vec<String>, f64);
+pub type RunList = (Vec<(OpSpec, &'static str)>, Vec<String>, f64);
 
 /// The benchmarks to run on one device: (spec, impl) pairs, plus stderr notes on what was
 /// skipped. Ceilings the roofs still need are prepended (a CPU has no spec bandwidth),
@@ -147,7 +147,7 @@ pub fn benchmarks(
     imp_filter: Option<&str>,
     roofs: &HardwareRoofs,
     calibrate: bool,
-) -> Result<Plan> {
+) -> Result<RunList> {
     let class = DeviceClass::of_backend(&device.info().backend);
     let backend = device.info().backend.clone();
     let (mut specs, limit) = match request {
@@ -195,7 +195,7 @@ pub fn benchmarks(
     calibration.append(&mut specs);
     let specs = calibration;
 
-    let mut plan = Vec::new();
+    let mut benchmarks = Vec::new();
     let mut notes = Vec::new();
     for spec in specs {
         let impls: Vec<&'static str> = device
@@ -232,10 +232,10 @@ pub fn benchmarks(
         }
         hotpath_core::runner::check_fits(&spec, device.info())?;
         for imp in impls {
-            plan.push((spec.clone(), imp));
+            benchmarks.push((spec.clone(), imp));
         }
     }
-    Ok((plan, notes, limit))
+    Ok((benchmarks, notes, limit))
 }
 
 /// Spec roofs for a device: `--hardware ID` if given, else the file that applies to it

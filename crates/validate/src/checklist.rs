@@ -33,7 +33,7 @@ pub const DEFAULT_SUSTAIN_S: f64 = 120.0;
 
 /// One performance check to time.
 #[derive(Clone, Debug)]
-pub struct PerfPlan {
+pub struct PerfCheck {
     /// Which check.
     pub kind: PerfKind,
     /// Its benchmark.
@@ -48,13 +48,13 @@ pub struct PerfPlan {
 
 /// Everything one device runs, in order.
 #[derive(Clone, Debug)]
-pub struct DevicePlan {
+pub struct DeviceChecklist {
     /// The level.
     pub level: Level,
     /// Ceilings a `"measured"` reference needs, timed like the performance checks.
     pub references: Vec<(OpSpec, &'static str)>,
     /// Performance checks.
-    pub perf: Vec<PerfPlan>,
+    pub perf: Vec<PerfCheck>,
     /// Kernels run once at a small shape for their correctness.
     pub correctness: Vec<(OpSpec, &'static str)>,
     /// Sustained-load kernels (level `long`): (check key, spec, implementation); the bf16
@@ -142,12 +142,12 @@ fn note(name: &str, status: Status, detail: String) -> Check {
 
 /// The plan for `device` at `level` with the thresholds of `hardware` (None when no
 /// hardware file matched). `sustain_s` is the sustained load per kernel at level `long`.
-pub fn plan(
+pub fn build(
     level: Level,
     device: &dyn Device,
     hardware: Option<&HardwareSpec>,
     sustain_s: f64,
-) -> Result<DevicePlan> {
+) -> Result<DeviceChecklist> {
     let class = DeviceClass::of_backend(&device.info().backend);
     let mut notes = Vec::new();
     let mut perf = Vec::new();
@@ -199,7 +199,7 @@ pub fn plan(
             references.extend(reference_specs(kind, &spec, class, device)?);
         }
         let peak_dtype = device.peak_dtype(spec.dtype);
-        perf.push(PerfPlan {
+        perf.push(PerfCheck {
             kind,
             spec,
             imp,
@@ -234,7 +234,7 @@ pub fn plan(
             }
         }
     }
-    Ok(DevicePlan {
+    Ok(DeviceChecklist {
         level,
         references,
         perf,

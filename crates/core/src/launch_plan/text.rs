@@ -18,7 +18,7 @@
 
 use std::fmt::Write;
 
-use super::{Arg, Plan, Step};
+use super::{Arg, LaunchPlan, LaunchStep};
 use crate::inputs::input_names;
 use crate::op::OpSpec;
 use crate::target::Target;
@@ -36,7 +36,7 @@ fn arg(a: &Arg) -> String {
 }
 
 /// `plan` of `spec` on `target` as text lines (the format above), ending with `end`.
-pub fn to_lines(spec: &OpSpec, target: &Target, plan: &Plan) -> String {
+pub fn to_lines(spec: &OpSpec, target: &Target, plan: &LaunchPlan) -> String {
     let mut s = String::new();
     // Writing to a String cannot fail.
     let _ = writeln!(
@@ -69,7 +69,7 @@ pub fn to_lines(spec: &OpSpec, target: &Target, plan: &Plan) -> String {
     );
     for step in &plan.steps {
         match step {
-            Step::Kernel {
+            LaunchStep::Kernel {
                 function,
                 geometry: g,
                 args,
@@ -88,7 +88,7 @@ pub fn to_lines(spec: &OpSpec, target: &Target, plan: &Plan) -> String {
                     args.join(" ")
                 );
             }
-            Step::ZeroScratch(i) => {
+            LaunchStep::ZeroScratch(i) => {
                 let _ = writeln!(s, "zero {i}");
             }
         }
@@ -112,7 +112,7 @@ mod tests {
         )
         .unwrap();
         let target = Target::h100();
-        let p = super::super::plan(&spec, &target).unwrap();
+        let p = super::super::build(&spec, &target).unwrap();
         let text = to_lines(&spec, &target, &p);
         let lines: Vec<&str> = text.lines().collect();
         assert_eq!(

@@ -39,7 +39,7 @@ pub enum Arg {
 
 /// One step of an iteration.
 #[derive(Clone, Debug, PartialEq)]
-pub enum Step {
+pub enum LaunchStep {
     /// Launch `function` with `geometry` and `args`.
     Kernel {
         /// `extern "C"` name.
@@ -68,9 +68,9 @@ pub struct OutputDesc {
 
 /// Everything a GPU backend needs to run one op with our kernels.
 #[derive(Clone, Debug, PartialEq)]
-pub struct Plan {
+pub struct LaunchPlan {
     /// The steps of one iteration.
-    pub steps: Vec<Step>,
+    pub steps: Vec<LaunchStep>,
     /// Bytes of each output buffer of a rotation set.
     pub output_bytes: Vec<usize>,
     /// Bytes of each scratch buffer.
@@ -81,7 +81,7 @@ pub struct Plan {
     pub counted_work: Option<Work>,
 }
 
-impl Plan {
+impl LaunchPlan {
     /// Refuses the plan when a kernel's shared memory per block, the static bytes the
     /// compiled kernel declares (`static_of`; `None` when the runtime cannot say) plus its
     /// dynamic bytes, exceeds `limit_bytes` on `device` ([`launch::check_shared_memory`]).
@@ -92,7 +92,7 @@ impl Plan {
         device: &str,
     ) -> Result<()> {
         for step in &self.steps {
-            if let Step::Kernel {
+            if let LaunchStep::Kernel {
                 function, geometry, ..
             } = step
             {
@@ -145,8 +145,8 @@ fn element_bytes(t: &HostTensor, i: usize) -> Vec<u8> {
 }
 
 /// A kernel step.
-pub(crate) fn kernel(function: String, geometry: Geometry, args: Vec<Arg>) -> Step {
-    Step::Kernel {
+pub(crate) fn kernel(function: String, geometry: Geometry, args: Vec<Arg>) -> LaunchStep {
+    LaunchStep::Kernel {
         function,
         geometry,
         args,
@@ -182,8 +182,12 @@ pub(crate) fn out_bytes(spec: &OpSpec) -> Result<usize> {
 }
 
 /// A plan of `steps` with one output buffer set and no scratch.
-pub(crate) fn simple(steps: Vec<Step>, output: OutputDesc, output_bytes: Vec<usize>) -> Plan {
-    Plan {
+pub(crate) fn simple(
+    steps: Vec<LaunchStep>,
+    output: OutputDesc,
+    output_bytes: Vec<usize>,
+) -> LaunchPlan {
+    LaunchPlan {
         steps,
         output_bytes,
         scratch_bytes: vec![],
@@ -195,10 +199,10 @@ pub(crate) fn simple(steps: Vec<Step>, output: OutputDesc, output_bytes: Vec<usi
 /// The plan of our kernels for `spec` on `target`, refused when a kernel's grid or shared
 /// memory exceeds the target's limits. Ops that are not kernels (`h2d`, `d2h`) and vendor
 /// libraries are not planned here.
-pub fn plan(spec: &OpSpec, target: &Target) -> Result<Plan> {
+pub fn build(spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
     let p = crate::ops::def(spec.op).launch_plan(spec, target)?;
     for step in &p.steps {
-        if let Step::Kernel {
+        if let LaunchStep::Kernel {
             function, geometry, ..
         } = step
         {

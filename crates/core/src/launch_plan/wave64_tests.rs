@@ -24,14 +24,14 @@ fn spec(op: OpKind, shape: &str, dtype: DType) -> OpSpec {
 }
 
 /// The first kernel step's function and geometry.
-fn first(p: &Plan) -> (String, Geometry) {
+fn first(p: &LaunchPlan) -> (String, Geometry) {
     p.steps
         .iter()
         .find_map(|s| match s {
-            Step::Kernel {
+            LaunchStep::Kernel {
                 function, geometry, ..
             } => Some((function.clone(), *geometry)),
-            Step::ZeroScratch(_) => None,
+            LaunchStep::ZeroScratch(_) => None,
         })
         .unwrap()
 }
@@ -41,12 +41,12 @@ fn streaming_grids_cap_at_eight_blocks_per_cu_of_four_wavefronts() {
     // 2^28 f32 = 1 GiB = 67,108,864 vectors of 16 B: 65,537 blocks wanted, capped at
     // 8 × 304 = 2432 on MI300X (8 × 132 = 1056 on H100).
     let s = spec(OpKind::Copy, "elements=268435456", DType::F32);
-    let (f, g) = first(&plan(&s, &amd(MI300X)).unwrap());
+    let (f, g) = first(&build(&s, &amd(MI300X)).unwrap());
     assert_eq!(
         (f.as_str(), g.grid, g.block),
         ("hp_copy", (2432, 1, 1), (256, 1, 1))
     );
-    assert_eq!(first(&plan(&s, &nv(H100)).unwrap()).1.grid.0, 1056);
+    assert_eq!(first(&build(&s, &nv(H100)).unwrap()).1.grid.0, 1056);
     // 256 threads: 4 wavefronts of 64 = 8 groups of 32.
     assert_eq!((g.groups(64), g.groups(32)), (4, 8));
 }
@@ -54,13 +54,13 @@ fn streaming_grids_cap_at_eight_blocks_per_cu_of_four_wavefronts() {
 #[test]
 fn gemm_blocks_cover_the_same_tile_with_four_waves_or_eight_warps() {
     let s = spec(OpKind::Gemm, "m=4096,n=4096,k=4096", DType::Bf16);
-    let (f, g) = first(&plan(&s, &amd(MI300X)).unwrap());
+    let (f, g) = first(&build(&s, &amd(MI300X)).unwrap());
     assert_eq!(
         (f.as_str(), g.grid, g.block),
         ("hp_gemm_bf16", (32, 32, 1), (256, 1, 1))
     );
     // The grid does not depend on the CU count.
-    assert_eq!(first(&plan(&s, &nv(H100)).unwrap()).1, g);
+    assert_eq!(first(&build(&s, &nv(H100)).unwrap()).1, g);
     // AMD: 2 × 2 waves of 64 × 64 outputs; NVIDIA: 2 × 4 warps of 64 × 32; both 128 × 128.
     assert_eq!(g.groups(64) * 64 * 64, 128 * 128);
     assert_eq!(g.groups(32) * 64 * 32, 128 * 128);
@@ -73,7 +73,7 @@ fn prefill_blocks_own_64_queries_as_two_waves_or_four_warps() {
         "batch=2,seq=4097,heads_q=32",
         DType::F16,
     );
-    let (f, g) = first(&plan(&s, &amd(MI300X)).unwrap());
+    let (f, g) = first(&build(&s, &amd(MI300X)).unwrap());
     // ⌈4097 / 64⌉ = 65 query tiles × 32 heads × 2 sequences, 128 threads each.
     assert_eq!(
         (f.as_str(), g.grid, g.block),
@@ -101,7 +101,7 @@ fn decode_splits_fill_whole_waves_of_each_device() {
         (amd(MI250X_GCD), 27, 65_536),
         (Target::h100(), 49, 69_632),
     ] {
-        let p = plan(&s, &target).unwrap();
+        let p = build(&s, &target).unwrap();
         let (f, g) = first(&p);
         assert_eq!(
             (f.as_str(), g.grid, g.shared_bytes),
@@ -123,10 +123,10 @@ fn gemv_splits_on_one_mi250x_gcd() {
     // 1024 rows → 128 row blocks; 4 × 110 = 440 wanted: ⌈440/128⌉ = 4 splits (k = 4096
     // allows 8). MI300X: ⌈1216/128⌉ = 10, capped at the 8 that k allows.
     let s = spec(OpKind::Gemv, "m=1,n=1024,k=4096", DType::Bf16);
-    let p = plan(&s, &amd(MI250X_GCD)).unwrap();
+    let p = build(&s, &amd(MI250X_GCD)).unwrap();
     assert_eq!(p.steps.len(), 3, "zero, gemv, finish");
     assert_eq!(first(&p).1.grid, (128, 4, 1));
-    assert_eq!(first(&plan(&s, &amd(MI300X)).unwrap()).1.grid, (128, 8, 1));
+    assert_eq!(first(&build(&s, &amd(MI300X)).unwrap()).1.grid, (128, 8, 1));
 }
 
 #[test]
@@ -135,7 +135,7 @@ fn mfma_peak_flops_counted_per_wavefront_equal_the_plans_count() {
     // one v_mfma_f32_16x16x16bf16_1k per step: 2·16·16·16 = 8192 FLOPs.
     let iters = 1000u64;
     let s = spec(OpKind::PeakMma, "iters=1000", DType::Bf16);
-    let p = plan(&s, &amd(MI300X)).unwrap();
+    let p = build(&s, &amd(MI300X)).unwrap();
     let (f, g) = first(&p);
     assert_eq!(
         (f.as_str(), g.grid, g.block),
@@ -156,13 +156,13 @@ fn mfma_peak_flops_counted_per_wavefront_equal_the_plans_count() {
     // MI100 (gfx908) f16: 480 blocks = 1920 waves; bf16 there is two 16x16x8 MFMAs of
     // 2·16·16·8 = 4096 FLOPs per step, the same 8192: the count does not change.
     for dtype in [DType::F16, DType::Bf16] {
-        let p = plan(&spec(OpKind::PeakMma, "iters=1", dtype), &amd(MI100)).unwrap();
+        let p = build(&spec(OpKind::PeakMma, "iters=1", dtype), &amd(MI100)).unwrap();
         assert_eq!(p.counted_work.unwrap().flops, 1920 * 4 * (2 * 4096));
         assert_eq!(p.counted_work.unwrap().flops, 62_914_560);
     }
 
     // The f32 FMA chains on MI300X: 1216 × 256 threads × 8 chains × 2 FLOPs per step.
-    let p = plan(&spec(OpKind::PeakMma, "iters=1", DType::F32), &amd(MI300X)).unwrap();
+    let p = build(&spec(OpKind::PeakMma, "iters=1", DType::F32), &amd(MI300X)).unwrap();
     assert_eq!(p.counted_work.unwrap().flops, 4_980_736);
 }
 
@@ -191,9 +191,9 @@ fn every_block_is_a_whole_number_of_32_lane_groups() {
         } else {
             DType::F16
         };
-        let p = plan(&spec(op, shape, dtype), &amd(MI300X)).unwrap();
+        let p = build(&spec(op, shape, dtype), &amd(MI300X)).unwrap();
         for step in &p.steps {
-            if let Step::Kernel {
+            if let LaunchStep::Kernel {
                 function, geometry, ..
             } = step
             {
