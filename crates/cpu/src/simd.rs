@@ -63,6 +63,12 @@ pub trait Elem: Copy + Default + Send + Sync + 'static {
     fn from_f32(v: f32) -> Self;
     /// Widens a slice into `dst` (same length).
     fn widen(src: &[Self], dst: &mut [f32]);
+    /// Rounds a slice of f32 into `dst` (same length), as [`Elem::from_f32`] does each value.
+    fn narrow(src: &[f32], dst: &mut [Self]) {
+        for (d, s) in dst.iter_mut().zip(src) {
+            *d = Self::from_f32(*s);
+        }
+    }
     /// Σ w[i]·x[i]; `scratch` (at least `w.len()` long) is used when the type must be
     /// widened through memory.
     fn dot_f32(w: &[Self], x: &[f32], scratch: &mut [f32]) -> f32 {
@@ -87,6 +93,9 @@ impl Elem for f32 {
     fn widen(src: &[Self], dst: &mut [f32]) {
         dst.copy_from_slice(src);
     }
+    fn narrow(src: &[f32], dst: &mut [Self]) {
+        dst.copy_from_slice(src);
+    }
     fn dot_f32(w: &[Self], x: &[f32], _: &mut [f32]) -> f32 {
         dot(w, x)
     }
@@ -103,6 +112,10 @@ impl Elem for f16 {
         use half::slice::HalfFloatSliceExt;
         src.convert_to_f32_slice(dst);
     }
+    fn narrow(src: &[f32], dst: &mut [Self]) {
+        use half::slice::HalfFloatSliceExt;
+        dst.convert_from_f32_slice(src);
+    }
 }
 
 impl Elem for bf16 {
@@ -117,6 +130,12 @@ impl Elem for bf16 {
         let bits: &[u16] =
             unsafe { std::slice::from_raw_parts(src.as_ptr() as *const u16, src.len()) };
         widen_bf16(bits, dst);
+    }
+    fn narrow(src: &[f32], dst: &mut [Self]) {
+        // SAFETY: bf16 is a transparent u16.
+        let bits: &mut [u16] =
+            unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr() as *mut u16, dst.len()) };
+        narrow_bf16(src, bits);
     }
     fn bf16_bits(src: &[Self]) -> Option<&[u16]> {
         // SAFETY: bf16 is a transparent u16.
@@ -313,6 +332,52 @@ pub fn widen_bf16(src: &[u16], dst: &mut [f32]) {
         #[cfg(target_arch = "x86_64")]
         Level::Avx2 => unsafe { widen_bf16_avx2(src, dst) },
         _ => widen_bf16_body(src, dst),
+    }
+}
+
+/// One f32 rounded to bf16 bits, to nearest even (NaN stays a quiet NaN), without branches
+/// so the loop below vectorizes; the same bits as `half::bf16::from_f32`.
+#[inline(always)]
+fn bf16_bits(v: f32) -> u16 {
+    let u = v.to_bits();
+    let rounded = u.wrapping_add(0x7fff + ((u >> 16) & 1)) >> 16;
+    let nan = ((u >> 16) | 0x40) & 0xffff;
+    (if u & 0x7fff_ffff > 0x7f80_0000 {
+        nan
+    } else {
+        rounded
+    }) as u16
+}
+
+#[inline(always)]
+fn narrow_bf16_body(src: &[f32], dst: &mut [u16]) {
+    for (d, s) in dst.iter_mut().zip(src) {
+        *d = bf16_bits(*s);
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx2")]
+unsafe fn narrow_bf16_avx512(src: &[f32], dst: &mut [u16]) {
+    narrow_bf16_body(src, dst)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn narrow_bf16_avx2(src: &[f32], dst: &mut [u16]) {
+    narrow_bf16_body(src, dst)
+}
+
+/// f32 values rounded to bf16 bit patterns (nearest even), over the shorter length.
+pub fn narrow_bf16(src: &[f32], dst: &mut [u16]) {
+    match level() {
+        // SAFETY: the level was detected on this CPU.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx512 => unsafe { narrow_bf16_avx512(src, dst) },
+        // SAFETY: as above.
+        #[cfg(target_arch = "x86_64")]
+        Level::Avx2 => unsafe { narrow_bf16_avx2(src, dst) },
+        _ => narrow_bf16_body(src, dst),
     }
 }
 
@@ -672,6 +737,38 @@ mod tests {
         let mut w = vec![0f32; h.len()];
         bf16::widen(&h, &mut w);
         assert_eq!(w, a);
+    }
+
+    #[test]
+    fn narrowing_rounds_like_the_scalar_conversions() {
+        // Ties (1 + 2⁻⁸ between two bf16), just past them, negatives, tiny, huge, infinities,
+        // NaN, and a spread of ordinary values.
+        let mut v = vec![
+            1.0 + 1.0 / 256.0,
+            1.0 + 3.0 / 256.0,
+            1.0 + 1.0 / 256.0 + 1e-6,
+            -1.0 - 1.0 / 256.0,
+            1e-40,
+            -1e-40,
+            3.4e38,
+            f32::MAX,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            0.0,
+            -0.0,
+        ];
+        v.extend((0..1000).map(|i| (i as f32 - 500.0) * 0.012_345_67));
+        let mut b = vec![bf16::ZERO; v.len()];
+        bf16::narrow(&v, &mut b);
+        let mut h = vec![f16::ZERO; v.len()];
+        f16::narrow(&v, &mut h);
+        for (i, x) in v.iter().enumerate() {
+            assert_eq!(b[i].to_bits(), bf16::from_f32(*x).to_bits(), "bf16 of {x}");
+            assert_eq!(h[i].to_bits(), f16::from_f32(*x).to_bits(), "f16 of {x}");
+        }
+        let mut nan = [bf16::ZERO];
+        bf16::narrow(&[f32::NAN], &mut nan);
+        assert!(nan[0].is_nan());
     }
 
     /// Multiples of 1/8 below 2^6: every product and partial sum below is exact in f32,
