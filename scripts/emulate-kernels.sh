@@ -7,7 +7,8 @@
 # hotpath binary plans them (`kernels plan --cases`), and the tests run those plans.
 #
 # usage: scripts/emulate-kernels.sh [--no-sanitize] [--kernels DIR] [--build DIR] [-v] [--fail-fast] [GROUP...]
-#   GROUP ∈ stream kv gemv attn_decode peak gemm attn_prefill (default: all)
+#   GROUP: a kernel file's test group, e.g. stream kv gemv (default: all; the build's
+#          `kernel-emu --list-groups` lists them)
 #   --no-sanitize  build without AddressSanitizer/UBSan (faster build, fewer checks)
 #   --kernels DIR  kernel sources to test (default: kernels/); tools/kernel-emu/mutate.py uses it
 #   -v, --fail-fast  passed to kernel-emu: one line per shape; stop at the first failed shape
@@ -24,7 +25,7 @@ while [ $# -gt 0 ]; do
     --no-sanitize) SAN=0 ;;
     --kernels) KERNELS="$(cd "$2" && pwd)"; shift ;;
     --build) BUILD="$2"; shift ;;
-    -h|--help) sed -n '2,14p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) ARGS+=("$1") ;;
   esac
   shift
@@ -46,8 +47,9 @@ start=$(date +%s)
 #    before kernels/ on the include path, so every file includes the rewritten one.
 python3 "$EMU/prep.py" --header "$KERNELS/hotpath_common.cuh" "$BUILD/hotpath_common.cuh.new"
 if cmp -s "$BUILD/hotpath_common.cuh.new" "$BUILD/hotpath_common.cuh"; then rm "$BUILD/hotpath_common.cuh.new"; else mv "$BUILD/hotpath_common.cuh.new" "$BUILD/hotpath_common.cuh"; fi
-for k in stream kv gemv attn_decode peak gemm attn_prefill; do
-  python3 "$EMU/prep.py" "$KERNELS/$k.cu" "$BUILD/gen/$k.cu.new" "emu_$k"
+for src in "$KERNELS"/*.cu; do
+  k=$(basename "$src" .cu)
+  python3 "$EMU/prep.py" "$src" "$BUILD/gen/$k.cu.new" "emu_$k"
   if cmp -s "$BUILD/gen/$k.cu.new" "$BUILD/gen/$k.cu"; then rm "$BUILD/gen/$k.cu.new"; else mv "$BUILD/gen/$k.cu.new" "$BUILD/gen/$k.cu"; fi
 done
 
@@ -90,11 +92,12 @@ done
 "$HOTPATH" kernels plan --cases "$BUILD/cases.txt" --format lines > "$BUILD/plans.txt"
 echo "kernel-emu: $(wc -l < "$BUILD/cases.txt") cases planned by $HOTPATH"
 
-# 4. Run: the groups in two processes (about equal halves), outputs printed in order.
+# 4. Run: the groups in two processes (about equal halves: attn_decode, and all the others),
+#    outputs printed in order.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 if [ ${#GROUPS_WANTED[@]} -eq 0 ]; then
-  halves=("attn_prefill gemm peak kv stream gemv" "attn_decode")
+  halves=("$("$BUILD/kernel-emu" --list-groups | grep -vx attn_decode | tr '\n' ' ')" "attn_decode")
 else
   halves=("${GROUPS_WANTED[*]}")
 fi

@@ -121,13 +121,26 @@ inline std::string fmt(const char* f, ...) {
   return b;
 }
 
+// ---- test groups: one per kernel file (t_<group>.cpp tests kernels/<group>.cu), each
+// registering itself with EMU_TEST, so a new kernel file needs no edit of main.cpp ----
+struct TestEntry {
+  std::string name;
+  void (*fn)(uint64_t seed);
+};
+inline std::vector<TestEntry>& test_entries() {
+  static std::vector<TestEntry> e;
+  return e;
+}
+inline bool register_test(const char* name, void (*fn)(uint64_t)) {
+  test_entries().push_back({name, fn});
+  return true;
+}
+
 }  // namespace emu_test
 
-// Test entry points, one per kernel file.
-void test_stream(uint64_t seed);
-void test_kv(uint64_t seed);
-void test_gemv(uint64_t seed);
-void test_attn_decode(uint64_t seed);
-void test_peak(uint64_t seed);
-void test_gemm(uint64_t seed);
-void test_attn_prefill(uint64_t seed);
+// Defines and registers the entry point of test group `group`, whose seed parameter is
+// called `seed_name`:  EMU_TEST(kv, seed) { std::mt19937_64 rng(seed); ... }
+#define EMU_TEST(group, seed_name)                                                                  \
+  static void emu_test_##group(uint64_t seed_name);                                                \
+  [[maybe_unused]] static const bool emu_test_reg_##group = emu_test::register_test(#group, &emu_test_##group); \
+  static void emu_test_##group(uint64_t seed_name)

@@ -112,7 +112,7 @@ static void variety(std::mt19937_64& rng) {
   one<T>(3, 1000, 64, 8, 128, 16, {1000, 999, 512}, "units=8", rng);  // few SMs: fewer, longer splits
 }
 
-void test_attn_decode(uint64_t seed) {
+EMU_TEST(attn_decode, seed) {
   std::mt19937_64 rng(seed);
   required<float>(rng);
   required<f16_t>(rng);

@@ -46,7 +46,7 @@ template <typename T, int D> static void one(int b, int S, int hq, int hkv, int 
         (const T*)run.outputs[p->check_index], ref);
 }
 
-void test_attn_prefill(uint64_t seed) {
+EMU_TEST(attn_prefill, seed) {
   std::mt19937_64 rng(seed);
   for (int mode : {0, 1}) {
     emu_cp_mode = mode;

@@ -26,7 +26,7 @@ template <typename T> static void one(int m, int n, int k, std::mt19937_64& rng)
         fmt("%s m=%d n=%d k=%d", dname<T>(), m, n, k), (const T*)run.outputs[p->check_index], ref);
 }
 
-void test_gemm(uint64_t seed) {
+EMU_TEST(gemm, seed) {
   std::mt19937_64 rng(seed);
   for (int mode : {0, 1}) {  // cp.async copies performed at wait_group (late) or at issue (early)
     emu_cp_mode = mode;

@@ -70,7 +70,7 @@ template <typename T> static void all(std::mt19937_64& rng) {
   }
 }
 
-void test_gemv(uint64_t seed) {
+EMU_TEST(gemv, seed) {
   std::mt19937_64 rng(seed);
   all<float>(rng);
   all<f16_t>(rng);

@@ -74,7 +74,7 @@ template <typename T> static void all(std::mt19937_64& rng) {
   one<T>(40, 2, 64, 16, 5, rng);  // padding tokens (slot −1) are skipped
 }
 
-void test_kv(uint64_t seed) {
+EMU_TEST(kv, seed) {
   std::mt19937_64 rng(seed);
   all<float>(rng);
   all<f16_t>(rng);

@@ -34,7 +34,7 @@ static void mma(const char* dtype, int iters) {
   if (wrong) record(grp, shape + " (exactness)", false, 0);
 }
 
-void test_peak(uint64_t) {
+EMU_TEST(peak, seed) {
   const int iters = 1000;
   if (const EmuPlan* p = emu_plan(fmt("peak_mma iters=%d f32 arch=sm_89 units=2", iters))) {
     EmuRun run;

@@ -84,7 +84,7 @@ template <typename T> static void l2(long long n, int passes, unsigned sms, std:
          counter ? fmt("arrival counter left at %u", counter) : "");
 }
 
-void test_stream(uint64_t seed) {
+EMU_TEST(stream, seed) {
   std::mt19937_64 rng(seed);
   // Tails: n not a multiple of the 4 (f32) or 8 (f16/bf16) elements of a vector; one block
   // (sms=132) and a capped grid (sms=1: 8 blocks) where the unrolled grid-stride loop runs.
