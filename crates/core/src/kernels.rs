@@ -97,16 +97,16 @@ pub fn op_of_function(function: &str) -> &'static str {
         .unwrap_or("other")
 }
 
-/// The kernel file that defines `function`.
+/// The kernel file that defines `function`: `<op>.cu` where the op has a file of its own,
+/// `kv.cu` for both KV ops, `peak.cu` for the roofs, `stream.cu` for the other ceilings.
 pub fn file_of_function(function: &str) -> &'static str {
     match op_of_function(function) {
-        "gemv" => "gemv.cu",
-        "gemm" => "gemm.cu",
-        "attn_prefill" => "attn_prefill.cu",
-        "attn_decode" => "attn_decode.cu",
         "kv_write" | "kv_read" => "kv.cu",
         "peak_mma" => "peak.cu",
-        _ => "stream.cu",
+        op => FILES
+            .iter()
+            .find(|f| f.file.strip_suffix(".cu") == Some(op))
+            .map_or("stream.cu", |f| f.file),
     }
 }
 
@@ -240,5 +240,23 @@ mod tests {
         assert_eq!(op_of_function("hp_reduce_partials"), "read");
         assert_eq!(op_of_function("hp_peak_mma_fp8"), "peak_mma");
         assert_eq!(op_of_function("gemv_kernel"), "other");
+    }
+
+    #[test]
+    fn kernel_names_map_to_files() {
+        for (function, file) in [
+            ("hp_gemv_finish_bf16", "gemv.cu"),
+            ("hp_gemm_f16", "gemm.cu"),
+            ("hp_attn_prefill_bf16_d128", "attn_prefill.cu"),
+            ("hp_attn_decode_combine_f32", "attn_decode.cu"),
+            ("hp_kv_read_f16", "kv.cu"),
+            ("hp_kv_write_f32", "kv.cu"),
+            ("hp_peak_wgmma_fp8", "peak.cu"),
+            ("hp_l2_read_bf16", "stream.cu"),
+            ("hp_triad_f32", "stream.cu"),
+            ("hp_empty", "stream.cu"),
+        ] {
+            assert_eq!(file_of_function(function), file, "{function}");
+        }
     }
 }
