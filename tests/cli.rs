@@ -266,6 +266,66 @@ fn gemm_run_writes_schema_v1_with_exact_flops() {
 }
 
 #[test]
+fn add_rmsnorm_runs_on_the_cpu_and_passes_its_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("n.json");
+    let out_s = out.to_string_lossy().into_owned();
+    let mut args = run_cpu(&[
+        "--op",
+        "add_rmsnorm",
+        "--shape",
+        "tokens=64,hidden=4096",
+        "--out",
+        &out_s,
+    ]);
+    args.extend(FAST.iter().map(|s| s.to_string()));
+    let o = hotpath(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let stdout = String::from_utf8_lossy(&o.stdout);
+    assert!(stdout.contains("tokens=64,hidden=4096"), "{stdout}");
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let b = v["benchmarks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["op"] == "add_rmsnorm")
+        .expect("an add_rmsnorm benchmark");
+    assert_eq!(b["id"], "add_rmsnorm/tokens=64,hidden=4096/bf16/hotpath");
+    // 5·64·4096 FLOPs; (4·64·4096 + 4096)·2 bytes.
+    assert_eq!(b["flops"], 1_310_720);
+    assert_eq!(b["bytes"], 2_105_344);
+    assert_eq!(b["status"], "ok");
+    assert_eq!(b["correctness"]["pass"], true, "{}", b["correctness"]);
+    // Both halves of out[2,64,4096] are checked.
+    assert_eq!(b["correctness"]["total_elements"], 2 * 64 * 4096);
+    assert_eq!(b["correctness"]["checked_elements"], 2 * 64 * 4096);
+}
+
+#[test]
+fn add_rmsnorm_refuses_fp8_and_a_zero_width() {
+    bad(
+        &[
+            "--op",
+            "add_rmsnorm",
+            "--shape",
+            "tokens=4,hidden=64",
+            "--dtype",
+            "fp8",
+        ],
+        "the cpu backend does not run add_rmsnorm in fp8_e4m3",
+    );
+    bad(
+        &["--op", "add_rmsnorm", "--shape", "tokens=4,hidden=0"],
+        "hidden=0",
+    );
+    bad(
+        &["--op", "add_rmsnorm", "--shape", "tokens=4"],
+        "needs shape key 'hidden' (elements per row (model width))",
+    );
+}
+
+#[test]
 fn formats_and_listing_commands() {
     let o = hotpath(&["devices"]);
     assert_eq!(o.status.code(), Some(0));
@@ -283,8 +343,8 @@ fn formats_and_listing_commands() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
         v["ops"].as_array().unwrap().len(),
-        15,
-        "11 cost-table ops + l2_read, launch, h2d, d2h"
+        16,
+        "12 cost-table ops + l2_read, launch, h2d, d2h"
     );
     assert!(v["hardware"]
         .as_array()

@@ -43,6 +43,10 @@ pub const FILES: &[KernelFile] = &[
         source: include_str!("../../../kernels/kv.cu"),
     },
     KernelFile {
+        file: "add_rmsnorm.cu",
+        source: include_str!("../../../kernels/add_rmsnorm.cu"),
+    },
+    KernelFile {
         file: "peak.cu",
         source: include_str!("../../../kernels/peak.cu"),
     },
@@ -88,6 +92,7 @@ pub fn op_of_function(function: &str) -> &'static str {
         ("hp_attn_decode", "attn_decode"),
         ("hp_kv_write", "kv_write"),
         ("hp_kv_read", "kv_read"),
+        ("hp_add_rmsnorm", "add_rmsnorm"),
         ("hp_peak", "peak_mma"),
     ];
     PREFIXES
@@ -240,6 +245,7 @@ mod tests {
         assert_eq!(op_of_function("hp_reduce_partials"), "read");
         assert_eq!(op_of_function("hp_peak_mma_fp8"), "peak_mma");
         assert_eq!(op_of_function("gemv_kernel"), "other");
+        assert_eq!(op_of_function("hp_add_rmsnorm_bf16"), "add_rmsnorm");
     }
 
     #[test]
@@ -251,6 +257,7 @@ mod tests {
             ("hp_attn_decode_combine_f32", "attn_decode.cu"),
             ("hp_kv_read_f16", "kv.cu"),
             ("hp_kv_write_f32", "kv.cu"),
+            ("hp_add_rmsnorm_f32", "add_rmsnorm.cu"),
             ("hp_peak_wgmma_fp8", "peak.cu"),
             ("hp_l2_read_bf16", "stream.cu"),
             ("hp_triad_f32", "stream.cu"),

@@ -112,6 +112,7 @@ pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
         | OpKind::AttnDecode
         | OpKind::KvWrite
         | OpKind::KvRead
+        | OpKind::AddRmsnorm
         | OpKind::Copy
         | OpKind::Read
         | OpKind::Write
@@ -140,6 +141,7 @@ pub fn builder(op: OpKind, imp: &str) -> Result<Build> {
         OpKind::AttnDecode => attn_decode,
         OpKind::KvWrite => kv_write,
         OpKind::KvRead => kv_read,
+        OpKind::AddRmsnorm => add_rmsnorm,
         OpKind::PeakMma => peak_mma,
         OpKind::Copy | OpKind::Read | OpKind::Write | OpKind::Triad => stream,
         OpKind::L2Read | OpKind::Launch | OpKind::H2d | OpKind::D2h => {
@@ -162,6 +164,9 @@ fn kv_write(s: &OpSpec, i: &Inputs, n: usize) -> Built {
 }
 fn kv_read(s: &OpSpec, i: &Inputs, n: usize) -> Built {
     by_dtype!(s.dtype, kernels::kv::build_read(s, i, n))
+}
+fn add_rmsnorm(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    by_dtype!(s.dtype, kernels::add_rmsnorm::build(s, i, n))
 }
 fn peak_mma(s: &OpSpec, _: &Inputs, _: usize) -> Built {
     kernels::peak::build(s)

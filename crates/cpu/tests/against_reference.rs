@@ -198,6 +198,75 @@ fn kv_cache_scatter_and_gather() {
 }
 
 #[test]
+fn fused_add_rmsnorm_every_path() {
+    // One element, ragged rows, rows longer than one 1024-element piece (and not a multiple
+    // of it), many short rows batched into one task, one long row.
+    for d in DTYPES {
+        for shape in [
+            "tokens=1,hidden=1",
+            "tokens=5,hidden=7",
+            "tokens=3,hidden=1030",
+            "tokens=64,hidden=4096",
+            "tokens=300,hidden=24",
+            "tokens=1,hidden=8192",
+        ] {
+            run(OpKind::AddRmsnorm, shape, d, "hotpath", 2);
+        }
+    }
+}
+
+#[test]
+fn fused_add_rmsnorm_by_hand() {
+    // r = [1+2, 2+2] = [3, 4]; mean r² = 12.5; y = [3, 4·0.5]/√12.5 = [0.84852814, 0.56568542].
+    let spec = OpSpec::parse(OpKind::AddRmsnorm, "tokens=1,hidden=2", DType::F32).unwrap();
+    let f32s = |name, shape, v: &[f32]| HostTensor::from_f32(name, shape, DType::F32, v);
+    let inputs = hotpath_core::Inputs {
+        tensors: vec![
+            f32s("x", vec![1, 2], &[1.0, 2.0]),
+            f32s("residual", vec![1, 2], &[2.0, 2.0]),
+            f32s("weight", vec![2], &[1.0, 0.5]),
+        ],
+    };
+    let mut dev = CpuBackend::new().open(0).unwrap();
+    let mut p = dev
+        .prepare(&Workload {
+            spec: &spec,
+            imp: "hotpath",
+            inputs: &inputs,
+            rotation_sets: 1,
+        })
+        .unwrap();
+    p.run(1).unwrap();
+    let out = p.output().unwrap();
+    assert_eq!(out.shape, vec![2, 1, 2]);
+    let v = out.to_f32_vec();
+    assert!((v[0] - 0.848_528_1).abs() < 1e-6, "{v:?}");
+    assert!((v[1] - 0.565_685_4).abs() < 1e-6, "{v:?}");
+    assert_eq!(&v[2..], &[3.0, 4.0]);
+}
+
+#[test]
+fn fused_add_rmsnorm_refuses_fp8() {
+    let spec = OpSpec::parse(OpKind::AddRmsnorm, "tokens=2,hidden=8", DType::Fp8E4m3).unwrap();
+    let inputs = generate(&spec, 1).unwrap();
+    let mut dev = CpuBackend::new().open(0).unwrap();
+    let err = dev
+        .prepare(&Workload {
+            spec: &spec,
+            imp: "hotpath",
+            inputs: &inputs,
+            rotation_sets: 1,
+        })
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        err,
+        "the cpu backend has no hotpath implementation of add_rmsnorm for fp8_e4m3; it offers: none"
+    );
+}
+
+#[test]
 fn stream_ceilings_and_peak() {
     for d in DTYPES {
         for op in [OpKind::Copy, OpKind::Read, OpKind::Write, OpKind::Triad] {

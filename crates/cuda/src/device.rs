@@ -194,6 +194,7 @@ pub fn impls(op: OpKind, dtype: DType, cc: (i32, i32)) -> Vec<&'static str> {
         OpKind::AttnDecode
         | OpKind::KvWrite
         | OpKind::KvRead
+        | OpKind::AddRmsnorm
         | OpKind::Read
         | OpKind::Triad
         | OpKind::L2Read => hotpath(ours),

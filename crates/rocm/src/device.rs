@@ -233,6 +233,7 @@ pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
         | OpKind::AttnDecode
         | OpKind::KvWrite
         | OpKind::KvRead
+        | OpKind::AddRmsnorm
         | OpKind::Read
         | OpKind::Triad
         | OpKind::L2Read => ours,

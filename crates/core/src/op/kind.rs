@@ -64,6 +64,8 @@ pub enum OpKind {
     KvWrite,
     /// Gather cache pages into contiguous K/V.
     KvRead,
+    /// Fused residual add + RMSNorm: r = x + residual, y = r·rsqrt(mean(r²) + eps)·weight.
+    AddRmsnorm,
     /// b = a (STREAM copy).
     Copy,
     /// Sum of a (read-only bandwidth).
@@ -87,13 +89,14 @@ pub enum OpKind {
 impl OpKind {
     /// Every op, in the order a suite runs them (after its ceilings: see
     /// [`crate::suite::suite`]).
-    pub const ALL: [OpKind; 15] = [
+    pub const ALL: [OpKind; 16] = [
         OpKind::Gemv,
         OpKind::Gemm,
         OpKind::AttnPrefill,
         OpKind::AttnDecode,
         OpKind::KvWrite,
         OpKind::KvRead,
+        OpKind::AddRmsnorm,
         OpKind::Copy,
         OpKind::Read,
         OpKind::Write,

@@ -3,6 +3,7 @@
 //! plan and suite membership. [`def`] is the one table from [`OpKind`] to its definition;
 //! everything else asks the op (docs/ARCHITECTURE.md, "Adding an op").
 
+mod add_rmsnorm;
 mod attn_decode;
 mod attn_prefill;
 mod copy;
@@ -19,6 +20,7 @@ mod read;
 mod triad;
 mod write;
 
+pub use add_rmsnorm::{NormShape, ADD_RMSNORM_EPS};
 pub use attn_decode::DecodeShape;
 pub use attn_prefill::PrefillShape;
 pub use copy::StreamShape;
@@ -98,6 +100,7 @@ pub fn def(op: OpKind) -> &'static dyn Op {
         OpKind::AttnDecode => &attn_decode::AttnDecode,
         OpKind::KvWrite => &kv_write::KvWrite,
         OpKind::KvRead => &kv_read::KvRead,
+        OpKind::AddRmsnorm => &add_rmsnorm::AddRmsnorm,
         OpKind::Copy => &copy::Copy,
         OpKind::Read => &read::Read,
         OpKind::Write => &write::Write,

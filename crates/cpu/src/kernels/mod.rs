@@ -1,6 +1,7 @@
 //! The CPU kernels: one type per op, each owning its rotation sets (inputs and outputs
 //! allocated in `prepare`, so the timed path allocates nothing).
 
+pub mod add_rmsnorm;
 pub mod attention;
 pub mod kv;
 pub mod linear;

@@ -35,6 +35,7 @@ impl StreamOp {
             | OpKind::AttnDecode
             | OpKind::KvWrite
             | OpKind::KvRead
+            | OpKind::AddRmsnorm
             | OpKind::PeakMma
             | OpKind::L2Read
             | OpKind::Launch

@@ -73,6 +73,7 @@ pub fn route(op: OpKind, imp: &str) -> Result<Route> {
         | OpKind::AttnDecode
         | OpKind::KvWrite
         | OpKind::KvRead
+        | OpKind::AddRmsnorm
         | OpKind::Copy
         | OpKind::Read
         | OpKind::Write
