@@ -343,8 +343,8 @@ fn formats_and_listing_commands() {
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(
         v["ops"].as_array().unwrap().len(),
-        16,
-        "12 cost-table ops + l2_read, launch, h2d, d2h"
+        hotpath_core::op::OpKind::ALL.len(),
+        "every op of the registry"
     );
     assert!(v["hardware"]
         .as_array()

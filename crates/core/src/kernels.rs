@@ -7,6 +7,8 @@ pub const COMMON_HEADER_NAME: &str = "hotpath_common.cuh";
 /// The portability header.
 pub const COMMON_HEADER: &str = include_str!("../../../kernels/hotpath_common.cuh");
 
+use crate::op::OpKind;
+
 /// One kernel source file.
 #[derive(Clone, Copy, Debug)]
 pub struct KernelFile {
@@ -16,45 +18,59 @@ pub struct KernelFile {
     pub source: &'static str,
 }
 
-/// Every kernel file, in the order `hotpath kernels compile` prints them.
-pub const FILES: &[KernelFile] = &[
-    KernelFile {
-        file: "stream.cu",
-        source: include_str!("../../../kernels/stream.cu"),
-    },
-    KernelFile {
-        file: "gemv.cu",
-        source: include_str!("../../../kernels/gemv.cu"),
-    },
-    KernelFile {
-        file: "gemm.cu",
-        source: include_str!("../../../kernels/gemm.cu"),
-    },
-    KernelFile {
-        file: "attn_prefill.cu",
-        source: include_str!("../../../kernels/attn_prefill.cu"),
-    },
-    KernelFile {
-        file: "attn_decode.cu",
-        source: include_str!("../../../kernels/attn_decode.cu"),
-    },
-    KernelFile {
-        file: "kv.cu",
-        source: include_str!("../../../kernels/kv.cu"),
-    },
-    KernelFile {
-        file: "add_rmsnorm.cu",
-        source: include_str!("../../../kernels/add_rmsnorm.cu"),
-    },
-    KernelFile {
-        file: "peak.cu",
-        source: include_str!("../../../kernels/peak.cu"),
-    },
-];
+/// `stream.cu`: the bandwidth ceilings, the cache ceiling and the empty kernel.
+pub static STREAM: KernelFile = KernelFile {
+    file: "stream.cu",
+    source: include_str!("../../../kernels/stream.cu"),
+};
+/// `gemv.cu`: the decode GEMV.
+pub static GEMV: KernelFile = KernelFile {
+    file: "gemv.cu",
+    source: include_str!("../../../kernels/gemv.cu"),
+};
+/// `gemm.cu`: the prefill GEMM.
+pub static GEMM: KernelFile = KernelFile {
+    file: "gemm.cu",
+    source: include_str!("../../../kernels/gemm.cu"),
+};
+/// `attn_prefill.cu`: prefill attention.
+pub static ATTN_PREFILL: KernelFile = KernelFile {
+    file: "attn_prefill.cu",
+    source: include_str!("../../../kernels/attn_prefill.cu"),
+};
+/// `attn_decode.cu`: paged decode attention and its combine.
+pub static ATTN_DECODE: KernelFile = KernelFile {
+    file: "attn_decode.cu",
+    source: include_str!("../../../kernels/attn_decode.cu"),
+};
+/// `kv.cu`: the KV-cache scatter and gather.
+pub static KV: KernelFile = KernelFile {
+    file: "kv.cu",
+    source: include_str!("../../../kernels/kv.cu"),
+};
+/// `peak.cu`: the compute ceilings.
+pub static PEAK: KernelFile = KernelFile {
+    file: "peak.cu",
+    source: include_str!("../../../kernels/peak.cu"),
+};
+
+/// Every kernel file, each once, in the order of the ops that use them
+/// ([`crate::ops::Op::kernel_file`]): what `hotpath kernels compile` compiles.
+pub fn files() -> Vec<&'static KernelFile> {
+    let mut v: Vec<&'static KernelFile> = Vec::new();
+    for op in OpKind::ALL {
+        if let Some(f) = crate::ops::def(op).kernel_file() {
+            if !v.iter().any(|g| g.file == f.file) {
+                v.push(f);
+            }
+        }
+    }
+    v
+}
 
 /// The kernel file called `name`.
 pub fn file(name: &str) -> Option<&'static KernelFile> {
-    FILES.iter().find(|f| f.file == name)
+    files().into_iter().find(|f| f.file == name)
 }
 
 /// The source with `#include "hotpath_common.cuh"` replaced by the header itself, so the
@@ -76,43 +92,40 @@ pub fn expand(source: &str) -> String {
 }
 
 /// The op a kernel function serves, from its name (`hp_gemv_finish_bf16` → `gemv`), for
-/// one-line-per-kernel listings.
+/// one-line-per-kernel listings: `hp_<op>…`, the longest op name first, and the three
+/// kernels named otherwise (`hp_reduce_partials` finishes `read`, `hp_empty` is `launch`,
+/// `hp_peak_…` are `peak_mma`); `other` for a name of no op.
 pub fn op_of_function(function: &str) -> &'static str {
-    const PREFIXES: &[(&str, &str)] = &[
-        ("hp_copy", "copy"),
-        ("hp_write", "write"),
-        ("hp_l2_read", "l2_read"),
-        ("hp_read", "read"),
+    const OTHERS: &[(&str, &str)] = &[
         ("hp_reduce_partials", "read"),
-        ("hp_triad", "triad"),
         ("hp_empty", "launch"),
-        ("hp_gemv", "gemv"),
-        ("hp_gemm", "gemm"),
-        ("hp_attn_prefill", "attn_prefill"),
-        ("hp_attn_decode", "attn_decode"),
-        ("hp_kv_write", "kv_write"),
-        ("hp_kv_read", "kv_read"),
-        ("hp_add_rmsnorm", "add_rmsnorm"),
         ("hp_peak", "peak_mma"),
     ];
-    PREFIXES
-        .iter()
-        .find(|(p, _)| function.starts_with(p))
-        .map(|(_, op)| *op)
+    let mut names: Vec<&'static str> = OpKind::ALL.iter().map(|op| op.name()).collect();
+    names.sort_by_key(|n| std::cmp::Reverse(n.len()));
+    names
+        .into_iter()
+        .find(|n| {
+            function
+                .strip_prefix("hp_")
+                .is_some_and(|rest| rest.starts_with(n))
+        })
+        .or_else(|| {
+            OTHERS
+                .iter()
+                .find(|(p, _)| function.starts_with(p))
+                .map(|(_, op)| *op)
+        })
         .unwrap_or("other")
 }
 
-/// The kernel file that defines `function`: `<op>.cu` where the op has a file of its own,
-/// `kv.cu` for both KV ops, `peak.cu` for the roofs, `stream.cu` for the other ceilings.
+/// The kernel file that defines `function` (its op's [`crate::ops::Op::kernel_file`];
+/// `stream.cu` for a name of no op).
 pub fn file_of_function(function: &str) -> &'static str {
-    match op_of_function(function) {
-        "kv_write" | "kv_read" => "kv.cu",
-        "peak_mma" => "peak.cu",
-        op => FILES
-            .iter()
-            .find(|f| f.file.strip_suffix(".cu") == Some(op))
-            .map_or("stream.cu", |f| f.file),
-    }
+    OpKind::parse(op_of_function(function))
+        .ok()
+        .and_then(|op| crate::ops::def(op).kernel_file())
+        .map_or(STREAM.file, |f| f.file)
 }
 
 /// The compiled-kernel cache directory: `HOTPATH_CACHE_DIR`, `XDG_CACHE_HOME/hotpath/kernels`,
@@ -228,8 +241,23 @@ mod tests {
     }
 
     #[test]
+    fn every_kernel_file_is_embedded_once_and_every_cu_file_is_an_ops() {
+        // A second way to the list: the .cu files on disk.
+        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../kernels");
+        let mut on_disk: Vec<String> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+            .filter(|n| n.ends_with(".cu"))
+            .collect();
+        on_disk.sort();
+        let mut embedded: Vec<String> = files().iter().map(|f| f.file.to_string()).collect();
+        embedded.sort();
+        assert_eq!(embedded, on_disk);
+    }
+
+    #[test]
     fn every_file_includes_the_header() {
-        for f in FILES {
+        for f in files() {
             assert!(
                 f.source.contains("#include \"hotpath_common.cuh\""),
                 "{}",

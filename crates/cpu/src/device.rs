@@ -1,13 +1,10 @@
 //! The CPU as a benchmark device: what it is (from /proc and sysfs) and which kernels it runs.
 
-use hotpath_core::{
-    DType, Device, DeviceInfo, Inputs, OpKind, OpSpec, Prepared, Result, TimingMethod, Workload,
-};
+use hotpath_core::{DType, Device, DeviceInfo, OpKind, Prepared, Result, TimingMethod, Workload};
 
-use crate::kernels::{self, Kernel};
+pub use crate::kernels::{builder, impls, Build};
 use crate::simd::level;
 use crate::timer::Timed;
-use crate::{blas, by_dtype};
 
 /// The host CPU, all rayon threads.
 pub struct CpuDevice {
@@ -92,89 +89,6 @@ impl CpuDevice {
     }
 }
 
-/// Implementations the CPU offers for `op` at `dtype`. Every op and dtype is named: a new
-/// one does not compile until the CPU says what it offers for it.
-pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
-    // Our kernels and candle's GEMM compute in f32, f16 and bf16; fp8 is not run at all.
-    match dtype {
-        DType::F32 | DType::F16 | DType::Bf16 => {}
-        DType::Fp8E4m3 => return vec![],
-    }
-    match op {
-        OpKind::Gemm => vec!["candle"],
-        OpKind::Gemv => vec!["hotpath", "candle"],
-        // f16/bf16 are widened and computed in f32, so their roof is the f32 one.
-        OpKind::PeakMma => match dtype {
-            DType::F32 => vec!["hotpath"],
-            DType::F16 | DType::Bf16 | DType::Fp8E4m3 => vec![],
-        },
-        OpKind::AttnPrefill
-        | OpKind::AttnDecode
-        | OpKind::KvWrite
-        | OpKind::KvRead
-        | OpKind::AddRmsnorm
-        | OpKind::Copy
-        | OpKind::Read
-        | OpKind::Write
-        | OpKind::Triad => vec!["hotpath"],
-        // GPU-only ceilings: a CPU has no separate cache-only path, launches or PCIe copies.
-        OpKind::L2Read | OpKind::Launch | OpKind::H2d | OpKind::D2h => vec![],
-    }
-}
-
-type Built = Result<Box<dyn Kernel>>;
-
-/// Builds a CPU kernel from its spec, its inputs and the number of rotation sets.
-pub type Build = fn(&OpSpec, &Inputs, usize) -> Built;
-
-/// The builder of `op` as implementation `imp` (`hotpath` or `candle`). Every op is named,
-/// so a new one does not compile until the CPU builds it, or refuses it with
-/// [`hotpath_core::backend::not_implemented`] ("<op> is not implemented on cpu"); no op is
-/// built by another op's builder. Whether `imp` is offered for the op at a dtype is
-/// [`impls`]'s to say (gemm is offered as `candle` alone).
-pub fn builder(op: OpKind, imp: &str) -> Result<Build> {
-    Ok(match op {
-        OpKind::Gemm => blas::build,
-        OpKind::Gemv if imp == "candle" => blas::build,
-        OpKind::Gemv => gemv,
-        OpKind::AttnPrefill => attn_prefill,
-        OpKind::AttnDecode => attn_decode,
-        OpKind::KvWrite => kv_write,
-        OpKind::KvRead => kv_read,
-        OpKind::AddRmsnorm => add_rmsnorm,
-        OpKind::PeakMma => peak_mma,
-        OpKind::Copy | OpKind::Read | OpKind::Write | OpKind::Triad => stream,
-        OpKind::L2Read | OpKind::Launch | OpKind::H2d | OpKind::D2h => {
-            return Err(hotpath_core::backend::not_implemented(op, "cpu"))
-        }
-    })
-}
-
-fn gemv(s: &OpSpec, i: &Inputs, n: usize) -> Built {
-    by_dtype!(s.dtype, kernels::linear::build(s, i, n))
-}
-fn attn_prefill(s: &OpSpec, i: &Inputs, n: usize) -> Built {
-    by_dtype!(s.dtype, kernels::attention::build_prefill(s, i, n))
-}
-fn attn_decode(s: &OpSpec, i: &Inputs, n: usize) -> Built {
-    by_dtype!(s.dtype, kernels::attention::build_decode(s, i, n))
-}
-fn kv_write(s: &OpSpec, i: &Inputs, n: usize) -> Built {
-    by_dtype!(s.dtype, kernels::kv::build_write(s, i, n))
-}
-fn kv_read(s: &OpSpec, i: &Inputs, n: usize) -> Built {
-    by_dtype!(s.dtype, kernels::kv::build_read(s, i, n))
-}
-fn add_rmsnorm(s: &OpSpec, i: &Inputs, n: usize) -> Built {
-    by_dtype!(s.dtype, kernels::add_rmsnorm::build(s, i, n))
-}
-fn peak_mma(s: &OpSpec, _: &Inputs, _: usize) -> Built {
-    kernels::peak::build(s)
-}
-fn stream(s: &OpSpec, i: &Inputs, n: usize) -> Built {
-    by_dtype!(s.dtype, kernels::stream::build(s, i, n))
-}
-
 impl Device for CpuDevice {
     fn info(&self) -> &DeviceInfo {
         &self.info
@@ -230,6 +144,7 @@ impl Device for CpuDevice {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use hotpath_core::{Inputs, OpSpec};
 
     #[test]
     fn proc_and_sysfs_parsing() {

@@ -19,6 +19,7 @@ use crate::hip::{
     ATTR_MEM_CLOCK, ATTR_WAVE_SIZE,
 };
 use crate::hiprtc::rtc;
+pub use crate::ops::impls;
 use crate::ops::{self, Launcher};
 use crate::timer::RocmBench;
 use crate::topology::kfd_targets;
@@ -206,42 +207,6 @@ pub fn unoffered_why(
         }
         ("hipblaslt", Err(why)) => format!(" ({why})"),
         _ => format!(" on {name} ({arch})"),
-    }
-}
-
-/// Our kernels on AMD (no vendor library). Every op and dtype is named: a new one does not
-/// compile until ROCm says what it offers for it.
-pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
-    // The dtypes our kernels are written for; no fp8 MFMA kernel (CDNA3 only).
-    let ours = match dtype {
-        DType::F32 | DType::F16 | DType::Bf16 => true,
-        DType::Fp8E4m3 => false,
-    };
-    let offered = match op {
-        // MFMA paths only: no f32 gemm or prefill attention kernel on AMD.
-        OpKind::Gemm | OpKind::AttnPrefill => match dtype {
-            DType::F16 | DType::Bf16 => true,
-            DType::F32 | DType::Fp8E4m3 => false,
-        },
-        // F32: the FMA chains; F16/Bf16: MFMA chains (v_mfma_f32_16x16x16*).
-        OpKind::PeakMma => ours,
-        // Copies move bytes, whatever their type.
-        OpKind::Copy | OpKind::Write | OpKind::H2d | OpKind::D2h => true,
-        // The empty kernel has no type: offered once, as f32.
-        OpKind::Launch => dtype == DType::F32,
-        OpKind::Gemv
-        | OpKind::AttnDecode
-        | OpKind::KvWrite
-        | OpKind::KvRead
-        | OpKind::AddRmsnorm
-        | OpKind::Read
-        | OpKind::Triad
-        | OpKind::L2Read => ours,
-    };
-    if offered {
-        vec!["hotpath"]
-    } else {
-        vec![]
     }
 }
 

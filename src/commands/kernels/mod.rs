@@ -5,7 +5,7 @@
 
 mod launch_plans;
 
-use hotpath_core::kernels::{op_of_function, FILES};
+use hotpath_core::kernels::{files, op_of_function};
 use hotpath_core::{Error, Result};
 use hotpath_cuda::{nvrtc, toolkit};
 use hotpath_rocm::hiprtc;
@@ -101,7 +101,7 @@ fn compile_amd(
     let (major, minor) = rtc.version();
     eprintln!("hipRTC {major}.{minor} from {}", rtc.path);
     for t in targets {
-        for file in FILES {
+        for file in files() {
             match rtc.compile(file, t) {
                 Ok(c) => {
                     *count += 1;
@@ -138,7 +138,7 @@ fn compile_cuda(
         tk.include_dir.display()
     );
     for t in targets {
-        for file in FILES {
+        for file in files() {
             match nvrtc::compile(file, t, &tk) {
                 Ok(c) => {
                     emit(out_dir, t, file.file, "cubin", &c.cubin)?;

@@ -1,9 +1,10 @@
-//! The benchmarked operations and the shape keys each one takes.
+//! What every op answers, asked of its definition ([`crate::ops::def`]): name, summary,
+//! shape keys, class; and the shape-key and class types the definitions use.
 
-use serde::{Deserialize, Serialize};
 use std::fmt;
 
 use crate::error::{Error, Result};
+pub use crate::ops::OpKind;
 
 /// One shape key of an op: its name, what it means, and its default (None = required).
 #[derive(Clone, Copy, Debug)]
@@ -48,66 +49,7 @@ pub enum OpClass {
     OffRoofline,
 }
 
-/// An operation hotpath benchmarks (the rows of the cost-model table).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum OpKind {
-    /// Prefill GEMM: C[m,n] = A[m,k]·W[n,k]ᵀ.
-    Gemm,
-    /// Decode GEMV: the same product with m ≤ 16.
-    Gemv,
-    /// Prefill attention (flash style, optional causal mask, GQA).
-    AttnPrefill,
-    /// Decode attention over a paged KV cache.
-    AttnDecode,
-    /// Scatter new K/V rows into cache pages by slot mapping.
-    KvWrite,
-    /// Gather cache pages into contiguous K/V.
-    KvRead,
-    /// Fused residual add + RMSNorm: r = x + residual, y = r·rsqrt(mean(r²) + eps)·weight.
-    AddRmsnorm,
-    /// b = a (STREAM copy).
-    Copy,
-    /// Sum of a (read-only bandwidth).
-    Read,
-    /// a = constant (write-only bandwidth).
-    Write,
-    /// a = b + q·c (STREAM triad).
-    Triad,
-    /// Peak multiply-add throughput (the compute roof).
-    PeakMma,
-    /// Sum of an array that fits in the last-level cache, always hot (LLC bandwidth).
-    L2Read,
-    /// An empty kernel (launch overhead; time only).
-    Launch,
-    /// Host-to-device copy from pinned memory (PCIe / C2C bandwidth).
-    H2d,
-    /// Device-to-host copy into pinned memory.
-    D2h,
-}
-
 impl OpKind {
-    /// Every op, in the order a suite runs them (after its ceilings: see
-    /// [`crate::suite::suite`]).
-    pub const ALL: [OpKind; 16] = [
-        OpKind::Gemv,
-        OpKind::Gemm,
-        OpKind::AttnPrefill,
-        OpKind::AttnDecode,
-        OpKind::KvWrite,
-        OpKind::KvRead,
-        OpKind::AddRmsnorm,
-        OpKind::Copy,
-        OpKind::Read,
-        OpKind::Write,
-        OpKind::Triad,
-        OpKind::PeakMma,
-        OpKind::L2Read,
-        OpKind::Launch,
-        OpKind::H2d,
-        OpKind::D2h,
-    ];
-
     /// Name on the command line and in results files.
     pub fn name(self) -> &'static str {
         crate::ops::def(self).name()

@@ -5,21 +5,31 @@
 //! The one checked output is out[2,T,h]: out[0] = y, out[1] = r, so the check covers the
 //! updated residual too. Kernel: `kernels/add_rmsnorm.cu`, one block of [`THREADS`] per row.
 
+mod reference;
+
 use super::Op;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::inputs::{Gen, Inputs};
+use crate::kernels::KernelFile;
 use crate::launch::{self, Geometry};
 use crate::launch_plan::{kernel, out, out_bytes, simple, suffix, Arg, LaunchPlan};
 use crate::op::{req, OpClass, OpKind, OpSpec, Sat, ShapeKey};
-use crate::reference::{add_rmsnorm::AddRmsnorm as Reference, OpReference};
+use crate::reference::OpReference;
 use crate::suite::{DeviceClass, SuiteName};
 use crate::target::Target;
 use crate::tensor::HostTensor;
+use reference::AddRmsnorm as Reference;
 
 /// The ε added to the mean square under the square root (vLLM's and Llama's
 /// `rms_norm_eps`); kernels take it as an f32 argument, the reference widens this same f32.
 pub const ADD_RMSNORM_EPS: f32 = 1e-6;
+
+/// `kernels/add_rmsnorm.cu`, this op's kernels.
+static FILE: KernelFile = KernelFile {
+    file: "add_rmsnorm.cu",
+    source: include_str!("../../../../kernels/add_rmsnorm.cu"),
+};
 
 /// Threads per block of `hp_add_rmsnorm_*` (`HP_RN_THREADS`).
 pub const THREADS: u32 = 256;
@@ -112,6 +122,9 @@ impl Op for AddRmsnorm {
         _output_len: usize,
     ) -> Result<Box<dyn OpReference + 'a>> {
         Ok(Box::new(Reference::new(spec, inputs)?))
+    }
+    fn kernel_file(&self) -> Option<&'static KernelFile> {
+        Some(&FILE)
     }
     fn launch_plan(&self, spec: &OpSpec, _target: &Target) -> Result<LaunchPlan> {
         if !matches!(spec.dtype, DType::F32 | DType::F16 | DType::Bf16) {

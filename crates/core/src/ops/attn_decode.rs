@@ -6,6 +6,7 @@ use super::Op;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::inputs::{pages_for, Gen, Inputs};
+use crate::kernels::{self, KernelFile};
 use crate::launch_plan::{decode, LaunchPlan};
 use crate::op::{opt, req, OpClass, OpKind, OpSpec, Sat, Shape, ShapeKey};
 use crate::reference::{attention::Decode, OpReference};
@@ -159,6 +160,9 @@ impl Op for AttnDecode {
         _output_len: usize,
     ) -> Result<Box<dyn OpReference + 'a>> {
         Ok(Box::new(Decode::new(spec, inputs)?))
+    }
+    fn kernel_file(&self) -> Option<&'static KernelFile> {
+        Some(&kernels::ATTN_DECODE)
     }
     fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
         decode::build(spec, target)

@@ -4,6 +4,7 @@ use super::Op;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::inputs::{Gen, Inputs};
+use crate::kernels::{self, KernelFile};
 use crate::launch;
 use crate::launch_plan::{kernel, out, out_bytes, simple, suffix, Arg, LaunchPlan};
 use crate::op::{opt, req, OpClass, OpKind, OpSpec, Sat, Shape, ShapeKey};
@@ -163,6 +164,9 @@ impl Op for AttnPrefill {
         _output_len: usize,
     ) -> Result<Box<dyn OpReference + 'a>> {
         Ok(Box::new(Prefill::new(spec, inputs)?))
+    }
+    fn kernel_file(&self) -> Option<&'static KernelFile> {
+        Some(&kernels::ATTN_PREFILL)
     }
     fn launch_plan(&self, spec: &OpSpec, _target: &Target) -> Result<LaunchPlan> {
         let p = PrefillShape::of(spec)?;

@@ -4,6 +4,7 @@ use super::Op;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::inputs::{Gen, Inputs};
+use crate::kernels::{self, KernelFile};
 use crate::launch;
 use crate::launch_plan::{kernel, out, out_bytes, simple, Arg, LaunchPlan};
 use crate::op::{req, OpClass, OpKind, OpSpec, Sat, ShapeKey};
@@ -114,6 +115,9 @@ impl Op for Copy {
     ) -> Result<Box<dyn OpReference + 'a>> {
         let n = StreamShape::of(spec)?.elements as usize;
         Ok(Box::new(Stream::copy(inputs, n)?))
+    }
+    fn kernel_file(&self) -> Option<&'static KernelFile> {
+        Some(&kernels::STREAM)
     }
     fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
         let s = StreamShape::of(spec)?;

@@ -4,6 +4,7 @@ use super::Op;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::inputs::{Gen, Inputs};
+use crate::kernels::{self, KernelFile};
 use crate::launch;
 use crate::launch_plan::{kernel, out, out_bytes, simple, suffix, Arg, LaunchPlan};
 use crate::op::{req, OpClass, OpKind, OpSpec, Sat, ShapeKey};
@@ -133,6 +134,9 @@ impl Op for Gemm {
         _output_len: usize,
     ) -> Result<Box<dyn OpReference + 'a>> {
         LinearShape::of(spec)?.reference(inputs)
+    }
+    fn kernel_file(&self) -> Option<&'static KernelFile> {
+        Some(&kernels::GEMM)
     }
     fn launch_plan(&self, spec: &OpSpec, _target: &Target) -> Result<LaunchPlan> {
         let s = LinearShape::of(spec)?;

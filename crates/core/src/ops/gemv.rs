@@ -5,6 +5,7 @@ use super::Op;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::inputs::{Gen, Inputs};
+use crate::kernels::{self, KernelFile};
 use crate::launch;
 use crate::launch_plan::{kernel, out, out_bytes, suffix, Arg, LaunchPlan, LaunchStep};
 use crate::op::{OpClass, OpKind, OpSpec, Sat, Shape, ShapeKey};
@@ -70,6 +71,9 @@ impl Op for Gemv {
         _output_len: usize,
     ) -> Result<Box<dyn OpReference + 'a>> {
         LinearShape::of(spec)?.reference(inputs)
+    }
+    fn kernel_file(&self) -> Option<&'static KernelFile> {
+        Some(&kernels::GEMV)
     }
     fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
         let s = LinearShape::of(spec)?;

@@ -5,6 +5,7 @@ use super::Op;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::inputs::{Gen, Inputs};
+use crate::kernels::KernelFile;
 use crate::launch_plan::LaunchPlan;
 use crate::op::{OpClass, OpKind, OpSpec, Sat, ShapeKey};
 use crate::reference::{stream::Stream, OpReference};
@@ -62,6 +63,9 @@ impl Op for H2d {
     ) -> Result<Box<dyn OpReference + 'a>> {
         let n = StreamShape::of(spec)?.elements as usize;
         Ok(Box::new(Stream::copy(inputs, n)?))
+    }
+    fn kernel_file(&self) -> Option<&'static KernelFile> {
+        None
     }
     fn launch_plan(&self, _spec: &OpSpec, _target: &Target) -> Result<LaunchPlan> {
         Err(Error::unsupported(

@@ -5,6 +5,7 @@ use super::Op;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::inputs::{Gen, Inputs};
+use crate::kernels::{self, KernelFile};
 use crate::launch_plan::{Arg, LaunchPlan};
 use crate::op::{OpClass, OpKind, OpSpec, Sat, ShapeKey};
 use crate::reference::{kv, OpReference};
@@ -82,6 +83,9 @@ impl Op for KvRead {
         _output_len: usize,
     ) -> Result<Box<dyn OpReference + 'a>> {
         Ok(Box::new(kv::Read::new(spec, inputs)?))
+    }
+    fn kernel_file(&self) -> Option<&'static KernelFile> {
+        Some(&kernels::KV)
     }
     fn launch_plan(&self, spec: &OpSpec, _target: &Target) -> Result<LaunchPlan> {
         let p = KvShape::of(spec)?;

@@ -4,6 +4,7 @@ use super::Op;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::inputs::{pages_for, Gen, Inputs};
+use crate::kernels::{self, KernelFile};
 use crate::launch;
 use crate::launch_plan::{kernel, out, out_bytes, simple, suffix, Arg, LaunchPlan};
 use crate::op::{opt, req, OpClass, OpKind, OpSpec, Sat, ShapeKey};
@@ -167,6 +168,9 @@ impl Op for KvWrite {
         _output_len: usize,
     ) -> Result<Box<dyn OpReference + 'a>> {
         Ok(Box::new(kv::Write::new(spec, inputs)?))
+    }
+    fn kernel_file(&self) -> Option<&'static KernelFile> {
+        Some(&kernels::KV)
     }
     fn launch_plan(&self, spec: &OpSpec, _target: &Target) -> Result<LaunchPlan> {
         let p = KvShape::of(spec)?;

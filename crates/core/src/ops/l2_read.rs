@@ -5,6 +5,7 @@ use super::Op;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::inputs::{Gen, Inputs};
+use crate::kernels::{self, KernelFile};
 use crate::launch;
 use crate::launch_plan::{kernel, suffix, sum_output, Arg, LaunchPlan};
 use crate::op::{opt, req, OpClass, OpKind, OpSpec, Sat, ShapeKey};
@@ -101,6 +102,9 @@ impl Op for L2Read {
             s.elements as usize,
             s.passes,
         )?))
+    }
+    fn kernel_file(&self) -> Option<&'static KernelFile> {
+        Some(&kernels::STREAM)
     }
     fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
         let s = L2Shape::of(spec)?;

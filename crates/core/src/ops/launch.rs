@@ -4,6 +4,7 @@ use super::Op;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::inputs::{Gen, Inputs};
+use crate::kernels::{self, KernelFile};
 use crate::launch_plan::{kernel, LaunchPlan, OutputDesc};
 use crate::op::{opt, OpClass, OpKind, OpSpec, Sat, ShapeKey};
 use crate::reference::{stream::Nothing, OpReference};
@@ -76,6 +77,9 @@ impl Op for Launch {
         _output_len: usize,
     ) -> Result<Box<dyn OpReference + 'a>> {
         Ok(Box::new(Nothing))
+    }
+    fn kernel_file(&self) -> Option<&'static KernelFile> {
+        Some(&kernels::STREAM)
     }
     fn launch_plan(&self, spec: &OpSpec, _target: &Target) -> Result<LaunchPlan> {
         let g = crate::launch::grid((LaunchShape::of(spec)?.blocks, 1, 1), 32);

@@ -33,12 +33,76 @@ pub use peak_mma::PeakShape;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::inputs::{Gen, Inputs};
+use crate::kernels::KernelFile;
 use crate::launch_plan::LaunchPlan;
-use crate::op::{OpClass, OpKind, OpSpec, Sat, Shape, ShapeKey};
+use serde::{Deserialize, Serialize};
+
+use crate::op::{OpClass, OpSpec, Sat, Shape, ShapeKey};
 use crate::reference::OpReference;
 use crate::suite::{DeviceClass, SuiteName};
 use crate::target::Target;
 use crate::tensor::HostTensor;
+
+/// An operation hotpath benchmarks (the rows of the cost-model table).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OpKind {
+    /// Prefill GEMM: C[m,n] = A[m,k]·W[n,k]ᵀ.
+    Gemm,
+    /// Decode GEMV: the same product with m ≤ 16.
+    Gemv,
+    /// Prefill attention (flash style, optional causal mask, GQA).
+    AttnPrefill,
+    /// Decode attention over a paged KV cache.
+    AttnDecode,
+    /// Scatter new K/V rows into cache pages by slot mapping.
+    KvWrite,
+    /// Gather cache pages into contiguous K/V.
+    KvRead,
+    /// Fused residual add + RMSNorm: r = x + residual, y = r·rsqrt(mean(r²) + eps)·weight.
+    AddRmsnorm,
+    /// b = a (STREAM copy).
+    Copy,
+    /// Sum of a (read-only bandwidth).
+    Read,
+    /// a = constant (write-only bandwidth).
+    Write,
+    /// a = b + q·c (STREAM triad).
+    Triad,
+    /// Peak multiply-add throughput (the compute roof).
+    PeakMma,
+    /// Sum of an array that fits in the last-level cache, always hot (LLC bandwidth).
+    L2Read,
+    /// An empty kernel (launch overhead; time only).
+    Launch,
+    /// Host-to-device copy from pinned memory (PCIe / C2C bandwidth).
+    H2d,
+    /// Device-to-host copy into pinned memory.
+    D2h,
+}
+
+impl OpKind {
+    /// Every op, in the order a suite runs them (after its ceilings: see
+    /// [`crate::suite::suite`]).
+    pub const ALL: [OpKind; 16] = [
+        OpKind::Gemv,
+        OpKind::Gemm,
+        OpKind::AttnPrefill,
+        OpKind::AttnDecode,
+        OpKind::KvWrite,
+        OpKind::KvRead,
+        OpKind::AddRmsnorm,
+        OpKind::Copy,
+        OpKind::Read,
+        OpKind::Write,
+        OpKind::Triad,
+        OpKind::PeakMma,
+        OpKind::L2Read,
+        OpKind::Launch,
+        OpKind::H2d,
+        OpKind::D2h,
+    ];
+}
 
 /// One benchmarked operation, defined once.
 pub trait Op: Sync {
@@ -84,6 +148,9 @@ pub trait Op: Sync {
         inputs: &'a Inputs,
         output_len: usize,
     ) -> Result<Box<dyn OpReference + 'a>>;
+    /// The kernel source file of its kernels (`kernels/*.cu`), `None` for an op with no
+    /// kernel (host copies).
+    fn kernel_file(&self) -> Option<&'static KernelFile>;
     /// The launch plan of our kernels for `spec` on `target` (GPU backends and the emulator).
     fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<LaunchPlan>;
     /// The benchmarks this op adds to suite `suite` on a device of `class`, as

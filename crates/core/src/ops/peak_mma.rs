@@ -5,6 +5,7 @@ use super::Op;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::inputs::{Gen, Inputs};
+use crate::kernels::{self, KernelFile};
 use crate::launch;
 use crate::launch_plan::{kernel, suffix, Arg, LaunchPlan, OutputDesc};
 use crate::op::{opt, OpClass, OpKind, OpSpec, Sat, ShapeKey, Work};
@@ -89,6 +90,9 @@ impl Op for PeakMma {
             PeakShape::of(spec)?.iters,
             output_len,
         )))
+    }
+    fn kernel_file(&self) -> Option<&'static KernelFile> {
+        Some(&kernels::PEAK)
     }
     fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
         peak_plan(spec, target)

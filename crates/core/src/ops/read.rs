@@ -5,6 +5,7 @@ use super::Op;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::inputs::{Gen, Inputs};
+use crate::kernels::{self, KernelFile};
 use crate::launch::{self, Geometry};
 use crate::launch_plan::{kernel, suffix, sum_output, Arg, LaunchPlan};
 use crate::op::{OpClass, OpKind, OpSpec, Sat, ShapeKey};
@@ -66,6 +67,9 @@ impl Op for Read {
     ) -> Result<Box<dyn OpReference + 'a>> {
         let n = StreamShape::of(spec)?.elements as usize;
         Ok(Box::new(Stream::sum(inputs, n, 1)?))
+    }
+    fn kernel_file(&self) -> Option<&'static KernelFile> {
+        Some(&kernels::STREAM)
     }
     fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
         let n = StreamShape::of(spec)?.elements as i64;

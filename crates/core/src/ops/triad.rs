@@ -5,6 +5,7 @@ use super::Op;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::inputs::{Gen, Inputs, TRIAD_SCALAR};
+use crate::kernels::{self, KernelFile};
 use crate::launch;
 use crate::launch_plan::{kernel, out, out_bytes, simple, suffix, Arg, LaunchPlan};
 use crate::op::{OpClass, OpKind, OpSpec, Sat, ShapeKey};
@@ -66,6 +67,9 @@ impl Op for Triad {
     ) -> Result<Box<dyn OpReference + 'a>> {
         let n = StreamShape::of(spec)?.elements as usize;
         Ok(Box::new(Stream::triad(inputs, n)?))
+    }
+    fn kernel_file(&self) -> Option<&'static KernelFile> {
+        Some(&kernels::STREAM)
     }
     fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
         let n = StreamShape::of(spec)?.elements as i64;

@@ -5,6 +5,7 @@ use super::Op;
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::inputs::{Gen, Inputs, WRITE_VALUE};
+use crate::kernels::{self, KernelFile};
 use crate::launch;
 use crate::launch_plan::{kernel, out, out_bytes, simple, vector_pattern, Arg, LaunchPlan};
 use crate::op::{OpClass, OpKind, OpSpec, Sat, ShapeKey};
@@ -62,6 +63,9 @@ impl Op for Write {
         Ok(Box::new(Stream::fill(
             StreamShape::of(spec)?.elements as usize,
         )))
+    }
+    fn kernel_file(&self) -> Option<&'static KernelFile> {
+        Some(&kernels::STREAM)
     }
     fn launch_plan(&self, spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
         let s = StreamShape::of(spec)?;

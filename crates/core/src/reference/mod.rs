@@ -7,7 +7,6 @@
 //! time. Small problems are checked in full; large ones on a deterministic, evenly spread
 //! sample of blocks that always includes the first and the last (see [`sample_blocks`]).
 
-pub(crate) mod add_rmsnorm;
 pub(crate) mod attention;
 pub(crate) mod kv;
 pub(crate) mod linear;

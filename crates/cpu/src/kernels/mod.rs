@@ -1,5 +1,6 @@
 //! The CPU kernels: one type per op, each owning its rotation sets (inputs and outputs
-//! allocated in `prepare`, so the timed path allocates nothing).
+//! allocated in `prepare`, so the timed path allocates nothing), and the CPU's op table:
+//! what it offers for each op ([`impls`]) and what builds it ([`builder`]).
 
 pub mod add_rmsnorm;
 pub mod attention;
@@ -9,7 +10,10 @@ pub mod peak;
 pub mod stream;
 
 use half::{bf16, f16};
-use hotpath_core::{DType, Error, HostData, HostTensor, Result};
+use hotpath_core::{DType, Error, HostData, HostTensor, Inputs, OpKind, OpSpec, Result};
+
+use crate::{blas, by_dtype};
+use stream::StreamOp;
 
 use crate::simd::Elem;
 
@@ -23,6 +27,89 @@ pub trait Kernel: Send {
     fn counted_work(&self) -> Option<hotpath_core::Work> {
         None
     }
+}
+
+/// Implementations the CPU offers for `op` at `dtype`. Every op and dtype is named: a new
+/// one does not compile until the CPU says what it offers for it.
+pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
+    // Our kernels and candle's GEMM compute in f32, f16 and bf16; fp8 is not run at all.
+    match dtype {
+        DType::F32 | DType::F16 | DType::Bf16 => {}
+        DType::Fp8E4m3 => return vec![],
+    }
+    match op {
+        OpKind::Gemm => vec!["candle"],
+        OpKind::Gemv => vec!["hotpath", "candle"],
+        // f16/bf16 are widened and computed in f32, so their roof is the f32 one.
+        OpKind::PeakMma => match dtype {
+            DType::F32 => vec!["hotpath"],
+            DType::F16 | DType::Bf16 | DType::Fp8E4m3 => vec![],
+        },
+        OpKind::AttnPrefill
+        | OpKind::AttnDecode
+        | OpKind::KvWrite
+        | OpKind::KvRead
+        | OpKind::AddRmsnorm
+        | OpKind::Copy
+        | OpKind::Read
+        | OpKind::Write
+        | OpKind::Triad => vec!["hotpath"],
+        // GPU-only ceilings: a CPU has no separate cache-only path, launches or PCIe copies.
+        OpKind::L2Read | OpKind::Launch | OpKind::H2d | OpKind::D2h => vec![],
+    }
+}
+
+type Built = Result<Box<dyn Kernel>>;
+
+/// Builds a CPU kernel from its spec, its inputs and the number of rotation sets.
+pub type Build = fn(&OpSpec, &Inputs, usize) -> Built;
+
+/// The builder of `op` as implementation `imp` (`hotpath` or `candle`). Every op is named,
+/// so a new one does not compile until the CPU builds it, or refuses it with
+/// [`hotpath_core::backend::not_implemented`] ("<op> is not implemented on cpu"); no op is
+/// built by another op's builder. Whether `imp` is offered for the op at a dtype is
+/// [`impls`]'s to say (gemm is offered as `candle` alone).
+pub fn builder(op: OpKind, imp: &str) -> Result<Build> {
+    Ok(match op {
+        OpKind::Gemm => blas::build,
+        OpKind::Gemv if imp == "candle" => blas::build,
+        OpKind::Gemv => gemv,
+        OpKind::AttnPrefill => attn_prefill,
+        OpKind::AttnDecode => attn_decode,
+        OpKind::KvWrite => kv_write,
+        OpKind::KvRead => kv_read,
+        OpKind::AddRmsnorm => add_rmsnorm,
+        OpKind::PeakMma => peak_mma,
+        OpKind::Copy => |s, i, n| by_dtype!(s.dtype, stream::build(StreamOp::Copy, s, i, n)),
+        OpKind::Read => |s, i, n| by_dtype!(s.dtype, stream::build(StreamOp::Read, s, i, n)),
+        OpKind::Write => |s, i, n| by_dtype!(s.dtype, stream::build(StreamOp::Write, s, i, n)),
+        OpKind::Triad => |s, i, n| by_dtype!(s.dtype, stream::build(StreamOp::Triad, s, i, n)),
+        OpKind::L2Read | OpKind::Launch | OpKind::H2d | OpKind::D2h => {
+            return Err(hotpath_core::backend::not_implemented(op, "cpu"))
+        }
+    })
+}
+
+fn gemv(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    by_dtype!(s.dtype, linear::build(s, i, n))
+}
+fn attn_prefill(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    by_dtype!(s.dtype, attention::build_prefill(s, i, n))
+}
+fn attn_decode(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    by_dtype!(s.dtype, attention::build_decode(s, i, n))
+}
+fn kv_write(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    by_dtype!(s.dtype, kv::build_write(s, i, n))
+}
+fn kv_read(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    by_dtype!(s.dtype, kv::build_read(s, i, n))
+}
+fn add_rmsnorm(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    by_dtype!(s.dtype, add_rmsnorm::build(s, i, n))
+}
+fn peak_mma(s: &OpSpec, _: &Inputs, _: usize) -> Built {
+    peak::build(s)
 }
 
 /// Element types a host tensor can be viewed as.

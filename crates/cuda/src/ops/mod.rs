@@ -67,6 +67,52 @@ pub enum Route {
     Planned,
 }
 
+/// Implementations offered at compute capability `cc`. Every op and dtype is named: a new
+/// one does not compile until CUDA says what it offers for it.
+pub fn impls(op: OpKind, dtype: DType, cc: (i32, i32)) -> Vec<&'static str> {
+    let tensor_cores = cc >= (8, 0);
+    // The dtypes our element-wise, GEMV, attention and KV kernels are written for.
+    let ours = match dtype {
+        DType::F32 | DType::F16 | DType::Bf16 => true,
+        DType::Fp8E4m3 => false,
+    };
+    let hotpath = |offered: bool| if offered { vec!["hotpath"] } else { vec![] };
+    match op {
+        OpKind::Gemm => match dtype {
+            DType::F16 | DType::Bf16 if tensor_cores => vec!["hotpath", "cublaslt"],
+            DType::F32 => vec!["cublaslt"],
+            // cuBLASLt's e4m3 GEMM needs Ada (sm_89) or later.
+            DType::Fp8E4m3 if cc >= (8, 9) => vec!["cublaslt"],
+            DType::F16 | DType::Bf16 | DType::Fp8E4m3 => vec![],
+        },
+        OpKind::Gemv if ours => vec!["hotpath", "cublaslt"],
+        OpKind::Gemv => vec![],
+        OpKind::AttnPrefill => match dtype {
+            DType::F16 | DType::Bf16 => hotpath(tensor_cores),
+            DType::F32 | DType::Fp8E4m3 => vec![],
+        },
+        OpKind::AttnDecode
+        | OpKind::KvWrite
+        | OpKind::KvRead
+        | OpKind::AddRmsnorm
+        | OpKind::Read
+        | OpKind::Triad
+        | OpKind::L2Read => hotpath(ours),
+        // Copies move bytes, whatever their type.
+        OpKind::Copy | OpKind::Write | OpKind::H2d | OpKind::D2h => hotpath(true),
+        // The empty kernel has no type: offered once, as f32.
+        OpKind::Launch => hotpath(dtype == DType::F32),
+        OpKind::PeakMma => match dtype {
+            DType::F32 => hotpath(true),
+            DType::F16 | DType::Bf16 => hotpath(tensor_cores),
+            // The fp8 roof runs on the tensor cores only where it was written for them:
+            // mma.sync e4m3 on Ada (sm_89), wgmma on Hopper (sm_90a). Hopper emulates
+            // mma.sync e4m3, and Blackwell's own fp8 path (tcgen05) has no peak kernel yet.
+            DType::Fp8E4m3 => hotpath(cc == (8, 9) || cc == (9, 0)),
+        },
+    }
+}
+
 /// The launcher that runs `op` as implementation `imp` (`hotpath` or `cublaslt`). Every op
 /// is named, so a new one does not compile until CUDA says how it runs it, or refuses it
 /// with [`hotpath_core::backend::not_implemented`] ("<op> is not implemented on cuda");

@@ -59,6 +59,42 @@ pub enum Route {
     Planned,
 }
 
+/// Our kernels on AMD (no vendor library). Every op and dtype is named: a new one does not
+/// compile until ROCm says what it offers for it.
+pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
+    // The dtypes our kernels are written for; no fp8 MFMA kernel (CDNA3 only).
+    let ours = match dtype {
+        DType::F32 | DType::F16 | DType::Bf16 => true,
+        DType::Fp8E4m3 => false,
+    };
+    let offered = match op {
+        // MFMA paths only: no f32 gemm or prefill attention kernel on AMD.
+        OpKind::Gemm | OpKind::AttnPrefill => match dtype {
+            DType::F16 | DType::Bf16 => true,
+            DType::F32 | DType::Fp8E4m3 => false,
+        },
+        // F32: the FMA chains; F16/Bf16: MFMA chains (v_mfma_f32_16x16x16*).
+        OpKind::PeakMma => ours,
+        // Copies move bytes, whatever their type.
+        OpKind::Copy | OpKind::Write | OpKind::H2d | OpKind::D2h => true,
+        // The empty kernel has no type: offered once, as f32.
+        OpKind::Launch => dtype == DType::F32,
+        OpKind::Gemv
+        | OpKind::AttnDecode
+        | OpKind::KvWrite
+        | OpKind::KvRead
+        | OpKind::AddRmsnorm
+        | OpKind::Read
+        | OpKind::Triad
+        | OpKind::L2Read => ours,
+    };
+    if offered {
+        vec!["hotpath"]
+    } else {
+        vec![]
+    }
+}
+
 /// The launcher that runs `op` as implementation `imp` (`hotpath` or `hipblaslt`). Every op
 /// is named, so a new one does not compile until ROCm says how it runs it, or refuses it
 /// with [`hotpath_core::backend::not_implemented`] ("<op> is not implemented on rocm");

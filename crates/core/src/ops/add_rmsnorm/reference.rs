@@ -5,12 +5,12 @@
 
 use half::{bf16, f16};
 
-use super::{expect_len, OpReference};
+use super::{NormShape, ADD_RMSNORM_EPS};
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::inputs::Inputs;
-use crate::ops::{NormShape, ADD_RMSNORM_EPS};
 use crate::op::OpSpec;
+use crate::reference::{expect_len, OpReference};
 use crate::tensor::{fp8_e4m3_from_f32, fp8_e4m3_to_f32, HostTensor};
 
 /// Reference of `add_rmsnorm`: block `t < T` is `y[t]`, block `T + t` is `r[t]`.
