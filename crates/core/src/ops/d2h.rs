@@ -1,84 +1,12 @@
-//! `d2h`: device-to-host copy into pinned memory (PCIe bandwidth). The backend runs it itself; it has no kernel.
+//! `d2h`: device-to-host copy into pinned memory (PCIe bandwidth), defined as
+//! [`super::h2d::HostCopy`] in the other direction.
 
-use super::copy::{StreamShape, STREAM_KEYS};
-use super::Op;
-use crate::dtype::DType;
-use crate::error::{Error, Result};
-use crate::inputs::{Gen, Inputs};
-use crate::kernels::KernelFile;
-use crate::launch_plan::LaunchPlan;
-use crate::op::{OpClass, OpKind, OpSpec, Sat, ShapeKey};
-use crate::reference::{stream::Stream, OpReference};
-use crate::suite::{DeviceClass, SuiteName};
-use crate::target::Target;
-use crate::tensor::HostTensor;
+use super::h2d::HostCopy;
+use crate::op::OpKind;
 
 /// The device-to-host copy.
-pub struct D2h;
-
-impl Op for D2h {
-    fn kind(&self) -> OpKind {
-        OpKind::D2h
-    }
-    fn name(&self) -> &'static str {
-        "d2h"
-    }
-    fn summary(&self) -> &'static str {
-        "device-to-host copy into pinned memory (PCIe bandwidth)"
-    }
-    fn shape_keys(&self) -> &'static [ShapeKey] {
-        STREAM_KEYS
-    }
-    fn example_shape(&self) -> &'static str {
-        "elements=256M"
-    }
-    fn small_shape(&self) -> &'static str {
-        "elements=1M"
-    }
-    fn class(&self) -> OpClass {
-        OpClass::OffRoofline
-    }
-    fn work(&self, spec: &OpSpec) -> Result<(Sat, Sat)> {
-        Ok((Sat(0), StreamShape::of(spec)?.array_bytes(spec.dtype)))
-    }
-    fn input_names(&self) -> &'static [&'static str] {
-        &["a"]
-    }
-    fn input_bytes(&self, spec: &OpSpec) -> Result<Sat> {
-        Ok(StreamShape::of(spec)?.array_bytes(spec.dtype))
-    }
-    fn output_shape(&self, spec: &OpSpec) -> Result<Option<Vec<usize>>> {
-        Ok(Some(vec![StreamShape::of(spec)?.elements as usize]))
-    }
-    fn generate(&self, spec: &OpSpec, gen: &mut Gen) -> Result<Vec<HostTensor>> {
-        Ok(vec![
-            StreamShape::of(spec)?.array("a", spec.dtype, gen, -1.0, 1.0)
-        ])
-    }
-    fn reference<'a>(
-        &self,
-        spec: &OpSpec,
-        inputs: &'a Inputs,
-        _output_len: usize,
-    ) -> Result<Box<dyn OpReference + 'a>> {
-        let n = StreamShape::of(spec)?.elements as usize;
-        Ok(Box::new(Stream::copy(inputs, n)?))
-    }
-    fn kernel_file(&self) -> Option<&'static KernelFile> {
-        None
-    }
-    fn launch_plan(&self, _spec: &OpSpec, _target: &Target) -> Result<LaunchPlan> {
-        Err(Error::unsupported(
-            "d2h is a copy, not a kernel: the backend runs it itself",
-        ))
-    }
-    fn suite_entries(&self, suite: SuiteName, class: DeviceClass) -> Vec<(String, DType)> {
-        // 256 Mi f32 = 1 GiB each way over PCIe / C2C.
-        match (suite, class) {
-            (SuiteName::Ceilings, DeviceClass::Gpu) => {
-                vec![("elements=256M".to_string(), DType::F32)]
-            }
-            _ => vec![],
-        }
-    }
-}
+pub const D2H: HostCopy = HostCopy::new(
+    OpKind::D2h,
+    "d2h",
+    "device-to-host copy into pinned memory (PCIe bandwidth)",
+);

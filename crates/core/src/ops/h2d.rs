@@ -1,4 +1,5 @@
-//! `h2d`: host-to-device copy from pinned memory (PCIe bandwidth). The backend runs it itself; it has no kernel.
+//! `h2d`: host-to-device copy from pinned memory (PCIe bandwidth), and [`HostCopy`], the
+//! definition it shares with `d2h`. The backend runs both itself; they have no kernel.
 
 use super::copy::{StreamShape, STREAM_KEYS};
 use super::Op;
@@ -13,18 +14,40 @@ use crate::suite::{DeviceClass, SuiteName};
 use crate::target::Target;
 use crate::tensor::HostTensor;
 
-/// The host-to-device copy.
-pub struct H2d;
+/// A copy between host and device memory, in one direction.
+pub struct HostCopy {
+    kind: OpKind,
+    name: &'static str,
+    summary: &'static str,
+}
 
-impl Op for H2d {
+/// The host-to-device copy.
+pub const H2D: HostCopy = HostCopy::new(
+    OpKind::H2d,
+    "h2d",
+    "host-to-device copy from pinned memory (PCIe bandwidth)",
+);
+
+impl HostCopy {
+    /// The copy `kind`, called `name`, described by `summary`.
+    pub(super) const fn new(kind: OpKind, name: &'static str, summary: &'static str) -> Self {
+        HostCopy {
+            kind,
+            name,
+            summary,
+        }
+    }
+}
+
+impl Op for HostCopy {
     fn kind(&self) -> OpKind {
-        OpKind::H2d
+        self.kind
     }
     fn name(&self) -> &'static str {
-        "h2d"
+        self.name
     }
     fn summary(&self) -> &'static str {
-        "host-to-device copy from pinned memory (PCIe bandwidth)"
+        self.summary
     }
     fn shape_keys(&self) -> &'static [ShapeKey] {
         STREAM_KEYS
@@ -68,9 +91,10 @@ impl Op for H2d {
         None
     }
     fn launch_plan(&self, _spec: &OpSpec, _target: &Target) -> Result<LaunchPlan> {
-        Err(Error::unsupported(
-            "h2d is a copy, not a kernel: the backend runs it itself",
-        ))
+        Err(Error::unsupported(format!(
+            "{} is a copy, not a kernel: the backend runs it itself",
+            self.name
+        )))
     }
     fn suite_entries(&self, suite: SuiteName, class: DeviceClass) -> Vec<(String, DType)> {
         // 256 Mi f32 = 1 GiB each way over PCIe / C2C.

@@ -175,8 +175,8 @@ pub fn def(op: OpKind) -> &'static dyn Op {
         OpKind::PeakMma => &peak_mma::PeakMma,
         OpKind::L2Read => &l2_read::L2Read,
         OpKind::Launch => &launch::Launch,
-        OpKind::H2d => &h2d::H2d,
-        OpKind::D2h => &d2h::D2h,
+        OpKind::H2d => &h2d::H2D,
+        OpKind::D2h => &d2h::D2H,
     }
 }
 
