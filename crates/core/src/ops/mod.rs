@@ -1,7 +1,8 @@
 //! One file per op: everything the engine knows about an op, behind the [`Op`] trait — its
-//! shape keys and typed shape, cost model, input layout and generation, f64 reference, launch
-//! plan and suite membership. [`def`] is the one table from [`OpKind`] to its definition;
-//! everything else asks the op (docs/ARCHITECTURE.md, "Adding an op").
+//! shape keys and typed shape, cost model, input layout and generation, f64 reference, kernel
+//! file, launch plan and suite membership. This file is the registry: the [`OpKind`] enum,
+//! [`OpKind::ALL`] and [`def`], the one table from an op to its definition; everything else
+//! asks the op (docs/ARCHITECTURE.md, "Adding an op").
 
 mod add_rmsnorm;
 mod attn_decode;
@@ -30,13 +31,13 @@ pub use l2_read::L2Shape;
 pub use launch::LaunchShape;
 pub use peak_mma::PeakShape;
 
+use serde::{Deserialize, Serialize};
+
 use crate::dtype::DType;
 use crate::error::Result;
 use crate::inputs::{Gen, Inputs};
 use crate::kernels::KernelFile;
 use crate::launch_plan::LaunchPlan;
-use serde::{Deserialize, Serialize};
-
 use crate::op::{OpClass, OpSpec, Sat, Shape, ShapeKey};
 use crate::reference::OpReference;
 use crate::suite::{DeviceClass, SuiteName};
