@@ -1,6 +1,6 @@
 //! `gemv`: decode GEMV, the product of [`super::gemm`] with m ≤ 16, bound by the weights.
 
-use super::gemm::{LinearShape, LINEAR_KEYS};
+use super::gemm::{Gemm, LinearShape, LINEAR_KEYS};
 use super::Op;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -48,29 +48,30 @@ impl Op for Gemv {
         }
         Ok(())
     }
+    // The product, its inputs and its reference are gemm's; only the shapes it takes,
+    // its kernel and its suites differ.
     fn work(&self, spec: &OpSpec) -> Result<(Sat, Sat)> {
-        Ok(LinearShape::of(spec)?.work(spec.dtype))
+        Gemm.work(spec)
     }
     fn input_names(&self) -> &'static [&'static str] {
-        &["a", "w"]
+        Gemm.input_names()
     }
     fn input_bytes(&self, spec: &OpSpec) -> Result<Sat> {
-        Ok(LinearShape::of(spec)?.input_bytes(spec.dtype))
+        Gemm.input_bytes(spec)
     }
     fn output_shape(&self, spec: &OpSpec) -> Result<Option<Vec<usize>>> {
-        let s = LinearShape::of(spec)?;
-        Ok(Some(vec![s.m as usize, s.n as usize]))
+        Gemm.output_shape(spec)
     }
     fn generate(&self, spec: &OpSpec, gen: &mut Gen) -> Result<Vec<HostTensor>> {
-        Ok(LinearShape::of(spec)?.generate(spec.dtype, gen))
+        Gemm.generate(spec, gen)
     }
     fn reference<'a>(
         &self,
         spec: &OpSpec,
         inputs: &'a Inputs,
-        _output_len: usize,
+        output_len: usize,
     ) -> Result<Box<dyn OpReference + 'a>> {
-        LinearShape::of(spec)?.reference(inputs)
+        Gemm.reference(spec, inputs, output_len)
     }
     fn kernel_file(&self) -> Option<&'static KernelFile> {
         Some(&kernels::GEMV)

@@ -1,7 +1,7 @@
 //! `h2d`: host-to-device copy from pinned memory (PCIe bandwidth), and [`HostCopy`], the
 //! definition it shares with `d2h`. The backend runs both itself; they have no kernel.
 
-use super::copy::{StreamShape, STREAM_KEYS};
+use super::copy::{Copy, StreamShape, STREAM_KEYS};
 use super::Op;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
@@ -9,7 +9,7 @@ use crate::inputs::{Gen, Inputs};
 use crate::kernels::KernelFile;
 use crate::launch_plan::LaunchPlan;
 use crate::op::{OpClass, OpKind, OpSpec, Sat, ShapeKey};
-use crate::reference::{stream::Stream, OpReference};
+use crate::reference::OpReference;
 use crate::suite::{DeviceClass, SuiteName};
 use crate::target::Target;
 use crate::tensor::HostTensor;
@@ -64,28 +64,26 @@ impl Op for HostCopy {
     fn work(&self, spec: &OpSpec) -> Result<(Sat, Sat)> {
         Ok((Sat(0), StreamShape::of(spec)?.array_bytes(spec.dtype)))
     }
+    // The data, its sizes and its reference are copy's; only the path differs.
     fn input_names(&self) -> &'static [&'static str] {
-        &["a"]
+        Copy.input_names()
     }
     fn input_bytes(&self, spec: &OpSpec) -> Result<Sat> {
-        Ok(StreamShape::of(spec)?.array_bytes(spec.dtype))
+        Copy.input_bytes(spec)
     }
     fn output_shape(&self, spec: &OpSpec) -> Result<Option<Vec<usize>>> {
-        Ok(Some(vec![StreamShape::of(spec)?.elements as usize]))
+        Copy.output_shape(spec)
     }
     fn generate(&self, spec: &OpSpec, gen: &mut Gen) -> Result<Vec<HostTensor>> {
-        Ok(vec![
-            StreamShape::of(spec)?.array("a", spec.dtype, gen, -1.0, 1.0)
-        ])
+        Copy.generate(spec, gen)
     }
     fn reference<'a>(
         &self,
         spec: &OpSpec,
         inputs: &'a Inputs,
-        _output_len: usize,
+        output_len: usize,
     ) -> Result<Box<dyn OpReference + 'a>> {
-        let n = StreamShape::of(spec)?.elements as usize;
-        Ok(Box::new(Stream::copy(inputs, n)?))
+        Copy.reference(spec, inputs, output_len)
     }
     fn kernel_file(&self) -> Option<&'static KernelFile> {
         None
