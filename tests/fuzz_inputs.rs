@@ -227,7 +227,7 @@ fn huge_shapes_are_counted_or_rejected() {
                 .iter()
                 .zip(&dims)
                 .map(|(k, &v)| {
-                    let v = if k.name == "causal" { v % 2 } else { v };
+                    let v = if k.flag { v % 2 } else { v };
                     (k.name.to_string(), v)
                 })
                 .collect();

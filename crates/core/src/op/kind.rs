@@ -15,6 +15,8 @@ pub struct ShapeKey {
     pub meaning: &'static str,
     /// Value used when the key is omitted; `None` means the key is required.
     pub default: Option<u64>,
+    /// A 0/1 switch (`causal`, `gptj`): 0 is a value, anything above 1 is refused.
+    pub flag: bool,
 }
 
 pub(crate) const fn req(name: &'static str, meaning: &'static str) -> ShapeKey {
@@ -22,6 +24,7 @@ pub(crate) const fn req(name: &'static str, meaning: &'static str) -> ShapeKey {
         name,
         meaning,
         default: None,
+        flag: false,
     }
 }
 
@@ -30,6 +33,17 @@ pub(crate) const fn opt(name: &'static str, meaning: &'static str, default: u64)
         name,
         meaning,
         default: Some(default),
+        flag: false,
+    }
+}
+
+/// A 0/1 switch with its default (`causal=1`).
+pub(crate) const fn flag(name: &'static str, meaning: &'static str, default: bool) -> ShapeKey {
+    ShapeKey {
+        name,
+        meaning,
+        default: Some(default as u64),
+        flag: true,
     }
 }
 

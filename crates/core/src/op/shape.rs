@@ -94,9 +94,13 @@ impl Shape {
     }
 
     fn check_ranges(&self, op: OpKind) -> Result<()> {
-        for (name, value) in &self.dims {
-            if name == "causal" {
-                // A flag: 0 is a value; the op checks its range.
+        for (key, (name, value)) in op.shape_keys().iter().zip(&self.dims) {
+            if key.flag {
+                if *value > 1 {
+                    return Err(Error::bad_input(format!(
+                        "shape key {name}={value} is not valid for {op}; accepted: 0 or 1"
+                    )));
+                }
                 continue;
             }
             if *value == 0 {

@@ -7,7 +7,7 @@ use crate::inputs::{Gen, Inputs};
 use crate::kernels::{self, KernelFile};
 use crate::launch;
 use crate::launch_plan::{kernel, out, out_bytes, simple, suffix, Arg, LaunchPlan};
-use crate::op::{opt, req, OpClass, OpKind, OpSpec, Sat, Shape, ShapeKey};
+use crate::op::{flag, opt, req, OpClass, OpKind, OpSpec, Sat, Shape, ShapeKey};
 use crate::reference::{attention::Prefill, OpReference};
 use crate::suite::{DeviceClass, SuiteName};
 use crate::target::Target;
@@ -50,7 +50,7 @@ const KEYS: &[ShapeKey] = &[
     opt("heads_q", "query heads", 32),
     opt("heads_kv", "key/value heads (GQA groups)", 8),
     opt("head_dim", "elements per head", 128),
-    opt("causal", "1 = causal mask, 0 = full", 1),
+    flag("causal", "1 = causal mask, 0 = full", true),
 ];
 
 /// Refuses `heads_q` that is not a multiple of `heads_kv` (GQA groups).
@@ -100,12 +100,6 @@ impl Op for AttnPrefill {
         OpClass::Model
     }
     fn check_shape(&self, shape: &Shape) -> Result<()> {
-        let causal = shape.dim("causal")?;
-        if causal > 1 {
-            return Err(Error::bad_input(format!(
-                "causal={causal} is not valid; accepted: 0 or 1"
-            )));
-        }
         check_gqa(shape)
     }
     fn work(&self, spec: &OpSpec) -> Result<(Sat, Sat)> {
