@@ -49,6 +49,17 @@ template <> __device__ __forceinline__ bf16_t hp_from_float<bf16_t>(float x) { r
 __device__ __forceinline__ float hp_to_float(float x) { return x; }
 template <> __device__ __forceinline__ float hp_from_float<float>(float x) { return x; }
 
+/// An OCP fp8 e4m3 code (the low byte of `b`) as a float, exactly, by bit arithmetic alone
+/// (every vendor and target; the emulator runs it too): codes with an exponent field e > 0 are
+/// (1 + m/8)·2^(e−7), their exponent re-biased into an f32; e = 0 codes are m·2⁻⁹. The NaN
+/// codes (0x7f, 0xff) are not decoded (they come out as ±480); no input holds them.
+__device__ __forceinline__ float hp_fp8_e4m3_to_float(unsigned b) {
+  const unsigned mag = (b & 0x7fu) << 20;
+  float v = __uint_as_float(mag + (120u << 23));
+  if (mag < (1u << 23)) v = (float)(b & 7u) * 0.001953125f;
+  return __uint_as_float(__float_as_uint(v) | ((b & 0x80u) << 24));
+}
+
 /// Lanes that cooperate in the kernels' reductions (a CUDA warp; half an AMD wavefront).
 #define HP_LANES 32
 /// Kept for older kernels: the lane-group width, not the hardware wavefront size.

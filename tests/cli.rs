@@ -265,6 +265,74 @@ fn gemm_run_writes_schema_v1_with_exact_flops() {
     assert_eq!(gemm["measurement"]["cache"]["mode"], "cold");
 }
 
+/// Runs `op` at `shape` in bf16 on the CPU (fast settings) and returns its benchmark record.
+fn cpu_benchmark(op: &str, shape: &str) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("q.json");
+    let out_s = out.to_string_lossy().into_owned();
+    let mut args = run_cpu(&["--op", op, "--shape", shape, "--out", &out_s]);
+    args.extend(FAST.iter().map(|s| s.to_string()));
+    let o = hotpath(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let b = v["benchmarks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["op"] == op)
+        .cloned();
+    b.unwrap_or_else(|| panic!("no {op} benchmark in {v}"))
+}
+
+#[test]
+fn quantized_gemvs_run_on_the_cpu_and_pass_their_checks() {
+    // int4, asymmetric, group 64: FLOPs 2·4·512·1024 = 4,194,304; bytes (4·1024 + 4·512 +
+    // 512·16)·2 (a, c, scales) + 512·512 (codes) + 4·512·2 (zero words) = 28,672 + 262,144
+    // + 4,096 = 294,912.
+    let b = cpu_benchmark("gemv_w4a16", "m=4,n=512,k=1024,group=64,zero_points=1");
+    assert_eq!(
+        b["id"],
+        "gemv_w4a16/m=4,n=512,k=1024,group=64,zero_points=1/bf16/hotpath"
+    );
+    assert_eq!(
+        (b["flops"].as_u64(), b["bytes"].as_u64()),
+        (Some(4_194_304), Some(294_912))
+    );
+    assert_eq!(b["correctness"]["pass"], true, "{}", b["correctness"]);
+    // fp8: FLOPs 2·1·512·1024 + 512 = 1,049,088; bytes (1024 + 512)·2 + 512·1024 + 4·512
+    // = 3,072 + 524,288 + 2,048 = 529,408.
+    let b = cpu_benchmark("gemv_fp8w", "m=1,n=512,k=1024");
+    assert_eq!(
+        (b["flops"].as_u64(), b["bytes"].as_u64()),
+        (Some(1_049_088), Some(529_408))
+    );
+    assert_eq!(b["correctness"]["pass"], true, "{}", b["correctness"]);
+}
+
+#[test]
+fn quantized_gemvs_refuse_bad_groups_and_f32() {
+    bad(
+        &["--op", "gemv_w4a16", "--shape", "m=1,n=8,k=128,group=48"],
+        "gemv_w4a16 takes group=32, 64 or 128; got group=48",
+    );
+    bad(
+        &["--op", "gemv_w4a16", "--shape", "m=1,n=8,k=100,group=32"],
+        "gemv_w4a16 needs k to be a multiple of group; got k=100, group=32",
+    );
+    bad(
+        &[
+            "--op",
+            "gemv_fp8w",
+            "--shape",
+            "m=1,n=8,k=64",
+            "--dtype",
+            "f32",
+        ],
+        "gemv_fp8w",
+    );
+}
+
 #[test]
 fn add_rmsnorm_runs_on_the_cpu_and_passes_its_check() {
     let dir = tempfile::tempdir().unwrap();

@@ -161,6 +161,26 @@ impl Gen {
         HostTensor::from_f32(name, shape, dtype, &values)
     }
 
+    /// A tensor of uniformly random 32-bit words (packed int4 codes: every nibble uniform
+    /// in 0..15).
+    pub(crate) fn words(&mut self, name: &'static str, shape: Vec<usize>) -> HostTensor {
+        let n: usize = shape.iter().product();
+        let stream = self.stream();
+        let mut words = vec![0u32; n];
+        words
+            .par_chunks_mut(CHUNK)
+            .enumerate()
+            .for_each(|(i, chunk)| {
+                let mut rng = ChaCha8Rng::seed_from_u64(
+                    stream ^ (i as u64).wrapping_mul(0xd1b5_4a32_d192_ed03),
+                );
+                for w in chunk {
+                    *w = rng.random();
+                }
+            });
+        HostTensor::from_u32(name, shape, words)
+    }
+
     /// The first `shape`-many entries of a random permutation of 0..n (i32).
     pub(crate) fn permutation(
         &mut self,

@@ -18,6 +18,9 @@ pub enum HostData {
     Fp8E4m3(Vec<u8>),
     /// 32-bit indices (block tables, slot mappings).
     I32(Vec<i32>),
+    /// 32-bit words of packed sub-byte values (int4 weights and zero points, eight to a
+    /// word; the op that owns the tensor documents the packing).
+    U32(Vec<u32>),
 }
 
 /// A named, row-major host tensor.
@@ -54,7 +57,16 @@ impl HostTensor {
         }
     }
 
-    /// Number of elements.
+    /// Builds a tensor of packed 32-bit words.
+    pub fn from_u32(name: &'static str, shape: Vec<usize>, words: Vec<u32>) -> Self {
+        HostTensor {
+            name,
+            shape,
+            data: HostData::U32(words),
+        }
+    }
+
+    /// Number of elements (words, for packed tensors).
     pub fn len(&self) -> usize {
         match &self.data {
             HostData::F32(v) => v.len(),
@@ -62,6 +74,7 @@ impl HostTensor {
             HostData::Bf16(v) => v.len(),
             HostData::Fp8E4m3(v) => v.len(),
             HostData::I32(v) => v.len(),
+            HostData::U32(v) => v.len(),
         }
     }
 
@@ -70,14 +83,14 @@ impl HostTensor {
         self.len() == 0
     }
 
-    /// The floating-point dtype, or `None` for index tensors.
+    /// The floating-point dtype, or `None` for index and packed tensors.
     pub fn dtype(&self) -> Option<DType> {
         match &self.data {
             HostData::F32(_) => Some(DType::F32),
             HostData::F16(_) => Some(DType::F16),
             HostData::Bf16(_) => Some(DType::Bf16),
             HostData::Fp8E4m3(_) => Some(DType::Fp8E4m3),
-            HostData::I32(_) => None,
+            HostData::I32(_) | HostData::U32(_) => None,
         }
     }
 
@@ -96,6 +109,7 @@ impl HostTensor {
             HostData::Bf16(v) => v[i].to_f64(),
             HostData::Fp8E4m3(v) => fp8_e4m3_to_f32(v[i]) as f64,
             HostData::I32(v) => v[i] as f64,
+            HostData::U32(v) => v[i] as f64,
         }
     }
 
@@ -107,6 +121,7 @@ impl HostTensor {
             HostData::Bf16(v) => v.iter().map(|x| x.to_f32()).collect(),
             HostData::Fp8E4m3(v) => v.iter().map(|&x| fp8_e4m3_to_f32(x)).collect(),
             HostData::I32(v) => v.iter().map(|&x| x as f32).collect(),
+            HostData::U32(v) => v.iter().map(|&x| x as f32).collect(),
         }
     }
 
@@ -136,6 +151,7 @@ impl HostTensor {
             HostData::Bf16(v) => v.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect(),
             HostData::Fp8E4m3(v) => v.clone(),
             HostData::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
+            HostData::U32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         }
     }
 
@@ -169,6 +185,28 @@ impl HostTensor {
         HostTensor { name, shape, data }
     }
 
+    /// The codes of an fp8 e4m3 tensor.
+    pub fn as_fp8(&self) -> Result<&[u8]> {
+        match &self.data {
+            HostData::Fp8E4m3(v) => Ok(v),
+            _ => Err(Error::backend(format!(
+                "tensor '{}' is not an fp8_e4m3 tensor",
+                self.name
+            ))),
+        }
+    }
+
+    /// The words of a packed tensor.
+    pub fn as_u32(&self) -> Result<&[u32]> {
+        match &self.data {
+            HostData::U32(v) => Ok(v),
+            _ => Err(Error::backend(format!(
+                "tensor '{}' is not a packed tensor",
+                self.name
+            ))),
+        }
+    }
+
     /// The indices of an index tensor.
     pub fn as_i32(&self) -> Result<&[i32]> {
         match &self.data {
@@ -196,25 +234,32 @@ pub fn fp8_e4m3_to_f32(byte: u8) -> f32 {
     }
 }
 
-/// Encodes an f32 as OCP fp8 E4M3, rounding to nearest even and saturating at ±448.
+/// Encodes an f32 as OCP fp8 E4M3, rounding to nearest even and saturating at ±448 (NaN
+/// stays NaN, 0x7f). Bit arithmetic on the f32: the exponent re-biased, the mantissa rounded
+/// to three bits; below the smallest normal (2⁻⁶) the value is a multiple of 2⁻⁹, rounded.
 pub fn fp8_e4m3_from_f32(value: f32) -> u8 {
     if value.is_nan() {
         return 0x7f;
     }
     let sign = if value.is_sign_negative() { 0x80u8 } else { 0 };
-    // Exhaustive search over the 127 non-negative finite codes is exact and simple; this
-    // runs on host inputs only.
-    let target = value.abs().min(448.0);
-    let mut best = 0u8;
-    let mut best_err = f32::INFINITY;
-    for code in 0u8..0x7f {
-        let err = (fp8_e4m3_to_f32(code) - target).abs();
-        if err < best_err || (err == best_err && code & 1 == 0) {
-            best = code;
-            best_err = err;
-        }
+    let a = value.abs().min(448.0);
+    if a < 2f32.powi(-6) {
+        // Subnormal codes 0..7 are k·2⁻⁹; k = 8 is the smallest normal, code 0x08.
+        return sign | (a * 512.0).round_ties_even() as u8;
     }
-    sign | best
+    let bits = a.to_bits();
+    let mut exp = (bits >> 23) as i32 - 127;
+    let man = bits & 0x7f_ffff;
+    let (mut m3, rest) = (man >> 20, man & 0xf_ffff);
+    if rest > 0x8_0000 || (rest == 0x8_0000 && m3 & 1 == 1) {
+        m3 += 1;
+    }
+    if m3 == 8 {
+        m3 = 0;
+        exp += 1;
+    }
+    // a ≤ 448 = 1.75·2⁸ keeps the code at or below 0x7e.
+    sign | (((exp + 7) as u8) << 3) | m3 as u8
 }
 
 #[cfg(test)]
@@ -234,6 +279,42 @@ mod tests {
         assert_eq!(fp8_e4m3_from_f32(-1.0), 0xb8);
         // 1.0625 is halfway between 1.0 (0x38) and 1.125 (0x39): ties go to even.
         assert_eq!(fp8_e4m3_from_f32(1.0625), 0x38);
+    }
+
+    /// The nearest code by exhaustive search over the 127 finite non-negative codes (ties to
+    /// the even code), saturating at 448: the definition the encoder is held to.
+    fn nearest_code(value: f32) -> u8 {
+        let sign = if value.is_sign_negative() { 0x80u8 } else { 0 };
+        let target = value.abs().min(448.0);
+        let mut best = (0u8, f32::INFINITY);
+        for code in 0u8..0x7f {
+            let err = (fp8_e4m3_to_f32(code) - target).abs();
+            if err < best.1 || (err == best.1 && code & 1 == 0) {
+                best = (code, err);
+            }
+        }
+        sign | best.0
+    }
+
+    #[test]
+    fn fp8_e4m3_encoding_is_the_nearest_code() {
+        // Every code's value, every midpoint between neighbours (the ties), points a quarter
+        // of the way, and a sweep of ±600 in steps that are not powers of two.
+        let mut values = vec![0.0f32, -0.0, 448.0, 449.0, 464.0, 480.0, 1e9, 1e-12];
+        for code in 0u8..0x7e {
+            let (lo, hi) = (fp8_e4m3_to_f32(code), fp8_e4m3_to_f32(code + 1));
+            values.extend([
+                lo,
+                (lo + hi) / 2.0,
+                lo + (hi - lo) / 4.0,
+                hi - (hi - lo) / 4.0,
+            ]);
+        }
+        values.extend((0..120_000).map(|i| (i as f32 - 60_000.0) * 0.010_000_7));
+        for v in values.iter().flat_map(|&v| [v, -v]) {
+            assert_eq!(fp8_e4m3_from_f32(v), nearest_code(v), "{v:e}");
+        }
+        assert_eq!(fp8_e4m3_from_f32(f32::NAN), 0x7f);
     }
 
     #[test]

@@ -163,9 +163,14 @@ mod tests {
         assert_eq!(impls(OpKind::Gemm, DType::F32), vec!["candle"]);
         assert!(impls(OpKind::PeakMma, DType::Bf16).is_empty());
         assert!(impls(OpKind::Copy, DType::Fp8E4m3).is_empty());
-        // The GPU-only ceilings are offered nowhere; every other op by hotpath's own kernel.
+        // The GPU-only ceilings are offered nowhere; every other op by hotpath's own kernel
+        // (the quantized GEMVs under 16-bit activations only).
         for op in OpKind::ALL {
-            let offered = impls(op, DType::F32);
+            let quantized = matches!(op, OpKind::GemvW4a16 | OpKind::GemvFp8w);
+            if quantized {
+                assert!(impls(op, DType::F32).is_empty(), "{op:?}");
+            }
+            let offered = impls(op, if quantized { DType::Bf16 } else { DType::F32 });
             let gpu_only = matches!(
                 op,
                 OpKind::L2Read | OpKind::Launch | OpKind::H2d | OpKind::D2h

@@ -10,7 +10,9 @@ use half::{bf16, f16};
 use std::sync::OnceLock;
 
 mod group;
+mod quant;
 pub use group::{group_bf16_fast, group_dots_bf16, group_mix_bf16, unpair};
+pub use quant::{fp8_dots, int4_dots, int4_lane_order, int4_tables, FP8_F16_SCALE};
 
 /// Instruction-set level the kernels run at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

@@ -46,6 +46,106 @@ fn gemv_and_gemm_both_impls() {
 }
 
 #[test]
+fn quantized_gemvs_every_form() {
+    // int4: every group size, both forms, m = 1 (four accumulator chains), 3 and 16 (one per
+    // row), one and several tasks of rows, a k of one group and of many.
+    for d in [DType::F16, DType::Bf16] {
+        for shape in [
+            "m=1,n=37,k=128,group=32",
+            "m=3,n=64,k=256,group=64,zero_points=1",
+            "m=16,n=9,k=1152,group=128,zero_points=1",
+            "m=1,n=70,k=4096,group=128",
+            "m=5,n=33,k=96,group=32,zero_points=1",
+        ] {
+            run(OpKind::GemvW4a16, shape, d, "hotpath", 2);
+        }
+        // fp8: a k of under one 16-code block, ragged tails, m from 1 to 16.
+        for shape in [
+            "m=1,n=37,k=100",
+            "m=4,n=64,k=7",
+            "m=16,n=9,k=512",
+            "m=1,n=70,k=4096",
+        ] {
+            run(OpKind::GemvFp8w, shape, d, "hotpath", 2);
+        }
+    }
+}
+
+#[test]
+fn quantized_gemvs_by_hand() {
+    // int4, k = 32 (one group), symmetric: words 0x9999_9999 (q − 8 = 1) and 0x6666_6666
+    // (q − 8 = −2) alternate, scale 0.5; a = 1 everywhere: c = 0.5·(16·1 + 16·(−2)) = −8.
+    let spec = OpSpec::parse(OpKind::GemvW4a16, "m=1,n=1,k=32,group=32", DType::Bf16).unwrap();
+    let inputs = hotpath_core::Inputs {
+        tensors: vec![
+            HostTensor::from_f32("a", vec![1, 32], DType::Bf16, &[1.0; 32]),
+            HostTensor::from_u32(
+                "w",
+                vec![1, 4],
+                vec![0x9999_9999, 0x6666_6666, 0x9999_9999, 0x6666_6666],
+            ),
+            HostTensor::from_f32("scales", vec![1, 1], DType::Bf16, &[0.5]),
+            HostTensor::from_u32("zeros", vec![1], vec![0]),
+        ],
+    };
+    assert_eq!(output(&spec, &inputs), vec![-8.0]);
+    // fp8, k = 2: codes 0x38 (1) and 0xc0 (−2), scale 0.25, a = [3, 1]: 0.25·(3 − 2) = 0.25.
+    let spec = OpSpec::parse(OpKind::GemvFp8w, "m=1,n=1,k=2", DType::F16).unwrap();
+    let inputs = hotpath_core::Inputs {
+        tensors: vec![
+            HostTensor::from_f32("a", vec![1, 2], DType::F16, &[3.0, 1.0]),
+            HostTensor {
+                name: "w",
+                shape: vec![1, 2],
+                data: hotpath_core::HostData::Fp8E4m3(vec![0x38, 0xc0]),
+            },
+            HostTensor::from_f32("w_scale", vec![1], DType::F32, &[0.25]),
+        ],
+    };
+    assert_eq!(output(&spec, &inputs), vec![0.25]);
+}
+
+/// The output of one run of `spec`'s hotpath kernel on `inputs`, as f32.
+fn output(spec: &OpSpec, inputs: &hotpath_core::Inputs) -> Vec<f32> {
+    let mut dev = CpuBackend::new().open(0).unwrap();
+    let mut p = dev
+        .prepare(&Workload {
+            spec,
+            imp: "hotpath",
+            inputs,
+            rotation_sets: 1,
+        })
+        .unwrap();
+    p.run(1).unwrap();
+    p.output().unwrap().to_f32_vec()
+}
+
+#[test]
+fn quantized_gemvs_take_f16_and_bf16_activations_only() {
+    let mut dev = CpuBackend::new().open(0).unwrap();
+    for op in [OpKind::GemvW4a16, OpKind::GemvFp8w] {
+        let spec = OpSpec::parse(op, "m=1,n=8,k=128", DType::F32).unwrap();
+        let inputs = generate(&spec, 1).unwrap();
+        let err = dev
+            .prepare(&Workload {
+                spec: &spec,
+                imp: "hotpath",
+                inputs: &inputs,
+                rotation_sets: 1,
+            })
+            .err()
+            .unwrap()
+            .to_string();
+        assert_eq!(
+            err,
+            format!(
+                "the cpu backend has no hotpath implementation of {op} for f32; it offers: none"
+            )
+        );
+    }
+}
+
+#[test]
 fn prefill_attention_causal_full_gqa_ragged() {
     for d in DTYPES {
         run(

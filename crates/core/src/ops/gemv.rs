@@ -14,6 +14,17 @@ use crate::suite::{DeviceClass, SuiteName, LLAMA_8B_PROJECTIONS};
 use crate::target::Target;
 use crate::tensor::HostTensor;
 
+/// Refuses `m > 16` for a decode GEMV `op` (gemv and its quantized forms).
+pub(super) fn check_decode_m(op: OpKind, shape: &Shape) -> Result<()> {
+    let m = shape.dim("m")?;
+    if m > 16 {
+        return Err(Error::bad_input(format!(
+            "{op} takes m <= 16 (decode), got m={m}; use --op gemm for larger m"
+        )));
+    }
+    Ok(())
+}
+
 /// Decode GEMV.
 pub struct Gemv;
 
@@ -40,13 +51,7 @@ impl Op for Gemv {
         OpClass::Model
     }
     fn check_shape(&self, shape: &Shape) -> Result<()> {
-        let m = shape.dim("m")?;
-        if m > 16 {
-            return Err(Error::bad_input(format!(
-                "gemv takes m <= 16 (decode), got m={m}; use --op gemm for larger m"
-            )));
-        }
-        Ok(())
+        check_decode_m(OpKind::Gemv, shape)
     }
     // The product, its inputs and its reference are gemm's; only the shapes it takes,
     // its kernel and its suites differ.

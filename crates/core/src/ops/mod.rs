@@ -11,6 +11,8 @@ mod copy;
 mod d2h;
 mod gemm;
 mod gemv;
+mod gemv_fp8w;
+mod gemv_w4a16;
 mod h2d;
 mod kv_read;
 mod kv_write;
@@ -26,6 +28,7 @@ pub use attn_decode::DecodeShape;
 pub use attn_prefill::PrefillShape;
 pub use copy::StreamShape;
 pub use gemm::LinearShape;
+pub use gemv_w4a16::{unpack_int4, W4Shape, INT4_GROUPS, INT4_SYMMETRIC_ZERO};
 pub use kv_write::KvShape;
 pub use l2_read::L2Shape;
 pub use launch::LaunchShape;
@@ -52,6 +55,10 @@ pub enum OpKind {
     Gemm,
     /// Decode GEMV: the same product with m ≤ 16.
     Gemv,
+    /// Decode GEMV on packed int4 weights with group scales (and zero points).
+    GemvW4a16,
+    /// Decode GEMV on fp8 e4m3 weights with per-channel scales.
+    GemvFp8w,
     /// Prefill attention (flash style, optional causal mask, GQA).
     AttnPrefill,
     /// Decode attention over a paged KV cache.
@@ -85,8 +92,10 @@ pub enum OpKind {
 impl OpKind {
     /// Every op, in the order a suite runs them (after its ceilings: see
     /// [`crate::suite::suite`]).
-    pub const ALL: [OpKind; 16] = [
+    pub const ALL: [OpKind; 18] = [
         OpKind::Gemv,
+        OpKind::GemvW4a16,
+        OpKind::GemvFp8w,
         OpKind::Gemm,
         OpKind::AttnPrefill,
         OpKind::AttnDecode,
@@ -164,6 +173,8 @@ pub fn def(op: OpKind) -> &'static dyn Op {
     match op {
         OpKind::Gemm => &gemm::Gemm,
         OpKind::Gemv => &gemv::Gemv,
+        OpKind::GemvW4a16 => &gemv_w4a16::GemvW4a16,
+        OpKind::GemvFp8w => &gemv_fp8w::GemvFp8w,
         OpKind::AttnPrefill => &attn_prefill::AttnPrefill,
         OpKind::AttnDecode => &attn_decode::AttnDecode,
         OpKind::KvWrite => &kv_write::KvWrite,

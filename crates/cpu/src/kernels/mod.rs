@@ -4,6 +4,8 @@
 
 pub mod add_rmsnorm;
 pub mod attention;
+pub mod gemv_fp8w;
+pub mod gemv_w4a16;
 pub mod kv;
 pub mod linear;
 pub mod peak;
@@ -40,6 +42,11 @@ pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
     match op {
         OpKind::Gemm => vec!["candle"],
         OpKind::Gemv => vec!["hotpath", "candle"],
+        // Quantized weights under f16 or bf16 activations.
+        OpKind::GemvW4a16 | OpKind::GemvFp8w => match dtype {
+            DType::F16 | DType::Bf16 => vec!["hotpath"],
+            DType::F32 | DType::Fp8E4m3 => vec![],
+        },
         // f16/bf16 are widened and computed in f32, so their roof is the f32 one.
         OpKind::PeakMma => match dtype {
             DType::F32 => vec!["hotpath"],
@@ -74,6 +81,8 @@ pub fn builder(op: OpKind, imp: &str) -> Result<Build> {
         OpKind::Gemm => blas::build,
         OpKind::Gemv if imp == "candle" => blas::build,
         OpKind::Gemv => gemv,
+        OpKind::GemvW4a16 => gemv_w4a16,
+        OpKind::GemvFp8w => gemv_fp8w,
         OpKind::AttnPrefill => attn_prefill,
         OpKind::AttnDecode => attn_decode,
         OpKind::KvWrite => kv_write,
@@ -92,6 +101,12 @@ pub fn builder(op: OpKind, imp: &str) -> Result<Build> {
 
 fn gemv(s: &OpSpec, i: &Inputs, n: usize) -> Built {
     by_dtype!(s.dtype, linear::build(s, i, n))
+}
+fn gemv_w4a16(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    by_dtype!(s.dtype, gemv_w4a16::build(s, i, n))
+}
+fn gemv_fp8w(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    by_dtype!(s.dtype, gemv_fp8w::build(s, i, n))
 }
 fn attn_prefill(s: &OpSpec, i: &Inputs, n: usize) -> Built {
     by_dtype!(s.dtype, attention::build_prefill(s, i, n))
@@ -135,9 +150,11 @@ impl HostElem for f32 {
     fn slice(t: &HostTensor) -> Result<&[Self]> {
         match &t.data {
             HostData::F32(v) => Ok(v),
-            HostData::F16(_) | HostData::Bf16(_) | HostData::Fp8E4m3(_) | HostData::I32(_) => {
-                Err(mismatch(t, DType::F32))
-            }
+            HostData::F16(_)
+            | HostData::Bf16(_)
+            | HostData::Fp8E4m3(_)
+            | HostData::I32(_)
+            | HostData::U32(_) => Err(mismatch(t, DType::F32)),
         }
     }
     fn wrap(v: Vec<Self>) -> HostData {
@@ -150,9 +167,11 @@ impl HostElem for f16 {
     fn slice(t: &HostTensor) -> Result<&[Self]> {
         match &t.data {
             HostData::F16(v) => Ok(v),
-            HostData::F32(_) | HostData::Bf16(_) | HostData::Fp8E4m3(_) | HostData::I32(_) => {
-                Err(mismatch(t, DType::F16))
-            }
+            HostData::F32(_)
+            | HostData::Bf16(_)
+            | HostData::Fp8E4m3(_)
+            | HostData::I32(_)
+            | HostData::U32(_) => Err(mismatch(t, DType::F16)),
         }
     }
     fn wrap(v: Vec<Self>) -> HostData {
@@ -165,9 +184,11 @@ impl HostElem for bf16 {
     fn slice(t: &HostTensor) -> Result<&[Self]> {
         match &t.data {
             HostData::Bf16(v) => Ok(v),
-            HostData::F32(_) | HostData::F16(_) | HostData::Fp8E4m3(_) | HostData::I32(_) => {
-                Err(mismatch(t, DType::Bf16))
-            }
+            HostData::F32(_)
+            | HostData::F16(_)
+            | HostData::Fp8E4m3(_)
+            | HostData::I32(_)
+            | HostData::U32(_) => Err(mismatch(t, DType::Bf16)),
         }
     }
     fn wrap(v: Vec<Self>) -> HostData {

@@ -87,6 +87,8 @@ pub fn impls(op: OpKind, dtype: DType, cc: (i32, i32)) -> Vec<&'static str> {
         },
         OpKind::Gemv if ours => vec!["hotpath", "cublaslt"],
         OpKind::Gemv => vec![],
+        // Quantized weights: the activations are f16 or bf16.
+        OpKind::GemvW4a16 | OpKind::GemvFp8w => hotpath(matches!(dtype, DType::F16 | DType::Bf16)),
         OpKind::AttnPrefill => match dtype {
             DType::F16 | DType::Bf16 => hotpath(tensor_cores),
             DType::F32 | DType::Fp8E4m3 => vec![],
@@ -123,6 +125,8 @@ pub fn route(op: OpKind, imp: &str) -> Result<Route> {
         OpKind::Gemm | OpKind::Gemv if imp == "cublaslt" => Ok(Route::Blas),
         OpKind::Gemm
         | OpKind::Gemv
+        | OpKind::GemvW4a16
+        | OpKind::GemvFp8w
         | OpKind::AttnPrefill
         | OpKind::AttnDecode
         | OpKind::KvWrite

@@ -79,6 +79,8 @@ pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
         OpKind::Copy | OpKind::Write | OpKind::H2d | OpKind::D2h => true,
         // The empty kernel has no type: offered once, as f32.
         OpKind::Launch => dtype == DType::F32,
+        // Quantized weights: the activations are f16 or bf16.
+        OpKind::GemvW4a16 | OpKind::GemvFp8w => matches!(dtype, DType::F16 | DType::Bf16),
         OpKind::Gemv
         | OpKind::AttnDecode
         | OpKind::KvWrite
@@ -105,6 +107,8 @@ pub fn route(op: OpKind, imp: &str) -> Result<Route> {
         OpKind::Gemm | OpKind::Gemv if imp == "hipblaslt" => Ok(Route::Blas),
         OpKind::Gemm
         | OpKind::Gemv
+        | OpKind::GemvW4a16
+        | OpKind::GemvFp8w
         | OpKind::AttnPrefill
         | OpKind::AttnDecode
         | OpKind::KvWrite

@@ -1,0 +1,378 @@
+//! Dot products over quantized weight rows, decoded in registers (no trip through memory),
+//! each weight decoded once for every activation row it multiplies.
+//!
+//! - [`int4_dots`]: packed int4 codes (eight to a u32, nibble e of word j is element 8j + e)
+//!   through a per-group table of the 16 dequantized values, `(q − z)·scale`. With AVX-512,
+//!   two words are broadcast into 16 lanes, shifted by per-lane amounts and looked up with
+//!   one `vpermps` (which reads only the low four bits of each index), so 16 weights cost a
+//!   shift and a permute; the activations are stored in that lane order ([`int4_lane_order`]).
+//! - [`fp8_dots`]: OCP e4m3 bytes, each turned into the f16 with the same bits below the sign
+//!   (sign-extend, shift by 7, clear bit 14: exactly the e4m3 value · 2⁻⁸, subnormals
+//!   included) and widened by `vcvtph2ps`; the caller multiplies by 256 ([`FP8_F16_SCALE`]).
+//!
+//! Elsewhere both fall back to plain loops with the same results.
+
+use super::{level, Level};
+
+/// What [`fp8_dots`] sums must be multiplied by: its f16 view of an e4m3 code is 2⁻⁸ of it.
+pub const FP8_F16_SCALE: f32 = 256.0;
+
+/// Where element `e` of a 16-element block sits in [`int4_dots`]'s activation order: elements
+/// 0..8 of the block (first word) at even lanes, 8..16 (second word) at odd ones.
+pub fn int4_lane_order(e: usize) -> usize {
+    let (block, i) = (e / 16, e % 16);
+    block * 16 + if i < 8 { 2 * i } else { 2 * (i - 8) + 1 }
+}
+
+/// `out[r] += Σ_e table[g(e)][q_e]·x[r][e]` over one weight row of `words.len()·8` codes,
+/// `g(e) = e / group`, for the `out.len()` activation rows of `xs` (`k` apart, each in
+/// [`int4_lane_order`]). `tables` holds 16 values per group; `group` is a power of two, at least 16.
+///
+/// Panics if the sizes disagree (a kernel bug, never an input error).
+pub fn int4_dots(
+    words: &[u32],
+    group: usize,
+    tables: &[f32],
+    xs: &[f32],
+    k: usize,
+    out: &mut [f32],
+) {
+    let n = words.len() * 8;
+    assert!(
+        group.is_power_of_two() && group >= 16 && n.is_multiple_of(group),
+        "int4_dots: group {group}, {n} codes"
+    );
+    assert!(
+        tables.len() >= 16 * (n / group),
+        "int4_dots: tables for {n}/{group} groups"
+    );
+    assert!(
+        out.len() <= 16 && xs.len() >= (out.len().max(1) - 1) * k + n,
+        "int4_dots: rows"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if level() == Level::Avx512 {
+        // SAFETY: AVX-512 F was detected on this CPU; the sizes were checked above.
+        unsafe { int4_dots_avx512(words, group, tables, xs, k, out) };
+        return;
+    }
+    int4_dots_plain(words, group, tables, xs, k, out);
+}
+
+/// The dequantization tables of one weight row: `tables[16g + q] = (q − zeros[g])·scales[g]`
+/// for every group `g` (f32 scale and zero point per group).
+///
+/// Panics if `tables` is shorter than 16 per group (a kernel bug, never an input error).
+pub fn int4_tables(scales: &[f32], zeros: &[f32], tables: &mut [f32]) {
+    assert!(
+        tables.len() >= 16 * scales.len() && zeros.len() >= scales.len(),
+        "int4_tables"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if level() == Level::Avx512 {
+        // SAFETY: AVX-512 F was detected on this CPU; the sizes were checked above.
+        unsafe { int4_tables_avx512(scales, zeros, tables) };
+        return;
+    }
+    for ((s, z), t) in scales.iter().zip(zeros).zip(tables.chunks_exact_mut(16)) {
+        for (q, v) in t.iter_mut().enumerate() {
+            *v = (q as f32 - z) * s;
+        }
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn int4_tables_avx512(scales: &[f32], zeros: &[f32], tables: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let iota = _mm512_setr_ps(
+        0.0, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0, 13.0, 14.0, 15.0,
+    );
+    for (g, (s, z)) in scales.iter().zip(zeros).enumerate() {
+        let t = _mm512_mul_ps(_mm512_sub_ps(iota, _mm512_set1_ps(*z)), _mm512_set1_ps(*s));
+        _mm512_storeu_ps(tables.as_mut_ptr().add(16 * g), t);
+    }
+}
+
+fn int4_dots_plain(
+    words: &[u32],
+    group: usize,
+    tables: &[f32],
+    xs: &[f32],
+    k: usize,
+    out: &mut [f32],
+) {
+    for (r, o) in out.iter_mut().enumerate() {
+        let x = &xs[r * k..];
+        let mut s = 0f32;
+        for (j, w) in words.iter().enumerate() {
+            for e in 0..8 {
+                let at = 8 * j + e;
+                let table = &tables[16 * (at / group)..];
+                s += table[((w >> (4 * e)) & 15) as usize] * x[int4_lane_order(at)];
+            }
+        }
+        *o += s;
+    }
+}
+
+/// Calls `$f::<R, C>(args)` for `$rows` = R activation rows: C = 4 independent
+/// accumulator chains per row up to 4 rows (the FMA latency needs at least four chains in
+/// flight), one per row beyond (the rows are the chains; 16 accumulators at most).
+#[cfg(target_arch = "x86_64")]
+macro_rules! by_rows {
+    ($rows:expr, $f:ident ( $($arg:expr),* )) => {
+        match $rows {
+            1 => $f::<1, 4>($($arg),*),
+            2 => $f::<2, 4>($($arg),*),
+            3 => $f::<3, 4>($($arg),*),
+            4 => $f::<4, 4>($($arg),*),
+            5 => $f::<5, 1>($($arg),*),
+            6 => $f::<6, 1>($($arg),*),
+            7 => $f::<7, 1>($($arg),*),
+            8 => $f::<8, 1>($($arg),*),
+            9 => $f::<9, 1>($($arg),*),
+            10 => $f::<10, 1>($($arg),*),
+            11 => $f::<11, 1>($($arg),*),
+            12 => $f::<12, 1>($($arg),*),
+            13 => $f::<13, 1>($($arg),*),
+            14 => $f::<14, 1>($($arg),*),
+            15 => $f::<15, 1>($($arg),*),
+            _ => $f::<16, 1>($($arg),*),
+        }
+    };
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn int4_dots_avx512(
+    words: &[u32],
+    group: usize,
+    tables: &[f32],
+    xs: &[f32],
+    k: usize,
+    out: &mut [f32],
+) {
+    if !out.is_empty() {
+        by_rows!(out.len(), int4_rows(words, group, tables, xs, k, out))
+    }
+}
+
+/// [`int4_dots`] for R rows with C chains each: C pairs of words (16·C codes) per step.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+#[inline]
+unsafe fn int4_rows<const R: usize, const C: usize>(
+    words: &[u32],
+    group: usize,
+    tables: &[f32],
+    xs: &[f32],
+    k: usize,
+    out: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    let shifts = _mm512_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12, 16, 16, 20, 20, 24, 24, 28, 28);
+    let mut acc = [[_mm512_setzero_ps(); C]; R];
+    let pairs = words.len() / 2;
+    let (wp, tp, xp) = (words.as_ptr(), tables.as_ptr(), xs.as_ptr());
+    // group is a power of two (32, 64, 128): the table of code `at` is at / group.
+    let shift = group.trailing_zeros();
+    let mut p = 0;
+    while p + C <= pairs {
+        for c in 0..C {
+            let at = 16 * (p + c);
+            let both = (wp.add(2 * (p + c)) as *const u64).read_unaligned();
+            let idx = _mm512_srlv_epi32(_mm512_set1_epi64(both as i64), shifts);
+            let w = _mm512_permutexvar_ps(idx, _mm512_loadu_ps(tp.add(16 * (at >> shift))));
+            for (r, a) in acc.iter_mut().enumerate() {
+                a[c] = _mm512_fmadd_ps(w, _mm512_loadu_ps(xp.add(r * k + at)), a[c]);
+            }
+        }
+        p += C;
+    }
+    while p < pairs {
+        let at = 16 * p;
+        let both = (wp.add(2 * p) as *const u64).read_unaligned();
+        let idx = _mm512_srlv_epi32(_mm512_set1_epi64(both as i64), shifts);
+        let w = _mm512_permutexvar_ps(idx, _mm512_loadu_ps(tp.add(16 * (at >> shift))));
+        for (r, a) in acc.iter_mut().enumerate() {
+            a[0] = _mm512_fmadd_ps(w, _mm512_loadu_ps(xp.add(r * k + at)), a[0]);
+        }
+        p += 1;
+    }
+    for (o, a) in out.iter_mut().zip(acc) {
+        let mut v = a[0];
+        for chain in &a[1..] {
+            v = _mm512_add_ps(v, *chain);
+        }
+        *o += _mm512_reduce_add_ps(v);
+    }
+}
+
+/// `out[r] += Σ_e f16view(w_e)·x[r][e]` over one row of e4m3 bytes, for the `out.len()`
+/// activation rows of `xs` (`k = w.len()` apart, natural order); multiply the sums by
+/// [`FP8_F16_SCALE`] for the e4m3 values. NaN codes are not decoded (no input holds them).
+///
+/// Panics if the sizes disagree (a kernel bug, never an input error).
+pub fn fp8_dots(w: &[u8], xs: &[f32], out: &mut [f32]) {
+    let k = w.len();
+    assert!(
+        out.len() <= 16 && xs.len() >= out.len() * k,
+        "fp8_dots: rows"
+    );
+    #[cfg(target_arch = "x86_64")]
+    if level() == Level::Avx512 {
+        // SAFETY: AVX-512 F (and with it AVX2 and F16C) was detected; sizes checked above.
+        unsafe { fp8_dots_avx512(w, xs, out) };
+        return;
+    }
+    fp8_dots_plain(w, xs, 0, out);
+}
+
+/// The f16 view of an e4m3 code: the code's bits below the sign moved up by 7, the sign on
+/// top; its value is the code's · 2⁻⁸.
+fn fp8_f16_view(b: u8) -> f32 {
+    half::f16::from_bits((((b as i8) as i16 as u16) << 7) & 0xbfff).to_f32()
+}
+
+fn fp8_dots_plain(w: &[u8], xs: &[f32], from: usize, out: &mut [f32]) {
+    let k = w.len();
+    for (r, o) in out.iter_mut().enumerate() {
+        let x = &xs[r * k..];
+        *o += (from..k).map(|e| fp8_f16_view(w[e]) * x[e]).sum::<f32>();
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,f16c")]
+unsafe fn fp8_dots_avx512(w: &[u8], xs: &[f32], out: &mut [f32]) {
+    if !out.is_empty() {
+        by_rows!(out.len(), fp8_rows(w, xs, out));
+    }
+    fp8_dots_plain(w, xs, w.len() / 16 * 16, out);
+}
+
+/// [`fp8_dots`]'s 16-code blocks for R rows with C chains each (16·C codes per step).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,f16c")]
+#[inline]
+unsafe fn fp8_rows<const R: usize, const C: usize>(w: &[u8], xs: &[f32], out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let k = w.len();
+    let mask = _mm256_set1_epi16(0xbfffu16 as i16);
+    let mut acc = [[_mm512_setzero_ps(); C]; R];
+    let blocks = k / 16;
+    let (wp, xp) = (w.as_ptr(), xs.as_ptr());
+    let decode = |b: usize| {
+        let bytes = _mm_loadu_si128(wp.add(16 * b) as *const __m128i);
+        _mm512_cvtph_ps(_mm256_and_si256(
+            _mm256_slli_epi16(_mm256_cvtepi8_epi16(bytes), 7),
+            mask,
+        ))
+    };
+    let mut b = 0;
+    while b + C <= blocks {
+        for c in 0..C {
+            let f = decode(b + c);
+            for (r, a) in acc.iter_mut().enumerate() {
+                a[c] = _mm512_fmadd_ps(f, _mm512_loadu_ps(xp.add(r * k + 16 * (b + c))), a[c]);
+            }
+        }
+        b += C;
+    }
+    while b < blocks {
+        let f = decode(b);
+        for (r, a) in acc.iter_mut().enumerate() {
+            a[0] = _mm512_fmadd_ps(f, _mm512_loadu_ps(xp.add(r * k + 16 * b)), a[0]);
+        }
+        b += 1;
+    }
+    for (o, a) in out.iter_mut().zip(acc) {
+        let mut v = a[0];
+        for chain in &a[1..] {
+            v = _mm512_add_ps(v, *chain);
+        }
+        *o += _mm512_reduce_add_ps(v);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use hotpath_core::tensor::fp8_e4m3_to_f32;
+
+    #[test]
+    fn the_f16_view_is_the_code_over_256() {
+        for b in 0..=255u8 {
+            if b & 0x7f == 0x7f {
+                continue; // NaN codes
+            }
+            assert_eq!(
+                fp8_f16_view(b) * FP8_F16_SCALE,
+                fp8_e4m3_to_f32(b),
+                "{b:#04x}"
+            );
+        }
+    }
+
+    #[test]
+    fn fp8_vector_and_plain_loops_agree_with_decoded_sums() {
+        // 37 codes (two blocks and a tail of 5), two rows: sums against f64 of the decoded codes.
+        let w: Vec<u8> = (0..37u32).map(|i| (i * 37 % 254) as u8).collect();
+        let xs: Vec<f32> = (0..74).map(|i| (i as f32 * 0.37).sin()).collect();
+        let mut out = [0.5f32, -1.0];
+        fp8_dots(&w, &xs, &mut out);
+        let mut plain = [0.5f32, -1.0];
+        fp8_dots_plain(&w, &xs, 0, &mut plain);
+        for r in 0..2 {
+            let want: f64 = [0.5, -1.0][r]
+                + (0..37)
+                    .map(|e| fp8_e4m3_to_f32(w[e]) as f64 / 256.0 * xs[r * 37 + e] as f64)
+                    .sum::<f64>();
+            for got in [out[r], plain[r]] {
+                assert!(
+                    (got as f64 - want).abs() < 1e-5 * want.abs().max(1.0),
+                    "{got} {want}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn int4_vector_and_plain_loops_agree_with_a_by_hand_unpack() {
+        // k = 64, group 32: two tables; codes from a word sequence; one and three rows.
+        let words: Vec<u32> = (0..8u32)
+            .map(|i| 0x9e37_79b9u32.wrapping_mul(i + 1))
+            .collect();
+        let tables: Vec<f32> = (0..32)
+            .map(|i| (i % 16) as f32 * 0.25 - (i / 16) as f32)
+            .collect();
+        let x: Vec<f32> = (0..192).map(|i| ((i * 7 % 13) as f32) - 6.0).collect();
+        let mut xs = vec![0f32; 192];
+        for r in 0..3 {
+            for e in 0..64 {
+                xs[r * 64 + int4_lane_order(e)] = x[r * 64 + e];
+            }
+        }
+        for rows in [1, 3] {
+            let (mut fast, mut plain) = (vec![0f32; rows], vec![0f32; rows]);
+            int4_dots(&words, 32, &tables, &xs, 64, &mut fast);
+            int4_dots_plain(&words, 32, &tables, &xs, 64, &mut plain);
+            for r in 0..rows {
+                // By hand: the hexadecimal digits of each word, lowest first.
+                let mut want = 0f64;
+                for e in 0..64 {
+                    let digit = format!("{:08x}", words[e / 8])
+                        .chars()
+                        .rev()
+                        .nth(e % 8)
+                        .and_then(|c| c.to_digit(16))
+                        .unwrap_or(99) as usize;
+                    want += tables[16 * (e / 32) + digit] as f64 * x[r * 64 + e] as f64;
+                }
+                assert_eq!(fast[r] as f64, want, "rows {rows}, row {r}");
+                assert_eq!(plain[r] as f64, want, "rows {rows}, row {r}");
+            }
+        }
+    }
+}
