@@ -60,6 +60,23 @@ __device__ __forceinline__ float hp_fp8_e4m3_to_float(unsigned b) {
   return __uint_as_float(__float_as_uint(v) | ((b & 0x80u) << 24));
 }
 
+/// A float as an OCP fp8 e4m3 code, rounded to nearest even and saturated at ±448 (NaN gives
+/// 0x7f), by bit arithmetic alone: below 2⁻⁶ the code is the multiple of 2⁻⁹ nearest to |x|;
+/// above, the exponent re-biased and the mantissa rounded to three bits, a carry out of it
+/// moving into the exponent by the addition. The same arithmetic as core's
+/// `fp8_e4m3_from_f32`, so host and device agree on every code.
+__device__ __forceinline__ unsigned char hp_fp8_e4m3_from_float(float x) {
+  if (x != x) return 0x7f;
+  const unsigned sign = (__float_as_uint(x) >> 24) & 0x80u;
+  const float a = fminf(fabsf(x), 448.f);
+  if (a < 0.015625f) return (unsigned char)(sign | (unsigned)rintf(a * 512.f));
+  const unsigned b = __float_as_uint(a);
+  const unsigned exp = (b >> 23) - 120u;  // e4m3 exponent field, 1..15
+  const unsigned m3 = (b >> 20) & 7u, rest = b & 0xfffffu;
+  const unsigned up = rest > 0x80000u || (rest == 0x80000u && (m3 & 1u));
+  return (unsigned char)(sign | ((exp << 3) + m3 + up));
+}
+
 /// Lanes that cooperate in the kernels' reductions (a CUDA warp; half an AMD wavefront).
 #define HP_LANES 32
 /// Kept for older kernels: the lane-group width, not the hardware wavefront size.

@@ -43,7 +43,7 @@ pub struct Correctness {
 
 /// The dtype the output is stored in (`read` sums into one f32).
 fn output_dtype(spec: &OpSpec) -> DType {
-    crate::ops::def(spec.op).output_dtype(spec.dtype)
+    crate::ops::def(spec.op).output_dtype(spec)
 }
 
 /// Checks `output` of `spec` run on `inputs` against the reference.

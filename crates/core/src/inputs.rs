@@ -80,7 +80,7 @@ pub fn output_shape(spec: &OpSpec) -> Result<Option<Vec<usize>>> {
 /// Bytes of one output set in the op's output dtype (`read` returns one f32); saturates at
 /// u64::MAX for shapes too large to count.
 pub fn output_bytes(spec: &OpSpec) -> Result<u64> {
-    let size = ops::def(spec.op).output_dtype(spec.dtype).size_bytes();
+    let size = ops::def(spec.op).output_dtype(spec).size_bytes();
     Ok(match output_shape(spec)? {
         Some(shape) => {
             shape

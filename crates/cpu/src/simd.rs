@@ -10,8 +10,10 @@ use half::{bf16, f16};
 use std::sync::OnceLock;
 
 mod group;
+mod int4_bf16;
 mod quant;
 pub use group::{group_bf16_fast, group_dots_bf16, group_mix_bf16, unpair};
+pub use int4_bf16::{int4_bf16_fast, int4_bf16_order, int4_dots_bf16, Int4Zeros};
 pub use quant::{fp8_dots, int4_dots, int4_lane_order, int4_tables, FP8_F16_SCALE};
 
 /// Instruction-set level the kernels run at.

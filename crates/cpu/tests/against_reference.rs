@@ -294,6 +294,16 @@ fn kv_cache_scatter_and_gather() {
             "hotpath",
             3,
         );
+        // The fp8 cache: quantized per head on the way in, dequantized on the way out. The
+        // written codes must be the reference's exactly (nmse 0: the same f32 operations).
+        for shape in [
+            "tokens=37,heads_kv=2,head_dim=8,page_size=16,kv_fp8=1",
+            "tokens=5,heads_kv=3,head_dim=5,page_size=4,kv_fp8=1",
+        ] {
+            let c = run(OpKind::KvWrite, shape, d, "hotpath", 2);
+            assert_eq!(c.nmse, 0.0, "{shape} {d}");
+            run(OpKind::KvRead, shape, d, "hotpath", 2);
+        }
     }
 }
 

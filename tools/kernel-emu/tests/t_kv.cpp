@@ -1,5 +1,6 @@
 // kv.cu: hp_kv_write_* (scatter by slot_mapping) and hp_kv_read_* (gather by block_table),
-// launched from core's plans.
+// and their fp8-cache forms hp_kv_{write,read}_*_fp8kv (quantize by, and dequantize with, a
+// scale per KV head), launched from core's plans.
 #include "common.h"
 #include "gen/kv.cu"
 using namespace emu_test;
@@ -11,6 +12,114 @@ EMU_KERNEL(hp_kv_write_bf16);
 EMU_KERNEL(hp_kv_read_f32);
 EMU_KERNEL(hp_kv_read_f16);
 EMU_KERNEL(hp_kv_read_bf16);
+EMU_KERNEL(hp_kv_write_f32_fp8kv);
+EMU_KERNEL(hp_kv_write_f16_fp8kv);
+EMU_KERNEL(hp_kv_write_bf16_fp8kv);
+EMU_KERNEL(hp_kv_read_f32_fp8kv);
+EMU_KERNEL(hp_kv_read_f16_fp8kv);
+EMU_KERNEL(hp_kv_read_bf16_fp8kv);
+
+// An OCP e4m3 code by its definition (sign, 4-bit exponent of bias 7, 3-bit mantissa;
+// exponent 0 is subnormal), not by the kernels' bit arithmetic.
+static double e4m3(unsigned char b) {
+  const int e = (b >> 3) & 15, m = b & 7;
+  const double mag = e == 0 ? std::ldexp(m / 8.0, -6) : std::ldexp(1.0 + m / 8.0, e - 7);
+  return (b & 0x80) ? -mag : mag;
+}
+// The code nearest to x (ties to the even code), saturating at 448, by search over the codes.
+static unsigned char nearest_e4m3(float x) {
+  const double a = std::min(std::fabs((double)x), 448.0);
+  unsigned char best = 0;
+  double err = INFINITY;
+  for (int c = 0; c < 0x7f; ++c) {
+    const double d = std::fabs(e4m3((unsigned char)c) - a);
+    if (d < err || (d == err && c % 2 == 0)) best = (unsigned char)c, err = d;
+  }
+  return (unsigned char)(best | (std::signbit(x) ? 0x80 : 0));
+}
+
+// How a kv_write fp8 case draws its inputs: random values and scales of [1, 2]/240 (codes up
+// to 240), exact ties between two codes with scale 1 (round to even), or scales of [1, 2]/1000
+// (codes past 448: saturation).
+enum class Fp8Case { Random, Ties, Saturating };
+
+// The fp8 cache: kv_write's codes must equal, code for code, the nearest code to x·(1/scale)
+// (f32 operations, as core's reference); kv_read's rows are code·scale in T.
+template <typename T>
+static void one_fp8(int tokens, int hkv, int d, int ps, int pad_tokens, std::mt19937_64& rng,
+                    Fp8Case mode = Fp8Case::Random) {
+  const int row = hkv * d;
+  const long long pages = (long long)pages_for(tokens, ps), slots = pages * ps;
+  const std::string dims = fmt("tokens=%d,heads_kv=%d,head_dim=%d,page_size=%d,kv_fp8=1", tokens, hkv, d, ps);
+  const char* how = mode == Fp8Case::Ties ? " ties" : mode == Fp8Case::Saturating ? " saturating" : "";
+  const std::string shape = fmt("%s T=%d hkv=%d d=%d ps=%d fp8%s%s", dname<T>(), tokens, hkv, d, ps, how,
+                                pad_tokens ? fmt(" padding=%d", pad_tokens).c_str() : "");
+  const float top = mode == Fp8Case::Saturating ? 1000.f : 240.f;
+  std::uniform_real_distribution<float> us(1.f / top, 2.f / top);
+  std::vector<float> ks(hkv), vs(hkv);
+  for (int h = 0; h < hkv; ++h) ks[h] = mode == Fp8Case::Ties ? 1.f : us(rng), vs[h] = mode == Fp8Case::Ties ? 1.f : us(rng);
+  if (const EmuPlan* p = emu_plan("kv_write " + dims + " " + dname<T>())) {
+    Arena ar;
+    auto k = uniform<T>((size_t)tokens * row, rng), v = uniform<T>((size_t)tokens * row, rng);
+    if (mode == Fp8Case::Ties) {
+      // Midpoints between neighbouring codes up to 240 that T holds exactly, either sign.
+      std::vector<float> mids;
+      for (int c = 0; c < 0x77; ++c) {
+        const float mid = (float)((e4m3((unsigned char)c) + e4m3((unsigned char)(c + 1))) / 2);
+        if (hp_to_float(hp_from_float<T>(mid)) == mid) mids.push_back(mid);
+      }
+      std::uniform_int_distribution<size_t> pick(0, 2 * mids.size() - 1);
+      for (auto* x : {&k, &v})
+        for (auto& e : *x) {
+          const size_t i = pick(rng);
+          e = hp_from_float<T>(i % 2 ? -mids[i / 2] : mids[i / 2]);
+        }
+    }
+    auto perm = permutation((int)slots, rng);
+    std::vector<int> map(perm.begin(), perm.begin() + tokens);
+    for (int i = 0; i < pad_tokens && i < tokens; ++i) map[(i * 7919) % tokens] = -1;
+    EmuRun run;
+    emu_run(*p, {{"k", ar.upload(k)}, {"v", ar.upload(v)}, {"slot_mapping", ar.upload(map)},
+                 {"k_scale", ar.upload(ks)}, {"v_scale", ar.upload(vs)}}, run, 0x00);
+    std::vector<unsigned char> want(2 * slots * row, 0);
+    for (int t = 0; t < tokens; ++t) {
+      if (map[t] < 0) continue;
+      for (int e = 0; e < row; ++e) {
+        want[(size_t)map[t] * row + e] = nearest_e4m3(hp_to_float(k[(size_t)t * row + e]) * (1.f / ks[e / d]));
+        want[(size_t)(slots + map[t]) * row + e] = nearest_e4m3(hp_to_float(v[(size_t)t * row + e]) * (1.f / vs[e / d]));
+      }
+    }
+    const unsigned char* got = (const unsigned char*)run.outputs[p->check_index];
+    size_t wrong = 0;
+    for (size_t i = 0; i < want.size(); ++i) wrong += got[i] != want[i];
+    record(std::string("kv_write fp8 ") + dname<T>(), shape, wrong == 0, wrong ? INFINITY : 0.0,
+           wrong ? fmt("%zu codes differ", wrong) : "");
+  }
+  if (pad_tokens || mode != Fp8Case::Random) return;
+  if (const EmuPlan* p = emu_plan("kv_read " + dims + " " + dname<T>())) {
+    Arena ar;
+    std::uniform_int_distribution<int> uc(0, 253);
+    std::vector<unsigned char> kc(slots * row), vc(slots * row);
+    for (auto* c : {&kc, &vc})
+      for (auto& x : *c) {
+        const int r = uc(rng);
+        x = (unsigned char)(r < 127 ? r : r + 1);  // no NaN codes
+      }
+    auto table = permutation((int)pages, rng);
+    EmuRun run;
+    emu_run(*p, {{"k_cache", ar.upload(kc)}, {"v_cache", ar.upload(vc)}, {"block_table", ar.upload(table)},
+                 {"k_scale", ar.upload(ks)}, {"v_scale", ar.upload(vs)}}, run);
+    std::vector<double> ref(2 * (size_t)tokens * row);
+    for (int t = 0; t < tokens; ++t) {
+      const size_t slot = (size_t)table[t / ps] * ps + t % ps;
+      for (int e = 0; e < row; ++e) {
+        ref[(size_t)t * row + e] = e4m3(kc[slot * row + e]) * ks[e / d];
+        ref[(size_t)(tokens + t) * row + e] = e4m3(vc[slot * row + e]) * vs[e / d];
+      }
+    }
+    check(std::string("kv_read fp8 ") + dname<T>(), shape, (const T*)run.outputs[p->check_index], ref);
+  }
+}
 
 template <typename T> static void one(int tokens, int hkv, int d, int ps, int pad_tokens, std::mt19937_64& rng) {
   const int row = hkv * d;
@@ -72,6 +181,14 @@ template <typename T> static void all(std::mt19937_64& rng) {
   one<T>(33, 3, 6, 8, 0, rng);
   one<T>(21, 2, 130, 8, 0, rng);
   one<T>(40, 2, 64, 16, 5, rng);  // padding tokens (slot −1) are skipped
+  // fp8 cache: one head and several (the scale of element e is head e/d's), odd head widths,
+  // rows longer than the block, padding tokens.
+  one_fp8<T>(9, 1, 8, 4, 0, rng);
+  one_fp8<T>(37, 3, 5, 16, 0, rng);
+  one_fp8<T>(100, 8, 128, 16, 0, rng);
+  one_fp8<T>(40, 2, 64, 16, 5, rng);
+  one_fp8<T>(16, 2, 32, 16, 0, rng, Fp8Case::Ties);
+  one_fp8<T>(16, 2, 32, 16, 0, rng, Fp8Case::Saturating);
 }
 
 EMU_TEST(kv, seed) {

@@ -158,7 +158,7 @@ pub(crate) fn out(spec: &OpSpec, index: usize, name: &'static str) -> Result<Out
     Ok(OutputDesc {
         index,
         name,
-        dtype: spec.dtype,
+        dtype: crate::ops::def(spec.op).output_dtype(spec),
         shape: output_shape(spec)?.unwrap_or_default(),
     })
 }
@@ -173,13 +173,13 @@ pub(crate) fn sum_output() -> OutputDesc {
     }
 }
 
-/// Bytes of the output of `spec` in its dtype.
+/// Bytes of the output of `spec` in its output dtype.
 pub(crate) fn out_bytes(spec: &OpSpec) -> Result<usize> {
     Ok(output_shape(spec)?
         .unwrap_or_default()
         .iter()
         .product::<usize>()
-        * spec.dtype.size_bytes() as usize)
+        * crate::ops::def(spec.op).output_dtype(spec).size_bytes() as usize)
 }
 
 /// A plan of `steps` with one output buffer set and no scratch.

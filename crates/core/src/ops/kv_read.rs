@@ -1,6 +1,7 @@
-//! `kv_read`: gather cache pages into contiguous K/V.
+//! `kv_read`: gather cache pages into contiguous K/V; an fp8 cache (`kv_fp8=1`) is
+//! dequantized on the way, code·scale of its KV head, into the dtype.
 
-use super::kv_write::{KvShape, KV_KEYS};
+use super::kv_write::{kv_cache_dtype, kv_cache_tensor, kv_scales, KvShape, KV_KEYS};
 use super::Op;
 use crate::dtype::DType;
 use crate::error::Result;
@@ -42,14 +43,16 @@ impl Op for KvRead {
         Ok(KvShape::of(spec)?.work(spec.dtype))
     }
     fn input_names(&self) -> &'static [&'static str] {
-        &["k_cache", "v_cache", "block_table"]
+        &["k_cache", "v_cache", "block_table", "k_scale", "v_scale"]
     }
     fn input_bytes(&self, spec: &OpSpec) -> Result<Sat> {
         let p = KvShape::of(spec)?;
         let pages = Sat(p.pages());
+        let cache = Sat(kv_cache_dtype(spec)?.size_bytes());
         Ok(
-            Sat(2) * pages * Sat(p.page_size) * Sat(p.row()) * Sat(spec.dtype.size_bytes())
-                + pages * Sat(4),
+            Sat(2) * pages * Sat(p.page_size) * Sat(p.row()) * cache
+                + pages * Sat(4)
+                + Sat(8) * Sat(p.heads_kv),
         )
     }
     fn output_shape(&self, spec: &OpSpec) -> Result<Option<Vec<usize>>> {
@@ -69,12 +72,11 @@ impl Op for KvRead {
             p.page_size as usize,
         );
         let pages = p.pages() as usize;
-        let dt = spec.dtype;
-        Ok(vec![
-            gen.uniform("k_cache", vec![pages, ps, hkv, hd], dt, -1.0, 1.0),
-            gen.uniform("v_cache", vec![pages, ps, hkv, hd], dt, -1.0, 1.0),
-            gen.permutation("block_table", vec![pages], pages),
-        ])
+        let k_cache = kv_cache_tensor(spec, gen, "k_cache", vec![pages, ps, hkv, hd])?;
+        let v_cache = kv_cache_tensor(spec, gen, "v_cache", vec![pages, ps, hkv, hd])?;
+        let table = gen.permutation("block_table", vec![pages], pages);
+        let [k_scale, v_scale] = kv_scales(gen, hkv);
+        Ok(vec![k_cache, v_cache, table, k_scale, v_scale])
     }
     fn reference<'a>(
         &self,

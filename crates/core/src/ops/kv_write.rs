@@ -1,4 +1,8 @@
-//! `kv_write`: scatter new K/V rows into cache pages by slot mapping.
+//! `kv_write`: scatter new K/V rows into cache pages by slot mapping; under `kv_fp8=1` the
+//! rows are quantized into an fp8 e4m3 cache, code = e4m3(x·(1/scale)) with one f32 scale
+//! per KV head, as vLLM's `reshape_and_cache_flash` does for `kv_cache_dtype="fp8"`. This file
+//! also holds what every op on the KV cache shares: [`KvShape`] and the fp8 cache's key,
+//! scales and code range.
 
 use super::Op;
 use crate::dtype::DType;
@@ -7,7 +11,7 @@ use crate::inputs::{pages_for, Gen, Inputs};
 use crate::kernels::{self, KernelFile};
 use crate::launch;
 use crate::launch_plan::{kernel, out, out_bytes, simple, suffix, Arg, LaunchPlan};
-use crate::op::{opt, req, OpClass, OpKind, OpSpec, Sat, ShapeKey};
+use crate::op::{flag, opt, req, OpClass, OpKind, OpSpec, Sat, ShapeKey};
 use crate::reference::{kv, OpReference};
 use crate::suite::{DeviceClass, SuiteName};
 use crate::target::Target;
@@ -25,6 +29,64 @@ pub struct KvShape {
     pub head_dim: u64,
     /// Tokens per KV page.
     pub page_size: u64,
+    /// True when the cache holds fp8 e4m3 codes with per-head scales (`kv_fp8=1`).
+    pub fp8: bool,
+}
+
+/// The `kv_fp8` key of the ops on the KV cache (`kv_write`, `kv_read`, `attn_decode`).
+pub(super) const KV_FP8_KEY: ShapeKey = flag(
+    "kv_fp8",
+    "1 = KV cache in fp8 e4m3 with one f32 scale per KV head, 0 = in the dtype",
+    false,
+);
+
+/// The largest code magnitude an fp8 KV cache is generated or written with: 240 is the top
+/// of e4m3fnuz (AMD gfx94x) as well as inside OCP e4m3 (448), so the same cache re-encodes
+/// exactly for either.
+pub const KV_FP8_MAX: f32 = 240.0;
+
+/// How `spec`'s KV cache is stored: fp8 e4m3 under `kv_fp8=1`, else in the op's dtype.
+pub fn kv_cache_dtype(spec: &OpSpec) -> Result<DType> {
+    Ok(if spec.dim("kv_fp8")? == 1 {
+        DType::Fp8E4m3
+    } else {
+        spec.dtype
+    })
+}
+
+/// The per-KV-head scales `k_scale`, `v_scale` (f32, uniform in [1, 2]/[`KV_FP8_MAX`]): inputs
+/// in (−1, 1) quantize to codes of at most 240, codes of at most 240 dequantize to at most 2.
+/// Generated for a cache in the dtype too, unread there, so every op has the same inputs.
+pub(super) fn kv_scales(gen: &mut Gen, heads_kv: usize) -> [HostTensor; 2] {
+    let (lo, hi) = (1.0 / KV_FP8_MAX, 2.0 / KV_FP8_MAX);
+    [
+        gen.uniform("k_scale", vec![heads_kv], DType::F32, lo, hi),
+        gen.uniform("v_scale", vec![heads_kv], DType::F32, lo, hi),
+    ]
+}
+
+/// A KV-cache tensor of `spec`: values uniform in (−1, 1) in the dtype, or fp8 codes uniform
+/// in ±[`KV_FP8_MAX`].
+pub(super) fn kv_cache_tensor(
+    spec: &OpSpec,
+    gen: &mut Gen,
+    name: &'static str,
+    shape: Vec<usize>,
+) -> Result<HostTensor> {
+    Ok(match kv_cache_dtype(spec)? {
+        DType::Fp8E4m3 => gen.uniform(name, shape, DType::Fp8E4m3, -KV_FP8_MAX, KV_FP8_MAX),
+        dt => gen.uniform(name, shape, dt, -1.0, 1.0),
+    })
+}
+
+/// The suffix of a kernel over a cache of `spec`: `bf16`, or `bf16_fp8kv` for an fp8 cache
+/// under bf16 activations.
+pub(super) fn kv_suffix(spec: &OpSpec) -> Result<String> {
+    let dt = suffix(spec.dtype);
+    Ok(match kv_cache_dtype(spec)? {
+        DType::Fp8E4m3 => format!("{dt}_fp8kv"),
+        _ => dt.to_string(),
+    })
 }
 
 impl KvShape {
@@ -35,6 +97,7 @@ impl KvShape {
             heads_kv: spec.dim("heads_kv")?,
             head_dim: spec.dim("head_dim")?,
             page_size: spec.dim("page_size")?,
+            fp8: spec.dim("kv_fp8")? == 1,
         })
     }
 
@@ -54,10 +117,15 @@ impl KvShape {
         self.pages().saturating_mul(self.page_size)
     }
 
-    /// Both directions move K and V once each way: 4·T·hkv·d elements.
+    /// Both directions move K and V once each way: 2·T·hkv·d elements in the dtype and as
+    /// many in the cache's type; an fp8 cache adds its 2·hkv f32 scales.
     pub(super) fn work(self, dtype: DType) -> (Sat, Sat) {
-        let bytes = Sat(4) * Sat(self.tokens) * Sat(self.row()) * Sat(dtype.size_bytes());
-        (Sat(0), bytes)
+        let (elements, s) = (Sat(2) * Sat(self.tokens) * Sat(self.row()), dtype.size_bytes());
+        if self.fp8 {
+            (Sat(0), elements * Sat(s + 1) + Sat(8) * Sat(self.heads_kv))
+        } else {
+            (Sat(0), elements * Sat(2 * s))
+        }
     }
 
     /// `kv_write` and `kv_read`: one kernel over the tokens, `last` its final argument.
@@ -68,18 +136,23 @@ impl KvShape {
         last: Arg,
         output: &'static str,
     ) -> Result<LaunchPlan> {
-        let args = vec![
-            Arg::Input(0),
-            Arg::Input(1),
-            Arg::Input(2),
+        let mut args = vec![Arg::Input(0), Arg::Input(1), Arg::Input(2)];
+        if self.fp8 {
+            // k_scale, v_scale and the head width the scales are indexed by.
+            args.extend([Arg::Input(3), Arg::Input(4)]);
+        }
+        args.extend([
             Arg::Output(0),
             Arg::I32(self.tokens as i32),
             Arg::I32(self.row() as i32),
-            last,
-        ];
+        ]);
+        if self.fp8 {
+            args.push(Arg::I32(self.head_dim as i32));
+        }
+        args.push(last);
         Ok(simple(
             vec![kernel(
-                format!("{function}_{}", suffix(spec.dtype)),
+                format!("{function}_{}", kv_suffix(spec)?),
                 launch::kv(self.tokens),
                 args,
             )],
@@ -95,6 +168,7 @@ pub(super) const KV_KEYS: &[ShapeKey] = &[
     opt("heads_kv", "key/value heads", 8),
     opt("head_dim", "elements per head", 128),
     opt("page_size", "tokens per KV page", 16),
+    KV_FP8_KEY,
 ];
 
 /// The KV-cache scatter.
@@ -126,14 +200,18 @@ impl Op for KvWrite {
         Ok(KvShape::of(spec)?.work(spec.dtype))
     }
     fn input_names(&self) -> &'static [&'static str] {
-        &["k", "v", "slot_mapping"]
+        &["k", "v", "slot_mapping", "k_scale", "v_scale"]
     }
     fn input_bytes(&self, spec: &OpSpec) -> Result<Sat> {
         let p = KvShape::of(spec)?;
         Ok(
             Sat(2) * Sat(p.tokens) * Sat(p.row()) * Sat(spec.dtype.size_bytes())
-                + Sat(p.tokens) * Sat(4),
+                + Sat(p.tokens) * Sat(4)
+                + Sat(8) * Sat(p.heads_kv),
         )
+    }
+    fn output_dtype(&self, spec: &OpSpec) -> DType {
+        kv_cache_dtype(spec).unwrap_or(spec.dtype)
     }
     fn output_shape(&self, spec: &OpSpec) -> Result<Option<Vec<usize>>> {
         let p = KvShape::of(spec)?;
@@ -155,10 +233,13 @@ impl Op for KvWrite {
         }
         mapping.shape = vec![t];
         let dt = spec.dtype;
+        let [k_scale, v_scale] = kv_scales(gen, hkv);
         Ok(vec![
             gen.uniform("k", vec![t, hkv, hd], dt, -1.0, 1.0),
             gen.uniform("v", vec![t, hkv, hd], dt, -1.0, 1.0),
             mapping,
+            k_scale,
+            v_scale,
         ])
     }
     fn reference<'a>(

@@ -29,7 +29,7 @@ pub use attn_prefill::PrefillShape;
 pub use copy::StreamShape;
 pub use gemm::LinearShape;
 pub use gemv_w4a16::{unpack_int4, W4Shape, INT4_GROUPS, INT4_SYMMETRIC_ZERO};
-pub use kv_write::KvShape;
+pub use kv_write::{kv_cache_dtype, KvShape, KV_FP8_MAX};
 pub use l2_read::L2Shape;
 pub use launch::LaunchShape;
 pub use peak_mma::PeakShape;
@@ -144,9 +144,10 @@ pub trait Op: Sync {
     fn input_bytes(&self, spec: &OpSpec) -> Result<Sat>;
     /// Shape of the output tensor, or `None` when the backend chooses it (`peak_mma`).
     fn output_shape(&self, spec: &OpSpec) -> Result<Option<Vec<usize>>>;
-    /// The dtype the output is stored in, for inputs of `dtype`.
-    fn output_dtype(&self, dtype: DType) -> DType {
-        dtype
+    /// The dtype the output is stored in: the op's dtype unless the op says otherwise (`read`
+    /// sums into f32; `kv_write` into an fp8 cache under `kv_fp8=1`).
+    fn output_dtype(&self, spec: &OpSpec) -> DType {
+        spec.dtype
     }
     /// The input tensors, deterministic in `gen`'s seed, named as [`Op::input_names`].
     fn generate(&self, spec: &OpSpec, gen: &mut Gen) -> Result<Vec<HostTensor>>;

@@ -73,7 +73,7 @@ impl Op for PeakMma {
     fn output_shape(&self, _spec: &OpSpec) -> Result<Option<Vec<usize>>> {
         Ok(None)
     }
-    fn output_dtype(&self, _dtype: DType) -> DType {
+    fn output_dtype(&self, _spec: &OpSpec) -> DType {
         DType::F32
     }
     fn generate(&self, _spec: &OpSpec, _gen: &mut Gen) -> Result<Vec<HostTensor>> {

@@ -51,7 +51,7 @@ impl Op for Read {
     fn output_shape(&self, _spec: &OpSpec) -> Result<Option<Vec<usize>>> {
         Ok(Some(vec![1]))
     }
-    fn output_dtype(&self, _dtype: DType) -> DType {
+    fn output_dtype(&self, _spec: &OpSpec) -> DType {
         DType::F32
     }
     fn generate(&self, spec: &OpSpec, gen: &mut Gen) -> Result<Vec<HostTensor>> {

@@ -1,12 +1,15 @@
 //! KV-cache references: the paged scatter (`kv_write`) and gather (`kv_read`), one cache slot
-//! or token row (`heads_kv·head_dim` values) of K or V per block.
+//! or token row (`heads_kv·head_dim` values) of K or V per block. With an fp8 cache
+//! (`kv_fp8=1`) the scatter's expected cache holds e4m3(x·(1/scale)) — the same f32
+//! operations a kernel does, then [`fp8_e4m3_from_f32`] — and the gather's expected rows are
+//! code·scale, per KV head.
 
 use super::{expect_len, indices, load, OpReference};
 use crate::error::{Error, Result};
 use crate::inputs::Inputs;
 use crate::op::OpSpec;
 use crate::ops::KvShape;
-use crate::tensor::HostTensor;
+use crate::tensor::{fp8_e4m3_from_f32, fp8_e4m3_to_f32, HostTensor};
 
 /// Reference of `kv_write`: `k,v[T,hkv,d]` scattered by `slot_mapping[T]` into
 /// `kv_cache[2,P·ps,hkv,d]`, which is zero everywhere nothing was written.
@@ -15,6 +18,37 @@ pub struct Write<'a> {
     v: &'a HostTensor,
     token_of_slot: Vec<Option<usize>>,
     row: usize,
+    fp8: Option<Fp8Scales<'a>>,
+}
+
+/// The per-head scales of an fp8 cache and the head width they are indexed by.
+struct Fp8Scales<'a> {
+    k: &'a HostTensor,
+    v: &'a HostTensor,
+    head_dim: usize,
+}
+
+impl<'a> Fp8Scales<'a> {
+    /// The scales of `inputs` when `p` is an fp8 cache.
+    fn of(p: &KvShape, inputs: &'a Inputs) -> Result<Option<Self>> {
+        if !p.fp8 {
+            return Ok(None);
+        }
+        let (k, v) = (inputs.get("k_scale")?, inputs.get("v_scale")?);
+        expect_len(k, p.heads_kv as usize)?;
+        expect_len(v, p.heads_kv as usize)?;
+        Ok(Some(Fp8Scales {
+            k,
+            v,
+            head_dim: p.head_dim as usize,
+        }))
+    }
+
+    /// The scale of element `i` of a row of K (`key`) or V.
+    fn at(&self, key: bool, i: usize) -> f32 {
+        let t = if key { self.k } else { self.v };
+        t.get_f64(i / self.head_dim) as f32
+    }
 }
 
 impl<'a> Write<'a> {
@@ -42,6 +76,7 @@ impl<'a> Write<'a> {
             v,
             token_of_slot,
             row,
+            fp8: Fp8Scales::of(&p, inputs)?,
         })
     }
 }
@@ -61,10 +96,17 @@ impl OpReference for Write<'_> {
 
     fn compute(&self, block: usize, out: &mut [f64]) {
         let slots = self.token_of_slot.len();
-        let source = if block < slots { self.k } else { self.v };
+        let key = block < slots;
+        let source = if key { self.k } else { self.v };
         match self.token_of_slot[block % slots] {
             Some(token) => load(source, token * self.row, out),
             None => out.fill(0.0),
+        }
+        if let Some(scales) = &self.fp8 {
+            for (i, o) in out.iter_mut().enumerate() {
+                let code = fp8_e4m3_from_f32(*o as f32 * (1.0 / scales.at(key, i)));
+                *o = fp8_e4m3_to_f32(code) as f64;
+            }
         }
     }
 }
@@ -78,6 +120,7 @@ pub struct Read<'a> {
     tokens: usize,
     page_size: usize,
     row: usize,
+    fp8: Option<Fp8Scales<'a>>,
 }
 
 impl<'a> Read<'a> {
@@ -99,6 +142,7 @@ impl<'a> Read<'a> {
             tokens: p.tokens as usize,
             page_size: ps,
             row,
+            fp8: Fp8Scales::of(&p, inputs)?,
         })
     }
 }
@@ -121,6 +165,11 @@ impl OpReference for Read<'_> {
         let t = block % self.tokens;
         let slot = self.table[t / self.page_size] * self.page_size + t % self.page_size;
         load(source, slot * self.row, out);
+        if let Some(scales) = &self.fp8 {
+            for (i, o) in out.iter_mut().enumerate() {
+                *o *= scales.at(block < self.tokens, i) as f64;
+            }
+        }
     }
 }
 
@@ -175,6 +224,60 @@ mod tests {
             ],
         };
         assert!(Write::new(&spec, &inputs).is_err());
+    }
+
+    #[test]
+    fn an_fp8_write_quantizes_by_the_head_scale() {
+        // 1 token, 2 heads of 1, page_size 1, slot 0. K = [0.5, −0.3]; k_scale = [1/64, 1/8]:
+        // codes e4m3(32) = 32 and e4m3(−2.4) = −2.5 (grid step 0.25 in [2, 4); 2.4 rounds up);
+        // V = [1, 1]; v_scale = [1/240, 1]: e4m3(240) = 240, e4m3(1) = 1.
+        let spec = OpSpec::parse(
+            OpKind::KvWrite,
+            "tokens=1,heads_kv=2,head_dim=1,page_size=1,kv_fp8=1",
+            DType::F32,
+        )
+        .unwrap();
+        let f32s = |name, v: &[f32]| HostTensor::from_f32(name, vec![v.len()], DType::F32, v);
+        let inputs = Inputs {
+            tensors: vec![
+                f32s("k", &[0.5, -0.3]),
+                f32s("v", &[1.0, 1.0]),
+                HostTensor::from_i32("slot_mapping", vec![1], vec![0]),
+                f32s("k_scale", &[1.0 / 64.0, 0.125]),
+                f32s("v_scale", &[1.0 / 240.0, 1.0]),
+            ],
+        };
+        let r = Write::new(&spec, &inputs).unwrap();
+        assert_eq!(all(&r), vec![32.0, -2.5, 240.0, 1.0]);
+    }
+
+    #[test]
+    fn an_fp8_read_dequantizes_by_the_head_scale() {
+        // 1 token, 2 heads of 1, one page of 1: K codes [0x38 = 1, 0xc0 = −2], V [0x40 = 2,
+        // 0x01 = 2⁻⁹]; scales k [0.5, 3], v [0.25, 512]: K = [0.5, −6], V = [0.5, 1].
+        let spec = OpSpec::parse(
+            OpKind::KvRead,
+            "tokens=1,heads_kv=2,head_dim=1,page_size=1,kv_fp8=1",
+            DType::Bf16,
+        )
+        .unwrap();
+        let codes = |name, v: Vec<u8>| HostTensor {
+            name,
+            shape: vec![1, 1, 2, 1],
+            data: crate::tensor::HostData::Fp8E4m3(v),
+        };
+        let f32s = |name, v: &[f32]| HostTensor::from_f32(name, vec![v.len()], DType::F32, v);
+        let inputs = Inputs {
+            tensors: vec![
+                codes("k_cache", vec![0x38, 0xc0]),
+                codes("v_cache", vec![0x40, 0x01]),
+                HostTensor::from_i32("block_table", vec![1], vec![0]),
+                f32s("k_scale", &[0.5, 3.0]),
+                f32s("v_scale", &[0.25, 512.0]),
+            ],
+        };
+        let r = Read::new(&spec, &inputs).unwrap();
+        assert_eq!(all(&r), vec![0.5, -6.0, 0.5, 1.0]);
     }
 
     #[test]

@@ -1,7 +1,10 @@
 //! Decode GEMV on packed int4 weights (`gemv_w4a16`): each weight row is decoded once, in
-//! registers, through a table per group of its 16 dequantized values `(q − z)·scale`
-//! ([`crate::simd::int4_dots`]), and multiplied with every activation row. The activations
-//! are widened to f32 once per run, in the lane order the decoder produces.
+//! registers, and multiplied with every activation row. With bf16 activations on a CPU with
+//! AVX-512 BF16 the codes become bf16 and meet the activations as they are stored in
+//! `vdpbf16ps` ([`crate::simd::int4_dots_bf16`]); otherwise through a table per group of the
+//! 16 dequantized f32 values `(q − z)·scale` ([`crate::simd::int4_dots`]) against the
+//! activations widened to f32. Either way the activations are laid out once per run in the
+//! lane order the decoder produces.
 
 use rayon::prelude::*;
 
@@ -9,12 +12,15 @@ use hotpath_core::ops::{W4Shape, INT4_SYMMETRIC_ZERO};
 use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 
 use super::{tensor, HostElem, Kernel};
-use crate::simd::{int4_dots, int4_lane_order, int4_tables, prefetch_l2};
+use crate::simd::{
+    int4_bf16_fast, int4_bf16_order, int4_dots, int4_dots_bf16, int4_lane_order, int4_tables,
+    prefetch_l2, Int4Zeros,
+};
 
 /// Weight rows per parallel task.
 const ROWS_PER_TASK: usize = 32;
 /// How many rows ahead of the one being decoded the weights are prefetched.
-const PREFETCH_ROWS: usize = 16;
+const PREFETCH_ROWS: usize = 4;
 
 struct Set<E> {
     a: Vec<E>,
@@ -24,12 +30,19 @@ struct Set<E> {
     c: Vec<E>,
 }
 
+/// The activations as a decoder reads them, laid out once per run.
+enum Activations {
+    /// bf16 bits in [`int4_bf16_order`], `[m,k]`, and sums of four consecutive ones `[m,k/4]`.
+    Bf16 { xs: Vec<u16>, x4: Vec<f32> },
+    /// f32 in [`int4_lane_order`], `[m,k]`.
+    F32 { xs: Vec<f32> },
+}
+
 /// The int4 GEMV kernel.
 pub struct GemvW4a16<E> {
     shape: W4Shape,
     sets: Vec<Set<E>>,
-    /// Activations widened to f32, `[m,k]`, each row in [`int4_lane_order`].
-    xs: Vec<f32>,
+    activations: Activations,
     /// Results transposed, `[n,m]`, so tasks own disjoint rows.
     ct: Vec<f32>,
 }
@@ -51,12 +64,59 @@ pub fn build<E: HostElem>(spec: &OpSpec, inputs: &Inputs, sets: usize) -> Result
             c: vec![E::default(); m * n],
         })
         .collect();
+    let activations = if E::bf16_bits(a).is_some() && int4_bf16_fast(k) {
+        Activations::Bf16 {
+            xs: vec![0; m * k],
+            x4: vec![0.0; m * k / 4],
+        }
+    } else {
+        Activations::F32 {
+            xs: vec![0.0; m * k],
+        }
+    };
     Ok(Box::new(GemvW4a16 {
         shape: p,
         sets,
-        xs: vec![0.0; m * k],
+        activations,
         ct: vec![0.0; n * m],
     }))
+}
+
+/// Lays the activations `a` (`[m,k]`) out for the decoder.
+fn lay_out<E: HostElem>(a: &[E], k: usize, activations: &mut Activations) {
+    match activations {
+        Activations::Bf16 { xs, x4 } => {
+            let bits = E::bf16_bits(a).unwrap_or(&[]);
+            for ((src, dst), sums) in bits
+                .chunks(k)
+                .zip(xs.chunks_mut(k))
+                .zip(x4.chunks_mut(k / 4))
+            {
+                for (e, b) in src.iter().enumerate() {
+                    dst[int4_bf16_order(e)] = *b;
+                }
+                for (sum, four) in sums.iter_mut().zip(src.chunks_exact(4)) {
+                    *sum = four.iter().map(|b| f32::from_bits((*b as u32) << 16)).sum();
+                }
+            }
+        }
+        Activations::F32 { xs } => {
+            let mut row32 = vec![0f32; k];
+            for (src, dst) in a.chunks(k).zip(xs.chunks_mut(k)) {
+                E::widen(src, &mut row32);
+                for (e, v) in row32.iter().enumerate() {
+                    dst[int4_lane_order(e)] = *v;
+                }
+            }
+        }
+    }
+}
+
+/// One task's rows: scales widened, zero points unpacked, then the decoder.
+struct RowScratch {
+    scale32: Vec<f32>,
+    zero32: Vec<f32>,
+    tables: Vec<f32>,
 }
 
 impl<E: HostElem> Kernel for GemvW4a16<E> {
@@ -65,44 +125,56 @@ impl<E: HostElem> Kernel for GemvW4a16<E> {
         let (m, n, k, group) = (p.m as usize, p.n as usize, p.k as usize, p.group as usize);
         let (groups, zero_words) = (p.groups() as usize, p.zero_words() as usize);
         let s = &mut self.sets[set];
-        let mut row32 = vec![0f32; k];
-        for (i, x) in self.xs.chunks_mut(k).enumerate() {
-            E::widen(&s.a[i * k..(i + 1) * k], &mut row32);
-            for (e, v) in row32.iter().enumerate() {
-                x[int4_lane_order(e)] = *v;
-            }
-        }
-        let (xs, w, scales, zeros) = (&self.xs, &s.w, &s.scales, &s.zeros);
+        lay_out(&s.a, k, &mut self.activations);
+        let (activations, w, scales, zeros) = (&self.activations, &s.w, &s.scales, &s.zeros);
         self.ct
             .par_chunks_mut(ROWS_PER_TASK * m)
             .enumerate()
             .for_each_init(
-                || {
-                    (
-                        vec![0f32; 16 * groups],
-                        vec![0f32; groups],
-                        vec![0f32; groups],
-                    )
+                || RowScratch {
+                    scale32: vec![0.0; groups],
+                    zero32: vec![0.0; groups],
+                    tables: vec![0.0; 16 * groups],
                 },
-                |(tables, scale32, zero32), (task, ct)| {
+                |t, (task, ct)| {
                     ct.fill(0.0);
                     for (i, out) in ct.chunks_mut(m).enumerate() {
                         let r = task * ROWS_PER_TASK + i;
-                        E::widen(&scales[r * groups..(r + 1) * groups], scale32);
-                        if p.zero_points {
-                            for (g, z) in zero32.iter_mut().enumerate() {
-                                *z = ((zeros[r * zero_words + g / 8] >> (4 * (g % 8))) & 15) as f32;
-                            }
-                        } else {
-                            zero32.fill(INT4_SYMMETRIC_ZERO as f32);
-                        }
-                        int4_tables(scale32, zero32, tables);
                         // The row PREFETCH_ROWS ahead starts on its way to L2: one stream of
                         // 2-KiB rows leaves the DRAM pipe half empty.
                         if let Some(ahead) = w.get((r + PREFETCH_ROWS) * k / 8..) {
                             prefetch_l2(&ahead[..(k / 8).min(ahead.len())]);
                         }
-                        int4_dots(&w[r * k / 8..(r + 1) * k / 8], group, tables, xs, k, out);
+                        E::widen(&scales[r * groups..(r + 1) * groups], &mut t.scale32);
+                        if p.zero_points {
+                            for (g, z) in t.zero32.iter_mut().enumerate() {
+                                let word = zeros[r * zero_words + g / 8];
+                                *z = ((word >> (4 * (g % 8))) & 15) as f32;
+                            }
+                        } else {
+                            t.zero32.fill(INT4_SYMMETRIC_ZERO as f32);
+                        }
+                        let row = &w[r * k / 8..(r + 1) * k / 8];
+                        match activations {
+                            Activations::Bf16 { xs, x4 } => {
+                                let form = if p.zero_points {
+                                    for (sz, s) in t.zero32.iter_mut().zip(&t.scale32) {
+                                        *sz *= s;
+                                    }
+                                    Int4Zeros::Asymmetric {
+                                        scaled: &t.zero32,
+                                        x4,
+                                    }
+                                } else {
+                                    Int4Zeros::Symmetric
+                                };
+                                int4_dots_bf16(row, group, &t.scale32, form, xs, k, out);
+                            }
+                            Activations::F32 { xs } => {
+                                int4_tables(&t.scale32, &t.zero32, &mut t.tables);
+                                int4_dots(row, group, &t.tables, xs, k, out);
+                            }
+                        }
                     }
                 },
             );

@@ -7,11 +7,13 @@ pub mod attention;
 pub mod gemv_fp8w;
 pub mod gemv_w4a16;
 pub mod kv;
+pub mod kv_fp8;
 pub mod linear;
 pub mod peak;
 pub mod stream;
 
 use half::{bf16, f16};
+use hotpath_core::ops::KvShape;
 use hotpath_core::{DType, Error, HostData, HostTensor, Inputs, OpKind, OpSpec, Result};
 
 use crate::{blas, by_dtype};
@@ -115,9 +117,15 @@ fn attn_decode(s: &OpSpec, i: &Inputs, n: usize) -> Built {
     by_dtype!(s.dtype, attention::build_decode(s, i, n))
 }
 fn kv_write(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    if KvShape::of(s)?.fp8 {
+        return by_dtype!(s.dtype, kv_fp8::build_write(s, i, n));
+    }
     by_dtype!(s.dtype, kv::build_write(s, i, n))
 }
 fn kv_read(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    if KvShape::of(s)?.fp8 {
+        return by_dtype!(s.dtype, kv_fp8::build_read(s, i, n));
+    }
     by_dtype!(s.dtype, kv::build_read(s, i, n))
 }
 fn add_rmsnorm(s: &OpSpec, i: &Inputs, n: usize) -> Built {
