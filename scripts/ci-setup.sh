@@ -6,13 +6,14 @@
 #     kernel can be compiled for every CUDA target: `hotpath kernels compile --target all`;
 #     and nvdisasm (its own wheel) for the peak kernels' disassembly check;
 #   - Debian's ROCm 5.2 HIP runtime with hipRTC (no GPU), so every kernel can be compiled
-#     for gfx90a through the same run-time path the ROCm backend uses.
+#     for gfx90a through the same run-time path the ROCm backend uses;
+#   - debootstrap, for scripts/compile-gfx942.sh's Debian 13 chroot (ROCm 5.7.1 for gfx942).
 # Prints the CUDA_HOME to export on its last line.
 set -euo pipefail
 
 if [ "$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then
   apt-get update -qq
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pkg-config gcc g++ >/dev/null
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends pkg-config gcc g++ debootstrap >/dev/null
   DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libamdhip64-dev rocm-device-libs libhiprtc-builtins5 >/dev/null
 fi
 

@@ -12,7 +12,8 @@ use libloading::Library;
 use crate::loader::{self, Candidates, HIPRTC_ENV, HIPRTC_NAMES};
 
 /// Targets `hotpath kernels compile --target all-amd` builds for. CI proves gfx90a (and
-/// gfx908) with Debian's ROCm 5.2; gfx942 needs a ROCm 6 hipRTC.
+/// gfx908) with Debian 12's ROCm 5.2, and gfx942 with Debian 13's ROCm 5.7.1
+/// (`scripts/compile-gfx942.sh`); 5.2 does not know gfx942.
 pub const AMD_TARGETS: [&str; 2] = ["gfx90a", "gfx942"];
 
 /// Options passed to every compile (besides the target).
