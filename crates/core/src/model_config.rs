@@ -4,7 +4,7 @@
 
 mod run;
 
-pub use run::{default_kv_dtype, ModelRun, Phase};
+pub use run::{default_kv_dtype, ModelRun, Phase, Weights, INT4_MODEL_GROUP};
 
 use serde::{Deserialize, Serialize};
 

@@ -278,6 +278,20 @@ fn decode_with_ragged_and_empty_sequences() {
 }
 
 #[test]
+fn embedding_gather_every_path() {
+    // Vector rows, element rows (5 of f16), one token, a table of one row.
+    for d in DTYPES {
+        for shape in [
+            "tokens=64,hidden=4096,vocab=1000",
+            "tokens=7,hidden=5,vocab=40",
+            "tokens=1,hidden=8,vocab=1",
+        ] {
+            run(OpKind::Embedding, shape, d, "hotpath", 2);
+        }
+    }
+}
+
+#[test]
 fn kv_cache_scatter_and_gather() {
     for d in DTYPES {
         run(

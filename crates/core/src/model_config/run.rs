@@ -46,6 +46,36 @@ pub struct ModelRun {
     pub kv_dtype: DType,
     /// Tensor-parallel degree: shapes are one GPU's shard.
     pub tp: u64,
+    /// Weight-only int4 linear layers (`--weights int4`): the k elements per scale, with the
+    /// activations in `dtype`; `None` when the weights are in `dtype`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub int4_group: Option<u64>,
+}
+
+/// The group size of `--weights int4` (AWQ's and GPTQ's usual 128).
+pub const INT4_MODEL_GROUP: u64 = 128;
+
+/// How the linear layers' weights are stored: `--weights bf16|f16|f32|fp8|int4`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Weights {
+    /// In a dtype (fp8: with the norms, embedding, router and LM head in bf16).
+    Dtype(DType),
+    /// Weight-only int4 with group scales, bf16 activations.
+    Int4,
+}
+
+impl Weights {
+    /// Parses `--weights`: a dtype name or `int4`.
+    pub fn parse(text: &str) -> Result<Weights> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "int4" | "w4a16" => Ok(Weights::Int4),
+            other => DType::parse(other).map(Weights::Dtype).map_err(|_| {
+                Error::bad_input(format!(
+                    "unknown --weights '{text}'; accepted: bf16, f16, f32, fp8, int4"
+                ))
+            }),
+        }
+    }
 }
 
 impl ModelRun {
@@ -68,6 +98,7 @@ impl ModelRun {
             dtype,
             kv_dtype: kv_dtype.unwrap_or_else(|| default_kv_dtype(dtype)),
             tp,
+            int4_group: None,
         };
         run.check()?;
         Ok(run)
@@ -104,6 +135,22 @@ impl ModelRun {
             }
         }
         Ok(())
+    }
+
+    /// The run with its linear layers' weights stored as `weights` (int4: bf16 activations,
+    /// groups of [`INT4_MODEL_GROUP`]).
+    pub fn with_weights(mut self, weights: Weights) -> Result<ModelRun> {
+        match weights {
+            Weights::Dtype(d) => {
+                self.dtype = d;
+                self.int4_group = None;
+            }
+            Weights::Int4 => {
+                self.dtype = DType::Bf16;
+                self.int4_group = Some(INT4_MODEL_GROUP);
+            }
+        }
+        Ok(self)
     }
 
     /// Element type of what is never quantized to 8 bits: norms, embedding, router and LM

@@ -49,11 +49,9 @@ impl Op for KvRead {
         let p = KvShape::of(spec)?;
         let pages = Sat(p.pages());
         let cache = Sat(kv_cache_dtype(spec)?.size_bytes());
-        Ok(
-            Sat(2) * pages * Sat(p.page_size) * Sat(p.row()) * cache
-                + pages * Sat(4)
-                + Sat(8) * Sat(p.heads_kv),
-        )
+        Ok(Sat(2) * pages * Sat(p.page_size) * Sat(p.row()) * cache
+            + pages * Sat(4)
+            + Sat(8) * Sat(p.heads_kv))
     }
     fn output_shape(&self, spec: &OpSpec) -> Result<Option<Vec<usize>>> {
         let p = KvShape::of(spec)?;

@@ -120,7 +120,10 @@ impl KvShape {
     /// Both directions move K and V once each way: 2·T·hkv·d elements in the dtype and as
     /// many in the cache's type; an fp8 cache adds its 2·hkv f32 scales.
     pub(super) fn work(self, dtype: DType) -> (Sat, Sat) {
-        let (elements, s) = (Sat(2) * Sat(self.tokens) * Sat(self.row()), dtype.size_bytes());
+        let (elements, s) = (
+            Sat(2) * Sat(self.tokens) * Sat(self.row()),
+            dtype.size_bytes(),
+        );
         if self.fp8 {
             (Sat(0), elements * Sat(s + 1) + Sat(8) * Sat(self.heads_kv))
         } else {

@@ -9,6 +9,7 @@ mod attn_decode;
 mod attn_prefill;
 mod copy;
 mod d2h;
+mod embedding;
 mod gemm;
 mod gemv;
 mod gemv_fp8w;
@@ -27,6 +28,7 @@ pub use add_rmsnorm::{NormShape, ADD_RMSNORM_EPS};
 pub use attn_decode::DecodeShape;
 pub use attn_prefill::PrefillShape;
 pub use copy::StreamShape;
+pub use embedding::EmbeddingShape;
 pub use gemm::LinearShape;
 pub use gemv_w4a16::{unpack_int4, W4Shape, INT4_GROUPS, INT4_SYMMETRIC_ZERO};
 pub use kv_write::{kv_cache_dtype, KvShape, KV_FP8_MAX};
@@ -69,6 +71,8 @@ pub enum OpKind {
     KvRead,
     /// Fused residual add + RMSNorm: r = x + residual, y = r·rsqrt(mean(r²) + eps)·weight.
     AddRmsnorm,
+    /// Token-embedding gather: out[t] = table[ids[t]].
+    Embedding,
     /// b = a (STREAM copy).
     Copy,
     /// Sum of a (read-only bandwidth).
@@ -92,7 +96,7 @@ pub enum OpKind {
 impl OpKind {
     /// Every op, in the order a suite runs them (after its ceilings: see
     /// [`crate::suite::suite`]).
-    pub const ALL: [OpKind; 18] = [
+    pub const ALL: [OpKind; 19] = [
         OpKind::Gemv,
         OpKind::GemvW4a16,
         OpKind::GemvFp8w,
@@ -102,6 +106,7 @@ impl OpKind {
         OpKind::KvWrite,
         OpKind::KvRead,
         OpKind::AddRmsnorm,
+        OpKind::Embedding,
         OpKind::Copy,
         OpKind::Read,
         OpKind::Write,
@@ -181,6 +186,7 @@ pub fn def(op: OpKind) -> &'static dyn Op {
         OpKind::KvWrite => &kv_write::KvWrite,
         OpKind::KvRead => &kv_read::KvRead,
         OpKind::AddRmsnorm => &add_rmsnorm::AddRmsnorm,
+        OpKind::Embedding => &embedding::Embedding,
         OpKind::Copy => &copy::Copy,
         OpKind::Read => &read::Read,
         OpKind::Write => &write::Write,

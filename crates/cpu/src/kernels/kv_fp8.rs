@@ -181,6 +181,10 @@ impl<E: HostElem> Kernel for KvReadFp8<E> {
     }
 
     fn output(&self, set: usize) -> HostTensor {
-        tensor("kv", vec![2, self.tokens, self.row], self.sets[set].kv.clone())
+        tensor(
+            "kv",
+            vec![2, self.tokens, self.row],
+            self.sets[set].kv.clone(),
+        )
     }
 }

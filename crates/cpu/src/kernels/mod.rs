@@ -4,6 +4,7 @@
 
 pub mod add_rmsnorm;
 pub mod attention;
+pub mod embedding;
 pub mod gemv_fp8w;
 pub mod gemv_w4a16;
 pub mod kv;
@@ -59,6 +60,7 @@ pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
         | OpKind::KvWrite
         | OpKind::KvRead
         | OpKind::AddRmsnorm
+        | OpKind::Embedding
         | OpKind::Copy
         | OpKind::Read
         | OpKind::Write
@@ -90,6 +92,7 @@ pub fn builder(op: OpKind, imp: &str) -> Result<Build> {
         OpKind::KvWrite => kv_write,
         OpKind::KvRead => kv_read,
         OpKind::AddRmsnorm => add_rmsnorm,
+        OpKind::Embedding => embedding,
         OpKind::PeakMma => peak_mma,
         OpKind::Copy => |s, i, n| by_dtype!(s.dtype, stream::build(StreamOp::Copy, s, i, n)),
         OpKind::Read => |s, i, n| by_dtype!(s.dtype, stream::build(StreamOp::Read, s, i, n)),
@@ -130,6 +133,9 @@ fn kv_read(s: &OpSpec, i: &Inputs, n: usize) -> Built {
 }
 fn add_rmsnorm(s: &OpSpec, i: &Inputs, n: usize) -> Built {
     by_dtype!(s.dtype, add_rmsnorm::build(s, i, n))
+}
+fn embedding(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    by_dtype!(s.dtype, embedding::build(s, i, n))
 }
 fn peak_mma(s: &OpSpec, _: &Inputs, _: usize) -> Built {
     peak::build(s)

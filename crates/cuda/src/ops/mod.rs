@@ -97,6 +97,7 @@ pub fn impls(op: OpKind, dtype: DType, cc: (i32, i32)) -> Vec<&'static str> {
         | OpKind::KvWrite
         | OpKind::KvRead
         | OpKind::AddRmsnorm
+        | OpKind::Embedding
         | OpKind::Read
         | OpKind::Triad
         | OpKind::L2Read => hotpath(ours),
@@ -132,6 +133,7 @@ pub fn route(op: OpKind, imp: &str) -> Result<Route> {
         | OpKind::KvWrite
         | OpKind::KvRead
         | OpKind::AddRmsnorm
+        | OpKind::Embedding
         | OpKind::Copy
         | OpKind::Read
         | OpKind::Write

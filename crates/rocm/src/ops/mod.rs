@@ -86,6 +86,7 @@ pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
         | OpKind::KvWrite
         | OpKind::KvRead
         | OpKind::AddRmsnorm
+        | OpKind::Embedding
         | OpKind::Read
         | OpKind::Triad
         | OpKind::L2Read => ours,
@@ -114,6 +115,7 @@ pub fn route(op: OpKind, imp: &str) -> Result<Route> {
         | OpKind::KvWrite
         | OpKind::KvRead
         | OpKind::AddRmsnorm
+        | OpKind::Embedding
         | OpKind::Copy
         | OpKind::Read
         | OpKind::Write
