@@ -713,6 +713,10 @@ pub fn max(x: &[f32]) -> f32 {
     }
 }
 
+// After `dispatch!`, which it uses.
+mod act;
+pub use act::{rotate_heads, silu_mul};
+
 #[cfg(test)]
 mod tests {
     use super::*;

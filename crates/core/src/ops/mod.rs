@@ -18,6 +18,8 @@ mod l2_read;
 mod launch;
 mod peak_mma;
 mod read;
+mod rope;
+mod silu_mul;
 mod triad;
 mod write;
 
@@ -30,6 +32,8 @@ pub use kv_write::KvShape;
 pub use l2_read::L2Shape;
 pub use launch::LaunchShape;
 pub use peak_mma::PeakShape;
+pub use rope::{cos_sin_cache, units_per_head, RopeShape, ROPE_BASE};
+pub use silu_mul::ActShape;
 
 use serde::{Deserialize, Serialize};
 
@@ -62,6 +66,10 @@ pub enum OpKind {
     KvRead,
     /// Fused residual add + RMSNorm: r = x + residual, y = r·rsqrt(mean(r²) + eps)·weight.
     AddRmsnorm,
+    /// Rotary position embedding of q and k heads from a cos/sin cache (NeoX or GPT-J pairs).
+    Rope,
+    /// Gated-MLP activation: out = silu(gate)·up, gate and up the two halves of a row.
+    SiluMul,
     /// b = a (STREAM copy).
     Copy,
     /// Sum of a (read-only bandwidth).
@@ -85,7 +93,7 @@ pub enum OpKind {
 impl OpKind {
     /// Every op, in the order a suite runs them (after its ceilings: see
     /// [`crate::suite::suite`]).
-    pub const ALL: [OpKind; 16] = [
+    pub const ALL: [OpKind; 18] = [
         OpKind::Gemv,
         OpKind::Gemm,
         OpKind::AttnPrefill,
@@ -93,6 +101,8 @@ impl OpKind {
         OpKind::KvWrite,
         OpKind::KvRead,
         OpKind::AddRmsnorm,
+        OpKind::Rope,
+        OpKind::SiluMul,
         OpKind::Copy,
         OpKind::Read,
         OpKind::Write,
@@ -169,6 +179,8 @@ pub fn def(op: OpKind) -> &'static dyn Op {
         OpKind::KvWrite => &kv_write::KvWrite,
         OpKind::KvRead => &kv_read::KvRead,
         OpKind::AddRmsnorm => &add_rmsnorm::AddRmsnorm,
+        OpKind::Rope => &rope::Rope,
+        OpKind::SiluMul => &silu_mul::SiluMul,
         OpKind::Copy => &copy::Copy,
         OpKind::Read => &read::Read,
         OpKind::Write => &write::Write,

@@ -7,6 +7,8 @@ pub mod attention;
 pub mod kv;
 pub mod linear;
 pub mod peak;
+pub mod rope;
+pub mod silu_mul;
 pub mod stream;
 
 use half::{bf16, f16};
@@ -50,6 +52,8 @@ pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
         | OpKind::KvWrite
         | OpKind::KvRead
         | OpKind::AddRmsnorm
+        | OpKind::Rope
+        | OpKind::SiluMul
         | OpKind::Copy
         | OpKind::Read
         | OpKind::Write
@@ -79,6 +83,8 @@ pub fn builder(op: OpKind, imp: &str) -> Result<Build> {
         OpKind::KvWrite => kv_write,
         OpKind::KvRead => kv_read,
         OpKind::AddRmsnorm => add_rmsnorm,
+        OpKind::Rope => rope,
+        OpKind::SiluMul => silu_mul,
         OpKind::PeakMma => peak_mma,
         OpKind::Copy => |s, i, n| by_dtype!(s.dtype, stream::build(StreamOp::Copy, s, i, n)),
         OpKind::Read => |s, i, n| by_dtype!(s.dtype, stream::build(StreamOp::Read, s, i, n)),
@@ -107,6 +113,12 @@ fn kv_read(s: &OpSpec, i: &Inputs, n: usize) -> Built {
 }
 fn add_rmsnorm(s: &OpSpec, i: &Inputs, n: usize) -> Built {
     by_dtype!(s.dtype, add_rmsnorm::build(s, i, n))
+}
+fn rope(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    by_dtype!(s.dtype, rope::build(s, i, n))
+}
+fn silu_mul(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    by_dtype!(s.dtype, silu_mul::build(s, i, n))
 }
 fn peak_mma(s: &OpSpec, _: &Inputs, _: usize) -> Built {
     peak::build(s)

@@ -95,6 +95,8 @@ pub fn impls(op: OpKind, dtype: DType, cc: (i32, i32)) -> Vec<&'static str> {
         | OpKind::KvWrite
         | OpKind::KvRead
         | OpKind::AddRmsnorm
+        | OpKind::Rope
+        | OpKind::SiluMul
         | OpKind::Read
         | OpKind::Triad
         | OpKind::L2Read => hotpath(ours),
@@ -128,6 +130,8 @@ pub fn route(op: OpKind, imp: &str) -> Result<Route> {
         | OpKind::KvWrite
         | OpKind::KvRead
         | OpKind::AddRmsnorm
+        | OpKind::Rope
+        | OpKind::SiluMul
         | OpKind::Copy
         | OpKind::Read
         | OpKind::Write

@@ -84,6 +84,8 @@ pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
         | OpKind::KvWrite
         | OpKind::KvRead
         | OpKind::AddRmsnorm
+        | OpKind::Rope
+        | OpKind::SiluMul
         | OpKind::Read
         | OpKind::Triad
         | OpKind::L2Read => ours,
@@ -110,6 +112,8 @@ pub fn route(op: OpKind, imp: &str) -> Result<Route> {
         | OpKind::KvWrite
         | OpKind::KvRead
         | OpKind::AddRmsnorm
+        | OpKind::Rope
+        | OpKind::SiluMul
         | OpKind::Copy
         | OpKind::Read
         | OpKind::Write
