@@ -133,7 +133,7 @@ pub fn units_per_head(p: &RopeShape, elem_bytes: u64) -> u64 {
     let v = 16 / elem_bytes.max(1);
     let (d, r) = (p.head_dim, p.rotary_dim);
     let rotated = if p.gptj { r } else { r / 2 };
-    if d % v == 0 && rotated % v == 0 {
+    if d.is_multiple_of(v) && rotated.is_multiple_of(v) {
         rotated / v + (d - r) / v
     } else {
         r / 2 + (d - r)
@@ -175,7 +175,7 @@ impl Op for Rope {
     }
     fn check_shape(&self, shape: &Shape) -> Result<()> {
         let (d, r) = (shape.dim("head_dim")?, shape.dim("rotary_dim")?);
-        if r % 2 != 0 {
+        if !r.is_multiple_of(2) {
             return Err(Error::bad_input(format!(
                 "rotary_dim={r} is odd; rope rotates pairs of elements, so rotary_dim must be even"
             )));

@@ -61,7 +61,7 @@ const KEYS: &[ShapeKey] = &[
 /// of `16/s` elements, else its elements; block `b` takes row `b / ⌈units/256⌉`.
 pub fn geometry(tokens: u64, intermediate: u64, elem_bytes: u64) -> Geometry {
     let per_vector = 16 / elem_bytes.max(1);
-    let units = if intermediate % per_vector == 0 {
+    let units = if intermediate.is_multiple_of(per_vector) {
         intermediate / per_vector
     } else {
         intermediate

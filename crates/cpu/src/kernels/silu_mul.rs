@@ -1,7 +1,8 @@
 //! Gated-MLP activation (`silu_mul`): out[t] = silu(gate[t])·up[t], gate and up the two
 //! halves of row t of x. Parallel over pieces of rows (a single long row still spreads over
-//! every core); each piece is widened to f32 in L1, activated by [`crate::simd::silu_mul`]
-//! and rounded once to the element type.
+//! every core); f32 and bf16 pieces go straight through [`crate::simd::silu_mul`] and
+//! [`crate::simd::silu_mul_bf16`] (bf16 widened and rounded once in registers), f16 ones
+//! through f32 buffers in L1.
 
 use rayon::prelude::*;
 
@@ -9,9 +10,9 @@ use hotpath_core::ops::ActShape;
 use hotpath_core::{Error, HostTensor, Inputs, OpSpec, Result};
 
 use super::{tensor, HostElem, Kernel};
-use crate::simd::silu_mul;
+use crate::simd::{silu_mul, silu_mul_bf16};
 
-/// Elements widened to f32 per step (8 KiB per buffer: both stay in L1).
+/// Elements widened to f32 per step (f16 only: 8 KiB per buffer, all three stay in L1).
 const PIECE: usize = 2048;
 /// Output elements per parallel task (rayon's overhead is small against 48 KiB of bf16).
 const TASK: usize = 8 * PIECE;
@@ -53,19 +54,31 @@ pub fn build<E: HostElem>(spec: &OpSpec, inputs: &Inputs, sets: usize) -> Result
     }))
 }
 
-/// `out = silu(gate)·up` for one piece of a row, through two f32 buffers.
+/// `out = silu(gate)·up` for one piece of a row: f32 and bf16 directly (bf16 converted in
+/// registers), f16 through f32 buffers.
 fn piece<E: HostElem>(gate: &[E], up: &[E], out: &mut [E]) {
-    let (mut a, mut b) = ([0f32; PIECE], [0f32; PIECE]);
+    if let (Some(g), Some(u)) = (E::f32s(gate), E::f32s(up)) {
+        if let Some(o) = E::f32s_mut(out) {
+            return silu_mul(g, u, o);
+        }
+    }
+    if let (Some(g), Some(u)) = (E::bf16_bits(gate), E::bf16_bits(up)) {
+        if let Some(o) = E::bf16_bits_mut(out) {
+            return silu_mul_bf16(g, u, o);
+        }
+    }
+    let mut buf = [[0f32; PIECE]; 3];
+    let [a, b, y] = &mut buf;
     for ((g, u), o) in gate
         .chunks(PIECE)
         .zip(up.chunks(PIECE))
         .zip(out.chunks_mut(PIECE))
     {
-        let (a, b) = (&mut a[..g.len()], &mut b[..g.len()]);
-        E::widen(g, a);
-        E::widen(u, b);
-        silu_mul(a, b);
-        E::narrow(a, o);
+        let n = g.len();
+        E::widen(g, &mut a[..n]);
+        E::widen(u, &mut b[..n]);
+        silu_mul(&a[..n], &b[..n], &mut y[..n]);
+        E::narrow(&y[..n], o);
     }
 }
 
