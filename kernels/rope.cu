@@ -95,10 +95,10 @@ __device__ __forceinline__ void hp_rope_elem(const T* x, T* y, const float* cs, 
     return;
   }
   const int i0 = gptj ? 2 * u : u, i1 = gptj ? 2 * u + 1 : u + half;
-  T a = x[i0], b = x[i1];
-  hp_rope_rot(a, b, __ldg(cs + u), __ldg(cs + half + u));
-  y[i0] = a;
-  y[i1] = b;
+  const float xf = hp_to_float(x[i0]), yf = hp_to_float(x[i1]);
+  const float c = __ldg(cs + u), s = __ldg(cs + half + u);
+  y[i0] = hp_from_float<T>(xf * c - yf * s);  // both read before either is written
+  y[i1] = hp_from_float<T>(yf * c + xf * s);
 }
 
 template <typename T>
