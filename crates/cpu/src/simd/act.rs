@@ -1,8 +1,9 @@
 //! Element-wise primitives of the activation and position ops: the gated SiLU of `silu_mul`
-//! (e^(−g) by a branch-free 2^x polynomial) and the pair
-//! rotations of `rope`, both layouts. Each reads and writes f32, or bf16 bits converted in
-//! registers (no trip through a buffer), in plain loops that LLVM vectorizes under the
-//! enabled target features, dispatched once per call like the rest of [`super`].
+//! (e^(−g) by a branch-free 2^x polynomial) and the pair rotations of `rope`, both layouts.
+//! Each reads and writes f32, or bf16 bits converted in registers (no trip through a
+//! buffer), in plain loops that LLVM vectorizes under the enabled target features,
+//! dispatched once per call like the rest of [`super`]; where the CPU has AVX512-BF16, its
+//! conversion instruction rounds the bf16 results.
 
 use std::sync::OnceLock;
 
@@ -113,8 +114,9 @@ dispatch!(silu_mul_bf16_body, silu_mul_bf16_avx512, silu_mul_bf16_avx2,
     (gate: &[u16], up: &[u16], out: &mut [u16]));
 
 /// `out[i] = silu(gate[i])·up[i]` over the shortest length, silu(g) = g/(1 + e^(−g)), in
-/// f32 (e^(−g) within 3·10⁻⁷ relative for |g| ≤ 10; a gate below −87 gives a value under
-/// 10⁻³⁵ in size, one above 87 gives g·up).
+/// f32 (e^(−g) within 3·10⁻⁷ relative for |g| ≤ 10). Past ±87 the exponent is clamped: a
+/// gate above 87 gives g·up exactly, one below −87 gives g·up/(1 + 2¹²⁶), tiny like the true
+/// value.
 pub fn silu_mul(gate: &[f32], up: &[f32], out: &mut [f32]) {
     match level() {
         // SAFETY: the level was detected on this CPU.
