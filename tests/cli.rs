@@ -393,6 +393,96 @@ fn add_rmsnorm_refuses_fp8_and_a_zero_width() {
     );
 }
 
+/// Runs `--op op --shape shape` on the CPU (default dtype, bf16) and returns its benchmark,
+/// after checking it ran and passed.
+fn run_one_on_the_cpu(op: &str, shape: &str) -> serde_json::Value {
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("r.json");
+    let out_s = out.to_string_lossy().into_owned();
+    let mut args = run_cpu(&["--op", op, "--shape", shape, "--out", &out_s]);
+    args.extend(FAST.iter().map(|s| s.to_string()));
+    let o = hotpath(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let v: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let b = v["benchmarks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["op"] == op)
+        .unwrap_or_else(|| panic!("a {op} benchmark"))
+        .clone();
+    assert_eq!(b["status"], "ok");
+    assert_eq!(b["correctness"]["pass"], true, "{}", b["correctness"]);
+    b
+}
+
+#[test]
+fn silu_mul_runs_on_the_cpu_and_passes_its_check() {
+    let b = run_one_on_the_cpu("silu_mul", "tokens=64,intermediate=14336");
+    assert_eq!(
+        b["id"],
+        "silu_mul/tokens=64,intermediate=14336/bf16/hotpath"
+    );
+    // 4·64·14336 FLOPs; 3·64·14336·2 bytes (gate and up read, out written).
+    assert_eq!(b["flops"], 3_670_016);
+    assert_eq!(b["bytes"], 5_505_024);
+    assert_eq!(b["correctness"]["total_elements"], 64 * 14336);
+    assert_eq!(b["correctness"]["checked_elements"], 64 * 14336);
+}
+
+#[test]
+fn rope_runs_on_the_cpu_and_passes_its_check() {
+    let b = run_one_on_the_cpu("rope", "tokens=64");
+    assert_eq!(
+        b["id"],
+        "rope/tokens=64,heads_q=32,heads_kv=8,head_dim=128,rotary_dim=128,max_position=32768,gptj=0/bf16/hotpath"
+    );
+    // 3·64·40·128 FLOPs; 2·64·40·128·2 + 4·64 + 4·64·128 bytes.
+    assert_eq!(b["flops"], 983_040);
+    assert_eq!(b["bytes"], 1_343_744);
+    assert_eq!(b["correctness"]["total_elements"], 64 * 40 * 128);
+    // GPT-J pairs and a partial rotation pass too.
+    let b = run_one_on_the_cpu("rope", "tokens=16,rotary_dim=64,gptj=1");
+    assert_eq!(b["correctness"]["checked_elements"], 16 * 40 * 128);
+}
+
+#[test]
+fn silu_mul_and_rope_refuse_bad_shapes_and_fp8() {
+    bad(
+        &[
+            "--op",
+            "silu_mul",
+            "--shape",
+            "tokens=4,intermediate=8",
+            "--dtype",
+            "fp8",
+        ],
+        "the cpu backend does not run silu_mul in fp8_e4m3",
+    );
+    bad(
+        &["--op", "silu_mul", "--shape", "tokens=4"],
+        "needs shape key 'intermediate'",
+    );
+    bad(
+        &["--op", "rope", "--shape", "tokens=4,rotary_dim=127"],
+        "rotary_dim=127 is odd; rope rotates pairs of elements, so rotary_dim must be even",
+    );
+    bad(
+        &[
+            "--op",
+            "rope",
+            "--shape",
+            "tokens=4,head_dim=64,rotary_dim=128",
+        ],
+        "rotary_dim=128 exceeds head_dim=64",
+    );
+    bad(
+        &["--op", "rope", "--shape", "tokens=4,gptj=2"],
+        "gptj=2 is not valid for rope; accepted: 0 or 1",
+    );
+}
+
 #[test]
 fn formats_and_listing_commands() {
     let o = hotpath(&["devices"]);

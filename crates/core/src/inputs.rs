@@ -9,6 +9,9 @@
 //! | attn_decode | `q[b,hq,d]`, `k_cache[P,ps,hkv,d]`, `v_cache`, `block_table[b,⌈L/ps⌉]` (i32), `seq_lens[b]` (i32, every entry `L`; a kernel reads each sequence's own length) | `o[b,hq,d]` |
 //! | kv_write | `k[T,hkv,d]`, `v[T,hkv,d]`, `slot_mapping[T]` (i32, slot = page·ps + offset) | `kv_cache[2,P·ps,hkv,d]`, zero before the write |
 //! | kv_read | `k_cache[P,ps,hkv,d]`, `v_cache`, `block_table[P]` (i32) | `kv[2,T,hkv,d]` |
+//! | add_rmsnorm | `x[T,h]`, `residual[T,h]`, `weight[h]` | `out[2,T,h]`: y, then r = x + residual |
+//! | silu_mul | `x[T,2I]` (gate, then up, per row) | `out[T,I]` = silu(gate)·up |
+//! | rope | `positions[T]` (i32, in 0..max_position), `qk[T,hq+hkv,d]`, `cos_sin[max_position,r]` (f32 whatever the dtype: cos, then sin, of p·θ_i) | `out[T,hq+hkv,d]`, the first r of every head rotated |
 //! | copy | `a[N]` | `b[N]` |
 //! | read, l2_read | `a[N]`, values in [0,1) | `sum[1]` (f32) |
 //! | h2d, d2h | `a[N]` (host / device) | `b[N]` (device / host) |
@@ -181,6 +184,28 @@ impl Gen {
         HostTensor::from_u32(name, shape, words)
     }
 
+    /// A tensor of i32 values uniform in [lo, hi) (`lo` alone when the range is empty).
+    pub(crate) fn ints(
+        &mut self,
+        name: &'static str,
+        shape: Vec<usize>,
+        lo: i32,
+        hi: i32,
+    ) -> HostTensor {
+        let mut rng = ChaCha8Rng::seed_from_u64(self.stream());
+        let n: usize = shape.iter().product();
+        let v = (0..n)
+            .map(|_| {
+                if hi > lo {
+                    rng.random_range(lo..hi)
+                } else {
+                    lo
+                }
+            })
+            .collect();
+        HostTensor::from_i32(name, shape, v)
+    }
+
     /// The first `shape`-many entries of a random permutation of 0..n (i32).
     pub(crate) fn permutation(
         &mut self,
@@ -240,6 +265,25 @@ mod tests {
     }
 
     #[test]
+    fn ints_are_deterministic_in_range_and_spread() {
+        let draw = |seed| {
+            let mut gen = Gen { seed, next: 0 };
+            gen.ints("p", vec![1000], 5, 105).as_i32().unwrap().to_vec()
+        };
+        let v = draw(3);
+        assert_eq!(v, draw(3));
+        assert_ne!(v, draw(4));
+        assert!(v.iter().all(|&p| (5..105).contains(&p)));
+        // 1000 draws from 100 values: both ends and most values in between appear.
+        let mut seen = v.clone();
+        seen.sort();
+        seen.dedup();
+        assert!(seen.len() > 90, "{}", seen.len());
+        let mut gen = Gen { seed: 1, next: 0 };
+        assert_eq!(gen.ints("p", vec![2], 7, 7).as_i32().unwrap(), &[7, 7]);
+    }
+
+    #[test]
     fn slot_mapping_is_distinct_and_in_range() {
         let spec = OpSpec::parse(
             OpKind::KvWrite,
@@ -281,6 +325,11 @@ mod tests {
             ),
             (OpKind::KvRead, "tokens=9,heads_kv=2,head_dim=4,page_size=4"),
             (OpKind::Triad, "elements=100"),
+            (OpKind::SiluMul, "tokens=3,intermediate=7"),
+            (
+                OpKind::Rope,
+                "tokens=5,heads_q=2,heads_kv=1,head_dim=8,rotary_dim=4,max_position=9",
+            ),
         ] {
             let spec = OpSpec::parse(op, shape, DType::Bf16).unwrap();
             let inputs = generate(&spec, 3).unwrap();

@@ -274,6 +274,8 @@ mod tests {
         assert_eq!(op_of_function("hp_peak_mma_fp8"), "peak_mma");
         assert_eq!(op_of_function("gemv_kernel"), "other");
         assert_eq!(op_of_function("hp_add_rmsnorm_bf16"), "add_rmsnorm");
+        assert_eq!(op_of_function("hp_silu_mul_f16"), "silu_mul");
+        assert_eq!(op_of_function("hp_rope_bf16"), "rope");
     }
 
     #[test]
@@ -286,6 +288,8 @@ mod tests {
             ("hp_kv_read_f16", "kv.cu"),
             ("hp_kv_write_f32", "kv.cu"),
             ("hp_add_rmsnorm_f32", "add_rmsnorm.cu"),
+            ("hp_silu_mul_bf16", "silu_mul.cu"),
+            ("hp_rope_f16", "rope.cu"),
             ("hp_peak_wgmma_fp8", "peak.cu"),
             ("hp_l2_read_bf16", "stream.cu"),
             ("hp_triad_f32", "stream.cu"),

@@ -85,6 +85,18 @@ pub trait Elem: Copy + Default + Send + Sync + 'static {
     fn bf16_bits(_src: &[Self]) -> Option<&[u16]> {
         None
     }
+    /// [`Elem::bf16_bits`] of a slice to write.
+    fn bf16_bits_mut(_dst: &mut [Self]) -> Option<&mut [u16]> {
+        None
+    }
+    /// The slice as f32 when the type is f32 (kernels then skip widening), `None` otherwise.
+    fn f32s(_src: &[Self]) -> Option<&[f32]> {
+        None
+    }
+    /// [`Elem::f32s`] of a slice to write.
+    fn f32s_mut(_dst: &mut [Self]) -> Option<&mut [f32]> {
+        None
+    }
 }
 
 impl Elem for f32 {
@@ -102,6 +114,12 @@ impl Elem for f32 {
     }
     fn dot_f32(w: &[Self], x: &[f32], _: &mut [f32]) -> f32 {
         dot(w, x)
+    }
+    fn f32s(src: &[Self]) -> Option<&[f32]> {
+        Some(src)
+    }
+    fn f32s_mut(dst: &mut [Self]) -> Option<&mut [f32]> {
+        Some(dst)
     }
 }
 
@@ -144,6 +162,10 @@ impl Elem for bf16 {
     fn bf16_bits(src: &[Self]) -> Option<&[u16]> {
         // SAFETY: bf16 is a transparent u16.
         Some(unsafe { std::slice::from_raw_parts(src.as_ptr() as *const u16, src.len()) })
+    }
+    fn bf16_bits_mut(dst: &mut [Self]) -> Option<&mut [u16]> {
+        // SAFETY: bf16 is a transparent u16.
+        Some(unsafe { std::slice::from_raw_parts_mut(dst.as_mut_ptr() as *mut u16, dst.len()) })
     }
     fn dot_f32(w: &[Self], x: &[f32], _: &mut [f32]) -> f32 {
         // SAFETY: bf16 is a transparent u16.
@@ -623,7 +645,8 @@ fn exp_lane<const FUSED: bool>(x: f32) -> f32 {
     // 1.5·2^23: adding and subtracting it rounds to the nearest integer.
     const ROUND: f32 = 12_582_912.0;
     let xc = x.clamp(EXP_MIN, 88.0);
-    let n = fma::<FUSED>(xc, LOG2E, ROUND) - ROUND;
+    let shifted = fma::<FUSED>(xc, LOG2E, ROUND);
+    let n = shifted - ROUND;
     let r = fma::<FUSED>(-n, LN2_LO, fma::<FUSED>(-n, LN2_HI, xc));
     let mut p = 1.987_569_1e-4;
     p = fma::<FUSED>(p, r, 1.398_199_9e-3);
@@ -632,7 +655,16 @@ fn exp_lane<const FUSED: bool>(x: f32) -> f32 {
     p = fma::<FUSED>(p, r, 1.666_666_5e-1);
     p = fma::<FUSED>(p, r, 0.5);
     let y = fma::<FUSED>(p * r, r, r) + 1.0;
-    let pow2 = f32::from_bits(((n as i32 + 127) as u32) << 23);
+    // 2^n from the bits of `shifted`: ROUND + n has ROUND's exponent, so its bits are
+    // ROUND's plus n. Integer lanes only (`n as i32` would be a saturating conversion, which
+    // LLVM does not vectorize).
+    let pow2 = f32::from_bits(
+        shifted
+            .to_bits()
+            .wrapping_sub(ROUND.to_bits())
+            .wrapping_add(127)
+            << 23,
+    );
     if x < EXP_MIN {
         0.0
     } else {
@@ -716,6 +748,10 @@ pub fn max(x: &[f32]) -> f32 {
         _ => max_body(x),
     }
 }
+
+// After `dispatch!`, which it uses.
+mod act;
+pub use act::{rotate_heads, rotate_heads_bf16, silu_mul, silu_mul_bf16, Rotation};
 
 #[cfg(test)]
 mod tests {

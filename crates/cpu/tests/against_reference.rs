@@ -390,6 +390,142 @@ fn fused_add_rmsnorm_refuses_fp8() {
     );
 }
 
+/// Prepares `spec` on `inputs` with one rotation set: the kernel, or the refusal.
+fn prepare_one(
+    spec: &OpSpec,
+    inputs: &hotpath_core::Inputs,
+) -> hotpath_core::Result<Box<dyn hotpath_core::Prepared>> {
+    CpuBackend::new().open(0).unwrap().prepare(&Workload {
+        spec,
+        imp: "hotpath",
+        inputs,
+        rotation_sets: 1,
+    })
+}
+
+#[test]
+fn silu_mul_every_path() {
+    // One element, ragged rows, a row past one 2048-element piece and not a multiple of it,
+    // a row split over several tasks, the CPU suite's width, many short rows.
+    for d in DTYPES {
+        for shape in [
+            "tokens=1,intermediate=1",
+            "tokens=5,intermediate=7",
+            "tokens=3,intermediate=2049",
+            "tokens=2,intermediate=40000",
+            "tokens=4,intermediate=14336",
+            "tokens=300,intermediate=24",
+        ] {
+            run(OpKind::SiluMul, shape, d, "hotpath", 2);
+        }
+    }
+}
+
+#[test]
+fn silu_mul_by_hand_and_fp8_refused() {
+    // Gates [0, 2], ups [5, 3]: silu(0)·5 = 0; silu(2)·3 = 2/(1 + e^−2)·3 = 5.2847825.
+    let spec = OpSpec::parse(OpKind::SiluMul, "tokens=1,intermediate=2", DType::F32).unwrap();
+    let inputs = hotpath_core::Inputs {
+        tensors: vec![HostTensor::from_f32(
+            "x",
+            vec![1, 4],
+            DType::F32,
+            &[0.0, 2.0, 5.0, 3.0],
+        )],
+    };
+    let mut p = prepare_one(&spec, &inputs).unwrap();
+    p.run(1).unwrap();
+    let out = p.output().unwrap();
+    assert_eq!(out.shape, vec![1, 2]);
+    let v = out.to_f32_vec();
+    assert_eq!(v[0], 0.0);
+    assert!((v[1] - 5.284_782_5).abs() < 1e-6, "{v:?}");
+    let fp8 = OpSpec::parse(OpKind::SiluMul, "tokens=2,intermediate=8", DType::Fp8E4m3).unwrap();
+    let err = prepare_one(&fp8, &generate(&fp8, 1).unwrap())
+        .err()
+        .unwrap()
+        .to_string();
+    assert_eq!(
+        err,
+        "the cpu backend has no hotpath implementation of silu_mul for fp8_e4m3; it offers: none"
+    );
+}
+
+#[test]
+fn rope_every_path() {
+    // Llama-3.1-8B heads in both layouts, a partial rotary_dim, heads of 6 with one pair,
+    // a head longer than a widened group (the scalar path), many tokens of small heads.
+    for d in DTYPES {
+        for shape in [
+            "tokens=5,max_position=64",
+            "tokens=5,max_position=64,gptj=1",
+            "tokens=3,heads_q=4,heads_kv=2,head_dim=128,rotary_dim=64,max_position=100",
+            "tokens=7,heads_q=3,heads_kv=1,head_dim=6,rotary_dim=2,max_position=9,gptj=1",
+            "tokens=7,heads_q=3,heads_kv=1,head_dim=6,rotary_dim=2,max_position=9",
+            "tokens=2,heads_q=1,heads_kv=1,head_dim=5000,rotary_dim=4998,max_position=3",
+            "tokens=300,heads_q=2,heads_kv=2,head_dim=16,max_position=4096,rotary_dim=16",
+        ] {
+            run(OpKind::Rope, shape, d, "hotpath", 2);
+        }
+    }
+}
+
+#[test]
+fn rope_by_hand() {
+    // rotary_dim 4, cache row 1: pair 0 a quarter turn (cos 0, sin 1), pair 1 a half turn
+    // (cos −1, sin 0); row 0 the identity. Token 0 at position 1, token 1 at position 0.
+    // NeoX: [1, 2, 3, 4] → (x0, x2) = (−3, 1), (x1, x3) = (−2, −4); elements 4, 5 copied.
+    // GPT-J: (x0, x1) = (−2, 1), (x2, x3) = (−3, −4).
+    let turns = [1.0, 1.0, 0.0, 0.0, 0.0, -1.0, 1.0, 0.0];
+    for (gptj, want) in [
+        (0, [-3.0, -2.0, 1.0, -4.0, 5.0, 6.0]),
+        (1, [-2.0, 1.0, -3.0, -4.0, 5.0, 6.0]),
+    ] {
+        let shape = format!(
+            "tokens=2,heads_q=1,heads_kv=1,head_dim=6,rotary_dim=4,max_position=2,gptj={gptj}"
+        );
+        let spec = OpSpec::parse(OpKind::Rope, &shape, DType::F32).unwrap();
+        let qk: Vec<f32> = (0..24).map(|i| (i % 6 + 1) as f32).collect();
+        let inputs = hotpath_core::Inputs {
+            tensors: vec![
+                HostTensor::from_i32("positions", vec![2], vec![1, 0]),
+                HostTensor::from_f32("qk", vec![2, 2, 6], DType::F32, &qk),
+                HostTensor::from_f32("cos_sin", vec![2, 4], DType::F32, &turns),
+            ],
+        };
+        let mut p = prepare_one(&spec, &inputs).unwrap();
+        p.run(1).unwrap();
+        let v = p.output().unwrap().to_f32_vec();
+        assert_eq!(&v[..6], &want, "gptj={gptj}: token 0, q");
+        assert_eq!(&v[6..12], &want, "gptj={gptj}: token 0, k");
+        assert_eq!(&v[12..], &qk[12..], "gptj={gptj}: token 1 at position 0");
+    }
+}
+
+#[test]
+fn rope_refuses_fp8_and_a_position_past_the_cache() {
+    let fp8 = OpSpec::parse(OpKind::Rope, "tokens=2,max_position=8", DType::Fp8E4m3).unwrap();
+    let err = prepare_one(&fp8, &generate(&fp8, 1).unwrap())
+        .err()
+        .unwrap()
+        .to_string();
+    assert!(
+        err.contains("no hotpath implementation of rope for fp8_e4m3"),
+        "{err}"
+    );
+    let shape = "tokens=1,heads_q=1,heads_kv=1,head_dim=2,rotary_dim=2,max_position=2";
+    let spec = OpSpec::parse(OpKind::Rope, shape, DType::F32).unwrap();
+    let inputs = hotpath_core::Inputs {
+        tensors: vec![
+            HostTensor::from_i32("positions", vec![1], vec![2]),
+            HostTensor::from_f32("qk", vec![1, 2, 2], DType::F32, &[1.0; 4]),
+            HostTensor::from_f32("cos_sin", vec![2, 2], DType::F32, &[1.0, 0.0, 0.0, 1.0]),
+        ],
+    };
+    let err = prepare_one(&spec, &inputs).err().unwrap().to_string();
+    assert!(err.contains("holds 2, outside 0..2"), "{err}");
+}
+
 #[test]
 fn stream_ceilings_and_peak() {
     for d in DTYPES {

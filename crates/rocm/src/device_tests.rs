@@ -12,10 +12,12 @@ fn amd_offers_our_kernels_and_mfma_peaks() {
     assert_eq!(impls(OpKind::PeakMma, DType::Bf16), vec!["hotpath"]);
     assert!(impls(OpKind::PeakMma, DType::Fp8E4m3).is_empty());
     assert!(impls(OpKind::AttnDecode, DType::Fp8E4m3).is_empty());
-    for d in [DType::F32, DType::F16, DType::Bf16] {
-        assert_eq!(impls(OpKind::AddRmsnorm, d), vec!["hotpath"]);
+    for op in [OpKind::AddRmsnorm, OpKind::Rope, OpKind::SiluMul] {
+        for d in [DType::F32, DType::F16, DType::Bf16] {
+            assert_eq!(impls(op, d), vec!["hotpath"]);
+        }
+        assert!(impls(op, DType::Fp8E4m3).is_empty());
     }
-    assert!(impls(OpKind::AddRmsnorm, DType::Fp8E4m3).is_empty());
 }
 
 #[test]

@@ -21,6 +21,8 @@ mod l2_read;
 mod launch;
 mod peak_mma;
 mod read;
+mod rope;
+mod silu_mul;
 mod triad;
 mod write;
 
@@ -35,6 +37,8 @@ pub use kv_write::{kv_cache_dtype, KvShape, KV_FP8_MAX};
 pub use l2_read::L2Shape;
 pub use launch::LaunchShape;
 pub use peak_mma::PeakShape;
+pub use rope::{cos_sin_cache, units_per_head, RopeShape, ROPE_BASE};
+pub use silu_mul::ActShape;
 
 use serde::{Deserialize, Serialize};
 
@@ -73,6 +77,10 @@ pub enum OpKind {
     AddRmsnorm,
     /// Token-embedding gather: out[t] = table[ids[t]].
     Embedding,
+    /// Rotary position embedding of q and k heads from a cos/sin cache (NeoX or GPT-J pairs).
+    Rope,
+    /// Gated-MLP activation: out = silu(gate)·up, gate and up the two halves of a row.
+    SiluMul,
     /// b = a (STREAM copy).
     Copy,
     /// Sum of a (read-only bandwidth).
@@ -96,7 +104,7 @@ pub enum OpKind {
 impl OpKind {
     /// Every op, in the order a suite runs them (after its ceilings: see
     /// [`crate::suite::suite`]).
-    pub const ALL: [OpKind; 19] = [
+    pub const ALL: [OpKind; 21] = [
         OpKind::Gemv,
         OpKind::GemvW4a16,
         OpKind::GemvFp8w,
@@ -107,6 +115,8 @@ impl OpKind {
         OpKind::KvRead,
         OpKind::AddRmsnorm,
         OpKind::Embedding,
+        OpKind::Rope,
+        OpKind::SiluMul,
         OpKind::Copy,
         OpKind::Read,
         OpKind::Write,
@@ -187,6 +197,8 @@ pub fn def(op: OpKind) -> &'static dyn Op {
         OpKind::KvRead => &kv_read::KvRead,
         OpKind::AddRmsnorm => &add_rmsnorm::AddRmsnorm,
         OpKind::Embedding => &embedding::Embedding,
+        OpKind::Rope => &rope::Rope,
+        OpKind::SiluMul => &silu_mul::SiluMul,
         OpKind::Copy => &copy::Copy,
         OpKind::Read => &read::Read,
         OpKind::Write => &write::Write,

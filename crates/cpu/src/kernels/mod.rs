@@ -11,6 +11,8 @@ pub mod kv;
 pub mod kv_fp8;
 pub mod linear;
 pub mod peak;
+pub mod rope;
+pub mod silu_mul;
 pub mod stream;
 
 use half::{bf16, f16};
@@ -61,6 +63,8 @@ pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
         | OpKind::KvRead
         | OpKind::AddRmsnorm
         | OpKind::Embedding
+        | OpKind::Rope
+        | OpKind::SiluMul
         | OpKind::Copy
         | OpKind::Read
         | OpKind::Write
@@ -93,6 +97,8 @@ pub fn builder(op: OpKind, imp: &str) -> Result<Build> {
         OpKind::KvRead => kv_read,
         OpKind::AddRmsnorm => add_rmsnorm,
         OpKind::Embedding => embedding,
+        OpKind::Rope => rope,
+        OpKind::SiluMul => silu_mul,
         OpKind::PeakMma => peak_mma,
         OpKind::Copy => |s, i, n| by_dtype!(s.dtype, stream::build(StreamOp::Copy, s, i, n)),
         OpKind::Read => |s, i, n| by_dtype!(s.dtype, stream::build(StreamOp::Read, s, i, n)),
@@ -136,6 +142,11 @@ fn add_rmsnorm(s: &OpSpec, i: &Inputs, n: usize) -> Built {
 }
 fn embedding(s: &OpSpec, i: &Inputs, n: usize) -> Built {
     by_dtype!(s.dtype, embedding::build(s, i, n))
+fn rope(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    by_dtype!(s.dtype, rope::build(s, i, n))
+}
+fn silu_mul(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    by_dtype!(s.dtype, silu_mul::build(s, i, n))
 }
 fn peak_mma(s: &OpSpec, _: &Inputs, _: usize) -> Built {
     peak::build(s)

@@ -98,6 +98,8 @@ pub fn impls(op: OpKind, dtype: DType, cc: (i32, i32)) -> Vec<&'static str> {
         | OpKind::KvRead
         | OpKind::AddRmsnorm
         | OpKind::Embedding
+        | OpKind::Rope
+        | OpKind::SiluMul
         | OpKind::Read
         | OpKind::Triad
         | OpKind::L2Read => hotpath(ours),
@@ -134,6 +136,8 @@ pub fn route(op: OpKind, imp: &str) -> Result<Route> {
         | OpKind::KvRead
         | OpKind::AddRmsnorm
         | OpKind::Embedding
+        | OpKind::Rope
+        | OpKind::SiluMul
         | OpKind::Copy
         | OpKind::Read
         | OpKind::Write

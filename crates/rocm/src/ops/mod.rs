@@ -87,6 +87,8 @@ pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
         | OpKind::KvRead
         | OpKind::AddRmsnorm
         | OpKind::Embedding
+        | OpKind::Rope
+        | OpKind::SiluMul
         | OpKind::Read
         | OpKind::Triad
         | OpKind::L2Read => ours,
@@ -116,6 +118,8 @@ pub fn route(op: OpKind, imp: &str) -> Result<Route> {
         | OpKind::KvRead
         | OpKind::AddRmsnorm
         | OpKind::Embedding
+        | OpKind::Rope
+        | OpKind::SiluMul
         | OpKind::Copy
         | OpKind::Read
         | OpKind::Write
