@@ -142,6 +142,7 @@ fn add_rmsnorm(s: &OpSpec, i: &Inputs, n: usize) -> Built {
 }
 fn embedding(s: &OpSpec, i: &Inputs, n: usize) -> Built {
     by_dtype!(s.dtype, embedding::build(s, i, n))
+}
 fn rope(s: &OpSpec, i: &Inputs, n: usize) -> Built {
     by_dtype!(s.dtype, rope::build(s, i, n))
 }
