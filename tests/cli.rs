@@ -267,10 +267,16 @@ fn gemm_run_writes_schema_v1_with_exact_flops() {
 
 /// Runs `op` at `shape` in bf16 on the CPU (fast settings) and returns its benchmark record.
 fn cpu_benchmark(op: &str, shape: &str) -> serde_json::Value {
+    cpu_benchmark_with(op, shape, &[])
+}
+
+/// [`cpu_benchmark`] with `extra` flags.
+fn cpu_benchmark_with(op: &str, shape: &str, extra: &[&str]) -> serde_json::Value {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("q.json");
     let out_s = out.to_string_lossy().into_owned();
     let mut args = run_cpu(&["--op", op, "--shape", shape, "--out", &out_s]);
+    args.extend(extra.iter().map(|s| s.to_string()));
     args.extend(FAST.iter().map(|s| s.to_string()));
     let o = hotpath(&args.iter().map(String::as_str).collect::<Vec<_>>());
     assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
@@ -308,6 +314,41 @@ fn quantized_gemvs_run_on_the_cpu_and_pass_their_checks() {
         (Some(1_049_088), Some(529_408))
     );
     assert_eq!(b["correctness"]["pass"], true, "{}", b["correctness"]);
+}
+
+#[test]
+fn kv_dtype_fp8_runs_the_kv_ops_on_an_fp8_cache() {
+    // 64 tokens of 8 heads of 128: 2·64·1024·(2 + 1) bytes + the 16 f32 scales = 393,280.
+    let b = cpu_benchmark_with("kv_write", "tokens=64", &["--kv-dtype", "fp8_e4m3"]);
+    assert_eq!(
+        b["id"],
+        "kv_write/tokens=64,heads_kv=8,head_dim=128,page_size=16,kv_fp8=1/bf16/hotpath"
+    );
+    assert_eq!(b["bytes"].as_u64(), Some(393_280));
+    assert_eq!(b["correctness"]["pass"], true, "{}", b["correctness"]);
+    let b = cpu_benchmark_with("kv_read", "tokens=64", &["--kv-dtype", "fp8"]);
+    assert_eq!(b["correctness"]["pass"], true, "{}", b["correctness"]);
+    // The cache in the dtype keeps the id it always had.
+    let b = cpu_benchmark_with("kv_read", "tokens=64", &["--kv-dtype", "bf16"]);
+    assert_eq!(
+        b["id"],
+        "kv_read/tokens=64,heads_kv=8,head_dim=128,page_size=16/bf16/hotpath"
+    );
+    bad(
+        &["--op", "gemm", "--shape", "m=1,n=8,k=8", "--kv-dtype", "fp8"],
+        "--kv-dtype applies to the ops on the KV cache (attn_decode, kv_write, kv_read) and to --model; got --op gemm",
+    );
+    bad(
+        &[
+            "--op",
+            "kv_write",
+            "--shape",
+            "tokens=4",
+            "--kv-dtype",
+            "f16",
+        ],
+        "--kv-dtype f16 under --dtype bf16",
+    );
 }
 
 #[test]
@@ -436,7 +477,7 @@ fn rope_runs_on_the_cpu_and_passes_its_check() {
     let b = run_one_on_the_cpu("rope", "tokens=64");
     assert_eq!(
         b["id"],
-        "rope/tokens=64,heads_q=32,heads_kv=8,head_dim=128,rotary_dim=128,max_position=32768,gptj=0/bf16/hotpath"
+        "rope/tokens=64,heads_q=32,heads_kv=8,head_dim=128,rotary_dim=128,max_position=32768/bf16/hotpath"
     );
     // 3·64·40·128 FLOPs; 2·64·40·128·2 + 4·64 + 4·64·128 bytes.
     assert_eq!(b["flops"], 983_040);

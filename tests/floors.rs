@@ -102,6 +102,67 @@ fn floors_json_for_llama_8b_on_h100() {
 }
 
 #[test]
+fn int4_weights_and_an_fp8_cache_make_every_decode_row_a_kernel() {
+    let v = json(&hotpath(&[
+        "floors",
+        "--model",
+        "llama-3.1-8b",
+        "--batch",
+        "1",
+        "--context",
+        "4096",
+        "--weights",
+        "int4",
+        "--kv-dtype",
+        "fp8_e4m3",
+        "--hardware",
+        "h100-sxm",
+        "--format",
+        "json",
+    ]));
+    // int4 n×k with groups of 128: n·k/2 bytes of codes + n·k/128 bf16 scales. Per layer:
+    // qkv 12,582,912 + 393,216; o 8,388,608 + 262,144; gate_up 58,720,256 + 1,835,008;
+    // down 29,360,128 + 917,504 = 112,459,776; ×32 = 3,598,712,832. Norms 32·2·4096·2 =
+    // 524,288, final norm and one embedding row 8,192 each, LM head (bf16) 128256·4096·2 =
+    // 1,050,673,152: 4,649,926,656 in all.
+    let d = &v["decode"];
+    assert_eq!(d["weight_bytes"].as_f64(), Some(4_649_926_656.0));
+    // The fp8 cache: 4096 tokens · 2 · 8 heads · 128 · 1 byte · 32 layers.
+    assert_eq!(d["kv_bytes"].as_f64(), Some(268_435_456.0));
+    let rows: Vec<&serde_json::Value> = v["per_op"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["phase"] == "decode")
+        .collect();
+    for (name, kernel) in [
+        ("qkv", "gemv_w4a16/m=1,n=6144,k=4096,group=128/bf16"),
+        ("rope", "rope/tokens=1,"),
+        ("attention", "kv_fp8=1/bf16"),
+        (
+            "kv_write",
+            "kv_write/tokens=1,heads_kv=8,head_dim=128,page_size=16,kv_fp8=1/bf16",
+        ),
+        ("o", "gemv_w4a16/m=1,n=4096,k=4096,group=128/bf16"),
+        ("gate_up", "gemv_w4a16/m=1,n=28672,k=4096,group=128/bf16"),
+        ("act", "silu_mul/tokens=1,intermediate=14336/bf16"),
+        ("down", "gemv_w4a16/m=1,n=4096,k=14336,group=128/bf16"),
+        ("norms", "add_rmsnorm/tokens=1,hidden=4096/bf16"),
+        ("final_norm", "add_rmsnorm/tokens=1,hidden=4096/bf16"),
+        ("embed", "embedding/tokens=1,hidden=4096,vocab=128256/bf16"),
+        ("lm_head", "gemv/m=1,n=128256,k=4096/bf16"),
+    ] {
+        let row = rows.iter().find(|o| o["name"] == name);
+        let got = row.and_then(|o| o["kernel"].as_str()).unwrap_or("-");
+        assert!(got.contains(kernel), "{name}: {got}");
+    }
+    assert!(
+        rows.iter().all(|o| o["kernel"].is_string()),
+        "every decode row is a kernel"
+    );
+}
+
+#[test]
 fn tensor_parallel_is_per_gpu_and_says_communication_is_not_modelled() {
     let v = json(&hotpath(&[
         "floors",
@@ -286,6 +347,14 @@ fn model_shaped_run_composes_the_step_and_floors_read_it_back() {
         ("gemv/m=1,n=1024,k=256/bf16/", 2.0),
         ("gemv/m=1,n=256,k=512/bf16/", 2.0),
         ("gemv/m=1,n=1000,k=256/bf16/", 1.0),
+        (
+            "rope/tokens=1,heads_q=4,heads_kv=2,head_dim=64,rotary_dim=64,max_position=65/bf16/",
+            2.0,
+        ),
+        ("silu_mul/tokens=1,intermediate=512/bf16/", 2.0),
+        // Two norms a layer and the final one.
+        ("add_rmsnorm/tokens=1,hidden=256/bf16/", 5.0),
+        ("embedding/tokens=1,hidden=256,vocab=1000/bf16/", 1.0),
     ];
     let benchmarks = file["benchmarks"].as_array().unwrap();
     let mut want = 0.0;
@@ -390,6 +459,13 @@ fn model_shaped_prefill_runs_the_prompt_kernels_and_floors_read_it_back() {
         ("gemm/m=32,n=1024,k=256/bf16", 2.0),
         ("gemm/m=32,n=256,k=512/bf16", 2.0),
         ("gemv/m=1,n=1000,k=256/bf16", 1.0),
+        (
+            "rope/tokens=32,heads_q=4,heads_kv=2,head_dim=64,rotary_dim=64,max_position=33/bf16",
+            2.0,
+        ),
+        ("silu_mul/tokens=32,intermediate=512/bf16", 2.0),
+        ("add_rmsnorm/tokens=32,hidden=256/bf16", 5.0),
+        ("embedding/tokens=32,hidden=256,vocab=1000/bf16", 1.0),
     ];
     // Besides the ceilings, exactly these kernels ran: nothing at a decode shape.
     let ceilings = ["copy", "read", "write", "triad", "peak_mma"];
@@ -580,6 +656,27 @@ fn h100_tiny_decode_file() -> hotpath_core::results::ResultsFile {
         around(2.5e-6),
         None,
     ));
+    // The rows that carry no bytes or FLOPs still take time: rope, the activation, the
+    // norms (two per layer and the final one) and the embedding lookup.
+    for (op, shape, median) in [
+        (
+            OpKind::Rope,
+            "tokens=1,heads_q=4,heads_kv=2,head_dim=64,rotary_dim=64,max_position=65",
+            0.5e-6,
+        ),
+        (OpKind::SiluMul, "tokens=1,intermediate=512", 0.4e-6),
+        (OpKind::AddRmsnorm, "tokens=1,hidden=256", 0.3e-6),
+        (OpKind::Embedding, "tokens=1,hidden=256,vocab=1000", 0.2e-6),
+    ] {
+        b.push(bench(
+            op,
+            shape,
+            DType::Bf16,
+            "hotpath",
+            around(median),
+            None,
+        ));
+    }
     support::place(&mut f);
     f
 }
@@ -637,16 +734,17 @@ fn measured_floor_composed_step_mbu_and_mfu_match_a_hand_built_results_file() {
     assert_eq!(m["bound"], "memory");
     // Composed: the fastest passing kernel of each op × its instances. cuBLASLt's gate_up
     // (3.2 µs) beats ours (3.5 µs); our qkv (2.0 µs) beats cuBLASLt's (2.5 µs).
-    // 2 · (qkv 2.0 + attention 3.0 + kv_write 1.0 + o 1.5 + gate_up 3.2 + down 2.0)
-    // + LM head 2.5 = 2 · 12.7 + 2.5 = 27.9 µs.
+    // 2 · (qkv 2.0 + rope 0.5 + attention 3.0 + kv_write 1.0 + o 1.5 + gate_up 3.2 + act 0.4
+    // + down 2.0 + norms 2·0.3) + final norm 0.3 + embedding 0.2 + LM head 2.5
+    // = 2 · 14.2 + 3.0 = 31.4 µs.
     let c = &d["composed"];
     let composed = num(&c["step_s"]);
-    assert!(close(composed, 27.9e-6, 1e-12), "{c}");
+    assert!(close(composed, 31.4e-6, 1e-12), "{c}");
     assert_eq!(c["missing"], serde_json::json!([]));
-    // MBU = spec memory floor / composed = 877.889 ns / 27.9 µs = 3.1466 %;
-    // MFU = spec compute floor / composed = 3.0345 ns / 27.9 µs = 0.010876 %.
-    assert!(close(num(&c["mbu"]), 0.031_465_554, 1e-8), "{c}");
-    assert!(close(num(&c["mfu"]), 1.087_647e-4, 1e-6), "{c}");
+    // MBU = spec memory floor / composed = 877.889 ns / 31.4 µs = 2.7958 %;
+    // MFU = spec compute floor / composed = 3.0345 ns / 31.4 µs = 0.0096641 %.
+    assert!(close(num(&c["mbu"]), 0.027_958_247, 1e-8), "{c}");
+    assert!(close(num(&c["mfu"]), 9.664_121e-5, 1e-6), "{c}");
     let gate_up = v["per_op"]
         .as_array()
         .unwrap()
@@ -658,8 +756,8 @@ fn measured_floor_composed_step_mbu_and_mfu_match_a_hand_built_results_file() {
     // The file holds no prefill kernels: the prefill composed time is unknown.
     assert!(v["prefill"]["composed"]["step_s"].is_null());
 
-    // The table says the same: 877.889 / 27.9 = 3.1 % of the floor, 980.309 / 27.9 = 3.5 %
-    // of the measured-ceiling floor, MBU 3.1 %, MFU 0.0 % (0.011 % at one decimal).
+    // The table says the same: 877.889 / 31.4 = 2.8 % of the floor, 980.309 / 31.4 = 3.1 %
+    // of the measured-ceiling floor, MBU 2.8 %, MFU 0.0 % (0.0097 % at one decimal).
     let o = hotpath(&args);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let text = String::from_utf8_lossy(&o.stdout);
@@ -669,7 +767,7 @@ fn measured_floor_composed_step_mbu_and_mfu_match_a_hand_built_results_file() {
     );
     assert!(
         text.contains(
-            "27.9 us = 3.1 % of the floor, 3.5 % of the measured-ceiling floor; MBU 3.1 %, MFU 0.0 %"
+            "31.4 us = 2.8 % of the floor, 3.1 % of the measured-ceiling floor; MBU 2.8 %, MFU 0.0 %"
         ),
         "{text}"
     );

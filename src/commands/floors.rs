@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use hotpath_core::results::ResultsFile;
 use hotpath_core::{hardware, DType, Error, Result};
 use hotpath_model::floors::{analyze, FloorsReport, Roofing};
-use hotpath_model::step::{ModelRun, Phase};
+use hotpath_model::step::{ModelRun, Phase, Weights};
 use hotpath_model::{self as model};
 use hotpath_report::floors::{heading, op_cells, summary, OP_HEADERS};
 
@@ -38,6 +38,10 @@ pub struct FloorsArgs {
     /// Element type of the linear weights: bf16, f16, f32 or fp8.
     #[arg(long, default_value = "bf16")]
     pub dtype: String,
+    /// How the linear layers' weights are stored, instead of --dtype: bf16, f16, f32, fp8,
+    /// or int4 (weight-only, groups of 128, bf16 activations).
+    #[arg(long, conflicts_with = "dtype")]
+    pub weights: Option<String>,
     /// Element type of the KV cache (default: --dtype, or bf16 under fp8 weights).
     #[arg(long)]
     pub kv_dtype: Option<String>,
@@ -57,7 +61,10 @@ pub struct FloorsArgs {
 
 /// Computes and prints the floors.
 pub fn run(args: &FloorsArgs) -> Result<Outcome> {
-    let dtype = DType::parse(&args.dtype)?;
+    let weights = match &args.weights {
+        Some(w) => Weights::parse(w)?,
+        None => Weights::Dtype(DType::parse(&args.dtype)?),
+    };
     let kv = args.kv_dtype.as_deref().map(DType::parse).transpose()?;
     let m = model::resolve(&args.model)?;
     let run = ModelRun::new(
@@ -65,10 +72,11 @@ pub fn run(args: &FloorsArgs) -> Result<Outcome> {
         Phase::Decode,
         args.batch,
         args.context,
-        dtype,
+        weights.activation_dtype(),
         kv,
         args.tp,
-    )?;
+    )?
+    .with_weights(weights);
     let file;
     let roofing = match (&args.hardware, &args.results) {
         (Some(id), _) => {

@@ -7,7 +7,7 @@ use clap::Args;
 use hotpath_core::results::ResultsFile;
 use hotpath_core::{DType, Error, OpSpec, Result};
 use hotpath_model::floors::{analyze, Roofing};
-use hotpath_model::step::{self, ModelRun, Phase};
+use hotpath_model::step::{self, ModelRun, Phase, Weights};
 use hotpath_model::{self as model};
 
 use super::floors::render;
@@ -32,9 +32,14 @@ pub struct ModelArgs {
     /// With --model: tensor-parallel degree; runs one GPU's shard of every layer.
     #[arg(long, requires = "model")]
     pub tp: Option<u64>,
-    /// With --model: KV-cache dtype (default: --dtype, or bf16 under fp8 weights).
-    #[arg(long, requires = "model")]
+    /// KV-cache dtype: with --model, of its step (default: --dtype, or bf16 under fp8
+    /// weights); with --op attn_decode, kv_write or kv_read, fp8_e4m3 sets kv_fp8=1.
+    #[arg(long)]
     pub kv_dtype: Option<String>,
+    /// With --model: how the linear layers' weights are stored, bf16, f16, f32, fp8 or int4
+    /// (weight-only, groups of 128, bf16 activations); instead of --dtype.
+    #[arg(long, requires = "model")]
+    pub weights: Option<String>,
 }
 
 /// The model run `args` ask for (weights in `dtype`), or `None` without --model.
@@ -53,15 +58,20 @@ pub fn request(args: &ModelArgs, dtype: &str) -> Result<Option<ModelRun>> {
         Phase::Decode
     };
     let kv = args.kv_dtype.as_deref().map(DType::parse).transpose()?;
+    let weights = match &args.weights {
+        Some(w) => Weights::parse(w)?,
+        None => Weights::Dtype(DType::parse(dtype)?),
+    };
     let run = ModelRun::new(
         model::resolve(name)?,
         phase,
         args.batch.unwrap_or(1),
         context,
-        DType::parse(dtype)?,
+        weights.activation_dtype(),
         kv,
         args.tp.unwrap_or(1),
-    )?;
+    )?
+    .with_weights(weights);
     if let (Phase::Prefill, Some(w)) = (phase, run.model.sliding_window) {
         if context > w {
             return Err(Error::unsupported(format!(

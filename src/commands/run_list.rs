@@ -23,6 +23,39 @@ pub enum Request {
     Model(Box<hotpath_model::step::ModelRun>),
 }
 
+/// `shape` with `kv_fp8` set from `--kv-dtype` for an op on the KV cache: fp8_e4m3 is
+/// `kv_fp8=1`, the op's own dtype `kv_fp8=0`; any other value, or the flag on another op, is
+/// refused with a sentence.
+fn with_kv_dtype(op: OpKind, shape: String, dtype: DType, kv: Option<&str>) -> Result<String> {
+    let Some(kv) = kv else {
+        return Ok(shape);
+    };
+    if !op.shape_keys().iter().any(|k| k.name == "kv_fp8") {
+        return Err(Error::bad_input(format!(
+            "--kv-dtype applies to the ops on the KV cache (attn_decode, kv_write, kv_read) and to --model; got --op {op}"
+        )));
+    }
+    let fp8 = match DType::parse(kv)? {
+        DType::Fp8E4m3 => 1,
+        d if d == dtype => 0,
+        d => {
+            return Err(Error::bad_input(format!(
+                "--kv-dtype {d} under --dtype {dtype}: the cache is in the dtype or fp8_e4m3"
+            )))
+        }
+    };
+    if shape.split(',').any(|p| p.trim().starts_with("kv_fp8")) {
+        return Err(Error::bad_input(
+            "give the KV-cache dtype once: --kv-dtype or kv_fp8= in --shape",
+        ));
+    }
+    Ok(if shape.trim().is_empty() {
+        format!("kv_fp8={fp8}")
+    } else {
+        format!("{shape},kv_fp8={fp8}")
+    })
+}
+
 impl Request {
     /// Validates --suite / --op / --shape / --dtype.
     pub fn from_args(args: &RunArgs) -> Result<Request> {
@@ -43,6 +76,7 @@ impl Request {
                         )))
                     }
                 };
+                let shape = with_kv_dtype(op, shape, dtype, args.model.kv_dtype.as_deref())?;
                 Ok(Request::Single(OpSpec::parse(op, &shape, dtype)?))
             }
             (None, Some(name)) => {

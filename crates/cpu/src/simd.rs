@@ -11,10 +11,9 @@ use std::sync::OnceLock;
 
 mod group;
 mod int4_bf16;
-mod quant;
 pub use group::{group_bf16_fast, group_dots_bf16, group_mix_bf16, unpair};
 pub use int4_bf16::{int4_bf16_fast, int4_bf16_order, int4_dots_bf16, Int4Zeros};
-pub use quant::{fp8_dots, int4_dots, int4_lane_order, int4_tables, FP8_F16_SCALE};
+pub use quant::{fp8_dots, fp8_encode, int4_dots, int4_lane_order, int4_tables, FP8_F16_SCALE};
 
 /// Instruction-set level the kernels run at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -217,6 +216,9 @@ macro_rules! dispatch {
         }
     };
 }
+
+// After `dispatch!`, which it uses.
+mod quant;
 
 #[inline(always)]
 fn fma<const FUSED: bool>(a: f32, b: f32, c: f32) -> f32 {

@@ -184,8 +184,11 @@ pub struct FloorsReport {
     pub batch: u64,
     /// Context (decode) or prompt length (prefill), tokens.
     pub context: u64,
-    /// Weight dtype.
+    /// Weight dtype (the activations' under int4 weights).
     pub dtype: DType,
+    /// Weight-only int4's group size, when the linear weights are int4.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub int4_group: Option<u64>,
     /// KV-cache dtype.
     pub kv_dtype: DType,
     /// Tensor-parallel degree (shapes, bytes and FLOPs are one GPU's).
@@ -214,6 +217,7 @@ pub fn analyze(run: &ModelRun, phases: &[Phase], roofing: &Roofing) -> Result<Fl
         batch: run.batch,
         context: run.context,
         dtype: run.dtype,
+        int4_group: run.int4_group,
         kv_dtype: run.kv_dtype,
         tp: run.tp,
         hardware: roofing.hardware_id.clone(),

@@ -2,10 +2,16 @@
 //! prefill (B prompts of L tokens) as a list of ops: the bytes that must cross the memory
 //! bus, the FLOPs, and the benchmark that measures each op at the model's exact shape.
 //!
-//! Bytes per docs/floors.md: every linear layer and the LM head read in full once per step;
-//! the embedding table is not (only the rows of the step's tokens are); norms count; the
-//! KV cache is read in full (decode) and the new tokens' K/V are written. Activations are
-//! not counted: a floor assumes they stay on chip. FLOPs: 2 per weight per token for the
+//! Bytes per docs/floors.md: every linear layer and the LM head read in full once per step
+//! (int4 weights: half a byte a weight plus a bf16 scale per group; fp8: a byte plus an f32
+//! scale per row); the embedding table is not (only the rows of the step's tokens are); norms
+//! count; the KV cache is read in full (decode) and the new tokens' K/V are written (fp8: a
+//! byte an element). Activations are not counted: a floor assumes they stay on chip, so the
+//! rotary embedding and the gated activation have a kernel and no bytes.
+//!
+//! Every row of a decode step is a kernel at the model's shape: the projections (`gemv`,
+//! `gemv_w4a16` or `gemv_fp8w`), `rope`, `attn_decode` and `kv_write` (with `kv_fp8=1` for an
+//! fp8 cache), the norms (`add_rmsnorm`), `silu_mul`, `embedding` and the LM head. FLOPs: 2 per weight per token for the
 //! linear layers, plus attention (4·B·L·q_heads·head_dim per layer in decode, causal
 //! 2·B·L²·q_heads·head_dim per layer in prefill). In prefill the LM head runs on the last
 //! token of each prompt only, as serving engines do, so the floor stays a lower bound.
@@ -14,7 +20,7 @@ use serde::{Deserialize, Serialize};
 
 use hotpath_core::dtype::DType;
 use hotpath_core::error::{Error, Result};
-pub use hotpath_core::model_config::{default_kv_dtype, ModelRun, Phase};
+pub use hotpath_core::model_config::{default_kv_dtype, ModelRun, Phase, Weights};
 use hotpath_core::op::{OpKind, OpSpec, Shape, MAX_DIM};
 
 /// Tokens per KV-cache page in the attention and KV-write benchmarks of a model step.
@@ -36,8 +42,8 @@ pub enum Category {
 /// `bytes_each` and computing `flops_each`, measured by `calls` runs of `kernel`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepOp {
-    /// `qkv`, `o`, `router`, `gate_up`, `down`, `attention`, `kv_write`, `norms`,
-    /// `final_norm`, `embed`, `lm_head`.
+    /// `qkv`, `rope`, `o`, `router`, `gate_up`, `act`, `down`, `attention`, `kv_write`,
+    /// `norms`, `final_norm`, `embed`, `lm_head`.
     pub name: &'static str,
     /// What its bytes are.
     pub category: Category,
@@ -110,10 +116,43 @@ fn kernel(op: OpKind, dims: &[(&str, u64)], dtype: DType) -> Result<OpSpec> {
     })
 }
 
-/// C[m,n] = A[m,k]·W[n,k]ᵀ: a GEMV when m ≤ 16 (decode), else a GEMM.
+/// C[m,n] = A[m,k]·W[n,k]ᵀ in `dtype`: a GEMV when m ≤ 16 (decode), else a GEMM.
 fn linear(m: u64, n: u64, k: u64, dtype: DType) -> Result<OpSpec> {
     let op = if m <= 16 { OpKind::Gemv } else { OpKind::Gemm };
     kernel(op, &[("m", m), ("n", n), ("k", k)], dtype)
+}
+
+/// A linear layer of the run's own weights: int4 and fp8 GEMVs take bf16 activations
+/// (`high`); no int4 GEMM is benchmarked (`None` at m > 16), fp8 ones are `gemm` in fp8.
+fn weight_linear(run: &ModelRun, m: u64, n: u64, k: u64) -> Result<Option<OpSpec>> {
+    let high = run.high_dtype();
+    Ok(match (run.int4_group, run.dtype) {
+        (Some(group), _) if m <= 16 && k.is_multiple_of(group) => Some(kernel(
+            OpKind::GemvW4a16,
+            &[("m", m), ("n", n), ("k", k), ("group", group)],
+            high,
+        )?),
+        (Some(_), _) => None,
+        (None, DType::Fp8E4m3) if m <= 16 => Some(kernel(
+            OpKind::GemvFp8w,
+            &[("m", m), ("n", n), ("k", k)],
+            high,
+        )?),
+        (None, dtype) => Some(linear(m, n, k, dtype)?),
+    })
+}
+
+/// A kernel on the KV cache in the run's KV dtype: an fp8 cache is `kv_fp8=1` under bf16
+/// activations.
+fn kv_kernel(run: &ModelRun, op: OpKind, dims: &[(&str, u64)]) -> Result<OpSpec> {
+    match run.kv_dtype {
+        DType::Fp8E4m3 => {
+            let mut dims = dims.to_vec();
+            dims.push(("kv_fp8", 1));
+            kernel(op, &dims, run.high_dtype())
+        }
+        kv => kernel(op, dims, kv),
+    }
 }
 
 /// The ops of `run`'s step in `phase`, at one GPU's shard when `run.tp` > 1.
@@ -157,8 +196,17 @@ pub fn step(run: &ModelRun, phase: Phase) -> Result<Step> {
                 flops_each,
             })
         };
+    // A weight matrix's bytes: int4 codes and a bf16 scale per group, fp8 codes and an f32
+    // scale per row, or elements of the dtype.
+    let matrix = |n: u64, k: u64| -> f64 {
+        match (run.int4_group, w) {
+            (Some(g), _) => f(n) * f(k) / 2.0 + f(n) * (f(k) / f(g)).ceil() * sh,
+            (None, DType::Fp8E4m3) => f(n) * f(k) + 4.0 * f(n),
+            (None, _) => f(n) * f(k) * sw,
+        }
+    };
     let dense = |n: u64, k: u64, bias: u64| -> (f64, f64) {
-        (f(n) * f(k) * sw + f(bias) * sh, 2.0 * t * f(n) * f(k))
+        (matrix(n, k) + f(bias) * sh, 2.0 * t * f(n) * f(k))
     };
 
     let qkv_n = (hq + 2 * hkv) * d;
@@ -166,12 +214,35 @@ pub fn step(run: &ModelRun, phase: Phase) -> Result<Step> {
     push(
         "qkv",
         Category::Weights,
-        Some(linear(tokens, qkv_n, h, w)?),
+        weight_linear(run, tokens, qkv_n, h)?,
         1.0,
         true,
         w,
         bytes,
         flops,
+    );
+    // Rotary embedding of q and k at each token's position (NeoX layout, the whole head).
+    let rope = kernel(
+        OpKind::Rope,
+        &[
+            ("tokens", tokens),
+            ("heads_q", hq),
+            ("heads_kv", hkv),
+            ("head_dim", d),
+            ("rotary_dim", d),
+            ("max_position", ctx.saturating_add(1).min(MAX_DIM)),
+        ],
+        hi,
+    )?;
+    push(
+        "rope",
+        Category::Weights,
+        Some(rope),
+        1.0,
+        true,
+        hi,
+        0.0,
+        0.0,
     );
 
     let (attn_kernel, attn_bytes, attn_flops) = attention(run, phase, hq, hkv, skv)?;
@@ -185,7 +256,8 @@ pub fn step(run: &ModelRun, phase: Phase) -> Result<Step> {
         attn_bytes,
         attn_flops,
     );
-    let kv_new = kernel(
+    let kv_new = kv_kernel(
+        run,
         OpKind::KvWrite,
         &[
             ("tokens", tokens),
@@ -193,7 +265,6 @@ pub fn step(run: &ModelRun, phase: Phase) -> Result<Step> {
             ("head_dim", d),
             ("page_size", PAGE_SIZE),
         ],
-        kv,
     )?;
     push(
         "kv_write",
@@ -210,7 +281,7 @@ pub fn step(run: &ModelRun, phase: Phase) -> Result<Step> {
     push(
         "o",
         Category::Weights,
-        Some(linear(tokens, h, hq * d, w)?),
+        weight_linear(run, tokens, h, hq * d)?,
         1.0,
         true,
         w,
@@ -223,29 +294,17 @@ pub fn step(run: &ModelRun, phase: Phase) -> Result<Step> {
     match cfg.moe {
         None => {
             let (bytes, flops) = dense(2 * inter, h, gate_bias);
-            let k = linear(tokens, 2 * inter, h, w)?;
-            push(
-                "gate_up",
-                Category::Weights,
-                Some(k),
-                1.0,
-                true,
-                w,
-                bytes,
-                flops,
-            );
+            let k = weight_linear(run, tokens, 2 * inter, h)?;
+            push("gate_up", Category::Weights, k, 1.0, true, w, bytes, flops);
+            let act = kernel(
+                OpKind::SiluMul,
+                &[("tokens", tokens), ("intermediate", inter)],
+                hi,
+            )?;
+            push("act", Category::Weights, Some(act), 1.0, true, hi, 0.0, 0.0);
             let (bytes, flops) = dense(h, inter, down_bias);
-            let k = linear(tokens, h, inter, w)?;
-            push(
-                "down",
-                Category::Weights,
-                Some(k),
-                1.0,
-                true,
-                w,
-                bytes,
-                flops,
-            );
+            let k = weight_linear(run, tokens, h, inter)?;
+            push("down", Category::Weights, k, 1.0, true, w, bytes, flops);
         }
         Some(moe) => {
             let e = moe.num_local_experts;
@@ -266,25 +325,35 @@ pub fn step(run: &ModelRun, phase: Phase) -> Result<Step> {
             let routed = t * f(moe.num_experts_per_tok);
             let rows = (routed / distinct).ceil().max(1.0) as u64;
             let (bytes, _) = dense(2 * inter, h, gate_bias);
-            let k = linear(rows, 2 * inter, h, w)?;
+            let k = weight_linear(run, rows, 2 * inter, h)?;
             let flops = 2.0 * routed * f(2 * inter) * f(h);
             push(
                 "gate_up",
                 Category::Weights,
-                Some(k),
+                k,
                 distinct,
                 true,
                 w,
                 distinct * bytes,
                 flops,
             );
+            // Every routed row's gated activation, before its down projection.
+            let act = kernel(
+                OpKind::SiluMul,
+                &[
+                    ("tokens", tokens * moe.num_experts_per_tok),
+                    ("intermediate", inter),
+                ],
+                hi,
+            )?;
+            push("act", Category::Weights, Some(act), 1.0, true, hi, 0.0, 0.0);
             let (bytes, _) = dense(h, inter, down_bias);
-            let k = linear(rows, h, inter, w)?;
+            let k = weight_linear(run, rows, h, inter)?;
             let flops = 2.0 * routed * f(h) * f(inter);
             push(
                 "down",
                 Category::Weights,
-                Some(k),
+                k,
                 distinct,
                 true,
                 w,
@@ -293,11 +362,13 @@ pub fn step(run: &ModelRun, phase: Phase) -> Result<Step> {
             );
         }
     }
+    // The residual add + RMSNorm before attention and before the MLP.
+    let norm = kernel(OpKind::AddRmsnorm, &[("tokens", tokens), ("hidden", h)], hi)?;
     push(
         "norms",
         Category::Weights,
-        None,
-        0.0,
+        Some(norm.clone()),
+        2.0,
         true,
         hi,
         f(2 * h) * sh,
@@ -307,20 +378,26 @@ pub fn step(run: &ModelRun, phase: Phase) -> Result<Step> {
     push(
         "final_norm",
         Category::Weights,
-        None,
-        0.0,
+        Some(norm),
+        1.0,
         false,
         hi,
         f(h) * sh,
         0.0,
     );
     // The rows of the step's tokens (at most the whole table), split over the vocab shards.
+    let looked_up = tokens.min(vocab);
+    let embed = kernel(
+        OpKind::Embedding,
+        &[("tokens", looked_up), ("hidden", h), ("vocab", vocab)],
+        hi,
+    )?;
     let rows = tokens.min(cfg.vocab_size) as f64 / tp as f64;
     push(
         "embed",
         Category::Weights,
-        None,
-        0.0,
+        Some(embed),
+        1.0,
         false,
         hi,
         rows * f(h) * sh,
@@ -354,7 +431,8 @@ fn attention(
     match phase {
         Phase::Decode => {
             let l = run.attended();
-            let k = kernel(
+            let k = kv_kernel(
+                run,
                 OpKind::AttnDecode,
                 &[
                     ("batch", run.batch),
@@ -364,7 +442,6 @@ fn attention(
                     ("head_dim", run.model.head_dim),
                     ("page_size", PAGE_SIZE),
                 ],
-                run.kv_dtype,
             )?;
             let l = l as f64;
             Ok((

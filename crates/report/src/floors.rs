@@ -162,9 +162,13 @@ pub fn heading(r: &FloorsReport) -> String {
         .get(r.dtype.name())
         .map(|p| format!("{} {} TFLOP/s", r.dtype, sig3(p / 1e12)))
         .unwrap_or_else(|| format!("no {} peak", r.dtype));
+    let weights = match r.int4_group {
+        Some(g) => format!("int4 (groups of {g}, {} activations)", r.dtype),
+        None => r.dtype.to_string(),
+    };
     format!(
-        "{}: batch {}, context {}, weights {}, KV {}, tp {}; roofs {} ({bw}, {peak})",
-        r.model, r.batch, r.context, r.dtype, r.kv_dtype, r.tp, r.hardware
+        "{}: batch {}, context {}, weights {weights}, KV {}, tp {}; roofs {} ({bw}, {peak})",
+        r.model, r.batch, r.context, r.kv_dtype, r.tp, r.hardware
     )
 }
 

@@ -65,6 +65,14 @@ pub enum Weights {
 }
 
 impl Weights {
+    /// The dtype a run of these weights is built with: the weights' own, or bf16 for int4.
+    pub fn activation_dtype(self) -> DType {
+        match self {
+            Weights::Dtype(d) => d,
+            Weights::Int4 => DType::Bf16,
+        }
+    }
+
     /// Parses `--weights`: a dtype name or `int4`.
     pub fn parse(text: &str) -> Result<Weights> {
         match text.trim().to_ascii_lowercase().as_str() {
@@ -139,7 +147,7 @@ impl ModelRun {
 
     /// The run with its linear layers' weights stored as `weights` (int4: bf16 activations,
     /// groups of [`INT4_MODEL_GROUP`]).
-    pub fn with_weights(mut self, weights: Weights) -> Result<ModelRun> {
+    pub fn with_weights(mut self, weights: Weights) -> ModelRun {
         match weights {
             Weights::Dtype(d) => {
                 self.dtype = d;
@@ -150,7 +158,7 @@ impl ModelRun {
                 self.int4_group = Some(INT4_MODEL_GROUP);
             }
         }
-        Ok(self)
+        self
     }
 
     /// Element type of what is never quantized to 8 bits: norms, embedding, router and LM

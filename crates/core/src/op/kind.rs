@@ -17,6 +17,10 @@ pub struct ShapeKey {
     pub default: Option<u64>,
     /// A 0/1 switch (`causal`, `gptj`): 0 is a value, anything above 1 is refused.
     pub flag: bool,
+    /// A switch that is off unless named (`kv_fp8`, `zero_points`, `gptj`): left out of a
+    /// shape's text while off, so the ids of results from before an op had it stay the same,
+    /// and read as off where a shape from such a results file lacks it.
+    pub quiet: bool,
 }
 
 pub(crate) const fn req(name: &'static str, meaning: &'static str) -> ShapeKey {
@@ -25,6 +29,7 @@ pub(crate) const fn req(name: &'static str, meaning: &'static str) -> ShapeKey {
         meaning,
         default: None,
         flag: false,
+        quiet: false,
     }
 }
 
@@ -34,6 +39,7 @@ pub(crate) const fn opt(name: &'static str, meaning: &'static str, default: u64)
         meaning,
         default: Some(default),
         flag: false,
+        quiet: false,
     }
 }
 
@@ -44,7 +50,27 @@ pub(crate) const fn flag(name: &'static str, meaning: &'static str, default: boo
         meaning,
         default: Some(default as u64),
         flag: true,
+        quiet: false,
     }
+}
+
+/// A 0/1 switch that is off unless named ([`ShapeKey::quiet`]).
+pub(crate) const fn switch(name: &'static str, meaning: &'static str) -> ShapeKey {
+    ShapeKey {
+        name,
+        meaning,
+        default: Some(0),
+        flag: true,
+        quiet: true,
+    }
+}
+
+/// Whether `key` is a quiet switch of any op (key names mean the same in every op).
+pub(crate) fn is_quiet_switch(key: &str) -> bool {
+    OpKind::ALL
+        .iter()
+        .flat_map(|op| op.shape_keys())
+        .any(|k| k.quiet && k.name == key)
 }
 
 /// What kind of measurement an op is.

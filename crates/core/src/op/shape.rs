@@ -79,13 +79,16 @@ impl Shape {
     }
 
     /// Value of `key`; an error naming the key and the shape when the shape has no such key
-    /// (never a silent zero).
+    /// (never a silent zero), except a quiet switch, which is off where a shape read back
+    /// from an older results file lacks it.
     pub fn dim(&self, key: &str) -> Result<u64> {
-        self.dims
-            .iter()
-            .find(|(n, _)| n == key)
-            .map(|(_, v)| *v)
-            .ok_or_else(|| Error::bad_input(format!("shape '{self}' has no key '{key}'")))
+        match self.dims.iter().find(|(n, _)| n == key) {
+            Some((_, v)) => Ok(*v),
+            None if super::kind::is_quiet_switch(key) => Ok(0),
+            None => Err(Error::bad_input(format!(
+                "shape '{self}' has no key '{key}'"
+            ))),
+        }
     }
 
     /// Keys and values in canonical order.
@@ -166,7 +169,13 @@ pub fn example(op: OpKind) -> &'static str {
 
 impl fmt::Display for Shape {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let parts: Vec<String> = self.dims.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        // Quiet switches that are off are left out (the text older ids were made of).
+        let parts: Vec<String> = self
+            .dims
+            .iter()
+            .filter(|(k, v)| *v != 0 || !super::kind::is_quiet_switch(k))
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect();
         f.write_str(&parts.join(","))
     }
 }
@@ -218,6 +227,32 @@ mod tests {
         assert_eq!(s.dim("elements").unwrap(), 268_435_456);
         let s = Shape::parse(OpKind::Gemm, "k=3,n=2,m=1").unwrap();
         assert_eq!(s.to_string(), "m=1,n=2,k=3");
+    }
+
+    #[test]
+    fn quiet_switches_are_left_out_while_off_and_read_as_off_when_missing() {
+        // kv_fp8 joined kv_write after results were written: the id of the dtype cache stays.
+        let s = Shape::parse(OpKind::KvWrite, "tokens=4").unwrap();
+        assert_eq!(
+            s.to_string(),
+            "tokens=4,heads_kv=8,head_dim=128,page_size=16"
+        );
+        assert_eq!(s.dim("kv_fp8").unwrap(), 0);
+        let s = Shape::parse(OpKind::KvWrite, "tokens=4,kv_fp8=1").unwrap();
+        assert_eq!(
+            s.to_string(),
+            "tokens=4,heads_kv=8,head_dim=128,page_size=16,kv_fp8=1"
+        );
+        // A shape read back from an older file, without the key: off, not an error.
+        let old: Shape = serde_json::from_str(r#"{"tokens":4,"heads_kv":8}"#).unwrap();
+        assert_eq!(old.dim("kv_fp8").unwrap(), 0);
+        assert!(
+            old.dim("head_dim").is_err(),
+            "other keys are still required"
+        );
+        // A flag that is not quiet (causal) is always written.
+        let s = Shape::parse(OpKind::AttnPrefill, "seq=8,causal=0").unwrap();
+        assert!(s.to_string().ends_with("causal=0"), "{s}");
     }
 
     #[test]

@@ -23,7 +23,7 @@ use crate::inputs::{Gen, Inputs};
 use crate::kernels::KernelFile;
 use crate::launch;
 use crate::launch_plan::{kernel, out, out_bytes, suffix, Arg, LaunchPlan, LaunchStep};
-use crate::op::{flag, opt, req, OpClass, OpKind, OpSpec, Sat, Shape, ShapeKey};
+use crate::op::{opt, req, switch, OpClass, OpKind, OpSpec, Sat, Shape, ShapeKey};
 use crate::reference::OpReference;
 use crate::suite::{DeviceClass, SuiteName, LLAMA_8B_PROJECTIONS};
 use crate::target::Target;
@@ -48,10 +48,9 @@ const KEYS: &[ShapeKey] = &[
     req("n", "rows of weights W[n,k] (output features)"),
     req("k", "reduction length (input features)"),
     opt("group", "k elements per scale (32, 64 or 128)", 128),
-    flag(
+    switch(
         "zero_points",
         "1 = asymmetric (a 4-bit zero point per group), 0 = symmetric",
-        false,
     ),
 ];
 

@@ -11,7 +11,7 @@ use crate::inputs::{pages_for, Gen, Inputs};
 use crate::kernels::{self, KernelFile};
 use crate::launch;
 use crate::launch_plan::{kernel, out, out_bytes, simple, suffix, Arg, LaunchPlan};
-use crate::op::{flag, opt, req, OpClass, OpKind, OpSpec, Sat, ShapeKey};
+use crate::op::{opt, req, switch, OpClass, OpKind, OpSpec, Sat, ShapeKey};
 use crate::reference::{kv, OpReference};
 use crate::suite::{DeviceClass, SuiteName};
 use crate::target::Target;
@@ -34,10 +34,9 @@ pub struct KvShape {
 }
 
 /// The `kv_fp8` key of the ops on the KV cache (`kv_write`, `kv_read`, `attn_decode`).
-pub(super) const KV_FP8_KEY: ShapeKey = flag(
+pub(super) const KV_FP8_KEY: ShapeKey = switch(
     "kv_fp8",
     "1 = KV cache in fp8 e4m3 with one f32 scale per KV head, 0 = in the dtype",
-    false,
 );
 
 /// The largest code magnitude an fp8 KV cache is generated or written with: 240 is the top

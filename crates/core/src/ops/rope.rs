@@ -19,7 +19,7 @@ use crate::inputs::{Gen, Inputs};
 use crate::kernels::KernelFile;
 use crate::launch::{self, Geometry};
 use crate::launch_plan::{kernel, out, out_bytes, simple, suffix, Arg, LaunchPlan};
-use crate::op::{flag, opt, req, OpClass, OpKind, OpSpec, Sat, Shape, ShapeKey};
+use crate::op::{opt, req, switch, OpClass, OpKind, OpSpec, Sat, Shape, ShapeKey};
 use crate::reference::OpReference;
 use crate::suite::{DeviceClass, SuiteName};
 use crate::target::Target;
@@ -93,11 +93,7 @@ const KEYS: &[ShapeKey] = &[
         "rows of the cos/sin cache (positions lie below)",
         32768,
     ),
-    flag(
-        "gptj",
-        "1 = GPT-J interleaved pairs, 0 = NeoX halves",
-        false,
-    ),
+    switch("gptj", "1 = GPT-J interleaved pairs, 0 = NeoX halves"),
 ];
 
 /// The cos/sin cache `[max_position, rotary_dim]`: row p holds cos(p·θ_i) for i < r/2, then

@@ -1,15 +1,17 @@
 //! The paged KV cache in fp8 e4m3 (`kv_fp8=1`): `kv_write` quantizes each row into its cache
 //! slot, code = e4m3(x·(1/scale)) with the scale of the element's KV head (the f32 operations
-//! of the GPU kernels, then round to nearest even); `kv_read` gathers cache rows into the
-//! dtype, code·scale. Parallel over cache slots or tokens, as `kv.rs`.
+//! of the GPU kernels, then round to nearest even, vectorized by `crate::simd::fp8_encode`);
+//! `kv_read` gathers cache rows into the dtype, code·scale. Parallel over cache slots or
+//! tokens, as `kv.rs`.
 
 use rayon::prelude::*;
 
 use hotpath_core::ops::KvShape;
-use hotpath_core::tensor::{fp8_e4m3_from_f32, fp8_e4m3_to_f32};
+use hotpath_core::tensor::fp8_e4m3_to_f32;
 use hotpath_core::{Error, HostData, HostTensor, Inputs, OpSpec, Result};
 
 use super::{indices, tensor, HostElem, Kernel};
+use crate::simd::fp8_encode;
 
 /// The scales of one cache, per KV head: `k_scale`, `v_scale` (f32).
 fn scales(inputs: &Inputs, heads_kv: usize) -> Result<[Vec<f32>; 2]> {
@@ -90,14 +92,19 @@ impl<E: HostElem> Kernel for KvWriteFp8<E> {
             cache
                 .par_chunks_mut(row)
                 .zip(self.token_of_slot.par_iter())
-                .for_each(|(dst, t)| {
-                    if let Some(t) = t {
-                        let x = &src[t * row..(t + 1) * row];
-                        for (i, (c, x)) in dst.iter_mut().zip(x).enumerate() {
-                            *c = fp8_e4m3_from_f32(x.to_f32() * inverse[i / d]);
+                .for_each_init(
+                    || vec![0f32; row],
+                    |wide, (dst, t)| {
+                        if let Some(t) = t {
+                            E::widen(&src[t * row..(t + 1) * row], wide);
+                            for ((codes, x), inv) in
+                                dst.chunks_mut(d).zip(wide.chunks(d)).zip(inverse)
+                            {
+                                fp8_encode(x, *inv, codes);
+                            }
                         }
-                    }
-                });
+                    },
+                );
         }
         Ok(())
     }

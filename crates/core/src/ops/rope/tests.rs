@@ -31,7 +31,7 @@ fn defaults_are_llama_3_1_8b() {
     let s = spec("tokens=1", DType::Bf16);
     assert_eq!(
         s.shape.to_string(),
-        "tokens=1,heads_q=32,heads_kv=8,head_dim=128,rotary_dim=128,max_position=32768,gptj=0"
+        "tokens=1,heads_q=32,heads_kv=8,head_dim=128,rotary_dim=128,max_position=32768"
     );
 }
 
