@@ -9,11 +9,40 @@
 use half::{bf16, f16};
 use std::sync::OnceLock;
 
+/// Calls `$f::<R, C>(args)` for `$rows` = R activation rows: C = 4 independent
+/// accumulator chains per row up to 4 rows (the FMA latency needs at least four chains in
+/// flight), one per row beyond (the rows are the chains; 16 accumulators at most).
+#[cfg(target_arch = "x86_64")]
+macro_rules! by_rows {
+    ($rows:expr, $f:ident ( $($arg:expr),* )) => {
+        match $rows {
+            1 => $f::<1, 4>($($arg),*),
+            2 => $f::<2, 4>($($arg),*),
+            3 => $f::<3, 4>($($arg),*),
+            4 => $f::<4, 4>($($arg),*),
+            5 => $f::<5, 1>($($arg),*),
+            6 => $f::<6, 1>($($arg),*),
+            7 => $f::<7, 1>($($arg),*),
+            8 => $f::<8, 1>($($arg),*),
+            9 => $f::<9, 1>($($arg),*),
+            10 => $f::<10, 1>($($arg),*),
+            11 => $f::<11, 1>($($arg),*),
+            12 => $f::<12, 1>($($arg),*),
+            13 => $f::<13, 1>($($arg),*),
+            14 => $f::<14, 1>($($arg),*),
+            15 => $f::<15, 1>($($arg),*),
+            _ => $f::<16, 1>($($arg),*),
+        }
+    };
+}
+
 mod group;
 mod int4_bf16;
 pub use group::{group_bf16_fast, group_dots_bf16, group_mix_bf16, unpair};
 pub use int4_bf16::{int4_bf16_fast, int4_bf16_order, int4_dots_bf16, Int4Zeros};
-pub use quant::{fp8_dots, fp8_encode, int4_dots, int4_lane_order, int4_tables, FP8_F16_SCALE};
+pub use quant::{
+    fp8_decode, fp8_dots, fp8_encode, int4_dots, int4_lane_order, int4_tables, FP8_F16_SCALE,
+};
 
 /// Instruction-set level the kernels run at.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

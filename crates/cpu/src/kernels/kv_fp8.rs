@@ -1,17 +1,16 @@
 //! The paged KV cache in fp8 e4m3 (`kv_fp8=1`): `kv_write` quantizes each row into its cache
 //! slot, code = e4m3(x·(1/scale)) with the scale of the element's KV head (the f32 operations
 //! of the GPU kernels, then round to nearest even, vectorized by `crate::simd::fp8_encode`);
-//! `kv_read` gathers cache rows into the dtype, code·scale. Parallel over cache slots or
+//! `kv_read` gathers cache rows into the dtype, code·scale (`crate::simd::fp8_decode`). Parallel over cache slots or
 //! tokens, as `kv.rs`.
 
 use rayon::prelude::*;
 
 use hotpath_core::ops::KvShape;
-use hotpath_core::tensor::fp8_e4m3_to_f32;
 use hotpath_core::{Error, HostData, HostTensor, Inputs, OpSpec, Result};
 
 use super::{indices, tensor, HostElem, Kernel};
-use crate::simd::fp8_encode;
+use crate::simd::{fp8_decode, fp8_encode};
 
 /// The scales of one cache, per KV head: `k_scale`, `v_scale` (f32).
 fn scales(inputs: &Inputs, heads_kv: usize) -> Result<[Vec<f32>; 2]> {
@@ -131,8 +130,6 @@ pub struct KvReadFp8<E> {
     tokens: usize,
     slot_of_token: Vec<usize>,
     scales: [Vec<f32>; 2],
-    /// Every code's value, so a gather is one lookup and one multiply per element.
-    values: [f32; 256],
     sets: Vec<ReadSet<E>>,
 }
 
@@ -163,26 +160,29 @@ pub fn build_read<E: HostElem>(
         tokens,
         slot_of_token,
         scales: scales(inputs, p.heads_kv as usize)?,
-        values: std::array::from_fn(|c| fp8_e4m3_to_f32(c as u8)),
         sets,
     }))
 }
 
 impl<E: HostElem> Kernel for KvReadFp8<E> {
     fn run(&mut self, set: usize) -> Result<()> {
-        let (row, d, values) = (self.row, self.head_dim, &self.values);
+        let (row, d) = (self.row, self.head_dim);
         let s = &mut self.sets[set];
         let (ko, vo) = s.kv.split_at_mut(self.tokens * row);
         for ((dst_all, src), scale) in [(ko, &s.k), (vo, &s.v)].into_iter().zip(&self.scales) {
             dst_all
                 .par_chunks_mut(row)
                 .zip(self.slot_of_token.par_iter())
-                .for_each(|(dst, &slot)| {
-                    let codes = &src[slot * row..(slot + 1) * row];
-                    for (i, (o, c)) in dst.iter_mut().zip(codes).enumerate() {
-                        *o = E::from_f32(values[*c as usize] * scale[i / d]);
-                    }
-                });
+                .for_each_init(
+                    || vec![0f32; row],
+                    |wide, (dst, &slot)| {
+                        let codes = &src[slot * row..(slot + 1) * row];
+                        for ((w, c), s) in wide.chunks_mut(d).zip(codes.chunks(d)).zip(scale) {
+                            fp8_decode(c, *s, w);
+                        }
+                        E::narrow(wide, dst);
+                    },
+                );
         }
         Ok(())
     }

@@ -105,6 +105,28 @@ unsafe fn int4_dots_bf16_avx512(
     k: usize,
     out: &mut [f32],
 ) {
+    if !out.is_empty() {
+        by_rows!(
+            out.len(),
+            int4_bf16_rows(words, group, scales, zeros, xs, k, out)
+        );
+    }
+}
+
+/// [`int4_dots_bf16`] for R rows with C accumulator chains each: C blocks of 64 codes a
+/// step, block `b` adding into chain `b % C` (registers, not memory, carry the sums).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
+#[inline]
+unsafe fn int4_bf16_rows<const R: usize, const C: usize>(
+    words: &[u32],
+    group: usize,
+    scales: &[f32],
+    zeros: Int4Zeros,
+    xs: &[u16],
+    k: usize,
+    out: &mut [f32],
+) {
     use std::arch::x86_64::*;
     // bf16 of q − 8 (symmetric) or q, twice over (five index bits).
     let bias = match zeros {
@@ -117,10 +139,11 @@ unsafe fn int4_dots_bf16_avx512(
     }
     let table = _mm512_loadu_si512(table.as_ptr() as *const __m512i);
     let low_bits = _mm512_set1_epi16(0x0f);
-    let rows = out.len();
-    let mut total = [_mm512_setzero_ps(); 16];
+    let mut total = [[_mm512_setzero_ps(); C]; R];
     let (wp, xp) = (words.as_ptr() as *const u8, xs.as_ptr());
-    for b in 0..k / 64 {
+    // group is 32, 64 or 128: code e's group is e >> shift (no division in the loop).
+    let shift = group.trailing_zeros();
+    let block = |b: usize, c: usize, total: &mut [[__m512; C]; R]| {
         let bytes = _mm256_loadu_si256(wp.add(32 * b) as *const __m256i);
         let wide = _mm512_cvtepu8_epi16(bytes);
         let lo: __m512bh = std::mem::transmute(_mm512_permutexvar_epi16(wide, table));
@@ -129,19 +152,19 @@ unsafe fn int4_dots_bf16_avx512(
             table,
         ));
         // Lanes 0..7 cover codes 0..31 of the block, lanes 8..15 codes 32..63.
-        let (g0, g1) = ((64 * b) / group, (64 * b + 32) / group);
+        let (g0, g1) = ((64 * b) >> shift, (64 * b + 32) >> shift);
         let scale = _mm512_mask_blend_ps(
             0xff00,
             _mm512_set1_ps(*scales.get_unchecked(g0)),
             _mm512_set1_ps(*scales.get_unchecked(g1)),
         );
-        for (r, t) in total.iter_mut().enumerate().take(rows) {
+        for (r, t) in total.iter_mut().enumerate() {
             let x = xp.add(r * k + 64 * b);
             let xlo: __m512bh = std::mem::transmute(_mm512_loadu_si512(x as *const __m512i));
             let xhi: __m512bh =
                 std::mem::transmute(_mm512_loadu_si512(x.add(32) as *const __m512i));
             let acc = _mm512_dpbf16_ps(_mm512_dpbf16_ps(_mm512_setzero_ps(), lo, xlo), hi, xhi);
-            *t = _mm512_fmadd_ps(acc, scale, *t);
+            t[c] = _mm512_fmadd_ps(acc, scale, t[c]);
             if let Int4Zeros::Asymmetric { scaled, x4 } = zeros {
                 let sz = _mm512_mask_blend_ps(
                     0xff00,
@@ -149,12 +172,28 @@ unsafe fn int4_dots_bf16_avx512(
                     _mm512_set1_ps(*scaled.get_unchecked(g1)),
                 );
                 let sums = _mm512_loadu_ps(x4.as_ptr().add(r * k / 4 + 16 * b));
-                *t = _mm512_fnmadd_ps(sz, sums, *t);
+                t[c] = _mm512_fnmadd_ps(sz, sums, t[c]);
             }
         }
+    };
+    let blocks = k / 64;
+    let mut b = 0;
+    while b + C <= blocks {
+        for c in 0..C {
+            block(b + c, c, &mut total);
+        }
+        b += C;
+    }
+    while b < blocks {
+        block(b, 0, &mut total);
+        b += 1;
     }
     for (o, t) in out.iter_mut().zip(total) {
-        *o += _mm512_reduce_add_ps(t);
+        let mut v = t[0];
+        for chain in &t[1..] {
+            v = _mm512_add_ps(v, *chain);
+        }
+        *o += _mm512_reduce_add_ps(v);
     }
 }
 

@@ -116,33 +116,6 @@ fn int4_dots_plain(
     }
 }
 
-/// Calls `$f::<R, C>(args)` for `$rows` = R activation rows: C = 4 independent
-/// accumulator chains per row up to 4 rows (the FMA latency needs at least four chains in
-/// flight), one per row beyond (the rows are the chains; 16 accumulators at most).
-#[cfg(target_arch = "x86_64")]
-macro_rules! by_rows {
-    ($rows:expr, $f:ident ( $($arg:expr),* )) => {
-        match $rows {
-            1 => $f::<1, 4>($($arg),*),
-            2 => $f::<2, 4>($($arg),*),
-            3 => $f::<3, 4>($($arg),*),
-            4 => $f::<4, 4>($($arg),*),
-            5 => $f::<5, 1>($($arg),*),
-            6 => $f::<6, 1>($($arg),*),
-            7 => $f::<7, 1>($($arg),*),
-            8 => $f::<8, 1>($($arg),*),
-            9 => $f::<9, 1>($($arg),*),
-            10 => $f::<10, 1>($($arg),*),
-            11 => $f::<11, 1>($($arg),*),
-            12 => $f::<12, 1>($($arg),*),
-            13 => $f::<13, 1>($($arg),*),
-            14 => $f::<14, 1>($($arg),*),
-            15 => $f::<15, 1>($($arg),*),
-            _ => $f::<16, 1>($($arg),*),
-        }
-    };
-}
-
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn int4_dots_avx512(
@@ -318,25 +291,103 @@ fn e4m3_code(x: f32) -> u8 {
     }
 }
 
-#[inline(always)]
-fn fp8_encode_body<const FUSED: bool>(x: &[f32], scale: f32, out: &mut [u8]) {
-    for (o, v) in out.iter_mut().zip(x) {
-        *o = e4m3_code(v * scale);
-    }
-}
-dispatch!(fp8_encode_body, fp8_encode_avx512, fp8_encode_avx2, (x: &[f32], scale: f32, out: &mut [u8]));
-
 /// `out[i] = e4m3(x[i]·scale)` over the shorter length (the quantizing half of an fp8 KV
 /// cache write: `scale` is 1/the head's scale).
 pub fn fp8_encode(x: &[f32], scale: f32, out: &mut [u8]) {
-    match level() {
-        // SAFETY: the level was detected on this CPU.
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx512 => unsafe { fp8_encode_avx512(x, scale, out) },
-        // SAFETY: as above.
-        #[cfg(target_arch = "x86_64")]
-        Level::Avx2 => unsafe { fp8_encode_avx2(x, scale, out) },
-        _ => fp8_encode_body::<false>(x, scale, out),
+    let n = x.len().min(out.len());
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if level() == Level::Avx512 {
+        // SAFETY: AVX-512 F was detected on this CPU; n bounds both slices.
+        done = unsafe { fp8_encode_avx512(&x[..n], scale, &mut out[..n]) };
+    }
+    for (o, v) in out[done..n].iter_mut().zip(&x[done..n]) {
+        *o = e4m3_code(v * scale);
+    }
+}
+
+/// [`e4m3_code`] sixteen lanes at a time over whole vectors; returns how many were done.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fp8_encode_avx512(x: &[f32], scale: f32, out: &mut [u8]) -> usize {
+    use std::arch::x86_64::*;
+    let s = _mm512_set1_ps(scale);
+    let (abs, top) = (_mm512_set1_epi32(0x7fff_ffff), _mm512_set1_ps(448.0));
+    let smallest_normal = _mm512_set1_ps(0.015_625);
+    let (seven, rest_mask, half) = (
+        _mm512_set1_epi32(7),
+        _mm512_set1_epi32(0xf_ffff),
+        _mm512_set1_epi32(0x8_0000),
+    );
+    let whole = x.len() / 16 * 16;
+    for i in (0..whole).step_by(16) {
+        let v = _mm512_mul_ps(_mm512_loadu_ps(x.as_ptr().add(i)), s);
+        let bits = _mm512_castps_si512(v);
+        let sign = _mm512_and_si512(_mm512_srli_epi32(bits, 24), _mm512_set1_epi32(0x80));
+        let nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+        let a = _mm512_min_ps(_mm512_castsi512_ps(_mm512_and_si512(bits, abs)), top);
+        // Below 2⁻⁶: the nearest multiple of 2⁻⁹ (ties to even: the default rounding).
+        let subnormal = _mm512_cvtps_epu32(_mm512_mul_ps(a, _mm512_set1_ps(512.0)));
+        let b = _mm512_castps_si512(a);
+        let m3 = _mm512_and_si512(_mm512_srli_epi32(b, 20), seven);
+        let rest = _mm512_and_si512(b, rest_mask);
+        let odd = _mm512_test_epi32_mask(m3, _mm512_set1_epi32(1));
+        let up = _mm512_cmpgt_epu32_mask(rest, half) | (_mm512_cmpeq_epi32_mask(rest, half) & odd);
+        let exp = _mm512_sub_epi32(_mm512_srli_epi32(b, 23), _mm512_set1_epi32(120));
+        let normal = _mm512_mask_add_epi32(
+            _mm512_add_epi32(_mm512_slli_epi32(exp, 3), m3),
+            up,
+            _mm512_add_epi32(_mm512_slli_epi32(exp, 3), m3),
+            _mm512_set1_epi32(1),
+        );
+        let code = _mm512_mask_blend_epi32(
+            _mm512_cmp_ps_mask(a, smallest_normal, _CMP_LT_OQ),
+            normal,
+            subnormal,
+        );
+        let code =
+            _mm512_mask_blend_epi32(nan, _mm512_or_si512(code, sign), _mm512_set1_epi32(0x7f));
+        _mm_storeu_si128(
+            out.as_mut_ptr().add(i) as *mut __m128i,
+            _mm512_cvtepi32_epi8(code),
+        );
+    }
+    whole
+}
+
+/// `out[i] = e4m3(codes[i])·scale` over the shorter length (the dequantizing half of an fp8
+/// KV cache read), through the f16 view of each code (exact; NaN codes are not decoded).
+pub fn fp8_decode(codes: &[u8], scale: f32, out: &mut [f32]) {
+    #[cfg(target_arch = "x86_64")]
+    if level() == Level::Avx512 {
+        // SAFETY: AVX-512 F (and with it AVX2 and F16C) was detected on this CPU.
+        unsafe { fp8_decode_avx512(codes, scale, out) };
+        return;
+    }
+    for (o, c) in out.iter_mut().zip(codes) {
+        *o = fp8_f16_view(*c) * FP8_F16_SCALE * scale;
+    }
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx2,f16c")]
+unsafe fn fp8_decode_avx512(codes: &[u8], scale: f32, out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let n = codes.len().min(out.len());
+    let mask = _mm256_set1_epi16(0xbfffu16 as i16);
+    let factor = _mm512_set1_ps(scale * FP8_F16_SCALE);
+    let mut i = 0;
+    while i + 16 <= n {
+        let bytes = _mm_loadu_si128(codes.as_ptr().add(i) as *const __m128i);
+        let h = _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(bytes), 7), mask);
+        _mm512_storeu_ps(
+            out.as_mut_ptr().add(i),
+            _mm512_mul_ps(_mm512_cvtph_ps(h), factor),
+        );
+        i += 16;
+    }
+    for j in i..n {
+        out[j] = fp8_f16_view(codes[j]) * FP8_F16_SCALE * scale;
     }
 }
 
@@ -367,6 +418,19 @@ mod tests {
             fp8_encode(&x, scale, &mut out);
             for (v, o) in x.iter().zip(&out) {
                 assert_eq!(*o, fp8_e4m3_from_f32(v * scale), "{v:e}·{scale}");
+            }
+        }
+    }
+
+    #[test]
+    fn decoding_is_the_code_times_the_scale() {
+        // Every finite code, 254 of them (a vector body and a tail), at two scales.
+        let codes: Vec<u8> = (0..=255u8).filter(|c| c & 0x7f != 0x7f).collect();
+        for scale in [1.0f32, 0.375] {
+            let mut out = vec![0f32; codes.len()];
+            fp8_decode(&codes, scale, &mut out);
+            for (c, o) in codes.iter().zip(&out) {
+                assert_eq!(*o, fp8_e4m3_to_f32(*c) * scale, "{c:#04x}");
             }
         }
     }
