@@ -6,7 +6,7 @@
 //! |---|---|---|
 //! | gemm, gemv | `a[m,k]`, `w[n,k]` | `c[m,n]` |
 //! | attn_prefill | `q[b,S,hq,d]`, `k[b,S,hkv,d]`, `v[b,S,hkv,d]` | `o[b,S,hq,d]` |
-//! | attn_decode | `q[b,hq,d]`, `k_cache[P,ps,hkv,d]`, `v_cache`, `block_table[b,⌈L/ps⌉]` (i32), `seq_lens[b]` (i32, every entry `L`; a kernel reads each sequence's own length) | `o[b,hq,d]` |
+//! | attn_decode | `q[b,hq,d]`, `k_cache[P,ps,hkv,d]`, `v_cache`, `block_table[b,⌈L/ps⌉]` (i32), `seq_lens[b]` (i32, every entry `L`; a kernel reads each sequence's own length), `k_scale[hkv]`, `v_scale[hkv]` (f32; read only under `kv_fp8=1`, where the caches hold fp8 e4m3 codes) | `o[b,hq,d]` |
 //! | kv_write | `k[T,hkv,d]`, `v[T,hkv,d]`, `slot_mapping[T]` (i32, slot = page·ps + offset) | `kv_cache[2,P·ps,hkv,d]`, zero before the write |
 //! | kv_read | `k_cache[P,ps,hkv,d]`, `v_cache`, `block_table[P]` (i32) | `kv[2,T,hkv,d]` |
 //! | add_rmsnorm | `x[T,h]`, `residual[T,h]`, `weight[h]` | `out[2,T,h]`: y, then r = x + residual |

@@ -1,6 +1,8 @@
 //! The decode-attention plan: which instantiation of `hp_attn_decode` runs, how deep its
 //! shared-memory ring is, and how many splits fill the device's waves. The layout numbers
-//! here are the kernel's `DecCfg` (`kernels/attn_decode.cu`), computed the same way.
+//! here are the kernel's `DecCfg` (`kernels/attn_decode.cu`), computed the same way. An fp8
+//! cache (`kv_fp8=1`) runs the `_fp8kv` instantiations, whose ring holds the cache's 1-byte
+//! codes (half the shared memory per token) and which take `k_scale`, `v_scale` last.
 
 use super::{kernel, out, out_bytes, Arg, LaunchPlan, LaunchStep};
 use crate::dtype::DType;
@@ -8,7 +10,7 @@ use crate::error::{Error, Result};
 use crate::inputs::pages_for;
 use crate::launch::{self, Geometry};
 use crate::op::OpSpec;
-use crate::ops::DecodeShape;
+use crate::ops::{kv_cache_dtype, kv_suffix, DecodeShape};
 use crate::target::Target;
 
 /// Threads per block of `hp_attn_decode_*` (4 warps).
@@ -23,16 +25,16 @@ const RING_TARGET_BYTES: u64 = 64 * 1024;
 /// The fixed cost of a split (prologue latency, merge, partial write), in tokens.
 const SPLIT_OVERHEAD_TOKENS: u64 = 64;
 
-/// The compile-time layout of one `hp_attn_decode_<dt>_d<D>_g<G>` instantiation.
+/// The compile-time layout of one `hp_attn_decode_<dt>[_fp8kv]_d<D>_g<G>` instantiation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct Layout {
     /// Head dimension D.
     pub head_dim: u64,
     /// G: the group padded to a power of two (1, 2, 4, 8, 16).
     pub group_tile: u64,
-    /// Tokens per pipeline stage: 64, or 32 for f32.
+    /// Tokens per pipeline stage: 64, or 32 for an f32 cache.
     pub tile: u64,
-    /// Bytes of one stage: the K and the V rows of a tile.
+    /// Bytes of one stage: the K and the V rows of a tile, in the cache's element type.
     pub stage_bytes: u64,
     /// Bytes of the warps' merge area (reuses the ring).
     pub merge_bytes: u64,
@@ -43,9 +45,16 @@ pub struct Layout {
 }
 
 impl Layout {
-    /// The layout for `dtype`, head dimension `head_dim` and GQA group `group` on `target`;
-    /// refuses what no instantiation serves.
-    pub fn new(dtype: DType, head_dim: u64, group: u64, target: &Target) -> Result<Layout> {
+    /// The layout for `dtype` (q and o), a cache of `cache` elements (`dtype`, or fp8 e4m3),
+    /// head dimension `head_dim` and GQA group `group` on `target`; refuses what no
+    /// instantiation serves.
+    pub fn new(
+        dtype: DType,
+        cache: DType,
+        head_dim: u64,
+        group: u64,
+        target: &Target,
+    ) -> Result<Layout> {
         if !matches!(head_dim, 64 | 128 | 256) {
             return Err(Error::unsupported(format!(
                 "the hotpath attn_decode kernel takes head_dim 64, 128 or 256; got head_dim={head_dim}"
@@ -68,17 +77,21 @@ impl Layout {
                 )))
             }
         };
-        let s = dtype.size_bytes();
-        let tile = if s == 4 { 32 } else { 64 };
-        let row = head_dim * s;
+        if cache != dtype && cache != DType::Fp8E4m3 {
+            return Err(Error::unsupported(format!(
+                "the hotpath attn_decode kernel reads a cache in the dtype or in fp8; got {cache} under {dtype}"
+            )));
+        }
+        let (s, c) = (dtype.size_bytes(), cache.size_bytes());
+        let tile = if c == 4 { 32 } else { 64 };
         let mma = !target.is_amd() && s == 2 && group_tile >= 4;
         Ok(Layout {
             head_dim,
             group_tile,
             tile,
-            stage_bytes: 2 * tile * row,
+            stage_bytes: 2 * tile * head_dim * c,
             merge_bytes: WARPS * group_tile * head_dim * 4 + WARPS * group_tile * 2 * 4,
-            q_bytes: if mma { 16 * row } else { 0 },
+            q_bytes: if mma { 16 * head_dim * s } else { 0 },
             mma,
         })
     }
@@ -154,9 +167,13 @@ pub fn build(spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
             "heads_q={hq} is not a multiple of heads_kv={hkv}"
         )));
     }
-    let layout = Layout::new(spec.dtype, hd, hq / hkv, target)?;
+    let layout = Layout::new(spec.dtype, kv_cache_dtype(spec)?, hd, hq / hkv, target)?;
     let dt = super::suffix(spec.dtype);
-    let function = format!("hp_attn_decode_{dt}_d{hd}_g{}", layout.group_tile);
+    let function = format!(
+        "hp_attn_decode_{}_d{hd}_g{}",
+        kv_suffix(spec)?,
+        layout.group_tile
+    );
     let stages = layout.stages(&function, target)?;
     let smem = layout.shared_bytes(stages);
     let resident = target
@@ -173,7 +190,7 @@ pub fn build(spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
         ..launch::grid((splits as u64, hkv, b), THREADS)
     };
     let i = |v: u64| Arg::I32(v.min(i32::MAX as u64) as i32);
-    let main = vec![
+    let mut main = vec![
         Arg::Input(0),
         Arg::Input(1),
         Arg::Input(2),
@@ -191,6 +208,9 @@ pub fn build(spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
         i(chunk),
         i(stages as u64),
     ];
+    if p.fp8 {
+        main.extend([Arg::Input(5), Arg::Input(6)]); // k_scale, v_scale
+    }
     let mut steps = vec![kernel(function, geometry, main)];
     if splits > 1 {
         steps.push(kernel(

@@ -120,17 +120,19 @@ mod tests {
             "plan attn_decode batch=2,context=1000,heads_q=32,heads_kv=8,head_dim=128,page_size=16 bf16 sm_90a 132"
         );
         assert_eq!(
-            &lines[1..6],
+            &lines[1..8],
             &[
                 "input 0 q",
                 "input 1 k_cache",
                 "input 2 v_cache",
                 "input 3 block_table",
-                "input 4 seq_lens"
+                "input 4 seq_lens",
+                "input 5 k_scale",
+                "input 6 v_scale"
             ]
         );
         // 2 × 32 × 128 bf16 outputs.
-        assert_eq!(lines[6], "output 0 16384");
+        assert_eq!(lines[8], "output 0 16384");
         assert!(lines.contains(&"check 0 o bf16 2,32,128"));
         let k = lines
             .iter()

@@ -80,7 +80,7 @@ pub(super) fn kv_cache_tensor(
 
 /// The suffix of a kernel over a cache of `spec`: `bf16`, or `bf16_fp8kv` for an fp8 cache
 /// under bf16 activations.
-pub(super) fn kv_suffix(spec: &OpSpec) -> Result<String> {
+pub(crate) fn kv_suffix(spec: &OpSpec) -> Result<String> {
     let dt = suffix(spec.dtype);
     Ok(match kv_cache_dtype(spec)? {
         DType::Fp8E4m3 => format!("{dt}_fp8kv"),

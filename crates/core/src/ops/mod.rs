@@ -33,6 +33,7 @@ pub use copy::StreamShape;
 pub use embedding::EmbeddingShape;
 pub use gemm::LinearShape;
 pub use gemv_w4a16::{unpack_int4, W4Shape, INT4_GROUPS, INT4_SYMMETRIC_ZERO};
+pub(crate) use kv_write::kv_suffix;
 pub use kv_write::{kv_cache_dtype, KvShape, KV_FP8_MAX};
 pub use l2_read::L2Shape;
 pub use launch::LaunchShape;

@@ -124,11 +124,14 @@ impl OpReference for Prefill<'_> {
 
 /// Reference of `attn_decode` over a paged cache (`q[b,hq,d]`, `k_cache,v_cache[P,ps,hkv,d]`,
 /// `block_table[b,⌈L/ps⌉]`, `seq_lens[b]` → `o[b,hq,d]`): sequence `b` attends to its own
-/// first `seq_lens[b]` tokens (at most the shape's `context`).
+/// first `seq_lens[b]` tokens (at most the shape's `context`). An fp8 cache (`kv_fp8=1`) is
+/// dequantized exactly: K = e4m3(code)·k_scale[g], V = e4m3(code)·v_scale[g] for KV head g.
 pub struct Decode<'a> {
     q: &'a HostTensor,
     k: &'a HostTensor,
     v: &'a HostTensor,
+    /// Per-KV-head scales of K and V: 1 for a cache in the dtype.
+    scales: [Vec<f64>; 2],
     table: Vec<usize>,
     per_seq: usize,
     lens: Vec<usize>,
@@ -166,10 +169,21 @@ impl<'a> Decode<'a> {
                 ))),
             })
             .collect::<Result<Vec<_>>>()?;
+        let scales = if p.fp8 {
+            let scale = |name| -> Result<Vec<f64>> {
+                let t = inputs.get(name)?;
+                expect_len(t, hkv)?;
+                Ok((0..hkv).map(|g| t.get_f64(g)).collect())
+            };
+            [scale("k_scale")?, scale("v_scale")?]
+        } else {
+            [vec![1.0; hkv], vec![1.0; hkv]]
+        };
         let r = Decode {
             q: inputs.get("q")?,
             k: inputs.get("k_cache")?,
             v: inputs.get("v_cache")?,
+            scales,
             table: indices(table_t, pages)?,
             per_seq,
             lens,
@@ -210,12 +224,18 @@ impl OpReference for Decode<'_> {
             ((page * self.page_size + t % self.page_size) * self.hkv + g) * self.d
         };
         let scale = 1.0 / (self.d as f64).sqrt();
+        let (ks, vs) = (self.scales[0][g], self.scales[1][g]);
+        // Codes are decoded exactly (get_f64) and scaled in f64: both products are exact.
+        let dequantized = |t: &HostTensor, at: usize, s: f64, buf: &mut [f64]| {
+            load(t, at, buf);
+            buf.iter_mut().for_each(|x| *x *= s);
+        };
         attend(
             &q,
             self.lens[b],
             scale,
-            |t, buf| load(self.k, at(t), buf),
-            |t, buf| load(self.v, at(t), buf),
+            |t, buf| dequantized(self.k, at(t), ks, buf),
+            |t, buf| dequantized(self.v, at(t), vs, buf),
             out,
         );
     }
@@ -321,6 +341,48 @@ mod tests {
         // A length over the context is refused.
         let mut bad = inputs.clone();
         bad.tensors[4] = HostTensor::from_i32("seq_lens", vec![2], vec![5, 1]);
+        assert!(Decode::new(&spec, &bad).is_err());
+    }
+
+    #[test]
+    fn decode_dequantizes_an_fp8_cache_by_its_heads_scales() {
+        // Two KV heads of d = 1, one query head each, two tokens on one page of 2.
+        // Head 0: K codes 0x38 = 1 and 0x40 = 2, k_scale 0.5 → K = [0.5, 1]; q = ln 3 / 0.5 =
+        // 2 ln 3 → scores ln 3 · [1, 2] → weights 3 : 9 = 1 : 3. V codes 0x48 = 4 and 0xc0 = −2,
+        // v_scale 0.25 → V = [1, −0.5]: o = (1·1 + 3·(−0.5))/4 = −0.125.
+        // Head 1: K codes 0 and 0x01 = 2⁻⁹ with k_scale 0: both keys are zero → equal weights;
+        // V codes 0x30 = 0.5, 0x3c = 1.5 with v_scale 2: V = [1, 3] → o = 2.
+        let spec = OpSpec::parse(
+            OpKind::AttnDecode,
+            "context=2,heads_q=2,heads_kv=2,head_dim=1,page_size=2,kv_fp8=1",
+            DType::F32,
+        )
+        .unwrap();
+        let codes = |name, v: Vec<u8>| HostTensor {
+            name,
+            shape: vec![1, 2, 2, 1],
+            data: crate::tensor::HostData::Fp8E4m3(v),
+        };
+        let f32s = |name, v: &[f32]| HostTensor::from_f32(name, vec![v.len()], DType::F32, v);
+        let two_ln3 = 2.0 * 3f32.ln();
+        let inputs = Inputs {
+            tensors: vec![
+                HostTensor::from_f32("q", vec![1, 2, 1], DType::F32, &[two_ln3, 5.0]),
+                // [page, token, head, d]: token 0 heads 0, 1; token 1 heads 0, 1.
+                codes("k_cache", vec![0x38, 0x00, 0x40, 0x01]),
+                codes("v_cache", vec![0x48, 0x30, 0xc0, 0x3c]),
+                HostTensor::from_i32("block_table", vec![1, 1], vec![0]),
+                HostTensor::from_i32("seq_lens", vec![1], vec![2]),
+                f32s("k_scale", &[0.5, 0.0]),
+                f32s("v_scale", &[0.25, 2.0]),
+            ],
+        };
+        let r = Decode::new(&spec, &inputs).unwrap();
+        assert!((row(&r, 0)[0] + 0.125).abs() < 1e-6, "{:?}", row(&r, 0));
+        assert!((row(&r, 1)[0] - 2.0).abs() < 1e-12, "{:?}", row(&r, 1));
+        // A scale tensor of the wrong length is refused.
+        let mut bad = inputs.clone();
+        bad.tensors[5] = f32s("k_scale", &[0.5]);
         assert!(Decode::new(&spec, &bad).is_err());
     }
 
