@@ -352,6 +352,34 @@ fn kv_dtype_fp8_runs_the_kv_ops_on_an_fp8_cache() {
 }
 
 #[test]
+fn decode_over_an_fp8_cache_runs_on_the_cpu_and_passes_its_check() {
+    // batch 2, L 100, hq 32, hkv 8, d 128, bf16 q/o, fp8 cache: FLOPs 4·2·32·100·128 =
+    // 3,276,800; bytes 2·100·8·128·2·1 (codes) + 2·32·128·2·2 (q, o) + 8·8 (scales) =
+    // 409,600 + 32,768 + 64 = 442,432.
+    let b = cpu_benchmark("attn_decode", "batch=2,context=100,kv_fp8=1");
+    assert_eq!(
+        b["id"],
+        "attn_decode/batch=2,context=100,heads_q=32,heads_kv=8,head_dim=128,page_size=16,kv_fp8=1/bf16/hotpath"
+    );
+    assert_eq!(
+        (b["flops"].as_u64(), b["bytes"].as_u64()),
+        (Some(3_276_800), Some(442_432))
+    );
+    assert_eq!(b["correctness"]["pass"], true, "{}", b["correctness"]);
+    // --kv-dtype says the same.
+    let b = cpu_benchmark_with("attn_decode", "batch=2,context=100", &["--kv-dtype", "fp8"]);
+    assert_eq!(
+        b["id"],
+        "attn_decode/batch=2,context=100,heads_q=32,heads_kv=8,head_dim=128,page_size=16,kv_fp8=1/bf16/hotpath"
+    );
+    assert_eq!(b["correctness"]["pass"], true, "{}", b["correctness"]);
+    bad(
+        &["--op", "attn_decode", "--shape", "context=64,kv_fp8=2"],
+        "kv_fp8=2",
+    );
+}
+
+#[test]
 fn quantized_gemvs_refuse_bad_groups_and_f32() {
     bad(
         &["--op", "gemv_w4a16", "--shape", "m=1,n=8,k=128,group=48"],

@@ -194,6 +194,42 @@ fn paged_decode_attention() {
 }
 
 #[test]
+fn paged_decode_attention_over_an_fp8_cache() {
+    // Codes with per-KV-head scales under every dtype: the grouped bf16 head dims (64, 128,
+    // 256) and odd ones, every group 1..8, a context that is not a multiple of the page size,
+    // several splits (600 tokens), one token.
+    for d in DTYPES {
+        for group in 1..=8 {
+            run(
+                OpKind::AttnDecode,
+                &format!(
+                    "batch=2,context=300,heads_q={},heads_kv=2,head_dim=128,page_size=16,kv_fp8=1",
+                    2 * group
+                ),
+                d,
+                "hotpath",
+                1,
+            );
+        }
+        for shape in [
+            "batch=3,context=45,heads_q=8,heads_kv=2,head_dim=64,page_size=16",
+            "batch=2,context=600,heads_q=16,heads_kv=2,head_dim=256,page_size=16",
+            "batch=2,context=77,heads_q=6,heads_kv=3,head_dim=40,page_size=5",
+            "context=33,heads_q=3,heads_kv=1,head_dim=5,page_size=4",
+            "context=1,heads_q=2,heads_kv=2,head_dim=8,page_size=4",
+        ] {
+            run(
+                OpKind::AttnDecode,
+                &format!("{shape},kv_fp8=1"),
+                d,
+                "hotpath",
+                2,
+            );
+        }
+    }
+}
+
+#[test]
 fn attention_for_every_gqa_group_and_odd_head_dims() {
     for d in DTYPES {
         for group in 1..=8 {

@@ -16,7 +16,7 @@ pub mod silu_mul;
 pub mod stream;
 
 use half::{bf16, f16};
-use hotpath_core::ops::KvShape;
+use hotpath_core::ops::{DecodeShape, KvShape};
 use hotpath_core::{DType, Error, HostData, HostTensor, Inputs, OpKind, OpSpec, Result};
 
 use crate::{blas, by_dtype};
@@ -123,6 +123,9 @@ fn attn_prefill(s: &OpSpec, i: &Inputs, n: usize) -> Built {
     by_dtype!(s.dtype, attention::build_prefill(s, i, n))
 }
 fn attn_decode(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    if DecodeShape::of(s)?.fp8 {
+        return by_dtype!(s.dtype, attention::build_decode_fp8(s, i, n));
+    }
     by_dtype!(s.dtype, attention::build_decode(s, i, n))
 }
 fn kv_write(s: &OpSpec, i: &Inputs, n: usize) -> Built {

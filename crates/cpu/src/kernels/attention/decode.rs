@@ -1,7 +1,8 @@
 //! Paged decode attention, split over (sequence, context split) like the GPU kernel's
 //! split-K: each task walks its split's pages once, serving every query head from each K/V
 //! row it widens, keeps an unnormalised partial (max, sum, weighted values) per head, and a
-//! log-sum-exp merge of the splits gives the output.
+//! log-sum-exp merge of the splits gives the output. The cache is the dtype's or, under
+//! `kv_fp8=1`, fp8 e4m3 codes ([`super::decode_fp8`]), decoded a page run at a time.
 
 use rayon::prelude::*;
 
@@ -11,16 +12,16 @@ use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 use crate::kernels::{indices, tensor, HostElem, Kernel};
 use crate::simd::{
     dots, dots_bf16, exp_sum, group_bf16_fast, group_dots_bf16, group_mix_bf16, max, mix, mix_bf16,
-    prefetch, prefetch_l2, unpair, Elem,
+    prefetch, prefetch_l2, unpair,
 };
 
 /// Tokens per split (rounded up to whole pages): 16 splits of a 4096-token context, enough
 /// tasks to keep every core streaming, few enough that the merge costs nothing.
-const SPLIT_TOKENS: usize = 256;
+pub(super) const SPLIT_TOKENS: usize = 256;
 
 /// One task: tokens `t0..t1` of sequence `b`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-struct Split {
+pub(super) struct Split {
     b: usize,
     t0: usize,
     t1: usize,
@@ -28,7 +29,7 @@ struct Split {
 
 /// The splits of every sequence, in sequence order, `chunk` tokens each (the last shorter);
 /// an empty sequence has none.
-fn plan_splits(lens: &[usize], chunk: usize) -> Vec<Split> {
+pub(super) fn plan_splits(lens: &[usize], chunk: usize) -> Vec<Split> {
     let mut out = Vec::new();
     for (b, &len) in lens.iter().enumerate() {
         for t0 in (0..len).step_by(chunk.max(1)) {
@@ -43,7 +44,7 @@ fn plan_splits(lens: &[usize], chunk: usize) -> Vec<Split> {
 }
 
 /// One sequence's view of the paged cache: `k,v[P,ps,hkv,d]` and its page list.
-struct Cache<'a, E> {
+pub(super) struct Cache<'a, E> {
     k: &'a [E],
     v: &'a [E],
     pages: &'a [usize],
@@ -53,9 +54,11 @@ struct Cache<'a, E> {
 }
 
 /// Per-task buffers, allocated once per worker.
-struct Scratch {
+pub(super) struct Scratch {
     /// One page's K or V rows for every KV head, widened (unless bf16): `[ps, hkv, d]`.
     rows: Vec<f32>,
+    /// One page's rows decoded to bf16 bits (an fp8 cache under the grouped kernels).
+    bits: Vec<u16>,
     /// Scores, then weights, of the split: `[hq, tokens]`.
     scores: Vec<f32>,
 }
@@ -64,6 +67,7 @@ impl Scratch {
     fn new(ps: usize, hkv: usize, d: usize, hq: usize, tokens: usize) -> Scratch {
         Scratch {
             rows: vec![0.0; ps * hkv * d],
+            bits: vec![0; ps * hkv * d],
             scores: vec![0.0; hq * tokens],
         }
     }
@@ -75,9 +79,9 @@ fn part_len(hq: usize, d: usize) -> usize {
 }
 
 /// One page's rows of K or V for every KV head, `[n, hkv, d]`: the cache's own bf16 bits
-/// (widened in registers by the kernels) or a widened copy.
+/// (widened in registers by the kernels), fp8 codes decoded to bf16 bits, or a widened copy.
 #[derive(Clone, Copy)]
-enum Rows<'a> {
+pub(super) enum Rows<'a> {
     F32(&'a [f32]),
     Bf16(&'a [u16]),
 }
@@ -100,11 +104,37 @@ impl Rows<'_> {
     }
 }
 
+/// An element of the KV cache: the dtype's ([`Elem`]: bf16 read in place, others widened)
+/// or an fp8 code (`u8`, decoded exactly).
+pub(super) trait CacheElem: Copy + Send + Sync + 'static {
+    /// The elements of a cache tensor, or an error naming a tensor of another type.
+    fn slice(t: &HostTensor) -> Result<&[Self]>;
+    /// `src` as the kernels read it: in place, or converted into `bits` (bf16, when `bf16`
+    /// asks for it) or `f32` (the same length as `src`).
+    fn rows<'s>(src: &'s [Self], bf16: bool, bits: &'s mut [u16], f32s: &'s mut [f32]) -> Rows<'s>;
+}
+
+impl<E: HostElem> CacheElem for E {
+    fn slice(t: &HostTensor) -> Result<&[E]> {
+        <E as HostElem>::slice(t)
+    }
+    fn rows<'s>(src: &'s [E], _: bool, _: &'s mut [u16], f32s: &'s mut [f32]) -> Rows<'s> {
+        match E::bf16_bits(src) {
+            Some(bits) => Rows::Bf16(bits),
+            None => {
+                let out = &mut f32s[..src.len()];
+                E::widen(src, out);
+                Rows::F32(out)
+            }
+        }
+    }
+}
+
 /// Pages loaded ahead of the one being computed: the cache's pages are scattered, so the
 /// hardware prefetcher cannot follow from one to the next.
 const AHEAD: usize = 2;
 
-impl<E: Elem> Cache<'_, E> {
+impl<E: CacheElem> Cache<'_, E> {
     /// The run of tokens from `t` (before `t1`) that lies in one page: its length and rows.
     fn run<'s>(&self, src: &'s [E], t: usize, t1: usize) -> (usize, &'s [E]) {
         let row = self.hkv * self.d;
@@ -115,8 +145,8 @@ impl<E: Elem> Cache<'_, E> {
     }
 
     /// Calls `f(t, n, rows, ahead)` for each run of tokens `t..t+n` of `t0..t1` that lies in
-    /// one page, with those tokens' rows of `src` (`[n, hkv, d]`), widened into `scratch`
-    /// unless they are bf16, and `ahead`, the rows [`AHEAD`] runs later, for `f` to
+    /// one page, with those tokens' rows of `src` (`[n, hkv, d]`) as [`CacheElem::rows`]
+    /// gives them (decoded to bf16 when `bf16`), and `ahead`, the rows [`AHEAD`] runs later, for `f` to
     /// prefetch while it computes. Past `t1` the runs ahead continue into `then` (the rows
     /// the next pass reads from `t0`), if any, else are empty. Unless `primed` (a previous
     /// pass's `then` covered them), the first runs are prefetched here.
@@ -128,7 +158,8 @@ impl<E: Elem> Cache<'_, E> {
         t1: usize,
         primed: bool,
         then: Option<&[E]>,
-        scratch: &mut [f32],
+        bf16: bool,
+        scratch: &mut Scratch,
         mut f: impl FnMut(usize, usize, Rows, &[E]),
     ) {
         // Position of the next run to prefetch: in `src` up to `t1`, then in `then`.
@@ -157,13 +188,12 @@ impl<E: Elem> Cache<'_, E> {
         while t < t1 {
             let (n, rows) = self.run(src, t, t1);
             let ahead = next();
-            match E::bf16_bits(rows) {
-                Some(bits) => f(t, n, Rows::Bf16(bits), ahead),
-                None => {
-                    E::widen(rows, &mut scratch[..rows.len()]);
-                    f(t, n, Rows::F32(&scratch[..rows.len()]), ahead);
-                }
-            }
+            f(
+                t,
+                n,
+                E::rows(rows, bf16, &mut scratch.bits, &mut scratch.rows),
+                ahead,
+            );
             t += n;
         }
     }
@@ -177,16 +207,19 @@ fn prefetch_part<T>(data: &[T], i: usize, parts: usize) {
 }
 
 /// The partial of tokens `t0..t1` for every query head: `q` is `[hq,d]` already scaled by
-/// 1/√d; `part` receives `acc[h] = Σ_t e^(s_ht − m_h)·v_t`, `m_h = max_t s_ht` and
+/// 1/√d (and by its KV head's `k_scale`); `part` receives `acc[h] = Σ_t e^(s_ht − m_h)·v_t`, `m_h = max_t s_ht` and
 /// `l_h = Σ_t e^(s_ht − m_h)`. K and V rows are each read once for the whole GQA group.
 ///
 /// `q_bf16`, the unscaled query's bf16 bits when the cache is bf16, selects the grouped
 /// kernels (where this CPU runs them for `d`): scores straight from bf16 pairs, and value
-/// rows widened once for every head of their group.
-fn attend<E: Elem>(
+/// rows widened once for every head of their group; `k_scale[g]` multiplies the scores of
+/// KV head `g` there (ones for a cache in the dtype). The values are not scaled.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn attend<E: CacheElem>(
     cache: &Cache<E>,
     q: &[f32],
     q_bf16: Option<&[u16]>,
+    k_scale: &[f32],
     t0: usize,
     t1: usize,
     scratch: &mut Scratch,
@@ -199,14 +232,17 @@ fn attend<E: Elem>(
     let row = hkv * d;
     let grouped = q_bf16.filter(|_| group_bf16_fast(d));
     let scale = 1.0 / (d as f32).sqrt();
-    let scores = &mut scratch.scores[..hq * n];
+    // The scores live apart from the row buffers while the pages are walked.
+    let mut owned = std::mem::take(&mut scratch.scores);
+    let scores = &mut owned[..hq * n];
     cache.pages(
         cache.k,
         t0,
         t1,
         false,
         Some(cache.v),
-        &mut scratch.rows,
+        grouped.is_some(),
+        scratch,
         |t, c, rows, ahead| {
             if let (Some(qb), Rows::Bf16(bits)) = (grouped, rows) {
                 for g in 0..hkv {
@@ -214,7 +250,8 @@ fn attend<E: Elem>(
                     let heads = g * group * d..(g + 1) * group * d;
                     let at = g * group * n + (t - t0);
                     let out = &mut scores[at..];
-                    group_dots_bf16(&qb[heads], d, &bits[g * d..], row, c, scale, out, n);
+                    let s = scale * k_scale[g];
+                    group_dots_bf16(&qb[heads], d, &bits[g * d..], row, c, s, out, n);
                 }
                 return;
             }
@@ -241,7 +278,8 @@ fn attend<E: Elem>(
         t1,
         true,
         None,
-        &mut scratch.rows,
+        grouped.is_some(),
+        scratch,
         |t, c, rows, ahead| {
             if let (Some(_), Rows::Bf16(bits)) = (grouped, rows) {
                 paired = true;
@@ -273,6 +311,7 @@ fn attend<E: Elem>(
             unpair(tmp, h);
         }
     }
+    scratch.scores = owned;
 }
 
 /// Merges the partials of one sequence's splits into `out[hq,d]`:
@@ -301,16 +340,17 @@ fn merge(parts: &[f32], hq: usize, d: usize, out: &mut [f32]) {
     }
 }
 
-struct DecodeSet<E> {
+struct DecodeSet<E, C> {
     q: Vec<E>,
-    k: Vec<E>,
-    v: Vec<E>,
+    k: Vec<C>,
+    v: Vec<C>,
     o: Vec<E>,
 }
 
 /// Paged decode attention `o[b,hq,d]` over `k_cache,v_cache[P,ps,hkv,d]`, `block_table` and
-/// `seq_lens` (sequence `b` attends to its first `seq_lens[b]` tokens).
-pub struct Decode<E> {
+/// `seq_lens` (sequence `b` attends to its first `seq_lens[b]` tokens), the cache in `C`:
+/// the dtype `E`, or fp8 codes (`u8`) with per-KV-head scales.
+pub(super) struct Decode<E, C = E> {
     batch: usize,
     hq: usize,
     hkv: usize,
@@ -323,7 +363,9 @@ pub struct Decode<E> {
     first: Vec<usize>,
     /// Tokens of the longest split.
     split_tokens: usize,
-    sets: Vec<DecodeSet<E>>,
+    sets: Vec<DecodeSet<E, C>>,
+    /// `k_scale`, `v_scale` per KV head (ones for a cache in the dtype).
+    scales: [Vec<f32>; 2],
     q32: Vec<f32>,
     parts: Vec<f32>,
     o32: Vec<f32>,
@@ -337,12 +379,19 @@ pub fn build_decode<E: HostElem>(
 ) -> Result<Box<dyn Kernel>> {
     let ps = DecodeShape::of(spec)?.page_size as usize;
     let chunk = SPLIT_TOKENS.div_ceil(ps) * ps;
-    Ok(Box::new(Decode::<E>::new(spec, inputs, sets, chunk)?))
+    Ok(Box::new(Decode::<E>::new(spec, inputs, sets, chunk, None)?))
 }
 
-impl<E: HostElem> Decode<E> {
-    /// The kernel with splits of `chunk` tokens.
-    fn new(spec: &OpSpec, inputs: &Inputs, sets: usize, chunk: usize) -> Result<Decode<E>> {
+impl<E: HostElem, C: CacheElem> Decode<E, C> {
+    /// The kernel with splits of `chunk` tokens; `scales` are an fp8 cache's `k_scale`,
+    /// `v_scale` (one per KV head), `None` for a cache in the dtype.
+    pub(super) fn new(
+        spec: &OpSpec,
+        inputs: &Inputs,
+        sets: usize,
+        chunk: usize,
+        scales: Option<[Vec<f32>; 2]>,
+    ) -> Result<Decode<E, C>> {
         let p = DecodeShape::of(spec)?;
         let (batch, hq, d) = (p.batch as usize, p.heads_q as usize, p.head_dim as usize);
         let per_seq = p.pages_per_seq() as usize;
@@ -350,9 +399,16 @@ impl<E: HostElem> Decode<E> {
         let lens = indices(inputs.get("seq_lens")?, p.context as usize + 1)?;
         let (q, k, v) = (
             E::slice(inputs.get("q")?)?,
-            E::slice(inputs.get("k_cache")?)?,
-            E::slice(inputs.get("v_cache")?)?,
+            C::slice(inputs.get("k_cache")?)?,
+            C::slice(inputs.get("v_cache")?)?,
         );
+        let hkv = p.heads_kv as usize;
+        let scales = scales.unwrap_or_else(|| [vec![1.0; hkv], vec![1.0; hkv]]);
+        if scales.iter().any(|s| s.len() != hkv) {
+            return Err(hotpath_core::Error::backend(format!(
+                "k_scale and v_scale need one scale per KV head ({hkv})"
+            )));
+        }
         let splits = plan_splits(&lens, chunk);
         let first = (0..=batch)
             .map(|b| splits.partition_point(|s| s.b < b))
@@ -368,7 +424,7 @@ impl<E: HostElem> Decode<E> {
         Ok(Decode {
             batch,
             hq,
-            hkv: p.heads_kv as usize,
+            hkv,
             d,
             page_size: p.page_size as usize,
             per_seq,
@@ -378,19 +434,25 @@ impl<E: HostElem> Decode<E> {
             splits,
             first,
             sets,
+            scales,
             q32: vec![0.0; q.len()],
             o32: vec![0.0; q.len()],
         })
     }
 }
 
-impl<E: HostElem> Kernel for Decode<E> {
+impl<E: HostElem, C: CacheElem> Kernel for Decode<E, C> {
     fn run(&mut self, set: usize) -> Result<()> {
         let s = &mut self.sets[set];
         let (hq, hkv, d, ps) = (self.hq, self.hkv, self.d, self.page_size);
+        let [k_scale, v_scale] = &self.scales;
         E::widen(&s.q, &mut self.q32);
         let scale = 1.0 / (d as f32).sqrt();
-        self.q32.iter_mut().for_each(|x| *x *= scale);
+        // Query head h of every sequence reads KV head h / group: its scores carry k_scale.
+        let group = hq / hkv;
+        for (i, x) in self.q32.iter_mut().enumerate() {
+            *x *= scale * k_scale[i / d % hq / group];
+        }
         let (q32, table, per_seq, tokens) =
             (&self.q32, &self.table, self.per_seq, self.split_tokens);
         let (k, v) = (&s.k[..], &s.v[..]);
@@ -415,11 +477,19 @@ impl<E: HostElem> Kernel for Decode<E> {
                         &cache,
                         &q32[heads],
                         q_bf16,
+                        k_scale,
                         split.t0,
                         split.t1,
                         scratch,
                         part,
                     );
+                    // V = code·v_scale: the weighted sums of the codes, scaled once.
+                    for (h, acc) in part[..hq * d].chunks_exact_mut(d).enumerate() {
+                        let vs = v_scale[h / group];
+                        if vs != 1.0 {
+                            acc.iter_mut().for_each(|x| *x *= vs);
+                        }
+                    }
                 },
             );
         let (parts, first) = (&self.parts, &self.first);
@@ -488,7 +558,7 @@ mod tests {
         let close = |a: &[f32], b: &[f32]| a.iter().zip(b).all(|(x, y)| (x - y).abs() < 1e-5);
 
         let mut whole = [0f32; 4];
-        attend(&cache, &q, None, 0, 2, &mut scratch, &mut whole);
+        attend(&cache, &q, None, &[1.0], 0, 2, &mut scratch, &mut whole);
         // Unnormalised: max ln 3, weights e^(0 − ln 3) = 1/3 and 1, sum 4/3,
         // acc = ⅓·[4, 8] + [8, −4] = [28/3, −4/3].
         assert!(
@@ -501,8 +571,26 @@ mod tests {
 
         // Each key alone: its own max, weight 1.
         let mut parts = [0f32; 8];
-        attend(&cache, &q, None, 0, 1, &mut scratch, &mut parts[..4]);
-        attend(&cache, &q, None, 1, 2, &mut scratch, &mut parts[4..]);
+        attend(
+            &cache,
+            &q,
+            None,
+            &[1.0],
+            0,
+            1,
+            &mut scratch,
+            &mut parts[..4],
+        );
+        attend(
+            &cache,
+            &q,
+            None,
+            &[1.0],
+            1,
+            2,
+            &mut scratch,
+            &mut parts[4..],
+        );
         assert_eq!(parts, [4.0, 8.0, 0.0, 1.0, 8.0, -4.0, ln3, 1.0]);
         merge(&parts, 1, 2, &mut o);
         assert!(close(&o, &[7.0, -1.0]), "{o:?}");
@@ -538,10 +626,12 @@ mod tests {
             *t = lens.clone();
         }
         let mut k = match dtype {
-            DType::F32 => Box::new(Decode::<f32>::new(&spec, &inputs, 1, chunk).expect("build"))
-                as Box<dyn Kernel>,
+            DType::F32 => {
+                Box::new(Decode::<f32>::new(&spec, &inputs, 1, chunk, None).expect("build"))
+                    as Box<dyn Kernel>
+            }
             DType::Bf16 => {
-                Box::new(Decode::<half::bf16>::new(&spec, &inputs, 1, chunk).expect("build"))
+                Box::new(Decode::<half::bf16>::new(&spec, &inputs, 1, chunk, None).expect("build"))
             }
             DType::F16 | DType::Fp8E4m3 => panic!("the split test runs f32 and bf16, not {dtype}"),
         };
