@@ -28,6 +28,20 @@
 // The warps merge through shared memory (reusing the ring). With one split the block writes
 // the normalised output; otherwise an unnormalised partial per (sequence, head, split) with
 // (max·scale·log2e, sum), and hp_attn_decode_combine_* merges the splits.
+//
+// fp8 cache (hp_attn_decode_*_fp8kv_*, vLLM's kv_cache_dtype="fp8"): K and V hold OCP e4m3
+// codes with one f32 scale per KV head (k_scale, v_scale, the last two arguments). The ring
+// copies the codes as they are: a 16-byte vector is 16 tokens' elements instead of 8, a
+// stage half the bytes of a 2-byte cache (the plan sizes it the same way). The block's KV
+// head is fixed, so it loads its two scales once: scores are (q·code)·k_scale (k_scale folded
+// into q on the CUDA cores, into the scores after the mma on tensor cores) and the output
+// is (Σ p·code)·v_scale, applied at the merge. Codes are decoded exactly where they are used:
+// hp_fp8_e4m3_to_float on the CUDA cores; on tensor cores pairwise through the f16 with the
+// code's bits (its value·2⁻⁸), widened and rounded to T (exact: every e4m3 value is a normal
+// f16 and bf16). Fragments come from plain shared loads there, not ldmatrix (a byte is not
+// a b16): K as two 2-byte loads per register; V as one 4-byte load per token row and four
+// n8 blocks, so n8 block 4j + i holds the head columns 32j + 4n + i (n = 0..7), which the
+// merge puts back in place. The combine is the dtype's (partials are f32 either way).
 #include "hotpath_common.cuh"
 
 #define HP_DEC_THREADS 128
@@ -36,13 +50,15 @@
 #define HP_NEG (-1.0e30f)
 #define HP_LOG2E 1.4426950408889634f
 
-// Compile-time layout of one instantiation; the launch plan (crates/core/src/launch_plan/decode.rs)
-// computes the same numbers.
-template <typename T, int D, int G>
+// Compile-time layout of one instantiation, T for q and o, KT for the cache (T, or unsigned char
+// for fp8 codes); the launch plan (crates/core/src/launch_plan/decode.rs) computes the same numbers.
+template <typename T, typename KT, int D, int G>
 struct DecCfg {
-  static constexpr int TILE = sizeof(T) == 4 ? 32 : 64;           // tokens per stage
-  static constexpr int ROW = D * (int)sizeof(T);                 // bytes of one K or V row
-  static constexpr int CH = ROW / 16;                            // 16-byte chunks per row, 8..64
+  static constexpr bool F8 = sizeof(KT) == 1;                    // an fp8 e4m3 cache
+  static constexpr int TILE = sizeof(KT) == 4 ? 32 : 64;          // tokens per stage
+  static constexpr int ROW = D * (int)sizeof(KT);                // bytes of one K or V row
+  static constexpr int QROW = D * (int)sizeof(T);                // bytes of one query row
+  static constexpr int CH = ROW / 16;                            // 16-byte chunks per row, 4..64
   static constexpr int STAGE = 2 * TILE * ROW;                   // K tile, then V tile
   static constexpr int RPP = HP_DEC_THREADS / CH;                // rows one pass of the block copies
   static constexpr int PASSES = TILE / RPP;                      // passes per tile (K and V each)
@@ -52,32 +68,42 @@ struct DecCfg {
 #else
   static constexpr bool MMA = false;
 #endif
-  static constexpr int QBYTES = MMA ? 16 * ROW : 0;              // Q tile, tensor-core path
+  static constexpr int QBYTES = MMA ? 16 * QROW : 0;             // Q tile, tensor-core path
   // CUDA-core path: warps over heads (WH) × warps over tokens (WT), lanes per token (LPT).
   static constexpr int WH = G < HP_DEC_WARPS ? G : HP_DEC_WARPS;
   static constexpr int WT = HP_DEC_WARPS / WH;
   static constexpr int HPW = G / WH;                             // heads per warp
   static constexpr int LPT = CH < 32 ? CH : 32;
   static constexpr int VCH = CH / LPT;                           // chunks per lane: 1 or 2
-  static constexpr int VEC = VCH * 16 / (int)sizeof(T);          // elements per lane
+  static constexpr int VEC = VCH * 16 / (int)sizeof(KT);         // elements per lane
   static constexpr int TPW = 32 / LPT;                           // tokens a warp takes at once
-  static_assert(CH >= 8 && HP_DEC_THREADS % CH == 0 && TILE % RPP == 0, "tile layout");
+  static_assert(CH >= 4 && HP_DEC_THREADS % CH == 0 && TILE % RPP == 0, "tile layout");
   static_assert((TILE / WT) % TPW == 0, "token split");
 };
 
-// Byte offset of 16-byte chunk c of row r in a tile of ROW-byte rows.
+// Byte offset of 16-byte chunk c of row r in a tile of ROW-byte rows. Rows of 64 bytes (fp8,
+// D = 64) share a 128-byte line in pairs: their 4 chunks are permuted by the line's index.
 template <int ROW>
 __device__ __forceinline__ int dec_swz(int r, int c) {
+  static_assert(ROW == 64 || ROW % 128 == 0, "row size");
+  if constexpr (ROW == 64) return r * ROW + ((c ^ ((r >> 1) & 3)) << 4);
   return r * ROW + ((c ^ (r & 7)) << 4);
 }
+
+// One cache element as f32: T widened, or an e4m3 code decoded exactly.
+template <typename X>
+__device__ __forceinline__ float dec_elem(X x) {
+  return hp_to_float(x);
+}
+__device__ __forceinline__ float dec_elem(unsigned char c) { return hp_fp8_e4m3_to_float(c); }
 
 // Block-table entries of the rows this thread copies in tile `tile` (page 0 past the end), into
 // pg[PASSES]. (Arrays are passed as pointers: ROCm 5.2's hipRTC misparses a reference to an
 // array whose bound names a member of a class template; inlined, they stay in registers.)
-template <typename T, int D, int G>
+template <typename T, typename KT, int D, int G>
 __device__ __forceinline__ void dec_lookup(int* pg, const int* __restrict__ table,
                                            int tile, int t0, int t1, int page_size, int tid) {
-  using C = DecCfg<T, D, G>;
+  using C = DecCfg<T, KT, D, G>;
 #pragma unroll
   for (int i = 0; i < C::PASSES; ++i) {
     const int t = t0 + tile * C::TILE + tid / C::CH + i * C::RPP;
@@ -86,11 +112,11 @@ __device__ __forceinline__ void dec_lookup(int* pg, const int* __restrict__ tabl
 }
 
 // cp.async copies of tile `tile` (K then V rows; rows past t1 zero-filled) into `stage`.
-template <typename T, int D, int G>
+template <typename T, typename KT, int D, int G>
 __device__ __forceinline__ void dec_issue(unsigned char* stage, const int* pg,
-                                          const T* __restrict__ k_cache, const T* __restrict__ v_cache, int tile,
+                                          const KT* __restrict__ k_cache, const KT* __restrict__ v_cache, int tile,
                                           int t0, int t1, int page_size, int hkv, int g, int tid) {
-  using C = DecCfg<T, D, G>;
+  using C = DecCfg<T, KT, D, G>;
   const int c = tid % C::CH;
 #pragma unroll
   for (int i = 0; i < C::PASSES; ++i) {
@@ -99,7 +125,7 @@ __device__ __forceinline__ void dec_issue(unsigned char* stage, const int* pg,
     const bool p = t < t1;
     const long long row = (((long long)pg[i] * page_size + t % page_size) * hkv + g) * D;
     const int dst = dec_swz<C::ROW>(r, c);
-    const long long src = p ? row + c * (16 / (int)sizeof(T)) : 0;
+    const long long src = p ? row + c * (16 / (int)sizeof(KT)) : 0;
     hp_cp_async16(stage + dst, k_cache + src, p);
     hp_cp_async16(stage + C::TILE * C::ROW + dst, v_cache + src, p);
   }
@@ -141,12 +167,38 @@ __device__ __forceinline__ void dec_mma_init(DecMmaState<T, D>& st) {
   st.l[0] = st.l[1] = 0.f;
 }
 
-// One tile: tokens tok0 + [16w, 16w+16) of the tile at `stage`, valid below t1.
-template <typename T, int D, int G>
+// Two e4m3 codes (bits 0-7 and 16-23 of s) as one T pair register (first code low), exactly:
+// each code's bits below its sign, moved up by 7 under the sign, are the f16 of its value·2⁻⁸
+// (subnormal codes as f16 subnormals), widened and scaled back by 256 in f32.
+template <typename T>
+__device__ __forceinline__ unsigned dec_fp8x2(unsigned s) {
+  const unsigned h = ((s & 0x007f007fu) << 7) | ((s & 0x00800080u) << 8);
+  const float lo = __half2float(__ushort_as_half((unsigned short)(h & 0xffffu))) * 256.f;
+  const float hi = __half2float(__ushort_as_half((unsigned short)(h >> 16))) * 256.f;
+  return hp_pack2(lo, hi, T());
+}
+
+// K B fragments of both n8 blocks from an fp8 tile, as ldmatrix gives them for T: token rows r
+// and r + 8 (r = 16·warp + lane/4), elements 16kk + 2t, +1 (b0) and 16kk + 2t + 8, +9 (b1).
+template <typename T, int ROW>
+__device__ __forceinline__ void dec_fp8_kfrag(unsigned (&kb)[4], const unsigned char* ks, int r, int kk, int t) {
+#pragma unroll
+  for (int nb = 0; nb < 2; ++nb) {
+    const unsigned char* p = ks + dec_swz<ROW>(r + 8 * nb, kk) + 2 * t;
+    const unsigned lo = *reinterpret_cast<const unsigned short*>(p);
+    const unsigned hi = *reinterpret_cast<const unsigned short*>(p + 8);
+    kb[2 * nb] = dec_fp8x2<T>((lo & 0xffu) | ((lo & 0xff00u) << 8));
+    kb[2 * nb + 1] = dec_fp8x2<T>((hi & 0xffu) | ((hi & 0xff00u) << 8));
+  }
+}
+
+// One tile: tokens tok0 + [16w, 16w+16) of the tile at `stage`, valid below t1; k_sc is an fp8
+// cache's K scale (unused otherwise).
+template <typename T, typename KT, int D, int G>
 __device__ __forceinline__ void dec_mma_tile(DecMmaState<T, D>& st, const unsigned char* stage,
-                                             const unsigned char* qs, int tok0, int t1, float sl2) {
-  using C = DecCfg<T, D, G>;
-  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, t = lane & 3;
+                                             const unsigned char* qs, int tok0, int t1, float sl2, float k_sc) {
+  using C = DecCfg<T, KT, D, G>;
+  const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
   const int kv0 = tok0 + warp * 16;
   if (kv0 >= t1) return;  // warp-uniform: nothing of this warp's 16 tokens is valid
   const unsigned char* ks = stage;
@@ -161,12 +213,22 @@ __device__ __forceinline__ void dec_mma_tile(DecMmaState<T, D>& st, const unsign
   for (int kk = 0; kk < D / 16; ++kk) {
     unsigned qa[4], kb[4];
     // Q A fragment: rows (lane & 15), chunk 2kk + (lane >> 4) (as attn_prefill.cu).
-    hp_ldsm_x4(qa, qs + dec_swz<C::ROW>(lane & 15, 2 * kk + (lane >> 4)));
-    // K B fragments of both n8 blocks: token rows (lane & 7) + 8(lane >> 4), chunk
-    // 2kk + ((lane >> 3) & 1): matrices {tok 0-7, d 0-7}, {0-7, 8-15}, {8-15, 0-7}, {8-15, 8-15}.
-    hp_ldsm_x4(kb, ks + dec_swz<C::ROW>(warp * 16 + (lane & 7) + ((lane >> 4) << 3), 2 * kk + ((lane >> 3) & 1)));
+    hp_ldsm_x4(qa, qs + dec_swz<C::QROW>(lane & 15, 2 * kk + (lane >> 4)));
+    if constexpr (C::F8) {
+      dec_fp8_kfrag<T, C::ROW>(kb, ks, warp * 16 + g, kk, t);
+    } else {
+      // K B fragments of both n8 blocks: token rows (lane & 7) + 8(lane >> 4), chunk
+      // 2kk + ((lane >> 3) & 1): matrices {tok 0-7, d 0-7}, {0-7, 8-15}, {8-15, 0-7}, {8-15, 8-15}.
+      hp_ldsm_x4(kb, ks + dec_swz<C::ROW>(warp * 16 + (lane & 7) + ((lane >> 4) << 3), 2 * kk + ((lane >> 3) & 1)));
+    }
     hp_mma(s[0], qa, kb[0], kb[1], T());
     hp_mma(s[1], qa, kb[2], kb[3], T());
+  }
+  if constexpr (C::F8) {
+#pragma unroll
+    for (int nb = 0; nb < 2; ++nb)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) s[nb][e] *= k_sc;  // (q·code)·k_scale
   }
   // s[nb][e]: head row g + 8(e >> 1), token kv0 + 8nb + 2t + (e & 1).
   bool valid[2][4];
@@ -210,20 +272,42 @@ __device__ __forceinline__ void dec_mma_tile(DecMmaState<T, D>& st, const unsign
   pf[1] = hp_pack2(s[0][2], s[0][3], T());
   pf[2] = hp_pack2(s[1][0], s[1][1], T());
   pf[3] = hp_pack2(s[1][2], s[1][3], T());
-  // O += P·V: V B fragments for two n8 blocks of d per ldmatrix.x4.trans: token rows
-  // (lane & 7) + 8((lane >> 3) & 1), chunk 2dp + (lane >> 4).
+  if constexpr (C::F8) {
+    // O += P·code: per 32 head columns j, one 4-byte load from each of the lane's token rows
+    // 2t, 2t+1 (b0) and 2t+8, 2t+9 (b1) at columns 32j + 4g .. +3; byte i feeds n8 block 4j + i.
 #pragma unroll
-  for (int dp = 0; dp < D / 16; ++dp) {
-    unsigned vb[4];
-    hp_ldsm_x4_t(vb, vs + dec_swz<C::ROW>(warp * 16 + (lane & 7) + (((lane >> 3) & 1) << 3), 2 * dp + (lane >> 4)));
-    hp_mma(st.o[2 * dp], pf, vb[0], vb[1], T());
-    hp_mma(st.o[2 * dp + 1], pf, vb[2], vb[3], T());
+    for (int j = 0; j < D / 32; ++j) {
+      unsigned w[4];
+#pragma unroll
+      for (int x = 0; x < 4; ++x) {
+        const int r = warp * 16 + 2 * t + (x & 1) + 8 * (x >> 1);
+        w[x] = *reinterpret_cast<const unsigned*>(vs + dec_swz<C::ROW>(r, 2 * j + (g >> 2)) + 4 * (g & 3));
+      }
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const unsigned b0 = dec_fp8x2<T>(((w[0] >> (8 * i)) & 0xffu) | (((w[1] >> (8 * i)) & 0xffu) << 16));
+        const unsigned b1 = dec_fp8x2<T>(((w[2] >> (8 * i)) & 0xffu) | (((w[3] >> (8 * i)) & 0xffu) << 16));
+        hp_mma(st.o[4 * j + i], pf, b0, b1, T());
+      }
+    }
+  } else {
+    // O += P·V: V B fragments for two n8 blocks of d per ldmatrix.x4.trans: token rows
+    // (lane & 7) + 8((lane >> 3) & 1), chunk 2dp + (lane >> 4).
+#pragma unroll
+    for (int dp = 0; dp < D / 16; ++dp) {
+      unsigned vb[4];
+      hp_ldsm_x4_t(vb, vs + dec_swz<C::ROW>(warp * 16 + (lane & 7) + (((lane >> 3) & 1) << 3), 2 * dp + (lane >> 4)));
+      hp_mma(st.o[2 * dp], pf, vb[0], vb[1], T());
+      hp_mma(st.o[2 * dp + 1], pf, vb[2], vb[3], T());
+    }
   }
 }
 
-// The warp's state into the merge area: rows g and g+8 where they are real heads.
-template <typename T, int D, int G>
+// The warp's state into the merge area: rows g and g+8 where they are real heads (an fp8
+// tile's n8 block 4j + i holding head columns 32j + 4n + i).
+template <typename T, typename KT, int D, int G>
 __device__ __forceinline__ void dec_mma_stash(DecMmaState<T, D>& st, const DecMerge& mg, int group) {
+  using C = DecCfg<T, KT, D, G>;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, g = lane >> 2, t = lane & 3;
 #pragma unroll
   for (int r = 0; r < 2; ++r) {
@@ -237,8 +321,9 @@ __device__ __forceinline__ void dec_mma_stash(DecMmaState<T, D>& st, const DecMe
       float* row = mg.o + ((long long)warp * G + h) * D;
 #pragma unroll
       for (int nb = 0; nb < D / 8; ++nb) {
-        row[nb * 8 + 2 * t] = st.o[nb][2 * r];
-        row[nb * 8 + 2 * t + 1] = st.o[nb][2 * r + 1];
+        const int c0 = C::F8 ? 32 * (nb >> 2) + 8 * t + (nb & 3) : nb * 8 + 2 * t;
+        row[c0] = st.o[nb][2 * r];
+        row[c0 + (C::F8 ? 4 : 1)] = st.o[nb][2 * r + 1];
       }
       if (t == 0) {
         mg.m[warp * G + h] = st.m[r];
@@ -250,32 +335,33 @@ __device__ __forceinline__ void dec_mma_stash(DecMmaState<T, D>& st, const DecMe
 #endif
 
 // ---- CUDA-core path ----
-template <typename T, int D, int G>
+template <typename T, typename KT, int D, int G>
 struct DecScalarState {
-  float q[DecCfg<T, D, G>::HPW][DecCfg<T, D, G>::VEC];
-  float o[DecCfg<T, D, G>::HPW][DecCfg<T, D, G>::VEC];
-  float m[DecCfg<T, D, G>::HPW];
-  float l[DecCfg<T, D, G>::HPW];
+  float q[DecCfg<T, KT, D, G>::HPW][DecCfg<T, KT, D, G>::VEC];
+  float o[DecCfg<T, KT, D, G>::HPW][DecCfg<T, KT, D, G>::VEC];
+  float m[DecCfg<T, KT, D, G>::HPW];
+  float l[DecCfg<T, KT, D, G>::HPW];
 };
 
 // VEC elements of one row at chunks [part·VCH, part·VCH + VCH) of a swizzled tile, as f32.
-template <typename T, int D, int G>
+template <typename T, typename KT, int D, int G>
 __device__ __forceinline__ void dec_row_vec(float* out, const unsigned char* tile, int r, int part) {
-  using C = DecCfg<T, D, G>;
-  constexpr int PER = 16 / (int)sizeof(T);
+  using C = DecCfg<T, KT, D, G>;
+  constexpr int PER = 16 / (int)sizeof(KT);
 #pragma unroll
   for (int v = 0; v < C::VCH; ++v) {
     const uint4 raw = *reinterpret_cast<const uint4*>(tile + dec_swz<C::ROW>(r, part * C::VCH + v));
-    const T* e = reinterpret_cast<const T*>(&raw);
+    const KT* e = reinterpret_cast<const KT*>(&raw);
 #pragma unroll
-    for (int x = 0; x < PER; ++x) out[v * PER + x] = hp_to_float(e[x]);
+    for (int x = 0; x < PER; ++x) out[v * PER + x] = dec_elem(e[x]);
   }
 }
 
-template <typename T, int D, int G>
-__device__ __forceinline__ void dec_scalar_init(DecScalarState<T, D, G>& st, const T* __restrict__ q, int b, int hq,
-                                                int g, int group) {
-  using C = DecCfg<T, D, G>;
+// The lane's query elements (times k_sc, an fp8 cache's K scale, else 1) and empty state.
+template <typename T, typename KT, int D, int G>
+__device__ __forceinline__ void dec_scalar_init(DecScalarState<T, KT, D, G>& st, const T* __restrict__ q, int b,
+                                                int hq, int g, int group, float k_sc) {
+  using C = DecCfg<T, KT, D, G>;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int wh = warp % C::WH, part = lane % C::LPT;
 #pragma unroll
@@ -286,15 +372,15 @@ __device__ __forceinline__ void dec_scalar_init(DecScalarState<T, D, G>& st, con
 #pragma unroll
     for (int e = 0; e < C::VEC; ++e) {
       st.o[i][e] = 0.f;
-      st.q[i][e] = h < group ? hp_to_float(q[((long long)b * hq + g * group + h) * D + part * C::VEC + e]) : 0.f;
+      st.q[i][e] = h < group ? hp_to_float(q[((long long)b * hq + g * group + h) * D + part * C::VEC + e]) * k_sc : 0.f;
     }
   }
 }
 
-template <typename T, int D, int G>
-__device__ __forceinline__ void dec_scalar_tile(DecScalarState<T, D, G>& st, const unsigned char* stage, int tok0,
+template <typename T, typename KT, int D, int G>
+__device__ __forceinline__ void dec_scalar_tile(DecScalarState<T, KT, D, G>& st, const unsigned char* stage, int tok0,
                                                 int t1, float sl2) {
-  using C = DecCfg<T, D, G>;
+  using C = DecCfg<T, KT, D, G>;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int wt = warp / C::WH, slot = lane / C::LPT, part = lane % C::LPT;
   constexpr int SPAN = C::TILE / C::WT;  // tokens of the tile this warp takes
@@ -304,8 +390,8 @@ __device__ __forceinline__ void dec_scalar_tile(DecScalarState<T, D, G>& st, con
     const int r = wt * SPAN + i * C::TPW + slot;
     const bool valid = tok0 + r < t1;
     float kf[C::VEC], vf[C::VEC];
-    dec_row_vec<T, D, G>(kf, stage, r, part);
-    dec_row_vec<T, D, G>(vf, stage + C::TILE * C::ROW, r, part);
+    dec_row_vec<T, KT, D, G>(kf, stage, r, part);
+    dec_row_vec<T, KT, D, G>(vf, stage + C::TILE * C::ROW, r, part);
 #pragma unroll
     for (int h = 0; h < C::HPW; ++h) {
       float s = 0.f;
@@ -327,10 +413,10 @@ __device__ __forceinline__ void dec_scalar_tile(DecScalarState<T, D, G>& st, con
 }
 
 // Merge the lanes of different token slots, then stash into the merge area.
-template <typename T, int D, int G>
-__device__ __forceinline__ void dec_scalar_stash(DecScalarState<T, D, G>& st, const DecMerge& mg, int group,
+template <typename T, typename KT, int D, int G>
+__device__ __forceinline__ void dec_scalar_stash(DecScalarState<T, KT, D, G>& st, const DecMerge& mg, int group,
                                                  float sl2) {
-  using C = DecCfg<T, D, G>;
+  using C = DecCfg<T, KT, D, G>;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5;
   const int wh = warp % C::WH, part = lane % C::LPT;
 #pragma unroll
@@ -364,14 +450,16 @@ __device__ __forceinline__ void dec_scalar_stash(DecScalarState<T, D, G>& st, co
   }
 }
 
-template <typename T, int D, int G>
-__device__ __forceinline__ void hp_attn_decode_impl(const T* __restrict__ q, const T* __restrict__ k_cache,
-                                                    const T* __restrict__ v_cache, const int* __restrict__ block_table,
+// k_scale, v_scale: an fp8 cache's scales per KV head (read only when KT is the code type).
+template <typename T, typename KT, int D, int G>
+__device__ __forceinline__ void hp_attn_decode_impl(const T* __restrict__ q, const KT* __restrict__ k_cache,
+                                                    const KT* __restrict__ v_cache, const int* __restrict__ block_table,
                                                     const int* __restrict__ seq_lens, float* __restrict__ part_o,
                                                     float* __restrict__ part_ml, T* __restrict__ o, int hq, int hkv,
                                                     int page_size, int pages_per_seq, int splits, int chunk,
-                                                    int stages) {
-  using C = DecCfg<T, D, G>;
+                                                    int stages, const float* __restrict__ k_scale,
+                                                    const float* __restrict__ v_scale) {
+  using C = DecCfg<T, KT, D, G>;
   extern __shared__ __align__(128) unsigned char hp_dec_smem[];
   const int split = blockIdx.x, g = blockIdx.y, b = blockIdx.z;
   const int tid = threadIdx.x;
@@ -384,40 +472,47 @@ __device__ __forceinline__ void hp_attn_decode_impl(const T* __restrict__ q, con
   const int* table = block_table + (long long)b * pages_per_seq;
   const int ring = stages * C::STAGE;
   unsigned char* qs = hp_dec_smem + (ring > C::MERGE ? ring : C::MERGE);
+  // An fp8 cache's scales: the block's KV head g is fixed, so both are loaded once.
+  float k_sc = 1.f, v_sc = 1.f;
+  if constexpr (C::F8) {
+    k_sc = k_scale[g];
+    v_sc = v_scale[g];
+  }
 
 #if defined(HP_MMA) && !defined(HP_HIP)
   DecMmaState<T, D> mst;
   if constexpr (C::MMA) {
-    // Q tile: 16 rows (real heads, then zeros) × CH chunks, in the first copy group.
-    for (int id = tid; id < 16 * C::CH; id += HP_DEC_THREADS) {
-      const int r = id / C::CH, c = id % C::CH;
+    // Q tile: 16 rows (real heads, then zeros) × QROW/16 chunks, in the first copy group.
+    constexpr int QCH = C::QROW / 16;
+    for (int id = tid; id < 16 * QCH; id += HP_DEC_THREADS) {
+      const int r = id / QCH, c = id % QCH;
       const bool p = r < group;
       const T* src = q + (p ? ((long long)b * hq + g * group + r) * D + c * 8 : 0);
-      hp_cp_async16(qs + dec_swz<C::ROW>(r, c), src, p);
+      hp_cp_async16(qs + dec_swz<C::QROW>(r, c), src, p);
     }
     dec_mma_init<T, D>(mst);
   }
 #endif
-  DecScalarState<T, D, G> sst;
-  if constexpr (!C::MMA) dec_scalar_init<T, D, G>(sst, q, b, hq, g, group);
+  DecScalarState<T, KT, D, G> sst;
+  if constexpr (!C::MMA) dec_scalar_init<T, KT, D, G>(sst, q, b, hq, g, group, k_sc);
   hp_cp_async_commit();
 
   // Prologue: tiles 0 .. stages-2 in flight, the table entries of tile stages-1 loading.
   int pg[C::PASSES];
   for (int s = 0; s + 1 < stages; ++s) {
     if (s < n_tiles) {
-      dec_lookup<T, D, G>(pg, table, s, t0, t1, page_size, tid);
-      dec_issue<T, D, G>(hp_dec_smem + s * C::STAGE, pg, k_cache, v_cache, s, t0, t1, page_size, hkv, g, tid);
+      dec_lookup<T, KT, D, G>(pg, table, s, t0, t1, page_size, tid);
+      dec_issue<T, KT, D, G>(hp_dec_smem + s * C::STAGE, pg, k_cache, v_cache, s, t0, t1, page_size, hkv, g, tid);
     }
     hp_cp_async_commit();
   }
-  if (stages > 1 && stages - 1 < n_tiles) dec_lookup<T, D, G>(pg, table, stages - 1, t0, t1, page_size, tid);
+  if (stages > 1 && stages - 1 < n_tiles) dec_lookup<T, KT, D, G>(pg, table, stages - 1, t0, t1, page_size, tid);
 
   for (int j = 0; j < n_tiles; ++j) {
     if (stages == 1) {
       __syncthreads();  // every warp is done with the previous tile
-      dec_lookup<T, D, G>(pg, table, j, t0, t1, page_size, tid);
-      dec_issue<T, D, G>(hp_dec_smem, pg, k_cache, v_cache, j, t0, t1, page_size, hkv, g, tid);
+      dec_lookup<T, KT, D, G>(pg, table, j, t0, t1, page_size, tid);
+      dec_issue<T, KT, D, G>(hp_dec_smem, pg, k_cache, v_cache, j, t0, t1, page_size, hkv, g, tid);
       hp_cp_async_commit();
     }
     dec_wait(stages - 2);  // tile j (and the Q tile) has landed for this thread ...
@@ -425,18 +520,18 @@ __device__ __forceinline__ void hp_attn_decode_impl(const T* __restrict__ q, con
     if (stages > 1) {
       const int nt = j + stages - 1;  // into the slot of tile j-1
       if (nt < n_tiles) {
-        dec_issue<T, D, G>(hp_dec_smem + (nt % stages) * C::STAGE, pg, k_cache, v_cache, nt, t0, t1, page_size, hkv,
-                           g, tid);
-        if (nt + 1 < n_tiles) dec_lookup<T, D, G>(pg, table, nt + 1, t0, t1, page_size, tid);
+        dec_issue<T, KT, D, G>(hp_dec_smem + (nt % stages) * C::STAGE, pg, k_cache, v_cache, nt, t0, t1, page_size,
+                               hkv, g, tid);
+        if (nt + 1 < n_tiles) dec_lookup<T, KT, D, G>(pg, table, nt + 1, t0, t1, page_size, tid);
       }
       hp_cp_async_commit();
     }
     const unsigned char* stage = hp_dec_smem + (j % stages) * C::STAGE;
     const int tok0 = t0 + j * C::TILE;
 #if defined(HP_MMA) && !defined(HP_HIP)
-    if constexpr (C::MMA) dec_mma_tile<T, D, G>(mst, stage, qs, tok0, t1, sl2);
+    if constexpr (C::MMA) dec_mma_tile<T, KT, D, G>(mst, stage, qs, tok0, t1, sl2, k_sc);
 #endif
-    if constexpr (!C::MMA) dec_scalar_tile<T, D, G>(sst, stage, tok0, t1, sl2);
+    if constexpr (!C::MMA) dec_scalar_tile<T, KT, D, G>(sst, stage, tok0, t1, sl2);
   }
   hp_cp_async_wait<0>();
   __syncthreads();  // the ring is free: reuse it for the merge
@@ -446,9 +541,9 @@ __device__ __forceinline__ void hp_attn_decode_impl(const T* __restrict__ q, con
   mg.m = mg.o + HP_DEC_WARPS * G * D;
   mg.l = mg.m + HP_DEC_WARPS * G;
 #if defined(HP_MMA) && !defined(HP_HIP)
-  if constexpr (C::MMA) dec_mma_stash<T, D, G>(mst, mg, group);
+  if constexpr (C::MMA) dec_mma_stash<T, KT, D, G>(mst, mg, group);
 #endif
-  if constexpr (!C::MMA) dec_scalar_stash<T, D, G>(sst, mg, group, sl2);
+  if constexpr (!C::MMA) dec_scalar_stash<T, KT, D, G>(sst, mg, group, sl2);
   __syncthreads();
 
   // Merge the warps that hold each head: all four on the tensor-core path, the WT
@@ -473,6 +568,7 @@ __device__ __forceinline__ void hp_attn_decode_impl(const T* __restrict__ q, con
       num += f * mg.o[((long long)w * G + h) * D + e];
       den += f * l;
     }
+    num *= v_sc;  // (Σ p·code)·v_scale for an fp8 cache
     const long long head = (long long)b * hq + g * group + h;
     if (splits == 1) {
       o[head * D + e] = hp_from_float<T>(den > 0.f ? num / den : 0.f);
@@ -527,15 +623,30 @@ __device__ __forceinline__ void hp_attn_decode_combine_impl(const float* __restr
       float* __restrict__ part_ml, T* __restrict__ o, int batch, int hq, int hkv, int page_size, int pages_per_seq, \
       int splits, int chunk, int stages) { \
     (void)batch; \
-    hp_attn_decode_impl<T, D, G>(q, k_cache, v_cache, block_table, seq_lens, part_o, part_ml, o, hq, hkv, page_size, \
-                                 pages_per_seq, splits, chunk, stages); \
+    hp_attn_decode_impl<T, T, D, G>(q, k_cache, v_cache, block_table, seq_lens, part_o, part_ml, o, hq, hkv, \
+                                    page_size, pages_per_seq, splits, chunk, stages, nullptr, nullptr); \
   }
+// The fp8-cache form: e4m3 codes in k_cache, v_cache and their per-KV-head scales last.
+#define HP_DECODE_FP8(SUFFIX, T, D, G) \
+  extern "C" __global__ void __launch_bounds__(HP_DEC_THREADS) hp_attn_decode_##SUFFIX##_fp8kv_d##D##_g##G( \
+      const T* __restrict__ q, const unsigned char* __restrict__ k_cache, const unsigned char* __restrict__ v_cache, \
+      const int* __restrict__ block_table, const int* __restrict__ seq_lens, float* __restrict__ part_o, \
+      float* __restrict__ part_ml, T* __restrict__ o, int batch, int hq, int hkv, int page_size, int pages_per_seq, \
+      int splits, int chunk, int stages, const float* __restrict__ k_scale, const float* __restrict__ v_scale) { \
+    (void)batch; \
+    hp_attn_decode_impl<T, unsigned char, D, G>(q, k_cache, v_cache, block_table, seq_lens, part_o, part_ml, o, hq, \
+                                                hkv, page_size, pages_per_seq, splits, chunk, stages, k_scale, \
+                                                v_scale); \
+  }
+#define HP_DECODE_GROUPS_OF(KIND, SUFFIX, T, D) \
+  KIND(SUFFIX, T, D, 1) \
+  KIND(SUFFIX, T, D, 2) \
+  KIND(SUFFIX, T, D, 4) \
+  KIND(SUFFIX, T, D, 8) \
+  KIND(SUFFIX, T, D, 16)
 #define HP_DECODE_GROUPS(SUFFIX, T, D) \
-  HP_DECODE(SUFFIX, T, D, 1) \
-  HP_DECODE(SUFFIX, T, D, 2) \
-  HP_DECODE(SUFFIX, T, D, 4) \
-  HP_DECODE(SUFFIX, T, D, 8) \
-  HP_DECODE(SUFFIX, T, D, 16)
+  HP_DECODE_GROUPS_OF(HP_DECODE, SUFFIX, T, D) \
+  HP_DECODE_GROUPS_OF(HP_DECODE_FP8, SUFFIX, T, D)
 #define HP_COMBINE(SUFFIX, T) \
   extern "C" __global__ void __launch_bounds__(256) hp_attn_decode_combine_##SUFFIX( \
       const float* __restrict__ part_o, const float* __restrict__ part_ml, T* __restrict__ o, int batch, int hq, \

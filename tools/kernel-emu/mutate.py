@@ -135,7 +135,7 @@ KERNEL_MUTATIONS = [
     ("decode: page offset", "attn_decode.cu", "attn_decode",
      "((long long)pg[i] * page_size + t % page_size)", "((long long)pg[i] * page_size + (t + 1) % page_size)"),
     ("decode: the next tile's block-table entries not prefetched (tile nt looked up again)", "attn_decode.cu",
-     "attn_decode", "dec_lookup<T, D, G>(pg, table, nt + 1,", "dec_lookup<T, D, G>(pg, table, nt,"),
+     "attn_decode", "dec_lookup<T, KT, D, G>(pg, table, nt + 1,", "dec_lookup<T, KT, D, G>(pg, table, nt,"),
     ("decode: next tile issued into the slot of tile j+1, not j-1", "attn_decode.cu", "attn_decode",
      "hp_dec_smem + (nt % stages) * C::STAGE", "hp_dec_smem + ((nt + 1) % stages) * C::STAGE"),
     ("decode: waits for one copy group too few", "attn_decode.cu", "attn_decode",
@@ -156,6 +156,19 @@ KERNEL_MUTATIONS = [
      "const float f = l > 0.f ? exp2f((mg.m[w * G + h] - mx) * sl2) : 0.f;", "const float f = l > 0.f ? 1.f : 0.f;"),
     # Dropping `- mx` would be equivalent (it scales numerator and denominator alike, and the
     # exponents are far from overflow); the maxima are log2 units, so base e is wrong.
+    ("decode fp8: V dequantized with the K scale", "attn_decode.cu", "attn_decode",
+     "    v_sc = v_scale[g];", "    v_sc = k_scale[g];"),
+    ("decode fp8: every block takes KV head 0's K scale", "attn_decode.cu", "attn_decode",
+     "    k_sc = k_scale[g];", "    k_sc = k_scale[0];"),
+    ("decode fp8: ring stages sized for 2-byte elements", "attn_decode.cu", "attn_decode",
+     "static constexpr int STAGE = 2 * TILE * ROW;",
+     "static constexpr int STAGE = 2 * TILE * D * (F8 ? 2 : (int)sizeof(KT));"),
+    ("decode fp8 mma: V columns stashed in natural order", "attn_decode.cu", "attn_decode",
+     "const int c0 = C::F8 ? 32 * (nb >> 2) + 8 * t + (nb & 3) : nb * 8 + 2 * t;",
+     "const int c0 = nb * 8 + 2 * t;"),
+    ("decode fp8 mma: K fragment's second register from elements 2t + 4", "attn_decode.cu", "attn_decode",
+     "const unsigned hi = *reinterpret_cast<const unsigned short*>(p + 8);",
+     "const unsigned hi = *reinterpret_cast<const unsigned short*>(p + 4);"),
     ("combine: split weights in base e", "attn_decode.cu", "attn_decode",
      "exp2f(part_ml[(base + s) * 2] - mx)", "__expf(part_ml[(base + s) * 2] - mx)"),
     ("combine: every split reads split 0's output", "attn_decode.cu", "attn_decode",
@@ -238,6 +251,7 @@ def if_more_than_one(f):
 
 
 DECODE = r"hp_attn_decode_(f32|f16|bf16)_d\d+_g\d+"
+DECODE_FP8 = r"hp_attn_decode_(f32|f16|bf16)_fp8kv_d\d+_g\d+"
 # (label, group, function (full match), edit of the line's words: True if it changed the line)
 PLAN_MUTATIONS = [
     ("decode plan: k_cache and v_cache swapped", "attn_decode", DECODE, swap_args(1, 2)),
@@ -246,6 +260,9 @@ PLAN_MUTATIONS = [
     ("decode plan: splits argument one below the grid's", "attn_decode", DECODE,
      int_arg(13, if_more_than_one(lambda v: v - 1))),
     ("decode plan: one ring stage more than the shared memory holds", "attn_decode", DECODE,
+     int_arg(15, lambda v, a: v + 1)),
+    ("decode fp8 plan: k_scale and v_scale swapped", "attn_decode", DECODE_FP8, swap_args(16, 17)),
+    ("decode fp8 plan: one ring stage more than the shared memory holds", "attn_decode", DECODE_FP8,
      int_arg(15, lambda v, a: v + 1)),
     ("combine plan: one split fewer", "attn_decode", r"hp_attn_decode_combine_\w+", int_arg(5, lambda v, a: v - 1)),
     ("gemv plan: a and w swapped", "gemv", r"hp_gemv_(f32|f16|bf16)", swap_args(0, 1)),

@@ -1,5 +1,6 @@
 // attn_decode.cu: hp_attn_decode_*_d{64,128,256}_g{1,2,4,8,16} (flash-decoding over a paged
-// cache, a multi-stage cp.async ring in dynamic shared memory) and hp_attn_decode_combine_*,
+// cache, a multi-stage cp.async ring in dynamic shared memory), their fp8-cache forms
+// hp_attn_decode_*_fp8kv_* (e4m3 codes, a scale per KV head) and hp_attn_decode_combine_*,
 // launched from core's plans: which instantiation, the split count, the ring depth, the
 // dynamic shared memory and every argument are `hotpath kernels plan`'s.
 #include "common.h"
@@ -17,14 +18,36 @@ using namespace emu_attn_decode;
 REG(f32)
 REG(f16)
 REG(bf16)
+REG_D(f32_fp8kv, 64) REG_D(f32_fp8kv, 128) REG_D(f32_fp8kv, 256)
+REG_D(f16_fp8kv, 64) REG_D(f16_fp8kv, 128) REG_D(f16_fp8kv, 256)
+REG_D(bf16_fp8kv, 64) REG_D(bf16_fp8kv, 128) REG_D(bf16_fp8kv, 256)
+
+// An OCP e4m3 code by its definition (sign, 4-bit exponent of bias 7, 3-bit mantissa;
+// exponent 0 is subnormal), not by the kernels' bit arithmetic.
+static double e4m3(unsigned char b) {
+  const int e = (b >> 3) & 15, m = b & 7;
+  const double mag = e == 0 ? std::ldexp(m / 8.0, -6) : std::ldexp(1.0 + m / 8.0, e - 7);
+  return (b & 0x80) ? -mag : mag;
+}
+// n random codes over every byte but the NaN codes 0x7f, 0xff: both signs, subnormals, ±448.
+static std::vector<unsigned char> codes(size_t n, std::mt19937_64& rng) {
+  std::uniform_int_distribution<int> uc(0, 253);
+  std::vector<unsigned char> v(n);
+  for (auto& x : v) {
+    const int r = uc(rng);
+    x = (unsigned char)(r < 127 ? r : r + 1);
+  }
+  return v;
+}
 
 // One case: `b` sequences of at most L tokens (lens: each sequence's own length, default all
-// L), hq/hkv heads of dimension D, pages of ps tokens, device knobs for the plan.
+// L), hq/hkv heads of dimension D, pages of ps tokens, device knobs for the plan; `fp8`: the
+// cache holds e4m3 codes and K = code·k_scale[g], V = code·v_scale[g] (scales of [1, 2]/240).
 template <typename T>
 static void one(int b, int L, int hq, int hkv, int D, int ps, std::vector<int> lens, const std::string& knobs,
-                std::mt19937_64& rng) {
-  const std::string shape = fmt("batch=%d,context=%d,heads_q=%d,heads_kv=%d,head_dim=%d,page_size=%d", b, L, hq, hkv,
-                                D, ps);
+                std::mt19937_64& rng, bool fp8 = false) {
+  const std::string shape = fmt("batch=%d,context=%d,heads_q=%d,heads_kv=%d,head_dim=%d,page_size=%d%s", b, L, hq,
+                                hkv, D, ps, fp8 ? ",kv_fp8=1" : "");
   const EmuPlan* plan = emu_plan("attn_decode " + shape + " " + dname<T>() + (knobs.empty() ? "" : " " + knobs));
   if (!plan) return;
   if (lens.empty()) lens.assign(b, L);
@@ -33,21 +56,42 @@ static void one(int b, int L, int hq, int hkv, int D, int ps, std::vector<int> l
     label += " lens=";
     for (int x : lens) label += fmt("%d,", x);
   }
-  const std::string grp = std::string("attn_decode ") + dname<T>() + fmt(" d%d", D);
+  const std::string grp = std::string("attn_decode ") + dname<T>() + (fp8 ? " fp8" : "") + fmt(" d%d", D);
   if (!plan->error.empty()) {
     record(grp, label, false, INFINITY, "refused: " + plan->error);
     return;
   }
   const int per_seq = (int)pages_for(L, ps), pages = b * per_seq;
   Arena ar;
+  const size_t cache = (size_t)pages * ps * hkv * D;
   auto q = uniform<T>((size_t)b * hq * D, rng);
-  auto kc = uniform<T>((size_t)pages * ps * hkv * D, rng), vc = uniform<T>((size_t)pages * ps * hkv * D, rng);
+  std::vector<T> kc, vc;
+  std::vector<unsigned char> k8, v8;
+  std::vector<float> ks(hkv, 1.f), vs(hkv, 1.f);
+  if (fp8) {
+    k8 = codes(cache, rng), v8 = codes(cache, rng);
+    std::uniform_real_distribution<float> us(1.f / 240, 2.f / 240);
+    for (int g = 0; g < hkv; ++g) ks[g] = us(rng), vs[g] = us(rng);
+  } else {
+    kc = uniform<T>(cache, rng), vc = uniform<T>(cache, rng);
+  }
   auto table = permutation(pages, rng);  // block_table[b][per_seq]: a permutation of all pages
   EmuRun run;
   emu_run(*plan,
-          {{"q", ar.upload(q)}, {"k_cache", ar.upload(kc)}, {"v_cache", ar.upload(vc)}, {"block_table", ar.upload(table)},
-           {"seq_lens", ar.upload(lens)}},
+          {{"q", ar.upload(q)},
+           {"k_cache", fp8 ? (void*)ar.upload(k8) : (void*)ar.upload(kc)},
+           {"v_cache", fp8 ? (void*)ar.upload(v8) : (void*)ar.upload(vc)},
+           {"block_table", ar.upload(table)},
+           {"seq_lens", ar.upload(lens)},
+           {"k_scale", ar.upload(ks)},
+           {"v_scale", ar.upload(vs)}},
           run);
+  // The cache's values: the dtype's, or e4m3(code)·scale of the element's KV head.
+  auto kv = [&](bool key, size_t i) {
+    if (!fp8) return f64(key ? kc[i] : vc[i]);
+    const size_t g = i / D % hkv;
+    return key ? e4m3(k8[i]) * ks[g] : e4m3(v8[i]) * vs[g];
+  };
   const T* o = (const T*)run.outputs[plan->check_index];
   // f64 reference (crates/core/src/reference/attention.rs): softmax(q·kᵀ/√d)·v over each
   // sequence's own tokens; an empty sequence gives zeros.
@@ -62,7 +106,7 @@ static void one(int b, int L, int hq, int hkv, int D, int ps, std::vector<int> l
       double mx = -INFINITY;
       for (int t = 0; t < len; ++t) {
         double s = 0;
-        for (int e = 0; e < D; ++e) s += f64(q[((size_t)bb * hq + h) * D + e]) * f64(kc[at(t) + e]);
+        for (int e = 0; e < D; ++e) s += f64(q[((size_t)bb * hq + h) * D + e]) * kv(true, at(t) + e);
         sc[t] = s * scale;
         mx = std::max(mx, sc[t]);
       }
@@ -70,7 +114,7 @@ static void one(int b, int L, int hq, int hkv, int D, int ps, std::vector<int> l
       for (int t = 0; t < len; ++t) l += (sc[t] = std::exp(sc[t] - mx));
       for (int e = 0; e < D; ++e) {
         double acc = 0;
-        for (int t = 0; t < len; ++t) acc += sc[t] * f64(vc[at(t) + e]);
+        for (int t = 0; t < len; ++t) acc += sc[t] * kv(false, at(t) + e);
         ref[((size_t)bb * hq + h) * D + e] = acc / l;
       }
     }
@@ -112,6 +156,31 @@ static void variety(std::mt19937_64& rng) {
   one<T>(3, 1000, 64, 8, 128, 16, {1000, 999, 512}, "units=8", rng);  // few SMs: fewer, longer splits
 }
 
+// The fp8 cache: every head dim on the tensor-core (group 4, 8, 16) and CUDA-core (group 1,
+// 2; f32) paths, forced splits with empty ones, rings of 1, 2, 3 and 4 stages of 1-byte rows
+// (the device's shared memory as a knob), ragged and empty sequences, odd page sizes.
+template <typename T>
+static void fp8_cases(std::mt19937_64& rng) {
+  for (int D : {64, 128, 256}) {
+    one<T>(3, 203, 32, 8, D, 16, {203, 150, 17}, "", rng, true);  // group 4
+    one<T>(2, 77, 16, 8, D, 16, {77, 0}, "splits=3", rng, true);  // group 2, an empty sequence
+  }
+  one<T>(3, 150, 8, 8, 128, 5, {1, 150, 99}, "", rng, true);           // group 1, page 5
+  one<T>(2, 90, 40, 8, 64, 64, {90, 64}, "", rng, true);               // group 5 → 8, page 64
+  one<T>(1, 200, 16, 1, 128, 16, {}, "splits=2", rng, true);           // group 16
+  one<T>(2, 33, 8, 4, 64, 8, {}, "splits=4", rng, true);               // 16, 16, 1, 0 tokens
+  one<T>(1, 4100, 32, 8, 128, 16, {}, "", rng, true);                  // the launcher's splits
+}
+
+// Rings of the fp8 cache's stages: d 64 group 4 on tensor cores (stage 8 KiB, Q 2 KiB),
+// d 128 group 1 on CUDA cores (stage 16 KiB), by the device's shared memory.
+static void fp8_rings(std::mt19937_64& rng) {
+  for (const char* knobs : {"smem_per_block=12000", "smem_per_block=27000", ""})  // 1, 3, 4 stages
+    one<bf16_t>(1, 500, 32, 8, 64, 16, {}, knobs, rng, true);
+  for (const char* knobs : {"smem_per_block=20000", "smem_per_block=40000", "smem_per_block=50000"})  // 1, 2, 3
+    one<bf16_t>(1, 500, 8, 8, 128, 16, {}, knobs, rng, true);
+}
+
 EMU_TEST(attn_decode, seed) {
   std::mt19937_64 rng(seed);
   required<float>(rng);
@@ -119,10 +188,15 @@ EMU_TEST(attn_decode, seed) {
   required<bf16_t>(rng);
   variety<bf16_t>(rng);
   variety<float>(rng);
+  fp8_cases<bf16_t>(rng);
+  fp8_cases<f16_t>(rng);
+  fp8_cases<float>(rng);
+  fp8_rings(rng);
   // cp.async copies landing at issue (the earliest legal moment) on a subset.
   emu_cp_mode = 1;
   one<bf16_t>(2, 203, 32, 8, 128, 16, {203, 100}, "", rng);
   one<bf16_t>(1, 500, 32, 8, 64, 16, {}, "smem_per_block=51200", rng);
   one<f16_t>(2, 77, 64, 8, 256, 16, {77, 40}, "", rng);
+  one<bf16_t>(2, 203, 32, 8, 64, 16, {203, 100}, "", rng, true);
   emu_cp_mode = 0;
 }
