@@ -1,16 +1,12 @@
-//! OCP fp8 e4m3 codes decoded exactly, a row at a time: into bf16 bit patterns (every e4m3
-//! value, subnormals included, is a normal bf16: 3 mantissa bits into 7, exponents −9..8
-//! into bf16's range) for the grouped bf16 kernels, or into f32.
+//! OCP fp8 e4m3 codes decoded exactly into bf16 bit patterns, a row at a time, for the grouped
+//! bf16 kernels: every e4m3 value, subnormals included, is a normal bf16 (3 mantissa bits
+//! into 7, exponents −9..8 into bf16's range). Into f32 is [`super::fp8_decode`]'s.
 //!
-//! - [`fp8_to_bf16`]: with AVX-512 VBMI, 64 codes at a time: two `vpermi2b` look the low and
-//!   the high byte of each magnitude's bf16 up in 128-entry tables, one `vpternlogd` puts the
-//!   sign on, and two byte interleaves (plus a lane reorder) give 64 bf16 in code order.
-//! - [`fp8_to_f32`]: with AVX-512 F + F16C, 16 codes at a time through the f16 view of
-//!   [`super::quant`] (sign-extend, shift by 7, clear bit 14: the code's value · 2⁻⁸,
-//!   subnormals included), widened by `vcvtph2ps` and multiplied by 256 (exact).
-//!
-//! Elsewhere both use a 256-entry table with the same results. The NaN codes (0x7f, 0xff)
-//! decode to ±480 (as the kernels' bit arithmetic does); no input holds them.
+//! With AVX-512 VBMI [`fp8_to_bf16`] takes 64 codes at a time: two `vpermi2b` look the low
+//! and the high byte of each magnitude's bf16 up in 128-entry tables, one `vpternlogd` puts
+//! the sign on, and two byte interleaves (plus a lane reorder) give 64 bf16 in code order.
+//! Elsewhere a 256-entry table gives the same results. The NaN codes (0x7f, 0xff) decode to
+//! ±480 (as the kernels' bit arithmetic does); no input holds them.
 
 use super::{level, Level};
 use std::sync::OnceLock;
@@ -46,6 +42,20 @@ const BF16_OF: [u16; 256] = {
     t
 };
 
+/// The low (`HIGH = false`) or high byte of the bf16 of every magnitude 0..127: `vpermi2b`'s
+/// tables.
+const fn byte_table<const HIGH: bool>() -> [u8; 128] {
+    let mut t = [0u8; 128];
+    let mut m = 0;
+    while m < 128 {
+        t[m] = if HIGH { BF16_OF[m] >> 8 } else { BF16_OF[m] } as u8;
+        m += 1;
+    }
+    t
+}
+static LOW_BYTES: [u8; 128] = byte_table::<false>();
+static HIGH_BYTES: [u8; 128] = byte_table::<true>();
+
 /// The value of e4m3 code `b` as an f32 (exact; NaN codes as ±480).
 #[inline]
 pub fn e4m3_to_f32(b: u8) -> f32 {
@@ -70,88 +80,76 @@ fn vbmi() -> bool {
 /// `dst[i]` = the bf16 bits of code `src[i]`, over the shorter length.
 pub fn fp8_to_bf16(src: &[u8], dst: &mut [u16]) {
     let n = src.len().min(dst.len());
+    fp8_rows_to_bf16(&src[..n], n, n, 1, dst);
+}
+
+/// The `n` rows of `d` codes at `src[t·stride..]` as bf16 bits, packed into `dst[t·d..]`.
+///
+/// Panics if `src` or `dst` is too short (a kernel bug, never an input error).
+pub fn fp8_rows_to_bf16(src: &[u8], d: usize, stride: usize, n: usize, dst: &mut [u16]) {
+    if n == 0 {
+        return;
+    }
+    assert!(
+        src.len() >= (n - 1) * stride + d && dst.len() >= n * d,
+        "fp8_rows_to_bf16: {n} rows of {d}, {stride} apart"
+    );
     let mut done = 0;
     #[cfg(target_arch = "x86_64")]
     if vbmi() {
-        // SAFETY: AVX-512 F, BW and VBMI were detected; the loop stays within n.
-        done = unsafe { avx512::to_bf16(&src[..n], &mut dst[..n]) };
+        // SAFETY: AVX-512 F, BW and VBMI were detected; the lengths were checked above.
+        done = unsafe { avx512::to_bf16(src, d, stride, n, dst) };
     }
-    for (d, s) in dst[done..n].iter_mut().zip(&src[done..n]) {
-        *d = BF16_OF[*s as usize];
-    }
-}
-
-/// `dst[i]` = the value of code `src[i]` as f32, over the shorter length.
-pub fn fp8_to_f32(src: &[u8], dst: &mut [f32]) {
-    let n = src.len().min(dst.len());
-    let mut done = 0;
-    #[cfg(target_arch = "x86_64")]
-    if level() == Level::Avx512 {
-        // SAFETY: AVX-512 F (and with it AVX2 and F16C) was detected; the loop stays within n.
-        done = unsafe { avx512::to_f32(&src[..n], &mut dst[..n]) };
-    }
-    for (d, s) in dst[done..n].iter_mut().zip(&src[done..n]) {
-        *d = e4m3_to_f32(*s);
+    for t in 0..n {
+        let (s, o) = (&src[t * stride..][..d], &mut dst[t * d..][..d]);
+        for (o, c) in o[done..].iter_mut().zip(&s[done..]) {
+            *o = BF16_OF[*c as usize];
+        }
     }
 }
 
 #[cfg(target_arch = "x86_64")]
 mod avx512 {
-    use super::BF16_OF;
+    use super::{HIGH_BYTES, LOW_BYTES};
     use std::arch::x86_64::*;
 
-    /// [`super::fp8_to_bf16`] over whole blocks of 64 codes; returns how many it decoded.
+    /// [`super::fp8_rows_to_bf16`] over the whole blocks of 64 codes of every row; returns
+    /// how many codes of each row it decoded. The caller has checked the lengths.
     #[target_feature(enable = "avx512f,avx512bw,avx512vbmi")]
-    pub(super) unsafe fn to_bf16(src: &[u8], dst: &mut [u16]) -> usize {
-        let n = src.len().min(dst.len()) / 64 * 64;
+    pub(super) unsafe fn to_bf16(
+        src: &[u8],
+        d: usize,
+        stride: usize,
+        rows: usize,
+        dst: &mut [u16],
+    ) -> usize {
+        let n = d / 64 * 64;
         // Low and high bytes of the bf16 of magnitudes 0..127, as two 64-byte halves each.
-        let mut lo = [0u8; 128];
-        let mut hi = [0u8; 128];
-        for m in 0..128 {
-            lo[m] = BF16_OF[m] as u8;
-            hi[m] = (BF16_OF[m] >> 8) as u8;
-        }
         let load =
             |t: &[u8; 128], half: usize| _mm512_loadu_si512(t.as_ptr().add(64 * half) as *const _);
-        let (lo0, lo1, hi0, hi1) = (load(&lo, 0), load(&lo, 1), load(&hi, 0), load(&hi, 1));
+        let (lo0, lo1) = (load(&LOW_BYTES, 0), load(&LOW_BYTES, 1));
+        let (hi0, hi1) = (load(&HIGH_BYTES, 0), load(&HIGH_BYTES, 1));
         let sign = _mm512_set1_epi8(0x80u8 as i8);
         // 128-bit lanes (A0 B0 A1 B1) and (A2 B2 A3 B3) of the two interleaves A, B.
         let first = _mm512_setr_epi64(0, 1, 8, 9, 2, 3, 10, 11);
         let second = _mm512_setr_epi64(4, 5, 12, 13, 6, 7, 14, 15);
-        let mut i = 0;
-        while i < n {
-            let c = _mm512_loadu_si512(src.as_ptr().add(i) as *const _);
-            // vpermi2b reads the low 7 bits of each index: the magnitude.
-            let l = _mm512_permutex2var_epi8(lo0, c, lo1);
-            let h = _mm512_permutex2var_epi8(hi0, c, hi1);
-            // h | (c & 0x80): the sign bit on top of the high byte.
-            let h = _mm512_ternarylogic_epi32::<0xF8>(h, c, sign);
-            let a = _mm512_unpacklo_epi8(l, h); // codes 0-7, 16-23, 32-39, 48-55 of the block
-            let b = _mm512_unpackhi_epi8(l, h); // codes 8-15, 24-31, 40-47, 56-63
-            let out = dst.as_mut_ptr().add(i);
-            _mm512_storeu_si512(out as *mut _, _mm512_permutex2var_epi64(a, first, b));
-            _mm512_storeu_si512(
-                out.add(32) as *mut _,
-                _mm512_permutex2var_epi64(a, second, b),
-            );
-            i += 64;
-        }
-        n
-    }
-
-    /// [`super::fp8_to_f32`] over whole blocks of 16 codes; returns how many it decoded.
-    #[target_feature(enable = "avx512f,avx2,f16c")]
-    pub(super) unsafe fn to_f32(src: &[u8], dst: &mut [f32]) -> usize {
-        let n = src.len().min(dst.len()) / 16 * 16;
-        let mask = _mm256_set1_epi16(0xbfffu16 as i16);
-        let scale = _mm512_set1_ps(256.0);
-        let mut i = 0;
-        while i < n {
-            let bytes = _mm_loadu_si128(src.as_ptr().add(i) as *const __m128i);
-            let view = _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(bytes), 7), mask);
-            let v = _mm512_mul_ps(_mm512_cvtph_ps(view), scale);
-            _mm512_storeu_ps(dst.as_mut_ptr().add(i), v);
-            i += 16;
+        for t in 0..rows {
+            let mut i = 0;
+            while i < n {
+                let c = _mm512_loadu_si512(src.as_ptr().add(t * stride + i) as *const _);
+                // vpermi2b reads the low 7 bits of each index: the magnitude.
+                let l = _mm512_permutex2var_epi8(lo0, c, lo1);
+                let h = _mm512_permutex2var_epi8(hi0, c, hi1);
+                // h | (c & 0x80): the sign bit on top of the high byte.
+                let h = _mm512_ternarylogic_epi32::<0xF8>(h, c, sign);
+                let a = _mm512_unpacklo_epi8(l, h); // codes 0-7, 16-23, 32-39, 48-55
+                let b = _mm512_unpackhi_epi8(l, h); // codes 8-15, 24-31, 40-47, 56-63
+                let out = dst.as_mut_ptr().add(t * d + i);
+                _mm512_storeu_si512(out as *mut _, _mm512_permutex2var_epi64(a, first, b));
+                let upper = _mm512_permutex2var_epi64(a, second, b);
+                _mm512_storeu_si512(out.add(32) as *mut _, upper);
+                i += 64;
+            }
         }
         n
     }
@@ -183,12 +181,22 @@ mod tests {
         // All 256 codes twice, in a scrambled order, then a ragged tail of 37.
         let src: Vec<u8> = (0..549u32).map(|i| (i * 167 % 256) as u8).collect();
         let mut bits = vec![0u16; src.len()];
-        let mut f32s = vec![0f32; src.len()];
         fp8_to_bf16(&src, &mut bits);
-        fp8_to_f32(&src, &mut f32s);
         for (i, &c) in src.iter().enumerate() {
             assert_eq!(bits[i], BF16_OF[c as usize], "{i}: {c:#04x}");
-            assert_eq!(f32s[i].to_bits(), e4m3_to_f32(c).to_bits(), "{i}: {c:#04x}");
+        }
+        // Rows of 136 (two blocks and a tail), 150 apart.
+        let mut rows = vec![0u16; 3 * 136];
+        fp8_rows_to_bf16(&src, 136, 150, 3, &mut rows);
+        for t in 0..3 {
+            for i in 0..136 {
+                let c = src[t * 150 + i];
+                assert_eq!(
+                    rows[t * 136 + i],
+                    BF16_OF[c as usize],
+                    "row {t} {i}: {c:#04x}"
+                );
+            }
         }
     }
 }

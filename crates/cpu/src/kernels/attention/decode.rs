@@ -11,8 +11,8 @@ use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 
 use crate::kernels::{indices, tensor, HostElem, Kernel};
 use crate::simd::{
-    dots, dots_bf16, exp_sum, group_bf16_fast, group_dots_bf16, group_mix_bf16, max, mix, mix_bf16,
-    prefetch, prefetch_l2, unpair,
+    dots, dots_bf16, e4m3_to_f32, exp_sum, fp8_rows_to_bf16, group_bf16_fast, group_dots_bf16,
+    group_mix_bf16, max, mix, mix_bf16, prefetch, prefetch_l2, unpair,
 };
 
 /// Tokens per split (rounded up to whole pages): 16 splits of a 4096-token context, enough
@@ -57,7 +57,8 @@ pub(super) struct Cache<'a, E> {
 pub(super) struct Scratch {
     /// One page's K or V rows for every KV head, widened (unless bf16): `[ps, hkv, d]`.
     rows: Vec<f32>,
-    /// One page's rows decoded to bf16 bits (an fp8 cache under the grouped kernels).
+    /// One KV head's rows of a page decoded to bf16 bits (an fp8 cache under the grouped
+    /// kernels): `[ps, d]`.
     bits: Vec<u16>,
     /// Scores, then weights, of the split: `[hq, tokens]`.
     scores: Vec<f32>,
@@ -67,7 +68,7 @@ impl Scratch {
     fn new(ps: usize, hkv: usize, d: usize, hq: usize, tokens: usize) -> Scratch {
         Scratch {
             rows: vec![0.0; ps * hkv * d],
-            bits: vec![0; ps * hkv * d],
+            bits: vec![0; ps * d],
             scores: vec![0.0; hq * tokens],
         }
     }
@@ -84,14 +85,22 @@ fn part_len(hq: usize, d: usize) -> usize {
 pub(super) enum Rows<'a> {
     F32(&'a [f32]),
     Bf16(&'a [u16]),
+    /// fp8 e4m3 codes, decoded a KV head at a time for the grouped kernels.
+    Fp8(&'a [u8]),
 }
 
-impl Rows<'_> {
+impl<'a> Rows<'a> {
     /// `out[t] = q · row t` over rows `stride` apart, starting at element `at`.
     fn dots(self, q: &[f32], at: usize, stride: usize, out: &mut [f32]) {
         match self {
             Rows::F32(r) => dots(q, &r[at..], stride, out),
             Rows::Bf16(r) => dots_bf16(q, &r[at..], stride, out),
+            Rows::Fp8(r) => {
+                for (t, o) in out.iter_mut().enumerate() {
+                    let row = &r[at + t * stride..][..q.len()];
+                    *o = q.iter().zip(row).map(|(x, c)| x * e4m3_to_f32(*c)).sum();
+                }
+            }
         }
     }
 
@@ -100,6 +109,34 @@ impl Rows<'_> {
         match self {
             Rows::F32(r) => mix(acc, p, &r[at..], stride),
             Rows::Bf16(r) => mix_bf16(acc, p, &r[at..], stride),
+            Rows::Fp8(r) => {
+                for (t, w) in p.iter().enumerate() {
+                    let row = &r[at + t * stride..][..acc.len()];
+                    for (a, c) in acc.iter_mut().zip(row) {
+                        *a += w * e4m3_to_f32(*c);
+                    }
+                }
+            }
+        }
+    }
+
+    /// KV head `g`'s `n` rows of `d` as bf16 bits and their stride: in place (rows `row`
+    /// apart), or fp8 codes decoded into `buf` (`d` apart); `None` for f32 rows.
+    fn head_bf16(
+        self,
+        g: usize,
+        d: usize,
+        row: usize,
+        n: usize,
+        buf: &'a mut [u16],
+    ) -> Option<(&'a [u16], usize)> {
+        match self {
+            Rows::Bf16(bits) => Some((&bits[g * d..], row)),
+            Rows::Fp8(codes) => {
+                fp8_rows_to_bf16(&codes[g * d..], d, row, n, buf);
+                Some((&buf[..n * d], d))
+            }
+            Rows::F32(_) => None,
         }
     }
 }
@@ -109,16 +146,16 @@ impl Rows<'_> {
 pub(super) trait CacheElem: Copy + Send + Sync + 'static {
     /// The elements of a cache tensor, or an error naming a tensor of another type.
     fn slice(t: &HostTensor) -> Result<&[Self]>;
-    /// `src` as the kernels read it: in place, or converted into `bits` (bf16, when `bf16`
-    /// asks for it) or `f32` (the same length as `src`).
-    fn rows<'s>(src: &'s [Self], bf16: bool, bits: &'s mut [u16], f32s: &'s mut [f32]) -> Rows<'s>;
+    /// `src` as the kernels read it: in place (fp8 codes when `bf16`, for the grouped
+    /// kernels to decode a KV head at a time), or widened into `f32s` (as long as `src`).
+    fn rows<'s>(src: &'s [Self], bf16: bool, f32s: &'s mut [f32]) -> Rows<'s>;
 }
 
 impl<E: HostElem> CacheElem for E {
     fn slice(t: &HostTensor) -> Result<&[E]> {
         <E as HostElem>::slice(t)
     }
-    fn rows<'s>(src: &'s [E], _: bool, _: &'s mut [u16], f32s: &'s mut [f32]) -> Rows<'s> {
+    fn rows<'s>(src: &'s [E], _: bool, f32s: &'s mut [f32]) -> Rows<'s> {
         match E::bf16_bits(src) {
             Some(bits) => Rows::Bf16(bits),
             None => {
@@ -188,12 +225,7 @@ impl<E: CacheElem> Cache<'_, E> {
         while t < t1 {
             let (n, rows) = self.run(src, t, t1);
             let ahead = next();
-            f(
-                t,
-                n,
-                E::rows(rows, bf16, &mut scratch.bits, &mut scratch.rows),
-                ahead,
-            );
+            f(t, n, E::rows(rows, bf16, &mut scratch.rows), ahead);
             t += n;
         }
     }
@@ -232,9 +264,11 @@ pub(super) fn attend<E: CacheElem>(
     let row = hkv * d;
     let grouped = q_bf16.filter(|_| group_bf16_fast(d));
     let scale = 1.0 / (d as f32).sqrt();
-    // The scores live apart from the row buffers while the pages are walked.
+    // The scores and the decode buffer live apart from the row buffers while the pages are
+    // walked.
     let mut owned = std::mem::take(&mut scratch.scores);
     let scores = &mut owned[..hq * n];
+    let mut buf = std::mem::take(&mut scratch.bits);
     cache.pages(
         cache.k,
         t0,
@@ -244,14 +278,17 @@ pub(super) fn attend<E: CacheElem>(
         grouped.is_some(),
         scratch,
         |t, c, rows, ahead| {
-            if let (Some(qb), Rows::Bf16(bits)) = (grouped, rows) {
+            if let (Some(qb), Rows::Bf16(_) | Rows::Fp8(_)) = (grouped, rows) {
                 for g in 0..hkv {
                     prefetch_part(ahead, g, hkv);
+                    let Some((bits, stride)) = rows.head_bf16(g, d, row, c, &mut buf) else {
+                        break;
+                    };
                     let heads = g * group * d..(g + 1) * group * d;
                     let at = g * group * n + (t - t0);
                     let out = &mut scores[at..];
                     let s = scale * k_scale[g];
-                    group_dots_bf16(&qb[heads], d, &bits[g * d..], row, c, s, out, n);
+                    group_dots_bf16(&qb[heads], d, bits, stride, c, s, out, n);
                 }
                 return;
             }
@@ -281,13 +318,16 @@ pub(super) fn attend<E: CacheElem>(
         grouped.is_some(),
         scratch,
         |t, c, rows, ahead| {
-            if let (Some(_), Rows::Bf16(bits)) = (grouped, rows) {
+            if let (Some(_), Rows::Bf16(_) | Rows::Fp8(_)) = (grouped, rows) {
                 paired = true;
                 for g in 0..hkv {
                     prefetch_part(ahead, g, hkv);
+                    let Some((bits, stride)) = rows.head_bf16(g, d, row, c, &mut buf) else {
+                        break;
+                    };
                     let heads = &mut acc[g * group * d..(g + 1) * group * d];
                     let p = &scores[g * group * n + (t - t0)..];
-                    group_mix_bf16(heads, d, p, n, &bits[g * d..], row, c);
+                    group_mix_bf16(heads, d, p, n, bits, stride, c);
                 }
                 return;
             }
@@ -312,6 +352,7 @@ pub(super) fn attend<E: CacheElem>(
         }
     }
     scratch.scores = owned;
+    scratch.bits = buf;
 }
 
 /// Merges the partials of one sequence's splits into `out[hq,d]`:

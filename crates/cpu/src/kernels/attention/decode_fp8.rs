@@ -9,7 +9,7 @@ use hotpath_core::{Error, HostData, HostTensor, Inputs, OpSpec, Result};
 
 use super::decode::{CacheElem, Decode, Rows, SPLIT_TOKENS};
 use crate::kernels::{HostElem, Kernel};
-use crate::simd::{fp8_to_bf16, fp8_to_f32};
+use crate::simd::fp8_decode;
 
 impl CacheElem for u8 {
     fn slice(t: &HostTensor) -> Result<&[u8]> {
@@ -23,14 +23,12 @@ impl CacheElem for u8 {
         }
     }
 
-    fn rows<'s>(src: &'s [u8], bf16: bool, bits: &'s mut [u16], f32s: &'s mut [f32]) -> Rows<'s> {
+    fn rows<'s>(src: &'s [u8], bf16: bool, f32s: &'s mut [f32]) -> Rows<'s> {
         if bf16 {
-            let out = &mut bits[..src.len()];
-            fp8_to_bf16(src, out);
-            Rows::Bf16(out)
+            Rows::Fp8(src)
         } else {
             let out = &mut f32s[..src.len()];
-            fp8_to_f32(src, out);
+            fp8_decode(src, 1.0, out);
             Rows::F32(out)
         }
     }
