@@ -334,7 +334,7 @@ fn fastest(
             b.status == Status::Ok
                 && b.op == kernel.op
                 && b.dtype == kernel.dtype
-                && b.shape.dims() == kernel.shape.dims()
+                && b.shape.same_as(&kernel.shape)
         })
         .filter_map(|b| b.time.map(|t| (b.id.clone(), b.imp.clone(), t.median_s)))
         .min_by(|a, b| a.2.total_cmp(&b.2))

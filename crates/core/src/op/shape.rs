@@ -96,6 +96,19 @@ impl Shape {
         &self.dims
     }
 
+    /// Whether two shapes of one op are the same problem: the same keys and values, a quiet
+    /// switch that is off counting the same as one a shape from an older file lacks.
+    pub fn same_as(&self, other: &Shape) -> bool {
+        let named = |s: &Shape| -> Vec<(String, u64)> {
+            s.dims
+                .iter()
+                .filter(|(k, v)| *v != 0 || !super::kind::is_quiet_switch(k))
+                .cloned()
+                .collect()
+        };
+        named(self) == named(other)
+    }
+
     fn check_ranges(&self, op: OpKind) -> Result<()> {
         for (key, (name, value)) in op.shape_keys().iter().zip(&self.dims) {
             if key.flag {
@@ -250,6 +263,13 @@ mod tests {
             old.dim("head_dim").is_err(),
             "other keys are still required"
         );
+        let old: Shape =
+            serde_json::from_str(r#"{"tokens":4,"heads_kv":8,"head_dim":128,"page_size":16}"#)
+                .unwrap();
+        let new = Shape::parse(OpKind::KvWrite, "tokens=4").unwrap();
+        assert!(old.same_as(&new) && new.same_as(&old));
+        let fp8 = Shape::parse(OpKind::KvWrite, "tokens=4,kv_fp8=1").unwrap();
+        assert!(!old.same_as(&fp8));
         // A flag that is not quiet (causal) is always written.
         let s = Shape::parse(OpKind::AttnPrefill, "seq=8,causal=0").unwrap();
         assert!(s.to_string().ends_with("causal=0"), "{s}");

@@ -279,7 +279,7 @@ pub(super) fn attend<E: CacheElem>(
         scratch,
         |t, c, rows, ahead| {
             if let (Some(qb), Rows::Bf16(_) | Rows::Fp8(_)) = (grouped, rows) {
-                for g in 0..hkv {
+                for (g, ks) in k_scale.iter().enumerate().take(hkv) {
                     prefetch_part(ahead, g, hkv);
                     let Some((bits, stride)) = rows.head_bf16(g, d, row, c, &mut buf) else {
                         break;
@@ -287,7 +287,7 @@ pub(super) fn attend<E: CacheElem>(
                     let heads = g * group * d..(g + 1) * group * d;
                     let at = g * group * n + (t - t0);
                     let out = &mut scores[at..];
-                    let s = scale * k_scale[g];
+                    let s = scale * ks;
                     group_dots_bf16(&qb[heads], d, bits, stride, c, s, out, n);
                 }
                 return;

@@ -5,7 +5,7 @@
 //! or the kernels' score scale), `v_scale[g]` the weighted sum of its value codes.
 
 use hotpath_core::ops::DecodeShape;
-use hotpath_core::{Error, HostData, HostTensor, Inputs, OpSpec, Result};
+use hotpath_core::{Error, HostTensor, Inputs, OpSpec, Result};
 
 use super::decode::{CacheElem, Decode, Rows, SPLIT_TOKENS};
 use crate::kernels::{HostElem, Kernel};
@@ -13,14 +13,7 @@ use crate::simd::fp8_decode;
 
 impl CacheElem for u8 {
     fn slice(t: &HostTensor) -> Result<&[u8]> {
-        match &t.data {
-            HostData::Fp8E4m3(v) => Ok(v),
-            _ => Err(Error::backend(format!(
-                "tensor '{}' holds {:?}, an fp8 cache (kv_fp8=1) holds e4m3 codes",
-                t.name,
-                t.dtype()
-            ))),
-        }
+        t.as_fp8()
     }
 
     fn rows<'s>(src: &'s [u8], bf16: bool, f32s: &'s mut [f32]) -> Rows<'s> {
@@ -130,6 +123,6 @@ mod tests {
             .err()
             .expect("refused")
             .to_string();
-        assert!(e.contains("e4m3 codes"), "{e}");
+        assert!(e.contains("is not an fp8_e4m3 tensor"), "{e}");
     }
 }
