@@ -25,6 +25,43 @@ pub(super) fn check_decode_m(op: OpKind, shape: &Shape) -> Result<()> {
     Ok(())
 }
 
+/// The plan of a split-K decode GEMV kernel `{function}_{dt}` with `args` over `(⌈n/8⌉,
+/// splits)`: the f32 workspace zeroed first and `{function}_finish_{dt}` rounding it into C
+/// after, when `splits > 1` (gemv and its quantized forms).
+pub(super) fn split_k_plan(
+    spec: &OpSpec,
+    function: &str,
+    args: Vec<Arg>,
+    (m, n): (u64, u64),
+    splits: u32,
+) -> Result<LaunchPlan> {
+    let dt = suffix(spec.dtype);
+    let mut steps = vec![];
+    if splits > 1 {
+        steps.push(LaunchStep::ZeroScratch(0));
+    }
+    steps.push(kernel(
+        format!("{function}_{dt}"),
+        launch::gemv(n, splits),
+        args,
+    ));
+    if splits > 1 {
+        let count = m * n;
+        steps.push(kernel(
+            format!("{function}_finish_{dt}"),
+            launch::elementwise(count),
+            vec![Arg::Scratch(0), Arg::Output(0), Arg::I64(count as i64)],
+        ));
+    }
+    Ok(LaunchPlan {
+        steps,
+        output_bytes: vec![out_bytes(spec)?],
+        scratch_bytes: vec![(m * n * 4) as usize],
+        output: out(spec, 0, "c")?,
+        counted_work: None,
+    })
+}
+
 /// Decode GEMV.
 pub struct Gemv;
 
@@ -85,44 +122,18 @@ impl Op for Gemv {
         let s = LinearShape::of(spec)?;
         s.check_k(OpKind::Gemv)?;
         let (m, n, k) = (s.m, s.n, s.k);
-        let dt = suffix(spec.dtype);
         let splits = launch::gemv_splits(n, k, target.units);
-        let mut args = vec![
+        let args = vec![
             Arg::Input(0),
             Arg::Input(1),
             Arg::Output(0),
             Arg::Scratch(0),
-        ];
-        args.extend([
             Arg::I32(m as i32),
             Arg::I32(n as i32),
             Arg::I32(k as i32),
             Arg::I32(splits as i32),
-        ]);
-        let mut steps = vec![];
-        if splits > 1 {
-            steps.push(LaunchStep::ZeroScratch(0));
-        }
-        steps.push(kernel(
-            format!("hp_gemv_{dt}"),
-            launch::gemv(n, splits),
-            args,
-        ));
-        if splits > 1 {
-            let count = (m * n) as i64;
-            steps.push(kernel(
-                format!("hp_gemv_finish_{dt}"),
-                launch::elementwise(count as u64),
-                vec![Arg::Scratch(0), Arg::Output(0), Arg::I64(count)],
-            ));
-        }
-        Ok(LaunchPlan {
-            steps,
-            output_bytes: vec![out_bytes(spec)?],
-            scratch_bytes: vec![(m * n * 4) as usize],
-            output: out(spec, 0, "c")?,
-            counted_work: None,
-        })
+        ];
+        split_k_plan(spec, "hp_gemv", args, (m, n), splits)
     }
     fn suite_entries(&self, suite: SuiteName, class: DeviceClass) -> Vec<(String, DType)> {
         let bf = DType::Bf16;

@@ -6,14 +6,14 @@
 mod reference;
 
 use super::gemm::{LinearShape, LINEAR_KEYS};
-use super::gemv::check_decode_m;
+use super::gemv::{check_decode_m, split_k_plan};
 use super::Op;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::inputs::{Gen, Inputs};
 use crate::kernels::KernelFile;
 use crate::launch;
-use crate::launch_plan::{kernel, out, out_bytes, suffix, Arg, LaunchPlan, LaunchStep};
+use crate::launch_plan::{Arg, LaunchPlan};
 use crate::op::{OpClass, OpKind, OpSpec, Sat, Shape, ShapeKey};
 use crate::reference::OpReference;
 use crate::suite::{DeviceClass, SuiteName, LLAMA_8B_PROJECTIONS};
@@ -125,7 +125,6 @@ impl Op for GemvFp8w {
                 i32::MAX
             )));
         }
-        let dt = suffix(spec.dtype);
         let splits = launch::gemv_splits(n, k, target.units);
         let args = vec![
             Arg::Input(0),
@@ -138,30 +137,7 @@ impl Op for GemvFp8w {
             Arg::I32(k as i32),
             Arg::I32(splits as i32),
         ];
-        let mut steps = vec![];
-        if splits > 1 {
-            steps.push(LaunchStep::ZeroScratch(0));
-        }
-        steps.push(kernel(
-            format!("hp_gemv_fp8w_{dt}"),
-            launch::gemv(n, splits),
-            args,
-        ));
-        if splits > 1 {
-            let count = m * n;
-            steps.push(kernel(
-                format!("hp_gemv_fp8w_finish_{dt}"),
-                launch::elementwise(count),
-                vec![Arg::Scratch(0), Arg::Output(0), Arg::I64(count as i64)],
-            ));
-        }
-        Ok(LaunchPlan {
-            steps,
-            output_bytes: vec![out_bytes(spec)?],
-            scratch_bytes: vec![(m * n * 4) as usize],
-            output: out(spec, 0, "c")?,
-            counted_work: None,
-        })
+        split_k_plan(spec, "hp_gemv_fp8w", args, (m, n), splits)
     }
     fn suite_entries(&self, suite: SuiteName, class: DeviceClass) -> Vec<(String, DType)> {
         let ms: &[u64] = match (suite, class) {
@@ -182,7 +158,7 @@ impl Op for GemvFp8w {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::launch_plan::build;
+    use crate::launch_plan::{build, LaunchStep};
 
     fn spec(shape: &str, dtype: DType) -> OpSpec {
         OpSpec::parse(OpKind::GemvFp8w, shape, dtype).unwrap()

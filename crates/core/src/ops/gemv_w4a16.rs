@@ -15,14 +15,14 @@
 
 mod reference;
 
-use super::gemv::check_decode_m;
+use super::gemv::{check_decode_m, split_k_plan};
 use super::Op;
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::inputs::{Gen, Inputs};
 use crate::kernels::KernelFile;
 use crate::launch;
-use crate::launch_plan::{kernel, out, out_bytes, suffix, Arg, LaunchPlan, LaunchStep};
+use crate::launch_plan::{Arg, LaunchPlan};
 use crate::op::{opt, req, switch, OpClass, OpKind, OpSpec, Sat, Shape, ShapeKey};
 use crate::reference::OpReference;
 use crate::suite::{DeviceClass, SuiteName, LLAMA_8B_PROJECTIONS};
@@ -211,7 +211,6 @@ impl Op for GemvW4a16 {
                 i32::MAX
             )));
         }
-        let dt = suffix(spec.dtype);
         let splits = launch::gemv_splits(n, k, target.units);
         let args = vec![
             Arg::Input(0),
@@ -227,30 +226,7 @@ impl Op for GemvW4a16 {
             Arg::I32(p.zero_points as i32),
             Arg::I32(splits as i32),
         ];
-        let mut steps = vec![];
-        if splits > 1 {
-            steps.push(LaunchStep::ZeroScratch(0));
-        }
-        steps.push(kernel(
-            format!("hp_gemv_w4a16_{dt}"),
-            launch::gemv(n, splits),
-            args,
-        ));
-        if splits > 1 {
-            let count = m * n;
-            steps.push(kernel(
-                format!("hp_gemv_w4a16_finish_{dt}"),
-                launch::elementwise(count),
-                vec![Arg::Scratch(0), Arg::Output(0), Arg::I64(count as i64)],
-            ));
-        }
-        Ok(LaunchPlan {
-            steps,
-            output_bytes: vec![out_bytes(spec)?],
-            scratch_bytes: vec![(m * n * 4) as usize],
-            output: out(spec, 0, "c")?,
-            counted_work: None,
-        })
+        split_k_plan(spec, "hp_gemv_w4a16", args, (m, n), splits)
     }
     fn suite_entries(&self, suite: SuiteName, class: DeviceClass) -> Vec<(String, DType)> {
         let ms: &[u64] = match (suite, class) {
@@ -277,7 +253,7 @@ impl Op for GemvW4a16 {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::launch_plan::build;
+    use crate::launch_plan::{build, LaunchStep};
 
     fn spec(shape: &str, dtype: DType) -> OpSpec {
         OpSpec::parse(OpKind::GemvW4a16, shape, dtype).unwrap()
