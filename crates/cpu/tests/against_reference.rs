@@ -48,7 +48,8 @@ fn gemv_and_gemm_both_impls() {
 #[test]
 fn quantized_gemvs_every_form() {
     // int4: every group size, both forms, m = 1 (four accumulator chains), 3 and 16 (one per
-    // row), one and several tasks of rows, a k of one group and of many.
+    // row), one and several tasks of rows, a k of one group and of many, whole 128-code chunks
+    // (the bf16 path) in four chains and one left over.
     for d in [DType::F16, DType::Bf16] {
         for shape in [
             "m=1,n=37,k=128,group=32",
@@ -56,15 +57,18 @@ fn quantized_gemvs_every_form() {
             "m=16,n=9,k=1152,group=128,zero_points=1",
             "m=1,n=70,k=4096,group=128",
             "m=5,n=33,k=96,group=32,zero_points=1",
+            "m=2,n=20,k=640,group=64",
         ] {
             run(OpKind::GemvW4a16, shape, d, "hotpath", 2);
         }
-        // fp8: a k of under one 16-code block, ragged tails, m from 1 to 16.
+        // fp8: a k of under one 16-code block, ragged tails, m from 1 to 16, whole 64-code
+        // blocks (the bf16 path) in four chains and one left over.
         for shape in [
             "m=1,n=37,k=100",
             "m=4,n=64,k=7",
             "m=16,n=9,k=512",
             "m=1,n=70,k=4096",
+            "m=2,n=20,k=320",
         ] {
             run(OpKind::GemvFp8w, shape, d, "hotpath", 2);
         }

@@ -1,6 +1,9 @@
 //! Decode GEMV on fp8 weights (`gemv_fp8w`): each e4m3 weight row is decoded once, in
-//! registers ([`crate::simd::fp8_dots`]), multiplied with every activation row (widened to
-//! f32 once per run), and the sums scaled by the row's f32 scale.
+//! registers, multiplied with every activation row, and the sums scaled by the row's f32
+//! scale. bf16 activations on a CPU with AVX-512 VBMI and BF16 meet the codes decoded to bf16
+//! in `vdpbf16ps` ([`crate::simd::fp8_dots_bf16`], activations reordered once per run); else
+//! the codes go through their f16 view against the activations widened to f32
+//! ([`crate::simd::fp8_dots`]).
 
 use rayon::prelude::*;
 
@@ -8,7 +11,7 @@ use hotpath_core::ops::LinearShape;
 use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 
 use super::{tensor, HostElem, Kernel};
-use crate::simd::{fp8_dots, FP8_F16_SCALE};
+use crate::simd::{fp8_bf16_fast, fp8_bf16_order, fp8_dots, fp8_dots_bf16, FP8_F16_SCALE};
 
 /// Weight rows per parallel task.
 const ROWS_PER_TASK: usize = 16;
@@ -20,14 +23,21 @@ struct Set<E> {
     c: Vec<E>,
 }
 
+/// The activations as a decoder reads them, laid out once per run.
+enum Activations {
+    /// bf16 bits in [`fp8_bf16_order`], `[m,k]`.
+    Bf16(Vec<u16>),
+    /// Widened to f32, `[m,k]`.
+    F32(Vec<f32>),
+}
+
 /// The fp8-weight GEMV kernel.
 pub struct GemvFp8w<E> {
     m: usize,
     n: usize,
     k: usize,
     sets: Vec<Set<E>>,
-    /// Activations widened to f32, `[m,k]`.
-    a32: Vec<f32>,
+    activations: Activations,
     /// Results transposed, `[n,m]`, so tasks own disjoint rows.
     ct: Vec<f32>,
 }
@@ -52,7 +62,11 @@ pub fn build<E: HostElem>(spec: &OpSpec, inputs: &Inputs, sets: usize) -> Result
         n,
         k,
         sets,
-        a32: vec![0.0; m * k],
+        activations: if E::bf16_bits(a).is_some() && fp8_bf16_fast(k) {
+            Activations::Bf16(vec![0; m * k])
+        } else {
+            Activations::F32(vec![0.0; m * k])
+        },
         ct: vec![0.0; n * m],
     }))
 }
@@ -61,8 +75,18 @@ impl<E: HostElem> Kernel for GemvFp8w<E> {
     fn run(&mut self, set: usize) -> Result<()> {
         let (m, n, k) = (self.m, self.n, self.k);
         let s = &mut self.sets[set];
-        E::widen(&s.a, &mut self.a32);
-        let (a32, w, w_scale) = (&self.a32, &s.w, &s.w_scale);
+        match &mut self.activations {
+            Activations::Bf16(xs) => {
+                let bits = E::bf16_bits(&s.a).unwrap_or(&[]);
+                for (src, dst) in bits.chunks(k).zip(xs.chunks_mut(k)) {
+                    for (e, b) in src.iter().enumerate() {
+                        dst[fp8_bf16_order(e)] = *b;
+                    }
+                }
+            }
+            Activations::F32(a32) => E::widen(&s.a, a32),
+        }
+        let (activations, w, w_scale) = (&self.activations, &s.w, &s.w_scale);
         self.ct
             .par_chunks_mut(ROWS_PER_TASK * m)
             .enumerate()
@@ -70,8 +94,17 @@ impl<E: HostElem> Kernel for GemvFp8w<E> {
                 ct.fill(0.0);
                 for (i, out) in ct.chunks_mut(m).enumerate() {
                     let r = task * ROWS_PER_TASK + i;
-                    fp8_dots(&w[r * k..(r + 1) * k], a32, out);
-                    let scale = w_scale[r] * FP8_F16_SCALE;
+                    let row = &w[r * k..(r + 1) * k];
+                    let scale = match activations {
+                        Activations::Bf16(xs) => {
+                            fp8_dots_bf16(row, xs, out);
+                            w_scale[r]
+                        }
+                        Activations::F32(a32) => {
+                            fp8_dots(row, a32, out);
+                            w_scale[r] * FP8_F16_SCALE
+                        }
+                    };
                     out.iter_mut().for_each(|o| *o *= scale);
                 }
             });

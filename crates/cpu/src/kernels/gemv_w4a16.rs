@@ -1,7 +1,7 @@
 //! Decode GEMV on packed int4 weights (`gemv_w4a16`): each weight row is decoded once, in
 //! registers, and multiplied with every activation row. With bf16 activations on a CPU with
-//! AVX-512 BF16 the codes become bf16 and meet the activations as they are stored in
-//! `vdpbf16ps` ([`crate::simd::int4_dots_bf16`]); otherwise through a table per group of the
+//! AVX-512 BF16 the codes become bf16 by the magic-number trick and meet the activations as
+//! they are stored in `vdpbf16ps` ([`crate::simd::int4_dots_bf16`]); otherwise through a table per group of the
 //! 16 dequantized f32 values `(q − z)·scale` ([`crate::simd::int4_dots`]) against the
 //! activations widened to f32. Either way the activations are laid out once per run in the
 //! lane order the decoder produces.
@@ -14,7 +14,7 @@ use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 use super::{tensor, HostElem, Kernel};
 use crate::simd::{
     int4_bf16_fast, int4_bf16_order, int4_dots, int4_dots_bf16, int4_lane_order, int4_tables,
-    prefetch_l2, Int4Zeros,
+    prefetch_l2,
 };
 
 /// Weight rows per parallel task.
@@ -32,8 +32,8 @@ struct Set<E> {
 
 /// The activations as a decoder reads them, laid out once per run.
 enum Activations {
-    /// bf16 bits in [`int4_bf16_order`], `[m,k]`, and sums of four consecutive ones `[m,k/4]`.
-    Bf16 { xs: Vec<u16>, x4: Vec<f32> },
+    /// bf16 bits in [`int4_bf16_order`], `[m,k]`, and each group's sum, `[m,k/group]`.
+    Bf16 { xs: Vec<u16>, sums: Vec<f32> },
     /// f32 in [`int4_lane_order`], `[m,k]`.
     F32 { xs: Vec<f32> },
 }
@@ -67,7 +67,7 @@ pub fn build<E: HostElem>(spec: &OpSpec, inputs: &Inputs, sets: usize) -> Result
     let activations = if E::bf16_bits(a).is_some() && int4_bf16_fast(k) {
         Activations::Bf16 {
             xs: vec![0; m * k],
-            x4: vec![0.0; m * k / 4],
+            sums: vec![0.0; m * p.groups() as usize],
         }
     } else {
         Activations::F32 {
@@ -82,21 +82,21 @@ pub fn build<E: HostElem>(spec: &OpSpec, inputs: &Inputs, sets: usize) -> Result
     }))
 }
 
-/// Lays the activations `a` (`[m,k]`) out for the decoder.
-fn lay_out<E: HostElem>(a: &[E], k: usize, activations: &mut Activations) {
+/// Lays the activations `a` (`[m,k]`) out for the decoder, in groups of `group`.
+fn lay_out<E: HostElem>(a: &[E], k: usize, group: usize, activations: &mut Activations) {
     match activations {
-        Activations::Bf16 { xs, x4 } => {
+        Activations::Bf16 { xs, sums } => {
             let bits = E::bf16_bits(a).unwrap_or(&[]);
             for ((src, dst), sums) in bits
                 .chunks(k)
                 .zip(xs.chunks_mut(k))
-                .zip(x4.chunks_mut(k / 4))
+                .zip(sums.chunks_mut(k / group))
             {
                 for (e, b) in src.iter().enumerate() {
                     dst[int4_bf16_order(e)] = *b;
                 }
-                for (sum, four) in sums.iter_mut().zip(src.chunks_exact(4)) {
-                    *sum = four.iter().map(|b| f32::from_bits((*b as u32) << 16)).sum();
+                for (sum, g) in sums.iter_mut().zip(src.chunks_exact(group)) {
+                    *sum = g.iter().map(|b| f32::from_bits((*b as u32) << 16)).sum();
                 }
             }
         }
@@ -125,7 +125,7 @@ impl<E: HostElem> Kernel for GemvW4a16<E> {
         let (m, n, k, group) = (p.m as usize, p.n as usize, p.k as usize, p.group as usize);
         let (groups, zero_words) = (p.groups() as usize, p.zero_words() as usize);
         let s = &mut self.sets[set];
-        lay_out(&s.a, k, &mut self.activations);
+        lay_out(&s.a, k, group, &mut self.activations);
         let (activations, w, scales, zeros) = (&self.activations, &s.w, &s.scales, &s.zeros);
         self.ct
             .par_chunks_mut(ROWS_PER_TASK * m)
@@ -156,19 +156,8 @@ impl<E: HostElem> Kernel for GemvW4a16<E> {
                         }
                         let row = &w[r * k / 8..(r + 1) * k / 8];
                         match activations {
-                            Activations::Bf16 { xs, x4 } => {
-                                let form = if p.zero_points {
-                                    for (sz, s) in t.zero32.iter_mut().zip(&t.scale32) {
-                                        *sz *= s;
-                                    }
-                                    Int4Zeros::Asymmetric {
-                                        scaled: &t.zero32,
-                                        x4,
-                                    }
-                                } else {
-                                    Int4Zeros::Symmetric
-                                };
-                                int4_dots_bf16(row, group, &t.scale32, form, xs, k, out);
+                            Activations::Bf16 { xs, sums } => {
+                                int4_dots_bf16(row, group, &t.scale32, &t.zero32, xs, sums, out);
                             }
                             Activations::F32 { xs } => {
                                 int4_tables(&t.scale32, &t.zero32, &mut t.tables);

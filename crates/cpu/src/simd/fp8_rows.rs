@@ -53,8 +53,8 @@ const fn byte_table<const HIGH: bool>() -> [u8; 128] {
     }
     t
 }
-static LOW_BYTES: [u8; 128] = byte_table::<false>();
-static HIGH_BYTES: [u8; 128] = byte_table::<true>();
+pub(super) static LOW_BYTES: [u8; 128] = byte_table::<false>();
+pub(super) static HIGH_BYTES: [u8; 128] = byte_table::<true>();
 
 /// The value of e4m3 code `b` as an f32 (exact; NaN codes as ±480).
 #[inline]
@@ -63,7 +63,7 @@ pub fn e4m3_to_f32(b: u8) -> f32 {
 }
 
 /// Whether [`fp8_to_bf16`] runs its VBMI loop on this CPU.
-fn vbmi() -> bool {
+pub(super) fn vbmi() -> bool {
     static VBMI: OnceLock<bool> = OnceLock::new();
     *VBMI.get_or_init(|| {
         #[cfg(target_arch = "x86_64")]

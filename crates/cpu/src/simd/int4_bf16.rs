@@ -1,22 +1,27 @@
-//! Packed int4 weights times bf16 activations with `vdpbf16ps` (AVX-512 BF16): every code
-//! becomes the bf16 of `q − 8` (symmetric) or `q` (asymmetric) by one `vpermw` lookup, and
-//! pairs of exact bf16 products are summed in f32, 32 codes an instruction. The group scale
-//! (and, asymmetric, `−scale·z` times the sum of the activations it applies to) is applied in
-//! f32 once per 64 codes.
+//! Packed int4 weights times bf16 activations with `vdpbf16ps` (AVX-512 BF16), the CPU form
+//! of the GPU's magic-number dequantization: a code q OR-ed into the mantissa of bf16 128.0
+//! (bits `0x4300 | q`) is the bf16 of 128 + q, exactly, with no table lookup. The products
+//! (128 + q)·x are exact in f32 and summed there; each group's offset, `scale·(128 + z)` times
+//! the sum of the group's activations, is taken off once per weight row and activation row.
 //!
-//! Layout of one 64-code block (eight words, 32 bytes): byte t holds codes 2t (low nibble)
-//! and 2t + 1 (high nibble); widened to 32 words, the low nibbles are looked up as they are
-//! (`vpermw` reads five index bits: the table holds its 16 values twice) and the high ones
-//! after a shift. f32 lane i then sums codes 4i..4i+3, so the activations are stored per
-//! block as its even elements then its odd ones ([`int4_bf16_order`]) and the lane sums of
-//! four consecutive activations (`x4`) serve the zero points.
+//! Layout of one 128-code chunk (16 words, 64 bytes): 16-bit lane t of the chunk holds codes
+//! 4t..4t+3 in its four nibbles; nibble s of every lane (a shift and one `vpternlogd`) gives
+//! 32 bf16, and f32 lane i of `vdpbf16ps` sums codes 8i + s and 8i + 4 + s. The activations
+//! are stored per chunk as the four nibble planes ([`int4_bf16_order`]), laid out once per run.
 
 use std::sync::OnceLock;
 
 use super::{level, Level};
 
+/// Codes per chunk: one 64-byte load.
+const CHUNK: usize = 128;
+/// bf16 128.0, whose low seven mantissa bits take the code.
+const MAGIC_BF16: u16 = 0x4300;
+/// The value that magic adds to every code.
+const MAGIC: f32 = 128.0;
+
 /// Whether [`int4_dots_bf16`] runs on this CPU (AVX-512 F, BW and BF16), for rows whose
-/// length is a multiple of 64.
+/// length is a multiple of 128.
 pub fn int4_bf16_fast(k: usize) -> bool {
     static HAS: OnceLock<bool> = OnceLock::new();
     let has = *HAS.get_or_init(|| {
@@ -29,68 +34,55 @@ pub fn int4_bf16_fast(k: usize) -> bool {
             false
         }
     });
-    has && k.is_multiple_of(64)
+    has && k.is_multiple_of(CHUNK)
 }
 
-/// Where element `e` sits in [`int4_dots_bf16`]'s activation order: in its 64-element block,
-/// the even elements first, then the odd ones.
+/// Where element `e` sits in [`int4_dots_bf16`]'s activation order: in its 128-element chunk,
+/// nibble plane `e % 4`, lane `(e % 128) / 4`.
 pub fn int4_bf16_order(e: usize) -> usize {
-    let (block, i) = (e / 64, e % 64);
-    block * 64 + if i % 2 == 0 { i / 2 } else { 32 + i / 2 }
+    let (chunk, i) = (e / CHUNK, e % CHUNK);
+    chunk * CHUNK + (i % 4) * 32 + i / 4
 }
 
-/// The zero-point form of one weight row: symmetric (z = 8 folded into the codes) or a
-/// `scale·z` per group with the sums of four consecutive activations of every row.
-#[derive(Clone, Copy)]
-pub enum Int4Zeros<'a> {
-    /// z = 8 for every group.
-    Symmetric,
-    /// `scaled[g] = scale[g]·z[g]`; `x4[r·k/4 + j]` = Σ of activations 4j..4j+3 of row r.
-    Asymmetric {
-        /// scale·z per group.
-        scaled: &'a [f32],
-        /// Sums of four consecutive activations, per row.
-        x4: &'a [f32],
-    },
-}
-
-/// `out[r] += Σ_e scale[g]·(q_e − z_g)·x[r][e]` (g = e / group) over one row of
+/// `out[r] += Σ_e scale[g]·(q_e − zeros[g])·x[r][e]` (g = e / group) over one row of
 /// `words.len()·8` codes for the `out.len()` bf16 activation rows of `xs` (`k` apart, in
-/// [`int4_bf16_order`]). Call only where [`int4_bf16_fast`] is true.
+/// [`int4_bf16_order`]); `group_sums[r·k/group + g]` is the sum of row r's activations in
+/// group g (f32 of the bf16). Call only where [`int4_bf16_fast`] is true.
 ///
 /// Panics if the sizes disagree or the CPU lacks the instructions (a kernel bug).
 pub fn int4_dots_bf16(
     words: &[u32],
     group: usize,
     scales: &[f32],
-    zeros: Int4Zeros,
+    zeros: &[f32],
     xs: &[u16],
-    k: usize,
+    group_sums: &[f32],
     out: &mut [f32],
 ) {
-    let n = words.len() * 8;
+    let k = words.len() * 8;
+    let groups = k / group.max(1);
+    assert!(int4_bf16_fast(k), "int4_dots_bf16: {k} codes");
     assert!(
-        int4_bf16_fast(n) && n == k,
-        "int4_dots_bf16: {n} codes, k {k}"
-    );
-    assert!(
-        matches!(group, 32 | 64 | 128) && scales.len() >= n / group,
+        matches!(group, 32 | 64 | 128) && scales.len() >= groups && zeros.len() >= groups,
         "int4_dots_bf16: groups"
     );
     assert!(
-        out.len() <= 16 && xs.len() >= out.len() * k,
+        out.len() <= 16 && xs.len() >= out.len() * k && group_sums.len() >= out.len() * groups,
         "int4_dots_bf16: rows"
     );
-    if let Int4Zeros::Asymmetric { scaled, x4 } = zeros {
-        assert!(
-            scaled.len() >= n / group && x4.len() >= out.len() * k / 4,
-            "int4_dots_bf16: zeros"
-        );
+    // The offsets: Σ_g scale·(128 + z)·Σ_{e∈g} x[r][e].
+    for (r, o) in out.iter_mut().enumerate() {
+        let sums = &group_sums[r * groups..(r + 1) * groups];
+        let offset: f32 = (scales.iter().zip(zeros))
+            .zip(sums)
+            .map(|((s, z), x)| s * (MAGIC + z) * x)
+            .sum();
+        *o -= offset;
     }
     #[cfg(target_arch = "x86_64")]
     // SAFETY: the instructions were detected (int4_bf16_fast) and the sizes checked above.
     unsafe {
-        int4_dots_bf16_avx512(words, group, scales, zeros, xs, k, out)
+        int4_dots_bf16_avx512(words, group, scales, xs, out)
     }
 }
 
@@ -100,21 +92,16 @@ unsafe fn int4_dots_bf16_avx512(
     words: &[u32],
     group: usize,
     scales: &[f32],
-    zeros: Int4Zeros,
     xs: &[u16],
-    k: usize,
     out: &mut [f32],
 ) {
     if !out.is_empty() {
-        by_rows!(
-            out.len(),
-            int4_bf16_rows(words, group, scales, zeros, xs, k, out)
-        );
+        by_rows!(out.len(), int4_bf16_rows(words, group, scales, xs, out));
     }
 }
 
-/// [`int4_dots_bf16`] for R rows with C accumulator chains each: C blocks of 64 codes a
-/// step, block `b` adding into chain `b % C` (registers, not memory, carry the sums).
+/// `out[r] += Σ_g scale[g]·Σ_{e∈g} (128 + q_e)·x[r][e]` for R rows with C chunks a step,
+/// chunk `b` adding into chain `b % C` (registers, not memory, carry the sums).
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f,avx512bw,avx512bf16")]
 #[inline]
@@ -122,70 +109,75 @@ unsafe fn int4_bf16_rows<const R: usize, const C: usize>(
     words: &[u32],
     group: usize,
     scales: &[f32],
-    zeros: Int4Zeros,
     xs: &[u16],
-    k: usize,
     out: &mut [f32],
 ) {
     use std::arch::x86_64::*;
-    // bf16 of q − 8 (symmetric) or q, twice over (five index bits).
-    let bias = match zeros {
-        Int4Zeros::Symmetric => 8.0,
-        Int4Zeros::Asymmetric { .. } => 0.0,
-    };
-    let mut table = [0u16; 32];
-    for (j, t) in table.iter_mut().enumerate() {
-        *t = half::bf16::from_f32((j % 16) as f32 - bias).to_bits();
-    }
-    let table = _mm512_loadu_si512(table.as_ptr() as *const __m512i);
-    let low_bits = _mm512_set1_epi16(0x0f);
+    let k = words.len() * 8;
+    let nibble = _mm512_set1_epi16(0x0f);
+    let magic = _mm512_set1_epi16(MAGIC_BF16 as i16);
+    // f32 lane i holds codes 8i..8i+7 of the chunk: group (8i)/group of the chunk's
+    // 128/group, whose scales one masked load and one permute spread over the lanes.
+    let per_chunk = CHUNK / group;
+    let lane_group = _mm512_setr_epi32(
+        0,
+        8 / group as i32,
+        16 / group as i32,
+        24 / group as i32,
+        32 / group as i32,
+        40 / group as i32,
+        48 / group as i32,
+        56 / group as i32,
+        64 / group as i32,
+        72 / group as i32,
+        80 / group as i32,
+        88 / group as i32,
+        96 / group as i32,
+        104 / group as i32,
+        112 / group as i32,
+        120 / group as i32,
+    );
+    let scale_mask: __mmask16 = (1u32 << per_chunk) as u16 - 1;
     let mut total = [[_mm512_setzero_ps(); C]; R];
-    let (wp, xp) = (words.as_ptr() as *const u8, xs.as_ptr());
-    // group is 32, 64 or 128: code e's group is e >> shift (no division in the loop).
-    let shift = group.trailing_zeros();
-    let block = |b: usize, c: usize, total: &mut [[__m512; C]; R]| {
-        let bytes = _mm256_loadu_si256(wp.add(32 * b) as *const __m256i);
-        let wide = _mm512_cvtepu8_epi16(bytes);
-        let lo: __m512bh = std::mem::transmute(_mm512_permutexvar_epi16(wide, table));
-        let hi: __m512bh = std::mem::transmute(_mm512_permutexvar_epi16(
-            _mm512_and_si512(_mm512_srli_epi16(wide, 4), low_bits),
-            table,
-        ));
-        // Lanes 0..7 cover codes 0..31 of the block, lanes 8..15 codes 32..63.
-        let (g0, g1) = ((64 * b) >> shift, (64 * b + 32) >> shift);
-        let scale = _mm512_mask_blend_ps(
-            0xff00,
-            _mm512_set1_ps(*scales.get_unchecked(g0)),
-            _mm512_set1_ps(*scales.get_unchecked(g1)),
+    let (wp, xp, sp) = (
+        words.as_ptr() as *const __m512i,
+        xs.as_ptr(),
+        scales.as_ptr(),
+    );
+    let chunk = |b: usize, c: usize, total: &mut [[__m512; C]; R]| {
+        let w = _mm512_loadu_si512(wp.add(b));
+        // (w >> 4s) & 0xf | 0x4300: nibble plane s as bf16 of 128 + q (0xEA = a & b | c).
+        let plane = |v: __m512i| -> __m512bh {
+            std::mem::transmute(_mm512_ternarylogic_epi32::<0xEA>(v, nibble, magic))
+        };
+        let q0 = plane(w);
+        let q1 = plane(_mm512_srli_epi16::<4>(w));
+        let q2 = plane(_mm512_srli_epi16::<8>(w));
+        let q3: __m512bh = std::mem::transmute(_mm512_or_si512(_mm512_srli_epi16::<12>(w), magic));
+        let scale = _mm512_permutexvar_ps(
+            lane_group,
+            _mm512_maskz_loadu_ps(scale_mask, sp.add(b * per_chunk)),
         );
         for (r, t) in total.iter_mut().enumerate() {
-            let x = xp.add(r * k + 64 * b);
-            let xlo: __m512bh = std::mem::transmute(_mm512_loadu_si512(x as *const __m512i));
-            let xhi: __m512bh =
-                std::mem::transmute(_mm512_loadu_si512(x.add(32) as *const __m512i));
-            let acc = _mm512_dpbf16_ps(_mm512_dpbf16_ps(_mm512_setzero_ps(), lo, xlo), hi, xhi);
+            let x = xp.add(r * k + CHUNK * b) as *const __m512i;
+            let load = |p: usize| -> __m512bh { std::mem::transmute(_mm512_loadu_si512(x.add(p))) };
+            let acc = _mm512_dpbf16_ps(_mm512_setzero_ps(), q0, load(0));
+            let acc = _mm512_dpbf16_ps(acc, q1, load(1));
+            let acc = _mm512_dpbf16_ps(acc, q2, load(2));
+            let acc = _mm512_dpbf16_ps(acc, q3, load(3));
             t[c] = _mm512_fmadd_ps(acc, scale, t[c]);
-            if let Int4Zeros::Asymmetric { scaled, x4 } = zeros {
-                let sz = _mm512_mask_blend_ps(
-                    0xff00,
-                    _mm512_set1_ps(*scaled.get_unchecked(g0)),
-                    _mm512_set1_ps(*scaled.get_unchecked(g1)),
-                );
-                let sums = _mm512_loadu_ps(x4.as_ptr().add(r * k / 4 + 16 * b));
-                t[c] = _mm512_fnmadd_ps(sz, sums, t[c]);
-            }
         }
     };
-    let blocks = k / 64;
+    let chunks = k / CHUNK;
     let mut b = 0;
-    while b + C <= blocks {
+    while b + C <= chunks {
         for c in 0..C {
-            block(b + c, c, &mut total);
+            chunk(b + c, c, &mut total);
         }
         b += C;
     }
-    while b < blocks {
-        block(b, 0, &mut total);
+    while b < chunks {
+        chunk(b, 0, &mut total);
         b += 1;
     }
     for (o, t) in out.iter_mut().zip(total) {
@@ -202,52 +194,68 @@ mod tests {
     use super::*;
 
     #[test]
-    fn symmetric_and_asymmetric_rows_match_a_plain_sum() {
-        // k = 128, groups of 32 (four scales), two rows of bf16 activations.
-        let k = 128;
+    fn the_magic_bits_are_128_plus_the_code() {
+        for q in 0..16u16 {
+            let v = half::bf16::from_bits(MAGIC_BF16 | q).to_f32();
+            assert_eq!(v, 128.0 + q as f32, "code {q}");
+        }
+        // Element 5 (nibble 1 of lane 1) of chunk 1 sits at 128 + 32 + 1.
+        assert_eq!(int4_bf16_order(128 + 5), 161);
+        assert_eq!(int4_bf16_order(127), 127);
+    }
+
+    #[test]
+    fn every_group_size_and_row_count_matches_a_plain_sum() {
+        // k = 256 (two chunks), three rows of bf16 activations, per-group zero points.
+        let k = 256;
         if !int4_bf16_fast(k) {
             return; // nothing to compare on this CPU: the f32 path serves it
         }
-        let words: Vec<u32> = (0..16u32)
+        let words: Vec<u32> = (0..32u32)
             .map(|i| 0x2545_f491u32.wrapping_mul(i + 3))
             .collect();
-        let scales = [0.5f32, 0.25, 1.0, 2.0];
-        let zs = [3.0f32, 8.0, 0.0, 15.0];
-        let x: Vec<f32> = (0..2 * k)
+        let code = |e: usize| ((words[e / 8] >> (4 * (e % 8))) & 15) as f32;
+        let rows = 3;
+        let x: Vec<f32> = (0..rows * k)
             .map(|i| ((i * 5 % 17) as f32 - 8.0) / 4.0)
             .collect();
-        let code = |e: usize| ((words[e / 8] >> (4 * (e % 8))) & 15) as f32;
-        let mut xs = vec![0u16; 2 * k];
-        let mut x4 = vec![0f32; 2 * k / 4];
-        for r in 0..2 {
+        let mut xs = vec![0u16; rows * k];
+        for r in 0..rows {
             for e in 0..k {
                 xs[r * k + int4_bf16_order(e)] = half::bf16::from_f32(x[r * k + e]).to_bits();
-                x4[r * k / 4 + e / 4] += x[r * k + e];
             }
         }
-        let scaled: Vec<f32> = scales.iter().zip(zs).map(|(s, z)| s * z).collect();
-        for asymmetric in [false, true] {
-            let mut out = [0f32; 2];
-            let zeros = if asymmetric {
-                Int4Zeros::Asymmetric {
-                    scaled: &scaled,
-                    x4: &x4,
+        for group in [32, 64, 128] {
+            let groups = k / group;
+            let scales: Vec<f32> = (0..groups).map(|g| 0.25 * (g + 1) as f32).collect();
+            for zs in [
+                vec![8.0; groups],
+                (0..groups).map(|g| (g * 5 % 16) as f32).collect(),
+            ] {
+                let mut sums = vec![0f32; rows * groups];
+                for r in 0..rows {
+                    for e in 0..k {
+                        sums[r * groups + e / group] += x[r * k + e];
+                    }
                 }
-            } else {
-                Int4Zeros::Symmetric
-            };
-            int4_dots_bf16(&words, 32, &scales, zeros, &xs, k, &mut out);
-            for (r, got) in out.iter().enumerate() {
-                let want: f64 = (0..k)
-                    .map(|e| {
-                        let z = if asymmetric { zs[e / 32] } else { 8.0 };
-                        ((code(e) - z) * scales[e / 32]) as f64 * x[r * k + e] as f64
-                    })
-                    .sum();
-                assert!(
-                    (*got as f64 - want).abs() < 1e-4,
-                    "asym {asymmetric} row {r}: {got} {want}"
-                );
+                for n_rows in 1..=rows {
+                    let mut out = vec![0.5f32; n_rows];
+                    int4_dots_bf16(&words, group, &scales, &zs, &xs, &sums, &mut out);
+                    for (r, got) in out.iter().enumerate() {
+                        let term =
+                            |e: usize, q: f32| (q * scales[e / group]) as f64 * x[r * k + e] as f64;
+                        let want: f64 = 0.5
+                            + (0..k)
+                                .map(|e| term(e, code(e) - zs[e / group]))
+                                .sum::<f64>();
+                        // f32 sums of the biased products: a few ulps of their magnitude.
+                        let bound: f64 = (0..k).map(|e| term(e, MAGIC + 15.0).abs()).sum();
+                        assert!(
+                            (*got as f64 - want).abs() <= 1e-6 * bound,
+                            "group {group} rows {n_rows} row {r}: {got} {want}"
+                        );
+                    }
+                }
             }
         }
     }

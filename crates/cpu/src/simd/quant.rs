@@ -307,46 +307,39 @@ pub fn fp8_encode(x: &[f32], scale: f32, out: &mut [u8]) {
 }
 
 /// [`e4m3_code`] sixteen lanes at a time over whole vectors; returns how many were done.
+///
+/// The rounding is one float addition: with e the biased exponent of |x| held at 121 (2⁻⁶, the
+/// smallest normal e4m3) or above, |x| + 2^(e − 127 + 20) rounds |x| to nearest even at
+/// 2^(e − 127 − 3), three mantissa bits (multiples of 2⁻⁹ below 2⁻⁶), and its bits less the
+/// addend's count those steps: 8 + m for a normal, the multiple itself for a subnormal, 16
+/// where the rounding carried into the next binade. The code is then `(e − 121)·8 + steps`.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "avx512f")]
 unsafe fn fp8_encode_avx512(x: &[f32], scale: f32, out: &mut [u8]) -> usize {
     use std::arch::x86_64::*;
     let s = _mm512_set1_ps(scale);
     let (abs, top) = (_mm512_set1_epi32(0x7fff_ffff), _mm512_set1_ps(448.0));
-    let smallest_normal = _mm512_set1_ps(0.015_625);
-    let (seven, rest_mask, half) = (
-        _mm512_set1_epi32(7),
-        _mm512_set1_epi32(0xf_ffff),
-        _mm512_set1_epi32(0x8_0000),
-    );
+    let (smallest_normal, sign_bit) = (_mm512_set1_epi32(121), _mm512_set1_epi32(0x80));
     let whole = x.len() / 16 * 16;
     for i in (0..whole).step_by(16) {
         let v = _mm512_mul_ps(_mm512_loadu_ps(x.as_ptr().add(i)), s);
         let bits = _mm512_castps_si512(v);
-        let sign = _mm512_and_si512(_mm512_srli_epi32(bits, 24), _mm512_set1_epi32(0x80));
         let nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
         let a = _mm512_min_ps(_mm512_castsi512_ps(_mm512_and_si512(bits, abs)), top);
-        // Below 2⁻⁶: the nearest multiple of 2⁻⁹ (ties to even: the default rounding).
-        let subnormal = _mm512_cvtps_epu32(_mm512_mul_ps(a, _mm512_set1_ps(512.0)));
-        let b = _mm512_castps_si512(a);
-        let m3 = _mm512_and_si512(_mm512_srli_epi32(b, 20), seven);
-        let rest = _mm512_and_si512(b, rest_mask);
-        let odd = _mm512_test_epi32_mask(m3, _mm512_set1_epi32(1));
-        let up = _mm512_cmpgt_epu32_mask(rest, half) | (_mm512_cmpeq_epi32_mask(rest, half) & odd);
-        let exp = _mm512_sub_epi32(_mm512_srli_epi32(b, 23), _mm512_set1_epi32(120));
-        let normal = _mm512_mask_add_epi32(
-            _mm512_add_epi32(_mm512_slli_epi32(exp, 3), m3),
-            up,
-            _mm512_add_epi32(_mm512_slli_epi32(exp, 3), m3),
-            _mm512_set1_epi32(1),
+        let e = _mm512_max_epu32(
+            _mm512_srli_epi32::<23>(_mm512_castps_si512(a)),
+            smallest_normal,
         );
-        let code = _mm512_mask_blend_epi32(
-            _mm512_cmp_ps_mask(a, smallest_normal, _CMP_LT_OQ),
-            normal,
-            subnormal,
+        let addend = _mm512_slli_epi32::<23>(_mm512_add_epi32(e, _mm512_set1_epi32(20)));
+        let rounded = _mm512_castps_si512(_mm512_add_ps(a, _mm512_castsi512_ps(addend)));
+        let steps = _mm512_sub_epi32(rounded, addend);
+        let code = _mm512_add_epi32(
+            _mm512_slli_epi32::<3>(_mm512_sub_epi32(e, smallest_normal)),
+            steps,
         );
-        let code =
-            _mm512_mask_blend_epi32(nan, _mm512_or_si512(code, sign), _mm512_set1_epi32(0x7f));
+        // code | (bits >> 24 & 0x80): the sign on top (0xF8 = a | b & c).
+        let code = _mm512_ternarylogic_epi32::<0xF8>(code, _mm512_srli_epi32::<24>(bits), sign_bit);
+        let code = _mm512_mask_blend_epi32(nan, code, _mm512_set1_epi32(0x7f));
         _mm_storeu_si128(
             out.as_mut_ptr().add(i) as *mut __m128i,
             _mm512_cvtepi32_epi8(code),
