@@ -58,8 +58,17 @@ done
 echo "${FLAGS[*]} $($CXX --version | head -1) $KERNELS" > "$BUILD/flags.new"
 if ! cmp -s "$BUILD/flags.new" "$BUILD/flags"; then rm -f "$BUILD"/*.o; mv "$BUILD/flags.new" "$BUILD/flags"; else rm "$BUILD/flags.new"; fi
 common=("$EMU"/include/*.h "$EMU"/tests/*.h "$BUILD/hotpath_common.cuh")
+# Only fnuz groups asked for (mutate.py's fnuz mutations): the main build's tests are not
+# compiled, only the runtime and plan reader the fnuz build links.
+ONLY_FNUZ=0
+for a in ${ARGS[@]+"${ARGS[@]}"}; do
+  case "$a" in -*) ;; *_fnuz) [ "$ONLY_FNUZ" = 0 ] && ONLY_FNUZ=1 ;; *) ONLY_FNUZ=2 ;; esac
+done
+[ "$ONLY_FNUZ" = 2 ] && ONLY_FNUZ=0
+MAIN_SRCS=("$EMU"/tests/*.cpp "$EMU"/src/*.cpp)
+[ "$ONLY_FNUZ" = 1 ] && MAIN_SRCS=("$EMU"/src/*.cpp)
 jobs=()
-for src in "$EMU"/tests/*.cpp "$EMU"/src/*.cpp; do
+for src in "${MAIN_SRCS[@]}"; do
   name=$(basename "$src" .cpp)
   obj="$BUILD/$name.o"
   deps=("$src" "${common[@]}")
@@ -73,7 +82,12 @@ if [ ${#jobs[@]} -gt 0 ]; then
   printf '%s\n' "${jobs[@]}" | xargs -P "$(nproc 2>/dev/null || echo 2)" -I{} sh -c \
     'exec "$0" "$@" -I"'"$EMU"'/include" -I"'"$BUILD"'" -I"'"$KERNELS"'" -c "{}" -o "'"$BUILD"'/$(basename "{}" .cpp).o"' \
     "$CXX" "${FLAGS[@]}"
-  $CXX "${FLAGS[@]}" "$BUILD"/*.o -o "$BUILD/kernel-emu"
+fi
+if [ "$ONLY_FNUZ" = 0 ]; then
+  relink=0
+  [ -x "$BUILD/kernel-emu" ] || relink=1
+  for o in "$BUILD"/*.o; do [ "$relink" = 1 ] || [ "$o" -nt "$BUILD/kernel-emu" ] && relink=1; done
+  [ "$relink" = 1 ] && $CXX "${FLAGS[@]}" "$BUILD"/*.o -o "$BUILD/kernel-emu"
 fi
 # 2b. The fnuz build: the tests that have cases for AMD gfx94x's fp8 encoding (they mention
 #     HP_FP8_FNUZ and register a group <name>_fnuz under it) compiled again with
@@ -94,7 +108,7 @@ if [ ${#FNUZ_TESTS[@]} -gt 0 ]; then
     for d in "${deps[@]}"; do [ "$stale" = 1 ] || [ "$d" -nt "$obj" ] && stale=1; done
     [ "$stale" = 1 ] && fjobs+=("$src")
   done
-  if [ ${#fjobs[@]} -gt 0 ] || [ ! -x "$BUILD/fnuz/kernel-emu-fnuz" ]; then
+  if [ ${#fjobs[@]} -gt 0 ] || [ ! -x "$BUILD/fnuz/kernel-emu-fnuz" ] || [ "$BUILD/runtime.o" -nt "$BUILD/fnuz/kernel-emu-fnuz" ] || [ "$BUILD/plans.o" -nt "$BUILD/fnuz/kernel-emu-fnuz" ]; then
     if [ ${#fjobs[@]} -gt 0 ]; then
       printf '%s\n' "${fjobs[@]}" | xargs -P "$(nproc 2>/dev/null || echo 2)" -I{} sh -c \
         'exec "$0" "$@" -DHP_FP8_FNUZ -I"'"$EMU"'/include" -I"'"$BUILD"'" -I"'"$KERNELS"'" -c "{}" -o "'"$BUILD"'/fnuz/$(basename "{}" .cpp).o"' \
