@@ -386,7 +386,11 @@ mod tests {
         use hotpath_core::fp8::Fp8Encoding;
         let shape = "tokens=4096,kv_fp8=1";
         let kv = |enc| {
-            let mut r = with_eff(bench(OpKind::KvRead, shape, "hotpath", vec![1e-3]), 0.8, 0.9);
+            let mut r = with_eff(
+                bench(OpKind::KvRead, shape, "hotpath", vec![1e-3]),
+                0.8,
+                0.9,
+            );
             r.fp8_encoding = Some(enc);
             r
         };

@@ -120,13 +120,8 @@ fn fp8_differences(base: &ResultsFile, new: &ResultsFile) -> Option<String> {
         .iter()
         .filter_map(|a| {
             let b = new.benchmarks.iter().find(|b| b.id == a.id)?;
-            (a.fp8_encoding != b.fp8_encoding).then(|| {
-                (
-                    a.id.as_str(),
-                    name(a.fp8_encoding),
-                    name(b.fp8_encoding),
-                )
-            })
+            (a.fp8_encoding != b.fp8_encoding)
+                .then(|| (a.id.as_str(), name(a.fp8_encoding), name(b.fp8_encoding)))
         })
         .collect();
     let (id, ea, eb) = *differing.first()?;
