@@ -414,7 +414,7 @@ fn every_setup_difference_gets_exactly_its_own_warning() {
         ),
         (
             |f| f.benchmarks[0].fp8_encoding = Some(hotpath_core::fp8::Fp8Encoding::E4m3Fnuz),
-            "different fp8 encodings in 1 benchmark(s): gemv/m=1,n=4096,k=4096/bf16/hotpath ran no fp8 in base, e4m3fnuz in new",
+            "different fp8 encodings in 1 benchmark(s): gemv/m=1,n=4096,k=4096/f32/hotpath ran no fp8 in base, e4m3fnuz in new",
         ),
     ];
     let base = h100();
