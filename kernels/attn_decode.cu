@@ -29,8 +29,8 @@
 // the normalised output; otherwise an unnormalised partial per (sequence, head, split) with
 // (max·scale·log2e, sum), and hp_attn_decode_combine_* merges the splits.
 //
-// fp8 cache (hp_attn_decode_*_fp8kv_*, vLLM's kv_cache_dtype="fp8"): K and V hold OCP e4m3
-// codes with one f32 scale per KV head (k_scale, v_scale, the last two arguments). The ring
+// fp8 cache (hp_attn_decode_*_fp8kv_*, vLLM's kv_cache_dtype="fp8"): K and V hold e4m3 codes
+// of the device's encoding (OCP; e4m3fnuz on gfx94x, HP_FP8_FNUZ) with one f32 scale per KV head (k_scale, v_scale, the last two arguments). The ring
 // copies the codes as they are: a 16-byte vector is 16 tokens' elements instead of 8, a
 // stage half the bytes of a 2-byte cache (the plan sizes it the same way). The block's KV
 // head is fixed, so it loads its two scales once: scores are (q·code)·k_scale (k_scale folded
@@ -169,12 +169,13 @@ __device__ __forceinline__ void dec_mma_init(DecMmaState<T, D>& st) {
 
 // Two e4m3 codes (bits 0-7 and 16-23 of s) as one T pair register (first code low), exactly:
 // each code's bits below its sign, moved up by 7 under the sign, are the f16 of its value·2⁻⁸
-// (subnormal codes as f16 subnormals), widened and scaled back by 256 in f32.
+// (e4m3fnuz: value·2⁻⁷; subnormal codes as f16 subnormals), widened and scaled back by
+// HP_FP8_F16_SCALE (256, or 128) in f32.
 template <typename T>
 __device__ __forceinline__ unsigned dec_fp8x2(unsigned s) {
   const unsigned h = ((s & 0x007f007fu) << 7) | ((s & 0x00800080u) << 8);
-  const float lo = __half2float(__ushort_as_half((unsigned short)(h & 0xffffu))) * 256.f;
-  const float hi = __half2float(__ushort_as_half((unsigned short)(h >> 16))) * 256.f;
+  const float lo = __half2float(__ushort_as_half((unsigned short)(h & 0xffffu))) * HP_FP8_F16_SCALE;
+  const float hi = __half2float(__ushort_as_half((unsigned short)(h >> 16))) * HP_FP8_F16_SCALE;
   return hp_pack2(lo, hi, T());
 }
 

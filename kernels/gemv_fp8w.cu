@@ -1,7 +1,8 @@
-// gemv_fp8w.cu — decode GEMV on fp8 weights, C[m,n] = (A[m,k]·W[n,k]^T)·w_scale[n], W in OCP
-// fp8 e4m3 with one f32 scale per output row, A and C in T (f16, bf16), m = 1..16. Contract:
-// kernels/README.md. One lane group of 32 per weight row (8 rows per block); every lane
-// streams 16-byte vectors of the row (16 codes, two vectors in flight), decodes each code
+// gemv_fp8w.cu — decode GEMV on fp8 weights, C[m,n] = (A[m,k]·W[n,k]^T)·w_scale[n], W in fp8
+// e4m3 of the device's encoding (OCP; e4m3fnuz on gfx94x, see hotpath_common.cuh) with one f32
+// scale per output row, A and C in T (f16, bf16), m = 1..16. Contract: kernels/README.md. One
+// lane group of 32 per weight row (8 rows per block); every lane streams 16-byte vectors of
+// the row (16 codes, two vectors in flight), decodes each code
 // exactly (hp_fp8_e4m3_to_float) and multiplies it with the same 16 elements of each of the m
 // activation rows (cache-resident); the group reduces and scales once. Split-K over gridDim.y
 // as gemv.cu: scaled partial sums go to a zeroed f32 workspace with atomicAdd and

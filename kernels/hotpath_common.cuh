@@ -49,11 +49,23 @@ template <> __device__ __forceinline__ bf16_t hp_from_float<bf16_t>(float x) { r
 __device__ __forceinline__ float hp_to_float(float x) { return x; }
 template <> __device__ __forceinline__ float hp_from_float<float>(float x) { return x; }
 
+// ---- fp8 e4m3: the encoding of the device's fp8 codes ----
+// OCP e4m3 (bias 7, largest ±448, NaN 0x7f/0xff, 0x80 = −0) on every target but AMD gfx940,
+// gfx941 and gfx942 (MI300), whose hardware fp8 is e4m3fnuz (bias 8, largest ±240, 0x80 the
+// only NaN, no −0, no infinities; every other code is worth half its OCP value). HP_FP8_FNUZ
+// selects e4m3fnuz: defined below for those targets, or by the build (the emulator compiles
+// the fnuz software path with -DHP_FP8_FNUZ). Core generates and checks fp8 data in the same
+// encoding for the same target (crates/core/src/fp8.rs, Fp8Encoding::for_arch). The kernels
+// call hp_fp8_e4m3_to_float / hp_fp8_e4m3_from_float, which take the selected meaning.
+#if defined(HP_HIP) && (defined(__gfx940__) || defined(__gfx941__) || defined(__gfx942__)) && !defined(HP_FP8_FNUZ)
+#define HP_FP8_FNUZ 1
+#endif
+
 /// An OCP fp8 e4m3 code (the low byte of `b`) as a float, exactly, by bit arithmetic alone
 /// (every vendor and target; the emulator runs it too): codes with an exponent field e > 0 are
 /// (1 + m/8)·2^(e−7), their exponent re-biased into an f32; e = 0 codes are m·2⁻⁹. The NaN
 /// codes (0x7f, 0xff) are not decoded (they come out as ±480); no input holds them.
-__device__ __forceinline__ float hp_fp8_e4m3_to_float(unsigned b) {
+__device__ __forceinline__ float hp_fp8_ocp_to_float(unsigned b) {
   const unsigned mag = (b & 0x7fu) << 20;
   float v = __uint_as_float(mag + (120u << 23));
   if (mag < (1u << 23)) v = (float)(b & 7u) * 0.001953125f;
@@ -65,7 +77,7 @@ __device__ __forceinline__ float hp_fp8_e4m3_to_float(unsigned b) {
 /// above, the exponent re-biased and the mantissa rounded to three bits, a carry out of it
 /// moving into the exponent by the addition. The same arithmetic as core's
 /// `fp8_e4m3_from_f32`, so host and device agree on every code.
-__device__ __forceinline__ unsigned char hp_fp8_e4m3_from_float(float x) {
+__device__ __forceinline__ unsigned char hp_fp8_ocp_from_float(float x) {
   if (x != x) return 0x7f;
   const unsigned sign = (__float_as_uint(x) >> 24) & 0x80u;
   const float a = fminf(fabsf(x), 448.f);
@@ -76,6 +88,91 @@ __device__ __forceinline__ unsigned char hp_fp8_e4m3_from_float(float x) {
   const unsigned up = rest > 0x80000u || (rest == 0x80000u && (m3 & 1u));
   return (unsigned char)(sign | ((exp << 3) + m3 + up));
 }
+
+/// An e4m3fnuz code (the low byte of `b`) as a float, exactly, by bit arithmetic alone:
+/// exponent field e > 0 is (1 + m/8)·2^(e−8), e = 0 is m·2⁻¹⁰, 0x80 is NaN.
+__device__ __forceinline__ float hp_fp8_fnuz_sw_to_float(unsigned b) {
+  const unsigned mag = (b & 0x7fu) << 20;
+  float v = __uint_as_float(mag + (119u << 23));
+  if (mag < (1u << 23)) v = (float)(b & 7u) * 0.0009765625f;
+  v = __uint_as_float(__float_as_uint(v) | ((b & 0x80u) << 24));
+  return (b & 0xffu) == 0x80u ? __uint_as_float(0x7fc00000u) : v;
+}
+
+/// A float as an e4m3fnuz code, rounded to nearest even and saturated at ±240 (NaN gives
+/// 0x80; a value that rounds to zero gives 0x00, there being no −0), by bit arithmetic
+/// alone: hp_fp8_ocp_from_float's with the exponent biased by 8 (multiples of 2⁻¹⁰ below
+/// 2⁻⁷). The same arithmetic as core's `fp8_e4m3fnuz_from_f32`.
+__device__ __forceinline__ unsigned char hp_fp8_fnuz_sw_from_float(float x) {
+  if (x != x) return 0x80;
+  const unsigned sign = (__float_as_uint(x) >> 24) & 0x80u;
+  const float a = fminf(fabsf(x), 240.f);
+  unsigned mag;
+  if (a < 0.0078125f) {
+    mag = (unsigned)rintf(a * 1024.f);
+  } else {
+    const unsigned b = __float_as_uint(a);
+    const unsigned exp = (b >> 23) - 119u;  // e4m3fnuz exponent field, 1..15
+    const unsigned m3 = (b >> 20) & 7u, rest = b & 0xfffffu;
+    const unsigned up = rest > 0x80000u || (rest == 0x80000u && (m3 & 1u));
+    mag = (exp << 3) + m3 + up;
+  }
+  return (unsigned char)(mag ? (sign | mag) : 0u);
+}
+
+#if defined(HP_FP8_FNUZ) && defined(HP_HIP) && (defined(__gfx940__) || defined(__gfx941__) || defined(__gfx942__))
+// gfx94x's conversion instructions. v_cvt_f32_fp8 decodes a code exactly (every e4m3fnuz
+// value is an f32; fp8 subnormals included, 0x80 gives NaN). v_cvt_pk_fp8_f32 rounds to
+// nearest even but does not saturate (the clamp bit is off): the input is clamped to ±240
+// first, as rocBLAS, hipBLASLt and CK do, NaN is answered here (0x80), and a 0x80 result for
+// a number (a negative value that rounds to zero) is made 0x00, so the codes are those of
+// hp_fp8_fnuz_sw_from_float for every input, assuming the instruction writes fp8 subnormals
+// rather than flushing them (not verified on hardware).
+#define HP_FP8_FNUZ_HW 1
+__device__ __forceinline__ float hp_fp8_fnuz_hw_to_float(unsigned b) {
+  return __builtin_amdgcn_cvt_f32_fp8((int)b, 0);
+}
+__device__ __forceinline__ unsigned char hp_fp8_fnuz_hw_from_float(float x) {
+  if (x != x) return 0x80;
+  const float c = fminf(fmaxf(x, -240.f), 240.f);
+  const unsigned r = (unsigned)__builtin_amdgcn_cvt_pk_fp8_f32(c, c, 0, false) & 0xffu;
+  return (unsigned char)(r == 0x80u ? 0u : r);
+}
+#endif
+
+/// A code of the device's fp8 encoding (the low byte of `b`) as a float, exactly: OCP by
+/// bit arithmetic, or e4m3fnuz (HP_FP8_FNUZ) by gfx94x's conversion instruction or bit
+/// arithmetic elsewhere (the emulator).
+__device__ __forceinline__ float hp_fp8_e4m3_to_float(unsigned b) {
+#if defined(HP_FP8_FNUZ_HW)
+  return hp_fp8_fnuz_hw_to_float(b);
+#elif defined(HP_FP8_FNUZ)
+  return hp_fp8_fnuz_sw_to_float(b);
+#else
+  return hp_fp8_ocp_to_float(b);
+#endif
+}
+
+/// A float as a code of the device's fp8 encoding, rounded to nearest even and saturated at
+/// its largest finite value (±448 OCP, ±240 e4m3fnuz).
+__device__ __forceinline__ unsigned char hp_fp8_e4m3_from_float(float x) {
+#if defined(HP_FP8_FNUZ_HW)
+  return hp_fp8_fnuz_hw_from_float(x);
+#elif defined(HP_FP8_FNUZ)
+  return hp_fp8_fnuz_sw_from_float(x);
+#else
+  return hp_fp8_ocp_from_float(x);
+#endif
+}
+
+/// What the f16 whose bits are a code's below its sign (moved up by 7, the sign above them)
+/// is multiplied by to give the code's value: it is value·2⁻⁸ for OCP e4m3, value·2⁻⁷ for
+/// e4m3fnuz (attn_decode's tensor-core decode, CUDA only; the NaN codes are not decoded).
+#if defined(HP_FP8_FNUZ)
+#define HP_FP8_F16_SCALE 128.f
+#else
+#define HP_FP8_F16_SCALE 256.f
+#endif
 
 /// Lanes that cooperate in the kernels' reductions (a CUDA warp; half an AMD wavefront).
 #define HP_LANES 32

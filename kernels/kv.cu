@@ -1,7 +1,8 @@
 // kv.cu — paged KV-cache scatter (kv_write) and gather (kv_read). Contract: kernels/README.md.
 // One block of 128 threads per token; rows of row = heads_kv*head_dim elements are moved as
 // 16-byte vectors when the row size allows, else element by element. The *_fp8kv kernels
-// keep the cache in OCP fp8 e4m3 with one f32 scale per KV head (element i of a row belongs
+// keep the cache in fp8 e4m3 of the device's encoding (OCP; e4m3fnuz on gfx94x, see
+// hotpath_common.cuh) with one f32 scale per KV head (element i of a row belongs
 // to head i / head_dim): the write quantizes, code = e4m3(x·(1/scale)); the read
 // dequantizes, code·scale, into T.
 #include "hotpath_common.cuh"

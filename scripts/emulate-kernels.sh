@@ -8,7 +8,8 @@
 #
 # usage: scripts/emulate-kernels.sh [--no-sanitize] [--kernels DIR] [--build DIR] [-v] [--fail-fast] [GROUP...]
 #   GROUP: a kernel file's test group, e.g. stream kv gemv (default: all; the build's
-#          `kernel-emu --list-groups` lists them)
+#          `kernel-emu --list-groups` lists them), or a fnuz group kv_fnuz, gemv_fp8w_fnuz,
+#          attn_decode_fnuz: the fp8 kernels built with -DHP_FP8_FNUZ (AMD gfx94x's e4m3fnuz)
 #   --no-sanitize  build without AddressSanitizer/UBSan (faster build, fewer checks)
 #   --kernels DIR  kernel sources to test (default: kernels/); tools/kernel-emu/mutate.py uses it
 #   -v, --fail-fast  passed to kernel-emu: one line per shape; stop at the first failed shape
@@ -25,7 +26,7 @@ while [ $# -gt 0 ]; do
     --no-sanitize) SAN=0 ;;
     --kernels) KERNELS="$(cd "$2" && pwd)"; shift ;;
     --build) BUILD="$2"; shift ;;
-    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
     *) ARGS+=("$1") ;;
   esac
   shift
@@ -56,9 +57,18 @@ done
 # 2. Compile (two at a time) what is out of date, link.
 echo "${FLAGS[*]} $($CXX --version | head -1) $KERNELS" > "$BUILD/flags.new"
 if ! cmp -s "$BUILD/flags.new" "$BUILD/flags"; then rm -f "$BUILD"/*.o; mv "$BUILD/flags.new" "$BUILD/flags"; else rm "$BUILD/flags.new"; fi
-common=("$EMU"/include/*.h "$EMU/tests/common.h" "$BUILD/hotpath_common.cuh")
+common=("$EMU"/include/*.h "$EMU"/tests/*.h "$BUILD/hotpath_common.cuh")
+# Only fnuz groups asked for (mutate.py's fnuz mutations): the main build's tests are not
+# compiled, only the runtime and plan reader the fnuz build links.
+ONLY_FNUZ=0
+for a in ${ARGS[@]+"${ARGS[@]}"}; do
+  case "$a" in -*) ;; *_fnuz) [ "$ONLY_FNUZ" = 0 ] && ONLY_FNUZ=1 ;; *) ONLY_FNUZ=2 ;; esac
+done
+[ "$ONLY_FNUZ" = 2 ] && ONLY_FNUZ=0
+MAIN_SRCS=("$EMU"/tests/*.cpp "$EMU"/src/*.cpp)
+[ "$ONLY_FNUZ" = 1 ] && MAIN_SRCS=("$EMU"/src/*.cpp)
 jobs=()
-for src in "$EMU"/tests/*.cpp "$EMU"/src/*.cpp; do
+for src in "${MAIN_SRCS[@]}"; do
   name=$(basename "$src" .cpp)
   obj="$BUILD/$name.o"
   deps=("$src" "${common[@]}")
@@ -72,7 +82,40 @@ if [ ${#jobs[@]} -gt 0 ]; then
   printf '%s\n' "${jobs[@]}" | xargs -P "$(nproc 2>/dev/null || echo 2)" -I{} sh -c \
     'exec "$0" "$@" -I"'"$EMU"'/include" -I"'"$BUILD"'" -I"'"$KERNELS"'" -c "{}" -o "'"$BUILD"'/$(basename "{}" .cpp).o"' \
     "$CXX" "${FLAGS[@]}"
-  $CXX "${FLAGS[@]}" "$BUILD"/*.o -o "$BUILD/kernel-emu"
+fi
+if [ "$ONLY_FNUZ" = 0 ]; then
+  relink=0
+  [ -x "$BUILD/kernel-emu" ] || relink=1
+  for o in "$BUILD"/*.o; do [ "$relink" = 1 ] || [ "$o" -nt "$BUILD/kernel-emu" ] && relink=1; done
+  [ "$relink" = 1 ] && $CXX "${FLAGS[@]}" "$BUILD"/*.o -o "$BUILD/kernel-emu"
+fi
+# 2b. The fnuz build: the tests that have cases for AMD gfx94x's fp8 encoding (they mention
+#     HP_FP8_FNUZ and register a group <name>_fnuz under it) compiled again with
+#     -DHP_FP8_FNUZ, which makes the kernels' fp8 helpers e4m3fnuz (hotpath_common.cuh), with
+#     main.cpp, linked into kernel-emu-fnuz with the runtime and plan reader.
+FNUZ_TESTS=()
+for src in "$EMU"/tests/t_*.cpp; do grep -q HP_FP8_FNUZ "$src" && FNUZ_TESTS+=("$src"); done
+mkdir -p "$BUILD/fnuz"
+if [ ${#FNUZ_TESTS[@]} -gt 0 ]; then
+  fjobs=()
+  for src in "${FNUZ_TESTS[@]}" "$EMU/tests/main.cpp"; do
+    name=$(basename "$src" .cpp)
+    obj="$BUILD/fnuz/$name.o"
+    deps=("$src" "${common[@]}" "$BUILD/flags")
+    case "$name" in t_*) deps+=("$BUILD/gen/${name#t_}.cu") ;; esac
+    stale=0
+    [ -f "$obj" ] || stale=1
+    for d in "${deps[@]}"; do [ "$stale" = 1 ] || [ "$d" -nt "$obj" ] && stale=1; done
+    [ "$stale" = 1 ] && fjobs+=("$src")
+  done
+  if [ ${#fjobs[@]} -gt 0 ] || [ ! -x "$BUILD/fnuz/kernel-emu-fnuz" ] || [ "$BUILD/runtime.o" -nt "$BUILD/fnuz/kernel-emu-fnuz" ] || [ "$BUILD/plans.o" -nt "$BUILD/fnuz/kernel-emu-fnuz" ]; then
+    if [ ${#fjobs[@]} -gt 0 ]; then
+      printf '%s\n' "${fjobs[@]}" | xargs -P "$(nproc 2>/dev/null || echo 2)" -I{} sh -c \
+        'exec "$0" "$@" -DHP_FP8_FNUZ -I"'"$EMU"'/include" -I"'"$BUILD"'" -I"'"$KERNELS"'" -c "{}" -o "'"$BUILD"'/fnuz/$(basename "{}" .cpp).o"' \
+        "$CXX" "${FLAGS[@]}"
+    fi
+    $CXX "${FLAGS[@]}" "$BUILD"/fnuz/*.o "$BUILD/runtime.o" "$BUILD/plans.o" -o "$BUILD/fnuz/kernel-emu-fnuz"
+  fi
 fi
 built=$(date +%s)
 echo "kernel-emu: built in $((built - start)) s ($([ "$SAN" = 1 ] && echo "ASan+UBSan" || echo "no sanitizers"), kernels from ${KERNELS#$ROOT/})"
@@ -88,18 +131,46 @@ EMU_FLAGS=()
 for a in ${ARGS[@]+"${ARGS[@]}"}; do
   case "$a" in -*) EMU_FLAGS+=("$a") ;; *) GROUPS_WANTED+=("$a") ;; esac
 done
-"$BUILD/kernel-emu" --list-cases ${GROUPS_WANTED[@]+"${GROUPS_WANTED[@]}"} > "$BUILD/cases.txt"
-"$HOTPATH" kernels plan --cases "$BUILD/cases.txt" --format lines > "$BUILD/plans.txt"
-echo "kernel-emu: $(wc -l < "$BUILD/cases.txt") cases planned by $HOTPATH"
+# Groups named <kernel>_fnuz are the fnuz build's (kernel-emu-fnuz), the rest the main build's.
+FNUZ_EMU="$BUILD/fnuz/kernel-emu-fnuz"
+MAIN_WANTED=()
+FNUZ_WANTED=()
+for g in ${GROUPS_WANTED[@]+"${GROUPS_WANTED[@]}"}; do
+  case "$g" in *_fnuz) FNUZ_WANTED+=("$g") ;; *) MAIN_WANTED+=("$g") ;; esac
+done
+run_main=1
+run_fnuz=0
+[ -x "$FNUZ_EMU" ] && run_fnuz=1
+if [ ${#GROUPS_WANTED[@]} -gt 0 ]; then
+  [ ${#MAIN_WANTED[@]} -gt 0 ] || run_main=0
+  [ ${#FNUZ_WANTED[@]} -gt 0 ] || run_fnuz=0
+fi
+: > "$BUILD/cases.txt"
+: > "$BUILD/plans.txt"
+: > "$BUILD/fnuz/cases.txt"
+: > "$BUILD/fnuz/plans.txt"
+if [ "$run_main" = 1 ]; then
+  "$BUILD/kernel-emu" --list-cases ${MAIN_WANTED[@]+"${MAIN_WANTED[@]}"} > "$BUILD/cases.txt"
+  "$HOTPATH" kernels plan --cases "$BUILD/cases.txt" --format lines > "$BUILD/plans.txt"
+fi
+if [ "$run_fnuz" = 1 ]; then
+  "$FNUZ_EMU" --list-cases ${FNUZ_WANTED[@]+"${FNUZ_WANTED[@]}"} > "$BUILD/fnuz/cases.txt"
+  "$HOTPATH" kernels plan --cases "$BUILD/fnuz/cases.txt" --format lines > "$BUILD/fnuz/plans.txt"
+fi
+echo "kernel-emu: $(cat "$BUILD/cases.txt" "$BUILD/fnuz/cases.txt" | wc -l) cases planned by $HOTPATH ($(wc -l < "$BUILD/fnuz/cases.txt") of the fnuz build)"
 
 # 4. Run: the groups in two processes (about equal halves: attn_decode, and all the others),
 #    outputs printed in order.
 export ASAN_OPTIONS="${ASAN_OPTIONS:-detect_leaks=0:abort_on_error=1}"
 export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
-if [ ${#GROUPS_WANTED[@]} -eq 0 ]; then
-  halves=("$("$BUILD/kernel-emu" --list-groups | grep -vx attn_decode | tr '\n' ' ')" "attn_decode")
-else
-  halves=("${GROUPS_WANTED[*]}")
+# The fnuz build's groups run beside them, in a process of their own.
+halves=()
+if [ "$run_main" = 1 ]; then
+  if [ ${#GROUPS_WANTED[@]} -eq 0 ]; then
+    halves=("$("$BUILD/kernel-emu" --list-groups | grep -vx attn_decode | tr '\n' ' ')" "attn_decode")
+  else
+    halves=("${MAIN_WANTED[*]}")
+  fi
 fi
 rc=0
 pids=()
@@ -108,6 +179,13 @@ for i in "${!halves[@]}"; do
   "$BUILD/kernel-emu" --cases "$BUILD/cases.txt" --plans "$BUILD/plans.txt" ${halves[$i]} ${EMU_FLAGS[@]+"${EMU_FLAGS[@]}"} > "$BUILD/run$i.log" 2>&1 &
   pids+=($!)
 done
+if [ "$run_fnuz" = 1 ]; then
+  i=${#halves[@]}
+  halves+=("${FNUZ_WANTED[*]:-fnuz}")
+  # shellcheck disable=SC2086
+  "$FNUZ_EMU" --cases "$BUILD/fnuz/cases.txt" --plans "$BUILD/fnuz/plans.txt" ${FNUZ_WANTED[@]+"${FNUZ_WANTED[@]}"} ${EMU_FLAGS[@]+"${EMU_FLAGS[@]}"} > "$BUILD/run$i.log" 2>&1 &
+  pids+=($!)
+fi
 for i in "${!pids[@]}"; do
   if ! wait "${pids[$i]}"; then rc=1; fi
 done

@@ -195,6 +195,19 @@ KERNEL_MUTATIONS = [
      '"mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "', '"mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "'),
     ("header: hp_ldsm_x4_t does not transpose", "hotpath_common.cuh", "attn_prefill",
      "ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16", "ldmatrix.sync.aligned.m8n8.x4.shared.b16"),
+    # e4m3fnuz (AMD gfx94x), caught by the fnuz build's groups (-DHP_FP8_FNUZ).
+    ("fnuz decode: exponent bias 7, not 8", "hotpath_common.cuh", "kv_fnuz",
+     "float v = __uint_as_float(mag + (119u << 23));", "float v = __uint_as_float(mag + (120u << 23));"),
+    ("fnuz decode: subnormals m·2⁻⁹, not m·2⁻¹⁰", "hotpath_common.cuh", "gemv_fp8w_fnuz",
+     "(float)(b & 7u) * 0.0009765625f", "(float)(b & 7u) * 0.001953125f"),
+    ("fnuz encode: exponent bias 7, not 8", "hotpath_common.cuh", "kv_fnuz",
+     "(b >> 23) - 119u;  // e4m3fnuz exponent field", "(b >> 23) - 120u;  // e4m3fnuz exponent field"),
+    ("fnuz encode: saturation at 448, not 240", "hotpath_common.cuh", "kv_fnuz",
+     "fminf(fabsf(x), 240.f)", "fminf(fabsf(x), 448.f)"),
+    ("fnuz encode: a negative value that rounds to zero written as 0x80 (NaN)", "hotpath_common.cuh", "kv_fnuz",
+     "return (unsigned char)(mag ? (sign | mag) : 0u);", "return (unsigned char)(sign | mag);"),
+    ("fnuz decode: attn_decode's tensor-core decode scaled as OCP", "hotpath_common.cuh", "attn_decode_fnuz",
+     "#define HP_FP8_F16_SCALE 128.f", "#define HP_FP8_F16_SCALE 256.f"),
 ]
 
 # ---- plan mutations: edits of `kernel` lines of the plans file (crates/core/src/launch_plan/text.rs):

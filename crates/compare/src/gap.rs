@@ -154,6 +154,19 @@ fn why_unusable(b: &BenchmarkResult) -> String {
     }
 }
 
+/// Why `a` and `b` are not compared when their fp8 data was in different encodings (OCP
+/// e4m3 against AMD gfx94x's e4m3fnuz): the table compares like with like.
+fn fp8_mismatch(a: &BenchmarkResult, b: &BenchmarkResult) -> Option<String> {
+    let name = |e: Option<hotpath_core::fp8::Fp8Encoding>| e.map_or("no fp8", |e| e.name());
+    (a.fp8_encoding != b.fp8_encoding).then(|| {
+        format!(
+            "different fp8 encodings: A ran {}, B ran {}; the gap table compares like with like",
+            name(a.fp8_encoding),
+            name(b.fp8_encoding)
+        )
+    })
+}
+
 /// Picks B's partner for `a` among B's candidates with the same key: the same
 /// implementation when B has it, else B's only candidate.
 fn partner<'a>(a: &BenchmarkResult, cands: &[&'a BenchmarkResult]) -> Option<&'a BenchmarkResult> {
@@ -194,6 +207,14 @@ pub fn gap(a: &ResultsFile, b: &ResultsFile, a_name: &str, b_name: &str) -> Resu
             continue;
         };
         used_b.push(&y.id);
+        if let Some(reason) = fp8_mismatch(x, y) {
+            unpaired.push(Unpaired {
+                side: "a",
+                id: x.id.clone(),
+                reason,
+            });
+            continue;
+        }
         let (ta, tb) = match (measured_median(x), measured_median(y)) {
             (Some(ta), Some(tb)) => (ta, tb),
             (None, _) => {
@@ -358,5 +379,34 @@ mod tests {
         let g = gap(&a, &a, "a", "a").unwrap();
         assert_eq!(g.rows[0].gap_spec_pp, None);
         assert_eq!(g.rows[0].a_speedup, 1.0);
+    }
+
+    #[test]
+    fn results_in_different_fp8_encodings_are_not_compared() {
+        use hotpath_core::fp8::Fp8Encoding;
+        let shape = "tokens=4096,kv_fp8=1";
+        let kv = |enc| {
+            let mut r = with_eff(
+                bench(OpKind::KvRead, shape, "hotpath", vec![1e-3]),
+                0.8,
+                0.9,
+            );
+            r.fp8_encoding = Some(enc);
+            r
+        };
+        let (mut a, mut b, mut c) = (file(), file(), file());
+        a.benchmarks = vec![kv(Fp8Encoding::E4m3)];
+        b.benchmarks = vec![kv(Fp8Encoding::E4m3Fnuz)];
+        c.benchmarks = vec![kv(Fp8Encoding::E4m3)];
+        let g = gap(&a, &b, "h100.json", "mi300x.json").unwrap();
+        assert!(g.rows.is_empty());
+        assert_eq!(g.unpaired.len(), 1);
+        assert_eq!(
+            g.unpaired[0].reason,
+            "different fp8 encodings: A ran e4m3, B ran e4m3fnuz; the gap table compares like with like"
+        );
+        // The same encoding on both sides: one row.
+        let g = gap(&a, &c, "h100.json", "h200.json").unwrap();
+        assert_eq!((g.rows.len(), g.unpaired.len()), (1, 0));
     }
 }

@@ -98,6 +98,9 @@ pub fn differences(base: &ResultsFile, new: &ResultsFile) -> Vec<String> {
             new.config.cache.name()
         ));
     }
+    if let Some(sentence) = fp8_differences(base, new) {
+        out.push(sentence);
+    }
     if base.config.timing != new.config.timing {
         out.push(format!(
             "different timing methods: base {}, new {}",
@@ -106,6 +109,26 @@ pub fn differences(base: &ResultsFile, new: &ResultsFile) -> Vec<String> {
         ));
     }
     out
+}
+
+/// A sentence on the benchmarks both files hold whose fp8 data was in different encodings
+/// (OCP e4m3 against AMD gfx94x's e4m3fnuz), naming the first; `None` when there are none.
+fn fp8_differences(base: &ResultsFile, new: &ResultsFile) -> Option<String> {
+    let name = |e: Option<hotpath_core::fp8::Fp8Encoding>| e.map_or("no fp8", |e| e.name());
+    let differing: Vec<(&str, &str, &str)> = base
+        .benchmarks
+        .iter()
+        .filter_map(|a| {
+            let b = new.benchmarks.iter().find(|b| b.id == a.id)?;
+            (a.fp8_encoding != b.fp8_encoding)
+                .then(|| (a.id.as_str(), name(a.fp8_encoding), name(b.fp8_encoding)))
+        })
+        .collect();
+    let (id, ea, eb) = *differing.first()?;
+    Some(format!(
+        "different fp8 encodings in {} benchmark(s): {id} ran {ea} in base, {eb} in new",
+        differing.len()
+    ))
 }
 
 /// The highest SM clock read around any kept sample batch in the file, MHz.

@@ -334,7 +334,7 @@ type Change = fn(&mut ResultsFile);
 
 #[test]
 fn every_setup_difference_gets_exactly_its_own_warning() {
-    let cases: [(Change, &str); 13] = [
+    let cases: [(Change, &str); 14] = [
         (
             |f| {
                 f.device.backend = "rocm".into();
@@ -411,6 +411,10 @@ fn every_setup_difference_gets_exactly_its_own_warning() {
         (
             |f| f.config.timing = TimingMethod::WallClock,
             "different timing methods: base device events, new wall clock",
+        ),
+        (
+            |f| f.benchmarks[0].fp8_encoding = Some(hotpath_core::fp8::Fp8Encoding::E4m3Fnuz),
+            "different fp8 encodings in 1 benchmark(s): gemv/m=1,n=4096,k=4096/f32/hotpath ran no fp8 in base, e4m3fnuz in new",
         ),
     ];
     let base = h100();

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 use crate::dtype::DType;
 use crate::error::Result;
+use crate::fp8::Fp8Encoding;
 use crate::inputs::Inputs;
 use crate::op::{OpKind, OpSpec, Work};
 use crate::tensor::HostTensor;
@@ -163,6 +164,12 @@ pub trait Device {
     }
     /// How `Prepared::run` is timed.
     fn timing_method(&self) -> TimingMethod;
+    /// The fp8 encoding this device's fp8 kernels take and write (inputs are generated and
+    /// checked in it). Default: by the architecture ([`Fp8Encoding::for_arch`]): e4m3fnuz on
+    /// gfx940/941/942, OCP e4m3 elsewhere.
+    fn fp8_encoding(&self) -> Fp8Encoding {
+        Fp8Encoding::for_arch(&self.info().arch)
+    }
     /// The dtype whose `peak_mma` roof governs compute at `dtype` (a CPU computes f16/bf16
     /// in f32; a GPU has a tensor-core peak per dtype).
     fn peak_dtype(&self, dtype: DType) -> DType {

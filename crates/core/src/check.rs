@@ -238,7 +238,15 @@ mod tests {
             x = x.mul_add(crate::inputs::PEAK_ALPHA, crate::inputs::PEAK_BETA);
         }
         let lanes = HostTensor::from_f32("x", vec![16], DType::F32, &[x; 16]);
-        let r = check(&spec, &Inputs { tensors: vec![] }, &lanes).unwrap();
+        let r = check(
+            &spec,
+            &Inputs {
+                fp8: Default::default(),
+                tensors: vec![],
+            },
+            &lanes,
+        )
+        .unwrap();
         assert!(r.pass && r.checked_elements == 16, "{r:?}");
     }
 }

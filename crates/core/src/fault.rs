@@ -135,7 +135,9 @@ pub fn corrupt(output: &mut HostTensor) {
         HostData::Bf16(v) => v
             .iter_mut()
             .for_each(|x| *x = half::bf16::from_f32(x.to_f32() * 1.5 + 1.0)),
-        HostData::Fp8E4m3(v) => v.iter_mut().for_each(|x| *x = x.wrapping_add(9)),
+        HostData::Fp8E4m3(v) | HostData::Fp8E4m3Fnuz(v) => {
+            v.iter_mut().for_each(|x| *x = x.wrapping_add(9))
+        }
         HostData::I32(v) => v.iter_mut().for_each(|x| *x = x.wrapping_add(1)),
         HostData::U32(v) => v.iter_mut().for_each(|x| *x = x.wrapping_add(1)),
     }

@@ -96,6 +96,7 @@ pub fn bench(op: OpKind, shape: &str, imp: &str, samples_s: Vec<f64>) -> Benchma
         measurement: None,
         graph: None,
         telemetry: None,
+        fp8_encoding: None,
     }
 }
 

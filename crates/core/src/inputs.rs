@@ -30,6 +30,7 @@ use rayon::prelude::*;
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::fp8::Fp8Encoding;
 use crate::op::{OpKind, OpSpec, Sat};
 use crate::ops;
 use crate::tensor::HostTensor;
@@ -51,6 +52,9 @@ const CHUNK: usize = 1 << 16;
 /// The inputs of one benchmark, in the order of the layout table.
 #[derive(Clone, Debug)]
 pub struct Inputs {
+    /// The encoding of the fp8 codes among the tensors and of those the op writes (the
+    /// device's: [`Fp8Encoding::for_arch`]); the references decode and encode in it.
+    pub fp8: Fp8Encoding,
     /// The tensors, each named as in the layout table.
     pub tensors: Vec<HostTensor>,
 }
@@ -107,11 +111,18 @@ pub fn input_names(op: OpKind) -> &'static [&'static str] {
     ops::def(op).input_names()
 }
 
-/// Generates the inputs of `spec` from `seed`. The same seed always gives the same values,
-/// so a backend and the reference see identical inputs.
+/// Generates the inputs of `spec` from `seed`, fp8 codes in OCP e4m3. The same seed always
+/// gives the same values, so a backend and the reference see identical inputs.
 pub fn generate(spec: &OpSpec, seed: u64) -> Result<Inputs> {
-    let mut gen = Gen { seed, next: 0 };
+    generate_in(spec, seed, Fp8Encoding::E4m3)
+}
+
+/// Generates the inputs of `spec` from `seed` with fp8 codes in `fp8`, the encoding of the
+/// device that runs them ([`crate::Device::fp8_encoding`]).
+pub fn generate_in(spec: &OpSpec, seed: u64, fp8: Fp8Encoding) -> Result<Inputs> {
+    let mut gen = Gen { seed, next: 0, fp8 };
     Ok(Inputs {
+        fp8,
         tensors: ops::def(spec.op).generate(spec, &mut gen)?,
     })
 }
@@ -130,15 +141,22 @@ pub fn seed_for(spec: &OpSpec) -> u64 {
 pub struct Gen {
     seed: u64,
     next: u64,
+    fp8: Fp8Encoding,
 }
 
 impl Gen {
+    /// The encoding fp8 tensors are generated in.
+    pub(crate) fn fp8(&self) -> Fp8Encoding {
+        self.fp8
+    }
+
     fn stream(&mut self) -> u64 {
         self.next += 1;
         self.seed ^ self.next.wrapping_mul(0x9e37_79b9_7f4a_7c15)
     }
 
-    /// A tensor of values uniform in [lo, hi), stored in `dtype`.
+    /// A tensor of values uniform in [lo, hi), stored in `dtype` (fp8 in [`Gen::fp8`]'s
+    /// encoding, saturated at its largest finite value).
     pub(crate) fn uniform(
         &mut self,
         name: &'static str,
@@ -161,7 +179,7 @@ impl Gen {
                     *v = rng.random_range(lo..hi);
                 }
             });
-        HostTensor::from_f32(name, shape, dtype, &values)
+        HostTensor::from_f32_in(name, shape, dtype, self.fp8, &values)
     }
 
     /// A tensor of uniformly random 32-bit words (packed int4 codes: every nibble uniform
@@ -267,7 +285,11 @@ mod tests {
     #[test]
     fn ints_are_deterministic_in_range_and_spread() {
         let draw = |seed| {
-            let mut gen = Gen { seed, next: 0 };
+            let mut gen = Gen {
+                seed,
+                next: 0,
+                fp8: Fp8Encoding::E4m3,
+            };
             gen.ints("p", vec![1000], 5, 105).as_i32().unwrap().to_vec()
         };
         let v = draw(3);
@@ -279,7 +301,11 @@ mod tests {
         seen.sort();
         seen.dedup();
         assert!(seen.len() > 90, "{}", seen.len());
-        let mut gen = Gen { seed: 1, next: 0 };
+        let mut gen = Gen {
+            seed: 1,
+            next: 0,
+            fp8: Fp8Encoding::E4m3,
+        };
         assert_eq!(gen.ints("p", vec![2], 7, 7).as_i32().unwrap(), &[7, 7]);
     }
 

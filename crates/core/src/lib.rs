@@ -13,6 +13,7 @@ pub mod error;
 pub mod estimator;
 pub mod fault;
 pub mod fixture;
+pub mod fp8;
 pub mod graph_timing;
 pub mod hardware;
 pub mod health;

@@ -294,6 +294,11 @@ pub struct BenchmarkResult {
     /// [`crate::telemetry::TelemetryTrace`]); absent when nothing was readable.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub telemetry: Option<crate::telemetry::TelemetryTrace>,
+    /// The fp8 encoding the benchmark's fp8 data was in (`e4m3`, or `e4m3fnuz` on AMD
+    /// gfx940/941/942), for ops on fp8 data ([`crate::fp8::uses_fp8`]); absent for the rest
+    /// and in files written before it was recorded.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fp8_encoding: Option<crate::fp8::Fp8Encoding>,
 }
 
 impl ResultsFile {

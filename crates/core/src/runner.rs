@@ -123,6 +123,7 @@ pub fn run_one(
 ) -> Ran {
     let mut result = error_result(spec, imp, String::new());
     result.error = None;
+    result.fp8_encoding = crate::fp8::uses_fp8(spec).then(|| device.fp8_encoding());
     let mut device_error = false;
     let measured = cache_rotation(spec, device.info(), cache, hint)
         .map_err(Failure::from)
@@ -189,6 +190,7 @@ pub fn error_result(spec: &OpSpec, imp: &str, message: String) -> BenchmarkResul
         measurement: None,
         graph: None,
         telemetry: None,
+        fp8_encoding: None,
     }
 }
 
@@ -206,7 +208,7 @@ fn measure_into(
     if let Some(f) = fault {
         crate::fault::strike(f);
     }
-    let host_inputs = inputs::generate(spec, inputs::seed_for(spec))?;
+    let host_inputs = inputs::generate_in(spec, inputs::seed_for(spec), device.fp8_encoding())?;
     let mut prepared = device
         .prepare(&Workload {
             spec,
@@ -219,7 +221,11 @@ fn measure_into(
         result.flops = w.flops;
         result.bytes = w.bytes;
     }
-    let mut output = prepared.output().map_err(on_device)?;
+    // A device's fp8 output holds codes of its own encoding, as its inputs do.
+    let mut output = prepared
+        .output()
+        .map_err(on_device)?
+        .with_fp8_encoding(host_inputs.fp8);
     if fault == Some(crate::fault::Fault::Wrong) {
         crate::fault::corrupt(&mut output);
     }

@@ -4,6 +4,7 @@
 //! emulator name them. Plans are pure functions of an op and a [`Target`].
 
 use crate::error::{Error, Result};
+use crate::fp8::Fp8Encoding;
 pub use crate::launch::{AMD_LDS_BYTES, NVIDIA_STATIC_SMEM_BYTES};
 
 /// What a launch plan needs to know about the device it runs on.
@@ -34,6 +35,12 @@ impl Target {
     /// True for an AMD (HIP) target.
     pub fn is_amd(&self) -> bool {
         self.arch.starts_with("gfx")
+    }
+
+    /// The fp8 encoding the kernels built for this target take: e4m3fnuz on gfx940/941/942
+    /// (`HP_FP8_FNUZ` in `kernels/hotpath_common.cuh`), OCP e4m3 elsewhere.
+    pub fn fp8_encoding(&self) -> Fp8Encoding {
+        Fp8Encoding::for_arch(&self.arch)
     }
 
     /// True when the hotpath kernels take their wgmma path here (Hopper `sm_90a`).

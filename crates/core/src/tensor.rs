@@ -4,6 +4,7 @@ use half::{bf16, f16};
 
 use crate::dtype::DType;
 use crate::error::{Error, Result};
+use crate::fp8::{fp8_e4m3fnuz_to_f32, Fp8Encoding};
 
 /// Element storage of a host tensor.
 #[derive(Clone, Debug, PartialEq)]
@@ -14,13 +15,26 @@ pub enum HostData {
     F16(Vec<f16>),
     /// bf16 elements.
     Bf16(Vec<bf16>),
-    /// fp8 e4m3 elements as raw bytes.
+    /// fp8 e4m3 elements as raw bytes, OCP encoding ([`Fp8Encoding::E4m3`]).
     Fp8E4m3(Vec<u8>),
+    /// fp8 e4m3 elements as raw bytes, e4m3fnuz encoding ([`Fp8Encoding::E4m3Fnuz`]: AMD
+    /// gfx940/941/942); dtype [`DType::Fp8E4m3`] as the OCP codes.
+    Fp8E4m3Fnuz(Vec<u8>),
     /// 32-bit indices (block tables, slot mappings).
     I32(Vec<i32>),
     /// 32-bit words of packed sub-byte values (int4 weights and zero points, eight to a
     /// word; the op that owns the tensor documents the packing).
     U32(Vec<u32>),
+}
+
+impl HostData {
+    /// fp8 `codes` of encoding `fp8`.
+    pub fn fp8(fp8: Fp8Encoding, codes: Vec<u8>) -> HostData {
+        match fp8 {
+            Fp8Encoding::E4m3 => HostData::Fp8E4m3(codes),
+            Fp8Encoding::E4m3Fnuz => HostData::Fp8E4m3Fnuz(codes),
+        }
+    }
 }
 
 /// A named, row-major host tensor.
@@ -35,15 +49,25 @@ pub struct HostTensor {
 }
 
 impl HostTensor {
-    /// Builds a tensor of `dtype` from f32 values, rounding to nearest even.
+    /// Builds a tensor of `dtype` from f32 values, rounding to nearest even (fp8 in OCP e4m3).
     pub fn from_f32(name: &'static str, shape: Vec<usize>, dtype: DType, values: &[f32]) -> Self {
+        Self::from_f32_in(name, shape, dtype, Fp8Encoding::E4m3, values)
+    }
+
+    /// Builds a tensor of `dtype` from f32 values, rounding to nearest even; an fp8 tensor
+    /// holds codes of `fp8` (saturated at its largest finite value).
+    pub fn from_f32_in(
+        name: &'static str,
+        shape: Vec<usize>,
+        dtype: DType,
+        fp8: Fp8Encoding,
+        values: &[f32],
+    ) -> Self {
         let data = match dtype {
             DType::F32 => HostData::F32(values.to_vec()),
             DType::F16 => HostData::F16(values.iter().map(|&v| f16::from_f32(v)).collect()),
             DType::Bf16 => HostData::Bf16(values.iter().map(|&v| bf16::from_f32(v)).collect()),
-            DType::Fp8E4m3 => {
-                HostData::Fp8E4m3(values.iter().map(|&v| fp8_e4m3_from_f32(v)).collect())
-            }
+            DType::Fp8E4m3 => HostData::fp8(fp8, values.iter().map(|&v| fp8.encode(v)).collect()),
         };
         HostTensor { name, shape, data }
     }
@@ -72,7 +96,7 @@ impl HostTensor {
             HostData::F32(v) => v.len(),
             HostData::F16(v) => v.len(),
             HostData::Bf16(v) => v.len(),
-            HostData::Fp8E4m3(v) => v.len(),
+            HostData::Fp8E4m3(v) | HostData::Fp8E4m3Fnuz(v) => v.len(),
             HostData::I32(v) => v.len(),
             HostData::U32(v) => v.len(),
         }
@@ -89,7 +113,7 @@ impl HostTensor {
             HostData::F32(_) => Some(DType::F32),
             HostData::F16(_) => Some(DType::F16),
             HostData::Bf16(_) => Some(DType::Bf16),
-            HostData::Fp8E4m3(_) => Some(DType::Fp8E4m3),
+            HostData::Fp8E4m3(_) | HostData::Fp8E4m3Fnuz(_) => Some(DType::Fp8E4m3),
             HostData::I32(_) | HostData::U32(_) => None,
         }
     }
@@ -108,6 +132,7 @@ impl HostTensor {
             HostData::F16(v) => v[i].to_f64(),
             HostData::Bf16(v) => v[i].to_f64(),
             HostData::Fp8E4m3(v) => fp8_e4m3_to_f32(v[i]) as f64,
+            HostData::Fp8E4m3Fnuz(v) => fp8_e4m3fnuz_to_f32(v[i]) as f64,
             HostData::I32(v) => v[i] as f64,
             HostData::U32(v) => v[i] as f64,
         }
@@ -120,6 +145,7 @@ impl HostTensor {
             HostData::F16(v) => v.iter().map(|x| x.to_f32()).collect(),
             HostData::Bf16(v) => v.iter().map(|x| x.to_f32()).collect(),
             HostData::Fp8E4m3(v) => v.iter().map(|&x| fp8_e4m3_to_f32(x)).collect(),
+            HostData::Fp8E4m3Fnuz(v) => v.iter().map(|&x| fp8_e4m3fnuz_to_f32(x)).collect(),
             HostData::I32(v) => v.iter().map(|&x| x as f32).collect(),
             HostData::U32(v) => v.iter().map(|&x| x as f32).collect(),
         }
@@ -149,7 +175,7 @@ impl HostTensor {
             HostData::F32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             HostData::F16(v) => v.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect(),
             HostData::Bf16(v) => v.iter().flat_map(|x| x.to_bits().to_le_bytes()).collect(),
-            HostData::Fp8E4m3(v) => v.clone(),
+            HostData::Fp8E4m3(v) | HostData::Fp8E4m3Fnuz(v) => v.clone(),
             HostData::I32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
             HostData::U32(v) => v.iter().flat_map(|x| x.to_le_bytes()).collect(),
         }
@@ -185,15 +211,40 @@ impl HostTensor {
         HostTensor { name, shape, data }
     }
 
-    /// The codes of an fp8 e4m3 tensor.
+    /// The codes of an OCP fp8 e4m3 tensor (what the CPU kernels decode); an e4m3fnuz
+    /// tensor is refused, since its codes mean other values ([`HostTensor::fp8_codes`] takes
+    /// either).
     pub fn as_fp8(&self) -> Result<&[u8]> {
+        match self.fp8_codes()? {
+            (Fp8Encoding::E4m3, v) => Ok(v),
+            (Fp8Encoding::E4m3Fnuz, _) => Err(Error::backend(format!(
+                "tensor '{}' holds e4m3fnuz codes, which this path would decode as OCP e4m3",
+                self.name
+            ))),
+        }
+    }
+
+    /// The codes of an fp8 tensor and their encoding.
+    pub fn fp8_codes(&self) -> Result<(Fp8Encoding, &[u8])> {
         match &self.data {
-            HostData::Fp8E4m3(v) => Ok(v),
+            HostData::Fp8E4m3(v) => Ok((Fp8Encoding::E4m3, v)),
+            HostData::Fp8E4m3Fnuz(v) => Ok((Fp8Encoding::E4m3Fnuz, v)),
             _ => Err(Error::backend(format!(
                 "tensor '{}' is not an fp8_e4m3 tensor",
                 self.name
             ))),
         }
+    }
+
+    /// The same tensor with its fp8 codes read as `fp8` codes (the bytes are kept; only
+    /// what they mean changes): a device's fp8 output is codes of the device's encoding.
+    /// Tensors of other dtypes are returned as they are.
+    pub fn with_fp8_encoding(self, fp8: Fp8Encoding) -> HostTensor {
+        let data = match self.data {
+            HostData::Fp8E4m3(v) | HostData::Fp8E4m3Fnuz(v) => HostData::fp8(fp8, v),
+            other => other,
+        };
+        HostTensor { data, ..self }
     }
 
     /// The words of a packed tensor.

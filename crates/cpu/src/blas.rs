@@ -18,7 +18,7 @@ fn to_tensor(t: &HostTensor, rows: usize, cols: usize) -> Result<Tensor> {
         HostData::F32(v) => Tensor::from_slice(v, (rows, cols), &dev),
         HostData::F16(v) => Tensor::from_slice(v, (rows, cols), &dev),
         HostData::Bf16(v) => Tensor::from_slice(v, (rows, cols), &dev),
-        HostData::Fp8E4m3(_) | HostData::I32(_) | HostData::U32(_) => {
+        HostData::Fp8E4m3(_) | HostData::Fp8E4m3Fnuz(_) | HostData::I32(_) | HostData::U32(_) => {
             return Err(Error::unsupported(format!(
                 "candle does not multiply tensor '{}' of this dtype",
                 t.name

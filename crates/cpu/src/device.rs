@@ -192,7 +192,10 @@ mod tests {
         let inputs = if impls(op, dtype).contains(&imp) {
             hotpath_core::inputs::generate(&spec, 1).unwrap()
         } else {
-            Inputs { tensors: vec![] }
+            Inputs {
+                fp8: Default::default(),
+                tensors: vec![],
+            }
         };
         CpuDevice::detect().prepare(&Workload {
             spec: &spec,

@@ -81,6 +81,7 @@ fn quantized_gemvs_by_hand() {
     // (q − 8 = −2) alternate, scale 0.5; a = 1 everywhere: c = 0.5·(16·1 + 16·(−2)) = −8.
     let spec = OpSpec::parse(OpKind::GemvW4a16, "m=1,n=1,k=32,group=32", DType::Bf16).unwrap();
     let inputs = hotpath_core::Inputs {
+        fp8: Default::default(),
         tensors: vec![
             HostTensor::from_f32("a", vec![1, 32], DType::Bf16, &[1.0; 32]),
             HostTensor::from_u32(
@@ -96,6 +97,7 @@ fn quantized_gemvs_by_hand() {
     // fp8, k = 2: codes 0x38 (1) and 0xc0 (−2), scale 0.25, a = [3, 1]: 0.25·(3 − 2) = 0.25.
     let spec = OpSpec::parse(OpKind::GemvFp8w, "m=1,n=1,k=2", DType::F16).unwrap();
     let inputs = hotpath_core::Inputs {
+        fp8: Default::default(),
         tensors: vec![
             HostTensor::from_f32("a", vec![1, 2], DType::F16, &[3.0, 1.0]),
             HostTensor {
@@ -385,6 +387,7 @@ fn fused_add_rmsnorm_by_hand() {
     let spec = OpSpec::parse(OpKind::AddRmsnorm, "tokens=1,hidden=2", DType::F32).unwrap();
     let f32s = |name, shape, v: &[f32]| HostTensor::from_f32(name, shape, DType::F32, v);
     let inputs = hotpath_core::Inputs {
+        fp8: Default::default(),
         tensors: vec![
             f32s("x", vec![1, 2], &[1.0, 2.0]),
             f32s("residual", vec![1, 2], &[2.0, 2.0]),
@@ -466,6 +469,7 @@ fn silu_mul_by_hand_and_fp8_refused() {
     // Gates [0, 2], ups [5, 3]: silu(0)·5 = 0; silu(2)·3 = 2/(1 + e^−2)·3 = 5.2847825.
     let spec = OpSpec::parse(OpKind::SiluMul, "tokens=1,intermediate=2", DType::F32).unwrap();
     let inputs = hotpath_core::Inputs {
+        fp8: Default::default(),
         tensors: vec![HostTensor::from_f32(
             "x",
             vec![1, 4],
@@ -527,6 +531,7 @@ fn rope_by_hand() {
         let spec = OpSpec::parse(OpKind::Rope, &shape, DType::F32).unwrap();
         let qk: Vec<f32> = (0..24).map(|i| (i % 6 + 1) as f32).collect();
         let inputs = hotpath_core::Inputs {
+            fp8: Default::default(),
             tensors: vec![
                 HostTensor::from_i32("positions", vec![2], vec![1, 0]),
                 HostTensor::from_f32("qk", vec![2, 2, 6], DType::F32, &qk),
@@ -556,6 +561,7 @@ fn rope_refuses_fp8_and_a_position_past_the_cache() {
     let shape = "tokens=1,heads_q=1,heads_kv=1,head_dim=2,rotary_dim=2,max_position=2";
     let spec = OpSpec::parse(OpKind::Rope, shape, DType::F32).unwrap();
     let inputs = hotpath_core::Inputs {
+        fp8: Default::default(),
         tensors: vec![
             HostTensor::from_i32("positions", vec![1], vec![2]),
             HostTensor::from_f32("qk", vec![1, 2, 2], DType::F32, &[1.0; 4]),

@@ -85,6 +85,7 @@ pub fn bench(
         measurement: None,
         graph: None,
         telemetry: None,
+        fp8_encoding: None,
     }
 }
 

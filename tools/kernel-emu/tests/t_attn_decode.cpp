@@ -4,6 +4,7 @@
 // launched from core's plans: which instantiation, the split count, the ring depth, the
 // dynamic shared memory and every argument are `hotpath kernels plan`'s.
 #include "common.h"
+#include "fp8_ref.h"
 #include "gen/attn_decode.cu"
 using namespace emu_test;
 using namespace emu_attn_decode;
@@ -22,21 +23,11 @@ REG_D(f32_fp8kv, 64) REG_D(f32_fp8kv, 128) REG_D(f32_fp8kv, 256)
 REG_D(f16_fp8kv, 64) REG_D(f16_fp8kv, 128) REG_D(f16_fp8kv, 256)
 REG_D(bf16_fp8kv, 64) REG_D(bf16_fp8kv, 128) REG_D(bf16_fp8kv, 256)
 
-// An OCP e4m3 code by its definition (sign, 4-bit exponent of bias 7, 3-bit mantissa;
-// exponent 0 is subnormal), not by the kernels' bit arithmetic.
-static double e4m3(unsigned char b) {
-  const int e = (b >> 3) & 15, m = b & 7;
-  const double mag = e == 0 ? std::ldexp(m / 8.0, -6) : std::ldexp(1.0 + m / 8.0, e - 7);
-  return (b & 0x80) ? -mag : mag;
-}
-// n random codes over every byte but the NaN codes 0x7f, 0xff: both signs, subnormals, ±448.
+// n random codes over every finite code of fp8_ref.h's encoding: both signs, subnormals, the
+// largest magnitudes.
 static std::vector<unsigned char> codes(size_t n, std::mt19937_64& rng) {
-  std::uniform_int_distribution<int> uc(0, 253);
   std::vector<unsigned char> v(n);
-  for (auto& x : v) {
-    const int r = uc(rng);
-    x = (unsigned char)(r < 127 ? r : r + 1);
-  }
+  for (auto& x : v) x = random_code(rng);
   return v;
 }
 
@@ -56,7 +47,7 @@ static void one(int b, int L, int hq, int hkv, int D, int ps, std::vector<int> l
     label += " lens=";
     for (int x : lens) label += fmt("%d,", x);
   }
-  const std::string grp = std::string("attn_decode ") + dname<T>() + (fp8 ? " fp8" : "") + fmt(" d%d", D);
+  const std::string grp = std::string("attn_decode ") + dname<T>() + (fp8 ? std::string(" fp8") + FP8_TAG : "") + fmt(" d%d", D);
   if (!plan->error.empty()) {
     record(grp, label, false, INFINITY, "refused: " + plan->error);
     return;
@@ -174,13 +165,25 @@ static void fp8_cases(std::mt19937_64& rng) {
 
 // Rings of the fp8 cache's stages: d 64 group 4 on tensor cores (stage 8 KiB, Q 2 KiB),
 // d 128 group 1 on CUDA cores (stage 16 KiB), by the device's shared memory.
-static void fp8_rings(std::mt19937_64& rng) {
+[[maybe_unused]] static void fp8_rings(std::mt19937_64& rng) {
   for (const char* knobs : {"smem_per_block=12000", "smem_per_block=27000", ""})  // 1, 3, 4 stages
     one<bf16_t>(1, 500, 32, 8, 64, 16, {}, knobs, rng, true);
   for (const char* knobs : {"smem_per_block=20000", "smem_per_block=40000", "smem_per_block=50000"})  // 1, 2, 3
     one<bf16_t>(1, 500, 8, 8, 128, 16, {}, knobs, rng, true);
 }
 
+#if defined(HP_FP8_FNUZ)
+// The fnuz build (the encoding of gfx94x): the CUDA-core path AMD runs (group 1, 2; f32 q),
+// and one tensor-core case of each 2-byte dtype (the f16-view decode's fnuz scale).
+EMU_TEST(attn_decode_fnuz, seed) {
+  std::mt19937_64 rng(seed);
+  one<bf16_t>(3, 150, 8, 8, 128, 5, {1, 150, 99}, "", rng, true);      // group 1, page 5
+  one<f16_t>(2, 77, 16, 8, 64, 16, {77, 0}, "splits=3", rng, true);    // group 2, an empty sequence
+  one<float>(2, 90, 32, 8, 256, 16, {90, 31}, "", rng, true);          // f32 q, group 4
+  one<bf16_t>(3, 203, 32, 8, 64, 16, {203, 150, 17}, "", rng, true);   // tensor cores, group 4
+  one<f16_t>(1, 200, 16, 1, 128, 16, {}, "splits=2", rng, true);       // tensor cores, group 16
+}
+#else
 EMU_TEST(attn_decode, seed) {
   std::mt19937_64 rng(seed);
   required<float>(rng);
@@ -200,3 +203,4 @@ EMU_TEST(attn_decode, seed) {
   one<bf16_t>(2, 203, 32, 8, 64, 16, {203, 100}, "", rng, true);
   emu_cp_mode = 0;
 }
+#endif

@@ -1,6 +1,7 @@
 // gemv_fp8w.cu: hp_gemv_fp8w_* (one lane group per fp8 weight row, split-K with atomicAdd
 // into ws) and hp_gemv_fp8w_finish_*, launched from core's plans.
 #include "common.h"
+#include "fp8_ref.h"
 #include "gen/gemv_fp8w.cu"
 using namespace emu_test;
 using namespace emu_gemv_fp8w;
@@ -10,24 +11,22 @@ EMU_KERNEL(hp_gemv_fp8w_bf16);
 EMU_KERNEL(hp_gemv_fp8w_finish_f16);
 EMU_KERNEL(hp_gemv_fp8w_finish_bf16);
 
-// An OCP e4m3 code by its definition (sign, 4-bit exponent of bias 7, 3-bit mantissa;
-// exponent 0 is subnormal), not by the kernel's bit arithmetic.
-static double e4m3(unsigned char b) {
-  const int e = (b >> 3) & 15, m = b & 7;
-  const double mag = e == 0 ? std::ldexp(m / 8.0, -6) : std::ldexp(1.0 + m / 8.0, e - 7);
-  return (b & 0x80) ? -mag : mag;
-}
-
-// Codes over the whole range (every finite code, NaN's two left out), or `tiny`: only the
-// codes of the two lowest exponents (subnormals and the smallest normals, ±2⁻⁹..±2⁻⁵), where a
-// wrong subnormal decode is not lost under the large codes.
+// Codes over the whole range (every finite code of fp8_ref.h's encoding), or `tiny`: only the
+// codes of the two lowest exponents (subnormals and the smallest normals, OCP ±2⁻⁹..±2⁻⁵),
+// where a wrong subnormal decode is not lost under the large codes.
 static std::vector<unsigned char> codes(size_t n, bool tiny, std::mt19937_64& rng) {
-  std::uniform_int_distribution<int> u(0, tiny ? 31 : 253);
+  std::uniform_int_distribution<int> u(0, 31);
   std::vector<unsigned char> v(n);
   for (auto& c : v) {
+    if (!tiny) {
+      c = random_code(rng);
+      continue;
+    }
     const int x = u(rng);
-    if (tiny) c = (unsigned char)((x & 15) | (x & 16 ? 0x80 : 0));
-    else c = (unsigned char)(x < 127 ? x : x + 1);  // skips 0x7f; 254 values: 0..0x7e, 0x80..0xfe
+    c = (unsigned char)((x & 15) | (x & 16 ? 0x80 : 0));
+#if defined(HP_FP8_FNUZ)
+    if (c == 0x80) c = 0x00;  // the NaN code
+#endif
   }
   return v;
 }
@@ -37,7 +36,7 @@ template <typename T>
 static void one(int m, int n, int k, unsigned sms, unsigned want, std::mt19937_64& rng, bool tiny = false) {
   const EmuPlan* p = emu_plan(fmt("gemv_fp8w m=%d,n=%d,k=%d %s units=%u", m, n, k, dname<T>(), sms));
   if (!p) return;
-  const std::string grp = std::string("gemv_fp8w ") + dname<T>();
+  const std::string grp = std::string("gemv_fp8w") + FP8_TAG + " " + dname<T>();
   unsigned splits = 0;
   for (const EmuPlanStep& s : p->steps)
     if (s.function.rfind("hp_gemv_fp8w_", 0) == 0 && s.function.find("finish") == std::string::npos) splits = s.grid.y;
@@ -49,7 +48,7 @@ static void one(int m, int n, int k, unsigned sms, unsigned want, std::mt19937_6
   auto a = uniform<T>((size_t)m * k, rng);
   auto w = codes((size_t)n * k, tiny, rng);
   std::vector<float> scale(n);
-  std::uniform_real_distribution<float> us(1.f / 448, 4.f / 448);
+  std::uniform_real_distribution<float> us(1.f / (float)FP8_MAX, 4.f / (float)FP8_MAX);
   for (auto& s : scale) s = us(rng);
   EmuRun run;
   emu_run(*p, {{"a", ar.upload(a)}, {"w", ar.upload(w)}, {"w_scale", ar.upload(scale)}}, run);
@@ -77,8 +76,18 @@ template <typename T> static void all(std::mt19937_64& rng) {
   for (int m = 1; m <= 16; ++m) one<T>(m, 11, m % 2 ? 1040 : 64, m % 2 ? 1 : H100_SMS, m % 2 ? 2 : 1, rng);
 }
 
+#if defined(HP_FP8_FNUZ)
+// The fnuz build (the encoding of gfx94x): one and several vectors, a split, tiny codes.
+EMU_TEST(gemv_fp8w_fnuz, seed) {
+  std::mt19937_64 rng(seed);
+  one<bf16_t>(1, 13, 48, H100_SMS, 1, rng);
+  one<f16_t>(5, 13, 1552, 2, 3, rng);
+  one<bf16_t>(2, 9, 512, H100_SMS, 1, rng, true);
+}
+#else
 EMU_TEST(gemv_fp8w, seed) {
   std::mt19937_64 rng(seed);
   all<f16_t>(rng);
   all<bf16_t>(rng);
 }
+#endif

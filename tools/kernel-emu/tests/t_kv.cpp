@@ -2,6 +2,7 @@
 // and their fp8-cache forms hp_kv_{write,read}_*_fp8kv (quantize by, and dequantize with, a
 // scale per KV head), launched from core's plans.
 #include "common.h"
+#include "fp8_ref.h"
 #include "gen/kv.cu"
 using namespace emu_test;
 using namespace emu_kv;
@@ -19,32 +20,14 @@ EMU_KERNEL(hp_kv_read_f32_fp8kv);
 EMU_KERNEL(hp_kv_read_f16_fp8kv);
 EMU_KERNEL(hp_kv_read_bf16_fp8kv);
 
-// An OCP e4m3 code by its definition (sign, 4-bit exponent of bias 7, 3-bit mantissa;
-// exponent 0 is subnormal), not by the kernels' bit arithmetic.
-static double e4m3(unsigned char b) {
-  const int e = (b >> 3) & 15, m = b & 7;
-  const double mag = e == 0 ? std::ldexp(m / 8.0, -6) : std::ldexp(1.0 + m / 8.0, e - 7);
-  return (b & 0x80) ? -mag : mag;
-}
-// The code nearest to x (ties to the even code), saturating at 448, by search over the codes.
-static unsigned char nearest_e4m3(float x) {
-  const double a = std::min(std::fabs((double)x), 448.0);
-  unsigned char best = 0;
-  double err = INFINITY;
-  for (int c = 0; c < 0x7f; ++c) {
-    const double d = std::fabs(e4m3((unsigned char)c) - a);
-    if (d < err || (d == err && c % 2 == 0)) best = (unsigned char)c, err = d;
-  }
-  return (unsigned char)(best | (std::signbit(x) ? 0x80 : 0));
-}
-
 // How a kv_write fp8 case draws its inputs: random values and scales of [1, 2]/240 (codes up
 // to 240), exact ties between two codes with scale 1 (round to even), or scales of [1, 2]/1000
-// (codes past 448: saturation).
+// (codes past the largest, 448 or 240: saturation).
 enum class Fp8Case { Random, Ties, Saturating };
 
-// The fp8 cache: kv_write's codes must equal, code for code, the nearest code to x·(1/scale)
-// (f32 operations, as core's reference); kv_read's rows are code·scale in T.
+// The fp8 cache (fp8_ref.h: OCP e4m3, or e4m3fnuz in the fnuz build): kv_write's codes must
+// equal, code for code, the nearest code to x·(1/scale) (f32 operations, as core's
+// reference); kv_read's rows are code·scale in T.
 template <typename T>
 static void one_fp8(int tokens, int hkv, int d, int ps, int pad_tokens, std::mt19937_64& rng,
                     Fp8Case mode = Fp8Case::Random) {
@@ -52,7 +35,7 @@ static void one_fp8(int tokens, int hkv, int d, int ps, int pad_tokens, std::mt1
   const long long pages = (long long)pages_for(tokens, ps), slots = pages * ps;
   const std::string dims = fmt("tokens=%d,heads_kv=%d,head_dim=%d,page_size=%d,kv_fp8=1", tokens, hkv, d, ps);
   const char* how = mode == Fp8Case::Ties ? " ties" : mode == Fp8Case::Saturating ? " saturating" : "";
-  const std::string shape = fmt("%s T=%d hkv=%d d=%d ps=%d fp8%s%s", dname<T>(), tokens, hkv, d, ps, how,
+  const std::string shape = fmt("%s T=%d hkv=%d d=%d ps=%d fp8%s%s%s", dname<T>(), tokens, hkv, d, ps, FP8_TAG, how,
                                 pad_tokens ? fmt(" padding=%d", pad_tokens).c_str() : "");
   const float top = mode == Fp8Case::Saturating ? 1000.f : 240.f;
   std::uniform_real_distribution<float> us(1.f / top, 2.f / top);
@@ -64,7 +47,7 @@ static void one_fp8(int tokens, int hkv, int d, int ps, int pad_tokens, std::mt1
     if (mode == Fp8Case::Ties) {
       // Midpoints between neighbouring codes up to 240 that T holds exactly, either sign.
       std::vector<float> mids;
-      for (int c = 0; c < 0x77; ++c) {
+      for (int c = 0; c < FP8_TOP && e4m3((unsigned char)(c + 1)) <= 240.0; ++c) {
         const float mid = (float)((e4m3((unsigned char)c) + e4m3((unsigned char)(c + 1))) / 2);
         if (hp_to_float(hp_from_float<T>(mid)) == mid) mids.push_back(mid);
       }
@@ -92,19 +75,15 @@ static void one_fp8(int tokens, int hkv, int d, int ps, int pad_tokens, std::mt1
     const unsigned char* got = (const unsigned char*)run.outputs[p->check_index];
     size_t wrong = 0;
     for (size_t i = 0; i < want.size(); ++i) wrong += got[i] != want[i];
-    record(std::string("kv_write fp8 ") + dname<T>(), shape, wrong == 0, wrong ? INFINITY : 0.0,
+    record(std::string("kv_write fp8") + FP8_TAG + " " + dname<T>(), shape, wrong == 0, wrong ? INFINITY : 0.0,
            wrong ? fmt("%zu codes differ", wrong) : "");
   }
   if (pad_tokens || mode != Fp8Case::Random) return;
   if (const EmuPlan* p = emu_plan("kv_read " + dims + " " + dname<T>())) {
     Arena ar;
-    std::uniform_int_distribution<int> uc(0, 253);
     std::vector<unsigned char> kc(slots * row), vc(slots * row);
     for (auto* c : {&kc, &vc})
-      for (auto& x : *c) {
-        const int r = uc(rng);
-        x = (unsigned char)(r < 127 ? r : r + 1);  // no NaN codes
-      }
+      for (auto& x : *c) x = random_code(rng);  // no NaN codes
     auto table = permutation((int)pages, rng);
     EmuRun run;
     emu_run(*p, {{"k_cache", ar.upload(kc)}, {"v_cache", ar.upload(vc)}, {"block_table", ar.upload(table)},
@@ -117,7 +96,7 @@ static void one_fp8(int tokens, int hkv, int d, int ps, int pad_tokens, std::mt1
         ref[(size_t)(tokens + t) * row + e] = e4m3(vc[slot * row + e]) * vs[e / d];
       }
     }
-    check(std::string("kv_read fp8 ") + dname<T>(), shape, (const T*)run.outputs[p->check_index], ref);
+    check(std::string("kv_read fp8") + FP8_TAG + " " + dname<T>(), shape, (const T*)run.outputs[p->check_index], ref);
   }
 }
 
@@ -191,9 +170,23 @@ template <typename T> static void all(std::mt19937_64& rng) {
   one_fp8<T>(16, 2, 32, 16, 0, rng, Fp8Case::Saturating);
 }
 
+#if defined(HP_FP8_FNUZ)
+// The fnuz build (the encoding of gfx94x): the fp8-cache kernels on a few shapes, each dtype,
+// a tie and a saturation case.
+EMU_TEST(kv_fnuz, seed) {
+  std::mt19937_64 rng(seed);
+  one_fp8<float>(37, 3, 5, 16, 0, rng);
+  one_fp8<f16_t>(9, 1, 8, 4, 0, rng);
+  one_fp8<bf16_t>(100, 8, 128, 16, 0, rng);
+  one_fp8<bf16_t>(40, 2, 64, 16, 5, rng);
+  one_fp8<bf16_t>(16, 2, 32, 16, 0, rng, Fp8Case::Ties);
+  one_fp8<f16_t>(16, 2, 32, 16, 0, rng, Fp8Case::Saturating);
+}
+#else
 EMU_TEST(kv, seed) {
   std::mt19937_64 rng(seed);
   all<float>(rng);
   all<f16_t>(rng);
   all<bf16_t>(rng);
 }
+#endif

@@ -139,7 +139,7 @@ fn element_bytes(t: &HostTensor, i: usize) -> Vec<u8> {
         HostData::F32(v) => v[i].to_le_bytes().to_vec(),
         HostData::F16(v) => v[i].to_bits().to_le_bytes().to_vec(),
         HostData::Bf16(v) => v[i].to_bits().to_le_bytes().to_vec(),
-        HostData::Fp8E4m3(v) => vec![v[i]],
+        HostData::Fp8E4m3(v) | HostData::Fp8E4m3Fnuz(v) => vec![v[i]],
         HostData::I32(v) => v[i].to_le_bytes().to_vec(),
         HostData::U32(v) => v[i].to_le_bytes().to_vec(),
     }

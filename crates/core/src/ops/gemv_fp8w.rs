@@ -1,5 +1,5 @@
 //! `gemv_fp8w`: decode GEMV on fp8 weights, C[m,n] = (A[m,k]·W[n,k]ᵀ)·w_scale[n], with W in
-//! OCP fp8 e4m3 and one f32 scale per output channel (vLLM's per-channel fp8 checkpoints),
+//! fp8 e4m3 (the device's encoding: OCP, or e4m3fnuz on gfx94x) and one f32 scale per output channel (vLLM's per-channel fp8 checkpoints),
 //! activations and C in f16 or bf16, m ≤ 16. Bound by the weights: one byte per element.
 //! Kernel: `kernels/gemv_fp8w.cu`, one lane group of 32 per weight row, split-K as `gemv`.
 
@@ -88,14 +88,16 @@ impl Op for GemvFp8w {
         Ok(Some(vec![p.m as usize, p.n as usize]))
     }
     fn generate(&self, spec: &OpSpec, gen: &mut Gen) -> Result<Vec<HostTensor>> {
-        // Weights over the whole e4m3 range and scales that bring them to about ±2, as a
-        // per-channel quantizer leaves them (|w|·scale ≤ max|row|).
+        // Weights over the whole range of the device's encoding (±448 OCP, ±240 e4m3fnuz)
+        // and scales that bring them to about ±2, as a per-channel quantizer leaves them
+        // (|w|·scale ≤ max|row|).
         let p = LinearShape::of(spec)?;
         let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
+        let top = gen.fp8().max_finite();
         Ok(vec![
             gen.uniform("a", vec![m, k], spec.dtype, -1.0, 1.0),
-            gen.uniform("w", vec![n, k], DType::Fp8E4m3, -448.0, 448.0),
-            gen.uniform("w_scale", vec![n], DType::F32, 1.0 / 448.0, 4.0 / 448.0),
+            gen.uniform("w", vec![n, k], DType::Fp8E4m3, -top, top),
+            gen.uniform("w_scale", vec![n], DType::F32, 1.0 / top, 4.0 / top),
         ])
     }
     fn reference<'a>(

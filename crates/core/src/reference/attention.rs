@@ -266,6 +266,7 @@ mod tests {
         .unwrap();
         let ln3 = 3f32.ln();
         let inputs = Inputs {
+            fp8: Default::default(),
             tensors: vec![
                 HostTensor::from_f32("q", vec![1, 2, 1, 1], DType::F32, &[1.0, 2.0]),
                 HostTensor::from_f32("k", vec![1, 2, 1, 1], DType::F32, &[0.0, ln3]),
@@ -289,6 +290,7 @@ mod tests {
         )
         .unwrap();
         let inputs = Inputs {
+            fp8: Default::default(),
             tensors: vec![
                 HostTensor::from_f32("q", vec![1, 1, 1], DType::F32, &[0.7]),
                 HostTensor::from_f32("k_cache", vec![2, 2, 1, 1], DType::F32, &[0.0; 4]),
@@ -330,13 +332,17 @@ mod tests {
             HostTensor::from_i32("seq_lens", vec![2], vec![3, 1]),
         ];
         let inputs = Inputs {
+            fp8: Default::default(),
             tensors: tensors.clone(),
         };
         let r = Decode::new(&spec, &inputs).unwrap();
         assert!((row(&r, 0)[0] - 2.0).abs() < 1e-12);
         assert!((row(&r, 1)[0] - 10.0).abs() < 1e-12);
         tensors[4] = HostTensor::from_i32("seq_lens", vec![2], vec![0, 1]);
-        let inputs = Inputs { tensors };
+        let inputs = Inputs {
+            fp8: Default::default(),
+            tensors,
+        };
         assert_eq!(row(&Decode::new(&spec, &inputs).unwrap(), 0)[0], 0.0);
         // A length over the context is refused.
         let mut bad = inputs.clone();
@@ -366,6 +372,7 @@ mod tests {
         let f32s = |name, v: &[f32]| HostTensor::from_f32(name, vec![v.len()], DType::F32, v);
         let two_ln3 = 2.0 * 3f32.ln();
         let inputs = Inputs {
+            fp8: Default::default(),
             tensors: vec![
                 HostTensor::from_f32("q", vec![1, 2, 1], DType::F32, &[two_ln3, 5.0]),
                 // [page, token, head, d]: token 0 heads 0, 1; token 1 heads 0, 1.
@@ -396,6 +403,7 @@ mod tests {
         )
         .unwrap();
         let inputs = Inputs {
+            fp8: Default::default(),
             tensors: vec![
                 HostTensor::from_f32("q", vec![1, 1, 4, 1], DType::F32, &[1.0; 4]),
                 HostTensor::from_f32("k", vec![1, 1, 2, 1], DType::F32, &[1.0; 2]),
@@ -416,6 +424,7 @@ mod tests {
         )
         .unwrap();
         let inputs = Inputs {
+            fp8: Default::default(),
             tensors: vec![
                 HostTensor::from_f32("q", vec![1, 1, 1], DType::F32, &[0.0]),
                 HostTensor::from_f32("k_cache", vec![1, 2, 1, 1], DType::F32, &[0.0; 2]),

@@ -1,15 +1,17 @@
 //! KV-cache references: the paged scatter (`kv_write`) and gather (`kv_read`), one cache slot
 //! or token row (`heads_kv·head_dim` values) of K or V per block. With an fp8 cache
 //! (`kv_fp8=1`) the scatter's expected cache holds e4m3(x·(1/scale)) — the same f32
-//! operations a kernel does, then [`fp8_e4m3_from_f32`] — and the gather's expected rows are
-//! code·scale, per KV head.
+//! operations a kernel does, then the encoder of the inputs' fp8 encoding
+//! ([`Fp8Encoding::encode`]: OCP e4m3, or e4m3fnuz on gfx94x) — and the gather's expected
+//! rows are code·scale, per KV head, the codes decoded in their tensor's encoding.
 
 use super::{expect_len, indices, load, OpReference};
 use crate::error::{Error, Result};
+use crate::fp8::Fp8Encoding;
 use crate::inputs::Inputs;
 use crate::op::OpSpec;
 use crate::ops::KvShape;
-use crate::tensor::{fp8_e4m3_from_f32, fp8_e4m3_to_f32, HostTensor};
+use crate::tensor::HostTensor;
 
 /// Reference of `kv_write`: `k,v[T,hkv,d]` scattered by `slot_mapping[T]` into
 /// `kv_cache[2,P·ps,hkv,d]`, which is zero everywhere nothing was written.
@@ -26,6 +28,7 @@ struct Fp8Scales<'a> {
     k: &'a HostTensor,
     v: &'a HostTensor,
     head_dim: usize,
+    encoding: Fp8Encoding,
 }
 
 impl<'a> Fp8Scales<'a> {
@@ -41,6 +44,7 @@ impl<'a> Fp8Scales<'a> {
             k,
             v,
             head_dim: p.head_dim as usize,
+            encoding: inputs.fp8,
         }))
     }
 
@@ -104,8 +108,10 @@ impl OpReference for Write<'_> {
         }
         if let Some(scales) = &self.fp8 {
             for (i, o) in out.iter_mut().enumerate() {
-                let code = fp8_e4m3_from_f32(*o as f32 * (1.0 / scales.at(key, i)));
-                *o = fp8_e4m3_to_f32(code) as f64;
+                let code = scales
+                    .encoding
+                    .encode(*o as f32 * (1.0 / scales.at(key, i)));
+                *o = scales.encoding.decode(code) as f64;
             }
         }
     }
@@ -198,6 +204,7 @@ mod tests {
         )
         .unwrap();
         let inputs = Inputs {
+            fp8: Default::default(),
             tensors: vec![
                 HostTensor::from_f32("k", vec![3, 1, 1], DType::F32, &[1.0, 2.0, 3.0]),
                 HostTensor::from_f32("v", vec![3, 1, 1], DType::F32, &[4.0, 5.0, 6.0]),
@@ -217,6 +224,7 @@ mod tests {
         )
         .unwrap();
         let inputs = Inputs {
+            fp8: Default::default(),
             tensors: vec![
                 HostTensor::from_f32("k", vec![2, 1, 1], DType::F32, &[1.0, 2.0]),
                 HostTensor::from_f32("v", vec![2, 1, 1], DType::F32, &[1.0, 2.0]),
@@ -239,6 +247,7 @@ mod tests {
         .unwrap();
         let f32s = |name, v: &[f32]| HostTensor::from_f32(name, vec![v.len()], DType::F32, v);
         let inputs = Inputs {
+            fp8: Default::default(),
             tensors: vec![
                 f32s("k", &[0.5, -0.3]),
                 f32s("v", &[1.0, 1.0]),
@@ -268,6 +277,7 @@ mod tests {
         };
         let f32s = |name, v: &[f32]| HostTensor::from_f32(name, vec![v.len()], DType::F32, v);
         let inputs = Inputs {
+            fp8: Default::default(),
             tensors: vec![
                 codes("k_cache", vec![0x38, 0xc0]),
                 codes("v_cache", vec![0x40, 0x01]),
@@ -281,6 +291,67 @@ mod tests {
     }
 
     #[test]
+    fn an_fp8_write_encodes_in_the_inputs_encoding() {
+        // K = [0.5, 2⁻¹⁰], k_scale = [1/64, 1]; V = [1, 1], v_scale = [1/300, 1]. e4m3fnuz:
+        // 32, 2⁻¹⁰ (its smallest subnormal), 240 (saturated), 1. OCP e4m3 from the same
+        // inputs: 32, 0 (2⁻¹⁰ is half its smallest subnormal, a tie to even), 288, 1.
+        let spec = OpSpec::parse(
+            OpKind::KvWrite,
+            "tokens=1,heads_kv=2,head_dim=1,page_size=1,kv_fp8=1",
+            DType::F32,
+        )
+        .unwrap();
+        let f32s = |name, v: &[f32]| HostTensor::from_f32(name, vec![v.len()], DType::F32, v);
+        let tiny = 2f32.powi(-10);
+        let inputs = |fp8| Inputs {
+            fp8,
+            tensors: vec![
+                f32s("k", &[0.5, tiny]),
+                f32s("v", &[1.0, 1.0]),
+                HostTensor::from_i32("slot_mapping", vec![1], vec![0]),
+                f32s("k_scale", &[1.0 / 64.0, 1.0]),
+                f32s("v_scale", &[1.0 / 300.0, 1.0]),
+            ],
+        };
+        let fnuz = inputs(Fp8Encoding::E4m3Fnuz);
+        let r = Write::new(&spec, &fnuz).unwrap();
+        assert_eq!(all(&r), vec![32.0, tiny as f64, 240.0, 1.0]);
+        let ocp = inputs(Fp8Encoding::E4m3);
+        let r = Write::new(&spec, &ocp).unwrap();
+        assert_eq!(all(&r), vec![32.0, 0.0, 288.0, 1.0]);
+    }
+
+    #[test]
+    fn an_fnuz_read_decodes_codes_at_half_their_ocp_values() {
+        // The codes of the OCP case, as e4m3fnuz: K [0x38 = 0.5, 0xc0 = −1], V [0x40 = 1,
+        // 0x01 = 2⁻¹⁰]; scales k [0.5, 3], v [0.25, 512]: K = [0.25, −3], V = [0.25, 0.5].
+        let spec = OpSpec::parse(
+            OpKind::KvRead,
+            "tokens=1,heads_kv=2,head_dim=1,page_size=1,kv_fp8=1",
+            DType::Bf16,
+        )
+        .unwrap();
+        let codes = |name, v: Vec<u8>| HostTensor {
+            name,
+            shape: vec![1, 1, 2, 1],
+            data: crate::tensor::HostData::Fp8E4m3Fnuz(v),
+        };
+        let f32s = |name, v: &[f32]| HostTensor::from_f32(name, vec![v.len()], DType::F32, v);
+        let inputs = Inputs {
+            fp8: Fp8Encoding::E4m3Fnuz,
+            tensors: vec![
+                codes("k_cache", vec![0x38, 0xc0]),
+                codes("v_cache", vec![0x40, 0x01]),
+                HostTensor::from_i32("block_table", vec![1], vec![0]),
+                f32s("k_scale", &[0.5, 3.0]),
+                f32s("v_scale", &[0.25, 512.0]),
+            ],
+        };
+        let r = Read::new(&spec, &inputs).unwrap();
+        assert_eq!(all(&r), vec![0.25, -3.0, 0.25, 0.5]);
+    }
+
+    #[test]
     fn read_gathers_pages_in_table_order() {
         // 3 tokens, page_size 2, table [1, 0]: tokens come from slots 2, 3, 0.
         let spec = OpSpec::parse(
@@ -290,6 +361,7 @@ mod tests {
         )
         .unwrap();
         let inputs = Inputs {
+            fp8: Default::default(),
             tensors: vec![
                 HostTensor::from_f32(
                     "k_cache",

@@ -189,6 +189,7 @@ mod tests {
     #[test]
     fn triad_read_and_write_by_hand() {
         let inputs = Inputs {
+            fp8: Default::default(),
             tensors: vec![
                 HostTensor::from_f32("a", vec![3], DType::F32, &[0.25, 0.5, 0.125]),
                 HostTensor::from_f32("b", vec![3], DType::F32, &[1.0, 2.0, 3.0]),

@@ -182,6 +182,7 @@ impl HostElem for f32 {
             HostData::F16(_)
             | HostData::Bf16(_)
             | HostData::Fp8E4m3(_)
+            | HostData::Fp8E4m3Fnuz(_)
             | HostData::I32(_)
             | HostData::U32(_) => Err(mismatch(t, DType::F32)),
         }
@@ -199,6 +200,7 @@ impl HostElem for f16 {
             HostData::F32(_)
             | HostData::Bf16(_)
             | HostData::Fp8E4m3(_)
+            | HostData::Fp8E4m3Fnuz(_)
             | HostData::I32(_)
             | HostData::U32(_) => Err(mismatch(t, DType::F16)),
         }
@@ -216,6 +218,7 @@ impl HostElem for bf16 {
             HostData::F32(_)
             | HostData::F16(_)
             | HostData::Fp8E4m3(_)
+            | HostData::Fp8E4m3Fnuz(_)
             | HostData::I32(_)
             | HostData::U32(_) => Err(mismatch(t, DType::Bf16)),
         }

@@ -97,6 +97,7 @@ mod tests {
         let p = NormShape::of(&spec).unwrap();
         let (t, h) = (p.tokens as usize, p.hidden as usize);
         let inputs = Inputs {
+            fp8: Default::default(),
             tensors: vec![
                 HostTensor::from_f32("x", vec![t, h], dtype, x),
                 HostTensor::from_f32("residual", vec![t, h], dtype, residual),

@@ -65,6 +65,7 @@ mod tests {
         let spec =
             OpSpec::parse(OpKind::Embedding, "tokens=3,hidden=2,vocab=3", DType::F32).unwrap();
         let inputs = Inputs {
+            fp8: Default::default(),
             tensors: vec![
                 HostTensor::from_i32("ids", vec![3], vec![2, 0, 3]),
                 HostTensor::from_f32(

@@ -1,5 +1,6 @@
 //! Reference of `gemv_fp8w`: c[i,j] = w_scale[j]·Σₖ a[i,k]·w[j,k], every fp8 weight decoded
-//! by [`fp8_e4m3_to_f32`] (exact) and summed in f64; one output element per block.
+//! exactly in its tensor's encoding (OCP e4m3 or e4m3fnuz, [`HostTensor::get_f64`]) and
+//! summed in f64; one output element per block.
 
 use super::LinearShape;
 use crate::error::Result;
@@ -73,6 +74,7 @@ mod tests {
         // a = [1, 2]: c₀ = 0.5·(1·1 + 2·2) = 2.5, c₁ = 4·(1·(−1) + 2·2⁻⁹) = −4 + 2⁻⁶.
         let spec = OpSpec::parse(OpKind::GemvFp8w, "m=1,n=2,k=2", DType::Bf16).unwrap();
         let inputs = Inputs {
+            fp8: Default::default(),
             tensors: vec![
                 HostTensor::from_f32("a", vec![1, 2], DType::Bf16, &[1.0, 2.0]),
                 HostTensor {

@@ -120,6 +120,7 @@ mod tests {
         let p = W4Shape::of(&spec).unwrap();
         let (m, n, k) = (p.m as usize, p.n as usize, p.k as usize);
         let inputs = Inputs {
+            fp8: Default::default(),
             tensors: vec![
                 HostTensor::from_f32("a", vec![m, k], DType::F16, a),
                 HostTensor::from_u32("w", vec![n, k / 8], w),

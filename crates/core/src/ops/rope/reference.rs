@@ -98,6 +98,7 @@ mod tests {
         let (t, h, d) = (p.tokens as usize, p.heads() as usize, p.head_dim as usize);
         let (m, r) = (p.max_position as usize, p.rotary_dim as usize);
         let inputs = Inputs {
+            fp8: Default::default(),
             tensors: vec![
                 HostTensor::from_i32("positions", vec![t], positions.to_vec()),
                 HostTensor::from_f32("qk", vec![t, h, d], DType::F32, qk),
@@ -183,6 +184,7 @@ mod tests {
         let shape = "tokens=1,heads_q=1,heads_kv=1,head_dim=2,rotary_dim=2,max_position=2";
         let spec = OpSpec::parse(OpKind::Rope, shape, DType::F32).unwrap();
         let inputs = Inputs {
+            fp8: Default::default(),
             tensors: vec![
                 HostTensor::from_i32("positions", vec![1], vec![2]),
                 HostTensor::from_f32("qk", vec![1, 2, 2], DType::F32, &[0.0; 4]),

@@ -70,6 +70,7 @@ mod tests {
         let p = ActShape::of(&spec).unwrap();
         let (t, i) = (p.tokens as usize, p.intermediate as usize);
         let inputs = Inputs {
+            fp8: Default::default(),
             tensors: vec![HostTensor::from_f32("x", vec![t, 2 * i], DType::F32, x)],
         };
         let r = SiluMul::new(&spec, &inputs).unwrap();
@@ -100,6 +101,7 @@ mod tests {
     fn a_short_input_is_an_error_not_a_panic() {
         let spec = OpSpec::parse(OpKind::SiluMul, "tokens=2,intermediate=2", DType::F32).unwrap();
         let inputs = Inputs {
+            fp8: Default::default(),
             tensors: vec![HostTensor::from_f32("x", vec![4], DType::F32, &[0.0; 4])],
         };
         let err = SiluMul::new(&spec, &inputs).err().unwrap().to_string();

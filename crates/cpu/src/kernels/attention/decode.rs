@@ -684,6 +684,7 @@ mod tests {
             hotpath_core::HostData::Bf16(v) => v.iter().map(|x| x.to_f32()).collect(),
             hotpath_core::HostData::F16(_)
             | hotpath_core::HostData::Fp8E4m3(_)
+            | hotpath_core::HostData::Fp8E4m3Fnuz(_)
             | hotpath_core::HostData::I32(_)
             | hotpath_core::HostData::U32(_) => Vec::new(),
         };
