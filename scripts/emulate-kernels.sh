@@ -6,12 +6,14 @@
 # Every launch comes from core's launch plans: the tests list the cases they need, the
 # hotpath binary plans them (`kernels plan --cases`), and the tests run those plans.
 #
-# usage: scripts/emulate-kernels.sh [--no-sanitize] [--kernels DIR] [--build DIR] [-v] [--fail-fast] [GROUP...]
+# usage: scripts/emulate-kernels.sh [--no-sanitize] [--kernels DIR] [--build DIR] [--only] [-v] [--fail-fast] [GROUP...]
 #   GROUP: a kernel file's test group, e.g. stream kv gemv (default: all; the build's
 #          `kernel-emu --list-groups` lists them), or a fnuz group kv_fnuz, gemv_fp8w_fnuz,
 #          attn_decode_fnuz: the fp8 kernels built with -DHP_FP8_FNUZ (AMD gfx94x's e4m3fnuz)
 #   --no-sanitize  build without AddressSanitizer/UBSan (faster build, fewer checks)
 #   --kernels DIR  kernel sources to test (default: kernels/); tools/kernel-emu/mutate.py uses it
+#   --only         compile and link the named groups' tests alone (kernel-emu-only), so a
+#                  mutation of the shared header rebuilds one test file, not all of them
 #   -v, --fail-fast  passed to kernel-emu: one line per shape; stop at the first failed shape
 #   HOTPATH=PATH   the hotpath binary that plans (default: target/release/hotpath, built here)
 set -euo pipefail
@@ -20,13 +22,15 @@ EMU="$ROOT/tools/kernel-emu"
 KERNELS="$ROOT/kernels"
 BUILD=""
 SAN=1
+ONLY=0
 ARGS=()
 while [ $# -gt 0 ]; do
   case "$1" in
     --no-sanitize) SAN=0 ;;
+    --only) ONLY=1 ;;
     --kernels) KERNELS="$(cd "$2" && pwd)"; shift ;;
     --build) BUILD="$2"; shift ;;
-    -h|--help) sed -n '2,17p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,19p' "$0"; exit 0 ;;
     *) ARGS+=("$1") ;;
   esac
   shift
@@ -54,68 +58,112 @@ for src in "$KERNELS"/*.cu; do
   if cmp -s "$BUILD/gen/$k.cu.new" "$BUILD/gen/$k.cu"; then rm "$BUILD/gen/$k.cu.new"; else mv "$BUILD/gen/$k.cu.new" "$BUILD/gen/$k.cu"; fi
 done
 
-# 2. Compile (two at a time) what is out of date, link.
-echo "${FLAGS[*]} $($CXX --version | head -1) $KERNELS" > "$BUILD/flags.new"
-if ! cmp -s "$BUILD/flags.new" "$BUILD/flags"; then rm -f "$BUILD"/*.o; mv "$BUILD/flags.new" "$BUILD/flags"; else rm "$BUILD/flags.new"; fi
-common=("$EMU"/include/*.h "$EMU"/tests/*.h "$BUILD/hotpath_common.cuh")
-# Only fnuz groups asked for (mutate.py's fnuz mutations): the main build's tests are not
-# compiled, only the runtime and plan reader the fnuz build links.
-ONLY_FNUZ=0
+# 2. Compile (two at a time) what is out of date, link. Out of date is by content: the hash of
+#    an object's inputs (its source, the headers, its kernel, the flags) differs from the one
+#    recorded beside it. Timestamps are not enough: a mutation and its restore can land within
+#    one tick of this machine's clock.
+GROUPS_WANTED=()
+EMU_FLAGS=()
 for a in ${ARGS[@]+"${ARGS[@]}"}; do
-  case "$a" in -*) ;; *_fnuz) [ "$ONLY_FNUZ" = 0 ] && ONLY_FNUZ=1 ;; *) ONLY_FNUZ=2 ;; esac
+  case "$a" in -*) EMU_FLAGS+=("$a") ;; *) GROUPS_WANTED+=("$a") ;; esac
 done
-[ "$ONLY_FNUZ" = 2 ] && ONLY_FNUZ=0
-MAIN_SRCS=("$EMU"/tests/*.cpp "$EMU"/src/*.cpp)
-[ "$ONLY_FNUZ" = 1 ] && MAIN_SRCS=("$EMU"/src/*.cpp)
-jobs=()
-for src in "${MAIN_SRCS[@]}"; do
-  name=$(basename "$src" .cpp)
-  obj="$BUILD/$name.o"
-  deps=("$src" "${common[@]}")
-  case "$name" in t_*) deps+=("$BUILD/gen/${name#t_}.cu") ;; esac
-  stale=0
-  [ -f "$obj" ] || stale=1
-  for d in "${deps[@]}"; do [ "$stale" = 1 ] || [ "$d" -nt "$obj" ] && stale=1; done
-  [ "$stale" = 1 ] && jobs+=("$src")
+# Groups named <kernel>_fnuz are the fnuz build's (kernel-emu-fnuz), the rest the main build's.
+MAIN_WANTED=()
+FNUZ_WANTED=()
+for g in ${GROUPS_WANTED[@]+"${GROUPS_WANTED[@]}"}; do
+  case "$g" in *_fnuz) FNUZ_WANTED+=("$g") ;; *) MAIN_WANTED+=("$g") ;; esac
 done
-if [ ${#jobs[@]} -gt 0 ]; then
-  printf '%s\n' "${jobs[@]}" | xargs -P "$(nproc 2>/dev/null || echo 2)" -I{} sh -c \
-    'exec "$0" "$@" -I"'"$EMU"'/include" -I"'"$BUILD"'" -I"'"$KERNELS"'" -c "{}" -o "'"$BUILD"'/$(basename "{}" .cpp).o"' \
-    "$CXX" "${FLAGS[@]}"
+if [ "$ONLY" = 1 ] && [ ${#GROUPS_WANTED[@]} -eq 0 ]; then
+  echo "emulate-kernels.sh: --only needs the groups to build, e.g. --only kv" >&2
+  exit 2
 fi
-if [ "$ONLY_FNUZ" = 0 ]; then
-  relink=0
-  [ -x "$BUILD/kernel-emu" ] || relink=1
-  for o in "$BUILD"/*.o; do [ "$relink" = 1 ] || [ "$o" -nt "$BUILD/kernel-emu" ] && relink=1; done
-  [ "$relink" = 1 ] && $CXX "${FLAGS[@]}" "$BUILD"/*.o -o "$BUILD/kernel-emu"
+echo "${FLAGS[*]} $($CXX --version | head -1) $KERNELS" > "$BUILD/flags"
+common=("$EMU"/include/*.h "$EMU"/tests/*.h "$BUILD/hotpath_common.cuh" "$BUILD/flags")
+mkdir -p "$BUILD/fnuz"
+
+# compile DIR EXTRA-FLAG SOURCE...: the out-of-date sources into DIR/<name>.o.
+compile() {
+  local dir=$1 extra=$2 src name todo=()
+  shift 2
+  for src in "$@"; do
+    name=$(basename "$src" .cpp)
+    local deps=("$src" "${common[@]}")
+    case "$name" in t_*) deps+=("$BUILD/gen/${name#t_}.cu") ;; esac
+    echo "$extra $(cat "${deps[@]}" | sha1sum)" > "$dir/$name.sum.new"
+    if [ -f "$dir/$name.o" ] && cmp -s "$dir/$name.sum.new" "$dir/$name.sum"; then
+      rm "$dir/$name.sum.new"
+    else
+      rm -f "$dir/$name.sum"
+      todo+=("$src")
+    fi
+  done
+  [ ${#todo[@]} -gt 0 ] || return 0
+  printf '%s\n' "${todo[@]}" | xargs -P "$(nproc 2>/dev/null || echo 2)" -I{} sh -c \
+    'exec "$0" "$@" '"$extra"' -I"'"$EMU"'/include" -I"'"$BUILD"'" -I"'"$KERNELS"'" -c "{}" -o "'"$dir"'/$(basename "{}" .cpp).o"' \
+    "$CXX" "${FLAGS[@]}"
+  for src in "${todo[@]}"; do
+    name=$(basename "$src" .cpp)
+    mv "$dir/$name.sum.new" "$dir/$name.sum"
+  done
+}
+
+# link BINARY OBJECT...: relinked when the objects (their recorded hashes) changed.
+link() {
+  local bin=$1 o
+  shift
+  { for o in "$@"; do echo "$o $(cat "${o%.o}.sum")"; done; } > "$bin.sum.new"
+  if [ -x "$bin" ] && cmp -s "$bin.sum.new" "$bin.sum"; then
+    rm "$bin.sum.new"
+  else
+    $CXX "${FLAGS[@]}" "$@" -o "$bin"
+    mv "$bin.sum.new" "$bin.sum"
+  fi
+}
+
+# The test sources of the named groups (--only) or of all; `tests/main.cpp` always.
+tests_of() { # SUFFIX-TO-STRIP GROUP... (no groups: every test)
+  local strip=$1 src name
+  shift
+  for src in "$EMU"/tests/*.cpp; do
+    name=$(basename "$src" .cpp)
+    if [ "$ONLY" = 0 ] || [ "$name" = main ] || [[ " ${*/%$strip/} " == *" ${name#t_} "* ]]; then
+      echo "$src"
+    fi
+  done
+}
+
+# The main build, unless only fnuz groups are asked for (then only the runtime and plan
+# reader the fnuz build links).
+run_main=1
+[ ${#GROUPS_WANTED[@]} -gt 0 ] && [ ${#MAIN_WANTED[@]} -eq 0 ] && run_main=0
+MAIN_EMU="$BUILD/kernel-emu"
+[ "$ONLY" = 1 ] && MAIN_EMU="$BUILD/kernel-emu-only"
+main_srcs=("$EMU"/src/*.cpp)
+[ "$run_main" = 1 ] && mapfile -t -O ${#main_srcs[@]} main_srcs < <(tests_of "" ${MAIN_WANTED[@]+"${MAIN_WANTED[@]}"})
+compile "$BUILD" "" "${main_srcs[@]}"
+if [ "$run_main" = 1 ]; then
+  objs=()
+  for src in "${main_srcs[@]}"; do objs+=("$BUILD/$(basename "$src" .cpp).o"); done
+  link "$MAIN_EMU" "${objs[@]}"
 fi
 # 2b. The fnuz build: the tests that have cases for AMD gfx94x's fp8 encoding (they mention
 #     HP_FP8_FNUZ and register a group <name>_fnuz under it) compiled again with
 #     -DHP_FP8_FNUZ, which makes the kernels' fp8 helpers e4m3fnuz (hotpath_common.cuh), with
 #     main.cpp, linked into kernel-emu-fnuz with the runtime and plan reader.
-FNUZ_TESTS=()
-for src in "$EMU"/tests/t_*.cpp; do grep -q HP_FP8_FNUZ "$src" && FNUZ_TESTS+=("$src"); done
-mkdir -p "$BUILD/fnuz"
-if [ ${#FNUZ_TESTS[@]} -gt 0 ]; then
-  fjobs=()
-  for src in "${FNUZ_TESTS[@]}" "$EMU/tests/main.cpp"; do
-    name=$(basename "$src" .cpp)
-    obj="$BUILD/fnuz/$name.o"
-    deps=("$src" "${common[@]}" "$BUILD/flags")
-    case "$name" in t_*) deps+=("$BUILD/gen/${name#t_}.cu") ;; esac
-    stale=0
-    [ -f "$obj" ] || stale=1
-    for d in "${deps[@]}"; do [ "$stale" = 1 ] || [ "$d" -nt "$obj" ] && stale=1; done
-    [ "$stale" = 1 ] && fjobs+=("$src")
-  done
-  if [ ${#fjobs[@]} -gt 0 ] || [ ! -x "$BUILD/fnuz/kernel-emu-fnuz" ] || [ "$BUILD/runtime.o" -nt "$BUILD/fnuz/kernel-emu-fnuz" ] || [ "$BUILD/plans.o" -nt "$BUILD/fnuz/kernel-emu-fnuz" ]; then
-    if [ ${#fjobs[@]} -gt 0 ]; then
-      printf '%s\n' "${fjobs[@]}" | xargs -P "$(nproc 2>/dev/null || echo 2)" -I{} sh -c \
-        'exec "$0" "$@" -DHP_FP8_FNUZ -I"'"$EMU"'/include" -I"'"$BUILD"'" -I"'"$KERNELS"'" -c "{}" -o "'"$BUILD"'/fnuz/$(basename "{}" .cpp).o"' \
-        "$CXX" "${FLAGS[@]}"
-    fi
-    $CXX "${FLAGS[@]}" "$BUILD"/fnuz/*.o "$BUILD/runtime.o" "$BUILD/plans.o" -o "$BUILD/fnuz/kernel-emu-fnuz"
-  fi
+run_fnuz=1
+[ ${#GROUPS_WANTED[@]} -gt 0 ] && [ ${#FNUZ_WANTED[@]} -eq 0 ] && run_fnuz=0
+FNUZ_EMU="$BUILD/fnuz/kernel-emu-fnuz"
+[ "$ONLY" = 1 ] && FNUZ_EMU="$BUILD/fnuz/kernel-emu-fnuz-only"
+fnuz_srcs=()
+while read -r src; do
+  { [ "$(basename "$src")" = main.cpp ] || grep -q HP_FP8_FNUZ "$src"; } && fnuz_srcs+=("$src")
+done < <(tests_of _fnuz ${FNUZ_WANTED[@]+"${FNUZ_WANTED[@]}"})
+[ ${#fnuz_srcs[@]} -gt 1 ] || run_fnuz=0
+if [ "$run_fnuz" = 1 ]; then
+  compile "$BUILD/fnuz" -DHP_FP8_FNUZ "${fnuz_srcs[@]}"
+  objs=("$BUILD/runtime.o" "$BUILD/plans.o")
+  for src in "${fnuz_srcs[@]}"; do objs+=("$BUILD/fnuz/$(basename "$src" .cpp).o"); done
+  link "$FNUZ_EMU" "${objs[@]}"
 fi
 built=$(date +%s)
 echo "kernel-emu: built in $((built - start)) s ($([ "$SAN" = 1 ] && echo "ASan+UBSan" || echo "no sanitizers"), kernels from ${KERNELS#$ROOT/})"
@@ -126,31 +174,12 @@ if [ -z "${HOTPATH:-}" ]; then
   (cd "$ROOT" && cargo build --release --quiet --bin hotpath)
   HOTPATH="$ROOT/target/release/hotpath"
 fi
-GROUPS_WANTED=()
-EMU_FLAGS=()
-for a in ${ARGS[@]+"${ARGS[@]}"}; do
-  case "$a" in -*) EMU_FLAGS+=("$a") ;; *) GROUPS_WANTED+=("$a") ;; esac
-done
-# Groups named <kernel>_fnuz are the fnuz build's (kernel-emu-fnuz), the rest the main build's.
-FNUZ_EMU="$BUILD/fnuz/kernel-emu-fnuz"
-MAIN_WANTED=()
-FNUZ_WANTED=()
-for g in ${GROUPS_WANTED[@]+"${GROUPS_WANTED[@]}"}; do
-  case "$g" in *_fnuz) FNUZ_WANTED+=("$g") ;; *) MAIN_WANTED+=("$g") ;; esac
-done
-run_main=1
-run_fnuz=0
-[ -x "$FNUZ_EMU" ] && run_fnuz=1
-if [ ${#GROUPS_WANTED[@]} -gt 0 ]; then
-  [ ${#MAIN_WANTED[@]} -gt 0 ] || run_main=0
-  [ ${#FNUZ_WANTED[@]} -gt 0 ] || run_fnuz=0
-fi
 : > "$BUILD/cases.txt"
 : > "$BUILD/plans.txt"
 : > "$BUILD/fnuz/cases.txt"
 : > "$BUILD/fnuz/plans.txt"
 if [ "$run_main" = 1 ]; then
-  "$BUILD/kernel-emu" --list-cases ${MAIN_WANTED[@]+"${MAIN_WANTED[@]}"} > "$BUILD/cases.txt"
+  "$MAIN_EMU" --list-cases ${MAIN_WANTED[@]+"${MAIN_WANTED[@]}"} > "$BUILD/cases.txt"
   "$HOTPATH" kernels plan --cases "$BUILD/cases.txt" --format lines > "$BUILD/plans.txt"
 fi
 if [ "$run_fnuz" = 1 ]; then
@@ -167,7 +196,7 @@ export UBSAN_OPTIONS="${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}"
 halves=()
 if [ "$run_main" = 1 ]; then
   if [ ${#GROUPS_WANTED[@]} -eq 0 ]; then
-    halves=("$("$BUILD/kernel-emu" --list-groups | grep -vx attn_decode | tr '\n' ' ')" "attn_decode")
+    halves=("$("$MAIN_EMU" --list-groups | grep -vx attn_decode | tr '\n' ' ')" "attn_decode")
   else
     halves=("${MAIN_WANTED[*]}")
   fi
@@ -176,7 +205,7 @@ rc=0
 pids=()
 for i in "${!halves[@]}"; do
   # shellcheck disable=SC2086
-  "$BUILD/kernel-emu" --cases "$BUILD/cases.txt" --plans "$BUILD/plans.txt" ${halves[$i]} ${EMU_FLAGS[@]+"${EMU_FLAGS[@]}"} > "$BUILD/run$i.log" 2>&1 &
+  "$MAIN_EMU" --cases "$BUILD/cases.txt" --plans "$BUILD/plans.txt" ${halves[$i]} ${EMU_FLAGS[@]+"${EMU_FLAGS[@]}"} > "$BUILD/run$i.log" 2>&1 &
   pids+=($!)
 done
 if [ "$run_fnuz" = 1 ]; then

@@ -314,6 +314,10 @@ fn quantized_gemvs_run_on_the_cpu_and_pass_their_checks() {
         (Some(1_049_088), Some(529_408))
     );
     assert_eq!(b["correctness"]["pass"], true, "{}", b["correctness"]);
+    // A result on fp8 data records the encoding that ran (a CPU runs OCP e4m3); int4 has none.
+    assert_eq!(b["fp8_encoding"], "e4m3");
+    let b = cpu_benchmark("gemv_w4a16", "m=1,n=64,k=128");
+    assert!(b.get("fp8_encoding").is_none(), "{b}");
 }
 
 #[test]
@@ -326,10 +330,13 @@ fn kv_dtype_fp8_runs_the_kv_ops_on_an_fp8_cache() {
     );
     assert_eq!(b["bytes"].as_u64(), Some(393_280));
     assert_eq!(b["correctness"]["pass"], true, "{}", b["correctness"]);
+    assert_eq!(b["fp8_encoding"], "e4m3");
     let b = cpu_benchmark_with("kv_read", "tokens=64", &["--kv-dtype", "fp8"]);
     assert_eq!(b["correctness"]["pass"], true, "{}", b["correctness"]);
-    // The cache in the dtype keeps the id it always had.
+    assert_eq!(b["fp8_encoding"], "e4m3");
+    // The cache in the dtype keeps the id it always had, and records no fp8 encoding.
     let b = cpu_benchmark_with("kv_read", "tokens=64", &["--kv-dtype", "bf16"]);
+    assert!(b.get("fp8_encoding").is_none(), "{b}");
     assert_eq!(
         b["id"],
         "kv_read/tokens=64,heads_kv=8,head_dim=128,page_size=16/bf16/hotpath"

@@ -23,6 +23,7 @@ import struct
 import subprocess
 import sys
 import threading
+import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 WORK = os.path.join(os.environ.get("TMPDIR", "/tmp"), "kernel-emu-mutate")
@@ -339,9 +340,13 @@ def mutate_plans(text, function, edit):
 print_lock = threading.Lock()
 
 
+started = threading.local()  # when the mutation a worker thread is judging began
+
+
 def report(status, label, how):
+    took = time.monotonic() - getattr(started, "t", time.monotonic())
     with print_lock:
-        print(f"{status:7} [{label}] {how}")
+        print(f"{status:7} [{label}] ({took:.0f} s) {how}")
         sys.stdout.flush()
 
 
@@ -374,8 +379,11 @@ class Worker:
         shutil.rmtree(self.kernels, ignore_errors=True)
         shutil.copytree(os.path.join(ROOT, "kernels"), self.kernels)
 
-    def emulate(self, groups, env):
-        return run([SCRIPT, *self.san, "--kernels", self.kernels, "--build", self.build, "--fail-fast", *groups], env)
+    def emulate(self, groups, env, only=False):
+        """The emulator on `groups`; `only`: built of those groups' tests alone (a header
+        mutation then recompiles one test file, not all of them)."""
+        cmd = [SCRIPT, *self.san, "--kernels", self.kernels, "--build", self.build, "--fail-fast"]
+        return run(cmd + (["--only"] if only else []) + groups, env)
 
     def kernel_mutation(self, m, env):
         label, file, group, old, new = m
@@ -386,7 +394,7 @@ class Worker:
         path = os.path.join(self.kernels, file)
         with open(path, "w") as f:
             f.write(orig.replace(old, new, 1))
-        rc, out = self.emulate([group], env)
+        rc, out = self.emulate([group], env, only=True)
         with open(path, "w") as f:
             f.write(orig)
         return judge(label, group, rc, out)
@@ -470,6 +478,7 @@ def main():
                 i = next(next_task, None)
             if i is None:
                 return
+            started.t = time.monotonic()
             results[i] = tasks[i](w)
 
     threads = [threading.Thread(target=loop, args=(w,)) for w in workers]

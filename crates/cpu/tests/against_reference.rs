@@ -355,6 +355,8 @@ fn kv_cache_scatter_and_gather() {
         for shape in [
             "tokens=37,heads_kv=2,head_dim=8,page_size=16,kv_fp8=1",
             "tokens=5,heads_kv=3,head_dim=5,page_size=4,kv_fp8=1",
+            // Heads of two 16-element vectors and a tail of 8 (the fused bf16 codecs).
+            "tokens=9,heads_kv=2,head_dim=40,page_size=4,kv_fp8=1",
         ] {
             let c = run(OpKind::KvWrite, shape, d, "hotpath", 2);
             assert_eq!(c.nmse, 0.0, "{shape} {d}");

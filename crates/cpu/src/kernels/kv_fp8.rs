@@ -1,8 +1,10 @@
 //! The paged KV cache in fp8 e4m3 (`kv_fp8=1`): `kv_write` quantizes each row into its cache
 //! slot, code = e4m3(x·(1/scale)) with the scale of the element's KV head (the f32 operations
 //! of the GPU kernels, then round to nearest even, vectorized by `crate::simd::fp8_encode`);
-//! `kv_read` gathers cache rows into the dtype, code·scale (`crate::simd::fp8_decode`). Parallel over cache slots or
-//! tokens, as `kv.rs`.
+//! `kv_read` gathers cache rows into the dtype, code·scale (`crate::simd::fp8_decode`). A bf16
+//! row is widened or rounded in registers on its way (`crate::simd::fp8_encode_bf16`,
+//! `fp8_decode_bf16`), other dtypes through an f32 row. Parallel over cache slots or tokens, as
+//! `kv.rs`.
 
 use rayon::prelude::*;
 
@@ -10,7 +12,7 @@ use hotpath_core::ops::KvShape;
 use hotpath_core::{Error, HostData, HostTensor, Inputs, OpSpec, Result};
 
 use super::{indices, tensor, HostElem, Kernel};
-use crate::simd::{fp8_decode, fp8_encode};
+use crate::simd::{fp8_decode, fp8_decode_bf16, fp8_encode, fp8_encode_bf16};
 
 /// The scales of one cache, per KV head: `k_scale`, `v_scale` (f32).
 fn scales(inputs: &Inputs, heads_kv: usize) -> Result<[Vec<f32>; 2]> {
@@ -94,11 +96,16 @@ impl<E: HostElem> Kernel for KvWriteFp8<E> {
                 .for_each_init(
                     || vec![0f32; row],
                     |wide, (dst, t)| {
-                        if let Some(t) = t {
-                            E::widen(&src[t * row..(t + 1) * row], wide);
-                            for ((codes, x), inv) in
-                                dst.chunks_mut(d).zip(wide.chunks(d)).zip(inverse)
-                            {
+                        let Some(t) = t else { return };
+                        let x = &src[t * row..(t + 1) * row];
+                        let heads = dst.chunks_mut(d).zip(inverse);
+                        if let Some(bits) = E::bf16_bits(x) {
+                            for ((codes, inv), x) in heads.zip(bits.chunks(d)) {
+                                fp8_encode_bf16(x, *inv, codes);
+                            }
+                        } else {
+                            E::widen(x, wide);
+                            for ((codes, inv), x) in heads.zip(wide.chunks(d)) {
                                 fp8_encode(x, *inv, codes);
                             }
                         }
@@ -177,10 +184,17 @@ impl<E: HostElem> Kernel for KvReadFp8<E> {
                     || vec![0f32; row],
                     |wide, (dst, &slot)| {
                         let codes = &src[slot * row..(slot + 1) * row];
-                        for ((w, c), s) in wide.chunks_mut(d).zip(codes.chunks(d)).zip(scale) {
-                            fp8_decode(c, *s, w);
+                        let heads = codes.chunks(d).zip(scale);
+                        if let Some(bits) = E::bf16_bits_mut(dst) {
+                            for ((c, s), out) in heads.zip(bits.chunks_mut(d)) {
+                                fp8_decode_bf16(c, *s, out);
+                            }
+                        } else {
+                            for ((c, s), w) in heads.zip(wide.chunks_mut(d)) {
+                                fp8_decode(c, *s, w);
+                            }
+                            E::narrow(wide, dst);
                         }
-                        E::narrow(wide, dst);
                     },
                 );
         }

@@ -307,45 +307,52 @@ pub fn fp8_encode(x: &[f32], scale: f32, out: &mut [u8]) {
 }
 
 /// [`e4m3_code`] sixteen lanes at a time over whole vectors; returns how many were done.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn fp8_encode_avx512(x: &[f32], scale: f32, out: &mut [u8]) -> usize {
+    use std::arch::x86_64::*;
+    let s = _mm512_set1_ps(scale);
+    let whole = x.len() / 16 * 16;
+    for i in (0..whole).step_by(16) {
+        let v = _mm512_mul_ps(_mm512_loadu_ps(x.as_ptr().add(i)), s);
+        _mm_storeu_si128(out.as_mut_ptr().add(i) as *mut __m128i, e4m3_codes(v));
+    }
+    whole
+}
+
+/// The e4m3 codes of sixteen floats ([`e4m3_code`] of each), in the low bytes' order.
 ///
 /// The rounding is one float addition: with e the biased exponent of |x| held at 121 (2⁻⁶, the
 /// smallest normal e4m3) or above, |x| + 2^(e − 127 + 20) rounds |x| to nearest even at
 /// 2^(e − 127 − 3), three mantissa bits (multiples of 2⁻⁹ below 2⁻⁶), and its bits less the
 /// addend's count those steps: 8 + m for a normal, the multiple itself for a subnormal, 16
 /// where the rounding carried into the next binade. The code is then `(e − 121)·8 + steps`.
+///
+/// # Safety
+/// The CPU must have AVX-512 F (callers are `#[target_feature(enable = "avx512f")]`).
 #[cfg(target_arch = "x86_64")]
-#[target_feature(enable = "avx512f")]
-unsafe fn fp8_encode_avx512(x: &[f32], scale: f32, out: &mut [u8]) -> usize {
+#[inline(always)]
+pub(super) unsafe fn e4m3_codes(v: std::arch::x86_64::__m512) -> std::arch::x86_64::__m128i {
     use std::arch::x86_64::*;
-    let s = _mm512_set1_ps(scale);
     let (abs, top) = (_mm512_set1_epi32(0x7fff_ffff), _mm512_set1_ps(448.0));
     let (smallest_normal, sign_bit) = (_mm512_set1_epi32(121), _mm512_set1_epi32(0x80));
-    let whole = x.len() / 16 * 16;
-    for i in (0..whole).step_by(16) {
-        let v = _mm512_mul_ps(_mm512_loadu_ps(x.as_ptr().add(i)), s);
-        let bits = _mm512_castps_si512(v);
-        let nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
-        let a = _mm512_min_ps(_mm512_castsi512_ps(_mm512_and_si512(bits, abs)), top);
-        let e = _mm512_max_epu32(
-            _mm512_srli_epi32::<23>(_mm512_castps_si512(a)),
-            smallest_normal,
-        );
-        let addend = _mm512_slli_epi32::<23>(_mm512_add_epi32(e, _mm512_set1_epi32(20)));
-        let rounded = _mm512_castps_si512(_mm512_add_ps(a, _mm512_castsi512_ps(addend)));
-        let steps = _mm512_sub_epi32(rounded, addend);
-        let code = _mm512_add_epi32(
-            _mm512_slli_epi32::<3>(_mm512_sub_epi32(e, smallest_normal)),
-            steps,
-        );
-        // code | (bits >> 24 & 0x80): the sign on top (0xF8 = a | b & c).
-        let code = _mm512_ternarylogic_epi32::<0xF8>(code, _mm512_srli_epi32::<24>(bits), sign_bit);
-        let code = _mm512_mask_blend_epi32(nan, code, _mm512_set1_epi32(0x7f));
-        _mm_storeu_si128(
-            out.as_mut_ptr().add(i) as *mut __m128i,
-            _mm512_cvtepi32_epi8(code),
-        );
-    }
-    whole
+    let bits = _mm512_castps_si512(v);
+    let nan = _mm512_cmp_ps_mask(v, v, _CMP_UNORD_Q);
+    let a = _mm512_min_ps(_mm512_castsi512_ps(_mm512_and_si512(bits, abs)), top);
+    let e = _mm512_max_epu32(
+        _mm512_srli_epi32::<23>(_mm512_castps_si512(a)),
+        smallest_normal,
+    );
+    let addend = _mm512_slli_epi32::<23>(_mm512_add_epi32(e, _mm512_set1_epi32(20)));
+    let rounded = _mm512_castps_si512(_mm512_add_ps(a, _mm512_castsi512_ps(addend)));
+    let steps = _mm512_sub_epi32(rounded, addend);
+    let code = _mm512_add_epi32(
+        _mm512_slli_epi32::<3>(_mm512_sub_epi32(e, smallest_normal)),
+        steps,
+    );
+    // code | (bits >> 24 & 0x80): the sign on top (0xF8 = a | b & c).
+    let code = _mm512_ternarylogic_epi32::<0xF8>(code, _mm512_srli_epi32::<24>(bits), sign_bit);
+    _mm512_cvtepi32_epi8(_mm512_mask_blend_epi32(nan, code, _mm512_set1_epi32(0x7f)))
 }
 
 /// `out[i] = e4m3(codes[i])·scale` over the shorter length (the dequantizing half of an fp8
@@ -367,21 +374,33 @@ pub fn fp8_decode(codes: &[u8], scale: f32, out: &mut [f32]) {
 unsafe fn fp8_decode_avx512(codes: &[u8], scale: f32, out: &mut [f32]) {
     use std::arch::x86_64::*;
     let n = codes.len().min(out.len());
-    let mask = _mm256_set1_epi16(0xbfffu16 as i16);
     let factor = _mm512_set1_ps(scale * FP8_F16_SCALE);
     let mut i = 0;
     while i + 16 <= n {
         let bytes = _mm_loadu_si128(codes.as_ptr().add(i) as *const __m128i);
-        let h = _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(bytes), 7), mask);
-        _mm512_storeu_ps(
-            out.as_mut_ptr().add(i),
-            _mm512_mul_ps(_mm512_cvtph_ps(h), factor),
-        );
+        _mm512_storeu_ps(out.as_mut_ptr().add(i), e4m3_values(bytes, factor));
         i += 16;
     }
     for j in i..n {
         out[j] = fp8_f16_view(codes[j]) * FP8_F16_SCALE * scale;
     }
+}
+
+/// Sixteen e4m3 codes' values times `factor`/[`FP8_F16_SCALE`], through the f16 view of each
+/// code (exact; NaN codes are not decoded).
+///
+/// # Safety
+/// The CPU must have AVX-512 F, AVX2 and F16C (callers enable them).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+pub(super) unsafe fn e4m3_values(
+    bytes: std::arch::x86_64::__m128i,
+    factor: std::arch::x86_64::__m512,
+) -> std::arch::x86_64::__m512 {
+    use std::arch::x86_64::*;
+    let mask = _mm256_set1_epi16(0xbfffu16 as i16);
+    let h = _mm256_and_si256(_mm256_slli_epi16(_mm256_cvtepi8_epi16(bytes), 7), mask);
+    _mm512_mul_ps(_mm512_cvtph_ps(h), factor)
 }
 
 #[cfg(test)]
