@@ -42,10 +42,10 @@ mod fp8_rows;
 mod group;
 mod int4_bf16;
 pub use fp8_dots_bf16::{fp8_bf16_fast, fp8_bf16_order, fp8_dots_bf16};
-pub use fp8_kv::{fp8_decode_bf16, fp8_encode_bf16};
+pub use fp8_kv::{fp8_decode_bf16, fp8_encode_bf16, fp8_encode_bf16_streaming, store_fence};
 pub use fp8_rows::{e4m3_to_bf16_bits, e4m3_to_f32, fp8_rows_to_bf16, fp8_to_bf16};
 pub use group::{group_bf16_fast, group_dots_bf16, group_mix_bf16, unpair};
-pub use int4_bf16::{int4_bf16_fast, int4_bf16_order, int4_dots_bf16};
+pub use int4_bf16::{int4_bf16_fast, int4_bf16_order, int4_dots_bf16, Int4Zeros};
 pub use quant::{
     fp8_decode, fp8_dots, fp8_encode, int4_dots, int4_lane_order, int4_tables, FP8_F16_SCALE,
 };

@@ -14,7 +14,7 @@ use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 use super::{tensor, HostElem, Kernel};
 use crate::simd::{
     int4_bf16_fast, int4_bf16_order, int4_dots, int4_dots_bf16, int4_lane_order, int4_tables,
-    prefetch_l2,
+    prefetch_l2, Int4Zeros,
 };
 
 /// Weight rows per parallel task.
@@ -146,20 +146,25 @@ impl<E: HostElem> Kernel for GemvW4a16<E> {
                             prefetch_l2(&ahead[..(k / 8).min(ahead.len())]);
                         }
                         E::widen(&scales[r * groups..(r + 1) * groups], &mut t.scale32);
-                        if p.zero_points {
-                            for (g, z) in t.zero32.iter_mut().enumerate() {
-                                let word = zeros[r * zero_words + g / 8];
-                                *z = ((word >> (4 * (g % 8))) & 15) as f32;
-                            }
-                        } else {
-                            t.zero32.fill(INT4_SYMMETRIC_ZERO as f32);
-                        }
+                        let zero_row = &zeros[r * zero_words..(r + 1) * zero_words];
                         let row = &w[r * k / 8..(r + 1) * k / 8];
                         match activations {
                             Activations::Bf16 { xs, sums } => {
-                                int4_dots_bf16(row, group, &t.scale32, &t.zero32, xs, sums, out);
+                                let form = if p.zero_points {
+                                    Int4Zeros::Packed(zero_row)
+                                } else {
+                                    Int4Zeros::Symmetric
+                                };
+                                int4_dots_bf16(row, group, &t.scale32, form, xs, sums, out);
                             }
                             Activations::F32 { xs } => {
+                                if p.zero_points {
+                                    for (g, z) in t.zero32.iter_mut().enumerate() {
+                                        *z = ((zero_row[g / 8] >> (4 * (g % 8))) & 15) as f32;
+                                    }
+                                } else {
+                                    t.zero32.fill(INT4_SYMMETRIC_ZERO as f32);
+                                }
                                 int4_tables(&t.scale32, &t.zero32, &mut t.tables);
                                 int4_dots(row, group, &t.tables, xs, k, out);
                             }

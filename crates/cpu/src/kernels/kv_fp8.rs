@@ -12,7 +12,14 @@ use hotpath_core::ops::KvShape;
 use hotpath_core::{Error, HostData, HostTensor, Inputs, OpSpec, Result};
 
 use super::{indices, tensor, HostElem, Kernel};
-use crate::simd::{fp8_decode, fp8_decode_bf16, fp8_encode, fp8_encode_bf16};
+use crate::simd::{
+    fp8_decode, fp8_decode_bf16, fp8_encode, fp8_encode_bf16_streaming, prefetch, store_fence,
+};
+
+/// Rows (cache slots or tokens) per parallel task.
+const ROWS_PER_TASK: usize = 32;
+/// How many rows ahead the scattered source rows are prefetched.
+const AHEAD: usize = 2;
 
 /// The scales of one cache, per KV head: `k_scale`, `v_scale` (f32).
 fn scales(inputs: &Inputs, heads_kv: usize) -> Result<[Vec<f32>; 2]> {
@@ -29,18 +36,70 @@ fn scales(inputs: &Inputs, heads_kv: usize) -> Result<[Vec<f32>; 2]> {
     Ok([get("k_scale")?, get("v_scale")?])
 }
 
+/// One cache line of bytes: the cache is allocated in them, so its rows start on lines.
+#[derive(Clone, Copy)]
+#[repr(C, align(64))]
+struct Line([u8; 64]);
+
+/// `len` bytes starting on a cache line.
+struct LineBytes {
+    lines: Vec<Line>,
+    len: usize,
+}
+
+impl LineBytes {
+    fn zeroed(len: usize) -> LineBytes {
+        LineBytes {
+            lines: vec![Line([0; 64]); len.div_ceil(64)],
+            len,
+        }
+    }
+    fn bytes(&self) -> &[u8] {
+        // SAFETY: the lines hold at least `len` bytes, and a Line is 64 bytes and nothing else
+        // (repr C, no padding).
+        unsafe { std::slice::from_raw_parts(self.lines.as_ptr() as *const u8, self.len) }
+    }
+    fn bytes_mut(&mut self) -> &mut [u8] {
+        // SAFETY: as above.
+        unsafe { std::slice::from_raw_parts_mut(self.lines.as_mut_ptr() as *mut u8, self.len) }
+    }
+}
+
+/// The rows of one cache half, written from parallel tasks each to rows no other task writes.
+struct ScatteredRows {
+    base: *mut u8,
+    len: usize,
+}
+
+// SAFETY: tasks write disjoint rows (ScatteredRows::row's contract).
+unsafe impl Sync for ScatteredRows {}
+
+impl ScatteredRows {
+    /// Row `slot` of `row` bytes.
+    ///
+    /// # Safety
+    /// No other live reference may cover the row: each slot is written by one task only
+    /// (`build_write` refuses a mapping that sends two tokens to one slot).
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn row(&self, slot: usize, row: usize) -> &mut [u8] {
+        assert!((slot + 1) * row <= self.len, "slot {slot} past the cache");
+        std::slice::from_raw_parts_mut(self.base.add(slot * row), row)
+    }
+}
+
 struct WriteSet<E> {
     k: Vec<E>,
     v: Vec<E>,
-    cache: Vec<u8>,
+    cache: LineBytes,
 }
 
-/// `kv_write` into an fp8 cache.
+/// `kv_write` into an fp8 cache: tokens in order (their rows read as they lie), each row's
+/// codes streamed to its scattered slot.
 pub struct KvWriteFp8<E> {
     row: usize,
     head_dim: usize,
     slots: usize,
-    token_of_slot: Vec<Option<usize>>,
+    slot_of_token: Vec<usize>,
     /// 1/scale per KV head, K then V.
     inverse: [Vec<f32>; 2],
     sets: Vec<WriteSet<E>>,
@@ -54,12 +113,10 @@ pub fn build_write<E: HostElem>(
 ) -> Result<Box<dyn Kernel>> {
     let p = KvShape::of(spec)?;
     let (row, slots) = (p.row() as usize, p.slots() as usize);
-    let mut token_of_slot = vec![None; slots];
-    for (t, slot) in indices(inputs.get("slot_mapping")?, slots)?
-        .into_iter()
-        .enumerate()
-    {
-        if token_of_slot[slot].replace(t).is_some() {
+    let slot_of_token = indices(inputs.get("slot_mapping")?, slots)?;
+    let mut taken = vec![false; slots];
+    for &slot in &slot_of_token {
+        if std::mem::replace(&mut taken[slot], true) {
             return Err(Error::backend(format!(
                 "slot_mapping sends two tokens to slot {slot}"
             )));
@@ -71,14 +128,14 @@ pub fn build_write<E: HostElem>(
         .map(|_| WriteSet {
             k: k.to_vec(),
             v: v.to_vec(),
-            cache: vec![0; 2 * slots * row],
+            cache: LineBytes::zeroed(2 * slots * row),
         })
         .collect();
     Ok(Box::new(KvWriteFp8 {
         row,
         head_dim: p.head_dim as usize,
         slots,
-        token_of_slot,
+        slot_of_token,
         inverse,
         sets,
     }))
@@ -88,27 +145,35 @@ impl<E: HostElem> Kernel for KvWriteFp8<E> {
     fn run(&mut self, set: usize) -> Result<()> {
         let (row, d) = (self.row, self.head_dim);
         let s = &mut self.sets[set];
-        let (kc, vc) = s.cache.split_at_mut(self.slots * row);
+        let (kc, vc) = s.cache.bytes_mut().split_at_mut(self.slots * row);
         for ((cache, src), inverse) in [(kc, &s.k), (vc, &s.v)].into_iter().zip(&self.inverse) {
-            cache
-                .par_chunks_mut(row)
-                .zip(self.token_of_slot.par_iter())
+            let rows = ScatteredRows {
+                base: cache.as_mut_ptr(),
+                len: cache.len(),
+            };
+            let slot_of_token = &self.slot_of_token;
+            src.par_chunks(ROWS_PER_TASK * row)
+                .enumerate()
                 .for_each_init(
                     || vec![0f32; row],
-                    |wide, (dst, t)| {
-                        let Some(t) = t else { return };
-                        let x = &src[t * row..(t + 1) * row];
-                        let heads = dst.chunks_mut(d).zip(inverse);
-                        if let Some(bits) = E::bf16_bits(x) {
-                            for ((codes, inv), x) in heads.zip(bits.chunks(d)) {
-                                fp8_encode_bf16(x, *inv, codes);
-                            }
-                        } else {
-                            E::widen(x, wide);
-                            for ((codes, inv), x) in heads.zip(wide.chunks(d)) {
-                                fp8_encode(x, *inv, codes);
+                    |wide, (task, xs)| {
+                        for (i, x) in xs.chunks(row).enumerate() {
+                            let slot = slot_of_token[task * ROWS_PER_TASK + i];
+                            // SAFETY: every token has a slot of its own (checked in build).
+                            let dst = unsafe { rows.row(slot, row) };
+                            let heads = dst.chunks_mut(d).zip(inverse);
+                            if let Some(bits) = E::bf16_bits(x) {
+                                for ((codes, inv), x) in heads.zip(bits.chunks(d)) {
+                                    fp8_encode_bf16_streaming(x, *inv, codes);
+                                }
+                            } else {
+                                E::widen(x, wide);
+                                for ((codes, inv), x) in heads.zip(wide.chunks(d)) {
+                                    fp8_encode(x, *inv, codes);
+                                }
                             }
                         }
+                        store_fence();
                     },
                 );
         }
@@ -119,7 +184,7 @@ impl<E: HostElem> Kernel for KvWriteFp8<E> {
         HostTensor {
             name: "kv_cache",
             shape: vec![2, self.slots, self.row],
-            data: HostData::Fp8E4m3(self.sets[set].cache.clone()),
+            data: HostData::Fp8E4m3(self.sets[set].cache.bytes().to_vec()),
         }
     }
 }
@@ -177,23 +242,32 @@ impl<E: HostElem> Kernel for KvReadFp8<E> {
         let s = &mut self.sets[set];
         let (ko, vo) = s.kv.split_at_mut(self.tokens * row);
         for ((dst_all, src), scale) in [(ko, &s.k), (vo, &s.v)].into_iter().zip(&self.scales) {
+            let slot_of_token = &self.slot_of_token;
             dst_all
-                .par_chunks_mut(row)
-                .zip(self.slot_of_token.par_iter())
+                .par_chunks_mut(ROWS_PER_TASK * row)
+                .enumerate()
                 .for_each_init(
                     || vec![0f32; row],
-                    |wide, (dst, &slot)| {
-                        let codes = &src[slot * row..(slot + 1) * row];
-                        let heads = codes.chunks(d).zip(scale);
-                        if let Some(bits) = E::bf16_bits_mut(dst) {
-                            for ((c, s), out) in heads.zip(bits.chunks_mut(d)) {
-                                fp8_decode_bf16(c, *s, out);
+                    |wide, (task, dsts)| {
+                        for (i, dst) in dsts.chunks_mut(row).enumerate() {
+                            let t = task * ROWS_PER_TASK + i;
+                            // Pages are scattered: the rows ahead start on their way.
+                            if let Some(&ahead) = slot_of_token.get(t + AHEAD) {
+                                prefetch(&src[ahead * row..(ahead + 1) * row]);
                             }
-                        } else {
-                            for ((c, s), w) in heads.zip(wide.chunks_mut(d)) {
-                                fp8_decode(c, *s, w);
+                            let slot = slot_of_token[t];
+                            let codes = &src[slot * row..(slot + 1) * row];
+                            let heads = codes.chunks(d).zip(scale);
+                            if let Some(bits) = E::bf16_bits_mut(dst) {
+                                for ((c, s), out) in heads.zip(bits.chunks_mut(d)) {
+                                    fp8_decode_bf16(c, *s, out);
+                                }
+                            } else {
+                                for ((c, s), w) in heads.zip(wide.chunks_mut(d)) {
+                                    fp8_decode(c, *s, w);
+                                }
+                                E::narrow(wide, dst);
                             }
-                            E::narrow(wide, dst);
                         }
                     },
                 );

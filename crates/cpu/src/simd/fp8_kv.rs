@@ -26,6 +26,31 @@ pub fn fp8_encode_bf16(x: &[u16], scale: f32, out: &mut [u8]) {
     }
 }
 
+/// [`fp8_encode_bf16`] with the whole 64-byte lines of `out` written by non-temporal stores
+/// when `out` starts on a line (no read for ownership of a line the row overwrites whole, and
+/// no cache space taken); plain stores otherwise. Call [`store_fence`] before another thread
+/// reads `out`.
+pub fn fp8_encode_bf16_streaming(x: &[u16], scale: f32, out: &mut [u8]) {
+    let n = x.len().min(out.len());
+    let mut done = 0;
+    #[cfg(target_arch = "x86_64")]
+    if level() == Level::Avx512 && (out.as_ptr() as usize).is_multiple_of(64) {
+        // SAFETY: AVX-512 F and BW were detected; n bounds both slices; `out` is line-aligned.
+        done = unsafe { stream_avx512(&x[..n], scale, &mut out[..n]) };
+    }
+    fp8_encode_bf16(&x[done..n], scale, &mut out[done..n]);
+}
+
+/// Orders the non-temporal stores of [`fp8_encode_bf16_streaming`] before what follows (a
+/// task's end, after which other threads read its rows).
+pub fn store_fence() {
+    #[cfg(target_arch = "x86_64")]
+    // SAFETY: SSE is part of x86_64; a fence has no operands.
+    unsafe {
+        std::arch::x86_64::_mm_sfence()
+    };
+}
+
 /// `out[i]` = the bf16 bits of e4m3(codes[i])·scale (to nearest even) over the shorter length.
 pub fn fp8_decode_bf16(codes: &[u8], scale: f32, out: &mut [u16]) {
     let n = codes.len().min(out.len());
@@ -57,6 +82,28 @@ unsafe fn encode_avx512(x: &[u16], scale: f32, out: &mut [u8]) -> usize {
         let v = _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(bits)));
         let codes = super::quant::e4m3_codes(_mm512_mul_ps(v, s));
         _mm_storeu_si128(out.as_mut_ptr().add(i) as *mut __m128i, codes);
+    }
+    whole
+}
+
+/// [`fp8_encode_bf16_streaming`] over whole lines of 64 codes (`out` line-aligned); returns
+/// how many were done.
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f,avx512bw")]
+unsafe fn stream_avx512(x: &[u16], scale: f32, out: &mut [u8]) -> usize {
+    use std::arch::x86_64::*;
+    let s = _mm512_set1_ps(scale);
+    let codes = |i: usize| {
+        let bits = _mm256_loadu_si256(x.as_ptr().add(i) as *const __m256i);
+        let v = _mm512_castsi512_ps(_mm512_slli_epi32::<16>(_mm512_cvtepu16_epi32(bits)));
+        super::quant::e4m3_codes(_mm512_mul_ps(v, s))
+    };
+    let whole = x.len() / 64 * 64;
+    for i in (0..whole).step_by(64) {
+        let line = _mm512_inserti32x4::<1>(_mm512_castsi128_si512(codes(i)), codes(i + 16));
+        let line =
+            _mm512_inserti32x4::<3>(_mm512_inserti32x4::<2>(line, codes(i + 32)), codes(i + 48));
+        _mm512_stream_si512(out.as_mut_ptr().add(i) as *mut __m512i, line);
     }
     whole
 }
@@ -105,6 +152,17 @@ mod tests {
             fp8_encode(&wide, scale, &mut want);
             fp8_encode_bf16(&xs, scale, &mut got);
             assert_eq!(got, want, "encode, scale {scale}");
+            // Streaming into a line-aligned buffer and into one a byte off a line.
+            let mut lines = vec![[0u8; 64]; xs.len() / 64 + 2];
+            let at = lines.as_mut_ptr() as usize % 64;
+            let bytes = lines.as_flattened_mut();
+            let aligned = (64 - at) % 64;
+            for off in [aligned, aligned + 1] {
+                let out = &mut bytes[off..off + xs.len()];
+                fp8_encode_bf16_streaming(&xs, scale, out);
+                store_fence();
+                assert!(out == want.as_slice(), "streaming at {off}, scale {scale}");
+            }
 
             let mut values = vec![0f32; codes.len()];
             fp8_decode(&codes, scale, &mut values);

@@ -44,7 +44,16 @@ pub fn int4_bf16_order(e: usize) -> usize {
     chunk * CHUNK + (i % 4) * 32 + i / 4
 }
 
-/// `out[r] += Σ_e scale[g]·(q_e − zeros[g])·x[r][e]` (g = e / group) over one row of
+/// The zero points of one weight row.
+#[derive(Clone, Copy)]
+pub enum Int4Zeros<'a> {
+    /// z = 8 for every group.
+    Symmetric,
+    /// Group g's z is nibble g % 8 of word g / 8 (the `zeros` tensor's row).
+    Packed(&'a [u32]),
+}
+
+/// `out[r] += Σ_e scale[g]·(q_e − z_g)·x[r][e]` (g = e / group) over one row of
 /// `words.len()·8` codes for the `out.len()` bf16 activation rows of `xs` (`k` apart, in
 /// [`int4_bf16_order`]); `group_sums[r·k/group + g]` is the sum of row r's activations in
 /// group g (f32 of the bf16). Call only where [`int4_bf16_fast`] is true.
@@ -54,7 +63,7 @@ pub fn int4_dots_bf16(
     words: &[u32],
     group: usize,
     scales: &[f32],
-    zeros: &[f32],
+    zeros: Int4Zeros,
     xs: &[u16],
     group_sums: &[f32],
     out: &mut [f32],
@@ -63,26 +72,20 @@ pub fn int4_dots_bf16(
     let groups = k / group.max(1);
     assert!(int4_bf16_fast(k), "int4_dots_bf16: {k} codes");
     assert!(
-        matches!(group, 32 | 64 | 128) && scales.len() >= groups && zeros.len() >= groups,
+        matches!(group, 32 | 64 | 128) && scales.len() >= groups,
         "int4_dots_bf16: groups"
     );
+    if let Int4Zeros::Packed(z) = zeros {
+        assert!(z.len() >= groups.div_ceil(8), "int4_dots_bf16: zeros");
+    }
     assert!(
         out.len() <= 16 && xs.len() >= out.len() * k && group_sums.len() >= out.len() * groups,
         "int4_dots_bf16: rows"
     );
-    // The offsets: Σ_g scale·(128 + z)·Σ_{e∈g} x[r][e].
-    for (r, o) in out.iter_mut().enumerate() {
-        let sums = &group_sums[r * groups..(r + 1) * groups];
-        let offset: f32 = (scales.iter().zip(zeros))
-            .zip(sums)
-            .map(|((s, z), x)| s * (MAGIC + z) * x)
-            .sum();
-        *o -= offset;
-    }
     #[cfg(target_arch = "x86_64")]
     // SAFETY: the instructions were detected (int4_bf16_fast) and the sizes checked above.
     unsafe {
-        int4_dots_bf16_avx512(words, group, scales, xs, out)
+        int4_dots_bf16_avx512(words, group, scales, zeros, xs, group_sums, out)
     }
 }
 
@@ -92,11 +95,53 @@ unsafe fn int4_dots_bf16_avx512(
     words: &[u32],
     group: usize,
     scales: &[f32],
+    zeros: Int4Zeros,
     xs: &[u16],
+    group_sums: &[f32],
     out: &mut [f32],
 ) {
+    offsets(words.len() * 8 / group, scales, zeros, group_sums, out);
     if !out.is_empty() {
         by_rows!(out.len(), int4_bf16_rows(words, group, scales, xs, out));
+    }
+}
+
+/// `out[r] −= Σ_g scale[g]·(128 + z_g)·sums[r][g]`, sixteen groups a step: the zero points
+/// unpacked from their words in registers (a permute spreads word g/8 over its lanes, a
+/// variable shift brings nibble g % 8 down).
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx512f")]
+unsafe fn offsets(groups: usize, scales: &[f32], zeros: Int4Zeros, sums: &[f32], out: &mut [f32]) {
+    use std::arch::x86_64::*;
+    let lanes = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    let word_of = _mm512_srli_epi32::<3>(lanes);
+    let shift = _mm512_slli_epi32::<2>(_mm512_and_si512(lanes, _mm512_set1_epi32(7)));
+    let (nibble, magic) = (_mm512_set1_epi32(15), _mm512_set1_ps(MAGIC));
+    for (r, o) in out.iter_mut().enumerate() {
+        let mut acc = _mm512_setzero_ps();
+        for g0 in (0..groups).step_by(16) {
+            let mask: __mmask16 = if groups - g0 >= 16 {
+                0xffff
+            } else {
+                (1u16 << (groups - g0)) - 1
+            };
+            let z = match zeros {
+                Int4Zeros::Symmetric => _mm512_set1_ps(8.0),
+                Int4Zeros::Packed(w) => {
+                    let n = (groups - g0).div_ceil(8).min(2);
+                    let two = _mm512_maskz_loadu_epi32(
+                        (1u16 << n) - 1,
+                        w.as_ptr().add(g0 / 8) as *const i32,
+                    );
+                    let spread = _mm512_permutexvar_epi32(word_of, two);
+                    _mm512_cvtepi32_ps(_mm512_and_si512(_mm512_srlv_epi32(spread, shift), nibble))
+                }
+            };
+            let s = _mm512_maskz_loadu_ps(mask, scales.as_ptr().add(g0));
+            let x = _mm512_maskz_loadu_ps(mask, sums.as_ptr().add(r * groups + g0));
+            acc = _mm512_fmadd_ps(_mm512_mul_ps(s, _mm512_add_ps(z, magic)), x, acc);
+        }
+        *o -= _mm512_reduce_add_ps(acc);
     }
 }
 
@@ -206,12 +251,18 @@ mod tests {
 
     #[test]
     fn every_group_size_and_row_count_matches_a_plain_sum() {
-        // k = 256 (two chunks), three rows of bf16 activations, per-group zero points.
-        let k = 256;
+        // k = 256 (two chunks), three rows of bf16 activations, per-group zero points; 64
+        // groups of 32 at k = 2048 (four steps of sixteen offsets) too.
+        for k in [256, 2048] {
+            every_group_size_and_row_count_at(k);
+        }
+    }
+
+    fn every_group_size_and_row_count_at(k: usize) {
         if !int4_bf16_fast(k) {
             return; // nothing to compare on this CPU: the f32 path serves it
         }
-        let words: Vec<u32> = (0..32u32)
+        let words: Vec<u32> = (0..k as u32 / 8)
             .map(|i| 0x2545_f491u32.wrapping_mul(i + 3))
             .collect();
         let code = |e: usize| ((words[e / 8] >> (4 * (e % 8))) & 15) as f32;
@@ -228,10 +279,21 @@ mod tests {
         for group in [32, 64, 128] {
             let groups = k / group;
             let scales: Vec<f32> = (0..groups).map(|g| 0.25 * (g + 1) as f32).collect();
-            for zs in [
-                vec![8.0; groups],
-                (0..groups).map(|g| (g * 5 % 16) as f32).collect(),
-            ] {
+            let packed: Vec<u32> = (0..groups.div_ceil(8))
+                .map(|w| {
+                    (0..8)
+                        .map(|i| (((8 * w + i) * 5 % 16) as u32) << (4 * i))
+                        .sum()
+                })
+                .collect();
+            let forms = [
+                (Int4Zeros::Symmetric, vec![8.0; groups]),
+                (
+                    Int4Zeros::Packed(&packed),
+                    (0..groups).map(|g| (g * 5 % 16) as f32).collect(),
+                ),
+            ];
+            for (zeros, zs) in forms {
                 let mut sums = vec![0f32; rows * groups];
                 for r in 0..rows {
                     for e in 0..k {
@@ -240,7 +302,7 @@ mod tests {
                 }
                 for n_rows in 1..=rows {
                     let mut out = vec![0.5f32; n_rows];
-                    int4_dots_bf16(&words, group, &scales, &zs, &xs, &sums, &mut out);
+                    int4_dots_bf16(&words, group, &scales, zeros, &xs, &sums, &mut out);
                     for (r, got) in out.iter().enumerate() {
                         let term =
                             |e: usize, q: f32| (q * scales[e / group]) as f64 * x[r * k + e] as f64;
