@@ -92,14 +92,7 @@ pub fn fp8_e4m3fnuz_to_f32(byte: u8) -> f32 {
     if byte == 0x80 {
         return f32::NAN;
     }
-    let sign = if byte & 0x80 != 0 { -1.0 } else { 1.0 };
-    let exp = ((byte >> 3) & 0x0f) as i32;
-    let man = (byte & 0x07) as f32;
-    if exp == 0 {
-        sign * man / 8.0 * 2f32.powi(-7)
-    } else {
-        sign * (1.0 + man / 8.0) * 2f32.powi(exp - 8)
-    }
+    e4m3_value(byte, 8)
 }
 
 /// Encodes an f32 as e4m3fnuz, rounding to nearest even and saturating at ±240 (infinities
@@ -111,30 +104,48 @@ pub fn fp8_e4m3fnuz_from_f32(value: f32) -> u8 {
         return 0x80;
     }
     let sign = if value.is_sign_negative() { 0x80u8 } else { 0 };
-    let a = value.abs().min(240.0);
-    let magnitude = if a < 2f32.powi(-7) {
-        // Subnormal codes 0..7 are k·2⁻¹⁰; k = 8 is the smallest normal, code 0x08.
-        (a * 1024.0).round_ties_even() as u8
-    } else {
-        let bits = a.to_bits();
-        let mut exp = (bits >> 23) as i32 - 127;
-        let man = bits & 0x7f_ffff;
-        let (mut m3, rest) = (man >> 20, man & 0xf_ffff);
-        if rest > 0x8_0000 || (rest == 0x8_0000 && m3 & 1 == 1) {
-            m3 += 1;
-        }
-        if m3 == 8 {
-            m3 = 0;
-            exp += 1;
-        }
-        // a ≤ 240 = 1.875·2⁷ keeps the code at or below 0x7f.
-        (((exp + 8) as u8) << 3) | m3 as u8
-    };
-    if magnitude == 0 {
-        0
-    } else {
-        sign | magnitude
+    // |value| ≤ 240 = 1.875·2⁷ keeps the code at or below 0x7f.
+    match e4m3_magnitude(value.abs().min(240.0), 8) {
+        0 => 0,
+        magnitude => sign | magnitude,
     }
+}
+
+/// The value of e4m3 code `byte` whose exponent field is biased by `bias` (7 OCP, 8
+/// e4m3fnuz), NaN codes aside: field e > 0 is (1 + m/8)·2^(e − bias), e = 0 is
+/// m/8·2^(1 − bias).
+pub(crate) fn e4m3_value(byte: u8, bias: i32) -> f32 {
+    let sign = if byte & 0x80 != 0 { -1.0 } else { 1.0 };
+    let exp = ((byte >> 3) & 0x0f) as i32;
+    let man = (byte & 0x07) as f32;
+    if exp == 0 {
+        sign * man / 8.0 * 2f32.powi(1 - bias)
+    } else {
+        sign * (1.0 + man / 8.0) * 2f32.powi(exp - bias)
+    }
+}
+
+/// The code (without sign) of magnitude `a` in e4m3 biased by `bias`, rounded to nearest
+/// even: below the smallest normal 2^(1 − bias) a multiple of 2^(−2 − bias) (codes 0..8, 8
+/// being the smallest normal); above, the exponent re-biased and the mantissa rounded to
+/// three bits, a carry moving into the exponent. `a` must be finite and within the
+/// encoding's largest value.
+pub(crate) fn e4m3_magnitude(a: f32, bias: i32) -> u8 {
+    if a < 2f32.powi(1 - bias) {
+        return (a * 2f32.powi(bias + 2)).round_ties_even() as u8;
+    }
+    let bits = a.to_bits();
+    let mut exp = (bits >> 23) as i32 - 127;
+    let man = bits & 0x7f_ffff;
+    let (mut m3, rest) = (man >> 20, man & 0xf_ffff);
+    if rest > 0x8_0000 || (rest == 0x8_0000 && m3 & 1 == 1) {
+        m3 += 1;
+    }
+    if m3 == 8 {
+        m3 = 0;
+        exp += 1;
+    }
+    (((exp + bias) as u8) << 3) | m3 as u8
 }
 
 #[cfg(test)]

@@ -272,17 +272,10 @@ impl HostTensor {
 
 /// Decodes one OCP fp8 E4M3 byte (bias 7, no infinities, S.1111.111 is NaN).
 pub fn fp8_e4m3_to_f32(byte: u8) -> f32 {
-    let sign = if byte & 0x80 != 0 { -1.0 } else { 1.0 };
-    let exp = ((byte >> 3) & 0x0f) as i32;
-    let man = (byte & 0x07) as f32;
-    if exp == 0x0f && byte & 0x07 == 0x07 {
+    if byte & 0x7f == 0x7f {
         return f32::NAN;
     }
-    if exp == 0 {
-        sign * man / 8.0 * 2f32.powi(-6)
-    } else {
-        sign * (1.0 + man / 8.0) * 2f32.powi(exp - 7)
-    }
+    crate::fp8::e4m3_value(byte, 7)
 }
 
 /// Encodes an f32 as OCP fp8 E4M3, rounding to nearest even and saturating at ±448 (NaN
@@ -293,24 +286,8 @@ pub fn fp8_e4m3_from_f32(value: f32) -> u8 {
         return 0x7f;
     }
     let sign = if value.is_sign_negative() { 0x80u8 } else { 0 };
-    let a = value.abs().min(448.0);
-    if a < 2f32.powi(-6) {
-        // Subnormal codes 0..7 are k·2⁻⁹; k = 8 is the smallest normal, code 0x08.
-        return sign | (a * 512.0).round_ties_even() as u8;
-    }
-    let bits = a.to_bits();
-    let mut exp = (bits >> 23) as i32 - 127;
-    let man = bits & 0x7f_ffff;
-    let (mut m3, rest) = (man >> 20, man & 0xf_ffff);
-    if rest > 0x8_0000 || (rest == 0x8_0000 && m3 & 1 == 1) {
-        m3 += 1;
-    }
-    if m3 == 8 {
-        m3 = 0;
-        exp += 1;
-    }
-    // a ≤ 448 = 1.75·2⁸ keeps the code at or below 0x7e.
-    sign | (((exp + 7) as u8) << 3) | m3 as u8
+    // |value| ≤ 448 = 1.75·2⁸ keeps the code at or below 0x7e.
+    sign | crate::fp8::e4m3_magnitude(value.abs().min(448.0), 7)
 }
 
 #[cfg(test)]

@@ -36,6 +36,41 @@ macro_rules! by_rows {
     };
 }
 
+/// The block loop of the row kernels: `step(b, c, acc)` for blocks `0..blocks`, C a step with
+/// block `b` adding into chain `c = b % C` (the blocks left over into chain 0), then each
+/// row's chains summed into `out[r]`. Registers, not memory, carry the R·C sums.
+///
+/// # Safety
+/// The CPU must have AVX-512 F (callers are `#[target_feature]` functions that enable it).
+#[cfg(target_arch = "x86_64")]
+#[inline(always)]
+unsafe fn chained_rows<const R: usize, const C: usize>(
+    blocks: usize,
+    mut step: impl FnMut(usize, usize, &mut [[std::arch::x86_64::__m512; C]; R]),
+    out: &mut [f32],
+) {
+    use std::arch::x86_64::*;
+    let mut acc = [[_mm512_setzero_ps(); C]; R];
+    let mut b = 0;
+    while b + C <= blocks {
+        for c in 0..C {
+            step(b + c, c, &mut acc);
+        }
+        b += C;
+    }
+    while b < blocks {
+        step(b, 0, &mut acc);
+        b += 1;
+    }
+    for (o, a) in out.iter_mut().zip(acc) {
+        let mut v = a[0];
+        for chain in &a[1..] {
+            v = _mm512_add_ps(v, *chain);
+        }
+        *o += _mm512_reduce_add_ps(v);
+    }
+}
+
 mod fp8_dots_bf16;
 mod fp8_kv;
 mod fp8_rows;

@@ -72,7 +72,6 @@ unsafe fn fp8_bf16_rows<const R: usize, const C: usize>(w: &[u8], xs: &[u16], ou
     let (lo0, lo1) = (load(&LOW_BYTES, 0), load(&LOW_BYTES, 1));
     let (hi0, hi1) = (load(&HIGH_BYTES, 0), load(&HIGH_BYTES, 1));
     let sign = _mm512_set1_epi8(0x80u8 as i8);
-    let mut total = [[_mm512_setzero_ps(); C]; R];
     let (wp, xp) = (w.as_ptr(), xs.as_ptr());
     let block = |b: usize, c: usize, total: &mut [[__m512; C]; R]| {
         let codes = _mm512_loadu_si512(wp.add(BLOCK * b) as *const _);
@@ -90,25 +89,7 @@ unsafe fn fp8_bf16_rows<const R: usize, const C: usize>(w: &[u8], xs: &[u16], ou
             t[c] = _mm512_dpbf16_ps(_mm512_dpbf16_ps(t[c], first, xa), second, xb);
         }
     };
-    let blocks = k / BLOCK;
-    let mut b = 0;
-    while b + C <= blocks {
-        for c in 0..C {
-            block(b + c, c, &mut total);
-        }
-        b += C;
-    }
-    while b < blocks {
-        block(b, 0, &mut total);
-        b += 1;
-    }
-    for (o, t) in out.iter_mut().zip(total) {
-        let mut v = t[0];
-        for chain in &t[1..] {
-            v = _mm512_add_ps(v, *chain);
-        }
-        *o += _mm512_reduce_add_ps(v);
-    }
+    super::chained_rows::<R, C>(k / BLOCK, block, out);
 }
 
 #[cfg(test)]

@@ -183,7 +183,6 @@ unsafe fn int4_bf16_rows<const R: usize, const C: usize>(
         120 / group as i32,
     );
     let scale_mask: __mmask16 = (1u32 << per_chunk) as u16 - 1;
-    let mut total = [[_mm512_setzero_ps(); C]; R];
     let (wp, xp, sp) = (
         words.as_ptr() as *const __m512i,
         xs.as_ptr(),
@@ -213,25 +212,7 @@ unsafe fn int4_bf16_rows<const R: usize, const C: usize>(
             t[c] = _mm512_fmadd_ps(acc, scale, t[c]);
         }
     };
-    let chunks = k / CHUNK;
-    let mut b = 0;
-    while b + C <= chunks {
-        for c in 0..C {
-            chunk(b + c, c, &mut total);
-        }
-        b += C;
-    }
-    while b < chunks {
-        chunk(b, 0, &mut total);
-        b += 1;
-    }
-    for (o, t) in out.iter_mut().zip(total) {
-        let mut v = t[0];
-        for chain in &t[1..] {
-            v = _mm512_add_ps(v, *chain);
-        }
-        *o += _mm512_reduce_add_ps(v);
-    }
+    super::chained_rows::<R, C>(k / CHUNK, chunk, out);
 }
 
 #[cfg(test)]

@@ -145,41 +145,19 @@ unsafe fn int4_rows<const R: usize, const C: usize>(
 ) {
     use std::arch::x86_64::*;
     let shifts = _mm512_setr_epi32(0, 0, 4, 4, 8, 8, 12, 12, 16, 16, 20, 20, 24, 24, 28, 28);
-    let mut acc = [[_mm512_setzero_ps(); C]; R];
-    let pairs = words.len() / 2;
     let (wp, tp, xp) = (words.as_ptr(), tables.as_ptr(), xs.as_ptr());
     // group is a power of two (32, 64, 128): the table of code `at` is at / group.
     let shift = group.trailing_zeros();
-    let mut p = 0;
-    while p + C <= pairs {
-        for c in 0..C {
-            let at = 16 * (p + c);
-            let both = (wp.add(2 * (p + c)) as *const u64).read_unaligned();
-            let idx = _mm512_srlv_epi32(_mm512_set1_epi64(both as i64), shifts);
-            let w = _mm512_permutexvar_ps(idx, _mm512_loadu_ps(tp.add(16 * (at >> shift))));
-            for (r, a) in acc.iter_mut().enumerate() {
-                a[c] = _mm512_fmadd_ps(w, _mm512_loadu_ps(xp.add(r * k + at)), a[c]);
-            }
-        }
-        p += C;
-    }
-    while p < pairs {
+    let pair = |p: usize, c: usize, acc: &mut [[__m512; C]; R]| {
         let at = 16 * p;
         let both = (wp.add(2 * p) as *const u64).read_unaligned();
         let idx = _mm512_srlv_epi32(_mm512_set1_epi64(both as i64), shifts);
         let w = _mm512_permutexvar_ps(idx, _mm512_loadu_ps(tp.add(16 * (at >> shift))));
         for (r, a) in acc.iter_mut().enumerate() {
-            a[0] = _mm512_fmadd_ps(w, _mm512_loadu_ps(xp.add(r * k + at)), a[0]);
+            a[c] = _mm512_fmadd_ps(w, _mm512_loadu_ps(xp.add(r * k + at)), a[c]);
         }
-        p += 1;
-    }
-    for (o, a) in out.iter_mut().zip(acc) {
-        let mut v = a[0];
-        for chain in &a[1..] {
-            v = _mm512_add_ps(v, *chain);
-        }
-        *o += _mm512_reduce_add_ps(v);
-    }
+    };
+    super::chained_rows::<R, C>(words.len() / 2, pair, out);
 }
 
 /// `out[r] += Σ_e f16view(w_e)·x[r][e]` over one row of e4m3 bytes, for the `out.len()`
@@ -233,40 +211,18 @@ unsafe fn fp8_rows<const R: usize, const C: usize>(w: &[u8], xs: &[f32], out: &m
     use std::arch::x86_64::*;
     let k = w.len();
     let mask = _mm256_set1_epi16(0xbfffu16 as i16);
-    let mut acc = [[_mm512_setzero_ps(); C]; R];
-    let blocks = k / 16;
     let (wp, xp) = (w.as_ptr(), xs.as_ptr());
-    let decode = |b: usize| {
+    let block = |b: usize, c: usize, acc: &mut [[__m512; C]; R]| {
         let bytes = _mm_loadu_si128(wp.add(16 * b) as *const __m128i);
-        _mm512_cvtph_ps(_mm256_and_si256(
+        let f = _mm512_cvtph_ps(_mm256_and_si256(
             _mm256_slli_epi16(_mm256_cvtepi8_epi16(bytes), 7),
             mask,
-        ))
-    };
-    let mut b = 0;
-    while b + C <= blocks {
-        for c in 0..C {
-            let f = decode(b + c);
-            for (r, a) in acc.iter_mut().enumerate() {
-                a[c] = _mm512_fmadd_ps(f, _mm512_loadu_ps(xp.add(r * k + 16 * (b + c))), a[c]);
-            }
-        }
-        b += C;
-    }
-    while b < blocks {
-        let f = decode(b);
+        ));
         for (r, a) in acc.iter_mut().enumerate() {
-            a[0] = _mm512_fmadd_ps(f, _mm512_loadu_ps(xp.add(r * k + 16 * b)), a[0]);
+            a[c] = _mm512_fmadd_ps(f, _mm512_loadu_ps(xp.add(r * k + 16 * b)), a[c]);
         }
-        b += 1;
-    }
-    for (o, a) in out.iter_mut().zip(acc) {
-        let mut v = a[0];
-        for chain in &a[1..] {
-            v = _mm512_add_ps(v, *chain);
-        }
-        *o += _mm512_reduce_add_ps(v);
-    }
+    };
+    super::chained_rows::<R, C>(k / 16, block, out);
 }
 
 /// One f32 as an OCP e4m3 code, rounded to nearest even and saturated at ±448, NaN to 0x7f:
