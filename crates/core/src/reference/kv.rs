@@ -261,33 +261,43 @@ mod tests {
     }
 
     #[test]
-    fn an_fp8_read_dequantizes_by_the_head_scale() {
-        // 1 token, 2 heads of 1, one page of 1: K codes [0x38 = 1, 0xc0 = −2], V [0x40 = 2,
-        // 0x01 = 2⁻⁹]; scales k [0.5, 3], v [0.25, 512]: K = [0.5, −6], V = [0.5, 1].
+    fn an_fp8_read_dequantizes_by_the_head_scale_in_either_encoding() {
+        // 1 token, 2 heads of 1, one page of 1: K codes [0x38, 0xc0], V [0x40, 0x01]; scales k
+        // [0.5, 3], v [0.25, 512]. OCP: K codes 1, −2 and V codes 2, 2⁻⁹ give K = [0.5, −6],
+        // V = [0.5, 1]; e4m3fnuz codes are worth half (0.5, −1, 1, 2⁻¹⁰): K = [0.25, −3],
+        // V = [0.25, 0.5].
         let spec = OpSpec::parse(
             OpKind::KvRead,
             "tokens=1,heads_kv=2,head_dim=1,page_size=1,kv_fp8=1",
             DType::Bf16,
         )
         .unwrap();
-        let codes = |name, v: Vec<u8>| HostTensor {
-            name,
-            shape: vec![1, 1, 2, 1],
-            data: crate::tensor::HostData::Fp8E4m3(v),
-        };
         let f32s = |name, v: &[f32]| HostTensor::from_f32(name, vec![v.len()], DType::F32, v);
-        let inputs = Inputs {
-            fp8: Default::default(),
-            tensors: vec![
-                codes("k_cache", vec![0x38, 0xc0]),
-                codes("v_cache", vec![0x40, 0x01]),
-                HostTensor::from_i32("block_table", vec![1], vec![0]),
-                f32s("k_scale", &[0.5, 3.0]),
-                f32s("v_scale", &[0.25, 512.0]),
-            ],
-        };
-        let r = Read::new(&spec, &inputs).unwrap();
-        assert_eq!(all(&r), vec![0.5, -6.0, 0.5, 1.0]);
+        for (fp8, want) in [
+            (Fp8Encoding::E4m3, vec![0.5, -6.0, 0.5, 1.0]),
+            (Fp8Encoding::E4m3Fnuz, vec![0.25, -3.0, 0.25, 0.5]),
+        ] {
+            let codes = |name, v: Vec<u8>| HostTensor {
+                name,
+                shape: vec![1, 1, 2, 1],
+                data: match fp8 {
+                    Fp8Encoding::E4m3 => crate::tensor::HostData::Fp8E4m3(v),
+                    Fp8Encoding::E4m3Fnuz => crate::tensor::HostData::Fp8E4m3Fnuz(v),
+                },
+            };
+            let inputs = Inputs {
+                fp8,
+                tensors: vec![
+                    codes("k_cache", vec![0x38, 0xc0]),
+                    codes("v_cache", vec![0x40, 0x01]),
+                    HostTensor::from_i32("block_table", vec![1], vec![0]),
+                    f32s("k_scale", &[0.5, 3.0]),
+                    f32s("v_scale", &[0.25, 512.0]),
+                ],
+            };
+            let r = Read::new(&spec, &inputs).unwrap();
+            assert_eq!(all(&r), want, "{fp8}");
+        }
     }
 
     #[test]
@@ -319,36 +329,6 @@ mod tests {
         let ocp = inputs(Fp8Encoding::E4m3);
         let r = Write::new(&spec, &ocp).unwrap();
         assert_eq!(all(&r), vec![32.0, 0.0, 288.0, 1.0]);
-    }
-
-    #[test]
-    fn an_fnuz_read_decodes_codes_at_half_their_ocp_values() {
-        // The codes of the OCP case, as e4m3fnuz: K [0x38 = 0.5, 0xc0 = −1], V [0x40 = 1,
-        // 0x01 = 2⁻¹⁰]; scales k [0.5, 3], v [0.25, 512]: K = [0.25, −3], V = [0.25, 0.5].
-        let spec = OpSpec::parse(
-            OpKind::KvRead,
-            "tokens=1,heads_kv=2,head_dim=1,page_size=1,kv_fp8=1",
-            DType::Bf16,
-        )
-        .unwrap();
-        let codes = |name, v: Vec<u8>| HostTensor {
-            name,
-            shape: vec![1, 1, 2, 1],
-            data: crate::tensor::HostData::Fp8E4m3Fnuz(v),
-        };
-        let f32s = |name, v: &[f32]| HostTensor::from_f32(name, vec![v.len()], DType::F32, v);
-        let inputs = Inputs {
-            fp8: Fp8Encoding::E4m3Fnuz,
-            tensors: vec![
-                codes("k_cache", vec![0x38, 0xc0]),
-                codes("v_cache", vec![0x40, 0x01]),
-                HostTensor::from_i32("block_table", vec![1], vec![0]),
-                f32s("k_scale", &[0.5, 3.0]),
-                f32s("v_scale", &[0.25, 512.0]),
-            ],
-        };
-        let r = Read::new(&spec, &inputs).unwrap();
-        assert_eq!(all(&r), vec![0.25, -3.0, 0.25, 0.5]);
     }
 
     #[test]
