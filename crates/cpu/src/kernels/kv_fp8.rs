@@ -21,8 +21,9 @@ const ROWS_PER_TASK: usize = 32;
 /// How many rows ahead the scattered source rows are prefetched.
 const AHEAD: usize = 2;
 
-/// The scales of one cache, per KV head: `k_scale`, `v_scale` (f32).
-fn scales(inputs: &Inputs, heads_kv: usize) -> Result<[Vec<f32>; 2]> {
+/// The scales of one cache, per KV head: `k_scale`, `v_scale` (f32); the fp8 KV ops and
+/// decode attention over an fp8 cache read them alike.
+pub(crate) fn scales(inputs: &Inputs, heads_kv: usize) -> Result<[Vec<f32>; 2]> {
     let get = |name| -> Result<Vec<f32>> {
         let s = <f32 as HostElem>::slice(inputs.get(name)?)?;
         if s.len() != heads_kv {

@@ -5,9 +5,10 @@
 //! or the kernels' score scale), `v_scale[g]` the weighted sum of its value codes.
 
 use hotpath_core::ops::DecodeShape;
-use hotpath_core::{Error, HostTensor, Inputs, OpSpec, Result};
+use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 
 use super::decode::{CacheElem, Decode, Rows, SPLIT_TOKENS};
+use crate::kernels::kv_fp8::scales;
 use crate::kernels::{HostElem, Kernel};
 use crate::simd::fp8_decode;
 
@@ -25,21 +26,6 @@ impl CacheElem for u8 {
             Rows::F32(out)
         }
     }
-}
-
-/// The per-KV-head scales `k_scale`, `v_scale` of `inputs` (f32, `heads_kv` each).
-fn scales(inputs: &Inputs, heads_kv: usize) -> Result<[Vec<f32>; 2]> {
-    let get = |name| -> Result<Vec<f32>> {
-        let s = <f32 as HostElem>::slice(inputs.get(name)?)?;
-        if s.len() != heads_kv {
-            return Err(Error::backend(format!(
-                "'{name}' holds {} scales; the cache has {heads_kv} KV heads",
-                s.len()
-            )));
-        }
-        Ok(s.to_vec())
-    };
-    Ok([get("k_scale")?, get("v_scale")?])
 }
 
 /// Builds paged decode attention over an fp8 cache with `sets` rotation sets.
