@@ -21,6 +21,8 @@ pub struct ShapeKey {
     /// shape's text while off, so the ids of results from before an op had it stay the same,
     /// and read as off where a shape from such a results file lacks it.
     pub quiet: bool,
+    /// A parameter for which 0 is a value (a seed, an exponent), not a size: 0 is accepted.
+    pub zero_ok: bool,
 }
 
 pub(crate) const fn req(name: &'static str, meaning: &'static str) -> ShapeKey {
@@ -30,6 +32,7 @@ pub(crate) const fn req(name: &'static str, meaning: &'static str) -> ShapeKey {
         default: None,
         flag: false,
         quiet: false,
+        zero_ok: false,
     }
 }
 
@@ -40,6 +43,7 @@ pub(crate) const fn opt(name: &'static str, meaning: &'static str, default: u64)
         default: Some(default),
         flag: false,
         quiet: false,
+        zero_ok: false,
     }
 }
 
@@ -51,6 +55,7 @@ pub(crate) const fn flag(name: &'static str, meaning: &'static str, default: boo
         default: Some(default as u64),
         flag: true,
         quiet: false,
+        zero_ok: false,
     }
 }
 
@@ -62,6 +67,19 @@ pub(crate) const fn switch(name: &'static str, meaning: &'static str) -> ShapeKe
         default: Some(0),
         flag: true,
         quiet: true,
+        zero_ok: false,
+    }
+}
+
+/// A parameter with its default for which 0 is a value ([`ShapeKey::zero_ok`]).
+pub(crate) const fn param(name: &'static str, meaning: &'static str, default: u64) -> ShapeKey {
+    ShapeKey {
+        name,
+        meaning,
+        default: Some(default),
+        flag: false,
+        quiet: false,
+        zero_ok: true,
     }
 }
 

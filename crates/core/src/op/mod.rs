@@ -5,7 +5,7 @@ mod kind;
 mod shape;
 
 pub use cost::{Sat, Work};
-pub(crate) use kind::{flag, opt, req, switch};
+pub(crate) use kind::{flag, opt, param, req, switch};
 pub use kind::{OpClass, OpKind, ShapeKey};
 pub use shape::{example as shape_example, Shape, MAX_DIM};
 

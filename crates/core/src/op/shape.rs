@@ -119,7 +119,7 @@ impl Shape {
                 }
                 continue;
             }
-            if *value == 0 {
+            if *value == 0 && !key.zero_ok {
                 return Err(Error::bad_input(format!(
                     "shape key {name}=0 is not valid for {op}; every size must be at least 1"
                 )));

@@ -19,6 +19,7 @@ mod kv_read;
 mod kv_write;
 mod l2_read;
 mod launch;
+mod moe_gemm;
 mod peak_mma;
 mod read;
 mod rope;
@@ -37,6 +38,10 @@ pub(crate) use kv_write::kv_suffix;
 pub use kv_write::{kv_cache_dtype, KvShape, KV_FP8_MAX};
 pub use l2_read::L2Shape;
 pub use launch::LaunchShape;
+pub use moe_gemm::route::{
+    expert_counts as moe_expert_counts, route as moe_route, touched_experts as moe_touched_experts,
+};
+pub use moe_gemm::{MoeShape, MOE_MAX_EXPERTS};
 pub use peak_mma::PeakShape;
 pub use rope::{cos_sin_cache, units_per_head, RopeShape, ROPE_BASE};
 pub use silu_mul::ActShape;
@@ -66,6 +71,9 @@ pub enum OpKind {
     GemvW4a16,
     /// Decode GEMV on fp8 e4m3 weights with per-channel scales.
     GemvFp8w,
+    /// Mixture-of-experts grouped GEMM: tokens routed top-k to experts, per-expert GEMM,
+    /// router-weighted sum per token.
+    MoeGemm,
     /// Prefill attention (flash style, optional causal mask, GQA).
     AttnPrefill,
     /// Decode attention over a paged KV cache.
@@ -105,10 +113,11 @@ pub enum OpKind {
 impl OpKind {
     /// Every op, in the order a suite runs them (after its ceilings: see
     /// [`crate::suite::suite`]).
-    pub const ALL: [OpKind; 21] = [
+    pub const ALL: [OpKind; 22] = [
         OpKind::Gemv,
         OpKind::GemvW4a16,
         OpKind::GemvFp8w,
+        OpKind::MoeGemm,
         OpKind::Gemm,
         OpKind::AttnPrefill,
         OpKind::AttnDecode,
@@ -192,6 +201,7 @@ pub fn def(op: OpKind) -> &'static dyn Op {
         OpKind::Gemv => &gemv::Gemv,
         OpKind::GemvW4a16 => &gemv_w4a16::GemvW4a16,
         OpKind::GemvFp8w => &gemv_fp8w::GemvFp8w,
+        OpKind::MoeGemm => &moe_gemm::MoeGemm,
         OpKind::AttnPrefill => &attn_prefill::AttnPrefill,
         OpKind::AttnDecode => &attn_decode::AttnDecode,
         OpKind::KvWrite => &kv_write::KvWrite,
