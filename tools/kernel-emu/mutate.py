@@ -191,6 +191,29 @@ KERNEL_MUTATIONS = [
      "  __syncthreads();  // every warp has its Q fragments", "  // every warp has its Q fragments"),
     ("prefill: causal mask one key late", "attn_prefill.cu", "attn_prefill",
      "(causal && key > qi)", "(causal && key > qi + 1)"),
+    ("moe_gemm: the router weight dropped in the combine", "moe_gemm.cu", "moe_gemm",
+     "s = fmaf(gates[p], ws[p * n + c], s);", "s += ws[p * n + c];"),
+    ("moe_gemm: offsets[E] one short (the last expert loses a row)", "moe_gemm.cu", "moe_gemm",
+     "offsets[experts] = run;", "offsets[experts] = run - 1;"),
+    ("moe_gemm: gemv skips the last expert", "moe_gemm.cu", "moe_gemm",
+     "if (rows <= 0 || col >= n) return;", "if (rows <= 0 || col >= n || e == (int)gridDim.y - 1) return;"),
+    ("moe_gemm: gemv gathers row pair % top_k, not the pair's token", "moe_gemm.cu", "moe_gemm",
+     "xr[i] = x + (long long)(pair[i] / top_k) * k;", "xr[i] = x + (long long)(pair[i] % top_k) * k;"),
+    ("moe_gemm: gemv's remainder of 3 rows runs 2", "moe_gemm.cu", "moe_gemm",
+     "case 3: hp_moe_gemv_rows<T, 3>", "case 3: hp_moe_gemv_rows<T, 2>"),
+    ("moe_gemm: gemv's second vector meets the first's activations", "moe_gemm.cu", "moe_gemm",
+     "hp_moe_dot16<T>(w1, x1)", "hp_moe_dot16<T>(w1, x0)"),
+    ("moe_gemm: tiles gather by sorted position, not through the sorted list", "moe_gemm.cu", "moe_gemm",
+     "tok[i] = i < tile_rows ? sorted[first + r0 + i] / top_k : -1;",
+     "tok[i] = i < tile_rows ? (first + r0 + i) / top_k : -1;"),
+    ("moe_gemm: tiles stop after the first 128 rows of an expert", "moe_gemm.cu", "moe_gemm",
+     "for (int r0 = 0; r0 < rows; r0 += HP_MOE_BM) {", "for (int r0 = 0; r0 < min(rows, HP_MOE_BM); r0 += HP_MOE_BM) {"),
+    ("moe_gemm: tiles drop the ragged k tail", "moe_gemm.cu", "moe_gemm",
+     "for (int k0 = 0; k0 < k; k0 += HP_MOE_BK) {", "for (int k0 = 0; k0 + HP_MOE_BK <= k; k0 += HP_MOE_BK) {"),
+    ("moe_gemm: tiles read shared memory before every thread has loaded it", "moe_gemm.cu", "moe_gemm",
+     "      __syncthreads();\n#pragma unroll 4", "#pragma unroll 4"),
+    ("moe_gemm: tiles skip the last expert", "moe_gemm.cu", "moe_gemm",
+     "if (rows <= 0) return;  // idle expert", "if (rows <= 0 || e == (int)gridDim.y - 1) return;  // idle expert"),
     # Last: a header mutation recompiles every file.
     ("header: the bf16 hp_mma multiplies as f16", "hotpath_common.cuh", "gemm",
      '"mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 "', '"mma.sync.aligned.m16n8k16.row.col.f32.f16.f16.f32 "'),
@@ -266,6 +289,7 @@ def if_more_than_one(f):
 
 DECODE = r"hp_attn_decode_(f32|f16|bf16)_d\d+_g\d+"
 DECODE_FP8 = r"hp_attn_decode_(f32|f16|bf16)_fp8kv_d\d+_g\d+"
+MOE_GEMM = r"hp_moe_gem[mv]_(f32|f16|bf16)"
 # (label, group, function (full match), edit of the line's words: True if it changed the line)
 PLAN_MUTATIONS = [
     ("decode plan: k_cache and v_cache swapped", "attn_decode", DECODE, swap_args(1, 2)),
@@ -316,6 +340,13 @@ PLAN_MUTATIONS = [
     ("l2_read plan: one pass more", "stream", r"hp_l2_read_\w+", int_arg(2, lambda v, a: v + 1)),
     ("triad plan: q doubled", "stream", r"hp_triad_\w+", f32_arg(4, lambda q: 2 * q)),
     ("peak plan: the zero salt is 1", "peak", r"hp_peak_mma_\w+", int_arg(2, lambda v, a: 1)),
+    ("moe_gemm plan: x and w swapped", "moe_gemm", MOE_GEMM, swap_args(0, 1)),
+    ("moe_gemm plan: top_k one more in the gather", "moe_gemm", MOE_GEMM, int_arg(5, lambda v, a: v + 1)),
+    ("moe_gemm plan: one expert short in the grid", "moe_gemm", MOE_GEMM, word(GRID + 1, if_more_than_one(lambda v: v - 1))),
+    ("moe_gemm plan: align counts one expert fewer", "moe_gemm", r"hp_moe_align", int_arg(4, lambda v, a: v - 1)),
+    ("moe_gemm plan: combine's ids and router weights swapped", "moe_gemm", r"hp_moe_combine_\w+", swap_args(1, 2)),
+    ("moe_gemm plan: combine one token short", "moe_gemm", r"hp_moe_combine_\w+",
+     int_arg(4, if_more_than_one(lambda v: v - 1))),
     ("gemm plan: m and n swapped", "gemm", r"hp_gemm_\w+", swap_args(3, 4)),
     ("gemm plan: one row tile short", "gemm", r"hp_gemm_\w+", word(GRID + 1, if_more_than_one(lambda v: v - 1))),
     ("prefill plan: k and v swapped", "attn_prefill", r"hp_attn_prefill_\w+", swap_args(1, 2)),

@@ -630,3 +630,53 @@ fn peak_counts_its_own_flops() {
     // 192 chains per thread, one FMA (2 FLOPs) per chain per step, 10 steps.
     assert_eq!(p.counted_work().unwrap().flops, threads * 192 * 2 * 10);
 }
+
+#[test]
+fn moe_gemm_every_dtype_and_routing() {
+    // Uniform and Zipf routing, an idle expert (the small shape's routing leaves one), one
+    // token, top_k = experts, a ragged last chunk of rows (n = 37), many rows per expert.
+    for d in DTYPES {
+        for shape in [
+            "tokens=12,experts=8,top_k=2,n=192,k=256,zipf_x100=120",
+            "tokens=1,experts=16,top_k=4,n=37,k=100",
+            "tokens=9,experts=4,top_k=4,n=20,k=64,route_seed=3",
+            "tokens=64,experts=6,top_k=2,n=33,k=72,zipf_x100=150,route_seed=1",
+            "tokens=40,experts=32,top_k=3,n=48,k=40",
+        ] {
+            run(OpKind::MoeGemm, shape, d, "hotpath", 2);
+        }
+    }
+}
+
+#[test]
+fn moe_gemm_by_hand() {
+    // 3 experts of n=2 rows, k=2: expert e row c = [e + c, 1]; x₀ = [1, 2], x₁ = [3, −1].
+    // Token 0 → experts (2, 0) weights (0.75, 0.25): y₀ = [0.75·4 + 0.25·2, 0.75·5 + 0.25·3]
+    // = [3.5, 4.5]; token 1 → (1, 2) weights (0.5, 0.5): y₁ = [0.5·2 + 0.5·5, 0.5·5 + 0.5·8]
+    // = [3.5, 6.5]. Expert 1 alone serves token 1, expert 0 token 0: every expert a different
+    // row count.
+    let spec = OpSpec::parse(
+        OpKind::MoeGemm,
+        "tokens=2,experts=3,top_k=2,n=2,k=2",
+        DType::F32,
+    )
+    .unwrap();
+    let w: Vec<f32> = (0..3)
+        .flat_map(|e| (0..2).flat_map(move |c| [(e + c) as f32, 1.0]))
+        .collect();
+    let inputs = hotpath_core::Inputs {
+        fp8: Default::default(),
+        tensors: vec![
+            HostTensor::from_f32("x", vec![2, 2], DType::F32, &[1.0, 2.0, 3.0, -1.0]),
+            HostTensor::from_f32("w", vec![3, 2, 2], DType::F32, &w),
+            HostTensor::from_i32("topk_ids", vec![2, 2], vec![2, 0, 1, 2]),
+            HostTensor::from_f32(
+                "topk_weights",
+                vec![2, 2],
+                DType::F32,
+                &[0.75, 0.25, 0.5, 0.5],
+            ),
+        ],
+    };
+    assert_eq!(output(&spec, &inputs), vec![3.5, 4.5, 3.5, 6.5]);
+}

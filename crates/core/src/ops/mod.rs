@@ -39,7 +39,8 @@ pub use kv_write::{kv_cache_dtype, KvShape, KV_FP8_MAX};
 pub use l2_read::L2Shape;
 pub use launch::LaunchShape;
 pub use moe_gemm::route::{
-    expert_counts as moe_expert_counts, route as moe_route, touched_experts as moe_touched_experts,
+    expert_counts as moe_expert_counts, popularity as moe_popularity, route as moe_route,
+    touched_experts as moe_touched_experts,
 };
 pub use moe_gemm::{MoeShape, MOE_MAX_EXPERTS};
 pub use peak_mma::PeakShape;

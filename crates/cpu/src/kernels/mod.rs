@@ -10,6 +10,7 @@ pub mod gemv_w4a16;
 pub mod kv;
 pub mod kv_fp8;
 pub mod linear;
+pub mod moe_gemm;
 pub mod peak;
 pub mod rope;
 pub mod silu_mul;
@@ -57,7 +58,8 @@ pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
             DType::F32 => vec!["hotpath"],
             DType::F16 | DType::Bf16 | DType::Fp8E4m3 => vec![],
         },
-        OpKind::AttnPrefill
+        OpKind::MoeGemm
+        | OpKind::AttnPrefill
         | OpKind::AttnDecode
         | OpKind::KvWrite
         | OpKind::KvRead
@@ -91,6 +93,7 @@ pub fn builder(op: OpKind, imp: &str) -> Result<Build> {
         OpKind::Gemv => gemv,
         OpKind::GemvW4a16 => gemv_w4a16,
         OpKind::GemvFp8w => gemv_fp8w,
+        OpKind::MoeGemm => moe_gemm,
         OpKind::AttnPrefill => attn_prefill,
         OpKind::AttnDecode => attn_decode,
         OpKind::KvWrite => kv_write,
@@ -118,6 +121,9 @@ fn gemv_w4a16(s: &OpSpec, i: &Inputs, n: usize) -> Built {
 }
 fn gemv_fp8w(s: &OpSpec, i: &Inputs, n: usize) -> Built {
     by_dtype!(s.dtype, gemv_fp8w::build(s, i, n))
+}
+fn moe_gemm(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    by_dtype!(s.dtype, moe_gemm::build(s, i, n))
 }
 fn attn_prefill(s: &OpSpec, i: &Inputs, n: usize) -> Built {
     by_dtype!(s.dtype, attention::build_prefill(s, i, n))

@@ -93,7 +93,8 @@ pub fn impls(op: OpKind, dtype: DType, cc: (i32, i32)) -> Vec<&'static str> {
             DType::F16 | DType::Bf16 => hotpath(tensor_cores),
             DType::F32 | DType::Fp8E4m3 => vec![],
         },
-        OpKind::AttnDecode
+        OpKind::MoeGemm
+        | OpKind::AttnDecode
         | OpKind::KvWrite
         | OpKind::KvRead
         | OpKind::AddRmsnorm
@@ -130,6 +131,7 @@ pub fn route(op: OpKind, imp: &str) -> Result<Route> {
         | OpKind::Gemv
         | OpKind::GemvW4a16
         | OpKind::GemvFp8w
+        | OpKind::MoeGemm
         | OpKind::AttnPrefill
         | OpKind::AttnDecode
         | OpKind::KvWrite

@@ -82,6 +82,7 @@ pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
         // Quantized weights: the activations are f16 or bf16.
         OpKind::GemvW4a16 | OpKind::GemvFp8w => matches!(dtype, DType::F16 | DType::Bf16),
         OpKind::Gemv
+        | OpKind::MoeGemm
         | OpKind::AttnDecode
         | OpKind::KvWrite
         | OpKind::KvRead
@@ -112,6 +113,7 @@ pub fn route(op: OpKind, imp: &str) -> Result<Route> {
         | OpKind::Gemv
         | OpKind::GemvW4a16
         | OpKind::GemvFp8w
+        | OpKind::MoeGemm
         | OpKind::AttnPrefill
         | OpKind::AttnDecode
         | OpKind::KvWrite
