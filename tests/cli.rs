@@ -321,6 +321,46 @@ fn quantized_gemvs_run_on_the_cpu_and_pass_their_checks() {
 }
 
 #[test]
+fn moe_gemm_runs_on_the_cpu_and_counts_only_the_touched_experts() {
+    // The small shape's routing (12 tokens × 2 of 8 experts, Zipf s = 1.2, seed 0) touches
+    // experts 1, 2, 4, 5, 6: D = 5. FLOPs 2·12·2·192·256 + 12·2·192 = 2,359,296 + 4,608;
+    // bytes 5·192·256·2 (weights) + 12·256·2 (x) + 12·192·2 (y) + 12·2·8 (ids, weights) =
+    // 491,520 + 6,144 + 4,608 + 192.
+    let b = cpu_benchmark(
+        "moe_gemm",
+        "tokens=12,experts=8,top_k=2,n=192,k=256,zipf_x100=120",
+    );
+    assert_eq!(
+        b["id"],
+        "moe_gemm/tokens=12,experts=8,top_k=2,n=192,k=256,zipf_x100=120,route_seed=0/bf16/hotpath"
+    );
+    assert_eq!(
+        (b["flops"].as_u64(), b["bytes"].as_u64()),
+        (Some(2_363_904), Some(502_464))
+    );
+    assert_eq!(b["correctness"]["pass"], true, "{}", b["correctness"]);
+    // Bad input: one sentence, exit 2.
+    for (shape, dtype, says) in [
+        (
+            "tokens=4,experts=8,top_k=9",
+            "bf16",
+            "top_k=9 must be at most experts=8",
+        ),
+        ("tokens=4,experts=8,top_k=0", "bf16", "top_k=0 is not valid"),
+        (
+            "tokens=4,experts=8,top_k=2,n=16,k=16",
+            "fp8_e4m3",
+            "moe_gemm in fp8_e4m3",
+        ),
+    ] {
+        bad(
+            &["--op", "moe_gemm", "--shape", shape, "--dtype", dtype],
+            says,
+        );
+    }
+}
+
+#[test]
 fn kv_dtype_fp8_runs_the_kv_ops_on_an_fp8_cache() {
     // 64 tokens of 8 heads of 128: 2·64·1024·(2 + 1) bytes + the 16 f32 scales = 393,280.
     let b = cpu_benchmark_with("kv_write", "tokens=64", &["--kv-dtype", "fp8_e4m3"]);

@@ -165,7 +165,7 @@ impl Op for MoeGemm {
         "tokens=32,experts=256,top_k=8,n=7168,k=2048"
     }
     fn small_shape(&self) -> &'static str {
-        // Skewed routing that leaves expert 4 idle (asserted by a test).
+        // A skewed routing that leaves experts 0, 3 and 7 idle (asserted by a test).
         "tokens=12,experts=8,top_k=2,n=192,k=256,zipf_x100=120"
     }
     fn class(&self) -> OpClass {
