@@ -43,6 +43,11 @@ pub static ATTN_DECODE: KernelFile = KernelFile {
     file: "attn_decode.cu",
     source: include_str!("../../../kernels/attn_decode.cu"),
 };
+/// `attn_mla_decode.cu`: multi-head latent attention decode and its combine.
+pub static ATTN_MLA_DECODE: KernelFile = KernelFile {
+    file: "attn_mla_decode.cu",
+    source: include_str!("../../../kernels/attn_mla_decode.cu"),
+};
 /// `kv.cu`: the KV-cache scatter and gather.
 pub static KV: KernelFile = KernelFile {
     file: "kv.cu",

@@ -194,7 +194,8 @@ impl CudaDevice {
             .map_err(|e| driver(&format!("finding {name} in {file_name}"), e))
     }
 
-    /// The plan of our kernels for `spec` on this device. For decode attention the split
+    /// The plan of our kernels for `spec` on this device. For decode attention (and MLA
+    /// decode) the split
     /// count depends on how many blocks an SM holds, which the driver's occupancy query
     /// (registers included) answers better than the plan's shared-memory estimate: the plan
     /// is made again with the driver's figure. Also returns the target's shared memory per
@@ -206,7 +207,7 @@ impl CudaDevice {
         let mut target = crate::target::read(&self.ctx, &self.info.arch, self.info.compute_units);
         let limit = target.smem_per_block;
         let plan = hotpath_core::launch_plan::build(spec, &target)?;
-        if spec.op != OpKind::AttnDecode {
+        if !matches!(spec.op, OpKind::AttnDecode | OpKind::AttnMlaDecode) {
             return Ok((plan, limit));
         }
         let Some(hotpath_core::launch_plan::LaunchStep::Kernel {

@@ -6,6 +6,7 @@
 //! [`Target`]; one over the device's grid or shared-memory limits is refused before launch.
 
 pub mod decode;
+pub mod mla;
 mod text;
 
 pub use text::to_lines;

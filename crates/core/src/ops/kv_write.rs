@@ -57,11 +57,22 @@ pub fn kv_cache_dtype(spec: &OpSpec) -> Result<DType> {
 /// in (−1, 1) quantize to codes of at most 240, codes of at most 240 dequantize to at most 2.
 /// Generated for a cache in the dtype too, unread there, so every op has the same inputs.
 pub(super) fn kv_scales(gen: &mut Gen, heads_kv: usize) -> [HostTensor; 2] {
-    let (lo, hi) = (1.0 / KV_FP8_MAX, 2.0 / KV_FP8_MAX);
     [
-        gen.uniform("k_scale", vec![heads_kv], DType::F32, lo, hi),
-        gen.uniform("v_scale", vec![heads_kv], DType::F32, lo, hi),
+        kv_scale(gen, "k_scale", heads_kv),
+        kv_scale(gen, "v_scale", heads_kv),
     ]
+}
+
+/// `count` fp8 cache scales named `name` (f32, uniform in [1, 2]/[`KV_FP8_MAX`], as
+/// [`kv_scales`]).
+pub(super) fn kv_scale(gen: &mut Gen, name: &'static str, count: usize) -> HostTensor {
+    gen.uniform(
+        name,
+        vec![count],
+        DType::F32,
+        1.0 / KV_FP8_MAX,
+        2.0 / KV_FP8_MAX,
+    )
 }
 
 /// A KV-cache tensor of `spec`: values uniform in (−1, 1) in the dtype, or fp8 codes uniform

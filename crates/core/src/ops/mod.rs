@@ -6,6 +6,7 @@
 
 mod add_rmsnorm;
 mod attn_decode;
+mod attn_mla_decode;
 mod attn_prefill;
 mod copy;
 mod d2h;
@@ -29,6 +30,7 @@ mod write;
 
 pub use add_rmsnorm::{NormShape, ADD_RMSNORM_EPS};
 pub use attn_decode::DecodeShape;
+pub use attn_mla_decode::MlaShape;
 pub use attn_prefill::PrefillShape;
 pub use copy::StreamShape;
 pub use embedding::EmbeddingShape;
@@ -79,6 +81,9 @@ pub enum OpKind {
     AttnPrefill,
     /// Decode attention over a paged KV cache.
     AttnDecode,
+    /// Multi-head latent attention decode (DeepSeek MLA, absorbed): every query head against
+    /// one paged latent KV head.
+    AttnMlaDecode,
     /// Scatter new K/V rows into cache pages by slot mapping.
     KvWrite,
     /// Gather cache pages into contiguous K/V.
@@ -114,7 +119,7 @@ pub enum OpKind {
 impl OpKind {
     /// Every op, in the order a suite runs them (after its ceilings: see
     /// [`crate::suite::suite`]).
-    pub const ALL: [OpKind; 22] = [
+    pub const ALL: [OpKind; 23] = [
         OpKind::Gemv,
         OpKind::GemvW4a16,
         OpKind::GemvFp8w,
@@ -122,6 +127,7 @@ impl OpKind {
         OpKind::Gemm,
         OpKind::AttnPrefill,
         OpKind::AttnDecode,
+        OpKind::AttnMlaDecode,
         OpKind::KvWrite,
         OpKind::KvRead,
         OpKind::AddRmsnorm,
@@ -205,6 +211,7 @@ pub fn def(op: OpKind) -> &'static dyn Op {
         OpKind::MoeGemm => &moe_gemm::MoeGemm,
         OpKind::AttnPrefill => &attn_prefill::AttnPrefill,
         OpKind::AttnDecode => &attn_decode::AttnDecode,
+        OpKind::AttnMlaDecode => &attn_mla_decode::AttnMlaDecode,
         OpKind::KvWrite => &kv_write::KvWrite,
         OpKind::KvRead => &kv_read::KvRead,
         OpKind::AddRmsnorm => &add_rmsnorm::AddRmsnorm,

@@ -8,8 +8,10 @@ use crate::op::OpSpec;
 use crate::ops::{DecodeShape, PrefillShape};
 use crate::tensor::HostTensor;
 
-/// Softmax-weighted sum of `values(j)` over keys `0..keys`, scores `q·key(j)·scale`.
-fn attend(
+/// Softmax-weighted sum of `values(j)` over keys `0..keys`, scores `q·key(j)·scale`; the
+/// key rows are `q.len()` long, the value rows `out.len()` (attention of MLA: a value is the
+/// first `kv_lora` elements of its key).
+pub(crate) fn attend(
     q: &[f64],
     keys: usize,
     scale: f64,
@@ -17,13 +19,13 @@ fn attend(
     mut value_at: impl FnMut(usize, &mut [f64]),
     out: &mut [f64],
 ) {
-    let d = q.len();
-    let mut buf = vec![0.0; d];
+    let mut buf = vec![0.0; q.len()];
     let mut scores = Vec::with_capacity(keys);
     for j in 0..keys {
         key_at(j, &mut buf);
         scores.push(q.iter().zip(&buf).map(|(a, b)| a * b).sum::<f64>() * scale);
     }
+    buf.truncate(out.len());
     let max = scores.iter().cloned().fold(f64::NEG_INFINITY, f64::max);
     let mut denom = 0.0;
     out.fill(0.0);
@@ -122,6 +124,22 @@ impl OpReference for Prefill<'_> {
     }
 }
 
+/// The `seq_lens` input of a paged decode: `batch` lengths, each between 0 and `context`.
+pub(crate) fn seq_lens(inputs: &Inputs, batch: usize, context: usize) -> Result<Vec<usize>> {
+    let lens_t = inputs.get("seq_lens")?;
+    expect_len(lens_t, batch)?;
+    lens_t
+        .as_i32()?
+        .iter()
+        .map(|&l| match usize::try_from(l) {
+            Ok(l) if l <= context => Ok(l),
+            _ => Err(Error::bad_input(format!(
+                "seq_lens holds {l}; each sequence length must be between 0 and the context {context}"
+            ))),
+        })
+        .collect()
+}
+
 /// Reference of `attn_decode` over a paged cache (`q[b,hq,d]`, `k_cache,v_cache[P,ps,hkv,d]`,
 /// `block_table[b,⌈L/ps⌉]`, `seq_lens[b]` → `o[b,hq,d]`): sequence `b` attends to its own
 /// first `seq_lens[b]` tokens (at most the shape's `context`). An fp8 cache (`kv_fp8=1`) is
@@ -156,19 +174,7 @@ impl<'a> Decode<'a> {
         let pages = batch * per_seq;
         let table_t = inputs.get("block_table")?;
         expect_len(table_t, batch * per_seq)?;
-        let context = p.context as usize;
-        let lens_t = inputs.get("seq_lens")?;
-        expect_len(lens_t, batch)?;
-        let lens = lens_t
-            .as_i32()?
-            .iter()
-            .map(|&l| match usize::try_from(l) {
-                Ok(l) if l <= context => Ok(l),
-                _ => Err(Error::bad_input(format!(
-                    "seq_lens holds {l}; each sequence length must be between 0 and the context {context}"
-                ))),
-            })
-            .collect::<Result<Vec<_>>>()?;
+        let lens = seq_lens(inputs, batch, p.context as usize)?;
         let scales = if p.fp8 {
             let scale = |name| -> Result<Vec<f64>> {
                 let t = inputs.get(name)?;

@@ -61,6 +61,7 @@ pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
         OpKind::MoeGemm
         | OpKind::AttnPrefill
         | OpKind::AttnDecode
+        | OpKind::AttnMlaDecode
         | OpKind::KvWrite
         | OpKind::KvRead
         | OpKind::AddRmsnorm
@@ -96,6 +97,7 @@ pub fn builder(op: OpKind, imp: &str) -> Result<Build> {
         OpKind::MoeGemm => moe_gemm,
         OpKind::AttnPrefill => attn_prefill,
         OpKind::AttnDecode => attn_decode,
+        OpKind::AttnMlaDecode => attn_mla_decode,
         OpKind::KvWrite => kv_write,
         OpKind::KvRead => kv_read,
         OpKind::AddRmsnorm => add_rmsnorm,
@@ -133,6 +135,9 @@ fn attn_decode(s: &OpSpec, i: &Inputs, n: usize) -> Built {
         return by_dtype!(s.dtype, attention::build_decode_fp8(s, i, n));
     }
     by_dtype!(s.dtype, attention::build_decode(s, i, n))
+}
+fn attn_mla_decode(s: &OpSpec, i: &Inputs, n: usize) -> Built {
+    by_dtype!(s.dtype, attention::build_mla_decode(s, i, n))
 }
 fn kv_write(s: &OpSpec, i: &Inputs, n: usize) -> Built {
     if KvShape::of(s)?.fp8 {

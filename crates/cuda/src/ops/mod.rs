@@ -93,6 +93,12 @@ pub fn impls(op: OpKind, dtype: DType, cc: (i32, i32)) -> Vec<&'static str> {
             DType::F16 | DType::Bf16 => hotpath(tensor_cores),
             DType::F32 | DType::Fp8E4m3 => vec![],
         },
+        // f16/bf16 on the tensor cores (mma.sync), f32 on the CUDA cores.
+        OpKind::AttnMlaDecode => match dtype {
+            DType::F16 | DType::Bf16 => hotpath(tensor_cores),
+            DType::F32 => hotpath(true),
+            DType::Fp8E4m3 => vec![],
+        },
         OpKind::MoeGemm
         | OpKind::AttnDecode
         | OpKind::KvWrite
@@ -134,6 +140,7 @@ pub fn route(op: OpKind, imp: &str) -> Result<Route> {
         | OpKind::MoeGemm
         | OpKind::AttnPrefill
         | OpKind::AttnDecode
+        | OpKind::AttnMlaDecode
         | OpKind::KvWrite
         | OpKind::KvRead
         | OpKind::AddRmsnorm

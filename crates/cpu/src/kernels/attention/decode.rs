@@ -22,9 +22,12 @@ pub(super) const SPLIT_TOKENS: usize = 256;
 /// One task: tokens `t0..t1` of sequence `b`.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(super) struct Split {
-    b: usize,
-    t0: usize,
-    t1: usize,
+    /// The sequence.
+    pub b: usize,
+    /// Its first token.
+    pub t0: usize,
+    /// One past its last token.
+    pub t1: usize,
 }
 
 /// The splits of every sequence, in sequence order, `chunk` tokens each (the last shorter);
@@ -75,7 +78,7 @@ impl Scratch {
 }
 
 /// Floats of one split's partial: `acc[hq,d]`, then `max[hq]`, then `sum[hq]`.
-fn part_len(hq: usize, d: usize) -> usize {
+pub(super) fn part_len(hq: usize, d: usize) -> usize {
     hq * (d + 2)
 }
 
@@ -358,7 +361,7 @@ pub(super) fn attend<E: CacheElem>(
 /// Merges the partials of one sequence's splits into `out[hq,d]`:
 /// `o_h = Σ_s e^(m_sh − M_h)·acc_sh / Σ_s e^(m_sh − M_h)·l_sh` with `M_h = max_s m_sh`.
 /// No splits (an empty sequence) gives zeros.
-fn merge(parts: &[f32], hq: usize, d: usize, out: &mut [f32]) {
+pub(super) fn merge(parts: &[f32], hq: usize, d: usize, out: &mut [f32]) {
     let len = part_len(hq, d);
     out.fill(0.0);
     for h in 0..hq {

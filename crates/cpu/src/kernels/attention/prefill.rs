@@ -19,10 +19,13 @@ const BLOCK_K: usize = 256;
 
 /// A read-only matrix: element (i, j) at `data[i·rs + j·cs]`.
 #[derive(Clone, Copy)]
-struct Mat<'a> {
-    data: &'a [f32],
-    rs: usize,
-    cs: usize,
+pub(super) struct Mat<'a> {
+    /// The elements.
+    pub data: &'a [f32],
+    /// Row stride, in elements.
+    pub rs: usize,
+    /// Column stride, in elements.
+    pub cs: usize,
 }
 
 /// Elements from the first to one past the last of a `rows × cols` matrix with strides.
@@ -40,7 +43,7 @@ fn span(rows: usize, cols: usize, rs: usize, cs: usize) -> usize {
 ///
 /// Panics if a matrix reaches past its slice.
 #[allow(clippy::too_many_arguments)]
-fn matmul(
+pub(super) fn matmul(
     c: &mut [f32],
     c_rs: usize,
     a: Mat,
@@ -81,6 +84,24 @@ fn matmul(
             Parallelism::None,
         )
     }
+}
+
+/// One key block of the online softmax of one query row: the scores `s` become the weights
+/// `e^(s − m')` under the new running maximum `m'`, the running sum `l` is rescaled and grows
+/// by them, and the row's output `o` is rescaled. A row whose every key so far is masked
+/// (−∞) adds nothing yet.
+pub(super) fn online_row(s: &mut [f32], m: &mut f32, l: &mut f32, o: &mut [f32]) {
+    let new = m.max(max(s));
+    if new == f32::NEG_INFINITY {
+        s.fill(0.0);
+        return;
+    }
+    let rescale = (*m - new).exp();
+    if rescale != 1.0 {
+        o.iter_mut().for_each(|x| *x *= rescale);
+    }
+    *l = *l * rescale + exp_sum(s, new);
+    *m = new;
 }
 
 /// Per-task buffers, allocated once per worker.
@@ -136,18 +157,7 @@ fn block(h: Head, q0: usize, q: &[f32], k: &[f32], v: &[f32], sc: &mut Scratch, 
                 let visible = (q0 + r / group + 1).saturating_sub(k0).min(kn);
                 srow[visible..].fill(f32::NEG_INFINITY);
             }
-            let new = m[r].max(max(srow));
-            if new == f32::NEG_INFINITY {
-                // Every key so far is masked: this row adds nothing yet.
-                srow.fill(0.0);
-                continue;
-            }
-            let rescale = (m[r] - new).exp();
-            if rescale != 1.0 {
-                o[r * d..(r + 1) * d].iter_mut().for_each(|x| *x *= rescale);
-            }
-            l[r] = l[r] * rescale + exp_sum(srow, new);
-            m[r] = new;
+            online_row(srow, &mut m[r], &mut l[r], &mut o[r * d..(r + 1) * d]);
         }
         let p = Mat {
             data: s,
