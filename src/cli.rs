@@ -261,7 +261,7 @@ pub struct RunArgs {
     /// CPU). `hotpath ab` uses it to time one benchmark per run.
     #[arg(long)]
     pub no_calibration: bool,
-    /// Model-shaped run: --model M --batch B --context L [--prefill] [--tp N] [--kv-dtype DT].
+    /// Model-shaped run: --model M --batch B --context L [--prefill] [--tp N] [--ep N] [--kv-dtype DT].
     #[command(flatten)]
     pub model: commands::model_run::ModelArgs,
 }

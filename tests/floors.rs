@@ -163,6 +163,74 @@ fn int4_weights_and_an_fp8_cache_make_every_decode_row_a_kernel() {
 }
 
 #[test]
+fn deepseek_v3_floors_count_touched_experts_and_every_decode_row_is_a_kernel() {
+    let v = json(&hotpath(&[
+        "floors",
+        "--model",
+        "deepseek-v3",
+        "--batch",
+        "32",
+        "--context",
+        "4096",
+        "--hardware",
+        "h200",
+        "--format",
+        "json",
+    ]));
+    let rows: Vec<&serde_json::Value> = v["per_op"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|o| o["phase"] == "decode")
+        .collect();
+    for o in &rows {
+        assert!(o["kernel"].is_string(), "{}: no kernel", o["name"]);
+    }
+    // 32 tokens routed to 8 of 256 experts touch 256·(1 − (31/32)^32) = 163.31 experts,
+    // each (4096·7168 + 7168·2048)·2 = 88,080,384 bytes, in each of the 58 routed layers.
+    let touched = 256.0 * (1.0 - (31.0f64 / 32.0).powi(32));
+    let expert_bytes: f64 = rows
+        .iter()
+        .filter(|o| o["name"] == "gate_up" || o["name"] == "down")
+        .map(|o| num(&o["bytes"]))
+        .sum();
+    assert!(close(expert_bytes, 58.0 * touched * 88_080_384.0, 1e-12));
+    assert!(
+        v["notes"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n.as_str().unwrap().contains("= 163.314 distinct experts")),
+        "{}",
+        v["notes"]
+    );
+    // Expert parallelism over 8 GPUs: the same expected bytes on each, and it says so.
+    let text = String::from_utf8_lossy(
+        &hotpath(&[
+            "floors",
+            "--model",
+            "deepseek-v3",
+            "--batch",
+            "32",
+            "--context",
+            "4096",
+            "--tp",
+            "8",
+            "--ep",
+            "8",
+            "--hardware",
+            "h200",
+        ])
+        .stdout,
+    )
+    .into_owned();
+    assert!(
+        text.contains("tp 8, ep 8") && text.contains("each GPU holds 32 of the 256 experts"),
+        "{text}"
+    );
+}
+
+#[test]
 fn tensor_parallel_is_per_gpu_and_says_communication_is_not_modelled() {
     let v = json(&hotpath(&[
         "floors",
@@ -225,7 +293,7 @@ fn bad_configs_and_settings_exit_2_with_one_sentence() {
         ),
         ("bad/kv-heads-not-dividing.json", "num_key_value_heads 5"),
         ("bad/truncated.json", "not valid JSON"),
-        ("bad/shared-experts.json", "shared experts"),
+        ("bad/experts-every-other-layer.json", "every n-th layer"),
     ];
     for (file, needle) in cases {
         let path = format!("tests/fixtures/models/{file}");
@@ -236,6 +304,12 @@ fn bad_configs_and_settings_exit_2_with_one_sentence() {
     let mut args = base.to_vec();
     args.extend(["--model", "llama-3.1-8b", "--tp", "3"]);
     assert_bad_input(&args, "--tp 3 does not divide");
+    let mut args = base.to_vec();
+    args.extend(["--model", "deepseek-v3", "--ep", "3"]);
+    assert_bad_input(&args, "--ep 3 does not divide");
+    let mut args = base.to_vec();
+    args.extend(["--model", "llama-3.1-8b", "--ep", "2"]);
+    assert_bad_input(&args, "has none");
     let mut args = base.to_vec();
     args.extend(["--model", "gpt-5"]);
     assert_bad_input(&args, "unknown model 'gpt-5'");
@@ -789,14 +863,23 @@ fn list_shows_the_built_in_models() {
         "mixtral-8x7b",
         "qwen2.5-7b",
         "qwen2.5-72b",
+        "deepseek-v3",
+        "qwen3-30b-a3b",
     ] {
         assert!(ids.contains(&id), "{id} in {ids:?}");
     }
     let mixtral = models.iter().find(|m| m["id"] == "mixtral-8x7b").unwrap();
     assert_eq!(mixtral["experts"], serde_json::json!([8, 2]));
+    let deepseek = models.iter().find(|m| m["id"] == "deepseek-v3").unwrap();
+    assert_eq!(deepseek["experts"], serde_json::json!([256, 8]));
+    assert_eq!(deepseek["latent_kv"], serde_json::json!([512, 64]));
     let text = String::from_utf8_lossy(&hotpath(&["list"]).stdout).into_owned();
     assert!(
         text.contains("llama-3.1-8b") && text.contains("8.03 B params"),
+        "{text}"
+    );
+    assert!(
+        text.contains("671.03 B params, 61 layers, hidden 7168, 128 heads on a latent KV of 512+64, 8 of 256 experts"),
         "{text}"
     );
 }

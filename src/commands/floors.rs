@@ -48,6 +48,10 @@ pub struct FloorsArgs {
     /// Tensor-parallel degree: floors of one GPU's shard (communication not modelled).
     #[arg(long, default_value_t = 1)]
     pub tp: u64,
+    /// Expert-parallel degree: a mixture's experts split whole over this many GPUs (each
+    /// holds E/ep of them); the floors are one GPU's.
+    #[arg(long, default_value_t = 1)]
+    pub ep: u64,
     /// Spec roofs of this hardware id (see `hotpath list`).
     #[arg(long, conflicts_with = "results", required_unless_present = "results")]
     pub hardware: Option<String>,
@@ -76,6 +80,7 @@ pub fn run(args: &FloorsArgs) -> Result<Outcome> {
         kv,
         args.tp,
     )?
+    .with_ep(args.ep)?
     .with_weights(weights);
     let file;
     let roofing = match (&args.hardware, &args.results) {

@@ -48,6 +48,9 @@ struct ModelEntry {
     heads_q: u64,
     heads_kv: u64,
     experts: Option<(u64, u64)>,
+    /// Latent attention: the cached latent and RoPE-key widths.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    latent_kv: Option<(u64, u64)>,
 }
 
 #[derive(Serialize)]
@@ -109,6 +112,7 @@ pub fn run(args: &ListArgs) -> Result<Outcome> {
                 heads_q: m.num_attention_heads,
                 heads_kv: m.num_key_value_heads,
                 experts: m.moe.map(|e| (e.num_local_experts, e.num_experts_per_tok)),
+                latent_kv: m.mla.map(|a| (a.kv_lora_rank, a.qk_rope_head_dim)),
                 id: m.id,
                 source: m.source,
             })
@@ -158,14 +162,16 @@ pub fn run(args: &ListArgs) -> Result<Outcome> {
             .experts
             .map(|(e, k)| format!(", {k} of {e} experts"))
             .unwrap_or_default();
+        let heads = match m.latent_kv {
+            Some((kv, rope)) => format!("{} heads on a latent KV of {kv}+{rope}", m.heads_q),
+            None => format!("{}/{} heads", m.heads_q, m.heads_kv),
+        };
         println!(
-            "  {:<14} {:.2} B params, {} layers, hidden {}, {}/{} heads{experts} ({})",
+            "  {:<14} {:.2} B params, {} layers, hidden {}, {heads}{experts} ({})",
             m.id,
             m.params as f64 / 1e9,
             m.layers,
             m.hidden_size,
-            m.heads_q,
-            m.heads_kv,
             m.source
                 .trim_start_matches("https://huggingface.co/")
                 .trim_end_matches("/blob/main/config.json")

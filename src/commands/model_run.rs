@@ -32,6 +32,9 @@ pub struct ModelArgs {
     /// With --model: tensor-parallel degree; runs one GPU's shard of every layer.
     #[arg(long, requires = "model")]
     pub tp: Option<u64>,
+    /// With --model: expert-parallel degree; runs one GPU's share of a mixture's experts.
+    #[arg(long, requires = "model")]
+    pub ep: Option<u64>,
     /// KV-cache dtype: with --model, of its step (default: --dtype, or bf16 under fp8
     /// weights); with --op attn_decode, kv_write or kv_read, fp8_e4m3 sets kv_fp8=1.
     #[arg(long)]
@@ -71,6 +74,7 @@ pub fn request(args: &ModelArgs, dtype: &str) -> Result<Option<ModelRun>> {
         kv,
         args.tp.unwrap_or(1),
     )?
+    .with_ep(args.ep.unwrap_or(1))?
     .with_weights(weights);
     if let (Phase::Prefill, Some(w)) = (phase, run.model.sliding_window) {
         if context > w {

@@ -1,7 +1,7 @@
 //! Built-in models: the published values of each model's Hugging Face `config.json`
 //! (the repository is named above each entry and in its `source`).
 
-use super::{ModelConfig, Moe};
+use super::{Mla, ModelConfig, Moe};
 
 /// The fields that differ between the built-in models (dense, no biases, full attention
 /// unless set).
@@ -17,7 +17,20 @@ struct Entry {
     vocab: u64,
     tied: bool,
     qkv_bias: bool,
-    moe: Option<(u64, u64)>,
+    moe: Option<Moe>,
+    mla: Option<Mla>,
+}
+
+/// A Mixtral-style mixture: E experts of `intermediate_size`, k per token, no shared
+/// expert, every layer routed.
+const fn routed(experts: u64, per_token: u64) -> Option<Moe> {
+    Some(Moe {
+        num_local_experts: experts,
+        num_experts_per_tok: per_token,
+        expert_intermediate_size: None,
+        shared_intermediate_size: 0,
+        dense_layers: 0,
+    })
 }
 
 impl Entry {
@@ -40,10 +53,8 @@ impl Entry {
             o_bias: false,
             mlp_bias: false,
             sliding_window: None,
-            moe: self.moe.map(|(e, k)| Moe {
-                num_local_experts: e,
-                num_experts_per_tok: k,
-            }),
+            moe: self.moe,
+            mla: self.mla,
         }
     }
 }
@@ -65,6 +76,7 @@ const ENTRIES: &[Entry] = &[
         tied: true,
         qkv_bias: false,
         moe: None,
+        mla: None,
     },
     // meta-llama/Llama-3.2-3B config.json: hidden_size 3072, num_hidden_layers 28,
     // num_attention_heads 24, num_key_value_heads 8, head_dim 128, intermediate_size 8192,
@@ -82,6 +94,7 @@ const ENTRIES: &[Entry] = &[
         tied: true,
         qkv_bias: false,
         moe: None,
+        mla: None,
     },
     // meta-llama/Llama-3.1-8B config.json: hidden_size 4096, num_hidden_layers 32,
     // num_attention_heads 32, num_key_value_heads 8, (head_dim 4096/32 = 128),
@@ -99,6 +112,7 @@ const ENTRIES: &[Entry] = &[
         tied: false,
         qkv_bias: false,
         moe: None,
+        mla: None,
     },
     // meta-llama/Llama-3.1-70B config.json: hidden_size 8192, num_hidden_layers 80,
     // num_attention_heads 64, num_key_value_heads 8, (head_dim 8192/64 = 128),
@@ -116,6 +130,7 @@ const ENTRIES: &[Entry] = &[
         tied: false,
         qkv_bias: false,
         moe: None,
+        mla: None,
     },
     // meta-llama/Llama-3.1-405B config.json: hidden_size 16384, num_hidden_layers 126,
     // num_attention_heads 128, num_key_value_heads 8, (head_dim 16384/128 = 128),
@@ -133,6 +148,7 @@ const ENTRIES: &[Entry] = &[
         tied: false,
         qkv_bias: false,
         moe: None,
+        mla: None,
     },
     // mistralai/Mistral-7B-v0.3 config.json: hidden_size 4096, num_hidden_layers 32,
     // num_attention_heads 32, num_key_value_heads 8, (head_dim 128), intermediate_size 14336,
@@ -151,6 +167,7 @@ const ENTRIES: &[Entry] = &[
         tied: false,
         qkv_bias: false,
         moe: None,
+        mla: None,
     },
     // mistralai/Mixtral-8x7B-v0.1 config.json: hidden_size 4096, num_hidden_layers 32,
     // num_attention_heads 32, num_key_value_heads 8, (head_dim 128), intermediate_size 14336
@@ -168,7 +185,8 @@ const ENTRIES: &[Entry] = &[
         vocab: 32_000,
         tied: false,
         qkv_bias: false,
-        moe: Some((8, 2)),
+        moe: routed(8, 2),
+        mla: None,
     },
     // Qwen/Qwen2.5-7B config.json: hidden_size 3584, num_hidden_layers 28,
     // num_attention_heads 28, num_key_value_heads 4, (head_dim 3584/28 = 128),
@@ -187,6 +205,7 @@ const ENTRIES: &[Entry] = &[
         tied: false,
         qkv_bias: true,
         moe: None,
+        mla: None,
     },
     // Qwen/Qwen2.5-72B config.json: hidden_size 8192, num_hidden_layers 80,
     // num_attention_heads 64, num_key_value_heads 8, (head_dim 128), intermediate_size 29568,
@@ -205,6 +224,68 @@ const ENTRIES: &[Entry] = &[
         tied: false,
         qkv_bias: true,
         moe: None,
+        mla: None,
+    },
+    // deepseek-ai/DeepSeek-V3 config.json: hidden_size 7168, num_hidden_layers 61,
+    // num_attention_heads 128 (num_key_value_heads 128, unused: attention is latent),
+    // intermediate_size 18432 (the first_k_dense_replace 3 dense layers), vocab_size 129280,
+    // tie_word_embeddings false; n_routed_experts 256, num_experts_per_tok 8,
+    // moe_intermediate_size 2048, n_shared_experts 1, moe_layer_freq 1; q_lora_rank 1536,
+    // kv_lora_rank 512, qk_nope_head_dim 128, qk_rope_head_dim 64, v_head_dim 128. The
+    // multi-token-prediction layer (num_nextn_predict_layers 1) is not part of a decode step.
+    Entry {
+        id: "deepseek-v3",
+        source: "deepseek-ai/DeepSeek-V3",
+        hidden: 7168,
+        layers: 61,
+        heads: 128,
+        kv_heads: 128,
+        head_dim: 128,
+        intermediate: 18_432,
+        vocab: 129_280,
+        tied: false,
+        qkv_bias: false,
+        moe: Some(Moe {
+            num_local_experts: 256,
+            num_experts_per_tok: 8,
+            expert_intermediate_size: Some(2048),
+            shared_intermediate_size: 2048,
+            dense_layers: 3,
+        }),
+        mla: Some(Mla {
+            q_lora_rank: Some(1536),
+            kv_lora_rank: 512,
+            qk_nope_head_dim: 128,
+            qk_rope_head_dim: 64,
+            v_head_dim: 128,
+        }),
+    },
+    // Qwen/Qwen3-30B-A3B config.json: hidden_size 2048, num_hidden_layers 48,
+    // num_attention_heads 32, num_key_value_heads 4, head_dim 128, vocab_size 151936,
+    // tie_word_embeddings false; num_experts 128, num_experts_per_tok 8,
+    // moe_intermediate_size 768, decoder_sparse_step 1, mlp_only_layers [] (every layer
+    // routed; intermediate_size 6144 is unused). Its per-head q/k RMSNorm weights
+    // (2 × 128 per layer) are not modelled.
+    Entry {
+        id: "qwen3-30b-a3b",
+        source: "Qwen/Qwen3-30B-A3B",
+        hidden: 2048,
+        layers: 48,
+        heads: 32,
+        kv_heads: 4,
+        head_dim: 128,
+        intermediate: 6144,
+        vocab: 151_936,
+        tied: false,
+        qkv_bias: false,
+        moe: Some(Moe {
+            num_local_experts: 128,
+            num_experts_per_tok: 8,
+            expert_intermediate_size: Some(768),
+            shared_intermediate_size: 0,
+            dense_layers: 0,
+        }),
+        mla: None,
     },
 ];
 

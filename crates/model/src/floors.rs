@@ -193,6 +193,9 @@ pub struct FloorsReport {
     pub kv_dtype: DType,
     /// Tensor-parallel degree (shapes, bytes and FLOPs are one GPU's).
     pub tp: u64,
+    /// Expert-parallel degree (a mixture's experts split whole over this many GPUs).
+    #[serde(skip_serializing_if = "is_one")]
+    pub ep: u64,
     /// Hardware id of the spec roofs.
     pub hardware: String,
     /// Spec roofs used.
@@ -209,6 +212,10 @@ pub struct FloorsReport {
     pub per_op: Vec<OpReport>,
 }
 
+fn is_one(v: &u64) -> bool {
+    *v == 1
+}
+
 /// Floors of `run` in `phases` under `roofing`.
 pub fn analyze(run: &ModelRun, phases: &[Phase], roofing: &Roofing) -> Result<FloorsReport> {
     let mut report = FloorsReport {
@@ -220,6 +227,7 @@ pub fn analyze(run: &ModelRun, phases: &[Phase], roofing: &Roofing) -> Result<Fl
         int4_group: run.int4_group,
         kv_dtype: run.kv_dtype,
         tp: run.tp,
+        ep: run.ep,
         hardware: roofing.hardware_id.clone(),
         spec_roofs: roofing.spec.clone(),
         measured_roofs: roofing.measured.clone(),
@@ -347,24 +355,50 @@ fn notes(run: &ModelRun, phases: &[Phase], roofing_has_kernels: bool) -> Vec<Str
         "bytes: linear layers and LM head read in full, embedding rows of the step's tokens only, norms counted, KV cache read, new K/V written; activations assumed on chip".to_string(),
     ];
     if run.tp > 1 {
+        let what = match m.mla {
+            Some(_) => "query heads, projections and vocab split",
+            None => "weights, heads and KV split",
+        };
         notes.push(format!(
-            "tensor parallel {}: one GPU's shard (weights, heads and KV split {} ways; norms replicated); all-reduce communication is not modelled",
+            "tensor parallel {}: one GPU's shard ({what} {} ways; norms replicated); all-reduce communication is not modelled",
             run.tp, run.tp
         ));
     }
+    if let Some(mla) = m.mla {
+        notes.push(format!(
+            "latent attention: the cache holds {} + {} elements per token per layer, read once for all query heads; decode runs the absorbed form (W_UK and W_UV per head, in the high dtype); the latent cache and the latent down-projections (q_a, kv_a) are whole on every GPU",
+            mla.kv_lora_rank, mla.qk_rope_head_dim
+        ));
+    }
     if let Some(moe) = m.moe {
+        let held = run.experts_held().unwrap_or(moe.num_local_experts);
+        if run.ep > 1 {
+            notes.push(format!(
+                "expert parallel {}: each GPU holds {held} of the {} experts whole and computes the routed rows that land on them; all-to-all dispatch is not modelled",
+                run.ep, moe.num_local_experts
+            ));
+        }
         for &phase in phases {
             let tokens = match phase {
                 Phase::Decode => run.batch,
                 Phase::Prefill => run.batch.saturating_mul(run.context),
             };
             notes.push(format!(
-                "{}: {} tokens routed to {} of {} experts touch E·(1 − (1 − k/E)^T) = {:.3} distinct experts per layer on average (uniform routing)",
+                "{}: {} tokens routed to {} of {} experts touch E·(1 − (1 − k/E)^T) = {:.3} distinct experts per layer on average (uniform routing); this GPU's {held} touch {:.3}",
                 phase.name(),
                 tokens,
                 moe.num_experts_per_tok,
                 moe.num_local_experts,
-                moe.expected_distinct(tokens)
+                moe.expected_distinct(tokens),
+                moe.expected_distinct_of(held, tokens),
+            ));
+        }
+        if moe.dense_layers > 0 {
+            notes.push(format!(
+                "the first {} layers have a dense MLP of {} (dense_* rows); the other {} are routed",
+                moe.dense_layers,
+                m.intermediate_size,
+                m.num_hidden_layers - moe.dense_layers.min(m.num_hidden_layers)
             ));
         }
     }

@@ -14,12 +14,14 @@ pub mod floors;
 pub mod step;
 
 #[cfg(test)]
+mod moe_tests;
+#[cfg(test)]
 mod tests;
 
 use std::path::Path;
 
 use hotpath_core::error::{Error, Result};
-pub use hotpath_core::model_config::{default_kv_dtype, ModelConfig, ModelRun, Moe, Phase};
+pub use hotpath_core::model_config::{default_kv_dtype, Mla, ModelConfig, ModelRun, Moe, Phase};
 
 /// Resolves `text` to a model: a built-in id (case-insensitive, see `hotpath list`) or the
 /// path of a Hugging Face `config.json`.

@@ -4,27 +4,36 @@
 //!
 //! Bytes per docs/floors.md: every linear layer and the LM head read in full once per step
 //! (int4 weights: half a byte a weight plus a bf16 scale per group; fp8: a byte plus an f32
-//! scale per row); the embedding table is not (only the rows of the step's tokens are); norms
-//! count; the KV cache is read in full (decode) and the new tokens' K/V are written (fp8: a
-//! byte an element). Activations are not counted: a floor assumes they stay on chip, so the
-//! rotary embedding and the gated activation have a kernel and no bytes.
+//! scale per row); of a mixture of experts only the experts the step's tokens are routed to
+//! (their expected number, [`Moe::expected_distinct_of`]); the embedding table is not (only
+//! the rows of the step's tokens are); norms count; the KV cache is read in full (decode)
+//! and the new tokens' K/V are written (fp8: a byte an element). Activations are not
+//! counted: a floor assumes they stay on chip, so the rotary embedding and the gated
+//! activation have a kernel and no bytes.
 //!
 //! Every row of a decode step is a kernel at the model's shape: the projections (`gemv`,
-//! `gemv_w4a16` or `gemv_fp8w`), `rope`, `attn_decode` and `kv_write` (with `kv_fp8=1` for an
-//! fp8 cache), the norms (`add_rmsnorm`), `silu_mul`, `embedding` and the LM head. FLOPs: 2 per weight per token for the
-//! linear layers, plus attention (4·B·L·q_heads·head_dim per layer in decode, causal
-//! 2·B·L²·q_heads·head_dim per layer in prefill). In prefill the LM head runs on the last
-//! token of each prompt only, as serving engines do, so the floor stays a lower bound.
+//! `gemv_w4a16` or `gemv_fp8w`), `rope`, `attn_decode` or `attn_mla_decode` and `kv_write`
+//! (with `kv_fp8=1` for an fp8 cache), the routed experts (`moe_gemm`), the norms
+//! (`add_rmsnorm`), `silu_mul`, `embedding` and the LM head. FLOPs: 2 per weight per token
+//! for the linear layers (per routed token for experts), plus attention. In prefill the LM
+//! head runs on the last token of each prompt only, as serving engines do, so the floor
+//! stays a lower bound. The attention rows are [`attention`]'s, the MLP rows [`mlp`]'s.
+
+mod attention;
+mod mlp;
 
 use serde::{Deserialize, Serialize};
 
 use hotpath_core::dtype::DType;
 use hotpath_core::error::{Error, Result};
-pub use hotpath_core::model_config::{default_kv_dtype, ModelRun, Phase, Weights};
+pub use hotpath_core::model_config::{default_kv_dtype, ModelRun, Moe, Phase, Weights};
 use hotpath_core::op::{OpKind, OpSpec, Shape, MAX_DIM};
 
 /// Tokens per KV-cache page in the attention and KV-write benchmarks of a model step.
 pub const PAGE_SIZE: u64 = 16;
+
+/// Tokens per page of a latent (MLA) cache: FlashMLA's and vLLM's 64.
+pub const MLA_PAGE_SIZE: u64 = 64;
 
 /// What an op's bytes are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -42,16 +51,20 @@ pub enum Category {
 /// `bytes_each` and computing `flops_each`, measured by `calls` runs of `kernel`.
 #[derive(Clone, Debug, PartialEq)]
 pub struct StepOp {
-    /// `qkv`, `rope`, `o`, `router`, `gate_up`, `act`, `down`, `attention`, `kv_write`,
-    /// `norms`, `final_norm`, `embed`, `lm_head`.
+    /// `qkv`, `rope`, `attention`, `kv_write`, `o`, the MLP's rows (`gate_up`, `act`,
+    /// `down`; `router` and `shared_*` of a mixture, `dense_*` of its dense layers), the
+    /// latent attention's (`q_a`, `q_b`, `kv_a`, `q_absorb`, `v_absorb`, `kv_b`, `q_a_norm`,
+    /// `kv_a_norm`), `norms`, `final_norm`, `embed`, `lm_head`.
     pub name: &'static str,
     /// What its bytes are.
     pub category: Category,
     /// The benchmark at this op's exact shape (`None`: nothing to benchmark, e.g. norms).
     pub kernel: Option<OpSpec>,
-    /// Kernel runs per instance (the expected distinct experts for a routed MLP, else 1).
+    /// Kernel runs per instance: 1, the expected distinct experts for experts run one
+    /// GEMV each (quantized weights), the heads for the absorbed latent projections.
     pub calls: f64,
-    /// Instances per step: the layers for per-layer ops, 1 for per-step ops.
+    /// Instances per step: the layers it is in for per-layer ops (a mixture's dense
+    /// layers, or its routed ones), 1 for per-step ops.
     pub count: u64,
     /// Whether an instance is one layer's.
     pub per_layer: bool,
@@ -155,7 +168,131 @@ fn kv_kernel(run: &ModelRun, op: OpKind, dims: &[(&str, u64)]) -> Result<OpSpec>
     }
 }
 
-/// The ops of `run`'s step in `phase`, at one GPU's shard when `run.tp` > 1.
+/// One row before it is placed in the step: what [`StepOp`] holds but its instances.
+struct Row {
+    name: &'static str,
+    category: Category,
+    kernel: Option<OpSpec>,
+    calls: f64,
+    dtype: DType,
+    bytes_each: f64,
+    flops_each: f64,
+}
+
+impl Row {
+    /// A row whose bytes are weights, measured by one run of `kernel`.
+    fn weights(name: &'static str, kernel: Option<OpSpec>, dtype: DType) -> Row {
+        Row {
+            name,
+            category: Category::Weights,
+            kernel,
+            calls: 1.0,
+            dtype,
+            bytes_each: 0.0,
+            flops_each: 0.0,
+        }
+    }
+
+    /// The same row with `bytes` and `flops` per instance.
+    fn cost(self, bytes: f64, flops: f64) -> Row {
+        Row {
+            bytes_each: bytes,
+            flops_each: flops,
+            ..self
+        }
+    }
+
+    /// The same row measured by `calls` kernel runs per instance.
+    fn calls(self, calls: f64) -> Row {
+        Row { calls, ..self }
+    }
+
+    /// The same row with its bytes in `category`.
+    fn category(self, category: Category) -> Row {
+        Row { category, ..self }
+    }
+}
+
+/// The step as it is built: one GPU's shard of `run`, the shapes every row shares.
+struct Rows<'a> {
+    run: &'a ModelRun,
+    phase: Phase,
+    /// Tokens of the step (B in decode, B·L in prefill).
+    tokens: u64,
+    /// Query heads of this GPU.
+    heads_q: u64,
+    ops: Vec<StepOp>,
+}
+
+impl Rows<'_> {
+    /// Places `row` in `count` layers (a row in no layer is left out).
+    fn per_layer(&mut self, count: u64, row: Row) {
+        if count > 0 {
+            self.push(count, true, row);
+        }
+    }
+
+    /// Places `row` in every layer.
+    fn every_layer(&mut self, row: Row) {
+        self.push(self.run.model.num_hidden_layers, true, row);
+    }
+
+    /// Places `row` once per step.
+    fn per_step(&mut self, row: Row) {
+        self.push(1, false, row);
+    }
+
+    fn push(&mut self, count: u64, per_layer: bool, row: Row) {
+        self.ops.push(StepOp {
+            name: row.name,
+            category: row.category,
+            kernel: row.kernel,
+            calls: row.calls,
+            count,
+            per_layer,
+            dtype: row.dtype,
+            bytes_each: row.bytes_each,
+            flops_each: row.flops_each,
+        });
+    }
+
+    /// Bytes of an n×k weight matrix: int4 codes and a bf16 scale per group, fp8 codes and
+    /// an f32 scale per row, or elements of the weight dtype.
+    fn matrix(&self, n: u64, k: u64) -> f64 {
+        let (n, k) = (n as f64, k as f64);
+        let high = self.run.high_dtype().size_bytes() as f64;
+        match (self.run.int4_group, self.run.dtype) {
+            (Some(g), _) => n * k / 2.0 + n * (k / g as f64).ceil() * high,
+            (None, DType::Fp8E4m3) => n * k + 4.0 * n,
+            (None, w) => n * k * w.size_bytes() as f64,
+        }
+    }
+
+    /// A linear layer n×k of the run's weights with `bias` bias elements (in the high
+    /// dtype), on every token of the step: its kernel, bytes and FLOPs.
+    fn dense(&self, name: &'static str, n: u64, k: u64, bias: u64) -> Result<Row> {
+        let high = self.run.high_dtype().size_bytes() as f64;
+        let kernel = weight_linear(self.run, self.tokens, n, k)?;
+        Ok(Row::weights(name, kernel, self.run.dtype).cost(
+            self.matrix(n, k) + bias as f64 * high,
+            2.0 * self.tokens as f64 * n as f64 * k as f64,
+        ))
+    }
+
+    /// The residual add + RMSNorm over `hidden` elements: its kernel and the weight's bytes.
+    fn norm(&self, name: &'static str, hidden: u64) -> Result<Row> {
+        let high = self.run.high_dtype();
+        let k = kernel(
+            OpKind::AddRmsnorm,
+            &[("tokens", self.tokens), ("hidden", hidden)],
+            high,
+        )?;
+        Ok(Row::weights(name, Some(k), high).cost(hidden as f64 * high.size_bytes() as f64, 0.0))
+    }
+}
+
+/// The ops of `run`'s step in `phase`, at one GPU's shard when `run.tp` > 1 (and of its
+/// experts when `run.ep` > 1).
 pub fn step(run: &ModelRun, phase: Phase) -> Result<Step> {
     run.check()?;
     let cfg = &run.model;
@@ -169,315 +306,48 @@ pub fn step(run: &ModelRun, phase: Phase) -> Result<Step> {
             ))
         })?,
     };
-    let (h, d, layers) = (cfg.hidden_size, cfg.head_dim, cfg.num_hidden_layers);
-    let (hq, hkv) = (cfg.num_attention_heads / tp, cfg.num_key_value_heads / tp);
-    let inter = cfg.intermediate_size / tp;
-    let vocab = cfg.vocab_size.div_ceil(tp);
-    let (w, hi, kv) = (run.dtype, run.high_dtype(), run.kv_dtype);
-    let (sw, sh, skv) = (
-        w.size_bytes() as f64,
-        hi.size_bytes() as f64,
-        kv.size_bytes() as f64,
-    );
-    let t = tokens as f64;
-    let f = |v: u64| v as f64;
-    let mut ops = Vec::new();
-    let mut push =
-        |name, category, kernel, calls, per_layer: bool, dtype, bytes_each, flops_each| {
-            ops.push(StepOp {
-                name,
-                category,
-                kernel,
-                calls,
-                count: if per_layer { layers } else { 1 },
-                per_layer,
-                dtype,
-                bytes_each,
-                flops_each,
-            })
-        };
-    // A weight matrix's bytes: int4 codes and a bf16 scale per group, fp8 codes and an f32
-    // scale per row, or elements of the dtype.
-    let matrix = |n: u64, k: u64| -> f64 {
-        match (run.int4_group, w) {
-            (Some(g), _) => f(n) * f(k) / 2.0 + f(n) * (f(k) / f(g)).ceil() * sh,
-            (None, DType::Fp8E4m3) => f(n) * f(k) + 4.0 * f(n),
-            (None, _) => f(n) * f(k) * sw,
-        }
-    };
-    let dense = |n: u64, k: u64, bias: u64| -> (f64, f64) {
-        (matrix(n, k) + f(bias) * sh, 2.0 * t * f(n) * f(k))
-    };
-
-    let qkv_n = (hq + 2 * hkv) * d;
-    let (bytes, flops) = dense(qkv_n, h, if cfg.qkv_bias { qkv_n } else { 0 });
-    push(
-        "qkv",
-        Category::Weights,
-        weight_linear(run, tokens, qkv_n, h)?,
-        1.0,
-        true,
-        w,
-        bytes,
-        flops,
-    );
-    // Rotary embedding of q and k at each token's position (NeoX layout, the whole head).
-    let rope = kernel(
-        OpKind::Rope,
-        &[
-            ("tokens", tokens),
-            ("heads_q", hq),
-            ("heads_kv", hkv),
-            ("head_dim", d),
-            ("rotary_dim", d),
-            ("max_position", ctx.saturating_add(1).min(MAX_DIM)),
-        ],
-        hi,
-    )?;
-    push(
-        "rope",
-        Category::Weights,
-        Some(rope),
-        1.0,
-        true,
-        hi,
-        0.0,
-        0.0,
-    );
-
-    let (attn_kernel, attn_bytes, attn_flops) = attention(run, phase, hq, hkv, skv)?;
-    push(
-        "attention",
-        Category::KvRead,
-        attn_kernel,
-        1.0,
-        true,
-        kv,
-        attn_bytes,
-        attn_flops,
-    );
-    let kv_new = kv_kernel(
+    let mut rows = Rows {
         run,
-        OpKind::KvWrite,
-        &[
-            ("tokens", tokens),
-            ("heads_kv", hkv),
-            ("head_dim", d),
-            ("page_size", PAGE_SIZE),
-        ],
-    )?;
-    push(
-        "kv_write",
-        Category::KvWrite,
-        Some(kv_new),
-        1.0,
-        true,
-        kv,
-        2.0 * t * f(hkv) * f(d) * skv,
-        0.0,
-    );
-
-    let (bytes, flops) = dense(h, hq * d, if cfg.o_bias { h } else { 0 });
-    push(
-        "o",
-        Category::Weights,
-        weight_linear(run, tokens, h, hq * d)?,
-        1.0,
-        true,
-        w,
-        bytes,
-        flops,
-    );
-
-    let gate_bias = if cfg.mlp_bias { 2 * inter } else { 0 };
-    let down_bias = if cfg.mlp_bias { h } else { 0 };
-    match cfg.moe {
-        None => {
-            let (bytes, flops) = dense(2 * inter, h, gate_bias);
-            let k = weight_linear(run, tokens, 2 * inter, h)?;
-            push("gate_up", Category::Weights, k, 1.0, true, w, bytes, flops);
-            let act = kernel(
-                OpKind::SiluMul,
-                &[("tokens", tokens), ("intermediate", inter)],
-                hi,
-            )?;
-            push("act", Category::Weights, Some(act), 1.0, true, hi, 0.0, 0.0);
-            let (bytes, flops) = dense(h, inter, down_bias);
-            let k = weight_linear(run, tokens, h, inter)?;
-            push("down", Category::Weights, k, 1.0, true, w, bytes, flops);
-        }
-        Some(moe) => {
-            let e = moe.num_local_experts;
-            let router = linear(tokens, e, h, hi)?;
-            push(
-                "router",
-                Category::Weights,
-                Some(router),
-                1.0,
-                true,
-                hi,
-                f(e) * f(h) * sh,
-                2.0 * t * f(e) * f(h),
-            );
-            // D distinct experts each read once; every token computes its k experts, so
-            // each touched expert sees on average T·k/D rows (rounded up for its kernel).
-            let distinct = moe.expected_distinct(tokens);
-            let routed = t * f(moe.num_experts_per_tok);
-            let rows = (routed / distinct).ceil().max(1.0) as u64;
-            let (bytes, _) = dense(2 * inter, h, gate_bias);
-            let k = weight_linear(run, rows, 2 * inter, h)?;
-            let flops = 2.0 * routed * f(2 * inter) * f(h);
-            push(
-                "gate_up",
-                Category::Weights,
-                k,
-                distinct,
-                true,
-                w,
-                distinct * bytes,
-                flops,
-            );
-            // Every routed row's gated activation, before its down projection.
-            let act = kernel(
-                OpKind::SiluMul,
-                &[
-                    ("tokens", tokens * moe.num_experts_per_tok),
-                    ("intermediate", inter),
-                ],
-                hi,
-            )?;
-            push("act", Category::Weights, Some(act), 1.0, true, hi, 0.0, 0.0);
-            let (bytes, _) = dense(h, inter, down_bias);
-            let k = weight_linear(run, rows, h, inter)?;
-            let flops = 2.0 * routed * f(h) * f(inter);
-            push(
-                "down",
-                Category::Weights,
-                k,
-                distinct,
-                true,
-                w,
-                distinct * bytes,
-                flops,
-            );
-        }
+        phase,
+        tokens,
+        heads_q: cfg.num_attention_heads / tp,
+        ops: Vec::new(),
+    };
+    match cfg.mla {
+        Some(mla) => attention::latent(&mut rows, mla)?,
+        None => attention::grouped(&mut rows)?,
     }
+    mlp::rows(&mut rows)?;
+    let (h, hi) = (cfg.hidden_size, run.high_dtype());
+    let sh = hi.size_bytes() as f64;
     // The residual add + RMSNorm before attention and before the MLP.
-    let norm = kernel(OpKind::AddRmsnorm, &[("tokens", tokens), ("hidden", h)], hi)?;
-    push(
-        "norms",
-        Category::Weights,
-        Some(norm.clone()),
-        2.0,
-        true,
-        hi,
-        f(2 * h) * sh,
-        0.0,
-    );
-
-    push(
-        "final_norm",
-        Category::Weights,
-        Some(norm),
-        1.0,
-        false,
-        hi,
-        f(h) * sh,
-        0.0,
-    );
+    let norms = rows.norm("norms", h)?;
+    rows.every_layer(Row {
+        calls: 2.0,
+        bytes_each: 2.0 * norms.bytes_each,
+        ..norms
+    });
+    let final_norm = rows.norm("final_norm", h)?;
+    rows.per_step(final_norm);
     // The rows of the step's tokens (at most the whole table), split over the vocab shards.
+    let vocab = cfg.vocab_size.div_ceil(tp);
     let looked_up = tokens.min(vocab);
     let embed = kernel(
         OpKind::Embedding,
         &[("tokens", looked_up), ("hidden", h), ("vocab", vocab)],
         hi,
     )?;
-    let rows = tokens.min(cfg.vocab_size) as f64 / tp as f64;
-    push(
-        "embed",
-        Category::Weights,
-        Some(embed),
-        1.0,
-        false,
-        hi,
-        rows * f(h) * sh,
-        0.0,
-    );
+    let embedded = tokens.min(cfg.vocab_size) as f64 / tp as f64;
+    rows.per_step(Row::weights("embed", Some(embed), hi).cost(embedded * h as f64 * sh, 0.0));
     let logits_rows = b; // decode: one per sequence; prefill: the last prompt token of each
     let head = linear(logits_rows, vocab, h, hi)?;
-    push(
-        "lm_head",
-        Category::Weights,
-        Some(head),
-        1.0,
-        false,
-        hi,
-        f(vocab) * f(h) * sh,
-        2.0 * f(logits_rows) * f(vocab) * f(h),
-    );
-    Ok(Step { phase, tokens, ops })
-}
-
-/// Attention's kernel, KV bytes read and FLOPs per layer.
-fn attention(
-    run: &ModelRun,
-    phase: Phase,
-    hq: u64,
-    hkv: u64,
-    skv: f64,
-) -> Result<(Option<OpSpec>, f64, f64)> {
-    let (b, d) = (run.batch as f64, run.model.head_dim as f64);
-    let (hq_f, hkv_f) = (hq as f64, hkv as f64);
-    match phase {
-        Phase::Decode => {
-            let l = run.attended();
-            let k = kv_kernel(
-                run,
-                OpKind::AttnDecode,
-                &[
-                    ("batch", run.batch),
-                    ("context", l),
-                    ("heads_q", hq),
-                    ("heads_kv", hkv),
-                    ("head_dim", run.model.head_dim),
-                    ("page_size", PAGE_SIZE),
-                ],
-            )?;
-            let l = l as f64;
-            Ok((
-                Some(k),
-                b * l * 2.0 * hkv_f * d * skv,
-                4.0 * b * hq_f * l * d,
-            ))
-        }
-        Phase::Prefill => {
-            let p = run.context as f64;
-            // Causal: query i attends to i keys, Σ ≈ P²/2 (the cost model's halving); with
-            // a window w < P, w²/2 + (P − w)·w. Each attended key costs 4·d FLOPs per head.
-            let (pairs, windowed) = match run.model.sliding_window {
-                Some(w) if w < run.context => {
-                    let w = w as f64;
-                    (w * w / 2.0 + (p - w) * w, true)
-                }
-                _ => (p * p / 2.0, false),
-            };
-            let k = if windowed {
-                None // the attn_prefill benchmark has no window; it would overstate the work
-            } else {
-                Some(kernel(
-                    OpKind::AttnPrefill,
-                    &[
-                        ("batch", run.batch),
-                        ("seq", run.context),
-                        ("heads_q", hq),
-                        ("heads_kv", hkv),
-                        ("head_dim", run.model.head_dim),
-                        ("causal", 1),
-                    ],
-                    run.kv_dtype,
-                )?)
-            };
-            Ok((k, 0.0, 4.0 * b * hq_f * pairs * d))
-        }
-    }
+    rows.per_step(Row::weights("lm_head", Some(head), hi).cost(
+        vocab as f64 * h as f64 * sh,
+        2.0 * logits_rows as f64 * vocab as f64 * h as f64,
+    ));
+    Ok(Step {
+        phase,
+        tokens,
+        ops: rows.ops,
+    })
 }

@@ -177,11 +177,13 @@ fn mixtral_reads_only_the_experts_it_routes_to() {
     assert_eq!(d.bytes, 26_034_716_672.0);
     assert_eq!(d.flops, 27_644_657_664.0);
     assert!(close(d.spec.floor_s.unwrap(), 7.771_557_215e-3, 1e-9));
+    // The two experts run as one moe_gemm of the step's routing.
     let gate_up = r.per_op.iter().find(|o| o.name == "gate_up").unwrap();
-    assert_eq!(gate_up.calls, 2.0);
+    assert_eq!(gate_up.calls, 1.0);
+    assert_eq!(gate_up.bytes_each, 2.0 * 234_881_024.0);
     assert_eq!(
         gate_up.kernel.as_deref(),
-        Some("gemv/m=1,n=28672,k=4096/bf16")
+        Some("moe_gemm/tokens=1,experts=8,top_k=2,n=28672,k=4096,zipf_x100=0,route_seed=0/bf16")
     );
 
     // B = 8: D = 8·(1 − 0.75^8) = 8·(1 − 0.1001129150390625) = 58975/8192 = 7.1990966796875
@@ -207,11 +209,10 @@ fn mixtral_reads_only_the_experts_it_routes_to() {
     ));
     assert_eq!(d.weight_bytes, 84_113_891_328.0);
     assert_eq!(d.kv_bytes, 4_294_967_296.0);
-    // Each touched expert sees ⌈8·2 / 7.199⌉ = 3 rows.
     let gate_up = r.per_op.iter().find(|o| o.name == "gate_up").unwrap();
     assert_eq!(
         gate_up.kernel.as_deref(),
-        Some("gemv/m=3,n=28672,k=4096/bf16")
+        Some("moe_gemm/tokens=8,experts=8,top_k=2,n=28672,k=4096,zipf_x100=0,route_seed=0/bf16")
     );
 }
 
@@ -258,6 +259,8 @@ fn configs_match_published_parameter_counts() {
         ("mixtral-8x7b", 46_702_792_704),
         ("qwen2.5-7b", 7_615_616_512),
         ("qwen2.5-72b", 72_706_203_648),
+        ("deepseek-v3", 671_026_404_352),
+        ("qwen3-30b-a3b", 30_532_110_336),
     ];
     let all = builtin::all();
     assert_eq!(all.len(), want.len());
@@ -321,7 +324,7 @@ fn bad_configs_name_the_field() {
             "experts-without-top-k.json",
             "'num_experts_per_tok' is missing",
         ),
-        ("shared-experts.json", "'shared_expert_intermediate_size'"),
+        ("experts-every-other-layer.json", "'moe_layer_freq' is 2"),
         ("tie-unknown-type.json", "'tie_word_embeddings' is missing"),
         ("truncated.json", "is not valid JSON"),
     ];
@@ -426,6 +429,9 @@ fn hostile_model_records_in_results_files_are_errors_not_panics() {
     r.model.moe = Some(super::Moe {
         num_local_experts: 2,
         num_experts_per_tok: 3,
+        expert_intermediate_size: None,
+        shared_intermediate_size: 0,
+        dense_layers: 0,
     });
     cases.push((r, "more than num_local_experts"));
     for (r, needle) in cases {

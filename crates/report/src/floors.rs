@@ -166,8 +166,12 @@ pub fn heading(r: &FloorsReport) -> String {
         Some(g) => format!("int4 (groups of {g}, {} activations)", r.dtype),
         None => r.dtype.to_string(),
     };
+    let ep = match r.ep {
+        1 => String::new(),
+        ep => format!(", ep {ep}"),
+    };
     format!(
-        "{}: batch {}, context {}, weights {weights}, KV {}, tp {}; roofs {} ({bw}, {peak})",
+        "{}: batch {}, context {}, weights {weights}, KV {}, tp {}{ep}; roofs {} ({bw}, {peak})",
         r.model, r.batch, r.context, r.kv_dtype, r.tp, r.hardware
     )
 }

@@ -46,10 +46,22 @@ pub struct ModelRun {
     pub kv_dtype: DType,
     /// Tensor-parallel degree: shapes are one GPU's shard.
     pub tp: u64,
+    /// Expert-parallel degree: a mixture's experts are split whole over this many GPUs
+    /// (each holds E/ep of them, unsplit by `tp`); 1 = experts split by `tp` like any MLP.
+    #[serde(default = "one", skip_serializing_if = "is_one")]
+    pub ep: u64,
     /// Weight-only int4 linear layers (`--weights int4`): the k elements per scale, with the
     /// activations in `dtype`; `None` when the weights are in `dtype`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub int4_group: Option<u64>,
+}
+
+fn one() -> u64 {
+    1
+}
+
+fn is_one(v: &u64) -> bool {
+    *v == 1
 }
 
 /// The group size of `--weights int4` (AWQ's and GPTQ's usual 128).
@@ -106,10 +118,18 @@ impl ModelRun {
             dtype,
             kv_dtype: kv_dtype.unwrap_or_else(|| default_kv_dtype(dtype)),
             tp,
+            ep: 1,
             int4_group: None,
         };
         run.check()?;
         Ok(run)
+    }
+
+    /// The run with its experts split over `ep` GPUs (`--ep`), checked against the model.
+    pub fn with_ep(mut self, ep: u64) -> Result<ModelRun> {
+        self.ep = ep;
+        self.check()?;
+        Ok(self)
     }
 
     /// Checks the model and the settings (also for runs read back from a results file).
@@ -130,11 +150,23 @@ impl ModelRun {
             }
         }
         let tp = self.tp;
-        for (field, v) in [
+        let mut split = vec![
             ("num_attention_heads", model.num_attention_heads),
-            ("num_key_value_heads", model.num_key_value_heads),
             ("intermediate_size", model.intermediate_size),
-        ] {
+        ];
+        if model.mla.is_none() {
+            split.push(("num_key_value_heads", model.num_key_value_heads));
+        }
+        if let Some(moe) = model.moe.filter(|_| self.ep == 1) {
+            split.push((
+                "moe_intermediate_size",
+                moe.expert_width(model.intermediate_size),
+            ));
+        }
+        if let Some(moe) = model.moe.filter(|m| m.shared_intermediate_size > 0) {
+            split.push(("shared expert width", moe.shared_intermediate_size));
+        }
+        for (field, v) in split {
             if !v.is_multiple_of(tp) {
                 return Err(Error::bad_input(format!(
                     "--tp {tp} does not divide {}'s {field} {v}; tensor parallelism splits it evenly, so give a divisor of {v}",
@@ -142,7 +174,29 @@ impl ModelRun {
                 )));
             }
         }
-        Ok(())
+        self.check_ep()
+    }
+
+    /// `--ep`: 1 to [`MAX_DIM`], and above 1 only for a mixture whose experts it divides.
+    fn check_ep(&self) -> Result<()> {
+        let ep = self.ep;
+        if ep == 0 || ep > MAX_DIM {
+            return Err(Error::bad_input(format!(
+                "--ep {ep} is out of range; accepted: 1 to {MAX_DIM}"
+            )));
+        }
+        match self.model.moe {
+            _ if ep == 1 => Ok(()),
+            None => Err(Error::bad_input(format!(
+                "--ep {ep} splits experts, and {} has none; give --ep 1 or a mixture-of-experts model",
+                self.model.id
+            ))),
+            Some(m) if !m.num_local_experts.is_multiple_of(ep) => Err(Error::bad_input(format!(
+                "--ep {ep} does not divide {}'s {} experts; expert parallelism places them evenly, so give a divisor of {}",
+                self.model.id, m.num_local_experts, m.num_local_experts
+            ))),
+            Some(_) => Ok(()),
+        }
     }
 
     /// The run with its linear layers' weights stored as `weights` (int4: bf16 activations,
@@ -177,6 +231,11 @@ impl ModelRun {
             Some(w) => self.context.min(w),
             None => self.context,
         }
+    }
+
+    /// Routed experts one GPU holds: E/ep (all E when the experts are split by `tp`).
+    pub fn experts_held(&self) -> Option<u64> {
+        self.model.moe.map(|m| m.num_local_experts / self.ep)
     }
 
     /// A label for file names: `llama-3.1-8b-decode-b1-l4096`.
