@@ -388,6 +388,58 @@ fn tiny_run(out: &str, extra: &[&str]) -> Output {
 }
 
 #[test]
+fn a_latent_attention_mixture_runs_every_kernel_of_its_step_on_the_cpu() {
+    // A tiny DeepSeek-shaped model (16 heads on a 64 + 32 latent, 8 experts of 128, top 2,
+    // one shared expert, one leading dense layer): every decode row is a benchmark, every
+    // benchmark passes its check, and the composed step is complete.
+    let dir = tempfile::tempdir().unwrap();
+    let out = dir.path().join("tiny-deepseek.json");
+    let out_s = out.to_string_lossy().into_owned();
+    let o = hotpath(&[
+        "run",
+        "--backend",
+        "cpu",
+        "--model",
+        "tests/fixtures/models/tiny-deepseek.json",
+        "--batch",
+        "2",
+        "--context",
+        "128",
+        "--out",
+        &out_s,
+        "--min-time",
+        "0.02",
+        "--time-limit",
+        "1",
+        "--warmup",
+        "0",
+        "--min-samples",
+        "3",
+    ]);
+    assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
+    let file: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
+    let ops: Vec<&str> = file["benchmarks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|b| b["status"] == "ok")
+        .map(|b| b["op"].as_str().unwrap())
+        .collect();
+    for op in ["attn_mla_decode", "moe_gemm", "kv_write", "rope", "silu_mul"] {
+        assert!(ops.contains(&op), "{op} in {ops:?}");
+    }
+    for b in file["benchmarks"].as_array().unwrap() {
+        assert_eq!(b["status"], "ok", "{}", b["id"]);
+    }
+    let text = String::from_utf8_lossy(&o.stdout);
+    assert!(text.contains("kernel-composed step"), "{text}");
+    assert!(!text.contains("not known: missing"), "{text}");
+    // Two tokens routed to 2 of 8 experts: 8·(1 − (6/8)²) = 3.5 experts per routed layer.
+    assert!(text.contains("= 3.500 distinct experts"), "{text}");
+}
+
+#[test]
 fn model_shaped_run_composes_the_step_and_floors_read_it_back() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("tiny.json");

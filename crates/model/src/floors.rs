@@ -411,7 +411,7 @@ fn notes(run: &ModelRun, phases: &[Phase], roofing_has_kernels: bool) -> Vec<Str
         notes.push("fp8: linear weights in fp8_e4m3; LM head, router, norms and embedding stay bf16, as FP8 checkpoints keep them".into());
     }
     if roofing_has_kernels {
-        notes.push("kernel-composed time: the benchmarked kernels only; norms and embedding lookups have no benchmark (their bytes are in the floors)".into());
+        notes.push("kernel-composed time: each row's fastest measured kernel at its exact shape × its runs; a row without a benchmark (prefill attention under a window or of latent attention) leaves the composed time unknown and is named".into());
     }
     if phases.contains(&Phase::Prefill) {
         notes.push(
