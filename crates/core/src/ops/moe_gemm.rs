@@ -130,17 +130,17 @@ fn model_shape(model: (u64, u64, u64, u64), tokens: u64, down: bool) -> String {
 
 /// Threads per block of every moe_gemm kernel.
 const MOE_THREADS: u32 = 256;
-/// Weight rows per block of `hp_moe_gemv_*` (one lane group each).
+/// Weight rows per block of `hp_moe_gemm_gemv_*` (one lane group each).
 const GEMV_ROWS: u64 = 8;
-/// Output columns per block of `hp_moe_gemm_*` (its tile is 128 rows × 64 columns).
+/// Output columns per block of `hp_moe_gemm_tile_*` (its tile is 128 rows × 64 columns).
 const TILE_COLS: u64 = 64;
 
-/// `hp_moe_gemv_*`: `(⌈n/8⌉, experts)` × 256.
+/// `hp_moe_gemm_gemv_*`: `(⌈n/8⌉, experts)` × 256.
 fn gemv_geometry(n: u64, experts: u64) -> launch::Geometry {
     launch::grid((n.div_ceil(GEMV_ROWS), experts, 1), MOE_THREADS)
 }
 
-/// `hp_moe_gemm_*`: `(⌈n/64⌉, experts)` × 256.
+/// `hp_moe_gemm_tile_*`: `(⌈n/64⌉, experts)` × 256.
 fn tile_geometry(n: u64, experts: u64) -> launch::Geometry {
     launch::grid((n.div_ceil(TILE_COLS), experts, 1), MOE_THREADS)
 }
@@ -295,13 +295,13 @@ impl Op for MoeGemm {
         // tiles that reuse each weight across many rows for prefill.
         let touched = touched_experts(&p).max(1);
         let (gemm, geometry) = if p.pairs() / touched >= MOE_TILE_ROWS_FROM {
-            ("hp_moe_gemm", tile_geometry(p.n, p.experts))
+            ("hp_moe_gemm_tile", tile_geometry(p.n, p.experts))
         } else {
-            ("hp_moe_gemv", gemv_geometry(p.n, p.experts))
+            ("hp_moe_gemm_gemv", gemv_geometry(p.n, p.experts))
         };
         let steps = vec![
             kernel(
-                "hp_moe_align".to_string(),
+                "hp_moe_gemm_align".to_string(),
                 launch::grid((1, 1, 1), MOE_THREADS),
                 vec![
                     Arg::Input(2),
@@ -326,7 +326,7 @@ impl Op for MoeGemm {
                 ],
             ),
             kernel(
-                format!("hp_moe_combine_{dt}"),
+                format!("hp_moe_gemm_combine_{dt}"),
                 launch::elementwise(p.tokens * p.n),
                 vec![
                     Arg::Scratch(2),

@@ -19,7 +19,7 @@ use hotpath_core::ops::MoeShape;
 use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 
 use super::{indices, tensor, HostElem, Kernel};
-use crate::simd::{axpy, dots, dots_bf16};
+use crate::simd::{axpy, dots, dots_bf16, prefetch_l2};
 
 /// Output features (weight rows of one expert) per work item.
 pub const ROWS: usize = 16;
@@ -161,8 +161,15 @@ impl<E: HostElem> Item<'_, E> {
     fn run(&self, c: usize, ys: &mut [f32], wide: &mut [f32]) {
         let (n, k) = (self.n, self.k);
         let rows = ROWS.min(n - c * ROWS);
-        for &e in &self.groups.touched {
-            let chunk = &self.w[(e * n + c * ROWS) * k..][..rows * k];
+        let touched = &self.groups.touched;
+        let chunk_of = |e: usize| &self.w[(e * n + c * ROWS) * k..][..rows * k];
+        for (i, &e) in touched.iter().enumerate() {
+            let chunk = chunk_of(e);
+            // The next expert's chunk is elsewhere in memory: ask for it while this one runs,
+            // so the stream does not stall where the hardware prefetcher starts over.
+            if let Some(&next) = touched.get(i + 1) {
+                prefetch_l2(chunk_of(next));
+            }
             let weights = match (E::bf16_bits(chunk), E::f32s(chunk)) {
                 (Some(bits), _) => Weights::Bf16(bits),
                 (None, Some(f)) => Weights::F32(f),
