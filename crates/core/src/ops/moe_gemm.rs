@@ -36,10 +36,13 @@ pub const MOE_MAX_EXPERTS: u64 = 4096;
 /// Mean rows per touched expert from which the plan runs the tiled GEMM instead of the
 /// GEMV-like weight stream (the tile's rows then mostly hold work).
 pub const MOE_TILE_ROWS_FROM: u64 = 16;
-/// Most (token, slot) pairs a shape may route: the router's work and `topk_ids` stay small.
-pub const MOE_MAX_PAIRS: u64 = 1 << 26;
+/// Most (token, slot) pairs a shape may route (128 times a 4096-token prefill at top_k 8):
+/// the router runs in every cost-model call, so its work and `topk_ids` stay small.
+pub const MOE_MAX_PAIRS: u64 = 1 << 22;
 /// Most `pairs·experts` a Zipf routing may take (each draw scans the experts).
-pub const MOE_MAX_ZIPF_WORK: u64 = 1 << 30;
+pub const MOE_MAX_ZIPF_WORK: u64 = 1 << 28;
+/// Most experts a shape may have (the router keeps a few words per expert).
+pub const MOE_MAX_SHAPE_EXPERTS: u64 = 1 << 20;
 /// Largest Zipf exponent accepted, in hundredths (s = 10).
 pub const MOE_MAX_ZIPF_X100: u64 = 1000;
 
@@ -177,6 +180,12 @@ impl Op for MoeGemm {
             return Err(Error::bad_input(format!(
                 "moe_gemm routes each token to distinct experts: top_k={} must be at most experts={}",
                 p.top_k, p.experts
+            )));
+        }
+        if p.experts > MOE_MAX_SHAPE_EXPERTS {
+            return Err(Error::bad_input(format!(
+                "moe_gemm takes up to {MOE_MAX_SHAPE_EXPERTS} experts; got experts={}",
+                p.experts
             )));
         }
         if p.pairs() > MOE_MAX_PAIRS {

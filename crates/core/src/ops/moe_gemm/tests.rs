@@ -94,8 +94,12 @@ fn bad_shapes_and_dtypes_are_refused_with_a_sentence() {
     assert!(e.contains("top_k=0 is not valid"), "{e}");
     let e = parse("tokens=4,zipf_x100=1001");
     assert!(e.contains("zipf_x100 up to 1000"), "{e}");
-    let e = parse("tokens=16M,top_k=8");
-    assert!(e.contains("at most 67108864"), "{e}");
+    let e = parse("tokens=1M,top_k=8");
+    assert!(e.contains("at most 4194304"), "{e}");
+    let e = parse("tokens=1,experts=2M");
+    assert!(e.contains("up to 1048576 experts"), "{e}");
+    let e = parse("tokens=4096,experts=65536,zipf_x100=100");
+    assert!(e.contains("up to 268435456"), "{e}");
     // 0 is a value for the seed and the exponent.
     spec("tokens=4,zipf_x100=0,route_seed=0", DType::Bf16);
     let h100 = Target::h100();
