@@ -120,7 +120,10 @@ fn bad_shapes_and_dtypes_are_refused_with_a_sentence() {
     assert!(e.contains("multiple of 8") && e.contains("k=60"), "{e}");
 }
 
-fn kernels(p: &LaunchPlan) -> Vec<(&str, (u32, u32, u32), &[Arg])> {
+/// One kernel step as (function, grid, arguments).
+type Step<'a> = (&'a str, (u32, u32, u32), &'a [Arg]);
+
+fn kernels(p: &LaunchPlan) -> Vec<Step<'_>> {
     p.steps
         .iter()
         .map(|s| match s {
