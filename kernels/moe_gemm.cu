@@ -1,13 +1,13 @@
 // moe_gemm.cu — mixture-of-experts grouped GEMM y[t] = Σ_j topk_weights[t,j]·(x[t]·w[topk_ids[t,j]]^T).
 // Contract: kernels/README.md. Three launches (vLLM's moe_align_block_size + fused_moe, with an
 // f32 per-(token, slot) buffer in place of an in-kernel atomic combine):
-//  1. hp_moe_align: one block counts the (token, slot) pairs per expert, writes the experts'
+//  1. hp_moe_gemm_align: one block counts the (token, slot) pairs per expert, writes the experts'
 //     offsets (prefix sum) and the pairs grouped by expert (`sorted`).
-//  2. hp_moe_gemv_* (few rows per expert: decode) or hp_moe_gemm_* (many: prefill): one block
+//  2. hp_moe_gemm_gemv_* (few rows per expert: decode) or hp_moe_gemm_tile_* (many: prefill): one block
 //     per (n tile, expert); an idle expert's blocks read two offsets and return. Rows are
 //     gathered through `sorted` (pair p is token p / top_k); each pair's f32 result row goes to
 //     ws[p][n].
-//  3. hp_moe_combine_*: y[t][c] = Σ_j topk_weights[t,j]·ws[t·top_k + j][c], rounded once.
+//  3. hp_moe_gemm_combine_*: y[t][c] = Σ_j topk_weights[t,j]·ws[t·top_k + j][c], rounded once.
 #include "hotpath_common.cuh"
 
 #define HP_MOE_THREADS 256
@@ -22,7 +22,7 @@
 // offsets[e] = first position of expert e's pairs in sorted, offsets[E] = pairs counted; ids
 // outside 0..E are not routed (and the combine skips them). The order inside one expert is
 // whatever the atomics give: every pair writes its own row of ws, so results do not depend on it.
-__device__ __forceinline__ void hp_moe_align_impl(const int* __restrict__ ids, int* __restrict__ offsets,
+__device__ __forceinline__ void hp_moe_gemm_align_impl(const int* __restrict__ ids, int* __restrict__ offsets,
                                                   int* __restrict__ sorted, int pairs, int experts) {
   __shared__ int cursor[HP_MOE_MAX_EXPERTS];
   for (int e = threadIdx.x; e < experts; e += blockDim.x) cursor[e] = 0;
@@ -50,8 +50,8 @@ __device__ __forceinline__ void hp_moe_align_impl(const int* __restrict__ ids, i
 }
 
 extern "C" __global__ void __launch_bounds__(HP_MOE_THREADS)
-hp_moe_align(const int* __restrict__ ids, int* __restrict__ offsets, int* __restrict__ sorted, int pairs, int experts) {
-  hp_moe_align_impl(ids, offsets, sorted, pairs, experts);
+hp_moe_gemm_align(const int* __restrict__ ids, int* __restrict__ offsets, int* __restrict__ sorted, int pairs, int experts) {
+  hp_moe_gemm_align_impl(ids, offsets, sorted, pairs, experts);
 }
 
 // ---------------------------------------------------------------- 2a. gemv (decode)
@@ -69,7 +69,7 @@ __device__ __forceinline__ float hp_moe_dot16(const uint4& w, const uint4& x) {
 // Warp `lane/32` of the block takes weight row `col` of expert e against M gathered pair rows
 // `pos..pos+M` of sorted: every weight vector loaded once feeds the M rows.
 template <typename T, int M>
-__device__ __forceinline__ void hp_moe_gemv_rows(const T* __restrict__ x, const T* __restrict__ wr,
+__device__ __forceinline__ void hp_moe_gemm_gemv_rows(const T* __restrict__ x, const T* __restrict__ wr,
                                                  const int* __restrict__ sorted, float* __restrict__ ws, int pos,
                                                  int top_k, int n, int k, int col) {
   constexpr int E = 16 / sizeof(T);
@@ -107,7 +107,7 @@ __device__ __forceinline__ void hp_moe_gemv_rows(const T* __restrict__ x, const 
 }
 
 template <typename T>
-__device__ __forceinline__ void hp_moe_gemv_impl(const T* __restrict__ x, const T* __restrict__ w,
+__device__ __forceinline__ void hp_moe_gemm_gemv_impl(const T* __restrict__ x, const T* __restrict__ w,
                                                  const int* __restrict__ offsets, const int* __restrict__ sorted,
                                                  float* __restrict__ ws, int top_k, int n, int k) {
   const int e = blockIdx.y;
@@ -117,11 +117,11 @@ __device__ __forceinline__ void hp_moe_gemv_impl(const T* __restrict__ x, const 
   const T* wr = w + ((long long)e * n + col) * k;
   int r = 0;
   for (; r + HP_MOE_GEMV_M <= rows; r += HP_MOE_GEMV_M)
-    hp_moe_gemv_rows<T, HP_MOE_GEMV_M>(x, wr, sorted, ws, first + r, top_k, n, k, col);
+    hp_moe_gemm_gemv_rows<T, HP_MOE_GEMV_M>(x, wr, sorted, ws, first + r, top_k, n, k, col);
   switch (rows - r) {
-    case 1: hp_moe_gemv_rows<T, 1>(x, wr, sorted, ws, first + r, top_k, n, k, col); break;
-    case 2: hp_moe_gemv_rows<T, 2>(x, wr, sorted, ws, first + r, top_k, n, k, col); break;
-    case 3: hp_moe_gemv_rows<T, 3>(x, wr, sorted, ws, first + r, top_k, n, k, col); break;
+    case 1: hp_moe_gemm_gemv_rows<T, 1>(x, wr, sorted, ws, first + r, top_k, n, k, col); break;
+    case 2: hp_moe_gemm_gemv_rows<T, 2>(x, wr, sorted, ws, first + r, top_k, n, k, col); break;
+    case 3: hp_moe_gemm_gemv_rows<T, 3>(x, wr, sorted, ws, first + r, top_k, n, k, col); break;
     default: break;
   }
 }
@@ -131,7 +131,7 @@ __device__ __forceinline__ void hp_moe_gemv_impl(const T* __restrict__ x, const 
 // (f32, 25 KB), 16×16 threads each holding 8 rows × 4 columns. The block walks its expert's row
 // tiles, so its 64 weight rows are streamed once per 128 gathered pair rows.
 template <typename T>
-__device__ __forceinline__ void hp_moe_gemm_impl(const T* __restrict__ x, const T* __restrict__ w,
+__device__ __forceinline__ void hp_moe_gemm_tile_impl(const T* __restrict__ x, const T* __restrict__ w,
                                                  const int* __restrict__ offsets, const int* __restrict__ sorted,
                                                  float* __restrict__ ws, int top_k, int n, int k) {
   __shared__ float xs[HP_MOE_BK][HP_MOE_BM + 4];
@@ -192,7 +192,7 @@ __device__ __forceinline__ void hp_moe_gemm_impl(const T* __restrict__ x, const 
 
 // ---------------------------------------------------------------- 3. combine
 template <typename T>
-__device__ __forceinline__ void hp_moe_combine_impl(const float* __restrict__ ws, const float* __restrict__ gates,
+__device__ __forceinline__ void hp_moe_gemm_combine_impl(const float* __restrict__ ws, const float* __restrict__ gates,
                                                     const int* __restrict__ ids, T* __restrict__ y, int tokens,
                                                     int top_k, int n, int experts) {
   const long long i = (long long)blockIdx.x * blockDim.x + threadIdx.x;
@@ -209,19 +209,19 @@ __device__ __forceinline__ void hp_moe_combine_impl(const float* __restrict__ ws
 
 #define HP_MOE(SUFFIX, T) \
   extern "C" __global__ void __launch_bounds__(HP_MOE_THREADS) \
-  hp_moe_gemv_##SUFFIX(const T* __restrict__ x, const T* __restrict__ w, const int* __restrict__ offsets, \
+  hp_moe_gemm_gemv_##SUFFIX(const T* __restrict__ x, const T* __restrict__ w, const int* __restrict__ offsets, \
                        const int* __restrict__ sorted, float* __restrict__ ws, int top_k, int n, int k) { \
-    hp_moe_gemv_impl<T>(x, w, offsets, sorted, ws, top_k, n, k); \
+    hp_moe_gemm_gemv_impl<T>(x, w, offsets, sorted, ws, top_k, n, k); \
   } \
   extern "C" __global__ void __launch_bounds__(HP_MOE_THREADS) \
-  hp_moe_gemm_##SUFFIX(const T* __restrict__ x, const T* __restrict__ w, const int* __restrict__ offsets, \
+  hp_moe_gemm_tile_##SUFFIX(const T* __restrict__ x, const T* __restrict__ w, const int* __restrict__ offsets, \
                        const int* __restrict__ sorted, float* __restrict__ ws, int top_k, int n, int k) { \
-    hp_moe_gemm_impl<T>(x, w, offsets, sorted, ws, top_k, n, k); \
+    hp_moe_gemm_tile_impl<T>(x, w, offsets, sorted, ws, top_k, n, k); \
   } \
   extern "C" __global__ void __launch_bounds__(HP_MOE_THREADS) \
-  hp_moe_combine_##SUFFIX(const float* __restrict__ ws, const float* __restrict__ gates, const int* __restrict__ ids, \
+  hp_moe_gemm_combine_##SUFFIX(const float* __restrict__ ws, const float* __restrict__ gates, const int* __restrict__ ids, \
                           T* __restrict__ y, int tokens, int top_k, int n, int experts) { \
-    hp_moe_combine_impl<T>(ws, gates, ids, y, tokens, top_k, n, experts); \
+    hp_moe_gemm_combine_impl<T>(ws, gates, ids, y, tokens, top_k, n, experts); \
   }
 HP_MOE(f32, float)
 HP_MOE(f16, f16_t)

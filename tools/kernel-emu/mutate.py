@@ -200,7 +200,7 @@ KERNEL_MUTATIONS = [
     ("moe_gemm: gemv gathers row pair % top_k, not the pair's token", "moe_gemm.cu", "moe_gemm",
      "xr[i] = x + (long long)(pair[i] / top_k) * k;", "xr[i] = x + (long long)(pair[i] % top_k) * k;"),
     ("moe_gemm: gemv's remainder of 3 rows runs 2", "moe_gemm.cu", "moe_gemm",
-     "case 3: hp_moe_gemv_rows<T, 3>", "case 3: hp_moe_gemv_rows<T, 2>"),
+     "case 3: hp_moe_gemm_gemv_rows<T, 3>", "case 3: hp_moe_gemm_gemv_rows<T, 2>"),
     ("moe_gemm: gemv's second vector meets the first's activations", "moe_gemm.cu", "moe_gemm",
      "hp_moe_dot16<T>(w1, x1)", "hp_moe_dot16<T>(w1, x0)"),
     ("moe_gemm: tiles gather by sorted position, not through the sorted list", "moe_gemm.cu", "moe_gemm",
@@ -289,7 +289,7 @@ def if_more_than_one(f):
 
 DECODE = r"hp_attn_decode_(f32|f16|bf16)_d\d+_g\d+"
 DECODE_FP8 = r"hp_attn_decode_(f32|f16|bf16)_fp8kv_d\d+_g\d+"
-MOE_GEMM = r"hp_moe_gem[mv]_(f32|f16|bf16)"
+MOE_GEMM = r"hp_moe_gemm_(gemv|tile)_(f32|f16|bf16)"
 # (label, group, function (full match), edit of the line's words: True if it changed the line)
 PLAN_MUTATIONS = [
     ("decode plan: k_cache and v_cache swapped", "attn_decode", DECODE, swap_args(1, 2)),
@@ -343,9 +343,9 @@ PLAN_MUTATIONS = [
     ("moe_gemm plan: x and w swapped", "moe_gemm", MOE_GEMM, swap_args(0, 1)),
     ("moe_gemm plan: top_k one more in the gather", "moe_gemm", MOE_GEMM, int_arg(5, lambda v, a: v + 1)),
     ("moe_gemm plan: one expert short in the grid", "moe_gemm", MOE_GEMM, word(GRID + 1, if_more_than_one(lambda v: v - 1))),
-    ("moe_gemm plan: align counts one expert fewer", "moe_gemm", r"hp_moe_align", int_arg(4, lambda v, a: v - 1)),
-    ("moe_gemm plan: combine's ids and router weights swapped", "moe_gemm", r"hp_moe_combine_\w+", swap_args(1, 2)),
-    ("moe_gemm plan: combine one token short", "moe_gemm", r"hp_moe_combine_\w+",
+    ("moe_gemm plan: align counts one expert fewer", "moe_gemm", r"hp_moe_gemm_align", int_arg(4, lambda v, a: v - 1)),
+    ("moe_gemm plan: combine's ids and router weights swapped", "moe_gemm", r"hp_moe_gemm_combine_\w+", swap_args(1, 2)),
+    ("moe_gemm plan: combine one token short", "moe_gemm", r"hp_moe_gemm_combine_\w+",
      int_arg(4, if_more_than_one(lambda v: v - 1))),
     ("gemm plan: m and n swapped", "gemm", r"hp_gemm_\w+", swap_args(3, 4)),
     ("gemm plan: one row tile short", "gemm", r"hp_gemm_\w+", word(GRID + 1, if_more_than_one(lambda v: v - 1))),

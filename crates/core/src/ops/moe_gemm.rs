@@ -36,10 +36,13 @@ pub const MOE_MAX_EXPERTS: u64 = 4096;
 /// Mean rows per touched expert from which the plan runs the tiled GEMM instead of the
 /// GEMV-like weight stream (the tile's rows then mostly hold work).
 pub const MOE_TILE_ROWS_FROM: u64 = 16;
-/// Most (token, slot) pairs a shape may route: the router's work and `topk_ids` stay small.
-pub const MOE_MAX_PAIRS: u64 = 1 << 26;
+/// Most (token, slot) pairs a shape may route (128 times a 4096-token prefill at top_k 8):
+/// the router runs in every cost-model call, so its work and `topk_ids` stay small.
+pub const MOE_MAX_PAIRS: u64 = 1 << 22;
 /// Most `pairs·experts` a Zipf routing may take (each draw scans the experts).
-pub const MOE_MAX_ZIPF_WORK: u64 = 1 << 30;
+pub const MOE_MAX_ZIPF_WORK: u64 = 1 << 28;
+/// Most experts a shape may have (the router keeps a few words per expert).
+pub const MOE_MAX_SHAPE_EXPERTS: u64 = 1 << 20;
 /// Largest Zipf exponent accepted, in hundredths (s = 10).
 pub const MOE_MAX_ZIPF_X100: u64 = 1000;
 
@@ -130,17 +133,17 @@ fn model_shape(model: (u64, u64, u64, u64), tokens: u64, down: bool) -> String {
 
 /// Threads per block of every moe_gemm kernel.
 const MOE_THREADS: u32 = 256;
-/// Weight rows per block of `hp_moe_gemv_*` (one lane group each).
+/// Weight rows per block of `hp_moe_gemm_gemv_*` (one lane group each).
 const GEMV_ROWS: u64 = 8;
-/// Output columns per block of `hp_moe_gemm_*` (its tile is 128 rows × 64 columns).
+/// Output columns per block of `hp_moe_gemm_tile_*` (its tile is 128 rows × 64 columns).
 const TILE_COLS: u64 = 64;
 
-/// `hp_moe_gemv_*`: `(⌈n/8⌉, experts)` × 256.
+/// `hp_moe_gemm_gemv_*`: `(⌈n/8⌉, experts)` × 256.
 fn gemv_geometry(n: u64, experts: u64) -> launch::Geometry {
     launch::grid((n.div_ceil(GEMV_ROWS), experts, 1), MOE_THREADS)
 }
 
-/// `hp_moe_gemm_*`: `(⌈n/64⌉, experts)` × 256.
+/// `hp_moe_gemm_tile_*`: `(⌈n/64⌉, experts)` × 256.
 fn tile_geometry(n: u64, experts: u64) -> launch::Geometry {
     launch::grid((n.div_ceil(TILE_COLS), experts, 1), MOE_THREADS)
 }
@@ -177,6 +180,12 @@ impl Op for MoeGemm {
             return Err(Error::bad_input(format!(
                 "moe_gemm routes each token to distinct experts: top_k={} must be at most experts={}",
                 p.top_k, p.experts
+            )));
+        }
+        if p.experts > MOE_MAX_SHAPE_EXPERTS {
+            return Err(Error::bad_input(format!(
+                "moe_gemm takes up to {MOE_MAX_SHAPE_EXPERTS} experts; got experts={}",
+                p.experts
             )));
         }
         if p.pairs() > MOE_MAX_PAIRS {
@@ -295,13 +304,13 @@ impl Op for MoeGemm {
         // tiles that reuse each weight across many rows for prefill.
         let touched = touched_experts(&p).max(1);
         let (gemm, geometry) = if p.pairs() / touched >= MOE_TILE_ROWS_FROM {
-            ("hp_moe_gemm", tile_geometry(p.n, p.experts))
+            ("hp_moe_gemm_tile", tile_geometry(p.n, p.experts))
         } else {
-            ("hp_moe_gemv", gemv_geometry(p.n, p.experts))
+            ("hp_moe_gemm_gemv", gemv_geometry(p.n, p.experts))
         };
         let steps = vec![
             kernel(
-                "hp_moe_align".to_string(),
+                "hp_moe_gemm_align".to_string(),
                 launch::grid((1, 1, 1), MOE_THREADS),
                 vec![
                     Arg::Input(2),
@@ -326,7 +335,7 @@ impl Op for MoeGemm {
                 ],
             ),
             kernel(
-                format!("hp_moe_combine_{dt}"),
+                format!("hp_moe_gemm_combine_{dt}"),
                 launch::elementwise(p.tokens * p.n),
                 vec![
                     Arg::Scratch(2),

@@ -4,12 +4,15 @@
 //! 1. **Permute** (serial, O(pairs + E)): count the (token, slot) pairs per expert, prefix-sum
 //!    the counts into offsets, and list the pairs grouped by expert (`sorted`, and each pair's
 //!    position in it).
-//! 2. **Products** (rayon): a work item is one chunk of [`ROWS`] output features across every
-//!    touched expert, so every item reads the same weight bytes (`D·ROWS·k` elements) and each
-//!    touched expert's weights are read once per run; idle experts are never visited. Inside
-//!    an item, each expert's chunk of weight rows meets each of its gathered activation rows
-//!    ([`dots_bf16`] / [`dots`] over the rows in place; f16 widened once per chunk), the first
-//!    pass streaming it from memory and the others (prefill's many rows) from cache.
+//! 2. **Products** (rayon): a work item is one touched expert's chunk of [`ROWS`] weight rows
+//!    against every row the expert gathered, so every item reads the same weight bytes
+//!    (`ROWS·k` elements) and each touched expert's weights are read once per run; idle experts
+//!    are never visited. Items are ordered expert by expert and split in halves with
+//!    `rayon::join`, so a thread walks an expert's weights front to back, and each item writes
+//!    its own contiguous piece of the result buffer (no locks, no allocation). Inside an item the
+//!    chunk meets each gathered activation row ([`dots_bf16`] / [`dots`] over the rows in place;
+//!    f16 widened piece by piece on the stack), the first row streaming it from memory and the
+//!    others (prefill's many rows) reading it from cache.
 //! 3. **Unpermute** (rayon over tokens): y[t] = Σ_j topk_weights[t,j]·row(t,j), in f32, rounded
 //!    once into the dtype.
 
@@ -19,7 +22,7 @@ use hotpath_core::ops::MoeShape;
 use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 
 use super::{indices, tensor, HostElem, Kernel};
-use crate::simd::{axpy, dots, dots_bf16};
+use crate::simd::{axpy, dot, dots, dots_bf16};
 
 /// Output features (weight rows of one expert) per work item.
 pub const ROWS: usize = 16;
@@ -93,12 +96,9 @@ pub struct MoeGemm<E> {
     groups: Groups,
     /// Activations widened to f32, `[tokens, k]`.
     x32: Vec<f32>,
-    /// Each pair's result, `[n chunks][pairs][ROWS]` by sorted position, so a work item
-    /// owns one contiguous chunk.
+    /// Each pair's result: expert e's pairs own `offsets[e]·⌈n/ROWS⌉·ROWS` onwards, laid out
+    /// `[n chunk][pair of e][ROWS]`, so an (expert, chunk) item owns one contiguous piece.
     ys: Vec<f32>,
-    /// f16 weight chunks widened to f32, `[n chunks][ROWS·k]`; empty for bf16 and f32, which
-    /// are read in place.
-    wide: Vec<f32>,
     /// The output rows in f32, `[tokens, n]`.
     y32: Vec<f32>,
 }
@@ -126,7 +126,6 @@ pub fn build<E: HostElem>(spec: &OpSpec, inputs: &Inputs, sets: usize) -> Result
         })
         .collect();
     let chunks = n.div_ceil(ROWS);
-    let in_place = E::bf16_bits(&[]).is_some() || E::f32s(&[]).is_some();
     Ok(Box::new(MoeGemm {
         tokens,
         top_k,
@@ -136,93 +135,98 @@ pub fn build<E: HostElem>(spec: &OpSpec, inputs: &Inputs, sets: usize) -> Result
         groups: Groups::new(experts, pairs),
         x32: vec![0.0; tokens * k],
         ys: vec![0.0; chunks * pairs * ROWS],
-        wide: if in_place {
-            vec![]
-        } else {
-            vec![0.0; chunks * ROWS * k]
-        },
         y32: vec![0.0; tokens * n],
     }))
 }
 
-/// Shapes and groups one work item reads.
-struct Item<'a, E> {
+/// Elements of an f16 row widened at a time on the stack (4 KiB of f32).
+const PIECE: usize = 1024;
+
+/// What the products read, and where item `i` (expert `touched[i / chunks]`, chunk
+/// `i % chunks`) writes.
+struct Products<'a, E> {
     x32: &'a [f32],
     w: &'a [E],
     groups: &'a Groups,
     top_k: usize,
     n: usize,
     k: usize,
+    chunks: usize,
 }
 
-impl<E: HostElem> Item<'_, E> {
-    /// Chunk `c` of every touched expert against its rows, into `ys` (`[pairs][ROWS]`);
-    /// `wide` holds a widened chunk when the type is not read in place.
-    fn run(&self, c: usize, ys: &mut [f32], wide: &mut [f32]) {
+impl<E: HostElem> Products<'_, E> {
+    /// Offset in the result buffer where item `i` starts (`items` for the end).
+    fn start(&self, i: usize) -> usize {
+        let touched = &self.groups.touched;
+        let Some(&e) = touched.get(i / self.chunks) else {
+            return self.groups.offsets[self.groups.offsets.len() - 1] * self.chunks * ROWS;
+        };
+        let (lo, hi) = (self.groups.offsets[e], self.groups.offsets[e + 1]);
+        (lo * self.chunks + (i % self.chunks) * (hi - lo)) * ROWS
+    }
+
+    /// Items `lo..hi` into `ys` (which starts at item `lo`), halved across threads.
+    fn run(&self, lo: usize, hi: usize, ys: &mut [f32]) {
+        if hi - lo == 1 {
+            return self.item(lo, ys);
+        }
+        let mid = lo + (hi - lo) / 2;
+        let (left, right) = ys.split_at_mut(self.start(mid) - self.start(lo));
+        rayon::join(|| self.run(lo, mid, left), || self.run(mid, hi, right));
+    }
+
+    /// Item `i`: one chunk of one expert's weight rows against each of its gathered rows,
+    /// into `ys` (`[pair of e][ROWS]`).
+    fn item(&self, i: usize, ys: &mut [f32]) {
         let (n, k) = (self.n, self.k);
+        let (e, c) = (self.groups.touched[i / self.chunks], i % self.chunks);
         let rows = ROWS.min(n - c * ROWS);
-        for &e in &self.groups.touched {
-            let chunk = &self.w[(e * n + c * ROWS) * k..][..rows * k];
-            let weights = match (E::bf16_bits(chunk), E::f32s(chunk)) {
-                (Some(bits), _) => Weights::Bf16(bits),
-                (None, Some(f)) => Weights::F32(f),
+        let chunk = &self.w[(e * n + c * ROWS) * k..][..rows * k];
+        let (lo, hi) = (self.groups.offsets[e], self.groups.offsets[e + 1]);
+        for (pos, out) in (lo..hi).zip(ys.chunks_mut(ROWS)) {
+            let t = self.groups.sorted[pos] as usize / self.top_k;
+            let x = &self.x32[t * k..][..k];
+            let out = &mut out[..rows];
+            match (E::bf16_bits(chunk), E::f32s(chunk)) {
+                (Some(bits), _) => dots_bf16(x, bits, k, out),
+                (None, Some(f)) => dots(x, f, k, out),
                 (None, None) => {
-                    E::widen(chunk, &mut wide[..rows * k]);
-                    Weights::F32(&wide[..rows * k])
-                }
-            };
-            let (lo, hi) = (self.groups.offsets[e], self.groups.offsets[e + 1]);
-            for pos in lo..hi {
-                let t = self.groups.sorted[pos] as usize / self.top_k;
-                let x = &self.x32[t * k..][..k];
-                let out = &mut ys[pos * ROWS..][..rows];
-                match weights {
-                    Weights::Bf16(bits) => dots_bf16(x, bits, k, out),
-                    Weights::F32(f) => dots(x, f, k, out),
+                    let mut piece = [0f32; PIECE];
+                    for (o, row) in out.iter_mut().zip(chunk.chunks(k)) {
+                        *o = 0.0;
+                        for (p0, part) in row.chunks(PIECE).enumerate() {
+                            let wide = &mut piece[..part.len()];
+                            E::widen(part, wide);
+                            *o += dot(wide, &x[p0 * PIECE..][..part.len()]);
+                        }
+                    }
                 }
             }
         }
     }
 }
 
-/// A chunk of weight rows as the dot products read it.
-#[derive(Clone, Copy)]
-enum Weights<'a> {
-    /// bf16 bit patterns, widened in registers.
-    Bf16(&'a [u16]),
-    /// f32 (f32 weights in place, f16 widened once per chunk).
-    F32(&'a [f32]),
-}
-
 impl<E: HostElem> Kernel for MoeGemm<E> {
     fn run(&mut self, set: usize) -> Result<()> {
         let (n, k, top_k) = (self.n, self.k, self.top_k);
-        let pairs = self.tokens * top_k;
         let s = &mut self.sets[set];
         E::widen(&s.x, &mut self.x32);
         self.groups.build(&s.ids);
-        let item = Item {
+        let chunks = n.div_ceil(ROWS);
+        let products = Products {
             x32: &self.x32,
             w: &s.w,
             groups: &self.groups,
             top_k,
             n,
             k,
+            chunks,
         };
-        let per_chunk = pairs * ROWS;
-        if self.wide.is_empty() {
-            self.ys
-                .par_chunks_mut(per_chunk)
-                .enumerate()
-                .for_each(|(c, ys)| item.run(c, ys, &mut []));
-        } else {
-            self.ys
-                .par_chunks_mut(per_chunk)
-                .zip(self.wide.par_chunks_mut(ROWS * k))
-                .enumerate()
-                .for_each(|(c, (ys, wide))| item.run(c, ys, wide));
+        let items = self.groups.touched.len() * chunks;
+        if items > 0 {
+            products.run(0, items, &mut self.ys);
         }
-        let (ys, pos_of, gates) = (&self.ys, &self.groups.pos_of, &s.gates);
+        let (ys, groups, gates, ids) = (&self.ys, &self.groups, &s.gates, &s.ids);
         self.y32
             .par_chunks_mut(n)
             .zip(s.y.par_chunks_mut(n))
@@ -230,9 +234,11 @@ impl<E: HostElem> Kernel for MoeGemm<E> {
             .for_each(|(t, (acc, y))| {
                 acc.fill(0.0);
                 for p in t * top_k..(t + 1) * top_k {
-                    let (pos, gate) = (pos_of[p], gates[p]);
+                    let e = ids[p] as usize;
+                    let (lo, hi) = (groups.offsets[e], groups.offsets[e + 1]);
+                    let row = (lo * chunks + groups.pos_of[p] - lo) * ROWS;
                     for (c, a) in acc.chunks_mut(ROWS).enumerate() {
-                        axpy(a, gate, &ys[c * per_chunk + pos * ROWS..][..a.len()]);
+                        axpy(a, gates[p], &ys[row + c * (hi - lo) * ROWS..][..a.len()]);
                     }
                 }
                 E::narrow(acc, y);

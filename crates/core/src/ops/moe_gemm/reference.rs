@@ -11,7 +11,10 @@ use crate::tensor::HostTensor;
 
 /// Columns per reference block: the largest divisor of `n` up to 128.
 pub fn segment(n: usize) -> usize {
-    (1..=n.min(128)).rev().find(|d| n % d == 0).unwrap_or(1)
+    (1..=n.min(128))
+        .rev()
+        .find(|d| n.is_multiple_of(*d))
+        .unwrap_or(1)
 }
 
 /// Reference of `moe_gemm`.

@@ -94,8 +94,12 @@ fn bad_shapes_and_dtypes_are_refused_with_a_sentence() {
     assert!(e.contains("top_k=0 is not valid"), "{e}");
     let e = parse("tokens=4,zipf_x100=1001");
     assert!(e.contains("zipf_x100 up to 1000"), "{e}");
-    let e = parse("tokens=16M,top_k=8");
-    assert!(e.contains("at most 67108864"), "{e}");
+    let e = parse("tokens=1M,top_k=8");
+    assert!(e.contains("at most 4194304"), "{e}");
+    let e = parse("tokens=1,experts=2M");
+    assert!(e.contains("up to 1048576 experts"), "{e}");
+    let e = parse("tokens=4096,experts=65536,zipf_x100=100");
+    assert!(e.contains("up to 268435456"), "{e}");
     // 0 is a value for the seed and the exponent.
     spec("tokens=4,zipf_x100=0,route_seed=0", DType::Bf16);
     let h100 = Target::h100();
@@ -116,7 +120,10 @@ fn bad_shapes_and_dtypes_are_refused_with_a_sentence() {
     assert!(e.contains("multiple of 8") && e.contains("k=60"), "{e}");
 }
 
-fn kernels(p: &LaunchPlan) -> Vec<(&str, (u32, u32, u32), &[Arg])> {
+/// One kernel step as (function, grid, arguments).
+type Step<'a> = (&'a str, (u32, u32, u32), &'a [Arg]);
+
+fn kernels(p: &LaunchPlan) -> Vec<Step<'_>> {
     p.steps
         .iter()
         .map(|s| match s {
@@ -138,7 +145,7 @@ fn decode_streams_weights_and_prefill_tiles() {
     let p = build(&s, &Target::h100()).unwrap();
     let k = kernels(&p);
     assert_eq!(k.len(), 3);
-    assert_eq!(k[0].0, "hp_moe_align");
+    assert_eq!(k[0].0, "hp_moe_gemm_align");
     assert_eq!(k[0].1, (1, 1, 1));
     assert_eq!(
         k[0].2,
@@ -150,7 +157,7 @@ fn decode_streams_weights_and_prefill_tiles() {
             Arg::I32(256)
         ]
     );
-    assert_eq!(k[1].0, "hp_moe_gemv_bf16");
+    assert_eq!(k[1].0, "hp_moe_gemm_gemv_bf16");
     assert_eq!(k[1].1, (896, 256, 1));
     assert_eq!(
         k[1].2,
@@ -165,7 +172,7 @@ fn decode_streams_weights_and_prefill_tiles() {
             Arg::I32(2048)
         ]
     );
-    assert_eq!(k[2].0, "hp_moe_combine_bf16");
+    assert_eq!(k[2].0, "hp_moe_gemm_combine_bf16");
     // 32·7168 = 229,376 outputs over blocks of 256: 896.
     assert_eq!(k[2].1, (896, 1, 1));
     assert_eq!(
@@ -181,13 +188,17 @@ fn decode_streams_weights_and_prefill_tiles() {
             Arg::I32(256)
         ]
     );
+    // Every kernel is found in this op's file by its name (how the backends compile it).
+    for (function, _, _) in &k {
+        assert_eq!(crate::kernels::file_of_function(function), "moe_gemm.cu");
+    }
     assert_eq!(p.scratch_bytes, vec![4 * 257, 4 * 256, 4 * 256 * 7168]);
     assert_eq!(p.output_bytes, vec![32 * 7168 * 2]);
     // Prefill, 4096 tokens: 128 rows per expert on average, the tiles of 64 columns.
     let s = spec("tokens=4096,experts=256,top_k=8,n=7168,k=2048", DType::F16);
     let k2 = build(&s, &Target::h100()).unwrap();
     let k2 = kernels(&k2);
-    assert_eq!((k2[1].0, k2[1].1), ("hp_moe_gemm_f16", (112, 256, 1)));
+    assert_eq!((k2[1].0, k2[1].1), ("hp_moe_gemm_tile_f16", (112, 256, 1)));
 }
 
 #[test]
