@@ -131,7 +131,7 @@ __device__ __forceinline__ void mla_mma_tile(MlaMmaState<DL>& st, const unsigned
                                              float sl2, float kv_sc) {
   using C = MlaCfg<T, KT, DL, DR, H>;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, hw = warp >> 1, cw = warp & 1;
-  const int g = lane >> 2, t = lane & 3;
+  const int t = lane & 3;  // the lane's column pair in a C fragment
   // This warp's half of S = Q·Kᵀ: 16 heads × 32 tokens = four n8 blocks of tokens.
   float s[4][4];
 #pragma unroll
