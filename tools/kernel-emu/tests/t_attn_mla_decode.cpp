@@ -116,7 +116,7 @@ static void required(std::mt19937_64& rng, bool fp8) {
 // Rings of 1, 2 and 3 stages by the device's shared memory (bf16, 16 heads, 64 + 32: queries
 // 3,328 B + exchange 4,096 B + stages of 6,656 B; an fp8 cache adds a decoded tile of 6,656 B
 // and its stages are 3,584 B).
-static void rings(std::mt19937_64& rng) {
+[[maybe_unused]] static void rings(std::mt19937_64& rng) {
   for (const char* knobs : {"smem_per_block=15000", "smem_per_block=21000", "smem_per_block=27500"})
     one<bf16_t>(1, 300, 16, 64, 32, 64, {}, knobs, rng);
   for (const char* knobs : {"smem_per_block=17700", "smem_per_block=21300"})
