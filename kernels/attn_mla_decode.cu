@@ -10,8 +10,8 @@
 // DL, DR and H are compile-time parameters; the launch plan (crates/core/src/launch_plan/mla.rs)
 // picks the instantiation, the ring depth and the split count, and computes the same layout.
 //
-// Shared memory: the head tile's queries (H rows), the ring, a decoded tile (fp8 cache only)
-// and the score exchange (tensor-core path only). Rows are W·sizeof + 16 bytes apart: an odd
+// Shared memory: the ring, a decoded tile (fp8 cache only), the score exchange (tensor-core
+// path only) and the head tile's queries (H rows). Rows are W·sizeof + 16 bytes apart: an odd
 // number of 16-byte chunks, so the 8 rows of an ldmatrix fall in 8 distinct bank groups.
 //
 // Compute, per tile of TILE = 32 tokens:
@@ -131,7 +131,7 @@ __device__ __forceinline__ void mla_mma_tile(MlaMmaState<DL>& st, const unsigned
                                              float sl2, float kv_sc) {
   using C = MlaCfg<T, KT, DL, DR, H>;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, hw = warp >> 1, cw = warp & 1;
-  const int g = lane >> 2, t = lane & 3;
+  const int t = lane & 3;  // the lane's column pair in a C fragment
   // This warp's half of S = Q·Kᵀ: 16 heads × 32 tokens = four n8 blocks of tokens.
   float s[4][4];
 #pragma unroll
@@ -288,11 +288,13 @@ __device__ __forceinline__ void hp_attn_mla_decode_impl(const T* __restrict__ q,
   const int n_tiles = t1 > t0 ? (t1 - t0 + HP_MLA_TILE - 1) / HP_MLA_TILE : 0;
   const int* table = block_table + (long long)b * pages_per_seq;
   const float kv_sc = C::F8 ? kv_scale[0] : 1.f;
-  unsigned char* qs = hp_mla_smem;
-  unsigned char* ring = qs + C::QBYTES;
+  unsigned char* ring = hp_mla_smem;
   unsigned char* dec = ring + stages * C::STAGE;
   float* xch = reinterpret_cast<float*>(dec + C::DEC);
   (void)xch;
+  // The queries last, their pad first: the last query row ends the block's shared memory,
+  // so a plan that gives less is caught by the copies into it.
+  unsigned char* qs = dec + C::DEC + C::XCH + HP_MLA_PAD;
 
   // The head tile's queries, in the first copy group.
   const long long head0 = (long long)b * hq + (long long)tile_h * H;

@@ -383,7 +383,7 @@ fn kv_dtype_fp8_runs_the_kv_ops_on_an_fp8_cache() {
     );
     bad(
         &["--op", "gemm", "--shape", "m=1,n=8,k=8", "--kv-dtype", "fp8"],
-        "--kv-dtype applies to the ops on the KV cache (attn_decode, kv_write, kv_read) and to --model; got --op gemm",
+        "--kv-dtype applies to the ops on the KV cache (attn_decode, attn_mla_decode, kv_write, kv_read) and to --model; got --op gemm",
     );
     bad(
         &[
@@ -395,6 +395,62 @@ fn kv_dtype_fp8_runs_the_kv_ops_on_an_fp8_cache() {
             "f16",
         ],
         "--kv-dtype f16 under --dtype bf16",
+    );
+}
+
+#[test]
+fn mla_decode_runs_on_the_cpu_and_passes_its_check() {
+    // The small shape, bf16: FLOPs 2·2·16·300·(64 + 32) + 2·2·16·300·64 = 1,843,200 +
+    // 1,228,800 = 3,072,000; bytes: the latent rows once, 2·300·96·2 = 115,200, + q
+    // 2·16·96·2 = 6,144 + o 2·16·64·2 = 4,096 = 125,440. Under kv_fp8=1 the rows are 57,600
+    // bytes and the scale 4: 67,844.
+    let shape = "batch=2,context=300,heads_q=16,kv_lora=64,rope_dim=32,page_size=64";
+    let mut args = run_cpu(&[
+        "--op",
+        "attn_mla_decode",
+        "--shape",
+        shape,
+        "--format",
+        "json",
+    ]);
+    args.extend(FAST.iter().map(|s| s.to_string()));
+    let o = hotpath(&args.iter().map(String::as_str).collect::<Vec<_>>());
+    assert_eq!(o.status.code(), Some(0), "stderr: {}", stderr(&o));
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let b = v["benchmarks"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["op"] == "attn_mla_decode")
+        .cloned()
+        .unwrap_or_else(|| panic!("no attn_mla_decode benchmark in {v}"));
+    assert_eq!(
+        b["id"],
+        format!("attn_mla_decode/{shape}/bf16/hotpath").as_str()
+    );
+    assert_eq!(
+        (b["flops"].as_u64(), b["bytes"].as_u64()),
+        (Some(3_072_000), Some(125_440))
+    );
+    assert_eq!(b["correctness"]["pass"], true, "{}", b["correctness"]);
+    let b = cpu_benchmark_with("attn_mla_decode", shape, &["--kv-dtype", "fp8"]);
+    assert_eq!(b["bytes"].as_u64(), Some(67_844));
+    assert_eq!(b["correctness"]["pass"], true, "{}", b["correctness"]);
+    // Bad widths: one sentence on stderr, exit 2.
+    let o = hotpath(&[
+        "run",
+        "--backend",
+        "cpu",
+        "--op",
+        "attn_mla_decode",
+        "--shape",
+        "context=64,kv_lora=24",
+    ]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(
+        e.contains("kv_lora a multiple of 16") && e.trim().lines().count() == 1,
+        "{e}"
     );
 }
 

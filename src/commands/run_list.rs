@@ -30,9 +30,16 @@ fn with_kv_dtype(op: OpKind, shape: String, dtype: DType, kv: Option<&str>) -> R
     let Some(kv) = kv else {
         return Ok(shape);
     };
-    if !op.shape_keys().iter().any(|k| k.name == "kv_fp8") {
+    let on_cache = |op: &OpKind| op.shape_keys().iter().any(|k| k.name == "kv_fp8");
+    if !on_cache(&op) {
+        let ops: Vec<&str> = OpKind::ALL
+            .iter()
+            .filter(|o| on_cache(o))
+            .map(|o| o.name())
+            .collect();
         return Err(Error::bad_input(format!(
-            "--kv-dtype applies to the ops on the KV cache (attn_decode, kv_write, kv_read) and to --model; got --op {op}"
+            "--kv-dtype applies to the ops on the KV cache ({}) and to --model; got --op {op}",
+            ops.join(", ")
         )));
     }
     let fp8 = match DType::parse(kv)? {

@@ -236,6 +236,31 @@ fn paged_decode_attention_over_an_fp8_cache() {
 }
 
 #[test]
+fn mla_decode_in_every_dtype_and_over_an_fp8_cache() {
+    // The small shape (a partial last page: 300 = 4·64 + 44), DeepSeek's widths at 16 heads
+    // (a split of 512 tokens and a partial one), odd heads and pages of 5, one token; each
+    // with the cache in the dtype and in fp8.
+    for d in DTYPES {
+        for shape in [
+            "batch=2,context=300,heads_q=16,kv_lora=64,rope_dim=32,page_size=64",
+            "batch=1,context=700,heads_q=16,kv_lora=512,rope_dim=64,page_size=64",
+            "batch=3,context=77,heads_q=5,kv_lora=32,rope_dim=16,page_size=5",
+            "context=1,heads_q=2,kv_lora=16,rope_dim=8,page_size=4",
+        ] {
+            for fp8 in ["", ",kv_fp8=1"] {
+                run(
+                    OpKind::AttnMlaDecode,
+                    &format!("{shape}{fp8}"),
+                    d,
+                    "hotpath",
+                    2,
+                );
+            }
+        }
+    }
+}
+
+#[test]
 fn attention_for_every_gqa_group_and_odd_head_dims() {
     for d in DTYPES {
         for group in 1..=8 {

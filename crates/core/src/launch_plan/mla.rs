@@ -5,9 +5,9 @@
 //!
 //! A block takes `heads` query heads (its head tile: 64, 32 or 16, the largest dividing
 //! `heads_q` whose block keeps a ring of two stages in the device's shared memory) and one
-//! context split, and holds in dynamic shared memory: the head tile's queries, a ring of
-//! [`TILE`]-token stages of latent rows (in the cache's element type), a decoded tile (an
-//! fp8 cache's codes as the dtype) and the score exchange of the tensor-core path.
+//! context split, and holds in dynamic shared memory: a ring of [`TILE`]-token stages of
+//! latent rows (in the cache's element type), a decoded tile (an fp8 cache's codes as the
+//! dtype), the score exchange of the tensor-core path and the head tile's queries.
 
 use super::decode::{chunk, splits, MAX_SPLITS};
 use super::{kernel, out, out_bytes, Arg, LaunchPlan, LaunchStep};

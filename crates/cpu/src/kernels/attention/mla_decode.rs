@@ -17,8 +17,9 @@ use super::prefill::{matmul, online_row, Mat};
 use crate::kernels::{indices, tensor, HostElem, Kernel};
 use crate::simd::fp8_decode;
 
-/// Rows widened per step: the GEMMs' tile of tokens (147 KiB of f32 rows at 512 + 64).
-const TILE: usize = 64;
+/// Rows widened per step: the GEMMs' tile of tokens (288 KiB of f32 rows at 512 + 64; 64
+/// rows measured 5 % slower at 128 heads, docs/cpu-attention.md).
+const TILE: usize = 128;
 /// Tokens per split (rounded up to whole pages): 8 tasks for a 4096-token sequence.
 const SPLIT_TOKENS: usize = 512;
 
