@@ -426,7 +426,13 @@ fn a_latent_attention_mixture_runs_every_kernel_of_its_step_on_the_cpu() {
         .filter(|b| b["status"] == "ok")
         .map(|b| b["op"].as_str().unwrap())
         .collect();
-    for op in ["attn_mla_decode", "moe_gemm", "kv_write", "rope", "silu_mul"] {
+    for op in [
+        "attn_mla_decode",
+        "moe_gemm",
+        "kv_write",
+        "rope",
+        "silu_mul",
+    ] {
         assert!(ops.contains(&op), "{op} in {ops:?}");
     }
     for b in file["benchmarks"].as_array().unwrap() {

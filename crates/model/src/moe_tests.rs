@@ -370,3 +370,24 @@ fn moe_and_latent_fields_that_cannot_be_modelled_are_refused_by_name() {
         0
     );
 }
+
+#[test]
+fn a_prefill_past_what_moe_gemm_routes_has_no_expert_benchmark() {
+    // 32 prompts of 32768 tokens, 8 experts each: 8,388,608 routed pairs, over moe_gemm's
+    // 2^22 = 4,194,304; the expert rows keep their bytes and FLOPs and name no kernel.
+    let run = ModelRun::new(
+        resolve("deepseek-v3").unwrap(),
+        Phase::Prefill,
+        32,
+        32768,
+        DType::Bf16,
+        None,
+        1,
+    )
+    .unwrap();
+    let s = step(&run, Phase::Prefill).unwrap();
+    let g = s.ops.iter().find(|o| o.name == "gate_up").unwrap();
+    assert!(g.kernel.is_none());
+    assert!(close(g.bytes_each, 256.0 * 58_720_256.0, 1e-9));
+    assert_eq!(g.flops_each, 2.0 * 32.0 * 32768.0 * 8.0 * 4096.0 * 7168.0);
+}

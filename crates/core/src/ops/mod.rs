@@ -44,7 +44,7 @@ pub use moe_gemm::route::{
     expert_counts as moe_expert_counts, popularity as moe_popularity, route as moe_route,
     touched_experts as moe_touched_experts,
 };
-pub use moe_gemm::{MoeShape, MOE_MAX_EXPERTS};
+pub use moe_gemm::{MoeShape, MOE_MAX_EXPERTS, MOE_MAX_PAIRS};
 pub use peak_mma::PeakShape;
 pub use rope::{cos_sin_cache, units_per_head, RopeShape, ROPE_BASE};
 pub use silu_mul::ActShape;

@@ -14,6 +14,7 @@
 use hotpath_core::dtype::DType;
 use hotpath_core::error::Result;
 use hotpath_core::op::{OpKind, OpSpec, MAX_DIM};
+use hotpath_core::ops::MOE_MAX_PAIRS;
 
 use super::{kernel, linear, weight_linear, Moe, Row, Rows};
 
@@ -134,6 +135,10 @@ fn experts_kernel(
                 let pairs = (t as f64 * top_k as f64 / run.ep as f64).ceil() as u64;
                 (pairs.clamp(1, MAX_DIM), 1)
             };
+            // A prefill of more routed pairs than moe_gemm takes has no benchmark.
+            if tokens.saturating_mul(per_token) > MOE_MAX_PAIRS {
+                return Ok((None, 1.0));
+            }
             let spec = kernel(
                 OpKind::MoeGemm,
                 &[
