@@ -84,6 +84,18 @@ impl MoeShape {
         })
     }
 
+    /// (tokens, experts, top_k, n, k) as sizes of host tensors.
+    pub fn sizes(&self) -> (usize, usize, usize, usize, usize) {
+        let u = |v: u64| v as usize;
+        (
+            u(self.tokens),
+            u(self.experts),
+            u(self.top_k),
+            u(self.n),
+            u(self.k),
+        )
+    }
+
     /// (token, slot) pairs, `tokens·top_k`.
     pub fn pairs(&self) -> u64 {
         self.tokens.saturating_mul(self.top_k)
@@ -237,13 +249,7 @@ impl Op for MoeGemm {
     fn generate(&self, spec: &OpSpec, gen: &mut Gen) -> Result<Vec<HostTensor>> {
         check_dtype(spec.dtype)?;
         let p = MoeShape::of(spec)?;
-        let (t, e, top_k, n, k) = (
-            p.tokens as usize,
-            p.experts as usize,
-            p.top_k as usize,
-            p.n as usize,
-            p.k as usize,
-        );
+        let (t, e, top_k, n, k) = p.sizes();
         let ids: Vec<i32> = route(&p).into_iter().map(|e| e as i32).collect();
         // Router weights as a softmax over the chosen experts leaves them: positive, each
         // token's summing to 1.

@@ -105,9 +105,7 @@ pub struct MoeGemm<E> {
 
 /// Builds the kernel with `sets` rotation sets.
 pub fn build<E: HostElem>(spec: &OpSpec, inputs: &Inputs, sets: usize) -> Result<Box<dyn Kernel>> {
-    let p = MoeShape::of(spec)?;
-    let (tokens, experts, top_k) = (p.tokens as usize, p.experts as usize, p.top_k as usize);
-    let (n, k) = (p.n as usize, p.k as usize);
+    let (tokens, experts, top_k, n, k) = MoeShape::of(spec)?.sizes();
     let pairs = tokens * top_k;
     let x = E::slice(inputs.get("x")?)?;
     let w = E::slice(inputs.get("w")?)?;
