@@ -233,6 +233,10 @@ impl Op for MoeGemm {
             touched * n * k * s + t * k * s + t * n * s + t * top_k * Sat(8),
         ))
     }
+    fn touched_bytes(&self, spec: &OpSpec) -> Result<Option<u64>> {
+        // The same experts every iteration: a cold run rotates them, not the allocation.
+        Ok(Some(self.work(spec)?.1 .0))
+    }
     fn input_names(&self) -> &'static [&'static str] {
         &["x", "w", "topk_ids", "topk_weights"]
     }
