@@ -8,16 +8,6 @@
 #define HP_GEMV_THREADS 256
 #define HP_GEMV_ROWS 8  // warps per block = weight rows per block
 
-template <typename T>
-__device__ __forceinline__ float hp_dot16(const uint4& w, const uint4& x) {
-  const T* we = reinterpret_cast<const T*>(&w);
-  const T* xe = reinterpret_cast<const T*>(&x);
-  float s = 0.f;
-#pragma unroll
-  for (int j = 0; j < (int)(16 / sizeof(T)); ++j) s = fmaf(hp_to_float(we[j]), hp_to_float(xe[j]), s);
-  return s;
-}
-
 template <typename T, int M>
 __device__ __forceinline__ void hp_gemv_rows(const T* __restrict__ a, const T* __restrict__ w, T* __restrict__ c,
                                              float* __restrict__ ws, int n, int k, int splits) {

@@ -208,6 +208,18 @@ __device__ __forceinline__ float hp_shfl_xor(float v, int offset) {
 #endif
 }
 
+/// Σ over one 16-byte vector of weights and the matching vector of activations, both of T
+/// (16/sizeof(T) products in f32): the step of the GEMV-like weight streams (gemv, moe_gemm).
+template <typename T>
+__device__ __forceinline__ float hp_dot16(const uint4& w, const uint4& x) {
+  const T* we = reinterpret_cast<const T*>(&w);
+  const T* xe = reinterpret_cast<const T*>(&x);
+  float s = 0.f;
+#pragma unroll
+  for (int j = 0; j < (int)(16 / sizeof(T)); ++j) s = fmaf(hp_to_float(we[j]), hp_to_float(xe[j]), s);
+  return s;
+}
+
 /// A load that is cached in L2 only (not L1): what the l2_read ceiling measures.
 template <typename T>
 __device__ __forceinline__ T hp_ld_l2(const T* p) {

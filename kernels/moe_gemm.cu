@@ -55,17 +55,6 @@ hp_moe_gemm_align(const int* __restrict__ ids, int* __restrict__ offsets, int* _
 }
 
 // ---------------------------------------------------------------- 2a. gemv (decode)
-// Σ over one 16-byte vector of weights and one of activations.
-template <typename T>
-__device__ __forceinline__ float hp_moe_dot16(const uint4& w, const uint4& x) {
-  const T* we = reinterpret_cast<const T*>(&w);
-  const T* xe = reinterpret_cast<const T*>(&x);
-  float s = 0.f;
-#pragma unroll
-  for (int j = 0; j < (int)(16 / sizeof(T)); ++j) s = fmaf(hp_to_float(we[j]), hp_to_float(xe[j]), s);
-  return s;
-}
-
 // Warp `lane/32` of the block takes weight row `col` of expert e against M gathered pair rows
 // `pos..pos+M` of sorted: every weight vector loaded once feeds the M rows.
 template <typename T, int M>
@@ -91,13 +80,13 @@ __device__ __forceinline__ void hp_moe_gemm_gemv_rows(const T* __restrict__ x, c
     for (int i = 0; i < M; ++i) {
       const uint4 x0 = __ldg(reinterpret_cast<const uint4*>(xr[i] + kk));
       const uint4 x1 = __ldg(reinterpret_cast<const uint4*>(xr[i] + kk + 32 * E));
-      acc[i] += hp_moe_dot16<T>(w0, x0) + hp_moe_dot16<T>(w1, x1);
+      acc[i] += hp_dot16<T>(w0, x0) + hp_dot16<T>(w1, x1);
     }
   }
   if (kk < k) {
     const uint4 w0 = __ldg(reinterpret_cast<const uint4*>(wr + kk));
 #pragma unroll
-    for (int i = 0; i < M; ++i) acc[i] += hp_moe_dot16<T>(w0, __ldg(reinterpret_cast<const uint4*>(xr[i] + kk)));
+    for (int i = 0; i < M; ++i) acc[i] += hp_dot16<T>(w0, __ldg(reinterpret_cast<const uint4*>(xr[i] + kk)));
   }
 #pragma unroll
   for (int i = 0; i < M; ++i) {

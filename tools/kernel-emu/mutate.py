@@ -229,7 +229,7 @@ KERNEL_MUTATIONS = [
     ("moe_gemm: gemv's remainder of 3 rows runs 2", "moe_gemm.cu", "moe_gemm",
      "case 3: hp_moe_gemm_gemv_rows<T, 3>", "case 3: hp_moe_gemm_gemv_rows<T, 2>"),
     ("moe_gemm: gemv's second vector meets the first's activations", "moe_gemm.cu", "moe_gemm",
-     "hp_moe_dot16<T>(w1, x1)", "hp_moe_dot16<T>(w1, x0)"),
+     "hp_dot16<T>(w1, x1)", "hp_dot16<T>(w1, x0)"),
     ("moe_gemm: tiles gather by sorted position, not through the sorted list", "moe_gemm.cu", "moe_gemm",
      "tok[i] = i < tile_rows ? sorted[first + r0 + i] / top_k : -1;",
      "tok[i] = i < tile_rows ? (first + r0 + i) / top_k : -1;"),

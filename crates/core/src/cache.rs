@@ -140,17 +140,32 @@ impl CacheRotation {
         llc: LlcSize,
         budget_bytes: u64,
     ) -> CacheRotation {
+        CacheRotation::for_touched(mode, set_bytes, set_bytes, llc, budget_bytes)
+    }
+
+    /// [`CacheRotation::for_llc`] for a benchmark whose iteration touches only
+    /// `touched_bytes` of the `set_bytes` one set holds, the same bytes every time (the
+    /// touched experts of `moe_gemm`): the sets wanted are counted on the touched bytes, the
+    /// sets affordable on the whole set, and the rotated multiple of the LLC on the touched.
+    pub fn for_touched(
+        mode: CacheMode,
+        set_bytes: u64,
+        touched_bytes: u64,
+        llc: LlcSize,
+        budget_bytes: u64,
+    ) -> CacheRotation {
         let set_bytes = set_bytes.max(1);
+        let touched = touched_bytes.clamp(1, set_bytes);
         let llc_bytes = llc.bytes;
         let target_multiple = llc.multiple.max(LLC_FACTOR);
         let target = target_multiple.saturating_mul(llc_bytes);
         let sets = match mode {
             CacheMode::Hot => 1,
             CacheMode::Cold => {
-                let wanted = target.div_ceil(set_bytes).max(1);
+                let wanted = target.div_ceil(touched).max(1);
                 // Consecutive iterations must not share a set when a single set fits in
                 // cache, or when nobody knows how large the cache is.
-                let wanted = if llc_bytes == 0 || set_bytes < target {
+                let wanted = if llc_bytes == 0 || touched < target {
                     wanted.max(2)
                 } else {
                     wanted
@@ -174,7 +189,7 @@ impl CacheRotation {
             llc_multiple: if llc_bytes == 0 {
                 0.0
             } else {
-                (sets * set_bytes) as f64 / llc_bytes as f64
+                (sets * touched) as f64 / llc_bytes as f64
             },
             llc_target_multiple: target_multiple,
         }
@@ -198,6 +213,32 @@ mod tests {
             source: "test".into(),
             multiple: LLC_FACTOR,
         }
+    }
+
+    #[test]
+    fn a_partly_touched_set_is_rotated_on_its_touched_bytes() {
+        // 805 MB allocated, 50 MB touched (moe_gemm's 8 experts of 128), a 32 MB LLC rotated
+        // 16×: 512 MB wanted = ⌈512/50⌉ = 11 sets, but 5.7 GB affords ⌊5700/805⌋ = 7; the
+        // multiple is 7·50/32 = 10.9375.
+        let llc = LlcSize {
+            bytes: 32 * MB,
+            source: "test".into(),
+            multiple: 16,
+        };
+        let p = CacheRotation::for_touched(CacheMode::Cold, 805 * MB, 50 * MB, llc, 5_700 * MB);
+        assert_eq!((p.sets, p.set_bytes), (7, 805 * MB));
+        assert_eq!(p.llc_multiple, 10.9375);
+        // Touched bytes above the set are the set.
+        let whole =
+            CacheRotation::for_touched(CacheMode::Cold, 10 * MB, 99 * MB, llc_of(), 1 << 40);
+        assert_eq!(
+            whole,
+            CacheRotation::for_llc(CacheMode::Cold, 10 * MB, llc_of(), 1 << 40)
+        );
+    }
+
+    fn llc_of() -> LlcSize {
+        llc(50 * MB)
     }
 
     #[test]

@@ -72,8 +72,9 @@ pub fn rotation_llc(info: &DeviceInfo, hint: Option<&LlcHint>) -> LlcSize {
     llc
 }
 
-/// Plans cache rotation for `spec` on `info`, spending at most a quarter of the free memory;
-/// `hint` as in [`rotation_llc`].
+/// Plans cache rotation for `spec` on `info`, spending at most a quarter of the free memory,
+/// over the bytes an iteration touches ([`crate::ops::Op::touched_bytes`]); `hint` as in
+/// [`rotation_llc`].
 pub fn cache_rotation(
     spec: &OpSpec,
     info: &DeviceInfo,
@@ -89,9 +90,13 @@ pub fn cache_rotation(
     } else {
         mode
     };
-    Ok(CacheRotation::for_llc(
+    let touched = crate::ops::def(spec.op)
+        .touched_bytes(spec)?
+        .map_or(set, |b| b.clamp(1, set));
+    Ok(CacheRotation::for_touched(
         mode,
         set,
+        touched,
         rotation_llc(info, hint),
         budget,
     ))

@@ -675,33 +675,35 @@ fn moe_gemm_every_dtype_and_routing() {
 
 #[test]
 fn moe_gemm_by_hand() {
-    // 3 experts of n=2 rows, k=2: expert e row c = [e + c, 1]; x₀ = [1, 2], x₁ = [3, −1].
-    // Token 0 → experts (2, 0) weights (0.75, 0.25): y₀ = [0.75·4 + 0.25·2, 0.75·5 + 0.25·3]
-    // = [3.5, 4.5]; token 1 → (1, 2) weights (0.5, 0.5): y₁ = [0.5·2 + 0.5·5, 0.5·5 + 0.5·8]
-    // = [3.5, 6.5]. Expert 1 alone serves token 1, expert 0 token 0: every expert a different
-    // row count.
+    // x = 1 everywhere and w[e][c][·] = e + 1 + c, so x·w[e][c] = k·(e + 1 + c) and, the
+    // router weights summing to 1, y[t][c] = k·(Σ_j g_tj·(e_tj + 1) + c). k = 8, n = 4, bf16:
+    // token 0 → experts (2, 0) by (0.75, 0.25): 8·(2.5 + c) = 20, 28, 36, 44; token 1 →
+    // (1, 2) by (0.25, 0.75): 8·(2.75 + c) = 22, 30, 38, 46 (all exact in bf16).
     let spec = OpSpec::parse(
         OpKind::MoeGemm,
-        "tokens=2,experts=3,top_k=2,n=2,k=2",
-        DType::F32,
+        "tokens=2,experts=3,top_k=2,n=4,k=8",
+        DType::Bf16,
     )
     .unwrap();
-    let w: Vec<f32> = (0..3)
-        .flat_map(|e| (0..2).flat_map(move |c| [(e + c) as f32, 1.0]))
+    let w: Vec<f32> = (0..3 * 4)
+        .flat_map(|row| [(row / 4 + 1 + row % 4) as f32; 8])
         .collect();
     let inputs = hotpath_core::Inputs {
         fp8: Default::default(),
         tensors: vec![
-            HostTensor::from_f32("x", vec![2, 2], DType::F32, &[1.0, 2.0, 3.0, -1.0]),
-            HostTensor::from_f32("w", vec![3, 2, 2], DType::F32, &w),
+            HostTensor::from_f32("x", vec![2, 8], DType::Bf16, &[1.0; 16]),
+            HostTensor::from_f32("w", vec![3, 4, 8], DType::Bf16, &w),
             HostTensor::from_i32("topk_ids", vec![2, 2], vec![2, 0, 1, 2]),
             HostTensor::from_f32(
                 "topk_weights",
                 vec![2, 2],
                 DType::F32,
-                &[0.75, 0.25, 0.5, 0.5],
+                &[0.75, 0.25, 0.25, 0.75],
             ),
         ],
     };
-    assert_eq!(output(&spec, &inputs), vec![3.5, 4.5, 3.5, 6.5]);
+    assert_eq!(
+        output(&spec, &inputs),
+        vec![20.0, 28.0, 36.0, 44.0, 22.0, 30.0, 38.0, 46.0]
+    );
 }

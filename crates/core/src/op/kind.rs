@@ -74,12 +74,8 @@ pub(crate) const fn switch(name: &'static str, meaning: &'static str) -> ShapeKe
 /// A parameter with its default for which 0 is a value ([`ShapeKey::zero_ok`]).
 pub(crate) const fn param(name: &'static str, meaning: &'static str, default: u64) -> ShapeKey {
     ShapeKey {
-        name,
-        meaning,
-        default: Some(default),
-        flag: false,
-        quiet: false,
         zero_ok: true,
+        ..opt(name, meaning, default)
     }
 }
 

@@ -170,6 +170,13 @@ pub trait Op: Sync {
     /// FLOPs and compulsory bytes of one execution (docs/methodology.md, "Cost model"), in
     /// saturating arithmetic.
     fn work(&self, spec: &OpSpec) -> Result<(Sat, Sat)>;
+    /// Bytes one iteration reads and writes of a rotation set when that is fewer than the set
+    /// holds (`moe_gemm` reads only the touched experts of all it allocates): the cold rotation
+    /// then cycles enough sets that these bytes, not the allocation, exceed the cache
+    /// ([`crate::runner::cache_rotation`]). `None`: the whole set.
+    fn touched_bytes(&self, _spec: &OpSpec) -> Result<Option<u64>> {
+        Ok(None)
+    }
     /// Names of the input tensors, in layout order (plan arguments `Input(i)` name the i-th).
     fn input_names(&self) -> &'static [&'static str];
     /// Bytes of one set of inputs, without allocating.

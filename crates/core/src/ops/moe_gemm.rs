@@ -84,6 +84,18 @@ impl MoeShape {
         })
     }
 
+    /// (tokens, experts, top_k, n, k) as sizes of host tensors.
+    pub fn sizes(&self) -> (usize, usize, usize, usize, usize) {
+        let u = |v: u64| v as usize;
+        (
+            u(self.tokens),
+            u(self.experts),
+            u(self.top_k),
+            u(self.n),
+            u(self.k),
+        )
+    }
+
     /// (token, slot) pairs, `tokens·top_k`.
     pub fn pairs(&self) -> u64 {
         self.tokens.saturating_mul(self.top_k)
@@ -221,6 +233,10 @@ impl Op for MoeGemm {
             touched * n * k * s + t * k * s + t * n * s + t * top_k * Sat(8),
         ))
     }
+    fn touched_bytes(&self, spec: &OpSpec) -> Result<Option<u64>> {
+        // The same experts every iteration: a cold run rotates them, not the allocation.
+        Ok(Some(self.work(spec)?.1 .0))
+    }
     fn input_names(&self) -> &'static [&'static str] {
         &["x", "w", "topk_ids", "topk_weights"]
     }
@@ -237,13 +253,7 @@ impl Op for MoeGemm {
     fn generate(&self, spec: &OpSpec, gen: &mut Gen) -> Result<Vec<HostTensor>> {
         check_dtype(spec.dtype)?;
         let p = MoeShape::of(spec)?;
-        let (t, e, top_k, n, k) = (
-            p.tokens as usize,
-            p.experts as usize,
-            p.top_k as usize,
-            p.n as usize,
-            p.k as usize,
-        );
+        let (t, e, top_k, n, k) = p.sizes();
         let ids: Vec<i32> = route(&p).into_iter().map(|e| e as i32).collect();
         // Router weights as a softmax over the chosen experts leaves them: positive, each
         // token's summing to 1.

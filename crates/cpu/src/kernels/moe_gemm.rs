@@ -105,9 +105,7 @@ pub struct MoeGemm<E> {
 
 /// Builds the kernel with `sets` rotation sets.
 pub fn build<E: HostElem>(spec: &OpSpec, inputs: &Inputs, sets: usize) -> Result<Box<dyn Kernel>> {
-    let p = MoeShape::of(spec)?;
-    let (tokens, experts, top_k) = (p.tokens as usize, p.experts as usize, p.top_k as usize);
-    let (n, k) = (p.n as usize, p.k as usize);
+    let (tokens, experts, top_k, n, k) = MoeShape::of(spec)?.sizes();
     let pairs = tokens * top_k;
     let x = E::slice(inputs.get("x")?)?;
     let w = E::slice(inputs.get("w")?)?;
@@ -139,6 +137,10 @@ pub fn build<E: HostElem>(spec: &OpSpec, inputs: &Inputs, sets: usize) -> Result
     }))
 }
 
+/// Weight bytes below which a run of items stays on one thread (a split costs about as much
+/// as streaming a few KiB).
+const LEAF_BYTES: usize = 64 << 10;
+
 /// Elements of an f16 row widened at a time on the stack (4 KiB of f32).
 const PIECE: usize = 1024;
 
@@ -167,8 +169,16 @@ impl<E: HostElem> Products<'_, E> {
 
     /// Items `lo..hi` into `ys` (which starts at item `lo`), halved across threads.
     fn run(&self, lo: usize, hi: usize, ys: &mut [f32]) {
-        if hi - lo == 1 {
-            return self.item(lo, ys);
+        let item_bytes = ROWS * self.k * std::mem::size_of::<E>();
+        if hi - lo == 1 || (hi - lo) * item_bytes <= LEAF_BYTES {
+            for i in lo..hi {
+                let (a, b) = (
+                    self.start(i) - self.start(lo),
+                    self.start(i + 1) - self.start(lo),
+                );
+                self.item(i, &mut ys[a..b]);
+            }
+            return;
         }
         let mid = lo + (hi - lo) / 2;
         let (left, right) = ys.split_at_mut(self.start(mid) - self.start(lo));

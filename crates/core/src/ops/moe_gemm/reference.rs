@@ -32,14 +32,7 @@ pub struct MoeGemm<'a> {
 impl<'a> MoeGemm<'a> {
     /// Binds the inputs and checks their sizes and that every id names an expert.
     pub fn new(spec: &OpSpec, inputs: &'a Inputs) -> Result<Self> {
-        let p = MoeShape::of(spec)?;
-        let (t, e, top_k, n, k) = (
-            p.tokens as usize,
-            p.experts as usize,
-            p.top_k as usize,
-            p.n as usize,
-            p.k as usize,
-        );
+        let (t, e, top_k, n, k) = MoeShape::of(spec)?.sizes();
         let (x, w) = (inputs.get("x")?, inputs.get("w")?);
         let (ids, weights) = (inputs.get("topk_ids")?, inputs.get("topk_weights")?);
         expect_len(x, t * k)?;

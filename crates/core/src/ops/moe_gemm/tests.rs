@@ -35,6 +35,8 @@ fn cost_by_hand() {
     let w = s.work().unwrap();
     assert_eq!((w.flops, w.bytes), (544, 576));
     assert_eq!(MoeGemm.input_bytes(&s).unwrap().0, 16_416);
+    // A cold run rotates the 576 touched bytes, not the 16,416 allocated.
+    assert_eq!(MoeGemm.touched_bytes(&s).unwrap(), Some(576));
 }
 
 #[test]
