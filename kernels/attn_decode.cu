@@ -584,8 +584,7 @@ __device__ __forceinline__ void hp_attn_decode_impl(const T* __restrict__ q, con
   }
 }
 
-// o[b][h][e] = Σ_s 2^(m_s − M) o_s[e] / Σ_s 2^(m_s − M) l_s over the splits with l_s > 0
-// (m_s in log2 units). Warp 0 computes the weights once into shared memory.
+// The splits' merge, hotpath_common.cuh's hp_split_combine, with its shared memory.
 #define HP_DEC_MAX_SPLITS 256
 template <typename T>
 __device__ __forceinline__ void hp_attn_decode_combine_impl(const float* __restrict__ part_o,
@@ -593,28 +592,7 @@ __device__ __forceinline__ void hp_attn_decode_combine_impl(const float* __restr
                                                             int hq, int splits, int d) {
   __shared__ float s_w[HP_DEC_MAX_SPLITS];
   __shared__ float s_inv[1];
-  const int h = blockIdx.x, b = blockIdx.y, e = threadIdx.x;
-  const long long base = ((long long)b * hq + h) * splits;
-  if (threadIdx.x < 32) {
-    float mx = HP_NEG;
-    for (int s = threadIdx.x; s < splits; s += 32)
-      if (part_ml[(base + s) * 2 + 1] > 0.f) mx = fmaxf(mx, part_ml[(base + s) * 2]);
-    mx = hp_warp_max(mx);
-    float den = 0.f;
-    for (int s = threadIdx.x; s < splits; s += 32) {
-      const float l = part_ml[(base + s) * 2 + 1];
-      const float w = l > 0.f ? exp2f(part_ml[(base + s) * 2] - mx) : 0.f;
-      s_w[s] = w;
-      den += w * l;
-    }
-    den = hp_warp_sum(den);
-    if (threadIdx.x == 0) s_inv[0] = den > 0.f ? 1.f / den : 0.f;
-  }
-  __syncthreads();
-  if (e >= d) return;
-  float num = 0.f;
-  for (int s = 0; s < splits; ++s) num += s_w[s] * part_o[(base + s) * d + e];
-  o[((long long)b * hq + h) * d + e] = hp_from_float<T>(num * s_inv[0]);
+  hp_split_combine<T>(part_o, part_ml, o, hq, splits, d, s_w, s_inv);
 }
 
 #define HP_DECODE(SUFFIX, T, D, G) \

@@ -388,38 +388,14 @@ __device__ __forceinline__ void hp_attn_mla_decode_impl(const T* __restrict__ q,
   }
 }
 
-// o[b][h][e] = Σ_s 2^(m_s − M) o_s[e] / Σ_s 2^(m_s − M) l_s over the splits with l_s > 0
-// (m_s in log2 units). Warp 0 computes the weights once into shared memory; the block's
-// threads then walk the d columns.
+// The splits' merge over d = DL columns: hotpath_common.cuh's hp_split_combine.
 template <typename T>
 __device__ __forceinline__ void hp_attn_mla_decode_combine_impl(const float* __restrict__ part_o,
                                                                 const float* __restrict__ part_ml, T* __restrict__ o,
                                                                 int hq, int splits, int d) {
   __shared__ float s_w[HP_MLA_MAX_SPLITS];
   __shared__ float s_inv[1];
-  const int h = blockIdx.x, b = blockIdx.y;
-  const long long base = ((long long)b * hq + h) * splits;
-  if (threadIdx.x < 32) {
-    float mx = HP_MLA_NEG;
-    for (int s = threadIdx.x; s < splits; s += 32)
-      if (part_ml[(base + s) * 2 + 1] > 0.f) mx = fmaxf(mx, part_ml[(base + s) * 2]);
-    mx = hp_warp_max(mx);
-    float den = 0.f;
-    for (int s = threadIdx.x; s < splits; s += 32) {
-      const float l = part_ml[(base + s) * 2 + 1];
-      const float w = l > 0.f ? exp2f(part_ml[(base + s) * 2] - mx) : 0.f;
-      s_w[s] = w;
-      den += w * l;
-    }
-    den = hp_warp_sum(den);
-    if (threadIdx.x == 0) s_inv[0] = den > 0.f ? 1.f / den : 0.f;
-  }
-  __syncthreads();
-  for (int e = threadIdx.x; e < d; e += blockDim.x) {
-    float num = 0.f;
-    for (int s = 0; s < splits; ++s) num += s_w[s] * part_o[(base + s) * d + e];
-    o[((long long)b * hq + h) * d + e] = hp_from_float<T>(num * s_inv[0]);
-  }
+  hp_split_combine<T>(part_o, part_ml, o, hq, splits, d, s_w, s_inv);
 }
 
 #define HP_MLA(SUFFIX, T, KT, DL, DR, H) \

@@ -220,6 +220,41 @@ __device__ __forceinline__ float hp_dot16(const uint4& w, const uint4& x) {
   return s;
 }
 
+/// The split-K combine of the decode kernels (attn_decode, attn_mla_decode), one block per
+/// (head h = blockIdx.x, sequence b = blockIdx.y): o[b][h][e] = Σ_s 2^(m_s − M)·o_s[e] /
+/// Σ_s 2^(m_s − M)·l_s over the `splits` partials with l_s > 0 (`part_ml` holds (m_s, l_s),
+/// m_s in log2 units; `part_o` the unnormalised rows of `d`). Lanes 0..31 compute the weights
+/// once into `s_w` (the caller's shared memory, `splits` floats) and 1/Σ into `s_inv[0]`; the
+/// block's threads then walk the columns. Every thread of the block must call it.
+template <typename T>
+__device__ __forceinline__ void hp_split_combine(const float* __restrict__ part_o, const float* __restrict__ part_ml,
+                                                 T* __restrict__ o, int hq, int splits, int d, float* s_w,
+                                                 float* s_inv) {
+  const int h = blockIdx.x, b = blockIdx.y;
+  const long long base = ((long long)b * hq + h) * splits;
+  if (threadIdx.x < HP_LANES) {
+    float mx = -1.0e30f;
+    for (int s = threadIdx.x; s < splits; s += HP_LANES)
+      if (part_ml[(base + s) * 2 + 1] > 0.f) mx = fmaxf(mx, part_ml[(base + s) * 2]);
+    mx = hp_warp_max(mx);
+    float den = 0.f;
+    for (int s = threadIdx.x; s < splits; s += HP_LANES) {
+      const float l = part_ml[(base + s) * 2 + 1];
+      const float w = l > 0.f ? exp2f(part_ml[(base + s) * 2] - mx) : 0.f;
+      s_w[s] = w;
+      den += w * l;
+    }
+    den = hp_warp_sum(den);
+    if (threadIdx.x == 0) s_inv[0] = den > 0.f ? 1.f / den : 0.f;
+  }
+  __syncthreads();
+  for (int e = threadIdx.x; e < d; e += blockDim.x) {
+    float num = 0.f;
+    for (int s = 0; s < splits; ++s) num += s_w[s] * part_o[(base + s) * d + e];
+    o[((long long)b * hq + h) * d + e] = hp_from_float<T>(num * s_inv[0]);
+  }
+}
+
 /// A load that is cached in L2 only (not L1): what the l2_read ceiling measures.
 template <typename T>
 __device__ __forceinline__ T hp_ld_l2(const T* p) {

@@ -211,11 +211,31 @@ pub fn build(spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
     if p.fp8 {
         main.extend([Arg::Input(5), Arg::Input(6)]); // k_scale, v_scale
     }
-    let mut steps = vec![kernel(function, geometry, main)];
+    split_plan(
+        spec,
+        kernel(function, geometry, main),
+        format!("hp_attn_decode_combine_{dt}"),
+        hd as u32,
+        (b, hq, splits, hd),
+    )
+}
+
+/// A split-K plan: `main`, then, with more than one split, the combine kernel `combine` on
+/// (hq, b) blocks of `threads`, which merges the `b·hq·splits` partial rows of `d` f32
+/// (scratch 0) and their (max, sum) pairs (scratch 1) into the output.
+pub(super) fn split_plan(
+    spec: &OpSpec,
+    main: LaunchStep,
+    combine: String,
+    threads: u32,
+    (b, hq, splits, d): (u64, u64, u32, u64),
+) -> Result<LaunchPlan> {
+    let i = |v: u64| Arg::I32(v.min(i32::MAX as u64) as i32);
+    let mut steps = vec![main];
     if splits > 1 {
         steps.push(kernel(
-            format!("hp_attn_decode_combine_{dt}"),
-            launch::grid((hq, b, 1), hd as u32),
+            combine,
+            launch::grid((hq, b, 1), threads),
             vec![
                 Arg::Scratch(0),
                 Arg::Scratch(1),
@@ -223,7 +243,7 @@ pub fn build(spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
                 i(b),
                 i(hq),
                 i(splits as u64),
-                i(hd),
+                i(d),
             ],
         ));
     }
@@ -231,7 +251,7 @@ pub fn build(spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
     Ok(LaunchPlan {
         steps,
         output_bytes: vec![out_bytes(spec)?],
-        scratch_bytes: vec![rows * hd as usize * 4, rows * 2 * 4],
+        scratch_bytes: vec![rows * d as usize * 4, rows * 2 * 4],
         output: out(spec, 0, "o")?,
         counted_work: None,
     })
@@ -240,8 +260,16 @@ pub fn build(spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
 /// The split count and ring depth a plan chose (for listings and tests): the main kernel's
 /// `splits` and `stages` arguments.
 pub fn chosen(plan: &LaunchPlan) -> Option<(u32, u32)> {
+    chosen_args(plan, (13, 15))
+}
+
+/// The integer arguments at `(splits, stages)` of a plan's first kernel.
+pub(super) fn chosen_args(
+    plan: &LaunchPlan,
+    (splits, stages): (usize, usize),
+) -> Option<(u32, u32)> {
     match plan.steps.first()? {
-        LaunchStep::Kernel { args, .. } => match (args.get(13)?, args.get(15)?) {
+        LaunchStep::Kernel { args, .. } => match (args.get(splits)?, args.get(stages)?) {
             (Arg::I32(s), Arg::I32(st)) => Some((*s as u32, *st as u32)),
             _ => None,
         },

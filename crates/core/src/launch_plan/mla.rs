@@ -9,8 +9,8 @@
 //! latent rows (in the cache's element type), a decoded tile (an fp8 cache's codes as the
 //! dtype), the score exchange of the tensor-core path and the head tile's queries.
 
-use super::decode::{chunk, splits, MAX_SPLITS};
-use super::{kernel, out, out_bytes, Arg, LaunchPlan, LaunchStep};
+use super::decode::{chosen_args, chunk, split_plan, splits, MAX_SPLITS};
+use super::{kernel, Arg, LaunchPlan};
 use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::inputs::pages_for;
@@ -181,39 +181,16 @@ pub fn build(spec: &OpSpec, target: &Target) -> Result<LaunchPlan> {
         i(stages as u64),
         Arg::Input(4),
     ];
-    let mut steps = vec![kernel(function, geometry, main)];
-    if splits > 1 {
-        steps.push(kernel(
-            format!("hp_attn_mla_decode_combine_{}", super::suffix(spec.dtype)),
-            launch::grid((hq, b, 1), COMBINE_THREADS),
-            vec![
-                Arg::Scratch(0),
-                Arg::Scratch(1),
-                Arg::Output(0),
-                i(b),
-                i(hq),
-                i(splits as u64),
-                i(kl),
-            ],
-        ));
-    }
-    let rows = (b * hq * splits as u64) as usize;
-    Ok(LaunchPlan {
-        steps,
-        output_bytes: vec![out_bytes(spec)?],
-        scratch_bytes: vec![rows * kl as usize * 4, rows * 2 * 4],
-        output: out(spec, 0, "o")?,
-        counted_work: None,
-    })
+    split_plan(
+        spec,
+        kernel(function, geometry, main),
+        format!("hp_attn_mla_decode_combine_{}", super::suffix(spec.dtype)),
+        COMBINE_THREADS,
+        (b, hq, splits, kl),
+    )
 }
 
 /// The split count and ring depth a plan chose: the main kernel's `splits` and `stages`.
 pub fn chosen(plan: &LaunchPlan) -> Option<(u32, u32)> {
-    match plan.steps.first()? {
-        LaunchStep::Kernel { args, .. } => match (args.get(11)?, args.get(13)?) {
-            (Arg::I32(s), Arg::I32(st)) => Some((*s as u32, *st as u32)),
-            _ => None,
-        },
-        LaunchStep::ZeroScratch(_) => None,
-    }
+    chosen_args(plan, (11, 13))
 }
