@@ -93,10 +93,12 @@ pub fn impls(op: OpKind, dtype: DType, cc: (i32, i32)) -> Vec<&'static str> {
             DType::F16 | DType::Bf16 => hotpath(tensor_cores),
             DType::F32 | DType::Fp8E4m3 => vec![],
         },
-        // f16/bf16 on the tensor cores (mma.sync), f32 on the CUDA cores.
+        // f16/bf16 on the tensor cores (mma.sync), f32 on the CUDA cores where its tile of
+        // DeepSeek's widths fits (111,360 B of shared memory a block: sm_80's 163 KiB and
+        // Hopper's 227 KiB, not the 99 KiB of sm_86/sm_89).
         OpKind::AttnMlaDecode => match dtype {
             DType::F16 | DType::Bf16 => hotpath(tensor_cores),
-            DType::F32 => hotpath(true),
+            DType::F32 => hotpath(cc == (8, 0) || cc >= (9, 0)),
             DType::Fp8E4m3 => vec![],
         },
         OpKind::MoeGemm

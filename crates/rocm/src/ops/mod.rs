@@ -81,12 +81,12 @@ pub fn impls(op: OpKind, dtype: DType) -> Vec<&'static str> {
         OpKind::Launch => dtype == DType::F32,
         // Quantized weights: the activations are f16 or bf16.
         OpKind::GemvW4a16 | OpKind::GemvFp8w => matches!(dtype, DType::F16 | DType::Bf16),
-        // The MLA decode on the CUDA cores (no MFMA path yet): the plan refuses a block
-        // over the 64 KiB of LDS (f32 at 512 + 64).
+        // The MLA decode on the CUDA cores (no MFMA path yet), in f16/bf16: an f32 tile of
+        // DeepSeek's widths (111,360 B) is over the 64 KiB of LDS a block has.
+        OpKind::AttnMlaDecode => matches!(dtype, DType::F16 | DType::Bf16),
         OpKind::Gemv
         | OpKind::MoeGemm
         | OpKind::AttnDecode
-        | OpKind::AttnMlaDecode
         | OpKind::KvWrite
         | OpKind::KvRead
         | OpKind::AddRmsnorm
