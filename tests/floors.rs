@@ -370,7 +370,21 @@ const TINY: &str = "tests/fixtures/models/tiny.json";
 /// `hotpath run` of the tiny model on the CPU at batch 1 with fast sampling, into `out`;
 /// `extra` gives the context (and `--prefill`).
 fn tiny_run(out: &str, extra: &[&str]) -> Output {
-    let mut args = vec!["run", "--backend", "cpu", "--model", TINY, "--batch", "1"];
+    model_run(TINY, "1", out, extra)
+}
+
+/// `hotpath run` of `model` on the CPU at `batch` with fast sampling, into `out`; `extra`
+/// gives the context (and `--prefill`).
+fn model_run(model: &str, batch: &str, out: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "run",
+        "--backend",
+        "cpu",
+        "--model",
+        model,
+        "--batch",
+        batch,
+    ];
     args.extend_from_slice(extra);
     args.extend([
         "--out",
@@ -395,27 +409,8 @@ fn a_latent_attention_mixture_runs_every_kernel_of_its_step_on_the_cpu() {
     let dir = tempfile::tempdir().unwrap();
     let out = dir.path().join("tiny-deepseek.json");
     let out_s = out.to_string_lossy().into_owned();
-    let o = hotpath(&[
-        "run",
-        "--backend",
-        "cpu",
-        "--model",
-        "tests/fixtures/models/tiny-deepseek.json",
-        "--batch",
-        "2",
-        "--context",
-        "128",
-        "--out",
-        &out_s,
-        "--min-time",
-        "0.02",
-        "--time-limit",
-        "1",
-        "--warmup",
-        "0",
-        "--min-samples",
-        "3",
-    ]);
+    let model = "tests/fixtures/models/tiny-deepseek.json";
+    let o = model_run(model, "2", &out_s, &["--context", "128"]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     let file: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&out).unwrap()).unwrap();
