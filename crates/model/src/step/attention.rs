@@ -121,7 +121,9 @@ pub(super) fn latent(rows: &mut Rows, mla: Mla) -> Result<()> {
     let q_width = hq * (dn + dr);
     match mla.q_lora_rank {
         Some(r) => {
-            rows.every_layer(replicated(rows, "q_a", r, h)?);
+            // q_a and kv_a are whole on every GPU: their widths are not divided by tp.
+            let q_a = rows.dense("q_a", r, h, 0)?;
+            rows.every_layer(q_a);
             let norm = rows.norm("q_a_norm", r)?;
             rows.every_layer(norm);
             let q_b = rows.dense("q_b", q_width, r, 0)?;
@@ -132,7 +134,8 @@ pub(super) fn latent(rows: &mut Rows, mla: Mla) -> Result<()> {
             rows.every_layer(q);
         }
     }
-    rows.every_layer(replicated(rows, "kv_a", mla.cached_width(), h)?);
+    let kv_a = rows.dense("kv_a", mla.cached_width(), h, 0)?;
+    rows.every_layer(kv_a);
     let norm = rows.norm("kv_a_norm", dl)?;
     rows.every_layer(norm);
     // RoPE on each head's rope part of q and on the one shared key: interleaved pairs, as
@@ -220,16 +223,6 @@ pub(super) fn latent(rows: &mut Rows, mla: Mla) -> Result<()> {
     let o = rows.dense("o", h, hq * dv, 0)?;
     rows.every_layer(o);
     Ok(())
-}
-
-/// A projection every GPU holds whole (the latent's down-projections).
-fn replicated(rows: &Rows, name: &'static str, n: u64, k: u64) -> Result<Row> {
-    let run = rows.run;
-    let kernel = super::weight_linear(run, rows.tokens, n, k)?;
-    Ok(Row::weights(name, kernel, run.dtype).cost(
-        rows.matrix(n, k),
-        2.0 * rows.tokens as f64 * n as f64 * k as f64,
-    ))
 }
 
 /// The absorbed projection of `heads` heads (k → n per head, on every token), in the high

@@ -89,12 +89,15 @@ fn routed(rows: &mut Rows, moe: Moe, layers: u64) -> Result<()> {
     let distinct = moe.expected_distinct_of(held, t);
     // Routed (token, expert) rows landing on this GPU's experts.
     let routed = t as f64 * moe.num_experts_per_tok as f64 / run.ep as f64;
-    let bias = |n: u64| match cfg.mlp_bias {
-        true => n as f64 * hi.size_bytes() as f64,
-        false => 0.0,
+    let bias = |n: u64| {
+        if cfg.mlp_bias {
+            n as f64 * hi.size_bytes() as f64
+        } else {
+            0.0
+        }
     };
     for (name, n, k) in [("gate_up", 2 * width, h), ("down", h, width)] {
-        let (spec, calls) = experts_kernel(rows, moe, held, distinct, n, k)?;
+        let (spec, calls) = experts_kernel(rows, moe, held, distinct, routed, n, k)?;
         let bytes = distinct * (rows.matrix(n, k) + bias(n));
         let flops = 2.0 * routed * n as f64 * k as f64;
         rows.per_layer(
@@ -113,12 +116,14 @@ fn routed(rows: &mut Rows, moe: Moe, layers: u64) -> Result<()> {
 }
 
 /// The benchmark of one expert projection n×k over this GPU's `held` experts, and its runs
-/// per layer: one `moe_gemm` of the step's routing, or one quantized GEMV per touched expert.
+/// per layer: one `moe_gemm` of the step's routing, or one quantized GEMV per touched expert
+/// (`routed` rows over `distinct` experts).
 fn experts_kernel(
     rows: &Rows,
     moe: Moe,
     held: u64,
     distinct: f64,
+    routed: f64,
     n: u64,
     k: u64,
 ) -> Result<(Option<OpSpec>, f64)> {
@@ -153,7 +158,6 @@ fn experts_kernel(
             Ok((Some(spec), 1.0))
         }
         _ => {
-            let routed = t as f64 * top_k as f64 / run.ep as f64;
             let per_expert = (routed / distinct.max(1e-300)).ceil().max(1.0) as u64;
             Ok((weight_linear(run, per_expert, n, k)?, distinct))
         }
