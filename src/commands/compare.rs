@@ -22,6 +22,19 @@ pub enum TextFormat {
     Md,
 }
 
+/// Output format of `compare`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
+pub enum CompareFormat {
+    /// Aligned text table.
+    Table,
+    /// JSON (schema hotpath.compare/1).
+    Json,
+    /// Markdown.
+    Md,
+    /// JUnit XML: a test case per benchmark, a regression a failure with its reason.
+    Junit,
+}
+
 /// What `compare --normalize` accepts.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum NormalizeChoice {
@@ -53,8 +66,8 @@ pub struct CompareArgs {
     #[arg(long, default_value_t = compare::DEFAULT_THRESHOLD_PCT)]
     pub threshold: f64,
     /// Output format.
-    #[arg(long, value_enum, default_value_t = TextFormat::Table)]
-    pub format: TextFormat,
+    #[arg(long, value_enum, default_value_t = CompareFormat::Table)]
+    pub format: CompareFormat,
     /// Directory of earlier results files of the base's machine (nightly.sh's history/): a
     /// change must also beat each benchmark's run-to-run band: a 99.9 % prediction bound
     /// (Student's t) for the ratio of two runs, from the spread of its last up to 20 medians
@@ -121,9 +134,10 @@ pub fn run(args: &CompareArgs) -> Result<Outcome> {
         compare::remeasure::confirm(&mut c, &second);
     }
     let text = match args.format {
-        TextFormat::Table => render::compare_text(&c),
-        TextFormat::Md => render::compare_markdown(&c),
-        TextFormat::Json => json(&c)?,
+        CompareFormat::Table => render::compare_text(&c),
+        CompareFormat::Md => render::compare_markdown(&c),
+        CompareFormat::Json => json(&c)?,
+        CompareFormat::Junit => compare::junit::compare(&c, &new.host.hostname),
     };
     print!("{text}");
     Ok(if c.has_regression() {

@@ -1,18 +1,18 @@
 //! `hotpath fleet RESULTS...`: the slow GPU among many nodes of one kind. Reads validate
 //! reports and/or results files (directories are searched for `*.json`), groups them by
 //! hardware id and flags values more than k robust spreads below the fleet's median.
-//! Exit 1 when a node is flagged slow or failed its own validation, 0 otherwise, 2 on bad
-//! input.
+//! Exit 1 when a node is flagged slow, failed its own validation or (with `--expect-nodes`)
+//! sent no report, 0 otherwise, 2 on bad input.
 
 use std::path::{Path, PathBuf};
 
 use clap::Args;
 use hotpath_core::{Error, Result};
-use hotpath_validate::fleet::{self, Member};
-use hotpath_validate::{render, Status};
+use hotpath_validate::fleet::{self, FleetReport, Member};
+use hotpath_validate::{junit, prometheus, render, Status};
 
 use super::compare::json;
-use super::validate::ValidateFormat;
+use super::validate::{check_exports, write_exports, ValidateFormat};
 use crate::cli::Outcome;
 
 /// `hotpath fleet` arguments.
@@ -33,6 +33,21 @@ pub struct FleetArgs {
     /// Also write the report as JSON (schema hotpath.fleet/1) to this file.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// The nodes that should have reported, one name per line (`scontrol show hostnames
+    /// "$SLURM_JOB_NODELIST"`); a listed node with no report is named missing (exit 1).
+    #[arg(long, value_name = "FILE")]
+    pub expect_nodes: Option<PathBuf>,
+    /// An earlier fleet report (`--out` of a healthy night): every metric it judged is judged
+    /// here against its median and spread, so even one or two nodes are judged.
+    #[arg(long, value_name = "FLEET_JSON")]
+    pub baseline: Option<PathBuf>,
+    /// Also write the Prometheus text to this file, atomically (node_exporter's textfile
+    /// collector).
+    #[arg(long, value_name = "FILE")]
+    pub export_prometheus: Option<PathBuf>,
+    /// Also write the JUnit XML to this file, atomically.
+    #[arg(long, value_name = "FILE")]
+    pub export_junit: Option<PathBuf>,
 }
 
 /// Reads every file, analyses, prints.
@@ -49,13 +64,56 @@ pub fn run(args: &FleetArgs) -> Result<Outcome> {
     if let Some(out) = &args.out {
         hotpath_core::results::check_writable(out)?;
     }
+    check_exports(
+        args.export_prometheus.as_deref(),
+        args.export_junit.as_deref(),
+    )?;
+    let expected = match &args.expect_nodes {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                Error::bad_input(format!(
+                    "--expect-nodes {} cannot be read ({e}); give a file of node names, one per line",
+                    p.display()
+                ))
+            })?;
+            Some(fleet::parse_expected(
+                &text,
+                &format!("--expect-nodes {}", p.display()),
+            )?)
+        }
+        None => None,
+    };
+    let baseline = match &args.baseline {
+        Some(p) => {
+            let text = std::fs::read_to_string(p).map_err(|e| {
+                Error::bad_input(format!(
+                    "--baseline {} cannot be read ({e}); give a fleet report written by hotpath fleet --out",
+                    p.display()
+                ))
+            })?;
+            let report: FleetReport = serde_json::from_str(&text)
+                .ok()
+                .filter(|r: &FleetReport| r.schema == fleet::SCHEMA)
+                .ok_or_else(|| {
+                    Error::bad_input(format!(
+                        "--baseline {} is not a fleet report ({}); give a file written by hotpath fleet --out",
+                        p.display(),
+                        fleet::SCHEMA
+                    ))
+                })?;
+            Some(report)
+        }
+        None => None,
+    };
+    let baseline_path = args.baseline.as_deref().map(same_file_key);
     let mut members: Vec<Member> = Vec::new();
     for (path, named) in inputs {
         let is_out = is_out(&path);
         let text = std::fs::read_to_string(&path).map_err(|e| Error::io(&path, e))?;
         // A directory holds this report's own earlier output, or another fleet report: not
         // a node. Files named on the command line are always read (and refused if foreign).
-        if !named && (is_out || schema_of(&text).as_deref() == Some(fleet::SCHEMA)) {
+        let is_baseline = baseline_path.as_ref() == Some(&same_file_key(&path));
+        if !named && (is_out || is_baseline || schema_of(&text).as_deref() == Some(fleet::SCHEMA)) {
             eprintln!(
                 "note: {} is a fleet report, not a node; left out",
                 path.display()
@@ -64,24 +122,46 @@ pub fn run(args: &FleetArgs) -> Result<Outcome> {
         }
         members.extend(fleet::parse_file(&text, &path.display().to_string())?);
     }
-    let report = fleet::analyze(members, args.k)?;
+    let against = baseline
+        .as_ref()
+        .zip(args.baseline.as_ref())
+        .map(|(r, p)| fleet::Baseline {
+            report: r,
+            name: p.display().to_string(),
+        });
+    let mut report = fleet::analyze_against(members, args.k, against.as_ref())?;
+    if let Some(expected) = &expected {
+        fleet::mark_missing(&mut report, expected);
+    }
     if let Some(out) = &args.out {
         hotpath_core::results::write_json_atomic(&report, out)?;
     }
+    let created = chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
+    let here = hotpath_core::host::detect().hostname;
     match args.format {
         ValidateFormat::Table => print!("{}", render::fleet_table(&report)),
         ValidateFormat::Json => print!("{}", json(&report)?),
+        ValidateFormat::Prometheus => print!("{}", prometheus::fleet(&report)),
+        ValidateFormat::Junit => print!("{}", junit::fleet(&report, &created, &here)),
     }
+    write_exports(
+        args.export_prometheus.as_deref(),
+        || prometheus::fleet(&report),
+        args.export_junit.as_deref(),
+        || junit::fleet(&report, &created, &here),
+    )?;
     let failed = report
         .groups
         .iter()
         .flat_map(|g| &g.members)
         .any(|m| m.validate == Some(Status::Fail));
-    Ok(if failed || !report.slow_nodes.is_empty() {
-        Outcome::CheckFailed
-    } else {
-        Outcome::Ok
-    })
+    Ok(
+        if failed || !report.slow_nodes.is_empty() || !report.missing_nodes.is_empty() {
+            Outcome::CheckFailed
+        } else {
+            Outcome::Ok
+        },
+    )
 }
 
 /// A path's identity for "is this the same file": the canonical path when it exists, else

@@ -23,8 +23,8 @@ use hotpath_validate::checklist;
 use hotpath_validate::engine::{self, Bench};
 use hotpath_validate::settle::{Clock, SettleRule, SystemClock};
 use hotpath_validate::{
-    render, Check, DeviceSummary, Group, Level, Status, StatusCounts, ValidateConfig,
-    ValidateReport,
+    junit, prometheus, render, Check, DeviceSummary, Group, Level, Status, StatusCounts,
+    ValidateConfig, ValidateReport,
 };
 
 use super::run_list;
@@ -64,6 +64,12 @@ pub enum ValidateFormat {
     Table,
     /// The report (schema hotpath.validate/1).
     Json,
+    /// Prometheus text exposition format, for node_exporter's textfile collector
+    /// (docs/prometheus.md).
+    Prometheus,
+    /// JUnit XML: a test case per check (fleet: per node), a failure carrying its code and
+    /// reason.
+    Junit,
 }
 
 /// `hotpath validate` arguments.
@@ -85,6 +91,13 @@ pub struct ValidateArgs {
     /// Report file (JSON, schema hotpath.validate/1), rewritten after every check.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Also write the Prometheus text to this file when done, atomically (for
+    /// node_exporter's textfile collector, e.g. /var/lib/node_exporter/textfile/hotpath.prom).
+    #[arg(long, value_name = "FILE")]
+    pub export_prometheus: Option<PathBuf>,
+    /// Also write the JUnit XML to this file when done, atomically.
+    #[arg(long, value_name = "FILE")]
+    pub export_junit: Option<PathBuf>,
     /// Hardware id whose thresholds to use instead of the one matched by device name.
     #[arg(long)]
     pub hardware: Option<String>,
@@ -140,6 +153,10 @@ pub fn run(args: &ValidateArgs) -> Result<Outcome> {
     if let Some(out) = &args.out {
         hotpath_core::results::check_writable(out)?;
     }
+    check_exports(
+        args.export_prometheus.as_deref(),
+        args.export_junit.as_deref(),
+    )?;
     let (backend, devices) = backends::select(args.backend)?;
     let indices = run_list::device_indices(&args.device, devices.len())?;
     let sustain_s = if level == Level::Long {
@@ -188,10 +205,18 @@ pub fn run(args: &ValidateArgs) -> Result<Outcome> {
             serde_json::to_string_pretty(&report)
                 .map_err(|e| Error::backend(format!("cannot serialize the report: {e}")))?
         ),
+        ValidateFormat::Prometheus => print!("{}", prometheus::validate(&report)),
+        ValidateFormat::Junit => print!("{}", junit::validate(&report)),
     }
     if let Some(out) = &args.out {
         eprintln!("report: {}", display(out));
     }
+    write_exports(
+        args.export_prometheus.as_deref(),
+        || prometheus::validate(&report),
+        args.export_junit.as_deref(),
+        || junit::validate(&report),
+    )?;
     Ok(if report.interrupted {
         Outcome::Interrupted
     } else if report.status == Status::Fail {
@@ -437,6 +462,43 @@ fn exclusive_check(info: &DeviceInfo, index: usize) -> Check {
     c
 }
 
+/// Checks the export paths up front, before anything is measured.
+pub fn check_exports(prometheus: Option<&Path>, junit: Option<&Path>) -> Result<()> {
+    if let Some(p) = prometheus {
+        hotpath_core::results::check_export_writable(p, "--export-prometheus")?;
+    }
+    if let Some(p) = junit {
+        hotpath_core::results::check_export_writable(p, "--export-junit")?;
+    }
+    if let (Some(a), Some(b)) = (prometheus, junit) {
+        if a == b {
+            return Err(Error::bad_input(format!(
+                "--export-prometheus and --export-junit are both {}; give two files",
+                a.display()
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// Writes the exports asked for, each atomically, and says where on stderr.
+pub fn write_exports(
+    prometheus: Option<&Path>,
+    prometheus_text: impl FnOnce() -> String,
+    junit: Option<&Path>,
+    junit_text: impl FnOnce() -> String,
+) -> Result<()> {
+    if let Some(p) = prometheus {
+        hotpath_core::results::write_text_atomic(&prometheus_text(), p)?;
+        eprintln!("prometheus: {}", display(p));
+    }
+    if let Some(p) = junit {
+        hotpath_core::results::write_text_atomic(&junit_text(), p)?;
+        eprintln!("junit: {}", display(p));
+    }
+    Ok(())
+}
+
 /// The system clock, interrupted by SIGINT/SIGTERM, so a settle wait never delays stopping.
 struct SignalClock(SystemClock);
 
@@ -560,6 +622,8 @@ mod tests {
             level: LevelChoice::Quick,
             format: ValidateFormat::Json,
             out: Some(out.clone()),
+            export_prometheus: None,
+            export_junit: None,
             hardware: None,
             sustain: checklist::DEFAULT_SUSTAIN_S,
             settle: Some(0.0),

@@ -11,6 +11,7 @@
 pub mod ab;
 pub mod band;
 pub mod gap;
+pub mod junit;
 pub mod normalize;
 pub mod paired;
 pub mod remeasure;

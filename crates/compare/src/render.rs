@@ -123,7 +123,8 @@ pub const COMPARE_LEGEND: &str = "median change: ratio of medians (new median / 
 - 1, reported only; HL change and HL 95 % interval: Hodges-Lehmann estimate of the ratio \
 new/base (median of all pairwise ratios) and its Mann-Whitney interval, which decide the verdict";
 
-fn summary(c: &Comparison) -> String {
+/// The one-line count of verdicts, with the threshold and what else decided them.
+pub fn summary(c: &Comparison) -> String {
     let count = |v: Verdict| c.rows.iter().filter(|r| r.verdict == v).count();
     let band = if c.history.is_some() {
         ", and the run-to-run band"

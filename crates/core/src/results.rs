@@ -385,6 +385,75 @@ pub fn check_writable(path: &Path) -> Result<()> {
     std::fs::remove_file(&tmp).map_err(|e| Error::io(&tmp, e))
 }
 
+/// Writes `text` to `path` atomically: a new temporary file beside it (created exclusively,
+/// so never a file or link that was there), synced, then renamed over `path` (which replaces
+/// a link rather than following it). For the exports (`--export-prometheus`,
+/// `--export-junit`): node_exporter's textfile collector must never read half a file.
+pub fn write_text_atomic(text: &str, path: &Path) -> Result<()> {
+    let tmp = temp_path(path);
+    let mut f = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| Error::io(&tmp, e))?;
+    let written = f
+        .write_all(text.as_bytes())
+        .and_then(|()| f.sync_all())
+        .map_err(|e| Error::io(&tmp, e));
+    drop(f);
+    if let Err(e) =
+        written.and_then(|()| std::fs::rename(&tmp, path).map_err(|e| Error::io(path, e)))
+    {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(e);
+    }
+    Ok(())
+}
+
+/// Checks up front that export `path`, given with `flag`, can be written: not a directory,
+/// not an existing file that hotpath did not write (a Prometheus text or a JUnit document of
+/// its own may be replaced), and its directory accepts a new file.
+pub fn check_export_writable(path: &Path, flag: &str) -> Result<()> {
+    if path.is_dir() {
+        return Err(Error::bad_input(format!(
+            "{flag} {} is a directory; give a file path such as {}/hotpath.prom",
+            path.display(),
+            path.display()
+        )));
+    }
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if meta.len() > 0 && !(meta.is_file() && is_hotpath_export(path)) {
+            return Err(Error::bad_input(format!(
+                "{flag} {} exists and is not a file hotpath exported; refusing to replace it",
+                path.display()
+            )));
+        }
+    }
+    let tmp = temp_path(path);
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(&tmp)
+        .map_err(|e| {
+            Error::bad_input(format!(
+                "{flag} {} cannot be written ({e}); choose a path in a writable directory",
+                path.display()
+            ))
+        })?;
+    std::fs::remove_file(&tmp).map_err(|e| Error::io(&tmp, e))
+}
+
+/// Whether the file at `path` starts like a Prometheus text or a JUnit document hotpath wrote.
+fn is_hotpath_export(path: &Path) -> bool {
+    use std::io::Read;
+    let mut head = Vec::new();
+    let read = std::fs::File::open(path).and_then(|f| f.take(4096).read_to_end(&mut head));
+    let text = String::from_utf8_lossy(&head);
+    read.is_ok()
+        && (text.starts_with("# HELP hotpath_")
+            || (text.starts_with("<?xml") && text.contains("package=\"hotpath.")))
+}
+
 /// Whether the start of the file at `path` reads like JSON hotpath wrote: an object with a
 /// `"schema": "hotpath.…"` field (results, validate and other hotpath outputs).
 fn is_hotpath_output(path: &Path) -> bool {
@@ -519,5 +588,42 @@ mod tests {
         f.write_atomic(&path).unwrap();
         let err = ResultsFile::read(&path).unwrap_err().to_string();
         assert!(err.contains("hotpath.results/2"), "{err}");
+    }
+
+    #[test]
+    fn exports_replace_their_own_files_atomically_and_nothing_else() {
+        let dir = tempfile::tempdir().unwrap();
+        let prom = dir.path().join("hotpath.prom");
+        check_export_writable(&prom, "--export-prometheus").unwrap();
+        write_text_atomic("# HELP hotpath_x h\n", &prom).unwrap();
+        assert_eq!(
+            std::fs::read_to_string(&prom).unwrap(),
+            "# HELP hotpath_x h\n"
+        );
+        // Its own file may be replaced; no temporary file is left beside it.
+        check_export_writable(&prom, "--export-prometheus").unwrap();
+        write_text_atomic("# HELP hotpath_y h\n", &prom).unwrap();
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 1);
+        // Someone else's file, a directory, and a link are refused, naming the flag.
+        let other = dir.path().join("other.prom");
+        std::fs::write(&other, "node_load1 0.5\n").unwrap();
+        let e = check_export_writable(&other, "--export-prometheus").unwrap_err();
+        assert!(e.to_string().starts_with("--export-prometheus "), "{e}");
+        assert!(check_export_writable(dir.path(), "--export-junit").is_err());
+        let link = dir.path().join("link.prom");
+        std::os::unix::fs::symlink(&prom, &link).unwrap();
+        assert!(check_export_writable(&link, "--export-prometheus").is_err());
+        // A planted temporary name is never written through.
+        let planted = temp_path(&other);
+        std::os::unix::fs::symlink(&prom, &planted).unwrap();
+        assert!(write_text_atomic("x", &other).is_err());
+        assert_eq!(
+            std::fs::read_to_string(&prom).unwrap(),
+            "# HELP hotpath_y h\n"
+        );
+        // A JUnit document of its own is recognised.
+        let xml = dir.path().join("v.xml");
+        std::fs::write(&xml, "<?xml version=\"1.0\"?>\n<testsuites>\n  <testsuite name=\"a\" package=\"hotpath.validate\"").unwrap();
+        check_export_writable(&xml, "--export-junit").unwrap();
     }
 }

@@ -16,7 +16,8 @@ use super::tests::{
 };
 use super::*;
 
-fn empty_report() -> ValidateReport {
+/// A report of level quick on host n1 with no device and no check.
+pub(super) fn empty_report() -> ValidateReport {
     ValidateReport::new(
         ToolInfo {
             version: "test".into(),
@@ -40,7 +41,8 @@ fn empty_report() -> ValidateReport {
     )
 }
 
-fn device(index: usize) -> DeviceSummary {
+/// A passing H100 summary of device `index`.
+pub(super) fn device(index: usize) -> DeviceSummary {
     DeviceSummary {
         backend: "cuda".into(),
         index,

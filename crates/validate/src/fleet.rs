@@ -42,6 +42,9 @@ pub const MIN_NODES: usize = 3;
 pub struct Member {
     /// Node (host name) and device, e.g. `gpu-07 cuda:0`.
     pub node: String,
+    /// The host name alone, as the report gives it (matched against `--expect-nodes`).
+    #[serde(default)]
+    pub host: String,
     /// hardware/*.toml id.
     pub hardware: String,
     /// The file it came from.
@@ -66,6 +69,7 @@ pub fn from_validate(report: &ValidateReport, file: &str) -> Vec<Member> {
         .map(|d| {
             let mut m = Member {
                 node: format!("{} {}:{}", report.host.hostname, d.backend, d.index),
+                host: report.host.hostname.clone(),
                 hardware: d.hardware.clone(),
                 file: file.to_string(),
                 validate: Some(d.status),
@@ -96,6 +100,7 @@ pub fn from_results(file: &ResultsFile, name: &str) -> Member {
             "{} {}:{}",
             file.host.hostname, file.device.backend, file.device.index
         ),
+        host: file.host.hostname.clone(),
         hardware: file.hardware.id.clone(),
         file: name.to_string(),
         validate: None,
@@ -158,6 +163,10 @@ pub struct MetricStats {
     pub low: Option<f64>,
     /// Values above this are flagged fast.
     pub high: Option<f64>,
+    /// True when median, MAD, spread and lines are the baseline fleet's (`--baseline`), not
+    /// this fleet's own; `n` is still this fleet's count.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub from_baseline: bool,
 }
 
 /// One flagged value.
@@ -211,14 +220,44 @@ pub struct FleetReport {
     pub groups: Vec<FleetGroup>,
     /// Nodes flagged slow on some metric, over every group.
     pub slow_nodes: Vec<String>,
+    /// Nodes that were expected (`--expect-nodes`) and sent no report: a node that died or
+    /// never ran. A failure, like a slow node.
+    #[serde(default)]
+    pub missing_nodes: Vec<String>,
+    /// How many nodes were expected, when a list was given.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expected_nodes: Option<usize>,
+    /// The earlier fleet report whose statistics judged this one (`--baseline`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<String>,
 }
 
 fn default_max_rel_spread() -> f64 {
     MAX_REL_SPREAD
 }
 
-/// The outlier report of `members` with threshold `k` spreads.
+/// The outlier report of `members` with threshold `k` spreads, each group judged by its own
+/// statistics.
 pub fn analyze(members: Vec<Member>, k: f64) -> Result<FleetReport> {
+    analyze_against(members, k, None)
+}
+
+/// An earlier fleet report to judge against, and the name it is known by.
+pub struct Baseline<'a> {
+    /// The report.
+    pub report: &'a FleetReport,
+    /// Its file, for the record.
+    pub name: String,
+}
+
+/// [`analyze`], with every metric the baseline judged (same hardware id and name) judged by
+/// the baseline's median and spread instead of this fleet's, so a fleet of one or two nodes
+/// (the rest being repaired, or dead) is still judged against the nodes of a healthy night.
+pub fn analyze_against(
+    members: Vec<Member>,
+    k: f64,
+    baseline: Option<&Baseline>,
+) -> Result<FleetReport> {
     if !(k.is_finite() && k > 0.0) {
         return Err(Error::bad_input(format!(
             "--k {k} is out of range; give a positive number of spreads, e.g. 3"
@@ -230,7 +269,11 @@ pub fn analyze(members: Vec<Member>, k: f64) -> Result<FleetReport> {
     }
     let groups: Vec<FleetGroup> = by_hw
         .into_iter()
-        .map(|(hardware, members)| group(hardware, members, k))
+        .map(|(hardware, members)| {
+            let reference =
+                baseline.and_then(|b| b.report.groups.iter().find(|g| g.hardware == hardware));
+            group(hardware, members, k, reference)
+        })
         .collect();
     let slow: BTreeSet<String> = groups
         .iter()
@@ -246,7 +289,70 @@ pub fn analyze(members: Vec<Member>, k: f64) -> Result<FleetReport> {
         max_rel_spread: MAX_REL_SPREAD,
         groups,
         slow_nodes: slow.into_iter().collect(),
+        missing_nodes: Vec::new(),
+        expected_nodes: None,
+        baseline: baseline.map(|b| b.name.clone()),
     })
+}
+
+/// Parses a list of expected nodes (`scontrol show hostnames` output): one name per line,
+/// blank lines and `#` comments ignored; `origin` names it in errors.
+pub fn parse_expected(text: &str, origin: &str) -> Result<Vec<String>> {
+    let mut out: Vec<String> = Vec::new();
+    for line in text.lines() {
+        let name = line.split('#').next().unwrap_or("").trim();
+        if name.is_empty() {
+            continue;
+        }
+        if name.chars().any(char::is_whitespace) {
+            return Err(Error::bad_input(format!(
+                "{origin}: '{name}' is not one node name; give one node name per line, as scontrol show hostnames writes them"
+            )));
+        }
+        if !out.iter().any(|n| n == name) {
+            out.push(name.to_string());
+        }
+    }
+    if out.is_empty() {
+        return Err(Error::bad_input(format!(
+            "{origin} names no node; give one node name per line, as scontrol show hostnames writes them"
+        )));
+    }
+    Ok(out)
+}
+
+/// Whether `member` is node `name`'s report: its host name, or the host name's first label
+/// (`gpu-07` of `gpu-07.cluster`), is `name`, or its file is `<name>.json` or
+/// `<name>-<tag>.json` (as scripts/slurm/validate.sbatch names them).
+pub fn is_node(member: &Member, name: &str) -> bool {
+    let short = |h: &str| h.split('.').next().unwrap_or(h).to_string();
+    if member.host == name || short(&member.host) == short(name) {
+        return true;
+    }
+    let stem = std::path::Path::new(&member.file)
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    stem == name
+        || stem
+            .strip_prefix(name)
+            .is_some_and(|rest| rest.starts_with('-'))
+}
+
+/// Records in `report` which of the `expected` nodes sent no report.
+pub fn mark_missing(report: &mut FleetReport, expected: &[String]) {
+    report.expected_nodes = Some(expected.len());
+    report.missing_nodes = expected
+        .iter()
+        .filter(|name| {
+            !report
+                .groups
+                .iter()
+                .flat_map(|g| &g.members)
+                .any(|m| is_node(m, name))
+        })
+        .cloned()
+        .collect();
 }
 
 /// Makes node names unique: a node that appears in several files (the same host validated
@@ -277,7 +383,12 @@ fn dedup_names(members: Vec<Member>) -> Vec<Member> {
         .collect()
 }
 
-fn group(hardware: String, members: Vec<Member>, k: f64) -> FleetGroup {
+fn group(
+    hardware: String,
+    members: Vec<Member>,
+    k: f64,
+    reference: Option<&FleetGroup>,
+) -> FleetGroup {
     let mut names: BTreeMap<String, String> = BTreeMap::new();
     for m in &members {
         for (name, unit) in &m.units {
@@ -295,14 +406,27 @@ fn group(hardware: String, members: Vec<Member>, k: f64) -> FleetGroup {
             .filter_map(|m| Some((m.node.as_str(), *m.metrics.get(&name)?)))
             .collect();
         let xs: Vec<f64> = values.iter().map(|v| v.1).collect();
-        let median = stats::median(&xs);
-        let mad = stats::mad(&xs);
-        let scaled = MAD_SCALE * mad;
-        let capped = scaled > MAX_REL_SPREAD * median.abs();
-        let spread = scaled
-            .max(MIN_REL_SPREAD * median.abs())
-            .min(MAX_REL_SPREAD * median.abs());
-        let judged = xs.len() >= MIN_NODES && spread > 0.0;
+        let base =
+            reference.and_then(|g| g.metrics.iter().find(|m| m.name == name && m.low.is_some()));
+        let (median, mad, spread, capped, judged) = match base {
+            Some(b) => (b.median, b.mad, b.spread, b.capped, b.spread > 0.0),
+            None => {
+                let median = stats::median(&xs);
+                let mad = stats::mad(&xs);
+                let scaled = MAD_SCALE * mad;
+                let capped = scaled > MAX_REL_SPREAD * median.abs();
+                let spread = scaled
+                    .max(MIN_REL_SPREAD * median.abs())
+                    .min(MAX_REL_SPREAD * median.abs());
+                (
+                    median,
+                    mad,
+                    spread,
+                    capped,
+                    xs.len() >= MIN_NODES && spread > 0.0,
+                )
+            }
+        };
         let (low, high) = if judged {
             (Some(median - k * spread), Some(median + k * spread))
         } else {
@@ -333,6 +457,7 @@ fn group(hardware: String, members: Vec<Member>, k: f64) -> FleetGroup {
             capped,
             low,
             high,
+            from_baseline: base.is_some(),
         });
     }
     outliers.sort_by(|a, b| {
@@ -340,12 +465,20 @@ fn group(hardware: String, members: Vec<Member>, k: f64) -> FleetGroup {
             .cmp(&(b.direction != "slow"))
             .then(a.z.total_cmp(&b.z))
     });
-    let note = (members.len() < MIN_NODES).then(|| {
-        format!(
-            "{} node(s): at least {MIN_NODES} are needed to judge outliers; values are listed only",
-            members.len()
-        )
-    });
+    let from_baseline = metrics.iter().filter(|m| m.from_baseline).count();
+    let note = if from_baseline > 0 {
+        Some(format!(
+            "{from_baseline} of {} metric(s) judged against the baseline fleet's median and spread",
+            metrics.len()
+        ))
+    } else {
+        (members.len() < MIN_NODES).then(|| {
+            format!(
+                "{} node(s): at least {MIN_NODES} are needed to judge outliers; values are listed only",
+                members.len()
+            )
+        })
+    };
     FleetGroup {
         hardware,
         members,

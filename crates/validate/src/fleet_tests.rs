@@ -7,7 +7,10 @@ use hotpath_core::hardware;
 use hotpath_core::op::{OpKind, OpSpec};
 use hotpath_core::results::{HostInfo, ToolInfo};
 
-use super::fleet::{self, analyze, Member, MAD_SCALE};
+use super::fleet::{
+    self, analyze, analyze_against, is_node, mark_missing, parse_expected, Baseline, Member,
+    MAD_SCALE,
+};
 use super::perf::{self, PerfKind};
 use super::tests::result_at;
 use super::*;
@@ -153,6 +156,7 @@ fn identical_nodes_flag_none() {
 fn member(node: &str, v: f64) -> Member {
     Member {
         node: node.into(),
+        host: node.split(' ').next().unwrap_or(node).into(),
         hardware: "x".into(),
         file: "f".into(),
         validate: None,
@@ -302,4 +306,72 @@ fn one_host_in_several_files_is_told_apart_by_file_name() {
             format!("node-b cpu:0 [{stem}] #2"),
         ]
     );
+}
+
+#[test]
+fn two_survivors_are_judged_against_the_baseline_fleet() {
+    // Baseline: 10 10 11 9 10 → median 10, MAD 0 + ... |dev| 0 0 1 1 0 → MAD 0; spread
+    // floored at 1 % of 10 = 0.1; slow below 10 − 3 × 0.1 = 9.7.
+    let base = analyze(numbered("b", &[10.0, 10.0, 11.0, 9.0, 10.0]), 3.0).unwrap();
+    let m = &base.groups[0].metrics[0];
+    assert_eq!((m.median, m.mad), (10.0, 0.0));
+    assert!((m.spread - 0.1).abs() < 1e-12);
+    assert!((m.low.unwrap() - 9.7).abs() < 1e-12);
+    // Two nodes alone cannot be judged...
+    let alone = analyze(numbered("n", &[9.9, 9.5]), 3.0).unwrap();
+    assert!(alone.groups[0].metrics[0].low.is_none());
+    assert!(alone.slow_nodes.is_empty());
+    // ...against the baseline, 9.5 is below 9.7 (z = (9.5 − 10) / 0.1 = −5) and 9.9 is not.
+    let b = Baseline {
+        report: &base,
+        name: "night.json".into(),
+    };
+    let judged = analyze_against(numbered("n", &[9.9, 9.5]), 3.0, Some(&b)).unwrap();
+    let g = &judged.groups[0];
+    assert!(g.metrics[0].from_baseline);
+    assert_eq!(g.metrics[0].n, 2);
+    assert_eq!(g.metrics[0].median, 10.0);
+    assert_eq!(judged.slow_nodes, vec!["n1".to_string()]);
+    assert!((g.outliers[0].z + 5.0).abs() < 1e-9, "{:?}", g.outliers);
+    assert_eq!(judged.baseline.as_deref(), Some("night.json"));
+    assert!(
+        g.note.as_deref().unwrap().contains("baseline"),
+        "{:?}",
+        g.note
+    );
+    // Another hardware id in the baseline does not apply.
+    let mut other = base.clone();
+    other.groups[0].hardware = "y".into();
+    let b = Baseline {
+        report: &other,
+        name: "other.json".into(),
+    };
+    let unjudged = analyze_against(numbered("n", &[9.9, 9.5]), 3.0, Some(&b)).unwrap();
+    assert!(!unjudged.groups[0].metrics[0].from_baseline);
+    assert!(unjudged.slow_nodes.is_empty());
+}
+
+#[test]
+fn expected_nodes_without_a_report_are_missing() {
+    let mut ms = numbered("n", &[10.0, 10.0]);
+    ms[0].node = "n0.cluster cuda:0".into();
+    ms[0].host = "n0.cluster".into();
+    ms[1].file = "/r/gpu-9-a.json".into();
+    ms[1].host = "localhost".into();
+    let mut f = analyze(ms, 3.0).unwrap();
+    let expected =
+        parse_expected("n0\n# a comment\n\ngpu-9\nn2  # dead\nn0\n", "nodes.txt").unwrap();
+    assert_eq!(expected, vec!["n0", "gpu-9", "n2"]);
+    mark_missing(&mut f, &expected);
+    assert_eq!(f.missing_nodes, vec!["n2".to_string()]);
+    assert_eq!(f.expected_nodes, Some(3));
+    // gpu-1 is not gpu-10's prefix match: only `<name>-<tag>` counts.
+    let mut m = member("x", 1.0);
+    m.file = "gpu-10.json".into();
+    assert!(!is_node(&m, "gpu-1"));
+    m.file = "gpu-1-a.json".into();
+    assert!(is_node(&m, "gpu-1"));
+    assert!(parse_expected("\n# none\n", "e.txt").is_err());
+    let e = parse_expected("n1 n2\n", "e.txt").unwrap_err().to_string();
+    assert!(e.contains("'n1 n2'"), "{e}");
 }

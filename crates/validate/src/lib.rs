@@ -23,10 +23,13 @@
 //! outlier nodes across many reports by median and MAD.
 
 pub mod checklist;
+pub mod codes;
 pub mod engine;
 pub mod fleet;
 pub mod health;
+pub mod junit;
 pub mod perf;
+pub mod prometheus;
 pub mod render;
 pub mod settle;
 pub mod sustained;
@@ -34,6 +37,10 @@ pub use hotpath_core::hardware::thresholds;
 
 #[cfg(test)]
 mod acceptance_tests;
+#[cfg(test)]
+mod codes_tests;
+#[cfg(test)]
+mod export_tests;
 #[cfg(test)]
 mod fleet_tests;
 #[cfg(test)]
@@ -125,6 +132,10 @@ pub enum Group {
 pub struct Check {
     /// `health/pcie_width`, `perf/copy`, `correctness/<benchmark id>`, ...
     pub name: String,
+    /// The check's stable failure code (`HP208`; [`codes`], docs/failure-codes.md), set by
+    /// [`ValidateReport::settle`]; empty for a check without one.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub code: String,
     /// The verdict.
     pub status: Status,
     /// The value measured or read, in `unit` (a number, a flag, a list of names, or null when
@@ -157,6 +168,7 @@ impl Check {
     pub fn new(group: Group, name: impl Into<String>, status: Status) -> Check {
         Check {
             name: name.into(),
+            code: String::new(),
             status,
             value: serde_json::Value::Null,
             threshold: serde_json::Value::Null,
@@ -381,6 +393,9 @@ impl ValidateReport {
 
     /// Recomputes each device's status and counts and the overall status from the checks.
     pub fn settle(&mut self) {
+        for c in &mut self.checks {
+            c.code = codes::of(&c.name).map_or_else(String::new, |f| f.code.to_string());
+        }
         for d in &mut self.devices {
             let mine: Vec<&Check> = self.checks.iter().filter(|c| c.device == d.index).collect();
             d.status = verdict(mine.iter().map(|c| c.status));

@@ -44,6 +44,7 @@ fn threshold_text(c: &Check) -> String {
 struct Row {
     name: String,
     status: Status,
+    code: String,
     value: String,
     threshold: String,
     detail: String,
@@ -54,6 +55,11 @@ impl Row {
         Row {
             name: c.name.clone(),
             status: c.status,
+            code: if c.code.is_empty() {
+                "-".to_string()
+            } else {
+                c.code.clone()
+            },
             value: show(&c.value, &c.unit),
             threshold: threshold_text(c),
             detail: c.detail.clone(),
@@ -118,6 +124,7 @@ fn rows(checks: &[&Check]) -> Vec<Row> {
                 out.push(Row {
                     name: format!("{} checks", alike.len()),
                     status: Status::Skip,
+                    code: "-".into(),
                     value: "-".into(),
                     threshold: "-".into(),
                     detail: format!("{}: {}", c.detail, names.join(", ")),
@@ -161,15 +168,16 @@ pub fn table(report: &ValidateReport) -> String {
             .max(9);
         let _ = writeln!(
             s,
-            "{:<w$}  {:<6} {:<vw$}  {:<tw$}  detail",
-            "check", "status", "value", "threshold"
+            "{:<w$}  {:<6} {:<5}  {:<vw$}  {:<tw$}  detail",
+            "check", "status", "code", "value", "threshold"
         );
         for r in rows {
             let _ = writeln!(
                 s,
-                "{:<w$}  {:<6} {:<vw$}  {:<tw$}  {}",
+                "{:<w$}  {:<6} {:<5}  {:<vw$}  {:<tw$}  {}",
                 r.name,
                 r.status.name(),
+                r.code,
                 r.value,
                 r.threshold,
                 r.detail
@@ -257,18 +265,23 @@ pub fn fleet_table(report: &super::fleet::FleetReport) -> String {
             .max(6);
         let _ = writeln!(
             s,
-            "{:<w$}  {:>4}  {:>14}  {:>14}  {:>14}",
+            "{:<w$}  {:>4}  {:>14}  {:>14}  {:>14}  from",
             "metric", "n", "median", "MAD", "slow below"
         );
         for m in &g.metrics {
             let _ = writeln!(
                 s,
-                "{:<w$}  {:>4}  {:>14}  {:>14}  {:>14}",
+                "{:<w$}  {:>4}  {:>14}  {:>14}  {:>14}  {}",
                 m.name,
                 m.n,
                 fmt(m.median, &m.unit),
                 fmt(m.mad, &m.unit),
-                m.low.map_or("-".to_string(), |l| fmt(l, &m.unit))
+                m.low.map_or("-".to_string(), |l| fmt(l, &m.unit)),
+                if m.from_baseline {
+                    "baseline"
+                } else {
+                    "this fleet"
+                }
             );
         }
         let nw = g
@@ -323,6 +336,22 @@ pub fn fleet_table(report: &super::fleet::FleetReport) -> String {
             report.slow_nodes.join(", ")
         }
     );
+    if let Some(expected) = report.expected_nodes {
+        let _ = writeln!(
+            s,
+            "missing nodes: {} ({} expected, {} sent no report)",
+            if report.missing_nodes.is_empty() {
+                "none".to_string()
+            } else {
+                report.missing_nodes.join(", ")
+            },
+            expected,
+            report.missing_nodes.len()
+        );
+    }
+    if let Some(b) = &report.baseline {
+        let _ = writeln!(s, "baseline: {b}");
+    }
     s
 }
 
