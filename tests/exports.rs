@@ -5,25 +5,12 @@
 
 mod common;
 
-use common::{assert_bad_input, hotpath, stderr};
+use common::{as_node, assert_bad_input, hotpath, stderr};
 use hotpath_core::format_check::{assert_valid, Parser};
 use serde_json::Value;
 
 fn s(p: &std::path::Path) -> String {
     p.to_string_lossy().into_owned()
-}
-
-/// Rewrites the validate report at `from` as node `host` with its copy rate scaled by `f`.
-fn as_node(from: &std::path::Path, host: &str, f: f64, dir: &std::path::Path) {
-    let mut r: Value = serde_json::from_str(&std::fs::read_to_string(from).unwrap()).unwrap();
-    r["host"]["hostname"] = Value::from(host);
-    for c in r["checks"].as_array_mut().unwrap() {
-        if c["name"] == "perf/copy" {
-            let v = c["value"].as_f64().unwrap();
-            c["value"] = Value::from(v * f);
-        }
-    }
-    std::fs::write(dir.join(format!("{host}.json")), r.to_string()).unwrap();
 }
 
 #[test]
@@ -100,6 +87,7 @@ fn fleet_names_the_missing_node_judges_two_against_a_baseline_and_exports_both_f
         &s(&seed),
     ]);
     assert_ne!(o.status.code(), Some(2), "{}", stderr(&o));
+    let seed: Value = serde_json::from_str(&std::fs::read_to_string(&seed).unwrap()).unwrap();
     // A healthy night: five nodes within ±1 %, its fleet report the baseline.
     let night = dir.path().join("night");
     std::fs::create_dir(&night).unwrap();

@@ -7,6 +7,9 @@ use std::process::{Command, Output};
 
 use serde_json::Value;
 
+mod common;
+use common::as_node;
+
 /// Runs hotpath with `args`, its device lock in `dir` (so parallel tests do not see each
 /// other as a concurrent run) and `fault` as HOTPATH_FAULT.
 fn hotpath_in(dir: &Path, args: &[&str], fault: Option<&str>) -> Output {
@@ -292,21 +295,6 @@ fn bad_input_is_one_sentence_and_exit_2() {
     );
     assert_eq!(o.status.code(), Some(2));
     assert!(text(&o.stderr).contains("'explode'"));
-}
-
-/// Writes `report` as node `host` with its copy rate (value and benchmark) scaled by `f`.
-fn as_node(report: &Value, host: &str, f: f64, dir: &Path) -> PathBuf {
-    let mut r = report.clone();
-    r["host"]["hostname"] = Value::from(host);
-    for c in r["checks"].as_array_mut().unwrap() {
-        if c["name"] == "perf/copy" {
-            let v = c["value"].as_f64().unwrap();
-            c["value"] = Value::from(v * f);
-        }
-    }
-    let path = dir.join(format!("{host}.json"));
-    std::fs::write(&path, serde_json::to_string(&r).unwrap()).unwrap();
-    path
 }
 
 #[test]

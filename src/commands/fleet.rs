@@ -68,43 +68,32 @@ pub fn run(args: &FleetArgs) -> Result<Outcome> {
         args.export_prometheus.as_deref(),
         args.export_junit.as_deref(),
     )?;
-    let expected = match &args.expect_nodes {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| {
-                Error::bad_input(format!(
-                    "--expect-nodes {} cannot be read ({e}); give a file of node names, one per line",
-                    p.display()
-                ))
-            })?;
-            Some(fleet::parse_expected(
-                &text,
-                &format!("--expect-nodes {}", p.display()),
-            )?)
-        }
-        None => None,
-    };
-    let baseline = match &args.baseline {
-        Some(p) => {
-            let text = std::fs::read_to_string(p).map_err(|e| {
-                Error::bad_input(format!(
-                    "--baseline {} cannot be read ({e}); give a fleet report written by hotpath fleet --out",
-                    p.display()
-                ))
-            })?;
-            let report: FleetReport = serde_json::from_str(&text)
+    let expected = args
+        .expect_nodes
+        .as_deref()
+        .map(|p| {
+            let text = read_flag_file(p, "--expect-nodes", "a file of node names, one per line")?;
+            fleet::parse_expected(&text, &format!("--expect-nodes {}", p.display()))
+        })
+        .transpose()?;
+    let baseline = args
+        .baseline
+        .as_deref()
+        .map(|p| {
+            let what = "a fleet report written by hotpath fleet --out";
+            let text = read_flag_file(p, "--baseline", what)?;
+            serde_json::from_str::<FleetReport>(&text)
                 .ok()
-                .filter(|r: &FleetReport| r.schema == fleet::SCHEMA)
+                .filter(|r| r.schema == fleet::SCHEMA)
                 .ok_or_else(|| {
                     Error::bad_input(format!(
-                        "--baseline {} is not a fleet report ({}); give a file written by hotpath fleet --out",
+                        "--baseline {} is not a fleet report ({}); give {what}",
                         p.display(),
                         fleet::SCHEMA
                     ))
-                })?;
-            Some(report)
-        }
-        None => None,
-    };
+                })
+        })
+        .transpose()?;
     let baseline_path = args.baseline.as_deref().map(same_file_key);
     let mut members: Vec<Member> = Vec::new();
     for (path, named) in inputs {
@@ -162,6 +151,17 @@ pub fn run(args: &FleetArgs) -> Result<Outcome> {
             Outcome::Ok
         },
     )
+}
+
+/// The text of the file given with `flag`; a file that cannot be read is bad input that says
+/// what to give instead (`what`).
+fn read_flag_file(p: &Path, flag: &str, what: &str) -> Result<String> {
+    std::fs::read_to_string(p).map_err(|e| {
+        Error::bad_input(format!(
+            "{flag} {} cannot be read ({e}); give {what}",
+            p.display()
+        ))
+    })
 }
 
 /// A path's identity for "is this the same file": the canonical path when it exists, else

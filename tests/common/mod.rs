@@ -47,3 +47,27 @@ pub fn assert_bad_input(args: &[&str], needle: &str) {
     assert!(err.contains(needle), "{args:?}: '{needle}' not in: {err}");
     assert!(!err.contains("panicked"), "{args:?}: {err}");
 }
+
+/// Writes the validate report `report` again as node `host` with its copy rate (the
+/// `perf/copy` value) scaled by `f`, as `dir/<host>.json`, for fleet tests.
+pub fn as_node(
+    report: &serde_json::Value,
+    host: &str,
+    f: f64,
+    dir: &std::path::Path,
+) -> std::path::PathBuf {
+    let mut r = report.clone();
+    r["host"]["hostname"] = serde_json::Value::from(host);
+    for c in r["checks"]
+        .as_array_mut()
+        .expect("a validate report has checks")
+    {
+        if c["name"] == "perf/copy" {
+            let v = c["value"].as_f64().expect("perf/copy has a value");
+            c["value"] = serde_json::Value::from(v * f);
+        }
+    }
+    let path = dir.join(format!("{host}.json"));
+    std::fs::write(&path, r.to_string()).expect("the node's report is written");
+    path
+}
