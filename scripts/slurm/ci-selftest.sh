@@ -39,8 +39,20 @@ fi
 
 T=$(mktemp -d /tmp/hotpath-slurm3.XXXXXX)
 cluster_up=0
+submit=
+# The submit.sh running in the background, and its sbatch --wait: stopped first, or it would
+# wait for a controller that is gone.
+stop_submit() {
+  if [ -n "$submit" ] && kill -0 "$submit" 2>/dev/null; then
+    pkill -TERM -P "$submit" 2>/dev/null || true
+    kill -TERM "$submit" 2>/dev/null || true
+    wait "$submit" 2>/dev/null || true
+  fi
+  submit=
+}
 cleanup() {
   local rc=$?
+  stop_submit
   exec 9>&- 2>/dev/null || true
   if [ "$cluster_up" = 1 ]; then
     bash scripts/slurm/ci-cluster.sh down || rc=1
@@ -48,6 +60,8 @@ cleanup() {
   rm -rf "$T"
   exit "$rc"
 }
+# The long waits run in the background under `wait`, which a signal interrupts (bash runs a
+# trap only once a foreground command is over), so INT and TERM take everything down at once.
 trap cleanup EXIT
 trap 'exit 130' INT
 trap 'exit 143' TERM
@@ -57,7 +71,8 @@ t_all=$SECONDS
 echo "== the cluster"
 t=$SECONDS
 cluster_up=1
-eval "$(bash scripts/slurm/ci-cluster.sh up)"
+env_line=$(bash scripts/slurm/ci-cluster.sh up)
+eval "$env_line"
 export SLURM_CONF
 echo "cluster up in $((SECONDS - t)) s"
 [ "$(srun -N3 hostname | sort | tr '\n' ' ')" = "n1 n2 n3 " ] || fail "srun -N3 hostname did not print n1 n2 n3"
@@ -120,10 +135,13 @@ ns_has_wrapper() {
 echo "== phase 1: validate on n1, n2 (slowed on purpose), n3, then the fleet"
 t=$SECONDS
 R1="$T/phase1"
+RESULTS_DIR="$R1" HOTPATH_CI_SLOW_NODE=n2 scripts/slurm/submit.sh --wait -- --nodes=3 --time=00:20:00 &
+submit=$!
 set +e
-RESULTS_DIR="$R1" HOTPATH_CI_SLOW_NODE=n2 scripts/slurm/submit.sh --wait -- --nodes=3 --time=00:20:00
+wait "$submit"
 rc=$?
 set -e
+submit=
 cat "$R1/fleet/fleet.txt"
 echo "phase 1: $((SECONDS - t)) s"
 [ "$rc" = 1 ] || { cat "$R1"/*.err "$R1"/slurm-*.out; fail "phase 1: the fleet job exited $rc (expected 1: n2 is slow)"; }
@@ -189,6 +207,7 @@ set +e
 wait "$submit"
 rc=$?
 set -e
+submit=
 cat "$T/phase2-submit.out"
 cat "$R2/fleet/fleet.txt"
 echo "phase 2: $((SECONDS - t)) s"
