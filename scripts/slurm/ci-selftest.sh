@@ -68,13 +68,11 @@ trap 'exit 143' TERM
 fail() { echo "FAIL: $*" >&2; exit 1; }
 t_all=$SECONDS
 
-echo "== the cluster"
-t=$SECONDS
+echo "== the cluster (ci-cluster.sh up prints how long it took)"
 cluster_up=1
 env_line=$(bash scripts/slurm/ci-cluster.sh up)
 eval "$env_line"
 export SLURM_CONF
-echo "cluster up in $((SECONDS - t)) s"
 [ "$(srun -N3 hostname | sort | tr '\n' ' ')" = "n1 n2 n3 " ] || fail "srun -N3 hostname did not print n1 n2 n3"
 
 # The three nodes are namespaces of one machine and share its cores: measured at the same
