@@ -4,10 +4,13 @@
 # its own network and UTS namespace, and munge; started here as root, stopped at the end on
 # every exit path) and the CPU backend:
 #   1. scripts/slurm/submit.sh --wait -- --nodes=3: validate on n1, n2 and n3, then the
-#      fleet job. n2 is made slow on purpose (HOTPATH_FAULT=slow4:copy: its copy measures at
-#      a quarter of its speed); the fleet must flag n2 slow on perf/copy and exit 1. Every
-#      node's .json, .prom and .xml must exist. A quarter, not a half: runs on one shared
-#      2-core VM can differ by 1.7x when something else runs beside them (seen in CI).
+#      fleet job. n2 is made slow on purpose (HOTPATH_FAULT=slow10:copy: its copy measures
+#      at a tenth of its speed); the fleet must flag n2 slow on perf/copy and exit 1. Every
+#      node's .json, .prom and .xml must exist. A tenth, not a quarter: on the 2-core VM the
+#      CPU copy of one quick validate measured either about 8 or about 27 GB/s from one run
+#      to the next (3.4x; seen in 8 runs of this test), and a quarter-speed n2 measured in a
+#      27 GB/s run (6.7) was above the other nodes' 8 GB/s runs, unflagged; a tenth is below
+#      either.
 #   2. The same on three nodes again (nothing slowed), judged against phase 1's fleet.json
 #      (FLEET_BASELINE), and node n3 dies mid-job: once its validate task runs, every
 #      process of n3 (slurmd, slurmstepd, the task) is killed. The validate job must still
@@ -83,7 +86,7 @@ LOCK="$T/hotpath.lock"
 cat > "$T/hotpath" <<WRAP
 #!/bin/sh
 if [ "\$1" = validate ] && [ -n "\${HOTPATH_CI_SLOW_NODE:-}" ] && [ "\$(hostname)" = "\$HOTPATH_CI_SLOW_NODE" ]; then
-  export HOTPATH_FAULT=slow4:copy/elements=
+  export HOTPATH_FAULT=slow10:copy/elements=
 fi
 exec flock "$LOCK" "$REAL_HOTPATH" "\$@"
 WRAP
@@ -174,8 +177,8 @@ exec 9> "$LOCK"
 flock 9
 # k = 5, not 3: phase 2 is run minutes after its baseline, and the baseline's spread is often
 # at its 1 % floor (three quiet runs agree closely), so k = 3 would flag a node 3 % below
-# phase 1's median; 5 % leaves room for the machine's drift, and a quarter-speed node is still
-# far beyond it.
+# phase 1's median; 5 % leaves room for the machine's drift. It does not cover the 8-or-27
+# GB/s swing above: a baseline of two 27 GB/s runs and an 8 GB/s run here flag that node.
 RESULTS_DIR="$R2" FLEET_BASELINE="$R1/fleet/fleet.json" FLEET_K=5 \
   scripts/slurm/submit.sh --wait -- --nodes=3 --time=00:20:00 9>&- > "$T/phase2-submit.out" 2>&1 &
 submit=$!
