@@ -109,7 +109,9 @@ impl Device for CpuDevice {
         }
         let sets = work.rotation_sets.max(1);
         let kernel = build(spec, work.inputs, sets)?;
-        Ok(Box::new(Timed::new(kernel, sets, spec.op)))
+        let mut timed = Timed::new(kernel, sets, spec.op);
+        timed.touch_every_set()?;
+        Ok(Box::new(timed))
     }
 
     fn clock(&self) -> Result<Option<hotpath_core::ClockSample>> {
