@@ -175,6 +175,8 @@ pub fn validate(report: &ValidateReport) -> String {
 /// The state of a node in a fleet report, worst first: `missing` (no report), `fail` (its own
 /// validation failed), `slow` (flagged), `ok`.
 const NODE_STATES: [&str; 4] = ["ok", "slow", "fail", "missing"];
+/// The help text of `hotpath_fleet_node_status`, written for members and missing nodes alike.
+const NODE_STATUS_HELP: &str = "A node's state in the fleet report (missing: no report; fail: its validation failed; slow: flagged below the fleet): 1 for the state that holds.";
 
 /// The exposition of a fleet report.
 pub fn fleet(report: &FleetReport) -> String {
@@ -231,8 +233,13 @@ pub fn fleet(report: &FleetReport) -> String {
             for s in NODE_STATES {
                 e.gauge(
                     "hotpath_fleet_node_status",
-                    "A node's state in the fleet report (missing: no report; fail: its validation failed; slow: flagged below the fleet): 1 for the state that holds.",
-                    &[("node", &node), ("device", device), ("hardware", &g.hardware), ("status", s)],
+                    NODE_STATUS_HELP,
+                    &[
+                        ("node", &node),
+                        ("device", device),
+                        ("hardware", &g.hardware),
+                        ("status", s),
+                    ],
                     f64::from(u8::from(s == now)),
                 );
             }
@@ -275,8 +282,13 @@ pub fn fleet(report: &FleetReport) -> String {
         for s in NODE_STATES {
             e.gauge(
                 "hotpath_fleet_node_status",
-                "A node's state in the fleet report (missing: no report; fail: its validation failed; slow: flagged below the fleet): 1 for the state that holds.",
-                &[("node", node), ("device", ""), ("hardware", ""), ("status", s)],
+                NODE_STATUS_HELP,
+                &[
+                    ("node", node),
+                    ("device", ""),
+                    ("hardware", ""),
+                    ("status", s),
+                ],
                 f64::from(u8::from(s == "missing")),
             );
         }
