@@ -1,6 +1,8 @@
 //! The vendor-library implementation on a CPU: candle-core's matmul (the `gemm` crate,
 //! multithreaded), reported as impl `candle` for gemm and gemv.
 
+use rayon::prelude::*;
+
 use candle_core::{DType as CDType, Device, Tensor};
 
 use hotpath_core::ops::LinearShape;
@@ -47,12 +49,15 @@ pub struct CandleMatmul {
 pub fn build(spec: &OpSpec, inputs: &Inputs, sets: usize) -> Result<Box<dyn Kernel>> {
     let s = LinearShape::of(spec)?;
     let (m, n, k) = (s.m as usize, s.n as usize, s.k as usize);
-    let mut out = Vec::with_capacity(sets);
-    for _ in 0..sets {
-        let a = to_tensor(inputs.get("a")?, m, k)?;
-        let wt = to_tensor(inputs.get("w")?, n, k)?.t().map_err(candle_err)?;
-        out.push(Set { a, wt, c: None });
-    }
+    // Filled in parallel, as every CPU kernel's sets (crate::kernels::output).
+    let out = (0..sets)
+        .into_par_iter()
+        .map(|_| -> Result<Set> {
+            let a = to_tensor(inputs.get("a")?, m, k)?;
+            let wt = to_tensor(inputs.get("w")?, n, k)?.t().map_err(candle_err)?;
+            Ok(Set { a, wt, c: None })
+        })
+        .collect::<Result<Vec<_>>>()?;
     Ok(Box::new(CandleMatmul {
         dtype: spec.dtype,
         m,

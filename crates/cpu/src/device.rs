@@ -109,9 +109,7 @@ impl Device for CpuDevice {
         }
         let sets = work.rotation_sets.max(1);
         let kernel = build(spec, work.inputs, sets)?;
-        let mut timed = Timed::new(kernel, sets, spec.op);
-        timed.touch_every_set()?;
-        Ok(Box::new(timed))
+        Ok(Box::new(Timed::new(kernel, sets, spec.op)))
     }
 
     fn clock(&self) -> Result<Option<hotpath_core::ClockSample>> {

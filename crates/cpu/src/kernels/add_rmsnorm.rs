@@ -10,6 +10,7 @@ use hotpath_core::ops::{NormShape, ADD_RMSNORM_EPS};
 use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 
 use super::{tensor, HostElem, Kernel};
+use crate::kernels::output::output_buffer;
 use crate::simd::dot;
 
 /// Elements of a row widened to f32 per step (4 KiB per buffer: both stay in L1).
@@ -40,11 +41,12 @@ pub fn build<E: HostElem>(spec: &OpSpec, inputs: &Inputs, sets: usize) -> Result
     let residual = E::slice(inputs.get("residual")?)?;
     let weight = E::slice(inputs.get("weight")?)?;
     let sets = (0..sets)
+        .into_par_iter()
         .map(|_| Set {
             x: x.to_vec(),
             residual: residual.to_vec(),
             weight: weight.to_vec(),
-            out: vec![E::default(); 2 * tokens * hidden],
+            out: output_buffer(2 * tokens * hidden),
         })
         .collect();
     Ok(Box::new(AddRmsnorm {

@@ -7,6 +7,7 @@ use hotpath_core::ops::EmbeddingShape;
 use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 
 use super::{tensor, HostElem, Kernel};
+use crate::kernels::output::output_buffer;
 
 struct Set<E> {
     table: Vec<E>,
@@ -27,9 +28,10 @@ pub fn build<E: HostElem>(spec: &OpSpec, inputs: &Inputs, sets: usize) -> Result
     let ids = inputs.get("ids")?.as_i32()?.to_vec();
     let table = E::slice(inputs.get("table")?)?;
     let sets = (0..sets)
+        .into_par_iter()
         .map(|_| Set {
             table: table.to_vec(),
-            out: vec![E::default(); t * h],
+            out: output_buffer(t * h),
         })
         .collect();
     Ok(Box::new(Embedding {

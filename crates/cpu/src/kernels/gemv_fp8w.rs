@@ -11,6 +11,7 @@ use hotpath_core::ops::LinearShape;
 use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 
 use super::{tensor, HostElem, Kernel};
+use crate::kernels::output::output_buffer;
 use crate::simd::{fp8_bf16_fast, fp8_bf16_order, fp8_dots, fp8_dots_bf16, FP8_F16_SCALE};
 
 /// Weight rows per parallel task.
@@ -50,11 +51,12 @@ pub fn build<E: HostElem>(spec: &OpSpec, inputs: &Inputs, sets: usize) -> Result
     let w = inputs.get("w")?.as_fp8()?;
     let w_scale = <f32 as HostElem>::slice(inputs.get("w_scale")?)?;
     let sets = (0..sets)
+        .into_par_iter()
         .map(|_| Set {
             a: a.to_vec(),
             w: w.to_vec(),
             w_scale: w_scale.to_vec(),
-            c: vec![E::default(); m * n],
+            c: output_buffer(m * n),
         })
         .collect();
     Ok(Box::new(GemvFp8w {

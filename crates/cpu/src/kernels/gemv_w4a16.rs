@@ -12,6 +12,7 @@ use hotpath_core::ops::{W4Shape, INT4_SYMMETRIC_ZERO};
 use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 
 use super::{tensor, HostElem, Kernel};
+use crate::kernels::output::output_buffer;
 use crate::simd::{
     int4_bf16_fast, int4_bf16_order, int4_dots, int4_dots_bf16, int4_lane_order, int4_tables,
     prefetch_l2, Int4Zeros,
@@ -56,12 +57,13 @@ pub fn build<E: HostElem>(spec: &OpSpec, inputs: &Inputs, sets: usize) -> Result
     let scales = E::slice(inputs.get("scales")?)?;
     let zeros = inputs.get("zeros")?.as_u32()?;
     let sets = (0..sets)
+        .into_par_iter()
         .map(|_| Set {
             a: a.to_vec(),
             w: w.to_vec(),
             scales: scales.to_vec(),
             zeros: zeros.to_vec(),
-            c: vec![E::default(); m * n],
+            c: output_buffer(m * n),
         })
         .collect();
     let activations = if E::bf16_bits(a).is_some() && int4_bf16_fast(k) {

@@ -7,6 +7,7 @@ use hotpath_core::ops::KvShape;
 use hotpath_core::{Error, HostTensor, Inputs, OpSpec, Result};
 
 use super::{indices, tensor, HostElem, Kernel};
+use crate::kernels::output::output_buffer;
 
 struct WriteSet<E> {
     k: Vec<E>,
@@ -45,10 +46,11 @@ pub fn build_write<E: HostElem>(
     }
     let (k, v) = (E::slice(inputs.get("k")?)?, E::slice(inputs.get("v")?)?);
     let sets = (0..sets)
+        .into_par_iter()
         .map(|_| WriteSet {
             k: k.to_vec(),
             v: v.to_vec(),
-            cache: vec![E::default(); 2 * slots * row],
+            cache: output_buffer(2 * slots * row),
         })
         .collect();
     Ok(Box::new(KvWrite {
@@ -119,10 +121,11 @@ pub fn build_read<E: HostElem>(
         E::slice(inputs.get("v_cache")?)?,
     );
     let sets = (0..sets)
+        .into_par_iter()
         .map(|_| ReadSet {
             k: k.to_vec(),
             v: v.to_vec(),
-            kv: vec![E::default(); 2 * tokens * row],
+            kv: output_buffer(2 * tokens * row),
         })
         .collect();
     Ok(Box::new(KvRead {

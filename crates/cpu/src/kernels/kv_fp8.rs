@@ -12,6 +12,7 @@ use hotpath_core::ops::KvShape;
 use hotpath_core::{Error, HostData, HostTensor, Inputs, OpSpec, Result};
 
 use super::{indices, tensor, HostElem, Kernel};
+use crate::kernels::output::output_buffer;
 use crate::simd::{
     fp8_decode, fp8_decode_bf16, fp8_encode, fp8_encode_bf16_streaming, prefetch, store_fence,
 };
@@ -42,6 +43,12 @@ pub(crate) fn scales(inputs: &Inputs, heads_kv: usize) -> Result<[Vec<f32>; 2]> 
 #[repr(C, align(64))]
 struct Line([u8; 64]);
 
+impl Default for Line {
+    fn default() -> Line {
+        Line([0; 64])
+    }
+}
+
 /// `len` bytes starting on a cache line.
 struct LineBytes {
     lines: Vec<Line>,
@@ -51,7 +58,7 @@ struct LineBytes {
 impl LineBytes {
     fn zeroed(len: usize) -> LineBytes {
         LineBytes {
-            lines: vec![Line([0; 64]); len.div_ceil(64)],
+            lines: output_buffer(len.div_ceil(64)),
             len,
         }
     }
@@ -126,6 +133,7 @@ pub fn build_write<E: HostElem>(
     let inverse = scales(inputs, p.heads_kv as usize)?.map(|s| s.iter().map(|x| 1.0 / x).collect());
     let (k, v) = (E::slice(inputs.get("k")?)?, E::slice(inputs.get("v")?)?);
     let sets = (0..sets)
+        .into_par_iter()
         .map(|_| WriteSet {
             k: k.to_vec(),
             v: v.to_vec(),
@@ -221,10 +229,11 @@ pub fn build_read<E: HostElem>(
         inputs.get("v_cache")?.as_fp8()?,
     );
     let sets = (0..sets)
+        .into_par_iter()
         .map(|_| ReadSet {
             k: k.to_vec(),
             v: v.to_vec(),
-            kv: vec![E::default(); 2 * tokens * row],
+            kv: output_buffer::<E>(2 * tokens * row),
         })
         .collect();
     Ok(Box::new(KvReadFp8 {

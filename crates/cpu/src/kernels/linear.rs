@@ -9,6 +9,7 @@ use hotpath_core::ops::LinearShape;
 use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 
 use super::{tensor, HostElem, Kernel};
+use crate::kernels::output::output_buffer;
 use crate::simd::dot;
 
 /// Weight rows per parallel task.
@@ -43,10 +44,11 @@ pub fn build<E: HostElem>(spec: &OpSpec, inputs: &Inputs, sets: usize) -> Result
     let a = E::slice(inputs.get("a")?)?;
     let w = E::slice(inputs.get("w")?)?;
     let sets = (0..sets)
+        .into_par_iter()
         .map(|_| Set {
             a: a.to_vec(),
             w: w.to_vec(),
-            c: vec![E::default(); m * n],
+            c: output_buffer(m * n),
         })
         .collect();
     Ok(Box::new(Gemv {

@@ -11,6 +11,7 @@ pub mod kv;
 pub mod kv_fp8;
 pub mod linear;
 pub mod moe_gemm;
+pub mod output;
 pub mod peak;
 pub mod rope;
 pub mod silu_mul;

@@ -22,6 +22,7 @@ use hotpath_core::ops::MoeShape;
 use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 
 use super::{indices, tensor, HostElem, Kernel};
+use crate::kernels::output::output_buffer;
 use crate::simd::{axpy, dot, dots, dots_bf16};
 
 /// Output features (weight rows of one expert) per work item.
@@ -115,12 +116,13 @@ pub fn build<E: HostElem>(spec: &OpSpec, inputs: &Inputs, sets: usize) -> Result
         .collect();
     let gates = <f32 as HostElem>::slice(inputs.get("topk_weights")?)?;
     let sets = (0..sets)
+        .into_par_iter()
         .map(|_| Set {
             x: x.to_vec(),
             w: w.to_vec(),
             ids: ids.clone(),
             gates: gates.to_vec(),
-            y: vec![E::default(); tokens * n],
+            y: output_buffer(tokens * n),
         })
         .collect();
     let chunks = n.div_ceil(ROWS);

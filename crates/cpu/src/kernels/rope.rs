@@ -11,6 +11,7 @@ use hotpath_core::ops::RopeShape;
 use hotpath_core::{Error, HostTensor, Inputs, OpSpec, Result};
 
 use super::{indices, tensor, HostElem, Kernel};
+use crate::kernels::output::output_buffer;
 use crate::simd::{prefetch, rotate_heads, rotate_heads_bf16, Rotation};
 
 /// Elements of an f16 token widened at once (16 KiB of f32 per buffer: both stay in L1).
@@ -54,10 +55,11 @@ pub fn build<E: HostElem>(spec: &OpSpec, inputs: &Inputs, sets: usize) -> Result
         }
     }
     let sets = (0..sets)
+        .into_par_iter()
         .map(|_| Set {
             qk: qk.to_vec(),
             cos_sin: cos_sin.to_vec(),
-            out: vec![E::default(); t * h * d],
+            out: output_buffer(t * h * d),
         })
         .collect();
     Ok(Box::new(Rope {

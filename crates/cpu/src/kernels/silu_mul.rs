@@ -10,6 +10,7 @@ use hotpath_core::ops::ActShape;
 use hotpath_core::{Error, HostTensor, Inputs, OpSpec, Result};
 
 use super::{tensor, HostElem, Kernel};
+use crate::kernels::output::output_buffer;
 use crate::simd::{silu_mul, silu_mul_bf16};
 
 /// Elements widened to f32 per step (f16 only: 8 KiB per buffer, all three stay in L1).
@@ -42,9 +43,10 @@ pub fn build<E: HostElem>(spec: &OpSpec, inputs: &Inputs, sets: usize) -> Result
         )));
     }
     let sets = (0..sets)
+        .into_par_iter()
         .map(|_| Set {
             x: x.to_vec(),
-            out: vec![E::default(); tokens * intermediate],
+            out: output_buffer(tokens * intermediate),
         })
         .collect();
     Ok(Box::new(SiluMul {

@@ -7,6 +7,7 @@ use hotpath_core::ops::StreamShape;
 use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 
 use super::{tensor, HostElem, Kernel};
+use crate::kernels::output::output_buffer;
 use crate::simd::Elem;
 
 /// Elements per parallel task: 64 Ki keeps tasks well above rayon's overhead.
@@ -48,35 +49,37 @@ pub fn build<E: HostElem>(
 ) -> Result<Box<dyn Kernel>> {
     let n = StreamShape::of(spec)?.elements as usize;
     let input = |name: &str| -> Result<Vec<E>> { Ok(E::slice(inputs.get(name)?)?.to_vec()) };
-    let mut out = Vec::with_capacity(sets);
-    for _ in 0..sets {
-        out.push(match op {
-            StreamOp::Copy => Set {
-                a: input("a")?,
-                b: vec![E::default(); n],
-                c: vec![],
-                sum: 0.0,
-            },
-            StreamOp::Read => Set {
-                a: input("a")?,
-                b: vec![],
-                c: vec![],
-                sum: 0.0,
-            },
-            StreamOp::Write => Set {
-                a: vec![E::default(); n],
-                b: vec![],
-                c: vec![],
-                sum: 0.0,
-            },
-            StreamOp::Triad => Set {
-                a: vec![E::default(); n],
-                b: input("b")?,
-                c: input("c")?,
-                sum: 0.0,
-            },
-        });
-    }
+    let out = (0..sets)
+        .into_par_iter()
+        .map(|_| -> Result<Set<E>> {
+            Ok(match op {
+                StreamOp::Copy => Set {
+                    a: input("a")?,
+                    b: output_buffer(n),
+                    c: vec![],
+                    sum: 0.0,
+                },
+                StreamOp::Read => Set {
+                    a: input("a")?,
+                    b: vec![],
+                    c: vec![],
+                    sum: 0.0,
+                },
+                StreamOp::Write => Set {
+                    a: output_buffer(n),
+                    b: vec![],
+                    c: vec![],
+                    sum: 0.0,
+                },
+                StreamOp::Triad => Set {
+                    a: output_buffer(n),
+                    b: input("b")?,
+                    c: input("c")?,
+                    sum: 0.0,
+                },
+            })
+        })
+        .collect::<Result<Vec<_>>>()?;
     Ok(Box::new(Stream { op, sets: out }))
 }
 

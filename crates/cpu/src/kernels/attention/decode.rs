@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use hotpath_core::ops::DecodeShape;
 use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 
+use crate::kernels::output::output_buffer;
 use crate::kernels::{indices, tensor, HostElem, Kernel};
 use crate::simd::{
     dots, dots_bf16, e4m3_to_f32, exp_sum, fp8_rows_to_bf16, group_bf16_fast, group_dots_bf16,
@@ -458,11 +459,12 @@ impl<E: HostElem, C: CacheElem> Decode<E, C> {
             .map(|b| splits.partition_point(|s| s.b < b))
             .collect();
         let sets = (0..sets)
+            .into_par_iter()
             .map(|_| DecodeSet {
                 q: q.to_vec(),
                 k: k.to_vec(),
                 v: v.to_vec(),
-                o: vec![E::default(); q.len()],
+                o: output_buffer(q.len()),
             })
             .collect();
         Ok(Decode {

@@ -14,6 +14,7 @@ use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 
 use super::decode::{merge, part_len, plan_splits, Split};
 use super::prefill::{matmul, online_row, Mat};
+use crate::kernels::output::output_buffer;
 use crate::kernels::{indices, tensor, HostElem, Kernel};
 use crate::simd::fp8_decode;
 
@@ -209,10 +210,11 @@ impl<E: HostElem, C: Latent> MlaDecode<E, C> {
             first,
             kv_scale,
             sets: (0..sets)
+                .into_par_iter()
                 .map(|_| MlaSet {
                     q: q.to_vec(),
                     cache: cache.to_vec(),
-                    o: vec![E::default(); out_len],
+                    o: output_buffer(out_len),
                 })
                 .collect(),
             q32: vec![0.0; q.len()],

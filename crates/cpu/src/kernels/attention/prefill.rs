@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use hotpath_core::ops::PrefillShape;
 use hotpath_core::{HostTensor, Inputs, OpSpec, Result};
 
+use crate::kernels::output::output_buffer;
 use crate::kernels::{tensor, HostElem, Kernel};
 use crate::simd::{exp_sum, max, Elem};
 
@@ -217,11 +218,12 @@ pub fn build_prefill<E: HostElem>(
     );
     let out_len = q.len();
     let sets = (0..sets)
+        .into_par_iter()
         .map(|_| PrefillSet {
             q: q.to_vec(),
             k: k.to_vec(),
             v: v.to_vec(),
-            o: vec![E::default(); out_len],
+            o: output_buffer(out_len),
         })
         .collect();
     Ok(Box::new(Prefill {
