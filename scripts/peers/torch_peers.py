@@ -142,9 +142,11 @@ def linear_peer(torch, b, dt, tol):
         out = {}
 
         def run():
-            out["c"] = torch._scaled_mm(a, w.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
+            # A tuple (out, amax) before torch 2.5, the output alone since.
+            r = torch._scaled_mm(a, w.t(), scale_a=one, scale_b=one, out_dtype=torch.bfloat16)
+            out["c"] = r[0] if isinstance(r, tuple) else r
 
-        return [("torch", run, lambda: (out["c"], a.double() @ w.double().t(), tol))]
+        return [("torch", run, lambda: (out["c"], a.float().double() @ w.float().double().t(), tol))]
     a, w = rand(torch, (m, k), dt), rand(torch, (n, k), dt)
     out = {}
 
@@ -213,14 +215,14 @@ def decode_peers(torch, b, dt, tol):
     pages_per_seq = -(-ctx // ps)
     pages = bsz * pages_per_seq
     order = torch.randperm(pages, device="cuda").int()
+    # Page j of sequence i is physical page order[i * pages_per_seq + j] (NHD: [page, 2,
+    # token in page, KV head, element]); the last page's unused rows stay zero.
     cache = torch.zeros((pages, 2, ps, hkv, d), device="cuda", dtype=dt)
-    for i in range(bsz):
-        for j in range(pages_per_seq):
-            rows = slice(j * ps, min((j + 1) * ps, ctx))
-            n = rows.stop - rows.start
-            page = int(order[i * pages_per_seq + j])
-            cache[page, 0, :n] = k[i, :, rows].transpose(0, 1)
-            cache[page, 1, :n] = v[i, :, rows].transpose(0, 1)
+    for which, src in ((0, k), (1, v)):
+        padded = torch.zeros((bsz, hkv, pages_per_seq * ps, d), device="cuda", dtype=dt)
+        padded[:, :, :ctx] = src
+        cache[order.long(), which] = (padded.view(bsz, hkv, pages_per_seq, ps, d)
+                                      .permute(0, 2, 3, 1, 4).reshape(pages, ps, hkv, d))
     indptr = torch.arange(0, bsz + 1, device="cuda", dtype=torch.int32) * pages_per_seq
     last = torch.full((bsz,), ctx - (pages_per_seq - 1) * ps, device="cuda", dtype=torch.int32)
     workspace = torch.empty(128 * 1024 * 1024, dtype=torch.uint8, device="cuda")

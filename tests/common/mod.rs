@@ -49,7 +49,10 @@ pub fn assert_bad_input(args: &[&str], needle: &str) {
 }
 
 /// Writes the validate report `report` again as node `host` with its copy rate (the
-/// `perf/copy` value) scaled by `f`, as `dir/<host>.json`, for fleet tests.
+/// `perf/copy` value) scaled by `f`, as `dir/<host>.json`, for fleet tests. The node passed
+/// validate (its report's and every device's status PASS) whatever the seed run concluded:
+/// a fleet test is about the values, and a CI machine busy with another job can fail the
+/// seed's own copy check against its other streaming ceilings.
 pub fn as_node(
     report: &serde_json::Value,
     host: &str,
@@ -58,6 +61,13 @@ pub fn as_node(
 ) -> std::path::PathBuf {
     let mut r = report.clone();
     r["host"]["hostname"] = serde_json::Value::from(host);
+    r["status"] = serde_json::Value::from("PASS");
+    for d in r["devices"]
+        .as_array_mut()
+        .expect("a validate report has devices")
+    {
+        d["status"] = serde_json::Value::from("PASS");
+    }
     for c in r["checks"]
         .as_array_mut()
         .expect("a validate report has checks")

@@ -16,6 +16,16 @@ use crate::units::bytes_decimal;
 /// a plan aims for unless the device's hardware file asks for more (`cold_llc_multiple`).
 pub const LLC_FACTOR: u64 = 3;
 
+/// The most a cold plan rotates to reach a `cold_llc_multiple` above [`LLC_FACTOR`]: the
+/// larger of 3× the LLC (the cold guarantee, never cut) and this many bytes. The extra
+/// multiple is an empirical margin measured on a 32 MiB L3 (hardware/cpu-generic.toml); on a
+/// CPU reporting a 480 MiB L3, 16× asked 8 GB per benchmark, capped only by a quarter of
+/// the free memory at 6 GB, and filling it took 3-15 s of each cold benchmark on 2 cores
+/// (more while the page cache had to give the memory back), for a cache that measured no
+/// faster than memory at half its reported size. 2 GB keeps the 16× of any L3 up to 125 MB
+/// whole, and at least 4× of the 480 MiB one.
+pub const MARGIN_MAX_BYTES: u64 = 2_000_000_000;
+
 /// Most sets allocated for rotation; tiny kernels beyond this rotate less and say so.
 pub const MAX_SETS: u64 = 4096;
 
@@ -130,7 +140,8 @@ impl CacheRotation {
     }
 
     /// Plans rotation for a benchmark whose one set of inputs and outputs takes `set_bytes`,
-    /// on a device whose last-level cache is `llc` (rotated `llc.multiple` times over),
+    /// on a device whose last-level cache is `llc` (rotated `llc.multiple` times over, or
+    /// [`MARGIN_MAX_BYTES`] where that is more than 3× and more than those bytes),
     /// spending at most `budget_bytes`. An LLC
     /// of 0 bytes is unknown: a cold plan then rotates at least two sets and never claims
     /// the cold guarantee (`llc_multiple` 0).
@@ -158,7 +169,10 @@ impl CacheRotation {
         let touched = touched_bytes.clamp(1, set_bytes);
         let llc_bytes = llc.bytes;
         let target_multiple = llc.multiple.max(LLC_FACTOR);
-        let target = target_multiple.saturating_mul(llc_bytes);
+        let guarantee = LLC_FACTOR.saturating_mul(llc_bytes);
+        let target = target_multiple
+            .saturating_mul(llc_bytes)
+            .min(guarantee.max(MARGIN_MAX_BYTES));
         let sets = match mode {
             CacheMode::Hot => 1,
             CacheMode::Cold => {
@@ -235,6 +249,28 @@ mod tests {
             whole,
             CacheRotation::for_llc(CacheMode::Cold, 10 * MB, llc_of(), 1 << 40)
         );
+    }
+
+    #[test]
+    fn a_margin_above_three_times_stops_at_two_gigabytes() {
+        let llc16 = |bytes| LlcSize {
+            bytes,
+            source: "test".into(),
+            multiple: 16,
+        };
+        // A 503,316,480-byte L3 asked 16×: 8.05 GB, capped at 2 GB: ⌈2,000,000,000 /
+        // 134,217,728⌉ = ⌈14.9⌉ = 15 sets of a 16 Mi f32 copy, 15·128 Mi / 480 Mi = 4×.
+        let p = CacheRotation::for_llc(CacheMode::Cold, 128 << 20, llc16(503_316_480), 1 << 40);
+        assert_eq!(p.sets, 15);
+        assert_eq!(p.llc_multiple, 4.0);
+        assert_eq!(p.llc_target_multiple, 16);
+        assert!(p.is_fully_cold());
+        // A 32 MiB L3 asked 16×: 512 MiB, under the cap: ⌈536,870,912 / 134,217,728⌉ = 4.
+        let p = CacheRotation::for_llc(CacheMode::Cold, 128 << 20, llc16(32 << 20), 1 << 40);
+        assert_eq!((p.sets, p.llc_multiple), (4, 16.0));
+        // Never below 3×: a 1 GB cache asked 16× still rotates 3 GB = ⌈3e9 / 1e8⌉ = 30 sets.
+        let p = CacheRotation::for_llc(CacheMode::Cold, 100 * MB, llc16(1_000 * MB), 1 << 40);
+        assert_eq!((p.sets, p.llc_multiple), (30, 3.0));
     }
 
     fn llc_of() -> LlcSize {
