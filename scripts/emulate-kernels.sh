@@ -77,7 +77,9 @@ if [ "$ONLY" = 1 ] && [ ${#GROUPS_WANTED[@]} -eq 0 ]; then
   echo "emulate-kernels.sh: --only needs the groups to build, e.g. --only kv" >&2
   exit 2
 fi
-echo "${FLAGS[*]} $($CXX --version | head -1) $KERNELS" > "$BUILD/flags"
+# The kernels' folder is named relative to the repository, so a build kept in target/ (CI keeps
+# it between runs) is reused from a clone at another path; the sources are hashed below.
+echo "${FLAGS[*]} $($CXX --version | head -1) ${KERNELS#"$ROOT"/}" > "$BUILD/flags"
 common=("$EMU"/include/*.h "$EMU"/tests/*.h "$BUILD/hotpath_common.cuh" "$BUILD/flags")
 mkdir -p "$BUILD/fnuz"
 

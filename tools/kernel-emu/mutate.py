@@ -26,7 +26,9 @@ import threading
 import time
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-WORK = os.path.join(os.environ.get("TMPDIR", "/tmp"), "kernel-emu-mutate")
+# In target/, beside the emulator's own builds: CI keeps target/ between runs, so the
+# workers' builds are reused and a run recompiles only what its mutations break.
+WORK = os.environ.get("HOTPATH_MUTATE_WORK") or os.path.join(ROOT, "target", "kernel-emu", "mutate")
 SCRIPT = os.path.join(ROOT, "scripts", "emulate-kernels.sh")
 TIMEOUT_S = 900  # a mutation that makes a kernel spin is not a caught one
 
