@@ -46,8 +46,6 @@
 
 #define HP_DEC_THREADS 128
 #define HP_DEC_WARPS 4
-// "Minus infinity" that stays finite: exp2((HP_NEG - x)·c) == 0 for any real score x.
-#define HP_NEG (-1.0e30f)
 #define HP_LOG2E 1.4426950408889634f
 
 // Compile-time layout of one instantiation, T for q and o, KT for the cache (T, or unsigned char
@@ -163,7 +161,7 @@ __device__ __forceinline__ void dec_mma_init(DecMmaState<T, D>& st) {
   for (int nb = 0; nb < D / 8; ++nb)
 #pragma unroll
     for (int e = 0; e < 4; ++e) st.o[nb][e] = 0.f;
-  st.m[0] = st.m[1] = HP_NEG;
+  st.m[0] = st.m[1] = HP_SCORE_NEG;
   st.l[0] = st.l[1] = 0.f;
 }
 
@@ -232,40 +230,7 @@ __device__ __forceinline__ void dec_mma_tile(DecMmaState<T, D>& st, const unsign
       for (int e = 0; e < 4; ++e) s[nb][e] *= k_sc;  // (q·code)·k_scale
   }
   // s[nb][e]: head row g + 8(e >> 1), token kv0 + 8nb + 2t + (e & 1).
-  bool valid[2][4];
-  float mx[2] = {st.m[0], st.m[1]};
-#pragma unroll
-  for (int nb = 0; nb < 2; ++nb)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      valid[nb][e] = kv0 + nb * 8 + 2 * t + (e & 1) < t1;
-      if (!valid[nb][e]) s[nb][e] = HP_NEG;
-      mx[e >> 1] = fmaxf(mx[e >> 1], s[nb][e]);
-    }
-  float alpha[2];
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    mx[r] = fmaxf(mx[r], hp_shfl_xor(mx[r], 1));
-    mx[r] = fmaxf(mx[r], hp_shfl_xor(mx[r], 2));
-    alpha[r] = exp2f((st.m[r] - mx[r]) * sl2);  // 0 when the old max was HP_NEG
-    st.m[r] = mx[r];
-    st.l[r] *= alpha[r];
-  }
-#pragma unroll
-  for (int nb = 0; nb < D / 8; ++nb) {
-    st.o[nb][0] *= alpha[0];
-    st.o[nb][1] *= alpha[0];
-    st.o[nb][2] *= alpha[1];
-    st.o[nb][3] *= alpha[1];
-  }
-#pragma unroll
-  for (int nb = 0; nb < 2; ++nb)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const float p = valid[nb][e] ? exp2f((s[nb][e] - st.m[e >> 1]) * sl2) : 0.f;
-      s[nb][e] = p;
-      st.l[e >> 1] += p;
-    }
+  hp_mma_softmax_step(s, st.m, st.l, st.o, kv0, t1, sl2);
   // P as the A fragment of one k16 step (16 tokens): a0a1 = s[0][0..1], a2a3 = s[0][2..3],
   // a4a5 = s[1][0..1], a6a7 = s[1][2..3].
   unsigned pf[4];
@@ -368,7 +333,7 @@ __device__ __forceinline__ void dec_scalar_init(DecScalarState<T, KT, D, G>& st,
 #pragma unroll
   for (int i = 0; i < C::HPW; ++i) {
     const int h = wh + C::WH * i;
-    st.m[i] = HP_NEG;
+    st.m[i] = HP_SCORE_NEG;
     st.l[i] = 0.f;
 #pragma unroll
     for (int e = 0; e < C::VEC; ++e) {
@@ -554,7 +519,7 @@ __device__ __forceinline__ void hp_attn_decode_impl(const T* __restrict__ q, con
   for (int idx = tid; idx < group * D; idx += HP_DEC_THREADS) {
     const int h = idx / D, e = idx % D;
     const int w0 = C::MMA ? 0 : h % C::WH;
-    float mx = HP_NEG;
+    float mx = HP_SCORE_NEG;
 #pragma unroll
     for (int k = 0; k < OWNERS; ++k) {
       const int w = w0 + k * STRIDE;

@@ -37,8 +37,6 @@
 
 #define HP_MLA_TILE 32
 #define HP_MLA_PAD 16
-// "Minus infinity" that stays finite: exp2((HP_MLA_NEG - x)·c) == 0 for any real score x.
-#define HP_MLA_NEG (-1.0e30f)
 #define HP_MLA_LOG2E 1.4426950408889634f
 // Most splits the combine kernel takes (the plan's MAX_SPLITS).
 #define HP_MLA_MAX_SPLITS 256
@@ -110,18 +108,13 @@ __device__ __forceinline__ void mla_decode_tile(unsigned char* dec, const unsign
   }
 }
 
-// The running softmax state of one thread's rows.
-struct MlaRow {
-  float m;  // running max of the raw scores
-  float l;  // running sum of the weights (this lane's part on the tensor-core path)
-};
-
 // ---- Tensor-core path (NVIDIA, f16/bf16) ----
 #if defined(HP_MMA) && !defined(HP_HIP)
 template <int DL>
 struct MlaMmaState {
   float o[DL / 16][4];  // C fragments of the warp's DL/2 columns [8nb, 8nb+8): rows g, g+8
-  MlaRow row[2];        // head rows g and g+8
+  float m[2];           // running max of the raw scores, head rows g and g+8
+  float l[2];           // this lane's part of the running sum
 };
 
 // One tile of `rows` (T, TSTR apart): tokens tok0 .. tok0+TILE, valid below t1.
@@ -131,7 +124,6 @@ __device__ __forceinline__ void mla_mma_tile(MlaMmaState<DL>& st, const unsigned
                                              float sl2, float kv_sc) {
   using C = MlaCfg<T, KT, DL, DR, H>;
   const int lane = threadIdx.x & 31, warp = threadIdx.x >> 5, hw = warp >> 1, cw = warp & 1;
-  const int t = lane & 3;  // the lane's column pair in a C fragment
   // This warp's half of S = Q·Kᵀ: 16 heads × 32 tokens = four n8 blocks of tokens.
   float s[4][4];
 #pragma unroll
@@ -163,40 +155,7 @@ __device__ __forceinline__ void mla_mma_tile(MlaMmaState<DL>& st, const unsigned
 #pragma unroll
   for (int i = 0; i < 16; ++i) s[i >> 2][i & 3] = (s[i >> 2][i & 3] + theirs[i * 32 + lane]) * kv_sc;
   // s[nb][e]: head row g + 8(e >> 1), token tok0 + 8nb + 2t + (e & 1).
-  bool valid[4][4];
-  float mx[2] = {st.row[0].m, st.row[1].m};
-#pragma unroll
-  for (int nb = 0; nb < 4; ++nb)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      valid[nb][e] = tok0 + nb * 8 + 2 * t + (e & 1) < t1;
-      if (!valid[nb][e]) s[nb][e] = HP_MLA_NEG;
-      mx[e >> 1] = fmaxf(mx[e >> 1], s[nb][e]);
-    }
-  float alpha[2];
-#pragma unroll
-  for (int r = 0; r < 2; ++r) {
-    mx[r] = fmaxf(mx[r], hp_shfl_xor(mx[r], 1));
-    mx[r] = fmaxf(mx[r], hp_shfl_xor(mx[r], 2));
-    alpha[r] = exp2f((st.row[r].m - mx[r]) * sl2);  // 0 when the old max was HP_MLA_NEG
-    st.row[r].m = mx[r];
-    st.row[r].l *= alpha[r];
-  }
-#pragma unroll
-  for (int nb = 0; nb < DL / 16; ++nb) {
-    st.o[nb][0] *= alpha[0];
-    st.o[nb][1] *= alpha[0];
-    st.o[nb][2] *= alpha[1];
-    st.o[nb][3] *= alpha[1];
-  }
-#pragma unroll
-  for (int nb = 0; nb < 4; ++nb)
-#pragma unroll
-    for (int e = 0; e < 4; ++e) {
-      const float p = valid[nb][e] ? exp2f((s[nb][e] - st.row[e >> 1].m) * sl2) : 0.f;
-      s[nb][e] = p;
-      st.row[e >> 1].l += p;
-    }
+  hp_mma_softmax_step(s, st.m, st.l, st.o, tok0, t1, sl2);
   // O += P·V over the warp's columns, 16 tokens a k16 step: P's A fragment from the score
   // registers of n8 blocks 2p, 2p+1; V B fragments of two n8 blocks of columns per
   // ldmatrix.x4.trans (token rows 16p + (lane & 7) + 8((lane >> 3) & 1)).
@@ -220,6 +179,12 @@ __device__ __forceinline__ void mla_mma_tile(MlaMmaState<DL>& st, const unsigned
 #endif
 
 // ---- CUDA-core path: four threads per head ----
+// The running softmax state of one head (the same in its four threads).
+struct MlaRow {
+  float m;  // running max of the raw scores
+  float l;  // running sum of the weights
+};
+
 template <int DL>
 struct MlaScalarState {
   float o[DL / 4];  // this thread's columns (DL/4)·(tid%4) ..
@@ -242,7 +207,7 @@ __device__ __forceinline__ void mla_scalar_tile(MlaScalarState<DL>& st, const un
     for (int e = 0; e < C::KQ; ++e) a = fmaf(hp_to_float(q[e]), hp_to_float(k[e]), a);
     a += hp_shfl_xor(a, 1);
     a += hp_shfl_xor(a, 2);
-    sc[r] = tok0 + r < t1 ? a * kv_sc : HP_MLA_NEG;
+    sc[r] = tok0 + r < t1 ? a * kv_sc : HP_SCORE_NEG;
     mx = fmaxf(mx, sc[r]);
   }
   const float alpha = exp2f((st.row.m - mx) * sl2);
@@ -310,14 +275,15 @@ __device__ __forceinline__ void hp_attn_mla_decode_impl(const T* __restrict__ q,
     for (int nb = 0; nb < DL / 16; ++nb)
 #pragma unroll
       for (int e = 0; e < 4; ++e) mst.o[nb][e] = 0.f;
-    mst.row[0] = mst.row[1] = MlaRow{HP_MLA_NEG, 0.f};
+    mst.m[0] = mst.m[1] = HP_SCORE_NEG;
+    mst.l[0] = mst.l[1] = 0.f;
   }
 #endif
   MlaScalarState<DL> sst;
   if constexpr (!C::MMA) {
 #pragma unroll
     for (int c = 0; c < C::VQ; ++c) sst.o[c] = 0.f;
-    sst.row = MlaRow{HP_MLA_NEG, 0.f};
+    sst.row = MlaRow{HP_SCORE_NEG, 0.f};
   }
 
   // Prologue: tiles 0 .. stages-2 in flight.
@@ -358,7 +324,7 @@ __device__ __forceinline__ void hp_attn_mla_decode_impl(const T* __restrict__ q,
     const int lane = tid & 31, warp = tid >> 5, g = lane >> 2, t = lane & 3;
 #pragma unroll
     for (int r = 0; r < 2; ++r) {
-      float l = mst.row[r].l;
+      float l = mst.l[r];
       l += hp_shfl_xor(l, 1);
       l += hp_shfl_xor(l, 2);
       const long long head = head0 + (warp >> 1) * 16 + g + 8 * r;
@@ -369,7 +335,7 @@ __device__ __forceinline__ void hp_attn_mla_decode_impl(const T* __restrict__ q,
         mla_store<T>(o, part_o, head, col + 1, DL, splits, split, mst.o[nb][2 * r + 1], l, kv_sc);
       }
       if (splits > 1 && (warp & 1) == 0 && t == 0) {
-        part_ml[(head * splits + split) * 2 + 0] = mst.row[r].m * sl2;
+        part_ml[(head * splits + split) * 2 + 0] = mst.m[r] * sl2;
         part_ml[(head * splits + split) * 2 + 1] = l;
       }
     }

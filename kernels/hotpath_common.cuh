@@ -222,6 +222,9 @@ __device__ __forceinline__ float hp_dot16(const uint4& w, const uint4& x) {
 
 /// The split-K combine of the decode kernels (attn_decode, attn_mla_decode), one block per
 /// (head h = blockIdx.x, sequence b = blockIdx.y): o[b][h][e] = Σ_s 2^(m_s − M)·o_s[e] /
+// "Minus infinity" that stays finite: exp2((HP_SCORE_NEG - x)·c) == 0 for any real score x.
+#define HP_SCORE_NEG (-1.0e30f)
+
 /// Σ_s 2^(m_s − M)·l_s over the `splits` partials with l_s > 0 (`part_ml` holds (m_s, l_s),
 /// m_s in log2 units; `part_o` the unnormalised rows of `d`). Lanes 0..31 compute the weights
 /// once into `s_w` (the caller's shared memory, `splits` floats) and 1/Σ into `s_inv[0]`; the
@@ -233,7 +236,7 @@ __device__ __forceinline__ void hp_split_combine(const float* __restrict__ part_
   const int h = blockIdx.x, b = blockIdx.y;
   const long long base = ((long long)b * hq + h) * splits;
   if (threadIdx.x < HP_LANES) {
-    float mx = -1.0e30f;
+    float mx = HP_SCORE_NEG;
     for (int s = threadIdx.x; s < splits; s += HP_LANES)
       if (part_ml[(base + s) * 2 + 1] > 0.f) mx = fmaxf(mx, part_ml[(base + s) * 2]);
     mx = hp_warp_max(mx);
@@ -473,6 +476,52 @@ __device__ __forceinline__ unsigned hp_pack2(float lo, float hi, f16_t) {
 __device__ __forceinline__ unsigned hp_pack2(float lo, float hi, bf16_t) {
   return (unsigned)__bfloat16_as_ushort(__float2bfloat16_rn(lo)) |
          ((unsigned)__bfloat16_as_ushort(__float2bfloat16_rn(hi)) << 16);
+}
+
+// One online-softmax step of a decode kernel's warp over its mma.sync score fragments
+// s[NB][4] (head rows g = lane/4 and g + 8; n8 block nb, element e: token
+// tok0 + 8nb + 2(lane%4) + (e & 1), valid below t1). Invalid scores become HP_SCORE_NEG; the
+// running max m[2] (raw scores, reduced over the quad) and this lane's running sums l[2] are
+// updated, the output fragments o[NO][4] (rows g: elements 0, 1; g + 8: 2, 3) rescaled, and
+// s replaced by the weights exp2((s − m)·sl2) (0 for invalid tokens), ready for hp_pack2.
+template <int NB, int NO>
+__device__ __forceinline__ void hp_mma_softmax_step(float (&s)[NB][4], float (&m)[2], float (&l)[2],
+                                                    float (&o)[NO][4], int tok0, int t1, float sl2) {
+  const int t = threadIdx.x & 3;
+  bool valid[NB][4];
+  float mx[2] = {m[0], m[1]};
+#pragma unroll
+  for (int nb = 0; nb < NB; ++nb)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      valid[nb][e] = tok0 + nb * 8 + 2 * t + (e & 1) < t1;
+      if (!valid[nb][e]) s[nb][e] = HP_SCORE_NEG;
+      mx[e >> 1] = fmaxf(mx[e >> 1], s[nb][e]);
+    }
+  float alpha[2];
+#pragma unroll
+  for (int r = 0; r < 2; ++r) {
+    mx[r] = fmaxf(mx[r], hp_shfl_xor(mx[r], 1));
+    mx[r] = fmaxf(mx[r], hp_shfl_xor(mx[r], 2));
+    alpha[r] = exp2f((m[r] - mx[r]) * sl2);  // 0 when the old max was HP_SCORE_NEG
+    m[r] = mx[r];
+    l[r] *= alpha[r];
+  }
+#pragma unroll
+  for (int nb = 0; nb < NO; ++nb) {
+    o[nb][0] *= alpha[0];
+    o[nb][1] *= alpha[0];
+    o[nb][2] *= alpha[1];
+    o[nb][3] *= alpha[1];
+  }
+#pragma unroll
+  for (int nb = 0; nb < NB; ++nb)
+#pragma unroll
+    for (int e = 0; e < 4; ++e) {
+      const float p = valid[nb][e] ? exp2f((s[nb][e] - m[e >> 1]) * sl2) : 0.f;
+      s[nb][e] = p;
+      l[e >> 1] += p;
+    }
 }
 
 #else  // HP_HIP
