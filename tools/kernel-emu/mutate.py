@@ -14,8 +14,17 @@ own copy of kernels/ and build directory (a mutation recompiles only the file it
 kernel-emu stops at the first failed shape (--fail-fast). Prints one line per mutation and
 exits non-zero if one went unnoticed, no longer applies (stale), or does not compile.
 
+HOTPATH_MUTATE_PASSED=FILE (CI sets it): after a run in which every mutation was caught, FILE
+records the sha256 of everything that decides the verdicts: the files of kernels/ and
+tools/kernel-emu/ (this list of mutations included), scripts/emulate-kernels.sh, the cases
+and plans the unmutated run made, g++'s version, the sanitizer choice and the label filter.
+A later run first runs the unmutated kernels and plans as always (they must pass); if the
+digest is then the one recorded, it says so and does not rerun the mutations, whose verdicts
+the emulator (fixed seeds, blocks and fibers scheduled in a fixed order) would repeat.
+
 usage: tools/kernel-emu/mutate.py [--sanitize] [-j N] [LABEL-SUBSTRING]
 """
+import hashlib
 import os
 import re
 import shutil
@@ -497,6 +506,57 @@ def judge(label, group, rc, out):
     return False
 
 
+def verdict_digest(root, build, san, only):
+    """sha256 of every input the mutations' verdicts depend on (see the module's doc), for the
+    repository at `root` and the unmutated run's build directory `build`."""
+    h = hashlib.sha256()
+
+    def add(name, data):
+        h.update(f"{name}\0{len(data)}\0".encode())
+        h.update(data)
+
+    for top in ("kernels", os.path.join("tools", "kernel-emu")):
+        for d, dirs, files in os.walk(os.path.join(root, top)):
+            dirs[:] = sorted(x for x in dirs if x != "__pycache__")
+            for f in sorted(files):
+                path = os.path.join(d, f)
+                with open(path, "rb") as fh:
+                    add(os.path.relpath(path, root), fh.read())
+    with open(os.path.join(root, "scripts", "emulate-kernels.sh"), "rb") as fh:
+        add("scripts/emulate-kernels.sh", fh.read())
+    for rel in ("cases.txt", "plans.txt", "fnuz/cases.txt", "fnuz/plans.txt"):
+        path = os.path.join(build, rel)
+        if os.path.isfile(path):
+            with open(path, "rb") as fh:
+                add(rel, fh.read())
+    cxx = subprocess.run(["g++", "--version"], capture_output=True)
+    add("g++", cxx.stdout)
+    add("flags", " ".join(san + [only]).encode())
+    return h.hexdigest()
+
+
+def read_record(path):
+    """The digest recorded at `path`, or "" when there is none (a missing or unreadable file,
+    or a link: this script never follows one it did not make)."""
+    if not path or os.path.islink(path) or not os.path.isfile(path):
+        return ""
+    try:
+        with open(path) as f:
+            return f.read().split()[0]
+    except (OSError, IndexError):
+        return ""
+
+
+def write_record(path, digest):
+    """Records `digest` at `path` (written beside it, then renamed into place)."""
+    d = os.path.dirname(os.path.abspath(path))
+    os.makedirs(d, exist_ok=True)
+    tmp = f"{path}.{os.getpid()}.tmp"
+    with open(tmp, "w") as f:
+        f.write(f"{digest} {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
+    os.replace(tmp, path)
+
+
 def main():
     args = sys.argv[1:]
     san = [] if "--sanitize" in args else ["--no-sanitize"]
@@ -525,6 +585,13 @@ def main():
         print(out)
         print("mutate.py: the unmutated kernels fail; fix them first")
         return 1
+    record = os.environ.get("HOTPATH_MUTATE_PASSED", "")
+    digest = verdict_digest(ROOT, workers[0].build, san, only)
+    if record and read_record(record) == digest:
+        print(f"mutate.py: the unmutated kernels and plans pass, and every mutation was caught in an "
+              f"earlier run with the same inputs (sha256 {digest[:16]}, recorded in {record}); "
+              f"not rerun (unset HOTPATH_MUTATE_PASSED to rerun)")
+        return 0
     env.setdefault("HOTPATH", os.path.join(ROOT, "target", "release", "hotpath"))
     base = os.path.join(WORK, "base")
     os.makedirs(base, exist_ok=True)
@@ -570,7 +637,11 @@ def main():
     caught = sum(1 for r in results if r)
     print(f"mutations: {caught} caught, {len(results) - caught} missed, stale or broken "
           f"({len(kernel_ms)} kernel, {len(plan_ms)} plan)")
-    return 0 if caught == len(results) else 1
+    if caught != len(results):
+        return 1
+    if record:
+        write_record(record, digest)
+    return 0
 
 
 if __name__ == "__main__":
