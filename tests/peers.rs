@@ -32,6 +32,15 @@ fn peers(args: &[&str]) -> Output {
         .expect("python3 runs")
 }
 
+/// torch_peers.py writing `out` from the samples in `given` against the results file `ours`,
+/// with `extra` arguments after.
+fn peers_from(ours: &Path, given: &Path, out: &Path, extra: &[&str]) -> Output {
+    let (ours, given, out) = (s(ours), s(given), s(out));
+    let mut args = vec!["--ours", &ours, "--samples", &given, "--out", &out];
+    args.extend_from_slice(extra);
+    peers(&args)
+}
+
 /// Ten samples around `median_s` (the middle two equal to it, so the median is exact).
 fn samples(median_s: f64) -> Vec<f64> {
     [0.97, 0.98, 0.99, 0.995, 1.0, 1.0, 1.005, 1.01, 1.02, 1.03]
@@ -50,16 +59,8 @@ fn write_peers(dir: &Path, name: &str, scale: f64) -> PathBuf {
     let sample_file = dir.join(format!("{name}-samples.json"));
     std::fs::write(&sample_file, given.to_string()).unwrap();
     let out = dir.join(format!("{name}.json"));
-    let o = peers(&[
-        "--ours",
-        &s(&repo(OURS)),
-        "--samples",
-        &s(&sample_file),
-        "--out",
-        &s(&out),
-        "--table",
-        &s(&dir.join(format!("{name}-table.md"))),
-    ]);
+    let table = s(&dir.join(format!("{name}-table.md")));
+    let o = peers_from(&repo(OURS), &sample_file, &out, &["--table", &table]);
     assert_eq!(o.status.code(), Some(0), "{}", stderr(&o));
     out
 }
@@ -127,28 +128,29 @@ fn bad_input_is_one_sentence_and_exit_2() {
     let given = dir.path().join("s.json");
     std::fs::write(&given, r#"{"gemv/m=3,n=3,k=3/bf16/torch": [0.001]}"#).unwrap();
     let out = dir.path().join("p.json");
-    let o = peers(&[
-        "--ours",
-        &s(&repo(OURS)),
-        "--samples",
-        &s(&given),
-        "--out",
-        &s(&out),
-    ]);
+    let o = peers_from(&repo(OURS), &given, &out, &[]);
     let err = stderr(&o);
     assert_eq!(o.status.code(), Some(2), "{err}");
     assert_eq!(err.lines().count(), 1, "{err}");
     assert!(err.contains("gemv/m=3,n=3,k=3/bf16/torch"), "{err}");
     assert!(!out.exists());
     // Not a results file as --ours.
-    let o = peers(&[
-        "--ours",
-        &s(&given),
-        "--samples",
-        &s(&given),
-        "--out",
-        &s(&out),
-    ]);
+    let o = peers_from(&given, &given, &out, &[]);
     assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
     assert!(stderr(&o).contains("not a hotpath results file"));
+    // Argument errors too: a value that is not a number, a missing argument.
+    let o = peers_from(&repo(OURS), &given, &out, &["--min-samples", "many"]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(
+        err.contains("--min-samples") && err.contains("'many'"),
+        "{err}"
+    );
+    let o = peers(&["--ours", &s(&repo(OURS))]);
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    assert!(err.contains("--out"), "{err}");
+    assert!(!out.exists());
 }
