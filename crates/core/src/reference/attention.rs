@@ -253,12 +253,6 @@ mod tests {
     use crate::dtype::DType;
     use crate::op::OpKind;
 
-    fn row(r: &dyn OpReference, block: usize) -> Vec<f64> {
-        let mut o = vec![0.0; r.block_len()];
-        r.compute(block, &mut o);
-        o
-    }
-
     #[test]
     fn prefill_by_hand_with_two_tokens() {
         // d = 1, one head: q = [1, 2], k = [0, ln 3 · 1] (scale 1/√1), v = [10, 20].
@@ -280,8 +274,8 @@ mod tests {
             ],
         };
         let r = Prefill::new(&spec, &inputs).unwrap();
-        assert!((row(&r, 0)[0] - 10.0).abs() < 1e-12);
-        assert!((row(&r, 1)[0] - 19.0).abs() < 1e-5);
+        assert!((r.expected_block(0)[0] - 10.0).abs() < 1e-12);
+        assert!((r.expected_block(1)[0] - 19.0).abs() < 1e-5);
     }
 
     #[test]
@@ -311,7 +305,7 @@ mod tests {
             ],
         };
         let r = Decode::new(&spec, &inputs).unwrap();
-        assert!((row(&r, 0)[0] - 2.0).abs() < 1e-12);
+        assert!((r.expected_block(0)[0] - 2.0).abs() < 1e-12);
     }
 
     #[test]
@@ -342,14 +336,17 @@ mod tests {
             tensors: tensors.clone(),
         };
         let r = Decode::new(&spec, &inputs).unwrap();
-        assert!((row(&r, 0)[0] - 2.0).abs() < 1e-12);
-        assert!((row(&r, 1)[0] - 10.0).abs() < 1e-12);
+        assert!((r.expected_block(0)[0] - 2.0).abs() < 1e-12);
+        assert!((r.expected_block(1)[0] - 10.0).abs() < 1e-12);
         tensors[4] = HostTensor::from_i32("seq_lens", vec![2], vec![0, 1]);
         let inputs = Inputs {
             fp8: Default::default(),
             tensors,
         };
-        assert_eq!(row(&Decode::new(&spec, &inputs).unwrap(), 0)[0], 0.0);
+        assert_eq!(
+            Decode::new(&spec, &inputs).unwrap().expected_block(0)[0],
+            0.0
+        );
         // A length over the context is refused.
         let mut bad = inputs.clone();
         bad.tensors[4] = HostTensor::from_i32("seq_lens", vec![2], vec![5, 1]);
@@ -391,8 +388,16 @@ mod tests {
             ],
         };
         let r = Decode::new(&spec, &inputs).unwrap();
-        assert!((row(&r, 0)[0] + 0.125).abs() < 1e-6, "{:?}", row(&r, 0));
-        assert!((row(&r, 1)[0] - 2.0).abs() < 1e-12, "{:?}", row(&r, 1));
+        assert!(
+            (r.expected_block(0)[0] + 0.125).abs() < 1e-6,
+            "{:?}",
+            r.expected_block(0)
+        );
+        assert!(
+            (r.expected_block(1)[0] - 2.0).abs() < 1e-12,
+            "{:?}",
+            r.expected_block(1)
+        );
         // A scale tensor of the wrong length is refused.
         let mut bad = inputs.clone();
         bad.tensors[5] = f32s("k_scale", &[0.5]);
@@ -417,7 +422,7 @@ mod tests {
             ],
         };
         let r = Prefill::new(&spec, &inputs).unwrap();
-        let got: Vec<f64> = (0..4).map(|h| row(&r, h)[0]).collect();
+        let got: Vec<f64> = (0..4).map(|h| r.expected_block(h)[0]).collect();
         assert_eq!(got, vec![5.0, 5.0, 7.0, 7.0]);
     }
 

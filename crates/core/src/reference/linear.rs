@@ -56,13 +56,7 @@ mod tests {
         let a = HostTensor::from_f32("a", vec![2, 3], DType::F32, &[1., 2., 3., 4., 5., 6.]);
         let w = HostTensor::from_f32("w", vec![2, 3], DType::F32, &[1., 0., -1., 2., 1., 0.]);
         let r = Linear::new(&a, &w, 2, 2, 3).unwrap();
-        let mut got = vec![];
-        for b in 0..r.blocks() {
-            let mut o = [0.0];
-            r.compute(b, &mut o);
-            got.push(o[0]);
-        }
-        assert_eq!(got, vec![-2.0, 4.0, -2.0, 13.0]);
+        assert_eq!(r.expected_output(), vec![-2.0, 4.0, -2.0, 13.0]);
     }
 
     #[test]

@@ -34,6 +34,24 @@ pub trait OpReference: Sync {
     fn block_cost(&self) -> f64;
     /// Writes the expected values of block `block` into `out` (`block_len` long).
     fn compute(&self, block: usize, out: &mut [f64]);
+
+    /// The expected values of block `block`, in a new vector.
+    fn expected_block(&self, block: usize) -> Vec<f64> {
+        let mut out = vec![0.0; self.block_len()];
+        self.compute(block, &mut out);
+        out
+    }
+
+    /// The whole expected output: every block in order (`blocks · block_len` values).
+    fn expected_output(&self) -> Vec<f64> {
+        let mut out = vec![0.0; self.blocks() * self.block_len()];
+        if self.block_len() > 0 {
+            for (b, chunk) in out.chunks_mut(self.block_len()).enumerate() {
+                self.compute(b, chunk);
+            }
+        }
+        out
+    }
 }
 
 /// The reference for `spec` on `inputs`. `output_len` is only consulted for `peak_mma`,

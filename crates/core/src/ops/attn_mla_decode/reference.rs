@@ -101,12 +101,6 @@ mod tests {
     use crate::op::OpKind;
     use crate::tensor::HostData;
 
-    fn row(r: &dyn OpReference, block: usize) -> Vec<f64> {
-        let mut o = vec![0.0; r.block_len()];
-        r.compute(block, &mut o);
-        o
-    }
-
     /// kv_lora 1, rope_dim 3 (width 4, scale 1/2), one head, page size 2, three tokens on
     /// pages [1, 0]: token 0 = page 1 slot 0, token 1 = page 1 slot 1, token 2 = page 0 slot
     /// 0; page 0 slot 1 is past the context and holds a huge latent that must not count.
@@ -147,7 +141,11 @@ mod tests {
             width: 4,
         };
         // scale = 1/√4 = 1/2: scores = 2 ln 3 · k1 / 2 = ln 3 · k1.
-        assert!((row(&r, 0)[0] - 20.0).abs() < 1e-9, "{:?}", row(&r, 0));
+        assert!(
+            (r.expected_block(0)[0] - 20.0).abs() < 1e-9,
+            "{:?}",
+            r.expected_block(0)
+        );
     }
 
     /// One fp8 token, kv_lora 16 + rope 8: a single key gets weight 1, so o = V = the latent's
@@ -178,7 +176,7 @@ mod tests {
             ],
         };
         let r = MlaDecode::new(&spec, &inputs).unwrap();
-        let o = row(&r, 0);
+        let o = r.expected_block(0);
         assert_eq!(o.len(), 16);
         assert_eq!((o[0], o[1], o[2]), (0.25, -0.5, 0.25));
         let mut bad = inputs.clone();
@@ -189,7 +187,9 @@ mod tests {
         bad.tensors[3] = HostTensor::from_i32("seq_lens", vec![1], vec![2]);
         assert!(MlaDecode::new(&spec, &bad).is_err());
         bad.tensors[3] = HostTensor::from_i32("seq_lens", vec![1], vec![0]);
-        assert!(row(&MlaDecode::new(&spec, &bad).unwrap(), 0)
+        assert!(MlaDecode::new(&spec, &bad)
+            .unwrap()
+            .expected_block(0)
             .iter()
             .all(|&x| x == 0.0));
     }

@@ -129,13 +129,7 @@ mod tests {
             ],
         };
         let r = GemvW4a16::new(&spec, &inputs).unwrap();
-        (0..r.blocks())
-            .map(|b| {
-                let mut o = [0.0];
-                r.compute(b, &mut o);
-                o[0]
-            })
-            .collect()
+        r.expected_output()
     }
 
     #[test]
