@@ -122,6 +122,14 @@ fn compare_flags_a_slower_peer() {
     assert!(text.contains(&format!("{GEMV}/torch")), "{text}");
 }
 
+/// The stderr of a refused run, checked to be one line with exit code 2.
+fn one_sentence_exit_2(o: &Output) -> String {
+    let err = stderr(o);
+    assert_eq!(o.status.code(), Some(2), "{err}");
+    assert_eq!(err.lines().count(), 1, "{err}");
+    err
+}
+
 #[test]
 fn bad_input_is_one_sentence_and_exit_2() {
     let dir = tempfile::tempdir().unwrap();
@@ -129,9 +137,7 @@ fn bad_input_is_one_sentence_and_exit_2() {
     std::fs::write(&given, r#"{"gemv/m=3,n=3,k=3/bf16/torch": [0.001]}"#).unwrap();
     let out = dir.path().join("p.json");
     let o = peers_from(&repo(OURS), &given, &out, &[]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = one_sentence_exit_2(&o);
     assert!(err.contains("gemv/m=3,n=3,k=3/bf16/torch"), "{err}");
     assert!(!out.exists());
     // Not a results file as --ours.
@@ -140,17 +146,13 @@ fn bad_input_is_one_sentence_and_exit_2() {
     assert!(stderr(&o).contains("not a hotpath results file"));
     // Argument errors too: a value that is not a number, a missing argument.
     let o = peers_from(&repo(OURS), &given, &out, &["--min-samples", "many"]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = one_sentence_exit_2(&o);
     assert!(
         err.contains("--min-samples") && err.contains("'many'"),
         "{err}"
     );
     let o = peers(&["--ours", &s(&repo(OURS))]);
-    let err = stderr(&o);
-    assert_eq!(o.status.code(), Some(2), "{err}");
-    assert_eq!(err.lines().count(), 1, "{err}");
+    let err = one_sentence_exit_2(&o);
     assert!(err.contains("--out"), "{err}");
     assert!(!out.exists());
 }

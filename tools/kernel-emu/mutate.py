@@ -548,13 +548,18 @@ def read_record(path):
 
 
 def write_record(path, digest):
-    """Records `digest` at `path` (written beside it, then renamed into place)."""
-    d = os.path.dirname(os.path.abspath(path))
-    os.makedirs(d, exist_ok=True)
+    """Records `digest` at `path` through a temporary file of our own (created new, never
+    through a link, as scripts/peers/torch_peers.py's write_new), renamed over it."""
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
     tmp = f"{path}.{os.getpid()}.tmp"
-    with open(tmp, "w") as f:
-        f.write(f"{digest} {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
-    os.replace(tmp, path)
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(f"{digest} {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}\n")
+        os.replace(tmp, path)
+    except BaseException:
+        os.unlink(tmp)
+        raise
 
 
 def main():
@@ -640,7 +645,10 @@ def main():
     if caught != len(results):
         return 1
     if record:
-        write_record(record, digest)
+        try:
+            write_record(record, digest)
+        except OSError as e:  # the verdicts stand; the next run reruns the mutations
+            print(f"mutate.py: could not record this run at {record}: {e.strerror}")
     return 0
 
 

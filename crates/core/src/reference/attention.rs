@@ -388,16 +388,9 @@ mod tests {
             ],
         };
         let r = Decode::new(&spec, &inputs).unwrap();
-        assert!(
-            (r.expected_block(0)[0] + 0.125).abs() < 1e-6,
-            "{:?}",
-            r.expected_block(0)
-        );
-        assert!(
-            (r.expected_block(1)[0] - 2.0).abs() < 1e-12,
-            "{:?}",
-            r.expected_block(1)
-        );
+        let (o0, o1) = (r.expected_block(0), r.expected_block(1));
+        assert!((o0[0] + 0.125).abs() < 1e-6, "{o0:?}");
+        assert!((o1[0] - 2.0).abs() < 1e-12, "{o1:?}");
         // A scale tensor of the wrong length is refused.
         let mut bad = inputs.clone();
         bad.tensors[5] = f32s("k_scale", &[0.5]);

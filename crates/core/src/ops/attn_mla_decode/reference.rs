@@ -141,11 +141,8 @@ mod tests {
             width: 4,
         };
         // scale = 1/√4 = 1/2: scores = 2 ln 3 · k1 / 2 = ln 3 · k1.
-        assert!(
-            (r.expected_block(0)[0] - 20.0).abs() < 1e-9,
-            "{:?}",
-            r.expected_block(0)
-        );
+        let o = r.expected_block(0);
+        assert!((o[0] - 20.0).abs() < 1e-9, "{o:?}");
     }
 
     /// One fp8 token, kv_lora 16 + rope 8: a single key gets weight 1, so o = V = the latent's
