@@ -28,6 +28,7 @@ import hashlib
 import os
 import re
 import shutil
+import stat
 import struct
 import subprocess
 import sys
@@ -515,20 +516,21 @@ def verdict_digest(root, build, san, only):
         h.update(f"{name}\0{len(data)}\0".encode())
         h.update(data)
 
+    def add_file(name, path):
+        with open(path, "rb") as fh:
+            add(name, fh.read())
+
     for top in ("kernels", os.path.join("tools", "kernel-emu")):
         for d, dirs, files in os.walk(os.path.join(root, top)):
             dirs[:] = sorted(x for x in dirs if x != "__pycache__")
             for f in sorted(files):
                 path = os.path.join(d, f)
-                with open(path, "rb") as fh:
-                    add(os.path.relpath(path, root), fh.read())
-    with open(os.path.join(root, "scripts", "emulate-kernels.sh"), "rb") as fh:
-        add("scripts/emulate-kernels.sh", fh.read())
+                add_file(os.path.relpath(path, root), path)
+    add_file("scripts/emulate-kernels.sh", os.path.join(root, "scripts", "emulate-kernels.sh"))
     for rel in ("cases.txt", "plans.txt", "fnuz/cases.txt", "fnuz/plans.txt"):
         path = os.path.join(build, rel)
         if os.path.isfile(path):
-            with open(path, "rb") as fh:
-                add(rel, fh.read())
+            add_file(rel, path)
     cxx = subprocess.run(["g++", "--version"], capture_output=True)
     add("g++", cxx.stdout)
     add("flags", " ".join(san + [only]).encode())
@@ -538,10 +540,15 @@ def verdict_digest(root, build, san, only):
 def read_record(path):
     """The digest recorded at `path`, or "" when there is none (a missing or unreadable file,
     or a link: this script never follows one it did not make)."""
-    if not path or os.path.islink(path) or not os.path.isfile(path):
+    if not path:
         return ""
     try:
-        with open(path) as f:
+        # O_NOFOLLOW refuses a link in the same call that opens (no check-then-open race);
+        # O_NONBLOCK keeps a FIFO from blocking the open, and only a regular file is read.
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        with os.fdopen(fd) as f:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                return ""
             return f.read().split()[0]
     except (OSError, IndexError):
         return ""
@@ -578,7 +585,7 @@ def main():
         print(f"no mutation label contains '{only}'")
         return 2
     os.makedirs(WORK, exist_ok=True)
-    workers = [Worker(i, san) for i in range(max(1, jobs))]
+    workers = [Worker(0, san)]  # the others are made only when the mutations run
     env = dict(os.environ)
     env.setdefault("ASAN_OPTIONS", "detect_leaks=0:abort_on_error=1")
     env.setdefault("UBSAN_OPTIONS", "print_stacktrace=1:halt_on_error=1")
@@ -591,12 +598,13 @@ def main():
         print("mutate.py: the unmutated kernels fail; fix them first")
         return 1
     record = os.environ.get("HOTPATH_MUTATE_PASSED", "")
-    digest = verdict_digest(ROOT, workers[0].build, san, only)
+    digest = verdict_digest(ROOT, workers[0].build, san, only) if record else ""
     if record and read_record(record) == digest:
         print(f"mutate.py: the unmutated kernels and plans pass, and every mutation was caught in an "
               f"earlier run with the same inputs (sha256 {digest[:16]}, recorded in {record}); "
               f"not rerun (unset HOTPATH_MUTATE_PASSED to rerun)")
         return 0
+    workers += [Worker(i, san) for i in range(1, jobs)]
     env.setdefault("HOTPATH", os.path.join(ROOT, "target", "release", "hotpath"))
     base = os.path.join(WORK, "base")
     os.makedirs(base, exist_ok=True)

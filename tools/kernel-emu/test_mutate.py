@@ -93,6 +93,15 @@ class Record(unittest.TestCase):
         with open(target) as f:
             self.assertEqual(f.read(), "ab" * 32 + "\n")
 
+    def test_only_a_regular_file_is_read(self):
+        # A directory or a FIFO at the record's path is no record (and a FIFO does not block).
+        path = os.path.join(self.tmp.name, "mutate-passed")
+        os.mkdir(path)
+        self.assertEqual(mutate.read_record(path), "")
+        os.rmdir(path)
+        os.mkfifo(path)
+        self.assertEqual(mutate.read_record(path), "")
+
     def test_an_empty_record_matches_nothing(self):
         path = os.path.join(self.tmp.name, "mutate-passed")
         write(path, "")
