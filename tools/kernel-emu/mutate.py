@@ -569,20 +569,46 @@ def write_record(path, digest):
         raise
 
 
+class UsageError(Exception):
+    """A bad command line; its message is the one sentence printed on stderr."""
+
+
+def parse_args(args):
+    """(sanitizer flags, worker count, label filter) from the command line, or UsageError."""
+    san, jobs, only = ["--no-sanitize"], 2, None
+    rest = iter(args)
+    for a in rest:
+        if a == "--sanitize":
+            san = []
+        elif a == "-j":
+            value = next(rest, None)
+            if value is None or not value.isdigit() or int(value) < 1:
+                raise UsageError(f"mutate.py: -j takes a whole number of workers, 1 or more, not "
+                                 f"{'nothing' if value is None else repr(value)}")
+            jobs = int(value)
+        elif a.startswith("-"):
+            raise UsageError(f"mutate.py: unknown option {a!r}; accepted: --sanitize, -j N and one "
+                             f"LABEL-SUBSTRING")
+        elif only is not None:
+            raise UsageError(f"mutate.py: a second label filter {a!r} (after {only!r}); one "
+                             f"LABEL-SUBSTRING is accepted")
+        else:
+            only = a
+    return san, jobs, only or ""
+
+
 def main():
-    args = sys.argv[1:]
-    san = [] if "--sanitize" in args else ["--no-sanitize"]
-    jobs = 2
-    if "-j" in args:
-        jobs = int(args[args.index("-j") + 1])
-        del args[args.index("-j"):args.index("-j") + 2]
-    args = [a for a in args if a != "--sanitize"]
-    only = args[0] if args else ""
+    try:
+        san, jobs, only = parse_args(sys.argv[1:])
+    except UsageError as e:
+        print(e, file=sys.stderr)
+        return 2
     kernel_ms = [m for m in KERNEL_MUTATIONS if only in m[0]]
     plan_ms = [m for m in PLAN_MUTATIONS if only in m[0]]
     groups = sorted({m[2] for m in kernel_ms} | {m[1] for m in plan_ms})
     if not groups:
-        print(f"no mutation label contains '{only}'")
+        print(f"mutate.py: no mutation label contains {only!r}; run with no filter for all of them",
+              file=sys.stderr)
         return 2
     os.makedirs(WORK, exist_ok=True)
     workers = [Worker(0, san)]  # the others are made only when the mutations run

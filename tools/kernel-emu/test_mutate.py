@@ -108,5 +108,30 @@ class Record(unittest.TestCase):
         self.assertEqual(mutate.read_record(path), "")
 
 
+class CommandLine(unittest.TestCase):
+    def test_defaults(self):
+        self.assertEqual(mutate.parse_args([]), (["--no-sanitize"], 2, ""))
+
+    def test_every_option(self):
+        self.assertEqual(mutate.parse_args(["--sanitize", "-j", "4", "mla"]), ([], 4, "mla"))
+        self.assertEqual(mutate.parse_args(["gemv", "-j", "1"]), (["--no-sanitize"], 1, "gemv"))
+
+    def test_bad_input_is_one_sentence_naming_it(self):
+        cases = [
+            (["-j"], "nothing"),
+            (["-j", "two"], "'two'"),
+            (["-j", "0"], "'0'"),
+            (["-j", "-3"], "'-3'"),
+            (["--sanitise"], "'--sanitise'"),
+            (["gemv", "mla"], "'mla'"),
+        ]
+        for args, named in cases:
+            with self.assertRaises(mutate.UsageError, msg=args) as e:
+                mutate.parse_args(args)
+            message = str(e.exception)
+            self.assertIn(named, message, args)
+            self.assertNotIn("\n", message, args)
+
+
 if __name__ == "__main__":
     unittest.main()
