@@ -60,11 +60,7 @@ impl Layout {
                 "the hotpath attn_decode kernel takes head_dim 64, 128 or 256; got head_dim={head_dim}"
             )));
         }
-        if !matches!(dtype, DType::F32 | DType::F16 | DType::Bf16) {
-            return Err(Error::unsupported(format!(
-                "the hotpath attn_decode kernel runs f32, f16 and bf16; got {dtype}"
-            )));
-        }
+        super::float_only("attn_decode", dtype)?;
         let group_tile = match group {
             1 => 1,
             2 => 2,

@@ -12,7 +12,7 @@ mod text;
 pub use text::to_lines;
 
 use crate::dtype::DType;
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::inputs::output_shape;
 use crate::launch::{self, Geometry};
 use crate::op::{OpSpec, Work};
@@ -144,6 +144,27 @@ fn element_bytes(t: &HostTensor, i: usize) -> Vec<u8> {
         HostData::I32(v) => v[i].to_le_bytes().to_vec(),
         HostData::U32(v) => v[i].to_le_bytes().to_vec(),
     }
+}
+
+/// Refuses fp8 for a kernel (`op` names it) that runs only f32, f16 and bf16.
+pub(crate) fn float_only(op: &str, dtype: DType) -> Result<()> {
+    match dtype {
+        DType::F32 | DType::F16 | DType::Bf16 => Ok(()),
+        DType::Fp8E4m3 => Err(Error::unsupported(format!(
+            "the hotpath {op} kernel runs f32, f16 and bf16; got {dtype}"
+        ))),
+    }
+}
+
+/// `value` of shape key `key` as the kernel's `int` argument, refused with a sentence past
+/// `i32::MAX`.
+pub(crate) fn i32_arg(op: &str, key: &str, value: u64) -> Result<i32> {
+    i32::try_from(value).map_err(|_| {
+        Error::unsupported(format!(
+            "the hotpath {op} kernel takes {key} up to {}; got {key}={value}",
+            i32::MAX
+        ))
+    })
 }
 
 /// A kernel step.

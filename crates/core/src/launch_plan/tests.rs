@@ -344,3 +344,30 @@ fn peaks_pick_the_tensor_instruction_of_the_target() {
     assert_eq!(p.counted_work.unwrap().flops, 416 * 256 * 8 * 2 * 100);
     assert_eq!(p.output_bytes, vec![416 * 256 * 8 * 4]);
 }
+
+#[test]
+fn kernel_arguments_are_refused_past_an_int_and_fp8_past_the_float_kernels() {
+    for dt in [DType::F32, DType::F16, DType::Bf16] {
+        assert!(float_only("rope", dt).is_ok(), "{dt}");
+    }
+    let e = float_only("rope", DType::Fp8E4m3).unwrap_err().to_string();
+    assert!(
+        e.contains("the hotpath rope kernel runs f32, f16 and bf16; got fp8_e4m3"),
+        "{e}"
+    );
+    // i32::MAX = 2^31 − 1 = 2,147,483,647.
+    assert_eq!(
+        i32_arg("silu_mul", "tokens", 2_147_483_647).unwrap(),
+        i32::MAX
+    );
+    assert_eq!(i32_arg("silu_mul", "tokens", 0).unwrap(), 0);
+    let e = i32_arg("silu_mul", "tokens", 2_147_483_648)
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.contains(
+            "the hotpath silu_mul kernel takes tokens up to 2147483647; got tokens=2147483648"
+        ),
+        "{e}"
+    );
+}

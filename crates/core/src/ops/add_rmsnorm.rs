@@ -9,11 +9,13 @@ mod reference;
 
 use super::Op;
 use crate::dtype::DType;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::inputs::{Gen, Inputs};
 use crate::kernels::KernelFile;
 use crate::launch::{self, Geometry};
-use crate::launch_plan::{kernel, out, out_bytes, simple, suffix, Arg, LaunchPlan};
+use crate::launch_plan::{
+    float_only, i32_arg, kernel, out, out_bytes, simple, suffix, Arg, LaunchPlan,
+};
 use crate::op::{req, OpClass, OpKind, OpSpec, Sat, ShapeKey};
 use crate::reference::OpReference;
 use crate::suite::{DeviceClass, SuiteName};
@@ -127,21 +129,9 @@ impl Op for AddRmsnorm {
         Some(&FILE)
     }
     fn launch_plan(&self, spec: &OpSpec, _target: &Target) -> Result<LaunchPlan> {
-        if !matches!(spec.dtype, DType::F32 | DType::F16 | DType::Bf16) {
-            return Err(Error::unsupported(format!(
-                "the hotpath add_rmsnorm kernel runs f32, f16 and bf16; got {}",
-                spec.dtype
-            )));
-        }
+        float_only("add_rmsnorm", spec.dtype)?;
         let p = NormShape::of(spec)?;
-        let int = |key: &str, v: u64| {
-            i32::try_from(v).map_err(|_| {
-                Error::unsupported(format!(
-                    "the hotpath add_rmsnorm kernel takes {key} up to {}; got {key}={v}",
-                    i32::MAX
-                ))
-            })
-        };
+        let int = |key: &str, v: u64| i32_arg("add_rmsnorm", key, v);
         let args = vec![
             Arg::Input(0),
             Arg::Input(1),

@@ -11,7 +11,9 @@ use crate::error::{Error, Result};
 use crate::inputs::{Gen, Inputs};
 use crate::kernels::KernelFile;
 use crate::launch;
-use crate::launch_plan::{kernel, out, out_bytes, simple, suffix, Arg, LaunchPlan};
+use crate::launch_plan::{
+    float_only, i32_arg, kernel, out, out_bytes, simple, suffix, Arg, LaunchPlan,
+};
 use crate::op::{opt, req, OpClass, OpKind, OpSpec, Sat, Shape, ShapeKey};
 use crate::reference::OpReference;
 use crate::suite::{DeviceClass, SuiteName};
@@ -126,20 +128,9 @@ impl Op for Embedding {
         Some(&FILE)
     }
     fn launch_plan(&self, spec: &OpSpec, _target: &Target) -> Result<LaunchPlan> {
-        if spec.dtype == DType::Fp8E4m3 {
-            return Err(Error::unsupported(
-                "the hotpath embedding kernel runs f32, f16 and bf16; got fp8_e4m3",
-            ));
-        }
+        float_only("embedding", spec.dtype)?;
         let p = EmbeddingShape::of(spec)?;
-        let int = |key: &str, v: u64| {
-            i32::try_from(v).map_err(|_| {
-                Error::unsupported(format!(
-                    "the hotpath embedding kernel takes {key} up to {}; got {key}={v}",
-                    i32::MAX
-                ))
-            })
-        };
+        let int = |key: &str, v: u64| i32_arg("embedding", key, v);
         let args = vec![
             Arg::Input(0),
             Arg::Input(1),

@@ -15,7 +15,7 @@ use crate::error::{Error, Result};
 use crate::inputs::{Gen, Inputs};
 use crate::kernels::KernelFile;
 use crate::launch;
-use crate::launch_plan::{kernel, out, out_bytes, suffix, Arg, LaunchPlan};
+use crate::launch_plan::{i32_arg, kernel, out, out_bytes, suffix, Arg, LaunchPlan};
 use crate::op::{opt, param, req, OpClass, OpKind, OpSpec, Sat, Shape, ShapeKey};
 use crate::reference::OpReference;
 use crate::suite::{DeviceClass, SuiteName};
@@ -297,14 +297,7 @@ impl Op for MoeGemm {
                 p.k
             )));
         }
-        let int = |key: &str, v: u64| {
-            i32::try_from(v).map_err(|_| {
-                Error::unsupported(format!(
-                    "the hotpath moe_gemm kernels take {key} up to {}; got {key}={v}",
-                    i32::MAX
-                ))
-            })
-        };
+        let int = |key: &str, v: u64| i32_arg("moe_gemm", key, v);
         let pairs = int("tokens·top_k", p.pairs())?;
         let (experts, top_k) = (int("experts", p.experts)?, int("top_k", p.top_k)?);
         let (n, k) = (int("n", p.n)?, int("k", p.k)?);

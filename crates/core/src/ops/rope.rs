@@ -18,7 +18,9 @@ use crate::error::{Error, Result};
 use crate::inputs::{Gen, Inputs};
 use crate::kernels::KernelFile;
 use crate::launch::{self, Geometry};
-use crate::launch_plan::{kernel, out, out_bytes, simple, suffix, Arg, LaunchPlan};
+use crate::launch_plan::{
+    float_only, i32_arg, kernel, out, out_bytes, simple, suffix, Arg, LaunchPlan,
+};
 use crate::op::{opt, req, switch, OpClass, OpKind, OpSpec, Sat, Shape, ShapeKey};
 use crate::reference::OpReference;
 use crate::suite::{DeviceClass, SuiteName};
@@ -243,21 +245,9 @@ impl Op for Rope {
         Some(&FILE)
     }
     fn launch_plan(&self, spec: &OpSpec, _target: &Target) -> Result<LaunchPlan> {
-        if !matches!(spec.dtype, DType::F32 | DType::F16 | DType::Bf16) {
-            return Err(Error::unsupported(format!(
-                "the hotpath rope kernel runs f32, f16 and bf16; got {}",
-                spec.dtype
-            )));
-        }
+        float_only("rope", spec.dtype)?;
         let p = RopeShape::of(spec)?;
-        let int = |key: &str, v: u64| {
-            i32::try_from(v).map_err(|_| {
-                Error::unsupported(format!(
-                    "the hotpath rope kernel takes {key} up to {}; got {key}={v}",
-                    i32::MAX
-                ))
-            })
-        };
+        let int = |key: &str, v: u64| i32_arg("rope", key, v);
         // The kernel counts a token's units in an int.
         let units = p
             .heads()

@@ -8,11 +8,13 @@ mod reference;
 
 use super::Op;
 use crate::dtype::DType;
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::inputs::{Gen, Inputs};
 use crate::kernels::KernelFile;
 use crate::launch::{self, Geometry};
-use crate::launch_plan::{kernel, out, out_bytes, simple, suffix, Arg, LaunchPlan};
+use crate::launch_plan::{
+    float_only, i32_arg, kernel, out, out_bytes, simple, suffix, Arg, LaunchPlan,
+};
 use crate::op::{req, OpClass, OpKind, OpSpec, Sat, ShapeKey};
 use crate::reference::OpReference;
 use crate::suite::{DeviceClass, SuiteName};
@@ -141,21 +143,9 @@ impl Op for SiluMul {
         Some(&FILE)
     }
     fn launch_plan(&self, spec: &OpSpec, _target: &Target) -> Result<LaunchPlan> {
-        if !matches!(spec.dtype, DType::F32 | DType::F16 | DType::Bf16) {
-            return Err(Error::unsupported(format!(
-                "the hotpath silu_mul kernel runs f32, f16 and bf16; got {}",
-                spec.dtype
-            )));
-        }
+        float_only("silu_mul", spec.dtype)?;
         let p = ActShape::of(spec)?;
-        let int = |key: &str, v: u64| {
-            i32::try_from(v).map_err(|_| {
-                Error::unsupported(format!(
-                    "the hotpath silu_mul kernel takes {key} up to {}; got {key}={v}",
-                    i32::MAX
-                ))
-            })
-        };
+        let int = |key: &str, v: u64| i32_arg("silu_mul", key, v);
         let args = vec![
             Arg::Input(0),
             Arg::Output(0),
