@@ -39,12 +39,7 @@ fn reason(c: &Comparison, r: &CompareRow) -> String {
 }
 
 fn skipped(id: &str, message: String) -> TestCase {
-    TestCase {
-        name: id.to_string(),
-        classname: classname(id),
-        time_s: 0.0,
-        outcome: Outcome::Skipped { message },
-    }
+    TestCase::untimed(id, classname(id), Outcome::Skipped { message })
 }
 
 /// The JUnit document of a comparison made on host `hostname`.

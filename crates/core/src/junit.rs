@@ -48,6 +48,22 @@ pub struct TestCase {
     pub outcome: Outcome,
 }
 
+impl TestCase {
+    /// A case not timed on its own (`time_s` 0), as a check or a comparison row is.
+    pub fn untimed(
+        name: impl Into<String>,
+        classname: impl Into<String>,
+        outcome: Outcome,
+    ) -> Self {
+        TestCase {
+            name: name.into(),
+            classname: classname.into(),
+            time_s: 0.0,
+            outcome,
+        }
+    }
+}
+
 /// One test suite.
 #[derive(Clone, Debug, PartialEq)]
 pub struct TestSuite {
@@ -203,12 +219,7 @@ mod tests {
     use super::*;
 
     fn case(name: &str, outcome: Outcome) -> TestCase {
-        TestCase {
-            name: name.into(),
-            classname: "n1.cpu0.perf".into(),
-            time_s: 0.0,
-            outcome,
-        }
+        TestCase::untimed(name, "n1.cpu0.perf", outcome)
     }
 
     #[test]

@@ -80,12 +80,11 @@ pub fn validate(report: &ValidateReport) -> String {
                             text: values(c),
                         },
                     };
-                    TestCase {
-                        name: c.name.clone(),
-                        classname: format!("{class}.{}", group_name(c.group)),
-                        time_s: 0.0,
+                    TestCase::untimed(
+                        c.name.as_str(),
+                        format!("{class}.{}", group_name(c.group)),
                         outcome,
-                    }
+                    )
                 })
                 .collect();
             let mut out = format!(
@@ -168,12 +167,7 @@ pub fn fleet(report: &FleetReport, created: &str, hostname: &str) -> String {
                     } else {
                         Outcome::Passed
                     };
-                    TestCase {
-                        name: m.node.clone(),
-                        classname: format!("fleet.{}", g.hardware),
-                        time_s: 0.0,
-                        outcome,
-                    }
+                    TestCase::untimed(m.node.as_str(), format!("fleet.{}", g.hardware), outcome)
                 })
                 .collect();
             TestSuite {
@@ -206,15 +200,16 @@ pub fn fleet(report: &FleetReport, created: &str, hostname: &str) -> String {
             cases: report
                 .missing_nodes
                 .iter()
-                .map(|n| TestCase {
-                    name: n.clone(),
-                    classname: "fleet.missing".into(),
-                    time_s: 0.0,
-                    outcome: Outcome::Failed {
-                        kind: "missing".into(),
-                        message: format!("{n} was expected and sent no report"),
-                        text: String::new(),
-                    },
+                .map(|n| {
+                    TestCase::untimed(
+                        n.as_str(),
+                        "fleet.missing",
+                        Outcome::Failed {
+                            kind: "missing".into(),
+                            message: format!("{n} was expected and sent no report"),
+                            text: String::new(),
+                        },
+                    )
                 })
                 .collect(),
             system_out: String::new(),
