@@ -9,7 +9,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::inputs::pages_for;
 use crate::launch::{self, Geometry};
-use crate::op::OpSpec;
+use crate::op::{OpKind, OpSpec};
 use crate::ops::{kv_cache_dtype, kv_suffix, DecodeShape};
 use crate::target::Target;
 
@@ -60,7 +60,7 @@ impl Layout {
                 "the hotpath attn_decode kernel takes head_dim 64, 128 or 256; got head_dim={head_dim}"
             )));
         }
-        super::float_only("attn_decode", dtype)?;
+        super::float_only(OpKind::AttnDecode, dtype)?;
         let group_tile = match group {
             1 => 1,
             2 => 2,

@@ -15,7 +15,7 @@ use crate::dtype::DType;
 use crate::error::{Error, Result};
 use crate::inputs::output_shape;
 use crate::launch::{self, Geometry};
-use crate::op::{OpSpec, Work};
+use crate::op::{OpKind, OpSpec, Work};
 use crate::target::Target;
 use crate::tensor::HostTensor;
 
@@ -146,8 +146,8 @@ fn element_bytes(t: &HostTensor, i: usize) -> Vec<u8> {
     }
 }
 
-/// Refuses fp8 for a kernel (`op` names it) that runs only f32, f16 and bf16.
-pub(crate) fn float_only(op: &str, dtype: DType) -> Result<()> {
+/// Refuses fp8 for `op`'s kernel, which runs only f32, f16 and bf16.
+pub(crate) fn float_only(op: OpKind, dtype: DType) -> Result<()> {
     match dtype {
         DType::F32 | DType::F16 | DType::Bf16 => Ok(()),
         DType::Fp8E4m3 => Err(Error::unsupported(format!(
@@ -156,9 +156,9 @@ pub(crate) fn float_only(op: &str, dtype: DType) -> Result<()> {
     }
 }
 
-/// `value` of shape key `key` as the kernel's `int` argument, refused with a sentence past
+/// `value` of shape key `key` as `op`'s kernel's `int` argument, refused with a sentence past
 /// `i32::MAX`.
-pub(crate) fn i32_arg(op: &str, key: &str, value: u64) -> Result<i32> {
+pub(crate) fn i32_arg(op: OpKind, key: &str, value: u64) -> Result<i32> {
     i32::try_from(value).map_err(|_| {
         Error::unsupported(format!(
             "the hotpath {op} kernel takes {key} up to {}; got {key}={value}",

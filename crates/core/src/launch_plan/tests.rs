@@ -348,20 +348,22 @@ fn peaks_pick_the_tensor_instruction_of_the_target() {
 #[test]
 fn kernel_arguments_are_refused_past_an_int_and_fp8_past_the_float_kernels() {
     for dt in [DType::F32, DType::F16, DType::Bf16] {
-        assert!(float_only("rope", dt).is_ok(), "{dt}");
+        assert!(float_only(OpKind::Rope, dt).is_ok(), "{dt}");
     }
-    let e = float_only("rope", DType::Fp8E4m3).unwrap_err().to_string();
+    let e = float_only(OpKind::Rope, DType::Fp8E4m3)
+        .unwrap_err()
+        .to_string();
     assert!(
         e.contains("the hotpath rope kernel runs f32, f16 and bf16; got fp8_e4m3"),
         "{e}"
     );
     // i32::MAX = 2^31 − 1 = 2,147,483,647.
     assert_eq!(
-        i32_arg("silu_mul", "tokens", 2_147_483_647).unwrap(),
+        i32_arg(OpKind::SiluMul, "tokens", 2_147_483_647).unwrap(),
         i32::MAX
     );
-    assert_eq!(i32_arg("silu_mul", "tokens", 0).unwrap(), 0);
-    let e = i32_arg("silu_mul", "tokens", 2_147_483_648)
+    assert_eq!(i32_arg(OpKind::SiluMul, "tokens", 0).unwrap(), 0);
+    let e = i32_arg(OpKind::SiluMul, "tokens", 2_147_483_648)
         .unwrap_err()
         .to_string();
     assert!(

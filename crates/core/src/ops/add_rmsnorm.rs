@@ -129,9 +129,9 @@ impl Op for AddRmsnorm {
         Some(&FILE)
     }
     fn launch_plan(&self, spec: &OpSpec, _target: &Target) -> Result<LaunchPlan> {
-        float_only("add_rmsnorm", spec.dtype)?;
+        float_only(spec.op, spec.dtype)?;
         let p = NormShape::of(spec)?;
-        let int = |key: &str, v: u64| i32_arg("add_rmsnorm", key, v);
+        let int = |key: &str, v: u64| i32_arg(spec.op, key, v);
         let args = vec![
             Arg::Input(0),
             Arg::Input(1),

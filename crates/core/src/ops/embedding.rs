@@ -128,9 +128,9 @@ impl Op for Embedding {
         Some(&FILE)
     }
     fn launch_plan(&self, spec: &OpSpec, _target: &Target) -> Result<LaunchPlan> {
-        float_only("embedding", spec.dtype)?;
+        float_only(spec.op, spec.dtype)?;
         let p = EmbeddingShape::of(spec)?;
-        let int = |key: &str, v: u64| i32_arg("embedding", key, v);
+        let int = |key: &str, v: u64| i32_arg(spec.op, key, v);
         let args = vec![
             Arg::Input(0),
             Arg::Input(1),

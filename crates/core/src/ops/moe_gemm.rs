@@ -297,7 +297,7 @@ impl Op for MoeGemm {
                 p.k
             )));
         }
-        let int = |key: &str, v: u64| i32_arg("moe_gemm", key, v);
+        let int = |key: &str, v: u64| i32_arg(spec.op, key, v);
         let pairs = int("tokens·top_k", p.pairs())?;
         let (experts, top_k) = (int("experts", p.experts)?, int("top_k", p.top_k)?);
         let (n, k) = (int("n", p.n)?, int("k", p.k)?);

@@ -245,14 +245,14 @@ impl Op for Rope {
         Some(&FILE)
     }
     fn launch_plan(&self, spec: &OpSpec, _target: &Target) -> Result<LaunchPlan> {
-        float_only("rope", spec.dtype)?;
+        float_only(spec.op, spec.dtype)?;
         let p = RopeShape::of(spec)?;
-        let int = |key: &str, v: u64| i32_arg("rope", key, v);
+        let int = |key: &str, v: u64| i32_arg(spec.op, key, v);
         // The kernel counts a token's units in an int.
         let units = p
             .heads()
             .saturating_mul(units_per_head(&p, spec.dtype.size_bytes()));
-        int("heads_q + heads_kv", p.heads())?;
+        let heads = int("heads_q + heads_kv", p.heads())?;
         int("heads · units per head", units)?;
         let args = vec![
             Arg::Input(0),
@@ -260,7 +260,7 @@ impl Op for Rope {
             Arg::Input(2),
             Arg::Output(0),
             Arg::I32(int("tokens", p.tokens)?),
-            Arg::I32(int("heads_q + heads_kv", p.heads())?),
+            Arg::I32(heads),
             Arg::I32(int("head_dim", p.head_dim)?),
             Arg::I32(int("rotary_dim", p.rotary_dim)?),
             Arg::I32(p.gptj as i32),

@@ -143,9 +143,9 @@ impl Op for SiluMul {
         Some(&FILE)
     }
     fn launch_plan(&self, spec: &OpSpec, _target: &Target) -> Result<LaunchPlan> {
-        float_only("silu_mul", spec.dtype)?;
+        float_only(spec.op, spec.dtype)?;
         let p = ActShape::of(spec)?;
-        let int = |key: &str, v: u64| i32_arg("silu_mul", key, v);
+        let int = |key: &str, v: u64| i32_arg(spec.op, key, v);
         let args = vec![
             Arg::Input(0),
             Arg::Output(0),
