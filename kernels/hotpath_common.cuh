@@ -220,11 +220,11 @@ __device__ __forceinline__ float hp_dot16(const uint4& w, const uint4& x) {
   return s;
 }
 
-/// The split-K combine of the decode kernels (attn_decode, attn_mla_decode), one block per
-/// (head h = blockIdx.x, sequence b = blockIdx.y): o[b][h][e] = Σ_s 2^(m_s − M)·o_s[e] /
 // "Minus infinity" that stays finite: exp2((HP_SCORE_NEG - x)·c) == 0 for any real score x.
 #define HP_SCORE_NEG (-1.0e30f)
 
+/// The split-K combine of the decode kernels (attn_decode, attn_mla_decode), one block per
+/// (head h = blockIdx.x, sequence b = blockIdx.y): o[b][h][e] = Σ_s 2^(m_s − M)·o_s[e] /
 /// Σ_s 2^(m_s − M)·l_s over the `splits` partials with l_s > 0 (`part_ml` holds (m_s, l_s),
 /// m_s in log2 units; `part_o` the unnormalised rows of `d`). Lanes 0..31 compute the weights
 /// once into `s_w` (the caller's shared memory, `splits` floats) and 1/Σ into `s_inv[0]`; the
