@@ -176,8 +176,7 @@ mod tests {
             for _ in 0..iters {
                 x = x * PEAK_ALPHA as f64 + PEAK_BETA as f64;
             }
-            let mut out = [0.0];
-            PeakChain::new(DType::F32, iters, 1).compute(0, &mut out);
+            let out = PeakChain::new(DType::F32, iters, 1).expected_block(0);
             assert!(
                 (out[0] - x).abs() < 1e-12,
                 "iters {iters}: {} vs {x}",
